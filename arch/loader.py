@@ -1,0 +1,120 @@
+"""Load an Architecture from a preset name, a YAML file or a SCALE-Sim .cfg file."""
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ArchError
+from .schema import Architecture
+from .yamlio import format_path, read_yaml
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+def presets() -> list[str]:
+    """Names of the bundled accelerator presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load(spec: str | Path) -> Architecture:
+    """An Architecture from a preset name, a ``.yaml`` path or a SCALE-Sim ``.cfg`` path."""
+    spec_s = str(spec)
+    path = Path(spec_s)
+    if path.suffix == ".cfg":
+        from .scalesim_cfg import load_cfg
+        return load_cfg(path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ArchError("no such file", source=spec_s,
+                            fix="check the path, or give a preset name: " + ", ".join(presets()))
+        return from_yaml(path.read_text(), source=spec_s)
+    if spec_s in presets():
+        p = PRESET_DIR / f"{spec_s}.yaml"
+        return from_yaml(p.read_text(), source=str(p))
+    close = difflib.get_close_matches(spec_s, presets(), n=1)
+    raise ArchError(f"unknown architecture {spec_s!r}: not a preset and not a file",
+                    fix=(f"did you mean {close[0]!r}? " if close else "")
+                    + "presets: " + ", ".join(presets()))
+
+
+def from_yaml(text: str, source: str = "<string>") -> Architecture:
+    data, lines = read_yaml(text, source)
+    if not isinstance(data, dict):
+        raise ArchError("the top level must be a mapping of keys (version, name, clock, ...)",
+                        source=source, fix="see `tilesim list` presets for an example")
+    return from_dict(data, source, lines)
+
+
+def from_dict(data: dict, source: str = "<dict>", lines: dict | None = None) -> Architecture:
+    try:
+        return Architecture.model_validate(data)
+    except ValidationError as e:
+        raise _explain(e, source, lines or {}) from None
+
+
+def dump_yaml(arch: Architecture) -> str:
+    """The resolved architecture as YAML that :func:`load` reads back to an equal object."""
+    return yaml.safe_dump(arch.to_yaml_dict(), sort_keys=False)
+
+
+# ---- error messages ---------------------------------------------------------------------
+def _model_at(path) -> type[BaseModel] | None:
+    """The schema class that owns the last key of ``path`` (for 'did you mean')."""
+    cls = Architecture
+    for p in path[:-1]:
+        if isinstance(p, int):
+            continue
+        field = cls.model_fields.get(p)
+        if field is None:
+            return None
+        ann = field.annotation
+        found = None
+        stack = [ann]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                found = t
+                break
+            stack.extend(typing.get_args(t))
+        if found is None:
+            return None
+        cls = found
+    return cls
+
+
+def _explain(err: ValidationError, source: str, lines: dict) -> ArchError:
+    first = err.errors()[0]
+    loc = tuple(x for x in first["loc"] if not (isinstance(x, str) and "[" in x
+                                                   or x in ("function-before", "function-after")))
+    # pydantic puts union-member tags into loc (e.g. 'literal[...]'); keep real keys only
+    path = loc
+    line = None
+    for k in range(len(path), -1, -1):
+        if path[:k] in lines:
+            line = lines[path[:k]]
+            break
+    where = f"{source}:{line}" if line else source
+    key = format_path(path)
+    typ, msg = first["type"], first["msg"].removeprefix("Value error, ")
+    fix = None
+    if typ == "extra_forbidden":
+        cls = _model_at(path)
+        allowed = list(cls.model_fields) if cls else []
+        close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
+        msg = "unknown key"
+        fix = (f"did you mean {close[0]!r}? " if close else "") + \
+            (f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it")
+    elif typ == "missing":
+        msg = "required key is missing"
+        fix = f"add {path[-1]!r}"
+    elif typ == "literal_error":
+        fix = "use one of the listed values"
+    elif typ in ("greater_than", "int_type", "int_parsing", "int_from_float"):
+        fix = "give a positive whole number"
+    n_more = len(err.errors()) - 1
+    more = f" (and {n_more} more problem{'s' if n_more > 1 else ''})" if n_more else ""
+    return ArchError(f"{key}: {msg}{more}", source=where, fix=fix)

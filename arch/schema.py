@@ -1,0 +1,179 @@
+"""The accelerator schema: typed, frozen pydantic models that reject unknown keys.
+
+YAML (all sizes, bandwidths and clocks as unit strings)::
+
+    version: 1
+    name: tpu_v1
+    clock: 700 MHz
+    technology: 28 nm
+    precision: {input: int8, weight: int8, accumulator: int32, output: int8}
+    compute:
+      arrays:
+        - {name: mxu, rows: 256, cols: 256, dataflow: ws, count: 1}
+      vector: {lanes: 256}
+    memory:                        # ordered: DRAM first, then on-chip buffers
+      - {name: dram, kind: dram, holds: [input, weight, output], bandwidth: 34 GB/s}
+      - {name: unified_buffer, kind: sram, holds: [input, output], size: 24 MiB,
+         double_buffered: true}
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from . import units
+
+OPERANDS = ("input", "weight", "output")
+PRECISION_BYTES = {"int4": 0.5, "int8": 1, "uint8": 1, "int16": 2, "fp16": 2, "bf16": 2,
+                   "int32": 4, "fp32": 4, "tf32": 4}
+
+
+def _rate(v):
+    if isinstance(v, Rate):
+        return v
+    if isinstance(v, dict):
+        return Rate(**v)
+    val, per = units.parse_rate(v)
+    return Rate(value=val, per=per)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Rate(_Frozen):
+    """A bandwidth, either per second or per cycle."""
+    value: float
+    per: Literal["B/s", "B/cycle"]
+
+    def bytes_per_cycle(self, clock_hz: float) -> float:
+        return self.value if self.per == "B/cycle" else self.value / clock_hz
+
+
+Size = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size)]
+Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq)]
+Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambda v: f"{v:g} nm")]
+Bandwidth = Annotated[Rate, BeforeValidator(_rate),
+                      PlainSerializer(lambda r: units.fmt_rate(r.value, r.per))]
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
+
+
+class Precision(_Frozen):
+    """Operand precisions. ``output`` is what a layer writes back (the next layer's input)."""
+    input: PrecisionName
+    weight: PrecisionName
+    accumulator: PrecisionName
+    output: PrecisionName | None = None
+
+    @property
+    def bytes(self) -> dict[str, float]:
+        return {"input": PRECISION_BYTES[self.input], "weight": PRECISION_BYTES[self.weight],
+                "accumulator": PRECISION_BYTES[self.accumulator],
+                "output": PRECISION_BYTES[self.output or self.input]}
+
+
+class SystolicArray(_Frozen):
+    """An R x C systolic array. ``count`` identical arrays share the memory hierarchy."""
+    name: str = "array"
+    rows: PositiveInt
+    cols: PositiveInt
+    dataflow: Literal["os", "ws", "is"]
+    count: PositiveInt = 1
+
+
+class VectorUnit(_Frozen):
+    """Runs pooling, activation and elementwise ops: ``lanes`` elementary ops per cycle."""
+    lanes: PositiveInt
+
+
+class Compute(_Frozen):
+    arrays: Annotated[list[SystolicArray], Field(min_length=1)]
+    vector: VectorUnit
+
+
+class MemoryLevel(_Frozen):
+    """One level of the hierarchy: DRAM (unbounded unless ``size``) or an on-chip buffer.
+
+    ``bandwidth`` is the level's total read + write bandwidth; an on-chip level without
+    one is assumed to feed the array at its full rate. ``double_buffered`` halves the
+    usable capacity per tile and lets the next tile's load overlap the current compute.
+    """
+    name: str
+    kind: Literal["dram", "sram", "regfile"]
+    holds: Annotated[list[Literal["input", "weight", "output"]], Field(min_length=1)]
+    size: Size | None = None
+    bandwidth: Bandwidth | None = None
+    banks: PositiveInt = 1
+    double_buffered: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(set(self.holds)) != len(self.holds):
+            raise ValueError(f"holds lists an operand twice: {self.holds}")
+        if self.kind != "dram" and self.size is None:
+            raise ValueError(f"on-chip level {self.name!r} needs a size, e.g. size: 256 KiB")
+        if self.kind == "dram" and self.bandwidth is None:
+            raise ValueError(f"DRAM level {self.name!r} needs a bandwidth, e.g. bandwidth: 34 GB/s")
+        return self
+
+
+class Architecture(_Frozen):
+    """A validated accelerator. Sizes in bytes, clock in Hz; see :mod:`arch.schema`."""
+    version: Literal[1]
+    name: str
+    description: str = ""
+    clock: Clock
+    technology: Node
+    precision: Precision
+    compute: Compute
+    memory: Annotated[list[MemoryLevel], Field(min_length=2)]
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.memory[0].kind != "dram":
+            raise ValueError("memory[0] must be the DRAM level (kind: dram); list levels "
+                             "from DRAM inwards")
+        names = [m.name for m in self.memory]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory level names must be unique, got {names}")
+        for i, m in enumerate(self.memory[1:], 1):
+            if m.kind == "dram":
+                raise ValueError(f"memory[{i}] ({m.name!r}) is a second DRAM level; only "
+                                 "memory[0] may be kind: dram")
+        for op in OPERANDS:
+            if op not in self.memory[0].holds:
+                raise ValueError(f"the DRAM level does not hold {op!r}; add it to memory[0].holds")
+            if not any(op in m.holds for m in self.memory[1:]):
+                raise ValueError(f"no on-chip level holds {op!r}; add {op!r} to the holds "
+                                 f"list of a buffer, e.g. memory[1].holds")
+        if len(self.compute.arrays) != 1:
+            raise ValueError("this version maps layers onto one array type: give one entry in "
+                             "compute.arrays (use count: N for N identical arrays)")
+        return self
+
+    # ---- conveniences ---------------------------------------------------------------
+    @property
+    def array(self) -> SystolicArray:
+        return self.compute.arrays[0]
+
+    @property
+    def dram(self) -> MemoryLevel:
+        return self.memory[0]
+
+    @property
+    def onchip(self) -> list[MemoryLevel]:
+        return self.memory[1:]
+
+    def bytes_per_cycle(self, level: MemoryLevel) -> float | None:
+        return None if level.bandwidth is None else level.bandwidth.bytes_per_cycle(self.clock)
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        a = self.array
+        return a.rows * a.cols * a.count
+
+    def to_yaml_dict(self) -> dict:
+        """A plain dict with unit strings, loadable again by :func:`arch.load`."""
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,111 @@
+"""Unit strings: sizes ("24 MiB"), bandwidths ("34 GB/s", "10 B/cycle"), clocks ("700 MHz").
+
+Sizes accept B, kB (1000), KiB, MiB, GiB (1024-based) and MB, GB, TB only in the
+SI sense when written in a bandwidth. "KB", "MB" and "GB" as *sizes* are rejected as
+ambiguous (1000- or 1024-based?); write KiB/MiB/GiB or kB. A plain number is bytes
+(size), Hz (clock) or bytes/cycle (bandwidth).
+"""
+from __future__ import annotations
+
+import re
+
+_NUM = r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*"
+SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3,
+              "kB": 1000}
+AMBIGUOUS_SIZE = {"kb", "mb", "gb", "tb", "k", "m", "g"}
+RATE_UNITS = {"b/s": 1.0, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9, "tb/s": 1e12,
+              "kib/s": 1024.0, "mib/s": 1024.0 ** 2, "gib/s": 1024.0 ** 3}
+FREQ_UNITS = {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
+
+
+def _split(text) -> tuple[float, str]:
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a quantity")
+    if isinstance(text, (int, float)):
+        return float(text), ""
+    m = re.fullmatch(_NUM + r"([A-Za-z/ ]*)\s*", str(text))
+    if not m:
+        raise ValueError(f"cannot read {text!r} as a number with a unit")
+    return float(m.group(1)), m.group(2).strip()
+
+
+def parse_size(text) -> int:
+    """Bytes from "24 MiB", "128 KiB", "36 kB" or an integer number of bytes."""
+    v, unit = _split(text)
+    if unit == "kB":
+        mult = 1000
+    elif unit.lower() in AMBIGUOUS_SIZE and unit != "kB":
+        raise ValueError(f"size {text!r} is ambiguous (1000- or 1024-based?); "
+                         f"write {v:g} {unit[0].upper()}iB (1024-based) or {v:g} kB (1000-based)")
+    elif unit.lower() in SIZE_UNITS:
+        mult = SIZE_UNITS[unit.lower()]
+    else:
+        raise ValueError(f"unknown size unit in {text!r}; use B, KiB, MiB, GiB or kB")
+    b = v * mult
+    if b != int(b):
+        raise ValueError(f"size {text!r} is not a whole number of bytes")
+    if b <= 0:
+        raise ValueError(f"size {text!r} must be positive; give a size like 256 KiB")
+    return int(b)
+
+
+def parse_rate(text) -> tuple[float, str]:
+    """(value, 'B/s' | 'B/cycle') from "34 GB/s", "10 B/cycle" or a number (bytes/cycle)."""
+    v, unit = _split(text)
+    u = unit.lower().replace(" ", "")
+    if u in ("", "b/cycle", "bytes/cycle", "byte/cycle"):
+        val, per = v, "B/cycle"
+    elif u in RATE_UNITS:
+        val, per = v * RATE_UNITS[u], "B/s"
+    elif u in ("gbit/s", "gbps", "mbps", "mbit/s"):
+        raise ValueError(f"bandwidth {text!r} is in bits; write it in bytes, e.g. GB/s")
+    else:
+        raise ValueError(f"unknown bandwidth unit in {text!r}; use GB/s, MB/s, GiB/s or B/cycle")
+    if val <= 0:
+        raise ValueError(f"bandwidth {text!r} must be positive; give one like 34 GB/s")
+    return val, per
+
+
+def parse_freq(text) -> float:
+    """Hz from "700 MHz", "1.4 GHz" or a number of Hz."""
+    v, unit = _split(text)
+    u = unit.lower()
+    if u not in FREQ_UNITS and u != "":
+        raise ValueError(f"unknown clock unit in {text!r}; use Hz, kHz, MHz or GHz")
+    hz = v * FREQ_UNITS.get(u, 1.0)
+    if hz <= 0:
+        raise ValueError(f"clock {text!r} must be positive; give one like 700 MHz")
+    return hz
+
+
+def parse_node(text) -> float:
+    """Technology node in nm from "28 nm" or a number."""
+    v, unit = _split(text)
+    if unit.lower() not in ("", "nm"):
+        raise ValueError(f"technology {text!r}: write the node in nm, e.g. 28 nm")
+    if v <= 0:
+        raise ValueError(f"technology {text!r} must be positive")
+    return v
+
+
+def fmt_size(b: int) -> str:
+    for unit, mult in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if b % mult == 0:
+            return f"{b // mult} {unit}"
+    return f"{b} B"
+
+
+def fmt_freq(hz: float) -> str:
+    for unit, mult in (("GHz", 1e9), ("MHz", 1e6), ("kHz", 1e3)):
+        if hz >= mult:
+            return f"{hz / mult:.15g} {unit}"
+    return f"{hz:g} Hz"
+
+
+def fmt_rate(value: float, per: str) -> str:
+    if per == "B/cycle":
+        return f"{value:.15g} B/cycle"
+    for unit, mult in (("TB/s", 1e12), ("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
+        if value >= mult:
+            return f"{value / mult:.15g} {unit}"
+    return f"{value:.15g} B/s"

@@ -1,0 +1,107 @@
+"""The Mapping: how one MAC layer is placed on the array and tiled into the buffers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workloads import MacLayer
+
+from .dataflow import Dataflow
+
+LOOPS = ("r", "k", "c")  # output-row blocks, output-channel blocks, input-channel blocks
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """DRAM -> on-chip tiling of a conv layer (the outer, buffer-level loop nest).
+
+    ``r`` blocks cover ``images`` images x ``rows`` output rows (rows < P only when
+    images == 1), ``k`` blocks ``k_tile`` output channels, ``c`` blocks ``c_tile``
+    input channels of a group (for grouped layers the reduction is never split:
+    c_tile = C/groups). ``order`` lists the three loops outermost first.
+    """
+    images: int
+    rows: int
+    k_tile: int
+    c_tile: int
+    order: tuple[str, str, str]
+    trips: tuple[int, int, int]  # (r, k, c) trip counts
+    tile_bytes: dict              # operand -> bytes of one tile (output at accumulator precision)
+    level_bytes: dict             # on-chip level name -> bytes occupied (x2 if double-buffered)
+
+    @property
+    def n_tiles(self) -> int:
+        r, k, c = self.trips
+        return r * k * c
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes moved between DRAM and the chip for one layer under one tiling."""
+    read_input: int
+    read_weight: int
+    read_psum: int     # partial sums read back when the reduction is split outside
+    write_output: int  # final outputs plus partial-sum spills
+    first_load: int    # bytes of the first input + weight tile (cannot be hidden)
+    last_store: int    # bytes of the last output tile (cannot be hidden)
+
+    @property
+    def read(self) -> int:
+        return self.read_input + self.read_weight + self.read_psum
+
+    @property
+    def total(self) -> int:
+        return self.read + self.write_output
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A MAC layer on the array: GEMM view, spatial folding and buffer tiling.
+
+    The layer (one GEMM per group) is lowered to ``M x K @ K x N``; ``dataflow`` puts
+    two of M, N, K on the array's rows and columns and streams the third; each group
+    needs ``row_folds * col_folds`` folds and the ``groups * row_folds * col_folds``
+    folds are shared round-robin by the ``array_count`` arrays.
+    """
+    layer: MacLayer
+    dataflow: Dataflow
+    array_rows: int
+    array_cols: int
+    array_count: int
+    groups: int
+    M: int
+    N: int
+    K: int
+    row_folds: int
+    col_folds: int
+    tiling: Tiling
+    traffic: Traffic
+    notes: tuple[str, ...] = field(default=())
+
+    def dim(self, name: str) -> int:
+        return {"M": self.M, "N": self.N, "K": self.K}[name]
+
+    @property
+    def rows_dim(self) -> int:
+        return self.dim(self.dataflow.rows)
+
+    @property
+    def cols_dim(self) -> int:
+        return self.dim(self.dataflow.cols)
+
+    @property
+    def stream_len(self) -> int:
+        return self.dim(self.dataflow.stream)
+
+    @property
+    def folds(self) -> int:
+        """Folds of the whole layer (all groups)."""
+        return self.groups * self.row_folds * self.col_folds
+
+    @property
+    def folds_per_array(self) -> int:
+        return -(-self.folds // self.array_count)
+
+    @property
+    def macs(self) -> int:
+        """MACs the mapped GEMMs perform: groups x M x N x K (equals the layer's MACs)."""
+        return self.groups * self.M * self.N * self.K

@@ -1,0 +1,192 @@
+"""Buffer tiling of a MAC layer: candidate tiles, capacity check and the DRAM traffic
+each implies, scored for many candidates at once with numpy.
+
+The buffer-level loop nest has three loops over tiles: ``r`` (output-row blocks:
+``images`` images x ``rows`` output rows), ``k`` (output-channel blocks) and ``c``
+(input-channel blocks of a group). An operand is re-fetched from DRAM once per
+iteration of every loop it does not depend on that sits *outside* the innermost loop
+it does depend on (counting only loops with more than one trip): the tile stays on
+chip while only irrelevant loops inside it turn. Inputs depend on (r, c) (on (r, k) for
+grouped layers, where an output-channel block selects its groups' inputs), weights on
+(k, c), outputs on (r, k); an output re-visited by an outer ``c`` loop spills its partial
+sums to DRAM at accumulator precision and reads them back.
+
+Input tiles include their halo: ``rows`` output rows need
+min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from arch import Architecture
+from workloads import MacLayer
+
+from .dataflow import DATAFLOWS
+from .errors import MappingError
+from .mapping import LOOPS, Tiling, Traffic
+
+ORDERS = tuple(itertools.permutations(range(3)))  # indices into LOOPS, outermost first
+
+
+def _pow2_upto(n: int) -> list[int]:
+    out, v = [], 1
+    while v < n:
+        out.append(v)
+        v *= 2
+    return out + [n]
+
+
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+def _rows_in(pt, layer: MacLayer):
+    return np.minimum(layer.H, (pt - 1) * layer.stride[0] + (layer.R - 1) * layer.dilation[0] + 1)
+
+
+def candidates(layer: MacLayer, arch: Architecture):
+    """Arrays (images, rows, k_tile, c_tile) over the candidate grid: powers of two,
+    multiples of the array's sides and the full extents, keeping only tiles that fill
+    the array along both of its spatial dims (or cover the whole dim), so that buffer
+    tiles never starve a fold."""
+    P, N = layer.P, layer.N
+    a = arch.array
+    rsel = [(1, pt) for pt in _pow2_upto(P) if pt < P] + [(nb, P) for nb in _pow2_upto(N)]
+    kts = sorted(set(_pow2_upto(layer.K)) | {a.cols * 2 ** i for i in range(16)
+                                            if a.cols * 2 ** i < layer.K})
+    g = layer.groups
+    cts = _pow2_upto(layer.C) if g == 1 else [layer.C // g]
+    grid = np.array([(nb, pt, kt, ct) for (nb, pt) in rsel for kt in kts for ct in cts],
+                    dtype=np.int64)
+    nb, pt, kt, ct = grid.T
+    g, M, Ng, Kr = layer.gemm
+    extent = {"M": (nb * pt * layer.Q, M), "N": (np.minimum(kt, Ng), Ng),
+              "K": ((ct if g == 1 else layer.C // g) * layer.R * layer.S, Kr)}
+    df = DATAFLOWS[a.dataflow]
+    keep = np.ones(len(nb), dtype=bool)
+    for dim, side in ((df.rows, a.rows), (df.cols, a.cols)):
+        e, full = extent[dim]
+        keep &= e >= min(side, full)
+    return nb[keep], pt[keep], kt[keep], ct[keep]
+
+
+def evaluate(layer: MacLayer, arch: Architecture):
+    """Score every candidate tiling; returns a dict of numpy arrays (one entry per
+    candidate x loop order) with tile sizes, trips, per-level usage and traffic."""
+    pb = arch.precision.bytes
+    ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
+    g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
+    nb, pt, kt, ct = candidates(layer, arch)
+    N, P, Q, K, W = layer.N, layer.P, layer.Q, layer.K, layer.W
+    RS = layer.R * layer.S
+
+    Tr = _cdiv(N, nb) * _cdiv(P, pt)
+    Tk = _cdiv(K, kt)
+    Tc = _cdiv(Cg, ct)
+    full, rem = P // pt, P % pt
+    rows_sum = full * _rows_in(pt, layer) + np.where(rem > 0, _rows_in(np.maximum(rem, 1), layer), 0)
+    if g == 1:
+        ci_tile = ct
+        ch_total = np.full_like(kt, layer.C)
+        in_rel = (0, 2)
+    else:
+        ci_tile = np.minimum(layer.C, _cdiv(kt, Kg) * Cg)
+        kt_last = K - (Tk - 1) * kt
+        ch_total = np.minimum(layer.C * Tk, ((Tk - 1) * _cdiv(kt, Kg) + _cdiv(kt_last, Kg)) * Cg)
+        in_rel = (0, 1)
+    in_pass = N * rows_sum * W * ch_total * ib          # bytes of one full pass over the input
+    w_pass = layer.weight_elems * wb
+    out_elems = layer.output_elems
+
+    in_tile = nb * _rows_in(pt, layer) * W * ci_tile * ib
+    w_tile = kt * (ct if g == 1 else Cg) * RS * wb
+    out_tile = nb * pt * Q * kt                         # elements
+
+    # capacity of every on-chip level
+    innermost_out = max(i for i, m in enumerate(arch.memory) if "output" in m.holds)
+    usage, fits = {}, np.ones(len(nb), dtype=bool)
+    for i, lvl in enumerate(arch.memory[1:], 1):
+        u = np.zeros(len(nb), dtype=np.float64)
+        if "input" in lvl.holds:
+            u += in_tile
+        if "weight" in lvl.holds:
+            u += w_tile
+        if "output" in lvl.holds:
+            u += out_tile * (accb if i == innermost_out else ob)
+        u *= 2 if lvl.double_buffered else 1
+        usage[lvl.name] = u
+        fits &= u <= lvl.size
+
+    trips = np.stack([Tr, Tk, Tc])                      # (3, n)
+    rows = []
+    for oi, order in enumerate(ORDERS):
+        def refetch(rel):
+            # position of the innermost relevant loop with more than one trip
+            f = np.ones(len(nb), dtype=np.int64)
+            acc = np.ones(len(nb), dtype=np.int64)      # product of irrelevant trips so far
+            for lp in order:
+                if lp in rel:
+                    f = np.where(trips[lp] > 1, acc, f)
+                else:
+                    acc = acc * trips[lp]
+            return f
+        f_in, f_w, f_out = refetch(in_rel), refetch((1, 2) if g == 1 else (1,)), refetch((0, 1))
+        rows.append(dict(order=np.full(len(nb), oi), f_in=f_in, f_w=f_w, f_out=f_out))
+    cat = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    rep = len(ORDERS)
+    t = lambda a: np.tile(np.asarray(a), rep)  # noqa: E731
+    read_input = t(in_pass) * cat["f_in"]
+    read_weight = w_pass * cat["f_w"]
+    spills = cat["f_out"] - 1
+    read_psum = out_elems * spills * accb
+    write_output = out_elems * ob + out_elems * spills * accb
+    return dict(
+        images=t(nb), rows=t(pt), k_tile=t(kt), c_tile=t(ct), order=cat["order"],
+        Tr=t(Tr), Tk=t(Tk), Tc=t(Tc), fits=t(fits),
+        usage={k: t(v) for k, v in usage.items()},
+        tile_bytes={"input": t(in_tile), "weight": t(w_tile), "output": t(out_tile * accb)},
+        read_input=read_input, read_weight=read_weight, read_psum=read_psum,
+        write_output=write_output, first_load=t(in_tile + w_tile), last_store=t(out_tile * ob),
+    )
+
+
+def best_tiling(layer: MacLayer, arch: Architecture) -> tuple[Tiling, Traffic]:
+    """The tiling with the least DRAM traffic; ties go to the smaller unhidden first load
+    + last store, then to fewer tiles, then to the first candidate (deterministic)."""
+    ev = evaluate(layer, arch)
+    ok = np.flatnonzero(ev["fits"])
+    if ok.size == 0:
+        _raise_no_fit(layer, arch, ev)
+    total = (ev["read_input"] + ev["read_weight"] + ev["read_psum"] + ev["write_output"])[ok]
+    exposed = (ev["first_load"] + ev["last_store"])[ok]
+    ntiles = (ev["Tr"] * ev["Tk"] * ev["Tc"])[ok]
+    i = ok[np.lexsort((ok, ntiles, exposed, total))[0]]
+    tiling = Tiling(
+        images=int(ev["images"][i]), rows=int(ev["rows"][i]), k_tile=int(ev["k_tile"][i]),
+        c_tile=int(ev["c_tile"][i]), order=tuple(LOOPS[j] for j in ORDERS[ev["order"][i]]),
+        trips=(int(ev["Tr"][i]), int(ev["Tk"][i]), int(ev["Tc"][i])),
+        tile_bytes={k: int(v[i]) for k, v in ev["tile_bytes"].items()},
+        level_bytes={k: int(v[i]) for k, v in ev["usage"].items()})
+    traffic = Traffic(read_input=int(ev["read_input"][i]), read_weight=int(ev["read_weight"][i]),
+                      read_psum=int(ev["read_psum"][i]), write_output=int(ev["write_output"][i]),
+                      first_load=int(ev["first_load"][i]), last_store=int(ev["last_store"][i]))
+    return tiling, traffic
+
+
+def _raise_no_fit(layer: MacLayer, arch: Architecture, ev) -> None:
+    for idx, lvl in enumerate(arch.memory):
+        if lvl.name in ev["usage"]:
+            need = int(ev["usage"][lvl.name].min())
+            if need > lvl.size:
+                db = " (double-buffered: two tiles)" if lvl.double_buffered else ""
+                raise MappingError(
+                    f"layer {layer.name!r}: no tile fits buffer {lvl.name!r} (memory[{idx}], "
+                    f"size {lvl.size} B): the smallest tile needs {need} B{db}",
+                    source=arch.name,
+                    fix=f"raise memory[{idx}].size to at least {need} B, or let another "
+                        "level hold some of its operands")
+    # each level fits on its own minimum, but no single candidate fits all of them
+    raise MappingError(f"layer {layer.name!r}: no tiling fits all on-chip buffers at once",
+                       source=arch.name, fix="enlarge the smallest on-chip buffer")

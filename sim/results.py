@@ -1,0 +1,117 @@
+"""Result objects shared by every fidelity: frozen, plain numbers, units in the names.
+
+Cycle convention (SCALE-Sim's): a layer's ``compute_cycles`` and ``total_cycles`` are the
+index of its last cycle, counting its first cycle as 0, so the layer occupies
+``total_cycles + 1`` cycles. This is what SCALE-Sim v3 reports as "Total Cycles", which
+keeps tilesim cycle-exact with it. Model totals count cycles: the layers run back to
+back, so the model's ``total_cycles`` is the sum over layers of ``total_cycles + 1``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    layer: str
+    kind: str
+    macs: int                 # multiply-accumulates (MAC layers only)
+    vector_ops: int           # elementary ops on the vector unit (pooling, add, fused activation)
+    compute_cycles: int       # array (or vector unit) busy, last-cycle index
+    stall_cycles: int         # cycles added by memory beyond compute
+    total_cycles: int         # compute_cycles + stall_cycles, last-cycle index
+    memory_cycles: int        # cycles DRAM needs for this layer's traffic at its bandwidth
+    utilization: float        # macs / (PEs x (total_cycles + 1))
+    dram_read_bytes: int
+    dram_write_bytes: int
+    dram_read_input_bytes: int = 0
+    dram_read_weight_bytes: int = 0
+    dram_read_psum_bytes: int = 0
+    bound: str = "compute"    # what sets total_cycles: compute | memory | vector | <level> bandwidth
+    folds: int = 0            # array folds of the whole layer (all groups)
+    row_folds: int = 0
+    col_folds: int = 0
+    tiling: str = ""          # buffer tiling, e.g. "r:1x7 k:64 c:64 order r>k>c"
+    buffer_bytes: dict = field(default_factory=dict)  # level -> {"read": B, "write": B}
+    fidelity: str = "analytic"
+
+    @property
+    def cycles(self) -> int:
+        """Number of cycles the layer occupies (total_cycles + 1)."""
+        return self.total_cycles + 1
+
+    def row(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "buffer_bytes"}
+        for lvl, rw in self.buffer_bytes.items():
+            d[f"{lvl}_read_bytes"] = rw["read"]
+            d[f"{lvl}_write_bytes"] = rw["write"]
+        return d
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    arch: str
+    model: str
+    batch: int
+    clock_hz: float
+    peak_macs_per_cycle: int
+    layers: tuple[LayerResult, ...]
+
+    @property
+    def total_cycles(self) -> int:
+        return sum(l.cycles for l in self.layers)
+
+    @property
+    def latency_s(self) -> float:
+        return self.total_cycles / self.clock_hz
+
+    @property
+    def macs(self) -> int:
+        return sum(l.macs for l in self.layers)
+
+    @property
+    def vector_ops(self) -> int:
+        return sum(l.vector_ops for l in self.layers)
+
+    @property
+    def utilization(self) -> float:
+        return self.macs / (self.peak_macs_per_cycle * self.total_cycles)
+
+    @property
+    def throughput_samples_per_s(self) -> float:
+        return self.batch / self.latency_s
+
+    def summary(self) -> dict:
+        """Totals with units in the key names (what summary.json holds)."""
+        ls = self.layers
+        return {
+            "arch": self.arch, "model": self.model, "batch": self.batch,
+            "layers": len(ls),
+            "total_cycles": self.total_cycles,
+            "compute_cycles": sum(l.compute_cycles + 1 for l in ls),
+            "stall_cycles": sum(l.stall_cycles for l in ls),
+            "clock_hz": self.clock_hz,
+            "latency_s": self.latency_s,
+            "latency_ms": self.latency_s * 1e3,
+            "throughput_samples_per_s": self.throughput_samples_per_s,
+            "macs": self.macs,
+            "vector_ops": self.vector_ops,
+            "utilization": self.utilization,
+            "dram_read_bytes": sum(l.dram_read_bytes for l in ls),
+            "dram_write_bytes": sum(l.dram_write_bytes for l in ls),
+            "peak_macs_per_cycle": self.peak_macs_per_cycle,
+        }
+
+
+def layers_frame(result: ModelResult):
+    """One row per layer (pandas DataFrame); columns documented in docs/outputs.md."""
+    import pandas as pd
+    rows = []
+    for l in result.layers:
+        r = l.row()
+        r["latency_ms"] = l.cycles / result.clock_hz * 1e3
+        rows.append(r)
+    df = pd.DataFrame(rows)
+    lead = ["layer", "kind", "macs", "vector_ops", "compute_cycles", "stall_cycles",
+            "total_cycles", "latency_ms", "utilization", "dram_read_bytes", "dram_write_bytes"]
+    return df[lead + [c for c in df.columns if c not in lead]]

@@ -1,0 +1,21 @@
+"""tilesim: map, simulate and report CNNs on YAML-described systolic accelerators.
+
+The public Python API (mirrors the CLI)::
+
+    import tilesim
+    result = tilesim.simulate("tpu_v1", "resnet50", batch=1)
+    print(result.latency_s, result.utilization)
+    df = tilesim.layers_frame(result)
+"""
+from importlib.metadata import PackageNotFoundError, version as _v
+
+try:
+    __version__ = _v("tilesim")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from .api import (INPUT_ERRORS, layers_frame, load_arch, load_model, model_frame,  # noqa: E402
+                  simulate, write_outputs)
+
+__all__ = ["INPUT_ERRORS", "__version__", "layers_frame", "load_arch", "load_model", "simulate",
+           "write_outputs"]

@@ -1,0 +1,272 @@
+"""The layer IR: one MAC layer type for the 7-deep conv loop nest, plus non-MAC ops.
+
+A :class:`MacLayer` is the loop nest
+
+    for n in N, k in K, p in P, q in Q, c in C/groups, r in R, s in S:
+        out[n, k, p, q] += in[n, g*C/G + c, p*sh - ph + r*dh, q*sw - pw + s*dw] * w[k, c, r, s]
+
+where g = k // (K/groups). Convolution, depthwise (groups == C == K), grouped, pointwise
+(R = S = 1), fully connected (H = W = R = S = 1) and GEMM are all this one type.
+The output size P, Q is stored, not recomputed, so that importers with their own
+output-size rule (SCALE-Sim: ceil((H - R + s) / s), no padding) keep theirs.
+
+An :class:`OpLayer` is a non-MAC operation (pooling, elementwise add, concat, global
+average pooling, activation) that runs on the vector unit; it has an op count and a
+tensor traffic, no MACs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import WorkloadError
+
+MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "fc", "gemm")
+OP_KINDS = ("maxpool", "avgpool", "gap", "add", "concat", "relu", "sigmoid", "swish", "mul")
+
+
+def _pair(v, what: str, layer: str) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise WorkloadError(f"layer {layer!r}: {what} must be an int or a pair, got {v!r}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def conv_out(size: int, kernel: int, stride: int, pad: int, dilation: int = 1) -> int:
+    """Standard (PyTorch/ONNX) output size: floor((size + 2 pad - d (kernel - 1) - 1) / stride) + 1."""
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@dataclass(frozen=True)
+class MacLayer:
+    """A layer made of multiply-accumulates (conv / depthwise / grouped / fc / gemm)."""
+
+    name: str
+    N: int
+    K: int
+    C: int
+    H: int
+    W: int
+    R: int
+    S: int
+    P: int
+    Q: int
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    bias: bool = False
+    batchnorm: bool = False  # a folded BatchNorm: 2*K parameters (scale, shift), no run-time cost
+    activation: str | None = None  # fused post-op on the vector unit, e.g. "relu"
+    origin: str = "conv"  # "conv", "fc" or "gemm": how the layer was written
+
+    def __post_init__(self):
+        for f in ("N", "K", "C", "H", "W", "R", "S", "P", "Q", "groups"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise WorkloadError(
+                    f"layer {self.name!r}: {f} = {v!r} must be a positive integer",
+                    fix=f"give {f} a value >= 1")
+        for f in ("stride", "dilation"):
+            if min(getattr(self, f)) <= 0:
+                raise WorkloadError(f"layer {self.name!r}: {f} = {getattr(self, f)} must be positive")
+        if min(self.padding) < 0:
+            raise WorkloadError(f"layer {self.name!r}: padding = {self.padding} must be >= 0")
+        if self.C % self.groups or self.K % self.groups:
+            raise WorkloadError(
+                f"layer {self.name!r}: groups = {self.groups} must divide C = {self.C} and K = {self.K}",
+                fix="use a group count that divides both channel counts")
+
+    # ---- derived quantities -------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        if self.origin in ("fc", "gemm"):
+            return self.origin
+        if self.groups > 1:
+            return "depthwise" if self.groups == self.C == self.K else "grouped"
+        if self.R == self.S == 1:
+            return "pointwise"
+        return "conv"
+
+    @property
+    def macs(self) -> int:
+        return self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+
+    @property
+    def params(self) -> int:
+        return self.weight_elems + (self.K if self.bias else 0) + (2 * self.K if self.batchnorm else 0)
+
+    @property
+    def weight_elems(self) -> int:
+        return self.K * (self.C // self.groups) * self.R * self.S
+
+    @property
+    def input_elems(self) -> int:
+        return self.N * self.C * self.H * self.W
+
+    @property
+    def output_elems(self) -> int:
+        return self.N * self.K * self.P * self.Q
+
+    @property
+    def gemm(self) -> tuple[int, int, int, int]:
+        """(groups, M, N, K) of the GEMM view of one group.
+
+        M = N*P*Q output pixels, N = K/groups filters, K = C/groups*R*S reduction.
+        """
+        return (self.groups, self.N * self.P * self.Q, self.K // self.groups,
+                (self.C // self.groups) * self.R * self.S)
+
+    def with_batch(self, n: int) -> "MacLayer":
+        from dataclasses import replace
+        return replace(self, N=n)
+
+
+@dataclass(frozen=True)
+class OpLayer:
+    """A non-MAC operation on the vector unit.
+
+    ``ops`` counts elementary operations (compare, add, multiply) and ``in_elems`` /
+    ``out_elems`` the tensor elements read and written.
+    """
+
+    name: str
+    op: str
+    N: int
+    C: int
+    H: int
+    W: int
+    P: int
+    Q: int
+    K: int = 0  # output channels (defaults to C)
+    R: int = 1
+    S: int = 1
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    inputs: int = 1  # number of input tensors (add, concat, mul)
+
+    def __post_init__(self):
+        if self.op not in OP_KINDS:
+            raise WorkloadError(f"layer {self.name!r}: unknown op {self.op!r}",
+                                fix=f"use one of {', '.join(OP_KINDS)}")
+        if self.K == 0:
+            object.__setattr__(self, "K", self.C)
+        for f in ("N", "C", "H", "W", "P", "Q", "K", "R", "S", "inputs"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise WorkloadError(f"layer {self.name!r}: {f} = {v!r} must be a positive integer",
+                                    fix=f"give {f} a value >= 1")
+
+    kind = property(lambda self: self.op)
+    macs = 0
+    params = 0
+
+    @property
+    def in_elems(self) -> int:
+        if self.op == "concat":
+            return self.N * self.K * self.H * self.W
+        return self.inputs * self.N * self.C * self.H * self.W
+
+    @property
+    def out_elems(self) -> int:
+        return self.N * self.K * self.P * self.Q
+
+    @property
+    def ops(self) -> int:
+        if self.op in ("maxpool", "avgpool"):
+            return self.out_elems * self.R * self.S
+        if self.op == "gap":
+            return self.N * self.C * self.H * self.W
+        if self.op in ("add", "mul"):
+            return self.out_elems * (self.inputs - 1)
+        if self.op == "concat":
+            return 0
+        return self.out_elems  # activations: one op per element
+
+    def with_batch(self, n: int) -> "OpLayer":
+        from dataclasses import replace
+        return replace(self, N=n)
+
+
+Layer = MacLayer | OpLayer
+
+
+@dataclass(frozen=True)
+class Model:
+    """An ordered list of layers with a name, a batch size and where it came from."""
+
+    name: str
+    layers: tuple
+    batch: int = 1
+    source: str = "zoo"
+
+    def __post_init__(self):
+        names = [l.name for l in self.layers]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise WorkloadError(f"model {self.name!r}: duplicate layer names {sorted(dup)}",
+                                fix="give every layer a unique name")
+        if not self.layers:
+            raise WorkloadError(f"model {self.name!r} has no layers")
+
+    @property
+    def macs(self) -> int:
+        return sum(l.macs for l in self.layers)
+
+    @property
+    def params(self) -> int:
+        return sum(l.params for l in self.layers)
+
+    @property
+    def mac_layers(self) -> list[MacLayer]:
+        return [l for l in self.layers if isinstance(l, MacLayer)]
+
+
+# ---- constructors -----------------------------------------------------------------
+def conv(name, n, c, h, w, k, r, s=None, stride=1, pad=0, dilation=1, groups=1,
+         bias=False, batchnorm=False, activation=None) -> MacLayer:
+    """A convolution with PyTorch semantics (symmetric padding, floor output rule)."""
+    s = r if s is None else s
+    st, pd, dl = (_pair(stride, "stride", name), _pair(pad, "padding", name),
+                  _pair(dilation, "dilation", name))
+    p = conv_out(h, r, st[0], pd[0], dl[0])
+    q = conv_out(w, s, st[1], pd[1], dl[1])
+    if p <= 0 or q <= 0:
+        raise WorkloadError(
+            f"layer {name!r}: a {r}x{s} filter (dilation {dl}, padding {pd}) does not fit "
+            f"a {h}x{w} input", fix="use a larger input, more padding or a smaller filter")
+    return MacLayer(name=name, N=n, K=k, C=c, H=h, W=w, R=r, S=s, P=p, Q=q, stride=st,
+                    padding=pd, dilation=dl, groups=groups, bias=bias, batchnorm=batchnorm,
+                    activation=activation)
+
+
+def fc(name, n, in_features, out_features, bias=True, activation=None) -> MacLayer:
+    """A fully connected layer: N x in -> N x out."""
+    return MacLayer(name=name, N=n, K=out_features, C=in_features, H=1, W=1, R=1, S=1,
+                    P=1, Q=1, bias=bias, activation=activation, origin="fc")
+
+
+def gemm(name, m, n, k) -> MacLayer:
+    """A plain GEMM (M x K) @ (K x N): M rows become the batch, K the input features."""
+    return MacLayer(name=name, N=m, K=n, C=k, H=1, W=1, R=1, S=1, P=1, Q=1, origin="gemm")
+
+
+def pool(name, op, n, c, h, w, r, stride=None, pad=0) -> OpLayer:
+    st = _pair(r if stride is None else stride, "stride", name)
+    pd = _pair(pad, "padding", name)
+    p, q = conv_out(h, r, st[0], pd[0]), conv_out(w, r, st[1], pd[1])
+    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=p, Q=q, R=r, S=r, stride=st, padding=pd)
+
+
+def gap(name, n, c, h, w) -> OpLayer:
+    return OpLayer(name=name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1)
+
+
+def eltwise(name, op, n, c, h, w, inputs=2) -> OpLayer:
+    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w, inputs=inputs)
+
+
+def concat(name, n, channels: list[int], h, w) -> OpLayer:
+    return OpLayer(name=name, op="concat", N=n, C=channels[0], K=sum(channels), H=h, W=w,
+                   P=h, Q=w, inputs=len(channels))

@@ -1,0 +1,86 @@
+"""Read a SCALE-Sim topology CSV exactly as SCALE-Sim reads it.
+
+Conv form (header ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width,
+Channels, Num Filter, Strides``): each row is one dense layer (groups = 1, a depthwise
+row written as one filter stays one filter), no padding, and SCALE-Sim's output-size
+rule P = ceil((H - R + stride) / stride) (likewise Q), which can read past the input
+edge when (H - R) is not a multiple of the stride.
+
+GEMM form (header ``Layer, M, N, K``): SCALE-Sim turns a row into a conv with an
+M x K ifmap, a 1 x K filter, one channel and N filters, i.e. M output pixels, N
+filters and a reduction of K: the layer below is built the same way.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .errors import WorkloadError
+from .ir import MacLayer, Model
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
+    path = Path(path)
+    src = str(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise WorkloadError(f"cannot read the file: {e.strerror}", source=src,
+                            fix="check the path") from None
+    rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text)))]
+    rows = [(ln, [c.strip() for c in r]) for ln, r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise WorkloadError("the file is empty", source=src, fix="write a header and one row per layer")
+    header_line, header = rows[0]
+    header = [h for h in header if h]
+    hl = [h.lower() for h in header]
+    if hl[:4] == ["layer", "m", "n", "k"] or hl[1:4] == ["m", "n", "k"]:
+        form, want = "gemm", 4
+    elif len(hl) >= 8 and "ifmap height" in hl[1]:
+        form, want = "conv", 8
+    else:
+        raise WorkloadError(
+            f"unrecognised header {', '.join(header)!r}", source=f"{src}:{header_line}",
+            fix="use SCALE-Sim's conv header 'Layer name, IFMAP Height, IFMAP Width, Filter "
+                "Height, Filter Width, Channels, Num Filter, Strides' or GEMM header 'Layer, M, N, K'")
+    layers = []
+    for ln, r in rows[1:]:
+        cells = list(r)
+        while cells and cells[-1] == "":
+            cells.pop()
+        where = f"{src}:{ln}"
+        if len(cells) < want:
+            raise WorkloadError(f"row has {len(cells)} fields, a {form}-form row needs {want}",
+                                source=where, fix=f"write {', '.join(header[:want])}")
+        name = cells[0]
+        nums = []
+        for col, c in zip(header[1:want], cells[1:want]):
+            try:
+                v = int(c)
+            except ValueError:
+                raise WorkloadError(f"{col} = {c!r} is not an integer", source=where,
+                                    fix="give a whole number") from None
+            if v <= 0:
+                raise WorkloadError(f"{col} = {v} must be positive", source=where,
+                                    fix="give a number >= 1")
+            nums.append(v)
+        if form == "gemm":
+            m, n, k = nums
+            h, w, r_, s_, c_, kf, st = m, k, 1, k, 1, n, 1
+        else:
+            h, w, r_, s_, c_, kf, st = nums
+        if r_ > h or s_ > w:
+            raise WorkloadError(f"layer {name!r}: the {r_}x{s_} filter is larger than the "
+                                f"{h}x{w} ifmap", source=where, fix="check the row's sizes")
+        p, q = _ceil_div(h - r_ + st, st), _ceil_div(w - s_ + st, st)
+        try:
+            layers.append(MacLayer(name=name, N=batch, K=kf, C=c_, H=h, W=w, R=r_, S=s_, P=p,
+                                   Q=q, stride=(st, st), origin="gemm" if form == "gemm" else "conv"))
+        except WorkloadError as e:
+            raise WorkloadError(e.bare, source=where, fix=e.fix) from None
+    return Model(name=path.stem, layers=tuple(layers), batch=batch, source=f"scalesim-csv:{src}")

@@ -1,0 +1,132 @@
+"""Read a model written as a YAML layer table.
+
+::
+
+    name: tiny
+    layers:                      # per sample; N is the batch given at load time
+      - {name: conv1, type: conv, C: 3, H: 32, W: 32, K: 16, R: 3, stride: 1, padding: 1}
+      - {name: dw1, type: conv, C: 16, H: 32, W: 32, K: 16, R: 3, padding: 1, groups: 16}
+      - {name: pool1, type: maxpool, C: 16, H: 32, W: 32, R: 2, stride: 2}
+      - {name: fc, type: fc, C: 4096, K: 10}
+      - {name: mm, type: gemm, M: 128, N: 64, K: 256}
+
+Shapes follow PyTorch (symmetric padding, floor output rule); ``S`` defaults to ``R``.
+Unknown or duplicate keys, missing keys and bad values are errors naming the line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import WorkloadError
+from .ir import Model, conv, eltwise, fc, gap, gemm, pool
+
+_KEYS = {
+    "conv": ({"C", "H", "W", "K", "R"}, {"S", "stride", "padding", "dilation", "groups", "bias",
+                                          "activation"}),
+    "fc": ({"C", "K"}, {"bias", "activation"}),
+    "gemm": ({"M", "N", "K"}, set()),
+    "maxpool": ({"C", "H", "W", "R"}, {"stride", "padding"}),
+    "avgpool": ({"C", "H", "W", "R"}, {"stride", "padding"}),
+    "gap": ({"C", "H", "W"}, set()),
+    "add": ({"C", "H", "W"}, {"inputs"}),
+    "mul": ({"C", "H", "W"}, {"inputs"}),
+}
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _mapping(loader, node, deep=False):
+    seen = {}
+    for k, _ in node.value:
+        key = loader.construct_object(k, deep=True)
+        if key in seen:
+            raise WorkloadError(f"duplicate key {key!r} (first at line {seen[key]})",
+                                source=f"{loader.name}:{k.start_mark.line + 1}",
+                                fix="keep one of the two entries")
+        seen[key] = k.start_mark.line + 1
+    d = loader.construct_mapping(node, deep=True)
+    d["__line__"] = node.start_mark.line + 1
+    return d
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_yaml_table(path: str | Path, batch: int = 1) -> Model:
+    path = Path(path)
+    src = str(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise WorkloadError(f"cannot read the file: {e.strerror}", source=src, fix="check the path") from None
+    loader = _Loader(text)
+    loader.name = src
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise WorkloadError(f"not valid YAML: {getattr(e, 'problem', e)}",
+                            source=f"{src}:{mark.line + 1}" if mark else src,
+                            fix="check indentation, colons and quotes on that line") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict) or "layers" not in data:
+        raise WorkloadError("expected a mapping with a 'layers' list", source=src,
+                            fix="write 'layers:' followed by one mapping per layer")
+    extra = set(data) - {"name", "layers", "__line__", "description"}
+    if extra:
+        raise WorkloadError(f"unknown top-level key(s) {sorted(extra)}", source=src,
+                            fix="allowed: name, description, layers")
+    if not isinstance(data["layers"], list) or not data["layers"]:
+        raise WorkloadError("'layers' must be a non-empty list", source=f"{src}:{data['__line__']}",
+                            fix="add at least one layer")
+    layers = [_layer(d, i, src, batch) for i, d in enumerate(data["layers"])]
+    return Model(name=str(data.get("name", path.stem)), layers=tuple(layers), batch=batch,
+                 source=f"yaml:{src}")
+
+
+def _layer(d, i, src, batch):
+    if not isinstance(d, dict):
+        raise WorkloadError(f"layers[{i}] is not a mapping", source=src,
+                            fix="write each layer as {name: ..., type: ..., ...}")
+    where = f"{src}:{d.pop('__line__')}"
+    name, typ = d.pop("name", None), d.pop("type", None)
+    if name is None or typ is None:
+        raise WorkloadError(f"layers[{i}] needs 'name' and 'type'", source=where,
+                            fix="add the missing key")
+    if typ not in _KEYS:
+        raise WorkloadError(f"layers[{i}] ({name}): unknown type {typ!r}", source=where,
+                            fix=f"use one of {', '.join(_KEYS)}")
+    req, opt = _KEYS[typ]
+    missing, unknown = req - set(d), set(d) - req - opt
+    if missing or unknown:
+        what = (f"missing key(s) {sorted(missing)}" if missing else "") + \
+            ("; " if missing and unknown else "") + (f"unknown key(s) {sorted(unknown)}" if unknown else "")
+        raise WorkloadError(f"layers[{i}] ({name}): {what}", source=where,
+                            fix=f"a {typ} layer takes {sorted(req)} and optionally {sorted(opt)}")
+    try:
+        if typ == "conv":
+            return conv(name, batch, d["C"], d["H"], d["W"], d["K"], d["R"], d.get("S"),
+                        stride=d.get("stride", 1), pad=d.get("padding", 0),
+                        dilation=d.get("dilation", 1), groups=d.get("groups", 1),
+                        bias=bool(d.get("bias", False)), activation=d.get("activation"))
+        if typ == "fc":
+            return fc(name, batch, d["C"], d["K"], bias=bool(d.get("bias", True)),
+                      activation=d.get("activation"))
+        if typ == "gemm":
+            return gemm(name, d["M"] * batch, d["N"], d["K"])
+        if typ in ("maxpool", "avgpool"):
+            return pool(name, typ, batch, d["C"], d["H"], d["W"], d["R"], d.get("stride"),
+                        d.get("padding", 0))
+        if typ == "gap":
+            return gap(name, batch, d["C"], d["H"], d["W"])
+        return eltwise(name, typ, batch, d["C"], d["H"], d["W"], d.get("inputs", 2))
+    except WorkloadError as e:
+        raise WorkloadError(f"layers[{i}]: {e.bare}", source=where, fix=e.fix) from None
+    except (TypeError, ValueError) as e:
+        raise WorkloadError(f"layers[{i}] ({name}): bad value ({e})", source=where,
+                            fix="sizes are positive integers") from None
