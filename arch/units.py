@@ -7,6 +7,7 @@ ambiguous (1000- or 1024-based?); write KiB/MiB/GiB or kB. A plain number is byt
 """
 from __future__ import annotations
 
+import math
 import re
 
 _NUM = r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*"
@@ -50,7 +51,10 @@ def parse_size(text) -> int:
 
 
 def parse_rate(text) -> tuple[float, str]:
-    """(value, 'B/s' | 'B/cycle') from "34 GB/s", "10 B/cycle" or a number (bytes/cycle)."""
+    """(value, 'B/s' | 'B/cycle') from "34 GB/s", "10 B/cycle", a number (bytes/cycle)
+    or "unlimited" (an ideal memory that never stalls: infinite bytes per cycle)."""
+    if isinstance(text, str) and text.strip().lower() == "unlimited":
+        return math.inf, "B/cycle"
     v, unit = _split(text)
     u = unit.lower().replace(" ", "")
     if u in ("", "b/cycle", "bytes/cycle", "byte/cycle"):
@@ -103,6 +107,8 @@ def fmt_freq(hz: float) -> str:
 
 
 def fmt_rate(value: float, per: str) -> str:
+    if math.isinf(value):
+        return "unlimited"
     if per == "B/cycle":
         return f"{value:.15g} B/cycle"
     for unit, mult in (("TB/s", 1e12), ("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):

@@ -17,6 +17,7 @@ min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,6 +59,9 @@ def candidates(layer: MacLayer, arch: Architecture):
                                             if a.cols * 2 ** i < layer.K})
     g = layer.groups
     cts = _pow2_upto(layer.C) if g == 1 else [layer.C // g]
+    if g > 1:  # output-channel tiles aligned to groups, so a tile's input channels are exact
+        kg = layer.K // g
+        kts = sorted({kt for kt in kts if kt % kg == 0 or kg % kt == 0} | {kg})
     grid = np.array([(nb, pt, kt, ct) for (nb, pt) in rsel for kt in kts for ct in cts],
                     dtype=np.int64)
     nb, pt, kt, ct = grid.T
@@ -190,3 +194,32 @@ def _raise_no_fit(layer: MacLayer, arch: Architecture, ev) -> None:
     # each level fits on its own minimum, but no single candidate fits all of them
     raise MappingError(f"layer {layer.name!r}: no tiling fits all on-chip buffers at once",
                        source=arch.name, fix="enlarge the smallest on-chip buffer")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One buffer tile: half-open ranges of images, output rows, output channels and
+    input channels (within a group for grouped layers), plus its loop indices."""
+    n: tuple[int, int]
+    p: tuple[int, int]
+    k: tuple[int, int]
+    c: tuple[int, int]
+    index: tuple[int, int, int]  # (r, k, c) block indices
+
+
+def iter_tiles(layer: MacLayer, tiling: Tiling):
+    """Yield every tile of ``tiling`` in its loop order (outermost first)."""
+    nb, pt = tiling.images, tiling.rows
+    rblocks = [((n, min(n + nb, layer.N)), (p, min(p + pt, layer.P)))
+               for n in range(0, layer.N, nb) for p in range(0, layer.P, pt)]
+    kblocks = [(k, min(k + tiling.k_tile, layer.K)) for k in range(0, layer.K, tiling.k_tile)]
+    cg = layer.C // layer.groups
+    cblocks = [(c, min(c + tiling.c_tile, cg)) for c in range(0, cg, tiling.c_tile)]
+    blocks = {"r": rblocks, "k": kblocks, "c": cblocks}
+    o = tiling.order
+    for i0 in range(len(blocks[o[0]])):
+        for i1 in range(len(blocks[o[1]])):
+            for i2 in range(len(blocks[o[2]])):
+                idx = dict(zip(o, (i0, i1, i2)))
+                (n, p), k, c = rblocks[idx["r"]], kblocks[idx["k"]], cblocks[idx["c"]]
+                yield Tile(n=n, p=p, k=k, c=c, index=(idx["r"], idx["k"], idx["c"]))

@@ -17,12 +17,12 @@ ceil(groups * row_folds * col_folds / count) when ``count`` arrays share the lay
 
 Memory: DRAM moves the mapping's traffic at the DRAM bandwidth, ``memory_cycles =
 ceil(bytes / bytes_per_cycle)``. The first input + weight tile must arrive before
-compute starts and the last output tile leaves after it ends (``first_load``,
-``last_store``). Traffic of an operand whose on-chip levels are all double-buffered
-overlaps compute; any other operand's traffic is serialised with it. So the layer
-occupies
+compute starts and the last output tile leaves after it ends. Traffic of an operand
+whose on-chip levels are all double-buffered overlaps compute, except that first
+tile (inputs, weights) or last tile (outputs); any other operand's whole traffic is
+serialised with compute (``exposed``). So the layer occupies
 
-    max(first_load + (compute_cycles + 1) + exposed + last_store,  memory_cycles,
+    max(first_tiles + (compute_cycles + 1) + exposed + last_tile,  memory_cycles,
         vector-unit cycles of a fused activation, each on-chip level's bytes / bandwidth)
 
 cycles, and ``stall_cycles`` is what that adds to the compute cycles. With unlimited
@@ -94,10 +94,12 @@ def simulate_mac(m: Mapping, arch: Architecture) -> LayerResult:
     t = m.traffic
     mem = _cyc(t.total, dram_bpc)
     by_op = {"input": t.read_input, "weight": t.read_weight, "output": t.read_psum + t.write_output}
-    exposed = sum(b for op, b in by_op.items()
-                  if not all(l.double_buffered for l in arch.onchip if op in l.holds))
-    overlap = (_cyc(t.first_load, dram_bpc) + comp + 1 + _cyc(exposed, dram_bpc)
-               + _cyc(t.last_store, dram_bpc))
+    hidden = {op: all(l.double_buffered for l in arch.onchip if op in l.holds) for op in by_op}
+    exposed = sum(b for op, b in by_op.items() if not hidden[op])
+    tb = m.tiling.tile_bytes
+    first = sum(tb[op] for op in ("input", "weight") if hidden[op])
+    last = t.last_store if hidden["output"] else 0
+    overlap = (_cyc(first, dram_bpc) + comp + 1 + _cyc(exposed, dram_bpc) + _cyc(last, dram_bpc))
     act_ops = layer.output_elems if layer.activation else 0
     bounds = {"compute": overlap, "memory": mem,
               "vector": math.ceil(act_ops / arch.compute.vector.lanes)}

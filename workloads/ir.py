@@ -16,13 +16,26 @@ tensor traffic, no MACs.
 """
 from __future__ import annotations
 
-import math
+import numbers
 from dataclasses import dataclass, field
 
 from .errors import WorkloadError
 
 MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "fc", "gemm")
 OP_KINDS = ("maxpool", "avgpool", "gap", "add", "concat", "relu", "sigmoid", "swish", "mul")
+
+
+def _ints(obj, fields) -> None:
+    """Normalise integer fields (numpy ints welcome) and reject non-integers."""
+    for f in fields:
+        v = getattr(obj, f)
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise WorkloadError(f"layer {obj.name!r}: {f} = {v!r} must be a positive integer",
+                                fix=f"give {f} a whole number >= 1")
+        object.__setattr__(obj, f, int(v))
+    for f in ("stride", "padding", "dilation"):
+        if hasattr(obj, f):
+            object.__setattr__(obj, f, tuple(int(x) for x in getattr(obj, f)))
 
 
 def _pair(v, what: str, layer: str) -> tuple[int, int]:
@@ -62,9 +75,10 @@ class MacLayer:
     origin: str = "conv"  # "conv", "fc" or "gemm": how the layer was written
 
     def __post_init__(self):
+        _ints(self, ("N", "K", "C", "H", "W", "R", "S", "P", "Q", "groups"))
         for f in ("N", "K", "C", "H", "W", "R", "S", "P", "Q", "groups"):
             v = getattr(self, f)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            if v <= 0:
                 raise WorkloadError(
                     f"layer {self.name!r}: {f} = {v!r} must be a positive integer",
                     fix=f"give {f} a value >= 1")
@@ -145,6 +159,7 @@ class OpLayer:
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     inputs: int = 1  # number of input tensors (add, concat, mul)
+    activation: str | None = None  # fused post-op (e.g. the ReLU after a residual add)
 
     def __post_init__(self):
         if self.op not in OP_KINDS:
@@ -152,9 +167,10 @@ class OpLayer:
                                 fix=f"use one of {', '.join(OP_KINDS)}")
         if self.K == 0:
             object.__setattr__(self, "K", self.C)
+        _ints(self, ("N", "C", "H", "W", "P", "Q", "K", "R", "S", "inputs"))
         for f in ("N", "C", "H", "W", "P", "Q", "K", "R", "S", "inputs"):
             v = getattr(self, f)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            if v <= 0:
                 raise WorkloadError(f"layer {self.name!r}: {f} = {v!r} must be a positive integer",
                                     fix=f"give {f} a value >= 1")
 
@@ -174,6 +190,11 @@ class OpLayer:
 
     @property
     def ops(self) -> int:
+        """Elementary vector-unit operations, a fused activation included."""
+        return self._ops + (self.out_elems if self.activation else 0)
+
+    @property
+    def _ops(self) -> int:
         if self.op in ("maxpool", "avgpool"):
             return self.out_elems * self.R * self.S
         if self.op == "gap":
@@ -263,8 +284,9 @@ def gap(name, n, c, h, w) -> OpLayer:
     return OpLayer(name=name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1)
 
 
-def eltwise(name, op, n, c, h, w, inputs=2) -> OpLayer:
-    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w, inputs=inputs)
+def eltwise(name, op, n, c, h, w, inputs=2, activation=None) -> OpLayer:
+    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w, inputs=inputs,
+                   activation=activation)
 
 
 def concat(name, n, channels: list[int], h, w) -> OpLayer:

@@ -1,0 +1,242 @@
+"""The model zoo: well-known CNNs built by code (no downloads, no torch).
+
+Every builder takes the batch size and returns a :class:`Model` whose MAC layers carry
+the exact shapes of the reference network, so that parameter and MAC totals match the
+published figures. Conventions used throughout:
+
+* Activations are fused into the MAC layer that precedes them (``activation=``); they
+  are not separate layers. A ReLU that follows a residual add (ResNet) has no MAC layer
+  to fuse into and :class:`OpLayer` has no activation field, so it is implied by the
+  ``add`` (an add + ReLU pass on the vector unit) and not listed separately.
+* BatchNorm is folded into its conv (``batchnorm=True``: 2 parameters per output
+  channel, scale and shift, no run-time cost). Running statistics are buffers, not
+  parameters, as in PyTorch's ``parameters()`` count.
+* Dropout and flatten are no-ops for a simulator and are left out; so is the adaptive
+  average pool of AlexNet (to 6x6) and VGG-16 (to 7x7), an identity at 224x224.
+* Layer names follow the torchvision module names (``features.3``,
+  ``layer1.0.conv1``, ``features.2.conv.1.0``, ``classifier.1``); non-MAC ops that are
+  functional in torchvision get a readable name (``layer1.0.add``, ``avgpool``).
+
+Variants:
+
+``alexnet``
+    torchvision's AlexNet (the one-tower "One weird trick" variant: 64, 192, 384, 256,
+    256 channels), 224x224x3, convs and FCs with bias, max pools 3x3/2.
+``vgg16``
+    torchvision ``vgg16`` (configuration D, no BatchNorm, biases everywhere), 224x224x3.
+``resnet18``, ``resnet34``
+    torchvision BasicBlock ResNets, convs without bias, BatchNorm on every conv
+    (downsample 1x1 convs included), fc 512->1000 with bias, 224x224x3.
+``resnet50``
+    torchvision ResNet-50 v1.5 (stride 2 on the 3x3 conv of the bottleneck, not on the
+    first 1x1), 224x224x3.
+``mobilenet_v2``
+    torchvision MobileNetV2, width 1.0, 224x224x3: depthwise 3x3 convs are grouped
+    layers with groups == C == K, BatchNorm on every conv, ReLU6, final 1x1 conv to
+    1280, classifier fc 1280->1000 with bias.
+``yolo_tiny``
+    Tiny YOLOv2 for VOC, darknet ``cfg/yolov2-tiny-voc.cfg``, 416x416x3: 3x3 convs
+    16-32-64-128-256-512 each followed by a 2x2 max pool (stride 2, except the last
+    one: stride 1 with darknet's one-sided padding, so 13x13 stays 13x13), then 3x3
+    convs 1024 and 1024, then a 1x1 conv to 125 = 5 anchors x (20 classes + 5) with
+    bias and a linear activation. BatchNorm and leaky ReLU on all other convs. The
+    region (detection) layer is post-processing and is left out.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .ir import Model, OpLayer, conv, eltwise, fc, gap, pool
+
+Shape = tuple[int, int, int]  # (channels, height, width) of one image
+
+
+class _Net:
+    """Appends layers in order and tracks the (C, H, W) of the current tensor."""
+
+    def __init__(self, n: int, c: int, h: int, w: int):
+        self.n, self.layers, self.x = n, [], (c, h, w)
+
+    def conv(self, name, k, r, stride=1, pad=None, groups=1, bias=False, bn=False, act=None,
+             src: Shape | None = None) -> Shape:
+        """A conv on ``src`` (default: the current tensor); the output becomes current."""
+        c, h, w = src or self.x
+        pad = r // 2 if pad is None else pad
+        layer = conv(name, self.n, c, h, w, k, r, stride=stride, pad=pad, groups=groups,
+                     bias=bias, batchnorm=bn, activation=act)
+        return self._push(layer, (layer.K, layer.P, layer.Q))
+
+    def fc(self, name, k, act=None) -> Shape:
+        c, h, w = self.x  # flatten
+        return self._push(fc(name, self.n, c * h * w, k, bias=True, activation=act), (k, 1, 1))
+
+    def pool(self, name, r, stride=None, pad=0, op="maxpool") -> Shape:
+        layer = pool(name, op, self.n, *self.x, r, stride=stride, pad=pad)
+        return self._push(layer, (layer.K, layer.P, layer.Q))
+
+    def gap(self, name) -> Shape:
+        return self._push(gap(name, self.n, *self.x), (self.x[0], 1, 1))
+
+    def add(self, name) -> Shape:
+        return self._push(eltwise(name, "add", self.n, *self.x), self.x)
+
+    def _push(self, layer, out: Shape) -> Shape:
+        self.layers.append(layer)
+        self.x = out
+        return out
+
+    def model(self, name: str) -> Model:
+        return Model(name=name, layers=tuple(self.layers), batch=self.n, source="zoo")
+
+
+def _check_batch(batch) -> int:
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
+        from .errors import WorkloadError
+        raise WorkloadError(f"batch = {batch!r} must be a positive integer", fix="use a batch of 1 or more")
+    return batch
+
+
+# ---- AlexNet / VGG ---------------------------------------------------------------------
+def alexnet(batch: int = 1) -> Model:
+    """torchvision AlexNet at 224x224: 61,100,840 parameters."""
+    net = _Net(_check_batch(batch), 3, 224, 224)
+    feats = [(0, 64, 11, 4, 2), (3, 192, 5, 1, 2), (6, 384, 3, 1, 1), (8, 256, 3, 1, 1),
+             (10, 256, 3, 1, 1)]  # (module index, K, kernel, stride, padding)
+    for i, k, r, st, pd in feats:
+        net.conv(f"features.{i}", k, r, stride=st, pad=pd, bias=True, act="relu")
+        if i in (0, 3, 10):
+            net.pool(f"features.{i + 2}", 3, stride=2)
+    net.fc("classifier.1", 4096, act="relu")
+    net.fc("classifier.4", 4096, act="relu")
+    net.fc("classifier.6", 1000)
+    return net.model("alexnet")
+
+
+_VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+def vgg16(batch: int = 1) -> Model:
+    """torchvision VGG-16 (configuration D, no BatchNorm) at 224x224: 138,357,544 parameters."""
+    net = _Net(_check_batch(batch), 3, 224, 224)
+    i = 0
+    for v in _VGG16:
+        if v == "M":
+            net.pool(f"features.{i}", 2, stride=2)
+            i += 1
+        else:
+            net.conv(f"features.{i}", v, 3, pad=1, bias=True, act="relu")
+            i += 2  # conv, relu
+    net.fc("classifier.0", 4096, act="relu")
+    net.fc("classifier.3", 4096, act="relu")
+    net.fc("classifier.6", 1000)
+    return net.model("vgg16")
+
+
+# ---- ResNets ---------------------------------------------------------------------------
+def _resnet(name: str, batch: int, bottleneck: bool, blocks: list[int]) -> Model:
+    net = _Net(_check_batch(batch), 3, 224, 224)
+    net.conv("conv1", 64, 7, stride=2, pad=3, bn=True, act="relu")
+    net.pool("maxpool", 3, stride=2, pad=1)
+    expansion = 4 if bottleneck else 1
+    for stage, (width, n_blocks) in enumerate(zip((64, 128, 256, 512), blocks), start=1):
+        for b in range(n_blocks):
+            stride = 2 if (b == 0 and stage > 1) else 1
+            p = f"layer{stage}.{b}"
+            x = net.x
+            if bottleneck:  # v1.5: the stride sits on the 3x3 conv
+                net.conv(f"{p}.conv1", width, 1, bn=True, act="relu")
+                net.conv(f"{p}.conv2", width, 3, stride=stride, bn=True, act="relu")
+                out = net.conv(f"{p}.conv3", width * expansion, 1, bn=True)
+            else:
+                net.conv(f"{p}.conv1", width, 3, stride=stride, bn=True, act="relu")
+                out = net.conv(f"{p}.conv2", width, 3, bn=True)
+            if stride != 1 or x[0] != width * expansion:
+                net.conv(f"{p}.downsample.0", width * expansion, 1, stride=stride, bn=True, src=x)
+            assert net.x == out
+            net.add(f"{p}.add")  # followed by ReLU, implied (see the module docstring)
+    net.gap("avgpool")
+    net.fc("fc", 1000)
+    return net.model(name)
+
+
+def resnet18(batch: int = 1) -> Model:
+    """torchvision ResNet-18: 11,689,512 parameters."""
+    return _resnet("resnet18", batch, False, [2, 2, 2, 2])
+
+
+def resnet34(batch: int = 1) -> Model:
+    """torchvision ResNet-34: 21,797,672 parameters."""
+    return _resnet("resnet34", batch, False, [3, 4, 6, 3])
+
+
+def resnet50(batch: int = 1) -> Model:
+    """torchvision ResNet-50 v1.5: 25,557,032 parameters."""
+    return _resnet("resnet50", batch, True, [3, 4, 6, 3])
+
+
+# ---- MobileNetV2 -----------------------------------------------------------------------
+_MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+         (6, 160, 3, 2), (6, 320, 1, 1)]  # (expansion t, channels c, repeats n, stride s)
+
+
+def mobilenet_v2(batch: int = 1) -> Model:
+    """torchvision MobileNetV2 (width 1.0) at 224x224: 3,504,872 parameters."""
+    net = _Net(_check_batch(batch), 3, 224, 224)
+    net.conv("features.0.0", 32, 3, stride=2, bn=True, act="relu6")
+    i = 1
+    for t, c, n, s in _MBV2:
+        for j in range(n):
+            stride = s if j == 0 else 1
+            cin = net.x[0]
+            hidden = cin * t
+            p, m = f"features.{i}.conv", 0  # m: index inside the block's Sequential
+            if t != 1:
+                net.conv(f"{p}.0.0", hidden, 1, bn=True, act="relu6")
+                m = 1
+            net.conv(f"{p}.{m}.0", hidden, 3, stride=stride, groups=hidden, bn=True, act="relu6")
+            net.conv(f"{p}.{m + 1}", c, 1, bn=True)  # linear bottleneck (BN at .{m + 2})
+            if stride == 1 and cin == c:
+                net.add(f"features.{i}.add")
+            i += 1
+    net.conv(f"features.{i}.0", 1280, 1, bn=True, act="relu6")
+    net.gap("avgpool")
+    net.fc("classifier.1", 1000)
+    return net.model("mobilenet_v2")
+
+
+# ---- Tiny YOLOv2 (VOC) -----------------------------------------------------------------
+def yolo_tiny(batch: int = 1) -> Model:
+    """Tiny YOLOv2 for VOC (darknet yolov2-tiny-voc.cfg) at 416x416: 15,861,773 parameters."""
+    n = _check_batch(batch)
+    net = _Net(n, 3, 416, 416)
+    idx = 0  # darknet layer index, as printed by darknet when it loads the cfg
+    for k in (16, 32, 64, 128, 256, 512):
+        net.conv(f"layers.{idx}.conv", k, 3, pad=1, bn=True, act="leaky")
+        if k < 512:
+            net.pool(f"layers.{idx + 1}.maxpool", 2, stride=2)
+        else:
+            # size 2, stride 1, darknet padding = size - 1 = 1 applied on the bottom/right
+            # only: 13x13 -> 13x13. The IR's padding pair is symmetric and cannot say
+            # "0 before, 1 after", so the output size is given directly.
+            c, h, w = net.x
+            net._push(OpLayer(name=f"layers.{idx + 1}.maxpool", op="maxpool", N=n, C=c,
+                              H=h, W=w, P=h, Q=w, R=2, S=2, stride=(1, 1), padding=(0, 0)),
+                      (c, h, w))
+        idx += 2
+    net.conv(f"layers.{idx}.conv", 1024, 3, pad=1, bn=True, act="leaky")
+    net.conv(f"layers.{idx + 1}.conv", 1024, 3, pad=1, bn=True, act="leaky")
+    net.conv(f"layers.{idx + 2}.conv", 125, 1, pad=0, bias=True)  # linear, feeds [region]
+    return net.model("yolo_tiny")
+
+
+ZOO: dict[str, Callable[[int], Model]] = {
+    "alexnet": alexnet,
+    "vgg16": vgg16,
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+    "mobilenet_v2": mobilenet_v2,
+    "yolo_tiny": yolo_tiny,
+}
+
+__all__ = ["ZOO", *ZOO]
