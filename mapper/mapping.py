@@ -14,13 +14,14 @@ LOOPS = ("r", "k", "c")  # output-row blocks, output-channel blocks, input-chann
 class Tiling:
     """DRAM -> on-chip tiling of a conv layer (the outer, buffer-level loop nest).
 
-    ``r`` blocks cover ``images`` images x ``rows`` output rows (rows < P only when
-    images == 1), ``k`` blocks ``k_tile`` output channels, ``c`` blocks ``c_tile``
+    ``r`` blocks cover ``images`` images x ``rows`` output rows x ``cols`` output columns
+    (rows < P only when images == 1, cols < Q only when rows == 1), ``k`` blocks ``k_tile`` output channels, ``c`` blocks ``c_tile``
     input channels of a group (for grouped layers the reduction is never split:
     c_tile = C/groups). ``order`` lists the three loops outermost first.
     """
     images: int
     rows: int
+    cols: int
     k_tile: int
     c_tile: int
     order: tuple[str, str, str]

@@ -2,7 +2,8 @@
 each implies, scored for many candidates at once with numpy.
 
 The buffer-level loop nest has three loops over tiles: ``r`` (output-row blocks:
-``images`` images x ``rows`` output rows), ``k`` (output-channel blocks) and ``c``
+``images`` images x ``rows`` output rows x ``cols`` output columns), ``k`` (output-channel
+blocks) and ``c``
 (input-channel blocks of a group). An operand is re-fetched from DRAM once per
 iteration of every loop it does not depend on that sits *outside* the innermost loop
 it does depend on (counting only loops with more than one trip): the tile stays on
@@ -12,7 +13,7 @@ grouped layers, where an output-channel block selects its groups' inputs), weigh
 sums to DRAM at accumulator precision and reads them back.
 
 Input tiles include their halo: ``rows`` output rows need
-min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows.
+min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows, likewise for columns.
 """
 from __future__ import annotations
 
@@ -47,14 +48,25 @@ def _rows_in(pt, layer: MacLayer):
     return np.minimum(layer.H, (pt - 1) * layer.stride[0] + (layer.R - 1) * layer.dilation[0] + 1)
 
 
+def _cols_in(qt, layer: MacLayer):
+    return np.minimum(layer.W, (qt - 1) * layer.stride[1] + (layer.S - 1) * layer.dilation[1] + 1)
+
+
+def _span_sum(total, tile, span):
+    """Sum of ``span(extent)`` over the blocks of ``total`` cut into ``tile``-sized blocks."""
+    full, rem = total // tile, total % tile
+    return full * span(tile) + np.where(rem > 0, span(np.maximum(rem, 1)), 0)
+
+
 def candidates(layer: MacLayer, arch: Architecture):
-    """Arrays (images, rows, k_tile, c_tile) over the candidate grid: powers of two,
+    """Arrays (images, rows, cols, k_tile, c_tile) over the candidate grid: powers of two,
     multiples of the array's sides and the full extents, keeping only tiles that fill
     the array along both of its spatial dims (or cover the whole dim), so that buffer
     tiles never starve a fold."""
-    P, N = layer.P, layer.N
+    P, Q, N = layer.P, layer.Q, layer.N
     a = arch.array
-    rsel = [(1, pt) for pt in _pow2_upto(P) if pt < P] + [(nb, P) for nb in _pow2_upto(N)]
+    rsel = ([(1, 1, qt) for qt in _pow2_upto(Q) if qt < Q] +
+            [(1, pt, Q) for pt in _pow2_upto(P) if pt < P] + [(nb, P, Q) for nb in _pow2_upto(N)])
     kts = sorted(set(_pow2_upto(layer.K)) | {a.cols * 2 ** i for i in range(16)
                                             if a.cols * 2 ** i < layer.K})
     g = layer.groups
@@ -62,18 +74,18 @@ def candidates(layer: MacLayer, arch: Architecture):
     if g > 1:  # output-channel tiles aligned to groups, so a tile's input channels are exact
         kg = layer.K // g
         kts = sorted({kt for kt in kts if kt % kg == 0 or kg % kt == 0} | {kg})
-    grid = np.array([(nb, pt, kt, ct) for (nb, pt) in rsel for kt in kts for ct in cts],
+    grid = np.array([(nb, pt, qt, kt, ct) for (nb, pt, qt) in rsel for kt in kts for ct in cts],
                     dtype=np.int64)
-    nb, pt, kt, ct = grid.T
+    nb, pt, qt, kt, ct = grid.T
     g, M, Ng, Kr = layer.gemm
-    extent = {"M": (nb * pt * layer.Q, M), "N": (np.minimum(kt, Ng), Ng),
+    extent = {"M": (nb * pt * qt, M), "N": (np.minimum(kt, Ng), Ng),
               "K": ((ct if g == 1 else layer.C // g) * layer.R * layer.S, Kr)}
     df = DATAFLOWS[a.dataflow]
     keep = np.ones(len(nb), dtype=bool)
     for dim, side in ((df.rows, a.rows), (df.cols, a.cols)):
         e, full = extent[dim]
         keep &= e >= min(side, full)
-    return nb[keep], pt[keep], kt[keep], ct[keep]
+    return nb[keep], pt[keep], qt[keep], kt[keep], ct[keep]
 
 
 def evaluate(layer: MacLayer, arch: Architecture):
@@ -82,15 +94,15 @@ def evaluate(layer: MacLayer, arch: Architecture):
     pb = arch.precision.bytes
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
-    nb, pt, kt, ct = candidates(layer, arch)
+    nb, pt, qt, kt, ct = candidates(layer, arch)
     N, P, Q, K, W = layer.N, layer.P, layer.Q, layer.K, layer.W
     RS = layer.R * layer.S
 
-    Tr = _cdiv(N, nb) * _cdiv(P, pt)
+    Tr = _cdiv(N, nb) * _cdiv(P, pt) * _cdiv(Q, qt)
     Tk = _cdiv(K, kt)
     Tc = _cdiv(Cg, ct)
-    full, rem = P // pt, P % pt
-    rows_sum = full * _rows_in(pt, layer) + np.where(rem > 0, _rows_in(np.maximum(rem, 1), layer), 0)
+    rows_sum = _span_sum(P, pt, lambda e: _rows_in(e, layer))
+    cols_sum = _span_sum(Q, qt, lambda e: _cols_in(e, layer))
     if g == 1:
         ci_tile = ct
         ch_total = np.full_like(kt, layer.C)
@@ -100,13 +112,13 @@ def evaluate(layer: MacLayer, arch: Architecture):
         kt_last = K - (Tk - 1) * kt
         ch_total = np.minimum(layer.C * Tk, ((Tk - 1) * _cdiv(kt, Kg) + _cdiv(kt_last, Kg)) * Cg)
         in_rel = (0, 1)
-    in_pass = N * rows_sum * W * ch_total * ib          # bytes of one full pass over the input
+    in_pass = N * rows_sum * cols_sum * ch_total * ib         # bytes of one full pass over the input
     w_pass = layer.weight_elems * wb
     out_elems = layer.output_elems
 
-    in_tile = nb * _rows_in(pt, layer) * W * ci_tile * ib
+    in_tile = nb * _rows_in(pt, layer) * _cols_in(qt, layer) * ci_tile * ib
     w_tile = kt * (ct if g == 1 else Cg) * RS * wb
-    out_tile = nb * pt * Q * kt                         # elements
+    out_tile = nb * pt * qt * kt                        # elements
 
     # capacity of every on-chip level
     innermost_out = max(i for i, m in enumerate(arch.memory) if "output" in m.holds)
@@ -147,7 +159,7 @@ def evaluate(layer: MacLayer, arch: Architecture):
     read_psum = out_elems * spills * accb
     write_output = out_elems * ob + out_elems * spills * accb
     return dict(
-        images=t(nb), rows=t(pt), k_tile=t(kt), c_tile=t(ct), order=cat["order"],
+        images=t(nb), rows=t(pt), cols=t(qt), k_tile=t(kt), c_tile=t(ct), order=cat["order"],
         Tr=t(Tr), Tk=t(Tk), Tc=t(Tc), fits=t(fits),
         usage={k: t(v) for k, v in usage.items()},
         tile_bytes={"input": t(in_tile), "weight": t(w_tile), "output": t(out_tile * accb)},
@@ -168,7 +180,8 @@ def best_tiling(layer: MacLayer, arch: Architecture) -> tuple[Tiling, Traffic]:
     ntiles = (ev["Tr"] * ev["Tk"] * ev["Tc"])[ok]
     i = ok[np.lexsort((ok, ntiles, exposed, total))[0]]
     tiling = Tiling(
-        images=int(ev["images"][i]), rows=int(ev["rows"][i]), k_tile=int(ev["k_tile"][i]),
+        images=int(ev["images"][i]), rows=int(ev["rows"][i]), cols=int(ev["cols"][i]),
+        k_tile=int(ev["k_tile"][i]),
         c_tile=int(ev["c_tile"][i]), order=tuple(LOOPS[j] for j in ORDERS[ev["order"][i]]),
         trips=(int(ev["Tr"][i]), int(ev["Tk"][i]), int(ev["Tc"][i])),
         tile_bytes={k: int(v[i]) for k, v in ev["tile_bytes"].items()},
@@ -198,10 +211,11 @@ def _raise_no_fit(layer: MacLayer, arch: Architecture, ev) -> None:
 
 @dataclass(frozen=True)
 class Tile:
-    """One buffer tile: half-open ranges of images, output rows, output channels and
-    input channels (within a group for grouped layers), plus its loop indices."""
+    """One buffer tile: half-open ranges of images, output rows, output columns, output
+    channels and input channels (within a group for grouped layers), plus its loop indices."""
     n: tuple[int, int]
     p: tuple[int, int]
+    q: tuple[int, int]
     k: tuple[int, int]
     c: tuple[int, int]
     index: tuple[int, int, int]  # (r, k, c) block indices
@@ -209,9 +223,10 @@ class Tile:
 
 def iter_tiles(layer: MacLayer, tiling: Tiling):
     """Yield every tile of ``tiling`` in its loop order (outermost first)."""
-    nb, pt = tiling.images, tiling.rows
-    rblocks = [((n, min(n + nb, layer.N)), (p, min(p + pt, layer.P)))
-               for n in range(0, layer.N, nb) for p in range(0, layer.P, pt)]
+    nb, pt, qt = tiling.images, tiling.rows, tiling.cols
+    rblocks = [((n, min(n + nb, layer.N)), (p, min(p + pt, layer.P)), (q, min(q + qt, layer.Q)))
+               for n in range(0, layer.N, nb) for p in range(0, layer.P, pt)
+               for q in range(0, layer.Q, qt)]
     kblocks = [(k, min(k + tiling.k_tile, layer.K)) for k in range(0, layer.K, tiling.k_tile)]
     cg = layer.C // layer.groups
     cblocks = [(c, min(c + tiling.c_tile, cg)) for c in range(0, cg, tiling.c_tile)]
@@ -221,5 +236,5 @@ def iter_tiles(layer: MacLayer, tiling: Tiling):
         for i1 in range(len(blocks[o[1]])):
             for i2 in range(len(blocks[o[2]])):
                 idx = dict(zip(o, (i0, i1, i2)))
-                (n, p), k, c = rblocks[idx["r"]], kblocks[idx["k"]], cblocks[idx["c"]]
-                yield Tile(n=n, p=p, k=k, c=c, index=(idx["r"], idx["k"], idx["c"]))
+                (n, p, q), k, c = rblocks[idx["r"]], kblocks[idx["k"]], cblocks[idx["c"]]
+                yield Tile(n=n, p=p, q=q, k=k, c=c, index=(idx["r"], idx["k"], idx["c"]))

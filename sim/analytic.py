@@ -112,7 +112,8 @@ def simulate_mac(m: Mapping, arch: Architecture) -> LayerResult:
         bound = "compute" if overlap == comp + 1 else "memory"
     total = max(bounds.values()) - 1
     tl = m.tiling
-    r_desc = f"{tl.images}img" if tl.rows == layer.P else f"{tl.rows}row"
+    r_desc = (f"{tl.images}img" if tl.rows == layer.P else
+              f"{tl.rows}row" if tl.cols == layer.Q else f"1row,{tl.cols}col")
     return LayerResult(
         layer=layer.name, kind=layer.kind, macs=layer.macs, vector_ops=act_ops,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total, memory_cycles=mem,
