@@ -21,16 +21,21 @@ def load_arch(spec) -> _arch.Architecture:
     return spec if isinstance(spec, _arch.Architecture) else _arch.load(spec)
 
 
-def load_model(spec, batch: int = 1) -> _wl.Model:
-    """A Model from a zoo name, SCALE-Sim topology CSV, YAML layer table, or itself."""
+def load_model(spec, batch: int | None = None) -> _wl.Model:
+    """A Model from a zoo name, SCALE-Sim topology CSV, YAML layer table, or itself.
+
+    ``batch`` None keeps a Model's own batch (and means 1 for a name or file)."""
     if isinstance(spec, _wl.Model):
-        return spec if spec.batch == batch else _wl.Model(
+        return spec if batch is None or spec.batch == batch else _wl.Model(
             spec.name, tuple(l.with_batch(batch) for l in spec.layers), batch, spec.source)
-    return _wl.load(spec, batch=batch)
+    return _wl.load(spec, batch=1 if batch is None else batch)
 
 
-def simulate(arch, model, batch: int = 1, progress=None) -> ModelResult:
-    """Map and time every layer of ``model`` on ``arch`` with the analytic model."""
+def simulate(arch, model, batch: int | None = None, progress=None) -> ModelResult:
+    """Map and time every layer of ``model`` on ``arch`` with the analytic model.
+
+    ``model`` is a zoo name, a file path or a Model; ``batch`` None keeps the Model's
+    batch (1 for a name or file)."""
     return simulate_model(load_model(model, batch), load_arch(arch), progress=progress)
 
 

@@ -52,8 +52,7 @@ def cmd_run(args) -> int:
           f"throughput {s['throughput_samples_per_s']:.2f} samples/s | DRAM read "
           f"{s['dram_read_bytes'] / 1e6:.3f} MB, write {s['dram_write_bytes'] / 1e6:.3f} MB")
     if args.out:
-        cmd = "tilesim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        paths = api.write_outputs(args.out, result, arch, model, command=cmd)
+        paths = api.write_outputs(args.out, result, arch, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
     return 0
 
@@ -105,7 +104,9 @@ def _positive(s: str) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "tilesim " + shlex.join(argv)
     try:
         return args.fn(args)
     except api.INPUT_ERRORS as e:

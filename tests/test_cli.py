@@ -1,0 +1,107 @@
+"""The tilesim command: the README's main job, outputs on disk, and their documentation."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import arch
+import tilesim
+from tilesim.cli import main
+
+ROOT = Path(__file__).parents[1]
+REQUIRED_COLUMNS = ["layer", "kind", "macs", "compute_cycles", "stall_cycles", "total_cycles",
+                    "utilization", "dram_read_bytes", "dram_write_bytes"]
+REQUIRED_SUMMARY = ["total_cycles", "latency_s", "macs", "throughput_samples_per_s", "utilization"]
+
+
+def test_run_writes_outputs(tmp_path, capsys):
+    """`run --out` writes layers.csv, summary.json, arch.yaml and model.csv that agree."""
+    out = tmp_path / "r18"
+    assert main(["run", "--arch", "tpu_v1", "--model", "resnet18", "--batch", "2",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "TOTAL" in text and "ms" in text and "cycles" in text
+    df = pd.read_csv(out / "layers.csv")
+    assert set(REQUIRED_COLUMNS) <= set(df.columns)
+    s = json.loads((out / "summary.json").read_text())
+    assert set(REQUIRED_SUMMARY) <= set(s)
+    assert s["macs"] == df["macs"].sum() == 2 * 1_814_073_344
+    assert s["total_cycles"] == (df["total_cycles"] + 1).sum()
+    assert s["latency_s"] == pytest.approx(s["total_cycles"] / 700e6)
+    assert s["throughput_samples_per_s"] == pytest.approx(2 / s["latency_s"])
+    assert s["tilesim_version"] == tilesim.__version__ and "resnet18" in s["command"]
+    assert arch.load(out / "arch.yaml") == arch.load("tpu_v1")
+    assert len(pd.read_csv(out / "model.csv")) == len(df)
+    # non-MAC ops report their work separately, not as MACs
+    ops = df[df["kind"].isin(["maxpool", "add", "gap"])]
+    assert (ops["macs"] == 0).all() and (ops["vector_ops"] > 0).all()
+
+
+def test_rerun_from_resolved_arch_is_identical(tmp_path):
+    """Re-running with the written arch.yaml reproduces layers.csv byte for byte."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", "--arch", "nvdla_small", "--model", "mobilenet_v2", "--out", str(a),
+                 "--quiet"]) == 0
+    assert main(["run", "--arch", str(a / "arch.yaml"), "--model", "mobilenet_v2",
+                 "--out", str(b), "--quiet"]) == 0
+    assert (a / "layers.csv").read_bytes() == (b / "layers.csv").read_bytes()
+
+
+def test_every_output_field_is_documented(tmp_path):
+    """Each layers.csv column and summary.json key appears in docs/outputs.md."""
+    out = tmp_path / "o"
+    assert main(["run", "--arch", "tpu_v1", "--model", "alexnet", "--out", str(out), "--quiet"]) == 0
+    doc = (ROOT / "docs" / "outputs.md").read_text()
+    documented = set(re.findall(r"`([a-z_<>]+)`", doc))
+    cols = pd.read_csv(out / "layers.csv").columns
+    levels = [m.name for m in arch.load("tpu_v1").onchip]
+    for c in cols:
+        generic = next((c.replace(l, "<level>", 1) for l in levels if c.startswith(l + "_")), c)
+        assert generic in documented, c
+    for k in json.loads((out / "summary.json").read_text()):
+        assert k in documented, k
+
+
+def test_list_names_presets_and_models(capsys):
+    """`tilesim list` shows every preset and zoo model."""
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in arch.presets() + ["resnet50", "mobilenet_v2", "yolo_tiny"]:
+        assert name in out
+
+
+def test_markdown_format(capsys):
+    """`--format markdown` prints a Markdown table with unit-bearing headers."""
+    assert main(["run", "--arch", "eyeriss_like", "--model", "alexnet", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| layer | kind | MACs (M) |" in out and "latency (ms)" in out
+
+
+def test_readme_commands_run(tmp_path):
+    """The README's main command runs as a separate process and prints the total."""
+    readme = (ROOT / "README.md").read_text()
+    cmd = re.search(r"pip install \. && (tilesim run [^\n`]+)", readme).group(1)
+    args = shlex.split(cmd)[1:]
+    proc = subprocess.run([sys.executable, "-m", "tilesim.cli", *args], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "total:" in proc.stdout and "ms" in proc.stdout
+    assert re.search(r"pip install -e '\.\[dev\]' && pytest", readme)
+    assert "pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_python_api_matches_cli(tmp_path):
+    """tilesim.simulate gives the same totals as the CLI's summary.json."""
+    out = tmp_path / "o"
+    assert main(["run", "--arch", "edge_tpu_like", "--model", "resnet34", "--out", str(out),
+                 "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    r = tilesim.simulate("edge_tpu_like", "resnet34")
+    assert r.total_cycles == s["total_cycles"] and r.macs == s["macs"]
