@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ArchError
-from .schema import Architecture
+from .schema import Architecture, semantic_problems
 from .yamlio import format_path, read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -31,7 +32,7 @@ def load(spec: str | Path) -> Architecture:
         if not path.is_file():
             raise ArchError("no such file", source=spec_s,
                             fix="check the path, or give a preset name: " + ", ".join(presets()))
-        return from_yaml(path.read_text(), source=spec_s)
+        return from_yaml(read_text(path), source=spec_s)
     if spec_s in presets():
         p = PRESET_DIR / f"{spec_s}.yaml"
         return from_yaml(p.read_text(), source=str(p))
@@ -39,6 +40,18 @@ def load(spec: str | Path) -> Architecture:
     raise ArchError(f"unknown architecture {spec_s!r}: not a preset and not a file",
                     fix=(f"did you mean {close[0]!r}? " if close else "")
                     + "presets: " + ", ".join(presets()))
+
+
+def read_text(path: Path) -> str:
+    """A file's text, or an ArchError that names it (missing, unreadable, not UTF-8)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ArchError(f"not UTF-8 text (byte {e.start})", source=str(path),
+                        fix="save the file as UTF-8") from None
+    except OSError as e:
+        raise ArchError(f"cannot read the file: {e.strerror}", source=str(path),
+                        fix="check the path and its permissions") from None
 
 
 def from_yaml(text: str, source: str = "<string>") -> Architecture:
@@ -50,10 +63,25 @@ def from_yaml(text: str, source: str = "<string>") -> Architecture:
 
 
 def from_dict(data: dict, source: str = "<dict>", lines: dict | None = None) -> Architecture:
+    lines = lines or {}
     try:
-        return Architecture.model_validate(data)
+        a = Architecture.model_validate(data, context={"defer_semantic_checks": True})
     except ValidationError as e:
-        raise _explain(e, source, lines or {}) from None
+        raise _explain(e, source, lines) from None
+    problems = semantic_problems(a)
+    if problems:
+        path, msg, fix = problems[0]
+        keys = tuple(int(k) if k.isdigit() else k for k in re.findall(r"\w+", path))
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ArchError(f"{path}: {msg}{more}", source=_where(source, lines, keys), fix=fix)
+    return a
+
+
+def _where(source: str, lines: dict, path: tuple) -> str:
+    for k in range(len(path), -1, -1):
+        if path[:k] in lines:
+            return f"{source}:{lines[path[:k]]}"
+    return source
 
 
 def dump_yaml(arch: Architecture) -> str:
@@ -87,17 +115,13 @@ def _model_at(path) -> type[BaseModel] | None:
 
 
 def _explain(err: ValidationError, source: str, lines: dict) -> ArchError:
-    first = err.errors()[0]
-    loc = tuple(x for x in first["loc"] if not (isinstance(x, str) and "[" in x
-                                                   or x in ("function-before", "function-after")))
-    # pydantic puts union-member tags into loc (e.g. 'literal[...]'); keep real keys only
-    path = loc
-    line = None
-    for k in range(len(path), -1, -1):
-        if path[:k] in lines:
-            line = lines[path[:k]]
-            break
-    where = f"{source}:{line}" if line else source
+    errors = err.errors()
+    # an unknown key is usually a typo of a key that is then reported missing: report the typo
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    path = tuple(x for x in first["loc"]
+                 if not (isinstance(x, str) and ("[" in x or x.startswith("function-"))))
+    where = _where(source, lines, path)
     key = format_path(path)
     typ, msg = first["type"], first["msg"].removeprefix("Value error, ")
     fix = None
@@ -115,6 +139,16 @@ def _explain(err: ValidationError, source: str, lines: dict) -> ArchError:
         fix = "use one of the listed values"
     elif typ in ("greater_than", "int_type", "int_parsing", "int_from_float"):
         fix = "give a positive whole number"
-    n_more = len(err.errors()) - 1
+    elif typ in ("model_type", "model_attributes_type", "dict_type"):
+        fix = "write a mapping of keys here (see a preset from `tilesim list`)"
+    elif typ == "list_type":
+        fix = "write a list here"
+    elif typ == "too_short":
+        fix = "add at least one entry"
+    elif "; " in msg:
+        msg, fix = msg.split("; ", 1)
+    if fix is None:
+        fix = "see the architecture schema in arch/schema.py or a preset from `tilesim list`"
+    n_more = len(errors) - 1
     more = f" (and {n_more} more problem{'s' if n_more > 1 else ''})" if n_more else ""
     return ArchError(f"{key}: {msg}{more}", source=where, fix=fix)

@@ -18,14 +18,14 @@ REQUIRED = ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "Ofm
 
 
 def load_cfg(path: Path):
-    from .loader import from_dict
+    from .loader import from_dict, read_text
     src = str(path)
     if not path.is_file():
         raise ArchError("no such file", source=src, fix="check the path to the SCALE-Sim .cfg")
     cp = configparser.ConfigParser(strict=True)
     cp.optionxform = str  # keep key case
     try:
-        cp.read_string(path.read_text(), source=src)
+        cp.read_string(read_text(path), source=src)
     except configparser.Error as e:
         raise ArchError(f"not a valid SCALE-Sim config: {e.message.splitlines()[0]}", source=src,
                         fix="compare with SCALE-Sim's configs/scale.cfg") from None
@@ -63,6 +63,9 @@ def load_cfg(path: Path):
         except ValueError:
             raise ArchError(f"[{sec}] Bandwidth: {vals['Bandwidth']!r} is not a number",
                             source=src, fix="give words per cycle, e.g. Bandwidth: 10") from None
+        if not bw > 0:
+            raise ArchError(f"[{sec}] Bandwidth: {bw:g} must be positive", source=src,
+                            fix="give words per cycle, e.g. Bandwidth: 10")
     name = cp.get("general", "run_name", fallback=path.stem).strip()
     data = {
         "version": 1, "name": name,

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
+                      model_validator)
 
 from . import units
 
@@ -111,11 +112,12 @@ class MemoryLevel(_Frozen):
     @model_validator(mode="after")
     def _check(self):
         if len(set(self.holds)) != len(self.holds):
-            raise ValueError(f"holds lists an operand twice: {self.holds}")
+            raise ValueError(f"holds lists an operand twice: {self.holds}; list each operand once")
         if self.kind != "dram" and self.size is None:
-            raise ValueError(f"on-chip level {self.name!r} needs a size, e.g. size: 256 KiB")
+            raise ValueError(f"on-chip level {self.name!r} has no size; add e.g. size: 256 KiB")
         if self.kind == "dram" and self.bandwidth is None:
-            raise ValueError(f"DRAM level {self.name!r} needs a bandwidth, e.g. bandwidth: 34 GB/s")
+            raise ValueError(f"DRAM level {self.name!r} has no bandwidth; add e.g. "
+                             "bandwidth: 34 GB/s (or unlimited)")
         return self
 
 
@@ -131,26 +133,11 @@ class Architecture(_Frozen):
     memory: Annotated[list[MemoryLevel], Field(min_length=2)]
 
     @model_validator(mode="after")
-    def _check(self):
-        if self.memory[0].kind != "dram":
-            raise ValueError("memory[0] must be the DRAM level (kind: dram); list levels "
-                             "from DRAM inwards")
-        names = [m.name for m in self.memory]
-        if len(set(names)) != len(names):
-            raise ValueError(f"memory level names must be unique, got {names}")
-        for i, m in enumerate(self.memory[1:], 1):
-            if m.kind == "dram":
-                raise ValueError(f"memory[{i}] ({m.name!r}) is a second DRAM level; only "
-                                 "memory[0] may be kind: dram")
-        for op in OPERANDS:
-            if op not in self.memory[0].holds:
-                raise ValueError(f"the DRAM level does not hold {op!r}; add it to memory[0].holds")
-            if not any(op in m.holds for m in self.memory[1:]):
-                raise ValueError(f"no on-chip level holds {op!r}; add {op!r} to the holds "
-                                 f"list of a buffer, e.g. memory[1].holds")
-        if len(self.compute.arrays) != 1:
-            raise ValueError("this version maps layers onto one array type: give one entry in "
-                             "compute.arrays (use count: N for N identical arrays)")
+    def _check(self, info: ValidationInfo):
+        # arch.loader defers these checks to name the key path and line of each problem
+        if not (info.context or {}).get("defer_semantic_checks"):
+            for path, msg, fix in semantic_problems(self):
+                raise ValueError(f"{path}: {msg}; {fix}")
         return self
 
     # ---- conveniences ---------------------------------------------------------------
@@ -177,3 +164,32 @@ class Architecture(_Frozen):
     def to_yaml_dict(self) -> dict:
         """A plain dict with unit strings, loadable again by :func:`arch.load`."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
+    """Cross-field problems as (key path, problem, fix); empty when the design is sound."""
+    out = []
+    if a.memory[0].kind != "dram":
+        out.append(("memory[0].kind", f"the first memory level ({a.memory[0].name!r}) is not "
+                    "DRAM", "list levels from DRAM inwards: memory[0] must have kind: dram"))
+    names = [m.name for m in a.memory]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            out.append((f"memory[{i}].name", f"level name {n!r} is used twice",
+                        "give every memory level a unique name"))
+    for i, m in enumerate(a.memory[1:], 1):
+        if m.kind == "dram":
+            out.append((f"memory[{i}].kind", f"{m.name!r} is a second DRAM level",
+                        "only memory[0] may be kind: dram; make this one sram or regfile"))
+    for op in OPERANDS:
+        if op not in a.memory[0].holds:
+            out.append(("memory[0].holds", f"the DRAM level does not hold {op!r}",
+                        f"add {op!r} to memory[0].holds"))
+        if not any(op in m.holds for m in a.memory[1:]):
+            out.append(("memory[1].holds" if len(a.memory) > 1 else "memory",
+                        f"no on-chip level holds {op!r}",
+                        f"add {op!r} to the holds list of a buffer, e.g. memory[1].holds"))
+    if len(a.compute.arrays) != 1:
+        out.append(("compute.arrays", f"{len(a.compute.arrays)} array types given; this version "
+                    "maps layers onto one", "give one entry (use count: N for N identical arrays)"))
+    return out

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import re
 
-_NUM = r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*"
-SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3,
-              "kB": 1000}
-AMBIGUOUS_SIZE = {"kb", "mb", "gb", "tb", "k", "m", "g"}
+_NUM = r"\s*([+-]?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*"
+SIZE_UNITS = {"": 1, "B": 1, "byte": 1, "bytes": 1, "KiB": 1024, "MiB": 1024 ** 2,
+              "GiB": 1024 ** 3, "TiB": 1024 ** 4, "kB": 1000}
+_PREFIX_EXP = {"k": 1, "m": 2, "g": 3, "t": 4}
 RATE_UNITS = {"b/s": 1.0, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9, "tb/s": 1e12,
               "kib/s": 1024.0, "mib/s": 1024.0 ** 2, "gib/s": 1024.0 ** 3}
 FREQ_UNITS = {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
@@ -31,22 +31,23 @@ def _split(text) -> tuple[float, str]:
 
 
 def parse_size(text) -> int:
-    """Bytes from "24 MiB", "128 KiB", "36 kB" or an integer number of bytes."""
+    """Bytes from "24 MiB", "128 KiB", "36 kB" or a plain number of bytes. Units are
+    case-sensitive (Kib would be kibibits); KB/MB/GB/TB are refused as ambiguous."""
     v, unit = _split(text)
-    if unit == "kB":
-        mult = 1000
-    elif unit.lower() in AMBIGUOUS_SIZE and unit != "kB":
-        raise ValueError(f"size {text!r} is ambiguous (1000- or 1024-based?); "
-                         f"write {v:g} {unit[0].upper()}iB (1024-based) or {v:g} kB (1000-based)")
-    elif unit.lower() in SIZE_UNITS:
-        mult = SIZE_UNITS[unit.lower()]
+    if unit in SIZE_UNITS:
+        mult = SIZE_UNITS[unit]
+    elif unit[:1].lower() in _PREFIX_EXP and unit[1:].lower() in ("", "b"):
+        n = _PREFIX_EXP[unit[0].lower()]
+        raise ValueError(
+            f"size {text!r} is ambiguous (1000- or 1024-based?); write "
+            f"{v:g} {'KMGT'[n - 1]}iB (1024-based) or {v * 1000 ** n:.0f} B (1000-based)")
     else:
         raise ValueError(f"unknown size unit in {text!r}; use B, KiB, MiB, GiB or kB")
     b = v * mult
-    if b != int(b):
-        raise ValueError(f"size {text!r} is not a whole number of bytes")
     if b <= 0:
         raise ValueError(f"size {text!r} must be positive; give a size like 256 KiB")
+    if b != int(b):
+        raise ValueError(f"size {text!r} is not a whole number of bytes; round it to whole bytes")
     return int(b)
 
 
@@ -56,13 +57,15 @@ def parse_rate(text) -> tuple[float, str]:
     if isinstance(text, str) and text.strip().lower() == "unlimited":
         return math.inf, "B/cycle"
     v, unit = _split(text)
-    u = unit.lower().replace(" ", "")
+    raw = unit.replace(" ", "")
+    u = raw.lower()
+    if "bit" in u or u.endswith("bps") or re.fullmatch(r"[kKMGT]?b/s", raw):
+        raise ValueError(f"bandwidth {text!r} is in bits; write it in bytes, e.g. GB/s "
+                         "(1 Gbit/s = 0.125 GB/s)")
     if u in ("", "b/cycle", "bytes/cycle", "byte/cycle"):
         val, per = v, "B/cycle"
     elif u in RATE_UNITS:
         val, per = v * RATE_UNITS[u], "B/s"
-    elif u in ("gbit/s", "gbps", "mbps", "mbit/s"):
-        raise ValueError(f"bandwidth {text!r} is in bits; write it in bytes, e.g. GB/s")
     else:
         raise ValueError(f"unknown bandwidth unit in {text!r}; use GB/s, MB/s, GiB/s or B/cycle")
     if val <= 0:

@@ -16,10 +16,7 @@ def read_yaml(text: str, source: str) -> tuple[object, dict[tuple, int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ArchError(f"not valid YAML: {getattr(e, 'problem', e)}", source=where,
-                        fix="check indentation, colons and quotes on that line") from None
+        raise yaml_error(e, source) from None
     lines: dict[tuple, int] = {}
     if node is None:
         raise ArchError("the file is empty", source=source, fix="write an architecture, "
@@ -27,10 +24,14 @@ def read_yaml(text: str, source: str) -> tuple[object, dict[tuple, int]]:
     ctor = SafeConstructor()
 
     def build(n, path):
-        lines[path] = n.start_mark.line + 1
+        lines.setdefault(path, n.start_mark.line + 1)
         if isinstance(n, yaml.MappingNode):
             out = {}
             for k, v in n.value:
+                if not isinstance(k, yaml.ScalarNode) or k.value == "<<":
+                    raise ArchError(f"{format_path(path)}: a key must be a plain name",
+                                    source=f"{source}:{k.start_mark.line + 1}",
+                                    fix="write 'name: value' (no lists, mappings or << merges as keys)")
                 key = ctor.construct_object(k, deep=True)
                 if key in out:
                     raise ArchError(
@@ -52,3 +53,12 @@ def format_path(path) -> str:
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "(top level)"
+
+
+def yaml_error(e: yaml.YAMLError, source: str) -> ArchError:
+    """An ArchError for a YAML syntax error, at the line where the broken construct starts."""
+    mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
+    where = f"{source}:{mark.line + 1}" if mark else source
+    what = " ".join(x for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
+    return ArchError(f"not valid YAML: {what or e}", source=where,
+                     fix="check indentation, colons and quotes on that line")

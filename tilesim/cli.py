@@ -5,6 +5,8 @@ import argparse
 import shlex
 import sys
 
+from mapper import MappingError
+
 from . import api
 
 
@@ -31,7 +33,10 @@ def cmd_run(args) -> int:
     from reports import format_table, markdown_table
     arch = api.load_arch(args.arch)
     model = api.load_model(args.model, args.batch)
-    result = api.simulate(arch, model)
+    try:
+        result = api.simulate(arch, model)
+    except MappingError as e:  # name the file the architecture came from
+        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
     df = api.layers_frame(result)
     total = {"layer": "TOTAL", "macs": s["macs"], "compute_cycles": s["compute_cycles"],

@@ -38,6 +38,13 @@ def _ints(obj, fields) -> None:
             object.__setattr__(obj, f, tuple(int(x) for x in getattr(obj, f)))
 
 
+def _check_window(name, stride, pad, dilation) -> None:
+    for what, v, lo in (("stride", stride, 1), ("dilation", dilation, 1), ("padding", pad, 0)):
+        if min(v) < lo:
+            raise WorkloadError(f"layer {name!r}: {what} = {v} must be >= {lo}",
+                                fix=f"give a {what} of at least {lo}")
+
+
 def _pair(v, what: str, layer: str) -> tuple[int, int]:
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
@@ -251,6 +258,7 @@ def conv(name, n, c, h, w, k, r, s=None, stride=1, pad=0, dilation=1, groups=1,
     s = r if s is None else s
     st, pd, dl = (_pair(stride, "stride", name), _pair(pad, "padding", name),
                   _pair(dilation, "dilation", name))
+    _check_window(name, st, pd, dl)
     p = conv_out(h, r, st[0], pd[0], dl[0])
     q = conv_out(w, s, st[1], pd[1], dl[1])
     if p <= 0 or q <= 0:
@@ -276,6 +284,7 @@ def gemm(name, m, n, k) -> MacLayer:
 def pool(name, op, n, c, h, w, r, stride=None, pad=0) -> OpLayer:
     st = _pair(r if stride is None else stride, "stride", name)
     pd = _pair(pad, "padding", name)
+    _check_window(name, st, pd, (1, 1))
     p, q = conv_out(h, r, st[0], pd[0]), conv_out(w, r, st[1], pd[1])
     return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=p, Q=q, R=r, S=r, stride=st, padding=pd)
 

@@ -16,7 +16,7 @@ import csv
 import io
 from pathlib import Path
 
-from .errors import WorkloadError
+from .errors import WorkloadError, read_text
 from .ir import MacLayer, Model
 
 
@@ -27,11 +27,7 @@ def _ceil_div(a: int, b: int) -> int:
 def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
     path = Path(path)
     src = str(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise WorkloadError(f"cannot read the file: {e.strerror}", source=src,
-                            fix="check the path") from None
+    text = read_text(path)
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text)))]
     rows = [(ln, [c.strip() for c in r]) for ln, r in rows if any(c.strip() for c in r)]
     if not rows:
@@ -48,7 +44,10 @@ def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
             f"unrecognised header {', '.join(header)!r}", source=f"{src}:{header_line}",
             fix="use SCALE-Sim's conv header 'Layer name, IFMAP Height, IFMAP Width, Filter "
                 "Height, Filter Width, Channels, Num Filter, Strides' or GEMM header 'Layer, M, N, K'")
-    layers = []
+    if len(rows) == 1:
+        raise WorkloadError("no layers: the file has a header but no layer rows", source=src,
+                            fix="add one row per layer below the header")
+    layers, seen = [], {}
     for ln, r in rows[1:]:
         cells = list(r)
         while cells and cells[-1] == "":
@@ -58,6 +57,10 @@ def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
             raise WorkloadError(f"row has {len(cells)} fields, a {form}-form row needs {want}",
                                 source=where, fix=f"write {', '.join(header[:want])}")
         name = cells[0]
+        if name in seen:
+            raise WorkloadError(f"layer name {name!r} is used again (first on line {seen[name]})",
+                                source=where, fix="give every layer a unique name")
+        seen[name] = ln
         nums = []
         for col, c in zip(header[1:want], cells[1:want]):
             try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import WorkloadError
+from .errors import WorkloadError, read_text
 from .ir import Model, conv, eltwise, fc, gap, gemm, pool
 
 _KEYS = {
@@ -42,6 +42,10 @@ class _Loader(yaml.SafeLoader):
 def _mapping(loader, node, deep=False):
     seen = {}
     for k, _ in node.value:
+        if not isinstance(k, yaml.ScalarNode):
+            raise WorkloadError("a key must be a plain name",
+                                source=f"{loader.name}:{k.start_mark.line + 1}",
+                                fix="write 'name: value'")
         key = loader.construct_object(k, deep=True)
         if key in seen:
             raise WorkloadError(f"duplicate key {key!r} (first at line {seen[key]})",
@@ -59,16 +63,13 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 def read_yaml_table(path: str | Path, batch: int = 1) -> Model:
     path = Path(path)
     src = str(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise WorkloadError(f"cannot read the file: {e.strerror}", source=src, fix="check the path") from None
+    text = read_text(path)
     loader = _Loader(text)
     loader.name = src
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
         raise WorkloadError(f"not valid YAML: {getattr(e, 'problem', e)}",
                             source=f"{src}:{mark.line + 1}" if mark else src,
                             fix="check indentation, colons and quotes on that line") from None
@@ -84,7 +85,15 @@ def read_yaml_table(path: str | Path, batch: int = 1) -> Model:
     if not isinstance(data["layers"], list) or not data["layers"]:
         raise WorkloadError("'layers' must be a non-empty list", source=f"{src}:{data['__line__']}",
                             fix="add at least one layer")
-    layers = [_layer(d, i, src, batch) for i, d in enumerate(data["layers"])]
+    layers, seen = [], {}
+    for i, d in enumerate(data["layers"]):
+        line = d.get("__line__") if isinstance(d, dict) else None
+        layers.append(_layer(d, i, src, batch))
+        if layers[-1].name in seen:
+            raise WorkloadError(f"layers[{i}]: layer name {layers[-1].name!r} is used again "
+                                f"(first on line {seen[layers[-1].name]})",
+                                source=f"{src}:{line}", fix="give every layer a unique name")
+        seen[layers[-1].name] = line
     return Model(name=str(data.get("name", path.stem)), layers=tuple(layers), batch=batch,
                  source=f"yaml:{src}")
 
@@ -95,10 +104,10 @@ def _layer(d, i, src, batch):
                             fix="write each layer as {name: ..., type: ..., ...}")
     where = f"{src}:{d.pop('__line__')}"
     name, typ = d.pop("name", None), d.pop("type", None)
-    if name is None or typ is None:
-        raise WorkloadError(f"layers[{i}] needs 'name' and 'type'", source=where,
+    if not isinstance(name, str) or typ is None:
+        raise WorkloadError(f"layers[{i}] needs a 'name' (text) and a 'type'", source=where,
                             fix="add the missing key")
-    if typ not in _KEYS:
+    if not isinstance(typ, str) or typ not in _KEYS:
         raise WorkloadError(f"layers[{i}] ({name}): unknown type {typ!r}", source=where,
                             fix=f"use one of {', '.join(_KEYS)}")
     req, opt = _KEYS[typ]
