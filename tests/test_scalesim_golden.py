@@ -69,14 +69,22 @@ def test_golden_covers_every_dataflow_and_nonsquare_arrays():
     assert sum(r["stall_cycles"] == "0" for r in ROWS) >= 30
 
 
-def test_reference_google_cfg_equals_preset():
-    """Reading SCALE-Sim's google.cfg gives the scalesim_google preset's hardware."""
+def test_google_cfg_equals_preset(tmp_path):
+    """A SCALE-Sim config with google.cfg's values reads as the scalesim_google preset's hardware.
+
+    Values of SCALE-Sim's configs/google.cfg: 256x256, os, ifmap/filter SRAM 6144 kB,
+    ofmap 2048 kB, Bandwidth 10. The shared reference copy is read too when present.
+    """
     import arch
-    ref = Path(__file__).parents[1] / ".." / "shared" / "reference" / "scalesim" / "configs" / "google.cfg"
-    if not ref.exists():
-        pytest.skip("shared reference configs not present")
-    a, b = arch.load(ref), arch.load("scalesim_google")
-    assert a.compute == b.compute and a.precision == b.precision
-    assert [(m.holds, m.size, m.double_buffered) for m in a.memory] == \
-        [(m.holds, m.size, m.double_buffered) for m in b.memory]
-    assert a.bytes_per_cycle(a.dram) == b.bytes_per_cycle(b.dram) == 10
+    cfg = tmp_path / "google.cfg"
+    cfg.write_text("[general]\nrun_name = google\n\n[architecture_presets]\nArrayHeight: 256\n"
+                   "ArrayWidth: 256\nIfmapSramSzkB: 6144\nFilterSramSzkB: 6144\n"
+                   "OfmapSramSzkB: 2048\nDataflow : os\nBandwidth : 10\n")
+    ref = Path(__file__).parents[2] / "shared" / "reference" / "scalesim" / "configs" / "google.cfg"
+    b = arch.load("scalesim_google")
+    for path in [cfg] + ([ref] if ref.exists() else []):
+        a = arch.load(path)
+        assert a.compute == b.compute and a.precision == b.precision
+        assert [(m.holds, m.size, m.double_buffered) for m in a.memory] == \
+            [(m.holds, m.size, m.double_buffered) for m in b.memory]
+        assert a.bytes_per_cycle(a.dram) == b.bytes_per_cycle(b.dram) == 10
