@@ -95,7 +95,7 @@ def evaluate(layer: MacLayer, arch: Architecture):
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
     nb, pt, qt, kt, ct = candidates(layer, arch)
-    N, P, Q, K, W = layer.N, layer.P, layer.Q, layer.K, layer.W
+    N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
     RS = layer.R * layer.S
 
     Tr = _cdiv(N, nb) * _cdiv(P, pt) * _cdiv(Q, qt)

@@ -10,13 +10,6 @@ from mapper import MappingError
 from . import api
 
 
-def _si(v: float, unit: str) -> str:
-    for p, m in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(v) >= m:
-            return f"{v / m:.3f} {p}{unit}"
-    return f"{v:.0f} {unit}"
-
-
 LAYER_SPEC = [
     ("layer", "layer", ""), ("kind", "kind", ""),
     ("macs", "MACs (M)", lambda v: f"{v / 1e6:,.2f}"),

@@ -17,7 +17,7 @@ tensor traffic, no MACs.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import WorkloadError
 
