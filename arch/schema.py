@@ -186,8 +186,7 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
             out.append(("memory[0].holds", f"the DRAM level does not hold {op!r}",
                         f"add {op!r} to memory[0].holds"))
         if not any(op in m.holds for m in a.memory[1:]):
-            out.append(("memory[1].holds" if len(a.memory) > 1 else "memory",
-                        f"no on-chip level holds {op!r}",
+            out.append(("memory[1].holds", f"no on-chip level holds {op!r}",
                         f"add {op!r} to the holds list of a buffer, e.g. memory[1].holds"))
     if len(a.compute.arrays) != 1:
         out.append(("compute.arrays", f"{len(a.compute.arrays)} array types given; this version "

@@ -127,7 +127,11 @@ def simulate_mac(m: Mapping, arch: Architecture) -> LayerResult:
 
 
 def simulate_op(layer: OpLayer, arch: Architecture) -> LayerResult:
-    """A non-MAC op on the vector unit: its input read from and output written to DRAM."""
+    """A non-MAC op on the vector unit: its input read from and output written to DRAM.
+
+    On chip, the input passes through every level that holds inputs (written by the
+    fill, read by the vector unit) and the output through every level that holds
+    outputs (written by the vector unit, read by the write-back)."""
     pb = arch.precision.bytes
     rd = int(layer.in_elems * pb["output"])
     wr = int(layer.out_elems * pb["output"])
@@ -139,4 +143,6 @@ def simulate_op(layer: OpLayer, arch: Architecture) -> LayerResult:
         compute_cycles=max(vec, 1) - 1, stall_cycles=busy - max(vec, 1), total_cycles=busy - 1,
         memory_cycles=mem, utilization=0.0, dram_read_bytes=rd, dram_write_bytes=wr,
         dram_read_input_bytes=rd, bound="vector" if vec >= mem else "memory",
-        buffer_bytes={})
+        buffer_bytes={l.name: {"read": rd * ("input" in l.holds) + wr * ("output" in l.holds),
+                               "write": rd * ("input" in l.holds) + wr * ("output" in l.holds)}
+                      for l in arch.onchip})

@@ -137,3 +137,16 @@ def test_gemm_form_topology_matches_its_conv_form(tmp_path):
         res = tilesim.simulate(str(cfg), str(topo))
         assert res.layers[0].compute_cycles == int(r["total_cycles"]), r["case"]
         assert res.macs == m * n * k
+
+
+def test_layer_table_has_whole_numbers_everywhere(tmp_path):
+    """Counts in layers.csv are integers with no blanks, vector-op rows included."""
+    out = tmp_path / "o"
+    assert main(["run", "--arch", "tpu_v1", "--model", "resnet18", "--out", str(out), "--quiet"]) == 0
+    df = pd.read_csv(out / "layers.csv")
+    counts = [c for c in df.columns if c.endswith("_bytes") or c.endswith("cycles")
+              or c in ("macs", "vector_ops", "folds")]
+    assert not df[counts].isna().any().any()
+    assert all(pd.api.types.is_integer_dtype(df[c]) for c in counts)
+    pool = df[df["kind"] == "maxpool"].iloc[0]
+    assert pool["unified_buffer_write_bytes"] == pool["dram_read_bytes"] + pool["dram_write_bytes"]
