@@ -100,13 +100,14 @@ class _Layer:
 
 def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, source: str) -> Model:
     """The layer-IR :class:`Model` of a neutral graph (see the module docstring)."""
-    consumers: dict = {}
-    for n in nodes:
-        for t in n.inputs:
-            consumers[t] = consumers.get(t, 0) + 1
-    for t in outputs:
-        consumers[t] = consumers.get(t, 0) + 1
-    nodes = _swish(nodes, consumers)
+    def count(nodes) -> dict:
+        c: dict = {}
+        for t in [t for n in nodes for t in n.inputs] + list(outputs):
+            c[t] = c.get(t, 0) + 1
+        return c
+
+    nodes = _swish(nodes, count(nodes))
+    consumers = count(nodes)
 
     layers: list[_Layer] = []
     producer: dict = {}   # tensor -> _Layer whose output it is (after fusion and aliases)
