@@ -13,6 +13,8 @@ produce the zoo's conventions exactly:
 * an add of a constant vector right after a bias-free fc or conv is its bias;
 * reshape / flatten / squeeze / dropout / identity are free (no layer); transpose is
   data movement (a vector op copying every element); resize is a vector op;
+* an explicit pad read only by a conv or pool is folded into its padding; elsewhere it
+  is a vector op ``pad`` (a copy of the padded tensor);
 * tensors of rank 2 (N, C) and 3 (N, C, L) are read as (N, C, 1, 1) and (N, C, 1, L).
 
 Asymmetric padding (ONNX ``pads`` with begin != end, ``auto_pad=SAME_*``, darknet's
@@ -33,7 +35,7 @@ ACTIVATIONS = ("relu", "relu6", "leaky", "sigmoid", "swish", "hardswish", "hards
 
 #: canonical graph ops
 GRAPH_OPS = ("conv", "linear", "bn", "act", "maxpool", "avgpool", "gap", "add", "mul",
-             "concat", "free", "transpose", "resize", "pass")
+             "concat", "free", "transpose", "resize", "pad", "pass")
 
 
 @dataclass
@@ -45,7 +47,7 @@ class GNode:
 
     attrs by op: conv: K, R, S, stride (2), pads (top, left, bottom, right), dilation (2),
     groups, bias; linear: K, C, bias; act: kind; maxpool/avgpool: R, S, stride, pads;
-    concat: axis.
+    concat: axis; pad: pads (top, left, bottom, right).
     """
 
     name: str
@@ -141,8 +143,30 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
         layers.append(layer)
         producer[out] = layer
 
+    pending: dict = {}  # output of an explicit pad -> (its input, (top, left, bottom, right))
+
+    def materialize(t, who) -> None:
+        src, pads = pending.pop(t)
+        n, c, h, w = nchw(shape(src, who), who)
+        _, k, p, q = nchw(shape(t, who), who)
+        push(_Layer(OpLayer, name=f"{who}.pad", op="pad", N=n, C=c, H=h, W=w, K=k, P=p, Q=q),
+             t)
+
     for nd in nodes:
         op, a = nd.op, nd.attrs
+        if op == "pad":
+            pending[nd.output] = (nd.inputs[0], tuple(a["pads"]))
+            continue
+        fold = None
+        if op in ("conv", "maxpool", "avgpool") and nd.inputs[0] in pending and \
+                consumers.get(nd.inputs[0], 0) == 1:
+            fold = pending.pop(nd.inputs[0])
+            nd = replace(nd, inputs=[fold[0]], attrs=dict(a, pads=tuple(
+                x + y for x, y in zip(a["pads"], fold[1]))))
+            a = nd.attrs
+        for t in nd.inputs:
+            if t in pending:
+                materialize(t, nd.name)
         if op in ("free", "pass"):
             alias[nd.output] = nd.inputs[0] if nd.inputs else None
             if op == "free" and nd.inputs and nd.inputs[0] in producer:

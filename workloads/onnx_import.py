@@ -11,7 +11,8 @@ bias), BatchNormalization, Relu / Clip / LeakyRelu / Sigmoid / HardSwish / HardS
 Tanh / Gelu / Elu / Selu / Softplus / Mish / Softmax, ``x * Sigmoid(x)`` (SiLU),
 MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool / ReduceMean over H, W, Add /
 Sub / Mul / Div / Sum, Concat, Reshape / Flatten / Squeeze / Unsqueeze / Identity /
-Dropout / Cast (free), Transpose (data movement), Resize / Upsample. Nodes whose inputs
+Dropout / Cast (free), Transpose (data movement), Resize / Upsample, Pad (folded
+into the conv or pool that reads it). Nodes whose inputs
 are all constants or shapes (Shape, Gather, Constant ...) are folded away. Any other op
 is an error listing every unsupported node, unless ``allow_unsupported`` is set: then
 each such node is treated as a free pass-through, with a warning.
@@ -365,6 +366,18 @@ def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
         return GNode(name, "free", [x], out)
     if op == "Transpose":
         return GNode(name, "transpose", [x], out)
+    if op == "Pad":
+        mode = attrs.get("mode", b"constant")
+        pads = attrs.get("pads")
+        if pads is None and len(n.input) > 1:
+            v = _const_value(consts.get(n.input[1]), numpy_helper)
+            pads = None if v is None else [int(p) for p in v.ravel()]
+        if len(n.input) > 3 and n.input[3]:
+            raise _Unsupported("padding selected axes")
+        if pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+            raise _Unsupported("only constant padding of H and W of a 4-D tensor")
+        return GNode(name, "pad", [x], out, dict(pads=(pads[2], pads[3], pads[6], pads[7]),
+                                                 mode=mode))
     if op in ("Resize", "Upsample"):
         return GNode(name, "resize", [x], out)
     raise _Unsupported("")
