@@ -16,17 +16,31 @@ def zoo_names() -> list[str]:
     return sorted(ZOO)
 
 
-def load(spec: str | Path, batch: int = 1, input_shape=None,
+def load(spec, batch: int = 1, input_shape=None,
          allow_unsupported: bool = False) -> Model:
     """A Model from a zoo name, a SCALE-Sim topology ``.csv``, a YAML layer table, an ONNX
     file (``.onnx``, the ``onnx`` extra) or a PyTorch factory ``file.py:function`` (the
-    ``torch`` extra; it returns an ``nn.Module``).
+    ``torch`` extra; it returns an ``nn.Module``), or an in-memory ``onnx.ModelProto`` or
+    ``torch.nn.Module``.
 
     ``input_shape`` (e.g. ``"1x3x224x224"``) fixes the input of an ONNX model with dynamic
     dimensions and is required for a PyTorch factory; ``allow_unsupported`` passes ops
     tilesim cannot model through as free ops, with a warning, instead of failing."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise WorkloadError(f"batch = {batch!r} must be a positive integer", fix="use --batch 1 or more")
+    if not isinstance(spec, (str, Path)):  # an in-memory network
+        if callable(getattr(spec, "named_modules", None)):
+            if input_shape is None:
+                raise WorkloadError("a PyTorch module needs an input shape",
+                                    fix="pass input_shape=(1, 3, 224, 224)")
+            from .torch_import import read_torch
+            return read_torch(spec, input_shape, batch=batch, allow_unsupported=allow_unsupported)
+        if type(spec).__name__ == "ModelProto":
+            from .onnx_import import read_onnx
+            return read_onnx(spec, batch, input_shape=input_shape,
+                             allow_unsupported=allow_unsupported)
+        raise WorkloadError(f"cannot read a model from a {type(spec).__name__}",
+                            fix="give a zoo name, a file path, an onnx.ModelProto or an nn.Module")
     s = str(spec)
     path = Path(s)
     if path.suffix == ".onnx":
