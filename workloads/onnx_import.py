@@ -186,6 +186,10 @@ def _fix_inputs(onnx, model, batch, input_shape, where):
         del shape.dim[:]
         for d in want:
             shape.dim.add().dim_value = int(d)
+    # shapes recorded for the old input shape would contradict the new ones: infer afresh
+    del model.graph.value_info[:]
+    for vi in model.graph.output:
+        vi.type.tensor_type.ClearField("shape")
     return model
 
 
@@ -226,6 +230,8 @@ def _translate(onnx, g, where, allow_unsupported):
         out = n.output[0]
         try:
             nd = _node(n, name, attrs, dyn, consts, shapes, numpy_helper)
+        except WorkloadError as e:
+            raise WorkloadError(e.bare, source=where, fix=e.fix) from None
         except _Unsupported as e:
             bad.append((n.op_type, name, str(e)))
             nd = GNode(name, "pass", dyn[:1], out)
@@ -299,11 +305,17 @@ def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
         kernel = wd[2:]
         if x not in shapes:
             raise _Unsupported("input shape unknown")
+        groups = int(attrs.get("group", 1))
+        if wd[1] * groups != shapes[x][1]:
+            raise WorkloadError(f"node {name!r}: the weight {_fmt(wd)} with group {groups} "
+                                f"expects {wd[1] * groups} input channels, the input has "
+                                f"{shapes[x][1]} ({_fmt(shapes[x])})",
+                                fix="check the exporter; the graph is inconsistent")
         stride, pads, dil = _window(attrs, kernel, shapes[x], "conv")
         r, s = (1, kernel[0]) if len(kernel) == 1 else kernel
         return GNode(name, "conv", [x], out, dict(
             K=wd[0], R=r, S=s, stride=stride, pads=pads, dilation=dil,
-            groups=int(attrs.get("group", 1)), bias=len(n.input) > 2 and bool(n.input[2])))
+            groups=groups, bias=len(n.input) > 2 and bool(n.input[2])))
     if op in ("Gemm", "MatMul"):
         if len(dyn) != 1 or n.input[0] != x:
             raise _Unsupported("only activation x constant weight is supported")
