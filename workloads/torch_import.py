@@ -95,6 +95,10 @@ def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = Fa
     shp[0] = batch
     name = name or type(module).__name__
     source = source or f"torch:{type(module).__name__}"
+    if type(module).__module__.startswith("torch.nn.modules") and not isinstance(
+            module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
+        from collections import OrderedDict  # a bare layer: trace it as a one-layer net
+        module = torch.nn.Sequential(OrderedDict([(type(module).__name__.lower(), module)]))
     try:
         gm = torch.fx.symbolic_trace(module)
     except Exception as e:  # data-dependent control flow and friends
