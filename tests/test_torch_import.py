@@ -136,3 +136,15 @@ def test_missing_file_and_batch_conflict(tmp_path):
         read_torch(nn.Conv2d(3, 4, 3), "4x3x8x8", batch=2)
     m = read_torch(nn.Conv2d(3, 4, 3), (4, 3, 8, 8), batch=4)  # a bare layer works too
     assert (m.layers[0].name, m.layers[0].N, m.layers[0].P, m.batch) == ("conv2d", 4, 6, 4)
+
+
+def test_api_simulate_takes_a_module():
+    """tilesim.simulate accepts an nn.Module with input_shape and matches the zoo model's result."""
+    import tilesim
+    with torch.device("meta"):
+        net = BUILDERS["yolo_tiny"]()
+    r = tilesim.simulate("edge_tpu_like", net, input_shape=(1, 3, 416, 416))
+    z = tilesim.simulate("edge_tpu_like", "yolo_tiny")
+    assert r.summary() == z.summary() | {"model": "_Seq"}  # named after the module's class
+    with pytest.raises(WorkloadError, match="needs an input shape"):
+        tilesim.load_model(net)
