@@ -157,6 +157,28 @@ def test_clip_forms_and_standalone_ops():
     assert (add.op, add.inputs, add.ops) == ("add", 2, 4 * 25)
 
 
+@pytest.mark.parametrize("form, want", [("inputs", "relu6"), ("constant", "relu6"),
+                                        ("attrs", "relu6"), ("min only", "relu"),
+                                        ("other", "clip")])
+def test_clip_bounds(form, want):
+    """Clip bounds are read from initializers, Constant nodes or (opset 6) attributes."""
+    nodes, inits, opset = [_conv("c", "x", "c_out", "w")], [("w", [4, 3, 1, 1])], 17
+    if form == "attrs":
+        nodes.append(helper.make_node("Clip", ["c_out"], ["y"], min=0.0, max=6.0))
+        opset = 6
+    elif form == "constant":
+        nodes += [helper.make_node("Constant", [], ["lo"], value_float=0.0),
+                  helper.make_node("Constant", [], ["hi"], value=_f("v", 6.0)),
+                  helper.make_node("Clip", ["c_out", "lo", "hi"], ["y"])]
+    else:
+        lo, hi = {"inputs": (0.0, 6.0), "min only": (0.0, None), "other": (-1.0, 1.0)}[form]
+        inits += [_f("lo", lo)] + ([_f("hi", hi)] if hi is not None else [])
+        nodes.append(helper.make_node("Clip", ["c_out", "lo"] + (["hi"] if hi is not None else []),
+                                      ["y"]))
+    (conv,) = read_onnx(_graph(nodes, inits, [1, 3, 5, 5], opset=opset)).layers
+    assert conv.activation == want
+
+
 def test_silu_pattern_and_batchnorm():
     """Conv -> BatchNorm -> x*Sigmoid(x) is one conv with batchnorm and swish; a lone BN is an op."""
     nodes = [helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["x1"], name="bn0"),

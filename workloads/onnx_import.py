@@ -92,7 +92,7 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
                             f"{type(src).__name__}", source=where)
     name = name or model.graph.name or "onnx_model"
     _check_structure(model, where)
-    model = _fix_inputs(onnx, model, batch, input_shape, where)
+    model = _fix_inputs(onnx, model, batch, input_shape, where, copy=data is None)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:  # onnx raises its own InferenceError / ValidationError types
@@ -134,8 +134,11 @@ def _dims(vi) -> list:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
 
 
-def _fix_inputs(onnx, model, batch, input_shape, where):
-    """Fix the graph inputs' shapes: batch first, then ``input_shape`` or the file's dims."""
+def _fix_inputs(onnx, model, batch, input_shape, where, copy: bool):
+    """Fix the graph inputs' shapes: batch first, then ``input_shape`` or the file's dims.
+
+    Works on a copy when ``copy`` (the caller's ModelProto); large weights are dropped
+    from it (only their shapes are used), which keeps shape inference fast and light."""
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     if isinstance(input_shape, dict):
@@ -155,7 +158,13 @@ def _fix_inputs(onnx, model, batch, input_shape, where):
         given = {inputs[0].name: shp}
     else:
         given = {}
-    model = type(model).FromString(model.SerializeToString()) if given or inputs else model
+    if copy:
+        model = type(model).FromString(model.SerializeToString())
+    for t in model.graph.initializer:
+        if math.prod(t.dims) > 64:  # small constants (shapes, pads, clip bounds) are read
+            for f in ("raw_data", "float_data", "int32_data", "int64_data", "double_data",
+                      "uint64_data", "string_data"):
+                t.ClearField(f)
     for vi in model.graph.input:
         if vi.name in inits:
             continue
@@ -219,6 +228,11 @@ def _translate(onnx, g, where, allow_unsupported):
         dyn = [t for t in n.input if t and t not in static]
         if n.op_type == "Constant":
             t = attrs.get("value")
+            if t is None and "value_float" in attrs:
+                t = onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [], [attrs["value_float"]])
+            if t is None and "value_ints" in attrs:
+                t = onnx.helper.make_tensor("", onnx.TensorProto.INT64, [len(attrs["value_ints"])],
+                                            attrs["value_ints"])
             if t is not None:
                 t.name = n.output[0]
                 consts[n.output[0]] = t
