@@ -148,3 +148,20 @@ def test_api_simulate_takes_a_module():
     assert r.summary() == z.summary() | {"model": "_Seq"}  # named after the module's class
     with pytest.raises(WorkloadError, match="needs an input shape"):
         tilesim.load_model(net)
+
+
+def test_factory_imports_its_neighbours(tmp_path):
+    """A factory file can import modules next to it and define dataclasses, as a script can;
+    sys.path and sys.modules are restored afterwards."""
+    import sys
+    (tmp_path / "blocks.py").write_text("import torch\n\ndef stem():\n"
+                                        "    return torch.nn.Conv2d(3, 8, 3, 2, 1)\n")
+    (tmp_path / "net.py").write_text(
+        "import dataclasses\nimport torch\nfrom blocks import stem\n\n"
+        "@dataclasses.dataclass\nclass Cfg:\n    width: int = 8\n\n"
+        "def build():\n    return torch.nn.Sequential(stem(), torch.nn.ReLU())\n")
+    path_before, mods_before = list(sys.path), set(sys.modules)
+    m = workloads.load(f"{tmp_path / 'net.py'}:build", input_shape="1x3x32x32")
+    assert [(l.name, l.P, l.activation) for l in m.layers] == [("0", 16, "relu")]
+    assert sys.path == path_before
+    assert {n for n in set(sys.modules) - mods_before if n.startswith("_tilesim")} == set()

@@ -50,6 +50,10 @@ def load(spec, batch: int = 1, input_shape=None,
         from .torch_import import load_factory
         return load_factory(s, batch, input_shape=input_shape,
                             allow_unsupported=allow_unsupported)
+    if input_shape is not None:
+        raise WorkloadError(f"an input shape is only for ONNX and PyTorch models, not {s!r}",
+                            fix="drop --input-shape (zoo models, CSV and YAML tables fix "
+                            "their own shapes)")
     if path.suffix == ".csv":
         from .scalesim_csv import read_scalesim_csv
         return read_scalesim_csv(path, batch)

@@ -50,29 +50,48 @@ def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported:
         raise WorkloadError("a PyTorch model needs an input shape", source=spec,
                             fix="give --input-shape, e.g. --input-shape 1x3x224x224")
     torch = _need_torch()
-    mod_name = f"_tilesim_user_{abs(hash(str(path.resolve())))}"
-    try:
-        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(loader_spec)
-        loader_spec.loader.exec_module(module)
-    except Exception as e:
-        raise WorkloadError(f"importing the file failed: {type(e).__name__}: {e}",
-                            source=path_s, fix="run the file with python to see the error") from None
-    factory = getattr(module, fn, None)
-    if not callable(factory):
-        raise WorkloadError(f"the file defines no function {fn!r}", source=path_s,
-                            fix="name a function that returns an nn.Module")
-    try:
-        net = factory()
-    except Exception as e:
-        raise WorkloadError(f"{fn}() failed: {type(e).__name__}: {e}", source=spec,
-                            fix="call it from Python to see the error") from None
+    net = _call_factory(path, fn, spec)
     if not isinstance(net, torch.nn.Module):
         raise WorkloadError(f"{fn}() returned a {type(net).__name__}, not a torch.nn.Module",
                             source=spec, fix="return the network module")
     return read_torch(net, input_shape, batch=batch, allow_unsupported=allow_unsupported,
                       name=fn if fn not in ("build", "model", "factory", "make") else path.stem,
                       source=f"torch:{spec}")
+
+
+def _call_factory(path: Path, fn: str, spec: str):
+    """Import ``path`` as a script would run (its folder importable) and call ``fn()``.
+
+    The module is registered in ``sys.modules`` (dataclasses and pickling need that) and
+    ``sys.path`` holds the file's folder only for the duration of the call."""
+    import hashlib
+    import sys
+    mod_name = "_tilesim_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[mod_name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as e:
+            raise WorkloadError(f"importing the file failed: {type(e).__name__}: {e}",
+                                source=str(path), fix="run the file with python to see the "
+                                "error") from None
+        factory = getattr(module, fn, None)
+        if not callable(factory):
+            raise WorkloadError(f"the file defines no function {fn!r}", source=str(path),
+                                fix="name a function that returns an nn.Module")
+        try:
+            return factory()
+        except Exception as e:
+            raise WorkloadError(f"{fn}() failed: {type(e).__name__}: {e}", source=spec,
+                                fix="call it from Python to see the error") from None
+    finally:
+        sys.modules.pop(mod_name, None)
+        if folder in sys.path:
+            sys.path.remove(folder)
 
 
 def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = False,
