@@ -165,3 +165,30 @@ def test_factory_imports_its_neighbours(tmp_path):
     assert [(l.name, l.P, l.activation) for l in m.layers] == [("0", 16, "relu")]
     assert sys.path == path_before
     assert {n for n in set(sys.modules) - mods_before if n.startswith("_tilesim")} == set()
+
+
+def test_bias_parameter_add_fuses_scalar_does_not():
+    """A learned bias vector added after a bias-free Linear is its bias; `+ 1.0` stays an add."""
+
+    class Net(nn.Module):
+        def __init__(self, k):
+            super().__init__()
+            self.fc = nn.Linear(6, k, bias=False)
+            self.b = nn.Parameter(torch.zeros(k))
+
+        def forward(self, x):
+            return self.fc(x) + self.b
+
+    (fc,) = read_torch(Net(4), (1, 6)).layers
+    assert (fc.bias, fc.params) == (True, 6 * 4 + 4)
+
+    class Scalar(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 1, bias=False)
+
+        def forward(self, x):
+            return self.fc(x) + 1.0
+
+    fc, add = read_torch(Scalar(), (1, 6)).layers
+    assert (fc.bias, add.op, add.inputs, add.ops) == (False, "add", 2, 1)

@@ -210,7 +210,8 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             if (op == "add" and len(nd.inputs) == 1 and len(nd.consts) == 1
                     and prod is not None and prod.cls is MacLayer and not prod.kw.get("bias")
                     and not prod.kw.get("batchnorm") and not prod.kw.get("activation")
-                    and single_use(src) and math.prod(nd.consts[0]) == prod.kw["K"]):
+                    and single_use(src) and len(nd.consts[0]) >= 1  # a vector, not a scalar
+                    and math.prod(nd.consts[0]) == prod.kw["K"]):
                 prod.kw["bias"] = True
                 producer[nd.output] = prod
                 continue

@@ -353,10 +353,10 @@ def _function(torch, node, name, dyn, shapes, static) -> GNode:
           "add_": "add", "mul_": "mul"}.get(fn, fn)
     x, out = dyn[0], node.name
     if fn in ("add", "sub", "mul", "div"):
-        nconst = sum(1 for a in node.args[:2] if not (isinstance(a, torch.fx.Node)
-                                                       and a.name not in static))
-        return GNode(name, "add" if fn in ("add", "sub") else "mul", dyn, out,
-                     consts=[()] * nconst)
+        consts = [shapes.get(a.name, ()) if isinstance(a, torch.fx.Node) else ()
+                  for a in node.args[:2]
+                  if not (isinstance(a, torch.fx.Node) and a.name not in static)]
+        return GNode(name, "add" if fn in ("add", "sub") else "mul", dyn, out, consts=consts)
     if fn in ("cat", "concat"):
         return GNode(name, "concat", dyn, out, dict(axis=int(_arg(node, 1, "dim", 0))))
     if fn in _ACT_FUNCS:
