@@ -219,6 +219,25 @@ def test_pools_concat_resize_transpose_reshape():
     assert (tr.op, tr.in_elems, tr.out_elems) == ("transpose", 12 * 64, 12 * 64)
 
 
+def test_hardswish_globalmaxpool_upsample_and_token_matmul():
+    """HardSwish fuses; GlobalMaxPool is a window over H x W; Upsample is resize; a
+    MatMul on (N, T, C) tokens is an fc with N*T rows."""
+    nodes = [_conv("c", "x", "c_out", "w"),
+             helper.make_node("HardSwish", ["c_out"], ["hs"]),
+             helper.make_node("Upsample", ["hs", "scales"], ["up"], name="up", mode="nearest"),
+             helper.make_node("GlobalMaxPool", ["up"], ["gm"], name="gmp"),
+             helper.make_node("Reshape", ["gm", "shape"], ["tok"]),
+             helper.make_node("MatMul", ["tok", "wt"], ["y"], name="proj")]
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
+    m = read_onnx(_graph(nodes, [("w", [8, 3, 3, 3]), scales, _i64("shape", [1, 2, 4]),
+                                 ("wt", [4, 5])], [1, 3, 6, 6], opset=14))
+    conv, up, gmp, proj = m.layers
+    assert conv.activation == "hardswish" and (conv.P, conv.K) == (4, 8)
+    assert (up.op, up.H, up.P) == ("resize", 4, 8)
+    assert (gmp.op, gmp.R, gmp.S, gmp.P, gmp.ops) == ("maxpool", 8, 8, 1, 8 * 64)
+    assert (proj.kind, proj.N, proj.C, proj.K, proj.macs) == ("fc", 2, 4, 5, 40)
+
+
 def test_gap_forms_and_pad_folding():
     """GlobalAveragePool and ReduceMean(H, W) are gap; a Pad before a conv folds into its padding."""
     nodes = [helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"),
