@@ -43,3 +43,14 @@ def test_not_a_model_object():
     """An object that is neither a path, a ModelProto nor an nn.Module is a WorkloadError."""
     with pytest.raises(WorkloadError, match="cannot read a model from a dict"):
         workloads.load({"layers": []})
+
+
+def test_activation_vocabulary_is_closed():
+    """Every activation an importer can emit is a known kind that can also stand alone."""
+    from workloads.graph import ACTIVATIONS
+    from workloads.ir import OP_KINDS
+    from workloads.onnx_import import _ACTS
+    from workloads.torch_import import _ACT_FUNCS, _ACT_MODULES
+    assert set(ACTIVATIONS) <= set(OP_KINDS)
+    emitted = set(_ACTS.values()) | set(_ACT_MODULES.values()) | set(_ACT_FUNCS.values())
+    assert emitted | {"relu6", "clip"} <= set(ACTIVATIONS)

@@ -157,12 +157,11 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
         if op == "pad":
             pending[nd.output] = (nd.inputs[0], tuple(a["pads"]))
             continue
-        fold = None
         if op in ("conv", "maxpool", "avgpool") and nd.inputs[0] in pending and \
                 consumers.get(nd.inputs[0], 0) == 1:
-            fold = pending.pop(nd.inputs[0])
-            nd = replace(nd, inputs=[fold[0]], attrs=dict(a, pads=tuple(
-                x + y for x, y in zip(a["pads"], fold[1]))))
+            src, pads = pending.pop(nd.inputs[0])
+            nd = replace(nd, inputs=[src], attrs=dict(a, pads=tuple(
+                x + y for x, y in zip(a["pads"], pads))))
             a = nd.attrs
         for t in nd.inputs:
             if t in pending:

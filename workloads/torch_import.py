@@ -17,8 +17,6 @@ imports ``net.py`` and calls ``build()``, which returns the module.
 from __future__ import annotations
 
 import importlib.util
-import math
-import operator
 import warnings
 from pathlib import Path
 
