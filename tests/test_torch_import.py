@@ -192,3 +192,24 @@ def test_bias_parameter_add_fuses_scalar_does_not():
 
     fc, add = read_torch(Scalar(), (1, 6)).layers
     assert (fc.bias, add.op, add.inputs, add.ops) == (False, "add", 2, 1)
+
+
+def test_untraceable_and_unexportable_is_clear():
+    """A module neither fx nor the ONNX exporter can handle gives one error naming both causes."""
+    pytest.importorskip("onnx")
+
+    class Picky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            if x.abs().sum() == 0:
+                raise ValueError("refuses an all-zero input")
+            return self.conv(x)
+
+    with pytest.raises(WorkloadError, match=r"torch\.fx cannot trace the module \(TraceError.*"
+                                            r"torch\.onnx\.export failed too \(ValueError: "
+                                            r"refuses an all-zero input\)") as e:
+        read_torch(Picky(), (1, 3, 8, 8))
+    assert "Fix: make the forward traceable" in str(e.value)

@@ -138,8 +138,12 @@ def _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, why):
         x = torch.zeros(shp, device=next(iter(module.parameters()), torch.zeros(0)).device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (x,), buf, dynamo=False, do_constant_folding=False,
-                              training=torch.onnx.TrainingMode.PRESERVE, opset_version=17)
+            kw = dict(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
+                      opset_version=17)
+            try:
+                torch.onnx.export(module, (x,), buf, dynamo=False, **kw)
+            except TypeError:  # torch < 2.5 has no dynamo= (and exports with TorchScript)
+                torch.onnx.export(module, (x,), buf, **kw)
     except Exception as e:
         raise WorkloadError(f"torch.fx cannot trace the module ({type(why).__name__}: {why}) "
                             f"and torch.onnx.export failed too ({type(e).__name__}: "
