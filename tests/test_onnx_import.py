@@ -219,6 +219,21 @@ def test_pools_concat_resize_transpose_reshape():
     assert (tr.op, tr.in_elems, tr.out_elems) == ("transpose", 12 * 64, 12 * 64)
 
 
+def test_pad_not_before_conv_is_a_layer():
+    """A Pad read by something other than a conv or pool is a ``pad`` copy that can carry an
+    activation; transpose, batchnorm and resize are vector ops too."""
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"),
+             helper.make_node("Relu", ["xp"], ["r"]),
+             helper.make_node("BatchNormalization", ["r", "g", "b", "m", "v"], ["bn"], name="bn"),
+             helper.make_node("Transpose", ["bn"], ["y"], name="tr", perm=[0, 1, 3, 2])]
+    m = read_onnx(_graph(nodes, [_i64("pads", [0, 0, 1, 1, 0, 0, 1, 1])] +
+                         [(n, [3]) for n in "gbmv"], [1, 3, 6, 6]))
+    pad, bn, tr = m.layers
+    assert (pad.name, pad.op, pad.H, pad.P, pad.activation) == ("pad", "pad", 6, 8, "relu")
+    assert pad.ops == 2 * 3 * 64  # the copy and the fused ReLU, one op per element each
+    assert (bn.op, bn.ops, tr.op) == ("batchnorm", 3 * 64, "transpose")
+
+
 def test_hardswish_globalmaxpool_upsample_and_token_matmul():
     """HardSwish fuses; GlobalMaxPool is a window over H x W; Upsample is resize; a
     MatMul on (N, T, C) tokens is an fc with N*T rows."""

@@ -143,29 +143,28 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
         layers.append(layer)
         producer[out] = layer
 
-    pending: dict = {}  # output of an explicit pad -> (its input, (top, left, bottom, right))
+    pending: dict = {}  # output of an explicit pad -> (its input, its pads, its name)
 
-    def materialize(t, who) -> None:
-        src, pads = pending.pop(t)
+    def materialize(t) -> None:
+        src, _, who = pending.pop(t)
         n, c, h, w = nchw(shape(src, who), who)
         _, k, p, q = nchw(shape(t, who), who)
-        push(_Layer(OpLayer, name=f"{who}.pad", op="pad", N=n, C=c, H=h, W=w, K=k, P=p, Q=q),
-             t)
+        push(_Layer(OpLayer, name=who, op="pad", N=n, C=c, H=h, W=w, K=k, P=p, Q=q), t)
 
     for nd in nodes:
         op, a = nd.op, nd.attrs
         if op == "pad":
-            pending[nd.output] = (nd.inputs[0], tuple(a["pads"]))
+            pending[nd.output] = (nd.inputs[0], tuple(a["pads"]), nd.name)
             continue
         if op in ("conv", "maxpool", "avgpool") and nd.inputs[0] in pending and \
                 consumers.get(nd.inputs[0], 0) == 1:
-            src, pads = pending.pop(nd.inputs[0])
+            src, pads, _ = pending.pop(nd.inputs[0])
             nd = replace(nd, inputs=[src], attrs=dict(a, pads=tuple(
                 x + y for x, y in zip(a["pads"], pads))))
             a = nd.attrs
         for t in nd.inputs:
             if t in pending:
-                materialize(t, nd.name)
+                materialize(t)
         if op in ("free", "pass"):
             alias[nd.output] = nd.inputs[0] if nd.inputs else None
             if op == "free" and nd.inputs and nd.inputs[0] in producer:
