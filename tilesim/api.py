@@ -21,22 +21,30 @@ def load_arch(spec) -> _arch.Architecture:
     return spec if isinstance(spec, _arch.Architecture) else _arch.load(spec)
 
 
-def load_model(spec, batch: int | None = None) -> _wl.Model:
-    """A Model from a zoo name, SCALE-Sim topology CSV, YAML layer table, or itself.
+def load_model(spec, batch: int | None = None, input_shape=None,
+               allow_unsupported: bool = False) -> _wl.Model:
+    """A Model from a zoo name, SCALE-Sim topology CSV, YAML layer table, ONNX file,
+    ``file.py:factory``, onnx.ModelProto, torch.nn.Module, or itself.
 
-    ``batch`` None keeps a Model's own batch (and means 1 for a name or file)."""
+    ``batch`` None keeps a Model's own batch (and means 1 for a name or file);
+    ``input_shape`` and ``allow_unsupported`` are for ONNX and PyTorch models
+    (see :func:`workloads.load`)."""
     if isinstance(spec, _wl.Model):
         return spec if batch is None or spec.batch == batch else _wl.Model(
             spec.name, tuple(l.with_batch(batch) for l in spec.layers), batch, spec.source)
-    return _wl.load(spec, batch=1 if batch is None else batch)
+    return _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
+                    allow_unsupported=allow_unsupported)
 
 
-def simulate(arch, model, batch: int | None = None, progress=None) -> ModelResult:
+def simulate(arch, model, batch: int | None = None, progress=None,
+             input_shape=None) -> ModelResult:
     """Map and time every layer of ``model`` on ``arch`` with the analytic model.
 
-    ``model`` is a zoo name, a file path or a Model; ``batch`` None keeps the Model's
-    batch (1 for a name or file)."""
-    return simulate_model(load_model(model, batch), load_arch(arch), progress=progress)
+    ``model`` is a zoo name, a file path, a Model, an onnx.ModelProto or a
+    torch.nn.Module (give ``input_shape``, e.g. ``(1, 3, 224, 224)``); ``batch`` None
+    keeps the Model's batch (1 for a name or file)."""
+    return simulate_model(load_model(model, batch, input_shape=input_shape), load_arch(arch),
+                          progress=progress)
 
 
 def model_frame(model: _wl.Model):

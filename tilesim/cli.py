@@ -25,7 +25,7 @@ LAYER_SPEC = [
 def cmd_run(args) -> int:
     from reports import format_table, markdown_table
     arch = api.load_arch(args.arch)
-    model = api.load_model(args.model, args.batch)
+    model = _load_model(args)
     try:
         result = api.simulate(arch, model)
     except MappingError as e:  # name the file the architecture came from
@@ -55,6 +55,18 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _load_model(args):
+    """The model, with import warnings (ops passed through) printed as one line each."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = api.load_model(args.model, args.batch, input_shape=args.input_shape,
+                               allow_unsupported=args.passthrough_unsupported)
+    for w in caught:
+        print(f"tilesim: warning: {w.message}", file=sys.stderr)
+    return model
+
+
 def cmd_list(args) -> int:
     import arch
     import workloads
@@ -68,7 +80,7 @@ def cmd_list(args) -> int:
         print(f"  {name:18s} {len(m.layers):4d} layers, {m.macs / 1e9:8.3f} GMACs, "
               f"{m.params / 1e6:8.3f} M params (batch 1)")
     print("also: --arch PATH.yaml | PATH.cfg (SCALE-Sim), --model PATH.csv (SCALE-Sim topology) "
-          "| PATH.yaml (layer table)")
+          "| PATH.yaml (layer table) | PATH.onnx | PATH.py:FACTORY (PyTorch, with --input-shape)")
     return 0
 
 
@@ -79,7 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="map and time a model on an accelerator")
     r.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
-    r.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv or YAML layer table")
+    r.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                   "table, .onnx file or PyTorch factory file.py:function")
+    r.add_argument("--input-shape", metavar="NxCxHxW",
+                   help="input shape of an ONNX model with dynamic dimensions or of a PyTorch "
+                   "model, e.g. 1x3x224x224 (the leading batch entry is set by --batch)")
+    r.add_argument("--passthrough-unsupported", action="store_true",
+                   help="treat ONNX / PyTorch ops tilesim cannot model as free ops (warns) "
+                   "instead of failing")
     r.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     r.add_argument("--out", help="write layers.csv, summary.json, arch.yaml, model.csv here")
     r.add_argument("--format", choices=("table", "markdown"), default="table",
