@@ -1,0 +1,216 @@
+"""Searching a :class:`~mapper.space.Mapspace`: ask/tell strategies under a hard budget.
+
+The search never computes a cost itself (the mapper does not import ``sim``): a
+strategy *asks* for a batch of point indices, the driver scores them with the cost
+function it was handed (``cost(points) -> (cycles, energy_pj)``, numpy arrays; the
+analytic model's vectorised form, wired in by ``sim``), and *tells* the strategy the
+objective values. Illegal points score +inf.
+
+Strategies:
+
+* ``exhaustive``: every point, in index order, in batches. Exact, and the reference
+  the heuristic is tested against; fine for spaces up to a few million points.
+* ``heuristic``: random-restart coordinate descent. It scores a random sample of the
+  space plus the foundation's least-traffic mapping (so it is never worse than the
+  default mapper), then from the best few descends: each step scores, around the
+  current point, every value of each single axis (dataflow, output block, k tile,
+  c tile) combined with every loop order, plus a small window (+-2 grid steps) of every
+  pair of tile axes (capacity-bound trades, e.g. a larger k tile for a smaller c
+  tile), and moves to the best; it stops when no neighbour improves. Justification:
+  the cost is a sum of terms each monotone in one tile axis (traffic falls, tile bytes
+  and exposed first/last transfers grow as a tile grows), so the landscape along each
+  axis is close to unimodal and the few joint effects come from shared capacity,
+  which the pair windows cover; ``benchmarks/bench_search.py`` measures the gap to
+  exhaustive.
+
+Budget: a hard cap on scored candidates and on wall seconds; whichever comes first
+stops the search (the best point so far is returned). Only the seconds cap can make a
+result depend on the machine; the default budget is in candidates.
+
+Ties break deterministically: objective, then the secondary metric (energy for the
+latency objective, cycles otherwise), then the lower index.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import MappingError
+from .space import Mapspace
+
+OBJECTIVES = ("latency", "energy", "edp")
+STRATEGIES = ("heuristic", "exhaustive")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Hard limits of one layer's search."""
+    candidates: int = 100_000
+    seconds: float = 10.0
+
+    def __post_init__(self):
+        if self.candidates < 1 or not self.seconds > 0:
+            raise ValueError(f"search budget must be positive: {self}")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scored mapping: its point index, cycles (count), energy (pJ)."""
+    index: int
+    cycles: int
+    energy_pj: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    best: Scored
+    runner_ups: tuple[Scored, ...]   # the next best distinct points, best first
+    objective: str
+    strategy: str
+    evaluated: int                   # candidates scored
+    space_size: int
+    complete: bool                   # False when the budget stopped the search early
+    seconds: float
+
+
+def objective_keys(objective: str, cycles, energy):
+    """(primary, secondary) arrays to minimise for ``objective``."""
+    cycles = np.asarray(cycles, dtype=np.float64)
+    energy = np.asarray(energy, dtype=np.float64)
+    if objective == "latency":
+        return cycles, energy
+    if objective == "energy":
+        return energy, cycles
+    if objective == "edp":
+        return cycles * energy, cycles
+    raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+
+
+class Exhaustive:
+    """Every point of the space in index order (after the seeds)."""
+
+    chunk = 1 << 15
+
+    def __init__(self, space: Mapspace, seeds=(), rng_seed: int = 0):
+        self.space, self.seeds = space, [int(s) for s in seeds]
+        self._next = 0
+        self._seeded = False
+
+    def ask(self, told: dict) -> np.ndarray | None:
+        if not self._seeded:
+            self._seeded = True
+            if self.seeds:
+                return np.array(self.seeds, dtype=np.int64)
+        if self._next >= self.space.size:
+            return None
+        lo, self._next = self._next, min(self.space.size, self._next + self.chunk)
+        return np.arange(lo, self._next, dtype=np.int64)
+
+
+class Heuristic:
+    """Random-restart coordinate descent (see the module docstring)."""
+
+    samples = 256
+    restarts = 4
+    window = 2
+
+    def __init__(self, space: Mapspace, seeds=(), rng_seed: int = 0):
+        self.space, self.seeds = space, [int(s) for s in seeds]
+        self.rng = np.random.default_rng(rng_seed)
+        self._gen = None
+
+    def ask(self, told: dict) -> np.ndarray | None:
+        if self._gen is None:
+            self._gen = self._run(told)
+        try:
+            return next(self._gen)
+        except StopIteration:
+            return None
+
+    def _neighbours(self, cur: int) -> np.ndarray:
+        sp = self.space
+        coord = [int(x) for x in sp.decode(cur)]
+        orders = np.arange(sp.shape[4])
+        out = []
+        for ax in range(4):
+            vals = np.arange(sp.shape[ax])
+            grid = [np.array([v]) for v in coord[:4]] + [orders]
+            grid[ax] = vals
+            out.append(np.ravel_multi_index(np.meshgrid(*grid, indexing="ij"), sp.shape).ravel())
+        w = self.window
+        for a1, a2 in ((1, 2), (1, 3), (2, 3)):
+            grid = [np.array([v]) for v in coord[:4]] + [orders]
+            for ax in (a1, a2):
+                grid[ax] = np.arange(max(0, coord[ax] - w), min(sp.shape[ax], coord[ax] + w + 1))
+            out.append(np.ravel_multi_index(np.meshgrid(*grid, indexing="ij"), sp.shape).ravel())
+        return np.unique(np.concatenate(out))
+
+    def _run(self, told: dict):
+        sp = self.space
+        n = min(self.samples, sp.size)
+        sample = self.rng.choice(sp.size, size=n, replace=False) if sp.size > n else np.arange(n)
+        first = np.unique(np.concatenate([np.array(self.seeds, dtype=np.int64), sample]))
+        yield first
+        ranked = sorted(first.tolist(), key=lambda i: (*told[i], i))
+        starts = list(dict.fromkeys(self.seeds + ranked[:self.restarts]))
+        done = set()
+        for cur in starts:
+            while cur not in done:
+                done.add(cur)
+                nb = self._neighbours(cur)
+                new = np.array([i for i in nb.tolist() if i not in told], dtype=np.int64)
+                if len(new):
+                    yield new
+                best = min((i for i in nb.tolist() if i in told), key=lambda i: (*told[i], i))
+                if (*told[best], best) < (*told[cur], cur):
+                    cur = best
+
+
+def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str = "heuristic",
+               budget: Budget | None = None, seeds=(), keep: int = 5) -> SearchResult:
+    """Search ``space`` for the best point under ``objective``; ``cost(points)`` returns
+    (cycles, energy_pj) arrays. ``seeds`` are scored first (e.g. the default mapping)."""
+    budget = budget or Budget()
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown search strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    objective_keys(objective, [0], [0])  # validates the name
+    strat = (Exhaustive if strategy == "exhaustive" else Heuristic)(space, seeds)
+    t0 = time.perf_counter()
+    told: dict[int, tuple[float, float]] = {}
+    idx_all, cyc_all, en_all, k1_all, k2_all = [], [], [], [], []
+    complete = True
+    while True:
+        left = budget.candidates - len(told)
+        if left <= 0 or time.perf_counter() - t0 > budget.seconds:
+            complete = strat.ask(told) is None
+            break
+        batch = strat.ask(told)
+        if batch is None:
+            break
+        batch = batch[:left]
+        pts = space.points(batch)
+        cycles, energy = cost(pts)
+        k1, k2 = objective_keys(objective, cycles, energy)
+        k1 = np.where(pts.legal, k1, np.inf)
+        k2 = np.where(pts.legal, k2, np.inf)
+        told.update(zip(batch.tolist(), zip(k1.tolist(), k2.tolist())))
+        idx_all.append(batch)
+        cyc_all.append(np.asarray(cycles))
+        en_all.append(np.asarray(energy))
+        k1_all.append(k1)
+        k2_all.append(k2)
+    idx = np.concatenate(idx_all)
+    k1, k2 = np.concatenate(k1_all), np.concatenate(k2_all)
+    cyc, en = np.concatenate(cyc_all), np.concatenate(en_all)
+    order = np.lexsort((idx, k2, k1))
+    order = order[np.isfinite(k1[order])]
+    if not len(order):
+        raise MappingError("no legal mapping")  # the caller names the layer and buffer
+    _, first = np.unique(idx[order], return_index=True)   # drop repeats of a point
+    order = order[np.sort(first)][:keep + 1]
+    sc = [Scored(int(idx[i]), int(cyc[i]), float(en[i])) for i in order]
+    return SearchResult(best=sc[0], runner_ups=tuple(sc[1:]), objective=objective,
+                        strategy=strategy, evaluated=len(told), space_size=space.size,
+                        complete=complete, seconds=time.perf_counter() - t0)
