@@ -12,15 +12,16 @@ Strategies:
   the heuristic is tested against; fine for spaces up to a few million points.
 * ``heuristic``: random-restart coordinate descent. It scores a random sample of the
   space plus the foundation's least-traffic mapping (so it is never worse than the
-  default mapper), then from the best few descends: each step scores, around the
-  current point, every value of each single axis (dataflow, output block, k tile,
-  c tile) combined with every loop order, plus a small window (+-2 grid steps) of every
-  pair of tile axes (capacity-bound trades, e.g. a larger k tile for a smaller c
-  tile), and moves to the best; it stops when no neighbour improves. Justification:
+  default mapper; the same tiling under every dataflow the array allows), then, per
+  dataflow, descends from its best few: each step scores, around the current point,
+  every value of each single tile axis (output block, k tile, c tile) combined with
+  every loop order, plus the whole plane of every pair of tile axes with
+  every loop order (capacity-bound trades, e.g. a larger k tile for a smaller
+  output block), and moves to the best; it stops when no neighbour improves. Justification:
   the cost is a sum of terms each monotone in one tile axis (traffic falls, tile bytes
   and exposed first/last transfers grow as a tile grows), so the landscape along each
-  axis is close to unimodal and the few joint effects come from shared capacity,
-  which the pair windows cover; ``benchmarks/bench_search.py`` measures the gap to
+  axis is close to unimodal and the joint effects come from shared capacity, which the
+  pair planes cover; ``benchmarks/bench_search.py`` measures the gap to
   exhaustive.
 
 Budget: a hard cap on scored candidates and on wall seconds; whichever comes first
@@ -113,8 +114,7 @@ class Heuristic:
     """Random-restart coordinate descent (see the module docstring)."""
 
     samples = 256
-    restarts = 4
-    window = 2
+    restarts = 2
 
     def __init__(self, space: Mapspace, seeds=(), rng_seed: int = 0):
         self.space, self.seeds = space, [int(s) for s in seeds]
@@ -134,29 +134,34 @@ class Heuristic:
         coord = [int(x) for x in sp.decode(cur)]
         orders = np.arange(sp.shape[4])
         out = []
-        for ax in range(4):
-            vals = np.arange(sp.shape[ax])
+        for ax in (1, 2, 3):
             grid = [np.array([v]) for v in coord[:4]] + [orders]
-            grid[ax] = vals
+            grid[ax] = np.arange(sp.shape[ax])
             out.append(np.ravel_multi_index(np.meshgrid(*grid, indexing="ij"), sp.shape).ravel())
-        w = self.window
-        for a1, a2 in ((1, 2), (1, 3), (2, 3)):
+        for a1, a2 in ((1, 2), (1, 3), (2, 3)):   # whole planes of tile-axis pairs
             grid = [np.array([v]) for v in coord[:4]] + [orders]
-            for ax in (a1, a2):
-                grid[ax] = np.arange(max(0, coord[ax] - w), min(sp.shape[ax], coord[ax] + w + 1))
+            grid[a1], grid[a2] = np.arange(sp.shape[a1]), np.arange(sp.shape[a2])
             out.append(np.ravel_multi_index(np.meshgrid(*grid, indexing="ij"), sp.shape).ravel())
         return np.unique(np.concatenate(out))
 
     def _run(self, told: dict):
         sp = self.space
-        n = min(self.samples, sp.size)
-        sample = self.rng.choice(sp.size, size=n, replace=False) if sp.size > n else np.arange(n)
-        first = np.unique(np.concatenate([np.array(self.seeds, dtype=np.int64), sample]))
+        nd = sp.shape[0]
+        per_df = sp.size // nd
+        n = min(self.samples, per_df)
+        first = [np.array(self.seeds, dtype=np.int64)]
+        for d in range(nd):   # the same tiling under every dataflow, plus a random sample
+            first += [d * per_df + np.asarray(self.seeds, dtype=np.int64) % per_df,
+                      d * per_df + (self.rng.choice(per_df, size=n, replace=False)
+                                    if per_df > n else np.arange(n))]
+        first = np.unique(np.concatenate(first))
         yield first
-        ranked = sorted(first.tolist(), key=lambda i: (*told[i], i))
-        starts = list(dict.fromkeys(self.seeds + ranked[:self.restarts]))
+        starts = list(self.seeds)
+        for d in range(nd):   # each dataflow descends from its own best few
+            mine = first[first // per_df == d].tolist()
+            starts += sorted(mine, key=lambda i: (*told[i], i))[:self.restarts]
         done = set()
-        for cur in starts:
+        for cur in dict.fromkeys(starts):
             while cur not in done:
                 done.add(cur)
                 nb = self._neighbours(cur)
@@ -180,15 +185,16 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     t0 = time.perf_counter()
     told: dict[int, tuple[float, float]] = {}
     idx_all, cyc_all, en_all, k1_all, k2_all = [], [], [], [], []
-    complete = True
+    complete, truncated = True, False
     while True:
         left = budget.candidates - len(told)
         if left <= 0 or time.perf_counter() - t0 > budget.seconds:
-            complete = strat.ask(told) is None
+            complete = not truncated and strat.ask(told) is None
             break
         batch = strat.ask(told)
         if batch is None:
             break
+        truncated = len(batch) > left
         batch = batch[:left]
         pts = space.points(batch)
         cycles, energy = cost(pts)
@@ -207,7 +213,11 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     order = np.lexsort((idx, k2, k1))
     order = order[np.isfinite(k1[order])]
     if not len(order):
-        raise MappingError("no legal mapping")  # the caller names the layer and buffer
+        what = (f"the search budget ({budget.candidates} candidates, {budget.seconds:g} s) ran "
+                f"out after {len(told)} of {space.size} candidates" if not complete else
+                f"none of the {space.size} candidates fits the buffers")
+        raise MappingError(f"layer {space.layer.name!r}: no legal mapping found: {what}",
+                           fix="raise the search budget (--search-budget) or the buffer sizes")
     _, first = np.unique(idx[order], return_index=True)   # drop repeats of a point
     order = order[np.sort(first)][:keep + 1]
     sc = [Scored(int(idx[i]), int(cyc[i]), float(en[i])) for i in order]

@@ -226,17 +226,35 @@ def best_tiling(layer: MacLayer, arch: Architecture) -> tuple[Tiling, Traffic]:
 
 
 def _raise_no_fit(layer: MacLayer, arch: Architecture, ev) -> None:
+    """Name the layer, the level, the operand whose tile needs the most of it, and the
+    smallest size of that level with which some candidate tiling fits every level."""
+    pb = arch.precision.bytes
+    innermost_out = max(i for i, m in enumerate(arch.memory) if "output" in m.holds)
     for idx, lvl in enumerate(arch.memory):
-        if lvl.name in ev["usage"]:
-            need = int(ev["usage"][lvl.name].min())
-            if need > lvl.size:
-                db = " (double-buffered: two tiles)" if lvl.double_buffered else ""
-                raise MappingError(
-                    f"layer {layer.name!r}: no tile fits buffer {lvl.name!r} (memory[{idx}], "
-                    f"size {lvl.size} B): the smallest tile needs {need} B{db}",
-                    source=arch.name,
-                    fix=f"raise memory[{idx}].size to at least {need} B, or let another "
-                        "level hold some of its operands")
+        if lvl.name not in ev["usage"] or (ev["usage"][lvl.name] <= lvl.size).any():
+            continue
+        others = np.ones(len(ev["fits"]), dtype=bool)
+        for j, other in enumerate(arch.memory[1:], 1):
+            if j != idx:
+                others &= ev["usage"][other.name] <= other.size
+        pool = np.flatnonzero(others) if others.any() else np.arange(len(others))
+        best = pool[np.argmin(ev["usage"][lvl.name][pool])]
+        need = int(ev["usage"][lvl.name][best])
+        k = 2 if lvl.double_buffered else 1
+        acc = pb["accumulator"] if idx == innermost_out else pb["output"]
+        parts = {"input": ev["tile_bytes"]["input"][best], "weight": ev["tile_bytes"]["weight"][best],
+                 "output": ev["tile_bytes"]["output"][best] / pb["accumulator"] * acc}
+        parts = {op: int(v) * k for op, v in parts.items() if op in lvl.holds}
+        op = max(parts, key=parts.get)
+        split = ", ".join(f"{o} {v} B" for o, v in parts.items())
+        db = ", double-buffered: two tiles each" if lvl.double_buffered else ""
+        raise MappingError(
+            f"layer {layer.name!r}: no tile fits buffer {lvl.name!r} (memory[{idx}], "
+            f"size {lvl.size} B): the smallest tiling needs {need} B ({split}{db}); "
+            f"the {op} tile needs the most",
+            source=arch.name,
+            fix=f"raise memory[{idx}].size to at least {need} B, or let another "
+                f"level hold the {op} operand")
     # each level fits on its own minimum, but no single candidate fits all of them
     raise MappingError(f"layer {layer.name!r}: no tiling fits all on-chip buffers at once",
                        source=arch.name, fix="enlarge the smallest on-chip buffer")
