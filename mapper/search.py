@@ -67,7 +67,7 @@ class Scored:
 @dataclass(frozen=True)
 class SearchResult:
     best: Scored
-    runner_ups: tuple[Scored, ...]   # the next best distinct points, best first
+    runner_ups: tuple[Scored, ...]   # the next best distinct costs, best first
     objective: str
     strategy: str
     evaluated: int                   # candidates scored
@@ -218,7 +218,9 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
                 f"none of the {space.size} candidates fits the buffers")
         raise MappingError(f"layer {space.layer.name!r}: no legal mapping found: {what}",
                            fix="raise the search budget (--search-budget) or the buffer sizes")
-    _, first = np.unique(idx[order], return_index=True)   # drop repeats of a point
+    # runner-ups: the next best *distinct costs* (points tied on both keys, e.g. loop
+    # orders that do not matter when a loop has one trip, are listed once)
+    _, first = np.unique(np.stack([k1[order], k2[order]]), axis=1, return_index=True)
     order = order[np.sort(first)][:keep + 1]
     sc = [Scored(int(idx[i]), int(cyc[i]), float(en[i])) for i in order]
     return SearchResult(best=sc[0], runner_ups=tuple(sc[1:]), objective=objective,

@@ -27,7 +27,8 @@ def cmd_run(args) -> int:
     arch = api.load_arch(args.arch)
     model = api.load_model(args.model, args.batch)
     try:
-        result = api.simulate(arch, model)
+        result = api.simulate(arch, model, objective=args.objective, strategy=args.strategy,
+                              budget=args.search_budget)
     except MappingError as e:  # name the file the architecture came from
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
@@ -49,9 +50,51 @@ def cmd_run(args) -> int:
           f"utilization {100 * s['utilization']:.2f} % | "
           f"throughput {s['throughput_samples_per_s']:.2f} samples/s | DRAM read "
           f"{s['dram_read_bytes'] / 1e6:.3f} MB, write {s['dram_write_bytes'] / 1e6:.3f} MB")
+    if "energy_uj" in s:
+        print(f"energy: {s['energy_uj']:,.1f} uJ ({s['tops_per_w']:.3f} TOPS/W, average "
+              f"{s['avg_power_w']:.3f} W) | area ~{s['area_sq_mm']:.2f} mm^2 | mappings searched "
+              f"for {s['mapping_objective']} | energy and area sources: arch/technology.py")
     if args.out:
         paths = api.write_outputs(args.out, result, arch, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
+    return 0
+
+
+def cmd_map(args) -> int:
+    from mapper.describe import loop_nest, tiling_summary
+    try:
+        got = api.map(args.arch, args.model, args.layer, batch=args.batch,
+                      objective=args.objective, strategy=args.strategy, budget=args.search_budget,
+                      top=args.top)
+    except MappingError as e:
+        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    m, r, a = got["mapping"], got["result"], got["arch"]
+    l = m.layer
+    print(f"# layer {l.name} ({l.kind}: N={l.N} C={l.C} H={l.H} W={l.W} K={l.K} R={l.R} S={l.S} "
+          f"P={l.P} Q={l.Q}, stride {l.stride[0]}, groups {l.groups}) of {got['model'].name} on "
+          f"{a.name}")
+    sr = m.search
+    if sr is not None:
+        print(f"# searched for {sr.objective} ({sr.strategy}): {sr.evaluated:,} of "
+              f"{sr.space_size:,} candidate mappings scored in {sr.seconds * 1e3:.1f} ms"
+              + ("" if sr.complete else " (budget reached)"))
+    else:
+        print("# default mapper (least DRAM traffic, no search)")
+    print("\n".join(loop_nest(m, a)))
+    ebd = sorted(r.energy_breakdown.items(), key=lambda kv: -kv[1])
+    print(f"cost: {r.cycles:,} cycles ({r.cycles / a.clock * 1e3:.4f} ms, {r.bound}-bound, "
+          f"compute {r.compute_cycles + 1:,}), energy {r.energy_pj / 1e6:,.3f} uJ, DRAM read "
+          f"{r.dram_read_bytes:,} B, write {r.dram_write_bytes:,} B")
+    print("energy by term (pJ): " + ", ".join(f"{k[:-3]} {v:,.0f}" for k, v in ebd if v))
+    if got["runner_ups"]:
+        print(f"runner-ups (next best under {sr.objective}):")
+        print(f"  {'#':>2}  {'mapping':58s} {'cycles':>12} {'energy (uJ)':>12} {'vs best':>8}")
+        key = {"latency": lambda x: x.cycles, "energy": lambda x: x.energy_pj,
+               "edp": lambda x: x.cycles * x.energy_pj}[sr.objective]
+        for i, (mm, rr) in enumerate(got["runner_ups"], 2):
+            d = key(rr) / key(r) - 1
+            print(f"  {i:>2}  {tiling_summary(mm):58s} {rr.cycles:>12,} "
+                  f"{rr.energy_pj / 1e6:>12,.3f} {100 * d:>+7.2f}%")
     return 0
 
 
@@ -85,10 +128,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="per-layer table style on the terminal")
     r.add_argument("--quiet", action="store_true", help="print only the total line")
+    _search_args(r)
     r.set_defaults(fn=cmd_run)
+    mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
+    mp.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
+    mp.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv or YAML layer table")
+    mp.add_argument("--layer", required=True, help="name of a MAC layer of the model")
+    mp.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    mp.add_argument("--top", type=int, default=5, help="runner-up mappings to list (default 5)")
+    _search_args(mp)
+    mp.set_defaults(fn=cmd_map)
     ls = sub.add_parser("list", help="list architecture presets and zoo models")
     ls.set_defaults(fn=cmd_list)
     return p
+
+
+def _search_args(p) -> None:
+    p.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
+                   default="latency", help="what each layer's mapping search minimises "
+                   "(default latency; 'default' = least DRAM traffic, no search)")
+    p.add_argument("--search-budget", type=_positive, default=None, metavar="N",
+                   help="at most N candidate mappings scored per layer (default 100000)")
+    p.add_argument("--strategy", choices=("heuristic", "exhaustive"), default="heuristic",
+                   help="search strategy (default heuristic)")
 
 
 def _positive(s: str) -> int:
