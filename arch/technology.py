@@ -115,6 +115,9 @@ def area_scale(node: float) -> float:
 def sram_access_pj_45nm(capacity_bytes: float) -> float:
     """pJ per 64-bit access of an SRAM of ``capacity_bytes`` at 45 nm (``cacti-sqrt``)."""
     pts = SRAM_64BIT_PJ
+    for size, pj in pts:
+        if capacity_bytes == size:
+            return pj
     if capacity_bytes <= pts[0][0]:
         return pts[0][1] * math.sqrt(capacity_bytes / pts[0][0])
     if capacity_bytes >= pts[-1][0]:
