@@ -99,7 +99,7 @@ class Exhaustive:
         self._next = 0
         self._seeded = False
 
-    def ask(self, told: dict) -> np.ndarray | None:
+    def ask(self, told: Told) -> np.ndarray | None:
         if not self._seeded:
             self._seeded = True
             if self.seeds:
@@ -121,7 +121,7 @@ class Heuristic:
         self.rng = np.random.default_rng(rng_seed)
         self._gen = None
 
-    def ask(self, told: dict) -> np.ndarray | None:
+    def ask(self, told: Told) -> np.ndarray | None:
         if self._gen is None:
             self._gen = self._run(told)
         try:
@@ -142,9 +142,9 @@ class Heuristic:
             grid = [np.array([v]) for v in coord[:4]] + [orders]
             grid[a1], grid[a2] = np.arange(sp.shape[a1]), np.arange(sp.shape[a2])
             out.append(np.ravel_multi_index(np.meshgrid(*grid, indexing="ij"), sp.shape).ravel())
-        return np.unique(np.concatenate(out))
+        return np.concatenate(out)   # may repeat a point; the driver scores it once
 
-    def _run(self, told: dict):
+    def _run(self, told: "Told"):
         sp = self.space
         nd = sp.shape[0]
         per_df = sp.size // nd
@@ -158,19 +158,46 @@ class Heuristic:
         yield first
         starts = list(self.seeds)
         for d in range(nd):   # each dataflow descends from its own best few
-            mine = first[first // per_df == d].tolist()
-            starts += sorted(mine, key=lambda i: (*told[i], i))[:self.restarts]
+            mine = first[first // per_df == d]
+            starts += mine[told.rank(mine)][:self.restarts].tolist()
         done = set()
         for cur in dict.fromkeys(starts):
             while cur not in done:
                 done.add(cur)
                 nb = self._neighbours(cur)
-                new = np.array([i for i in nb.tolist() if i not in told], dtype=np.int64)
+                new = nb[~told.known(nb)]
                 if len(new):
-                    yield new
-                best = min((i for i in nb.tolist() if i in told), key=lambda i: (*told[i], i))
-                if (*told[best], best) < (*told[cur], cur):
+                    yield np.unique(new)
+                nb = nb[told.known(nb)]
+                best = int(nb[told.rank(nb)[0]])
+                if told.key(best) < told.key(cur):
                     cur = best
+
+
+class Told:
+    """What the strategies have been told: (primary, secondary) per point index."""
+
+    def __init__(self, size: int):
+        self.k1 = np.full(size, np.nan)
+        self.k2 = np.full(size, np.nan)
+        self.count = 0
+
+    def tell(self, idx, k1, k2) -> None:
+        self.count += int(np.isnan(self.k1[idx]).sum())
+        self.k1[idx], self.k2[idx] = k1, k2
+
+    def known(self, idx) -> np.ndarray:
+        return ~np.isnan(self.k1[idx])
+
+    def __contains__(self, i) -> bool:
+        return not np.isnan(self.k1[i])
+
+    def key(self, i: int) -> tuple:
+        return (self.k1[i], self.k2[i], i)
+
+    def rank(self, idx) -> np.ndarray:
+        """Positions of ``idx`` (all told) sorted best first (ties: lower index)."""
+        return np.lexsort((idx, self.k2[idx], self.k1[idx]))
 
 
 def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str = "heuristic",
@@ -183,11 +210,11 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     objective_keys(objective, [0], [0])  # validates the name
     strat = (Exhaustive if strategy == "exhaustive" else Heuristic)(space, seeds)
     t0 = time.perf_counter()
-    told: dict[int, tuple[float, float]] = {}
+    told = Told(space.size)
     idx_all, cyc_all, en_all, k1_all, k2_all = [], [], [], [], []
     complete, truncated = True, False
     while True:
-        left = budget.candidates - len(told)
+        left = budget.candidates - told.count
         if left <= 0 or time.perf_counter() - t0 > budget.seconds:
             complete = not truncated and strat.ask(told) is None
             break
@@ -195,13 +222,14 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
         if batch is None:
             break
         truncated = len(batch) > left
-        batch = batch[:left]
+        batch = np.unique(batch[~told.known(batch)])[:left] if strategy == "heuristic" else (
+            batch[:left])
         pts = space.points(batch)
         cycles, energy = cost(pts)
         k1, k2 = objective_keys(objective, cycles, energy)
         k1 = np.where(pts.legal, k1, np.inf)
         k2 = np.where(pts.legal, k2, np.inf)
-        told.update(zip(batch.tolist(), zip(k1.tolist(), k2.tolist())))
+        told.tell(batch, k1, k2)
         idx_all.append(batch)
         cyc_all.append(np.asarray(cycles))
         en_all.append(np.asarray(energy))
@@ -214,7 +242,7 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     order = order[np.isfinite(k1[order])]
     if not len(order):
         what = (f"the search budget ({budget.candidates} candidates, {budget.seconds:g} s) ran "
-                f"out after {len(told)} of {space.size} candidates" if not complete else
+                f"out after {told.count} of {space.size} candidates" if not complete else
                 f"none of the {space.size} candidates fits the buffers")
         raise MappingError(f"layer {space.layer.name!r}: no legal mapping found: {what}",
                            fix="raise the search budget (--search-budget) or the buffer sizes")
@@ -224,5 +252,5 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     order = order[np.sort(first)][:keep + 1]
     sc = [Scored(int(idx[i]), int(cyc[i]), float(en[i])) for i in order]
     return SearchResult(best=sc[0], runner_ups=tuple(sc[1:]), objective=objective,
-                        strategy=strategy, evaluated=len(told), space_size=space.size,
+                        strategy=strategy, evaluated=told.count, space_size=space.size,
                         complete=complete, seconds=time.perf_counter() - t0)

@@ -179,10 +179,12 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order)
         # product of the irrelevant trips outside the innermost relevant loop with > 1 trip
         f = np.ones(n, dtype=np.int64)
         acc = np.ones(n, dtype=np.int64)
+        relevant = np.zeros(3, dtype=bool)
+        relevant[list(rel)] = True
         for j in range(3):
             lp = loops[:, j]
             tr = trips[lp, cols]
-            isrel = np.isin(lp, rel)
+            isrel = relevant[lp]
             f = np.where(isrel & (tr > 1), acc, f)
             acc = np.where(isrel, acc, acc * tr)
         return f
