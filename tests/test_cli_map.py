@@ -85,3 +85,11 @@ memory:
     # 8 output channels x 1 input channel x 49 = 392 B, double-buffered 784 B
     assert "layer 'conv1'" in err and "'wbuf'" in err and "weight tile needs the most" in err
     assert "at least 784 B" in err and str(y) in err
+
+
+def test_readme_map_command_runs(capsys):
+    import re
+    import shlex
+    cmd = re.search(r"(tilesim map [^\n`]+)", (ROOT / "README.md").read_text()).group(1)
+    assert main(shlex.split(cmd)[1:]) == 0
+    assert "for fold in range(" in capsys.readouterr().out
