@@ -32,19 +32,20 @@ def load_model(spec, batch: int | None = None) -> _wl.Model:
 
 
 def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "latency",
-             strategy: str = "heuristic", budget: int | None = None) -> ModelResult:
+             strategy: str = "heuristic", budget=None) -> ModelResult:
     """Map and time every layer of ``model`` on ``arch`` with the analytic model.
 
     ``model`` is a zoo name, a file path or a Model; ``batch`` None keeps the Model's
     batch (1 for a name or file). Each MAC layer's mapping is searched for ``objective``
     (``latency``, ``energy``, ``edp``; ``default`` = least DRAM traffic, no search) with
-    ``strategy`` (``heuristic`` or ``exhaustive``) and at most ``budget`` candidates."""
+    ``strategy`` (``heuristic`` or ``exhaustive``) within ``budget`` (a number of candidates
+    per layer or a :class:`mapper.Budget` of candidates and seconds)."""
     return simulate_model(load_model(model, batch), load_arch(arch), progress=progress,
                           objective=objective, strategy=strategy, budget=budget)
 
 
 def map(arch, model, layer: str, batch: int | None = None, objective: str = "latency",
-        strategy: str = "heuristic", budget: int | None = None, top: int = 5) -> dict:
+        strategy: str = "heuristic", budget=None, top: int = 5) -> dict:
     """Search the mapping of one MAC layer; returns ``mapping`` (the best), ``result``
     (its LayerResult, energy included) and ``runner_ups``: [(Mapping, LayerResult)]."""
     from sim import make_mapper, simulate_mac

@@ -26,9 +26,10 @@ def cmd_run(args) -> int:
     from reports import format_table, markdown_table
     arch = api.load_arch(args.arch)
     model = api.load_model(args.model, args.batch)
+    budget = _budget(args)
     try:
         result = api.simulate(arch, model, objective=args.objective, strategy=args.strategy,
-                              budget=args.search_budget)
+                              budget=budget)
     except MappingError as e:  # name the file the architecture came from
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
@@ -62,9 +63,10 @@ def cmd_run(args) -> int:
 
 def cmd_map(args) -> int:
     from mapper.describe import loop_nest, tiling_summary
+    budget = _budget(args)
     try:
         got = api.map(args.arch, args.model, args.layer, batch=args.batch,
-                      objective=args.objective, strategy=args.strategy, budget=args.search_budget,
+                      objective=args.objective, strategy=args.strategy, budget=budget,
                       top=args.top)
     except MappingError as e:
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
@@ -149,8 +151,20 @@ def _search_args(p) -> None:
                    "(default latency; 'default' = least DRAM traffic, no search)")
     p.add_argument("--search-budget", type=_positive, default=None, metavar="N",
                    help="at most N candidate mappings scored per layer (default 100000)")
+    p.add_argument("--search-seconds", type=float, default=None, metavar="S",
+                   help="at most S seconds of search per layer (default 10)")
     p.add_argument("--strategy", choices=("heuristic", "exhaustive"), default="heuristic",
                    help="search strategy (default heuristic)")
+
+
+def _budget(args):
+    from mapper import Budget
+    if args.search_seconds is not None and not args.search_seconds > 0:
+        raise MappingError(f"--search-seconds {args.search_seconds:g} must be positive",
+                           fix="give a number of seconds like 5")
+    d = Budget()
+    return Budget(candidates=args.search_budget or d.candidates,
+                  seconds=args.search_seconds or d.seconds)
 
 
 def _positive(s: str) -> int:
