@@ -35,6 +35,7 @@ class LayerResult:
     buffer_bytes: dict = field(default_factory=dict)  # level -> {"read": B, "write": B}
     fidelity: str = "analytic"
     energy_pj: float = 0.0    # total energy (sim/energy.py); 0.0 when not computed
+    dataflow: str = ""        # dataflow of the mapping (MAC layers)
     energy_breakdown: dict = field(default_factory=dict)  # column (*_energy_pj) -> pJ
 
     @property

@@ -1,6 +1,8 @@
 """Simulate a whole model: map each MAC layer, time every layer, collect the results."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from arch import Architecture
 from arch import technology
 from mapper import Budget, Mapper, SearchMapper
@@ -41,7 +43,7 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
             m = mapper.map(layer)
-            r = simulate_mac(m, arch)
+            r = replace(simulate_mac(m, arch), dataflow=m.dataflow.name)
             out.append(with_energy(r, mac_energy_terms(m, arch, r, tab)))
         else:
             r = simulate_op(layer, arch)

@@ -135,3 +135,25 @@ def test_mapspace_has_uneven_tiles_and_every_configured_dataflow():
     assert any(layer.K % k for k in space.kts) and 6 in space.kts  # ceil(11 / 2) = 6
     pts = space.points(np.arange(space.size))
     assert set(pts.dataflow[pts.legal].tolist()) == {0, 1, 2}
+
+
+def test_configurable_array_is_at_least_as_good_as_each_fixed_dataflow():
+    """With dataflows [os, ws, is] the search picks per layer; no fixed dataflow beats it."""
+    from pathlib import Path
+    from sim import simulate_model
+    tiny = workloads.load(str(Path(__file__).parents[1] / "examples" / "tiny_net.yaml"), batch=2)
+    base = make_arch(rows=8, cols=8, dataflow="ws", bandwidth="16 B/cycle", size="16 KiB")
+    d = base.to_yaml_dict()
+    d["compute"]["arrays"][0]["dataflows"] = ["os", "ws", "is"]
+    conf = simulate_model(tiny, arch.from_dict(d), strategy="exhaustive", budget=10 ** 7)
+    fixed = {}
+    for df in ("os", "ws", "is"):
+        d["compute"]["arrays"][0].update(dataflow=df, dataflows=None)
+        fixed[df] = simulate_model(tiny, arch.from_dict(d), strategy="exhaustive", budget=10 ** 7)
+    picked = set()
+    for i, l in enumerate(conf.layers):
+        assert all(l.cycles <= f.layers[i].cycles for f in fixed.values()), l.layer
+        if l.macs:
+            picked.add(l.dataflow)
+            assert l.cycles == fixed[l.dataflow].layers[i].cycles
+    assert picked <= {"os", "ws", "is"} and len(picked) >= 2
