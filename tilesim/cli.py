@@ -43,7 +43,12 @@ def cmd_run(args) -> int:
         print(f"# {model.name} (batch {model.batch}, {len(model.layers)} layers) on {arch.name}: "
               f"{arch.array.rows}x{arch.array.cols}x{arch.array.count} {arch.array.dataflow}, "
               f"{arch.clock / 1e6:g} MHz")
-        print(table(df, LAYER_SPEC, total))
+        spec = LAYER_SPEC
+        if "energy_uj" in s:   # energy per layer, before the bound column
+            spec = LAYER_SPEC[:-1] + [("energy_pj", "energy (uJ)",
+                                       lambda v: f"{v / 1e6:,.2f}")] + LAYER_SPEC[-1:]
+            total["energy_pj"] = s["energy_uj"] * 1e6
+        print(table(df, spec, total))
         print("layer cycles are last-cycle indices (SCALE-Sim convention); the total counts "
               "cycles (sum of layer total + 1)")
     print(f"total: {s['total_cycles']:,} cycles = {s['latency_ms']:.4f} ms at "
