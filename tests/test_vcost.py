@@ -51,6 +51,8 @@ ARCHS = {
     "is_buf_bw": make_arch(rows=4, cols=2, dataflow="is", bandwidth="7 B/cycle", size="8 KiB",
                            buf_bandwidth="3 B/cycle", precision=("int16", "int8", "int32")),
     "configurable": _two_level(),
+    "int4_half_bytes": make_arch(rows=4, cols=4, dataflow="ws", bandwidth="3 B/cycle",
+                                 size="1 KiB", precision=("int4", "int4", "int16")),
 }
 
 
@@ -71,8 +73,8 @@ def test_vectorised_cost_equals_scalar_model(name, layer):
         m = space.mapping(int(pts.index[i]))
         r = simulate_mac(m, a)
         assert r.total_cycles + 1 == cycles[i]
-        assert m.traffic.read_input == pts.ev["read_input"][i]
-        assert m.traffic.write_output == pts.ev["write_output"][i]
+        assert m.traffic.read_input == int(pts.ev["read_input"][i])
+        assert m.traffic.write_output == int(pts.ev["write_output"][i])
         want_bb = buffer_bytes(m, a)
         for lvl in a.onchip:
             assert (want_bb[lvl.name]["read"], want_bb[lvl.name]["write"]) == (
