@@ -51,6 +51,8 @@ ARCHS = {
     "is_buf_bw": make_arch(rows=4, cols=2, dataflow="is", bandwidth="7 B/cycle", size="8 KiB",
                            buf_bandwidth="3 B/cycle", precision=("int16", "int8", "int32")),
     "configurable": _two_level(),
+    "memory_bound_db": make_arch(rows=4, cols=4, dataflow="ws", bandwidth="1 B/cycle",
+                                 size="64 KiB"),
     "int4_half_bytes": make_arch(rows=4, cols=4, dataflow="ws", bandwidth="3 B/cycle",
                                  size="1 KiB", precision=("int4", "int4", "int16")),
 }
