@@ -12,8 +12,8 @@ Strategies:
   the heuristic is tested against; fine for spaces up to a few million points.
 * ``heuristic``: random-restart coordinate descent. It scores a random sample of the
   space plus the foundation's least-traffic mapping (so it is never worse than the
-  default mapper; the same tiling under every dataflow the array allows), then, per
-  dataflow, descends from its best few: each step scores, around the current point,
+  default mapper; the same tiling under every dataflow the array allows), then descends
+  from the default mapping and, per dataflow, from the best sampled point: each step scores, around the current point,
   every value of each single tile axis (output block, k tile, c tile) combined with
   every loop order, plus the whole plane of every pair of tile axes with
   every loop order (capacity-bound trades, e.g. a larger k tile for a smaller
@@ -114,7 +114,7 @@ class Heuristic:
     """Random-restart coordinate descent (see the module docstring)."""
 
     samples = 256
-    restarts = 2
+    restarts = 1
 
     def __init__(self, space: Mapspace, seeds=(), rng_seed: int = 0):
         self.space, self.seeds = space, [int(s) for s in seeds]
@@ -157,7 +157,7 @@ class Heuristic:
         first = np.unique(np.concatenate(first))
         yield first
         starts = list(self.seeds)
-        for d in range(nd):   # each dataflow descends from its own best few
+        for d in range(nd):   # each dataflow descends from its own best sampled point
             mine = first[first // per_df == d]
             starts += mine[told.rank(mine)][:self.restarts].tolist()
         done = set()
