@@ -169,6 +169,8 @@ class Heuristic:
                 if len(new):
                     yield np.unique(new)
                 nb = nb[told.known(nb)]
+                if not len(nb):     # the budget cut this neighbourhood off
+                    return
                 best = int(nb[told.rank(nb)[0]])
                 if told.key(best) < told.key(cur):
                     cur = best
