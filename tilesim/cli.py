@@ -92,7 +92,12 @@ def cmd_map(args) -> int:
     print(f"cost: {r.cycles:,} cycles ({r.cycles / a.clock * 1e3:.4f} ms, {r.bound}-bound, "
           f"compute {r.compute_cycles + 1:,}), energy {r.energy_pj / 1e6:,.3f} uJ, DRAM read "
           f"{r.dram_read_bytes:,} B, write {r.dram_write_bytes:,} B")
-    print("energy by term (pJ): " + ", ".join(f"{k[:-3]} {v:,.0f}" for k, v in ebd if v))
+    from sim.energy import energy_sources
+    src = energy_sources(a)
+    print("energy by term:")
+    for k, v in ebd:
+        if v:
+            print(f"  {k[:-len('_energy_pj')]:34s} {v / 1e6:>12,.3f} uJ  [{src.get(k, '')}]")
     if got["runner_ups"]:
         print(f"runner-ups (next best under {sr.objective}):")
         print(f"  {'#':>2}  {'mapping':58s} {'cycles':>12} {'energy (uJ)':>12} {'vs best':>8}")
