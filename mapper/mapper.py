@@ -65,7 +65,7 @@ class SearchMapper:
     strategy, budget): identical layers are searched once.
     """
 
-    def __init__(self, arch: Architecture, cost, objective: str = "latency",
+    def __init__(self, arch: Architecture, cost, objective: str = "edp",
                  strategy: str = "heuristic", budget=None, balanced: int | None = None):
         from .search import OBJECTIVES, STRATEGIES, Budget
         if objective not in OBJECTIVES:

@@ -14,7 +14,7 @@ from .results import ModelResult
 from .vcost import VectorCost
 
 
-def make_mapper(arch: Architecture, objective: str = "latency", strategy: str = "heuristic",
+def make_mapper(arch: Architecture, objective: str = "edp", strategy: str = "heuristic",
                 budget: Budget | int | None = None):
     """The searching mapper wired to the vectorised analytic cost (``objective`` latency,
     energy or edp; ``budget`` a :class:`mapper.Budget` or a number of candidates per layer).
@@ -28,7 +28,7 @@ def make_mapper(arch: Architecture, objective: str = "latency", strategy: str = 
 
 
 def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = None,
-                   progress=None, objective: str = "latency", strategy: str = "heuristic",
+                   progress=None, objective: str = "edp", strategy: str = "heuristic",
                    budget: Budget | int | None = None) -> ModelResult:
     """Analytic simulation of ``model`` on ``arch``; ``progress(i, n, name)`` if given.
 

@@ -31,20 +31,21 @@ def load_model(spec, batch: int | None = None) -> _wl.Model:
     return _wl.load(spec, batch=1 if batch is None else batch)
 
 
-def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "latency",
+def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "edp",
              strategy: str = "heuristic", budget=None) -> ModelResult:
     """Map and time every layer of ``model`` on ``arch`` with the analytic model.
 
     ``model`` is a zoo name, a file path or a Model; ``batch`` None keeps the Model's
     batch (1 for a name or file). Each MAC layer's mapping is searched for ``objective``
-    (``latency``, ``energy``, ``edp``; ``default`` = least DRAM traffic, no search) with
+    (``edp`` by default, ``latency``, ``energy``; ``default`` = least DRAM traffic, no
+    search) with
     ``strategy`` (``heuristic`` or ``exhaustive``) within ``budget`` (a number of candidates
     per layer or a :class:`mapper.Budget` of candidates and seconds)."""
     return simulate_model(load_model(model, batch), load_arch(arch), progress=progress,
                           objective=objective, strategy=strategy, budget=budget)
 
 
-def map(arch, model, layer: str, batch: int | None = None, objective: str = "latency",
+def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp",
         strategy: str = "heuristic", budget=None, top: int = 5) -> dict:
     """Search the mapping of one MAC layer; returns ``mapping`` (the best), ``result``
     (its LayerResult, energy included) and ``runner_ups``: [(Mapping, LayerResult)]."""

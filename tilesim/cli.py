@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _search_args(p) -> None:
     p.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
-                   default="latency", help="what each layer's mapping search minimises "
-                   "(default latency; 'default' = least DRAM traffic, no search)")
+                   default="edp", help="what each layer's mapping search minimises "
+                   "(default edp: cycles x energy; 'default' = least DRAM traffic, no search)")
     p.add_argument("--search-budget", type=_positive, default=None, metavar="N",
                    help="at most N candidate mappings scored per layer (default 100000)")
     p.add_argument("--search-seconds", type=float, default=None, metavar="S",
