@@ -58,6 +58,8 @@ Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambd
 Bandwidth = Annotated[Rate, BeforeValidator(_rate),
                       PlainSerializer(lambda r: units.fmt_rate(r.value, r.per))]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy)]
+Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power)]
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
 
@@ -82,6 +84,19 @@ class SystolicArray(_Frozen):
     cols: PositiveInt
     dataflow: Literal["os", "ws", "is"]
     count: PositiveInt = 1
+    # optional (energy/mapspace): a configurable array lists every dataflow it supports
+    # (which GEMM dim is stationary); the mapper may pick one per layer. Energy overrides
+    # in pJ replace the technology table's figures (arch/technology.py).
+    dataflows: list[Literal["os", "ws", "is"]] | None = None
+    mac_energy: Energy | None = None   # one MAC at the array's precision
+    hop_energy: Energy | None = None   # one operand moving one PE to the next
+
+    @model_validator(mode="after")
+    def _check_dataflows(self):
+        if self.dataflows is not None and self.dataflow not in self.dataflows:
+            raise ValueError(f"dataflows {self.dataflows} does not include dataflow "
+                             f"{self.dataflow!r}; add it to the list")
+        return self
 
 
 class VectorUnit(_Frozen):
@@ -108,6 +123,12 @@ class MemoryLevel(_Frozen):
     bandwidth: Bandwidth | None = None
     banks: PositiveInt = 1
     double_buffered: bool = False
+    # optional energy overrides: pJ per access of ``access_bits`` bits (default 64), and
+    # static (leakage) power; absent ones are derived from arch/technology.py
+    read_energy: Energy | None = None
+    write_energy: Energy | None = None
+    access_bits: PositiveInt | None = None
+    leakage: Power | None = None
 
     @model_validator(mode="after")
     def _check(self):

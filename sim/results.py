@@ -34,6 +34,9 @@ class LayerResult:
     tiling: str = ""          # buffer tiling, e.g. "r:1x7 k:64 c:64 order r>k>c"
     buffer_bytes: dict = field(default_factory=dict)  # level -> {"read": B, "write": B}
     fidelity: str = "analytic"
+    energy_pj: float = 0.0    # total energy (sim/energy.py); 0.0 when not computed
+    dataflow: str = ""        # dataflow of the mapping (MAC layers)
+    energy_breakdown: dict = field(default_factory=dict)  # column (*_energy_pj) -> pJ
 
     @property
     def cycles(self) -> int:
@@ -41,7 +44,9 @@ class LayerResult:
         return self.total_cycles + 1
 
     def row(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "buffer_bytes"}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("buffer_bytes", "energy_breakdown")}
+        d.update(self.energy_breakdown)
         for lvl, rw in self.buffer_bytes.items():
             d[f"{lvl}_read_bytes"] = rw["read"]
             d[f"{lvl}_write_bytes"] = rw["write"]
@@ -56,6 +61,9 @@ class ModelResult:
     clock_hz: float
     peak_macs_per_cycle: int
     layers: tuple[LayerResult, ...]
+    area_mm2: float = 0.0          # first-order die area (arch/technology.py); 0.0: not computed
+    energy_sources: dict = field(default_factory=dict)  # energy column -> source table
+    mapping_objective: str = ""    # objective of the mapping search ("" = default mapper)
 
     @property
     def total_cycles(self) -> int:
@@ -100,7 +108,19 @@ class ModelResult:
             "dram_read_bytes": sum(l.dram_read_bytes for l in ls),
             "dram_write_bytes": sum(l.dram_write_bytes for l in ls),
             "peak_macs_per_cycle": self.peak_macs_per_cycle,
+            **self._energy_summary(),
         }
+
+    def _energy_summary(self) -> dict:
+        e_pj = sum(l.energy_pj for l in self.layers)
+        if not e_pj:
+            return {}
+        return {"energy_uj": e_pj * 1e-6,
+                "tops_per_w": 2 * self.macs / (e_pj * 1e-12) / 1e12,
+                "avg_power_w": e_pj * 1e-12 / self.latency_s,
+                "area_sq_mm": self.area_mm2,
+                "mapping_objective": self.mapping_objective,
+                "energy_sources": dict(self.energy_sources)}
 
 
 def layers_frame(result: ModelResult):

@@ -36,15 +36,50 @@ def load_model(spec, batch: int | None = None, input_shape=None,
                     allow_unsupported=allow_unsupported)
 
 
-def simulate(arch, model, batch: int | None = None, progress=None,
-             input_shape=None) -> ModelResult:
+def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "edp",
+             strategy: str = "heuristic", budget=None, input_shape=None) -> ModelResult:
     """Map and time every layer of ``model`` on ``arch`` with the analytic model.
 
     ``model`` is a zoo name, a file path, a Model, an onnx.ModelProto or a
     torch.nn.Module (give ``input_shape``, e.g. ``(1, 3, 224, 224)``); ``batch`` None
-    keeps the Model's batch (1 for a name or file)."""
+    keeps the Model's batch (1 for a name or file). Each MAC layer's mapping is searched for ``objective``
+    (``edp`` by default, ``latency``, ``energy``; ``default`` = least DRAM traffic, no
+    search) with
+    ``strategy`` (``heuristic`` or ``exhaustive``) within ``budget`` (a number of candidates
+    per layer or a :class:`mapper.Budget` of candidates and seconds)."""
     return simulate_model(load_model(model, batch, input_shape=input_shape), load_arch(arch),
-                          progress=progress)
+                          progress=progress,
+                          objective=objective, strategy=strategy, budget=budget)
+
+
+def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp",
+        strategy: str = "heuristic", budget=None, top: int = 5, input_shape=None) -> dict:
+    """Search the mapping of one MAC layer; returns ``mapping`` (the best), ``result``
+    (its LayerResult, energy included) and ``runner_ups``: [(Mapping, LayerResult)]."""
+    from sim import make_mapper, simulate_mac
+    from sim.energy import energy_table, mac_energy_terms, with_energy
+    a, m = load_arch(arch), load_model(model, batch, input_shape=input_shape)
+    found = [l for l in m.layers if l.name == layer]
+    if not found:
+        raise _wl.WorkloadError(f"model {m.name!r} has no layer {layer!r}",
+                                fix=f"use one of: {', '.join(l.name for l in m.layers[:12])}"
+                                    + (", ..." if len(m.layers) > 12 else ""))
+    if not isinstance(found[0], _wl.MacLayer):
+        raise _wl.WorkloadError(f"layer {layer!r} is a {found[0].kind} (vector unit), not a MAC "
+                                "layer; it has no mapping", fix="pick a conv, fc or gemm layer")
+    mapper = make_mapper(a, objective, strategy, budget)
+    best = mapper.map(found[0])
+    tab = energy_table(a)
+
+    def timed(mp):
+        r = simulate_mac(mp, a)
+        return with_energy(r, mac_energy_terms(mp, a, r, tab))
+    ups = []
+    if best.search is not None:
+        space = mapper.space(found[0])
+        ups = [(mp, timed(mp)) for mp in (space.mapping(s.index)
+                                          for s in best.search.runner_ups[:top])]
+    return {"mapping": best, "result": timed(best), "runner_ups": ups, "arch": a, "model": m}
 
 
 def model_frame(model: _wl.Model):

@@ -26,8 +26,10 @@ def cmd_run(args) -> int:
     from reports import format_table, markdown_table
     arch = api.load_arch(args.arch)
     model = _load_model(args)
+    budget = _budget(args)
     try:
-        result = api.simulate(arch, model)
+        result = api.simulate(arch, model, objective=args.objective, strategy=args.strategy,
+                              budget=budget)
     except MappingError as e:  # name the file the architecture came from
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
@@ -41,7 +43,12 @@ def cmd_run(args) -> int:
         print(f"# {model.name} (batch {model.batch}, {len(model.layers)} layers) on {arch.name}: "
               f"{arch.array.rows}x{arch.array.cols}x{arch.array.count} {arch.array.dataflow}, "
               f"{arch.clock / 1e6:g} MHz")
-        print(table(df, LAYER_SPEC, total))
+        spec = LAYER_SPEC
+        if "energy_uj" in s:   # energy per layer, before the bound column
+            spec = LAYER_SPEC[:-1] + [("energy_pj", "energy (uJ)",
+                                       lambda v: f"{v / 1e6:,.2f}")] + LAYER_SPEC[-1:]
+            total["energy_pj"] = s["energy_uj"] * 1e6
+        print(table(df, spec, total))
         print("layer cycles are last-cycle indices (SCALE-Sim convention); the total counts "
               "cycles (sum of layer total + 1)")
     print(f"total: {s['total_cycles']:,} cycles = {s['latency_ms']:.4f} ms at "
@@ -49,6 +56,10 @@ def cmd_run(args) -> int:
           f"utilization {100 * s['utilization']:.2f} % | "
           f"throughput {s['throughput_samples_per_s']:.2f} samples/s | DRAM read "
           f"{s['dram_read_bytes'] / 1e6:.3f} MB, write {s['dram_write_bytes'] / 1e6:.3f} MB")
+    if "energy_uj" in s:
+        print(f"energy: {s['energy_uj']:,.1f} uJ ({s['tops_per_w']:.3f} TOPS/W, average "
+              f"{s['avg_power_w']:.3f} W) | area ~{s['area_sq_mm']:.2f} mm^2 | mappings searched "
+              f"for {s['mapping_objective']} | energy and area sources: arch/technology.py")
     if args.out:
         paths = api.write_outputs(args.out, result, arch, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
@@ -65,6 +76,50 @@ def _load_model(args):
     for w in caught:
         print(f"tilesim: warning: {w.message}", file=sys.stderr)
     return model
+
+
+def cmd_map(args) -> int:
+    from mapper.describe import loop_nest, tiling_summary
+    budget = _budget(args)
+    try:
+        got = api.map(args.arch, _load_model(args), args.layer, batch=args.batch,
+                      objective=args.objective, strategy=args.strategy, budget=budget,
+                      top=args.top)
+    except MappingError as e:
+        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    m, r, a = got["mapping"], got["result"], got["arch"]
+    l = m.layer
+    print(f"# layer {l.name} ({l.kind}: N={l.N} C={l.C} H={l.H} W={l.W} K={l.K} R={l.R} S={l.S} "
+          f"P={l.P} Q={l.Q}, stride {l.stride[0]}, groups {l.groups}) of {got['model'].name} on "
+          f"{a.name}")
+    sr = m.search
+    if sr is not None:
+        print(f"# searched for {sr.objective} ({sr.strategy}): {sr.evaluated:,} of "
+              f"{sr.space_size:,} candidate mappings scored in {sr.seconds * 1e3:.1f} ms"
+              + ("" if sr.complete else " (budget reached)"))
+    else:
+        print("# default mapper (least DRAM traffic, no search)")
+    print("\n".join(loop_nest(m, a)))
+    ebd = sorted(r.energy_breakdown.items(), key=lambda kv: -kv[1])
+    print(f"cost: {r.cycles:,} cycles ({r.cycles / a.clock * 1e3:.4f} ms, {r.bound}-bound, "
+          f"compute {r.compute_cycles + 1:,}), energy {r.energy_pj / 1e6:,.3f} uJ, DRAM read "
+          f"{r.dram_read_bytes:,} B, write {r.dram_write_bytes:,} B")
+    from sim.energy import energy_sources
+    src = energy_sources(a)
+    print("energy by term:")
+    for k, v in ebd:
+        if v:
+            print(f"  {k[:-len('_energy_pj')]:34s} {v / 1e6:>12,.3f} uJ  [{src.get(k, '')}]")
+    if got["runner_ups"]:
+        print(f"runner-ups (next best under {sr.objective}):")
+        print(f"  {'#':>2}  {'mapping':58s} {'cycles':>12} {'energy (uJ)':>12} {'vs best':>8}")
+        key = {"latency": lambda x: x.cycles, "energy": lambda x: x.energy_pj,
+               "edp": lambda x: x.cycles * x.energy_pj}[sr.objective]
+        for i, (mm, rr) in enumerate(got["runner_ups"], 2):
+            d = key(rr) / key(r) - 1
+            print(f"  {i:>2}  {tiling_summary(mm):58s} {rr.cycles:>12,} "
+                  f"{rr.energy_pj / 1e6:>12,.3f} {100 * d:>+7.2f}%")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -93,21 +148,58 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
     r.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
                    "table, .onnx file or PyTorch factory file.py:function")
-    r.add_argument("--input-shape", metavar="NxCxHxW",
-                   help="input shape of an ONNX model with dynamic dimensions or of a PyTorch "
-                   "model, e.g. 1x3x224x224 (the leading batch entry is set by --batch)")
-    r.add_argument("--passthrough-unsupported", action="store_true",
-                   help="treat ONNX / PyTorch ops tilesim cannot model as free ops (warns) "
-                   "instead of failing")
+    _import_args(r)
     r.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     r.add_argument("--out", help="write layers.csv, summary.json, arch.yaml, model.csv here")
     r.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="per-layer table style on the terminal")
     r.add_argument("--quiet", action="store_true", help="print only the total line")
+    _search_args(r)
     r.set_defaults(fn=cmd_run)
+    mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
+    mp.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
+    mp.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                    "table, .onnx file or PyTorch factory file.py:function")
+    _import_args(mp)
+    mp.add_argument("--layer", required=True, help="name of a MAC layer of the model")
+    mp.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    mp.add_argument("--top", type=int, default=5, help="runner-up mappings to list (default 5)")
+    _search_args(mp)
+    mp.set_defaults(fn=cmd_map)
     ls = sub.add_parser("list", help="list architecture presets and zoo models")
     ls.set_defaults(fn=cmd_list)
     return p
+
+
+def _import_args(p) -> None:
+    p.add_argument("--input-shape", metavar="NxCxHxW",
+                   help="input shape of an ONNX model with dynamic dimensions or of a PyTorch "
+                   "model, e.g. 1x3x224x224 (the leading batch entry is set by --batch)")
+    p.add_argument("--passthrough-unsupported", action="store_true",
+                   help="treat ONNX / PyTorch ops tilesim cannot model as free ops (warns) "
+                   "instead of failing")
+
+
+def _search_args(p) -> None:
+    p.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
+                   default="edp", help="what each layer's mapping search minimises "
+                   "(default edp: cycles x energy; 'default' = least DRAM traffic, no search)")
+    p.add_argument("--search-budget", type=_positive, default=None, metavar="N",
+                   help="at most N candidate mappings scored per layer (default 100000)")
+    p.add_argument("--search-seconds", type=float, default=None, metavar="S",
+                   help="at most S seconds of search per layer (default 10)")
+    p.add_argument("--strategy", choices=("heuristic", "exhaustive"), default="heuristic",
+                   help="search strategy (default heuristic)")
+
+
+def _budget(args):
+    from mapper import Budget
+    if args.search_seconds is not None and not args.search_seconds > 0:
+        raise MappingError(f"--search-seconds {args.search_seconds:g} must be positive",
+                           fix="give a number of seconds like 5")
+    d = Budget()
+    return Budget(candidates=args.search_budget or d.candidates,
+                  seconds=args.search_seconds or d.seconds)
 
 
 def _positive(s: str) -> int:
