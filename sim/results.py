@@ -34,6 +34,16 @@ class LayerResult:
     tiling: str = ""          # buffer tiling, e.g. "r:1x7 k:64 c:64 order r>k>c"
     buffer_bytes: dict = field(default_factory=dict)  # level -> {"read": B, "write": B}
     fidelity: str = "analytic"
+    # discrete-event engine only (None from the analytic model): stall cycles by cause,
+    # summing to stall_cycles, busy fraction of each resource, events simulated
+    stall_input_cycles: int | None = None       # waiting for an input tile
+    stall_weight_cycles: int | None = None      # waiting for a weight tile
+    stall_psum_cycles: int | None = None        # waiting for partial sums read back
+    stall_writeback_cycles: int | None = None   # waiting for an output slot / the last store
+    stall_contention_cycles: int | None = None  # the awaited transfer queued for DMA / DRAM
+    stall_other_cycles: int | None = None       # vector unit or on-chip bandwidth bound
+    busy: dict = field(default_factory=dict)    # resource -> busy fraction 0-1
+    events: int | None = None                   # SimPy events processed for the layer
 
     @property
     def cycles(self) -> int:
@@ -41,10 +51,13 @@ class LayerResult:
         return self.total_cycles + 1
 
     def row(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "buffer_bytes"}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("buffer_bytes", "busy") and getattr(self, k) is not None}
         for lvl, rw in self.buffer_bytes.items():
             d[f"{lvl}_read_bytes"] = rw["read"]
             d[f"{lvl}_write_bytes"] = rw["write"]
+        for res, frac in self.busy.items():
+            d[f"busy_{res}"] = frac
         return d
 
 
