@@ -31,12 +31,32 @@ def load_model(spec, batch: int | None = None) -> _wl.Model:
     return _wl.load(spec, batch=1 if batch is None else batch)
 
 
-def simulate(arch, model, batch: int | None = None, progress=None) -> ModelResult:
-    """Map and time every layer of ``model`` on ``arch`` with the analytic model.
+FIDELITIES = ("analytic", "des")
+
+
+def simulate(arch, model, batch: int | None = None, progress=None,
+             fidelity: str = "analytic") -> ModelResult:
+    """Map and time every layer of ``model`` on ``arch`` with the analytic model
+    (``fidelity="des"``: the discrete-event engine, see :func:`simulate_des`).
 
     ``model`` is a zoo name, a file path or a Model; ``batch`` None keeps the Model's
     batch (1 for a name or file)."""
+    if fidelity == "des":
+        return simulate_des(arch, model, batch, progress).result
+    if fidelity != "analytic":
+        raise ValueError(f"unknown fidelity {fidelity!r}; use one of {', '.join(FIDELITIES)}")
     return simulate_model(load_model(model, batch), load_arch(arch), progress=progress)
+
+
+def simulate_des(arch, model, batch: int | None = None, progress=None,
+                 trace_limit: int | None = None):
+    """Time every layer with the SimPy discrete-event engine (:mod:`sim.des`).
+
+    Returns a ``sim.des.DesRun``: ``.result`` (a ModelResult with fidelity "des"),
+    ``.trace`` (a bounded timeline when ``trace_limit`` > 0, else None) and ``.events``."""
+    from sim.des import simulate_model as des_model
+    return des_model(load_model(model, batch), load_arch(arch), progress=progress,
+                     trace_limit=trace_limit)
 
 
 def model_frame(model: _wl.Model):
@@ -62,7 +82,14 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
     from . import __version__
     out = Path(out_dir)
     summary = result.summary()
-    summary.update({"tilesim_version": __version__, "fidelity": "analytic",
+    fidelity = result.layers[0].fidelity if result.layers else "analytic"
+    if fidelity == "des":
+        for k in ("stall_input_cycles", "stall_weight_cycles", "stall_psum_cycles",
+                  "stall_writeback_cycles", "stall_contention_cycles", "stall_other_cycles",
+                  "events"):
+            summary[k if k != "events" else "des_events"] = sum(getattr(l, k) for l in
+                                                                 result.layers)
+    summary.update({"tilesim_version": __version__, "fidelity": fidelity,
                     "model_source": model.source, "params": model.params,
                     "command": command if command is not None else " ".join(sys.argv)})
     paths = {
