@@ -76,14 +76,28 @@ def _stall_fields(o: Outcome, other: int) -> dict:
     return d
 
 
+def _run(prog, hw, shares, trace: Trace | None, memo: dict | None, key) -> Outcome:
+    """The engine's outcome, reused from ``memo`` for a layer of the same shape and
+    tiling (same program and hardware: the engine is deterministic) unless tracing.
+    ``memo["events"]`` counts the events actually simulated."""
+    tracing = trace is not None and trace.room > 0
+    if memo is not None and not tracing and key in memo:
+        return memo[key]
+    o = run(prog, hw, shares, trace=tracing)
+    if memo is not None:
+        memo["events"] = memo.get("events", 0) + o.events
+        if not tracing:
+            memo[key] = o
+    return o
+
+
 def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
-                 offset: int = 0, program=None) -> LayerResult:
+                 offset: int = 0, program=None, memo: dict | None = None) -> LayerResult:
     """A MAC layer through the engine; ``trace`` records its spans from cycle ``offset``."""
     check_fits(m, arch)
     layer = m.layer
     prog = program or mac_program(m, arch)
-    o = run(prog, hardware(arch), _shares(m.folds, m.array_count),
-            trace=trace is not None and trace.room > 0)
+    o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo, _key(m))
     comp = compute_cycles(m)
     act_ops = layer.output_elems if layer.activation else 0
     vec = math.ceil(act_ops / arch.compute.vector.lanes)
@@ -119,10 +133,10 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
 
 
 def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
-                offset: int = 0) -> LayerResult:
+                offset: int = 0, memo: dict | None = None) -> LayerResult:
     """A vector-unit op streamed through the engine in chunks (see ``op_program``)."""
     prog = op_program(layer, arch)
-    o = run(prog, hardware(arch, 1), ((1, 1),), trace=trace is not None and trace.room > 0)
+    o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo, replace(layer, name=""))
     if trace is not None:
         trace.add([(("vector" if tr == "array 0" else tr), nm, s, d) for tr, nm, s, d in o.spans],
                   offset)
@@ -143,9 +157,19 @@ def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
         events=o.events)
 
 
+def _key(m: Mapping):
+    """Layers with this key have the same tile program."""
+    t = m.tiling
+    return (replace(m.layer, name="", activation=None, bias=False, batchnorm=False),
+            t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
+
+
 @dataclass(frozen=True)
 class DesRun:
-    """A model's DES result and, when asked for, its timeline."""
+    """A model's DES result and, when asked for, its timeline. ``events`` counts the
+    SimPy events processed in this run: a layer of the same shape and tiling as an
+    earlier one reuses that layer's outcome (unless traced), so it can be below the sum
+    of the layers' ``events``."""
     result: ModelResult
     trace: Trace | None
     events: int
@@ -158,24 +182,23 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     mapper = mapper or Mapper(arch)
     trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
     programs: dict = {}
-    out, offset, events = [], 0, 0
+    memo: dict = {}
+    out, offset = [], 0
     n = len(model.layers)
     for i, layer in enumerate(model.layers):
         if progress:
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
             m = mapper.map(layer)
-            key = (replace(layer, name="", activation=None, bias=False, batchnorm=False),
-                   m.tiling.images, m.tiling.rows, m.tiling.cols, m.tiling.k_tile,
-                   m.tiling.c_tile, m.tiling.order)
+            key = _key(m)
             if key not in programs:
                 programs[key] = mac_program(m, arch)
-            r = simulate_mac(m, arch, trace, offset, programs[key])
+            r = simulate_mac(m, arch, trace, offset, programs[key], memo)
         else:
-            r = simulate_op(layer, arch, trace, offset)
+            r = simulate_op(layer, arch, trace, offset, memo)
         out.append(r)
         offset += r.cycles
-        events += r.events
+    events = memo.get("events", 0)
     res = ModelResult(arch=arch.name, model=model.name, batch=model.batch, clock_hz=arch.clock,
                       peak_macs_per_cycle=arch.peak_macs_per_cycle, layers=tuple(out))
     return DesRun(result=res, trace=trace, events=events)
