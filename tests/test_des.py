@@ -316,3 +316,38 @@ def test_api_fidelity():
     assert r.total_cycles == tilesim.api.simulate_des("tpu_v1", "alexnet").result.total_cycles
     with pytest.raises(ValueError, match="analytic, des"):
         tilesim.simulate("tpu_v1", "alexnet", fidelity="cycle")
+
+
+def test_trace_spans_are_consistent_with_the_result():
+    """In a full trace no track runs two things at once; array 0's spans add up to the
+    compute cycles, each channel's to its busy cycles, the layer span to its cycles."""
+    from collections import defaultdict
+    a = with_dram(make_arch(rows=4, cols=3, dataflow="os", count=2, size="2 KiB",
+                            bandwidth="3 B/cycle"), channels=2, latency="3 cycles")
+    run = des_model(workloads.Model("m", (conv("c", 2, 6, 9, 7, 10, 3, pad=1),
+                                          gemm("g", 13, 11, 7)), 1, "test"), a,
+                    trace_limit=10 ** 6)
+    assert not run.trace.truncated
+    tracks = defaultdict(list)
+    for track, _, start, dur in run.trace.events:
+        tracks[track].append((start, dur))
+    for track, spans in tracks.items():
+        spans.sort()
+        assert all(s0 + d0 <= s1 for (s0, d0), (s1, _) in zip(spans, spans[1:])), track
+    r = run.result.layers
+    assert [d for _, d in tracks["layers"]] == [l.cycles for l in r]
+    assert sum(d for _, d in tracks["array 0"]) == sum(l.compute_cycles + 1 for l in r)
+    for c in ("dram ch0", "dram ch1"):
+        assert sum(d for _, d in tracks[c]) == pytest.approx(
+            sum(l.busy[c.replace(" ", "_")] * l.cycles for l in r))
+
+
+@pytest.mark.parametrize("bw", ["1 B/cycle", "7 B/cycle", "64 B/cycle"])
+@pytest.mark.parametrize("layer", SMALL, ids=lambda l: l.name)
+def test_des_respects_its_lower_bounds(layer, bw):
+    """DES cycles are never below the compute cycles nor the DRAM's time for all bytes."""
+    a = make_arch(rows=4, cols=4, dataflow="ws", size="1 KiB", bandwidth=bw)
+    r = des_mac(map_layer(layer, a), a)
+    bpc = a.bytes_per_cycle(a.dram)
+    assert r.cycles >= r.compute_cycles + 1
+    assert r.cycles >= (r.dram_read_bytes + r.dram_write_bytes) // bpc
