@@ -64,8 +64,8 @@ def cmd_run(args) -> int:
         st = {c: sum(getattr(l, f"stall_{c}_cycles") for l in result.layers)
               for c in ("input", "weight", "psum", "writeback", "contention", "other")}
         print("des stalls (cycles): " + ", ".join(f"{c} {v:,}" for c, v in st.items())
-              + f" | {run.events:,} events in {des_s:.2f} s ({run.events / max(des_s, 1e-9):,.0f} "
-              "events/s)")
+              + f" | {run.events:,} events in {des_s:.2f} s, mapping included "
+              f"({run.events / max(des_s, 1e-9):,.0f} events/s)")
     if run is not None and run.trace is not None:
         from reports import write_json
         write_json(run.trace.to_chrome(), args.trace)
