@@ -40,7 +40,7 @@ class LayerResult:
     stall_weight_cycles: int | None = None      # waiting for a weight tile
     stall_psum_cycles: int | None = None        # waiting for partial sums read back
     stall_writeback_cycles: int | None = None   # waiting for an output slot / the last store
-    stall_contention_cycles: int | None = None  # the awaited transfer queued for DMA / DRAM
+    stall_contention_cycles: int | None = None  # awaited transfer queued behind other streams
     stall_other_cycles: int | None = None       # vector unit or on-chip bandwidth bound
     busy: dict = field(default_factory=dict)    # resource -> busy fraction 0-1
     events: int | None = None                   # SimPy events processed for the layer

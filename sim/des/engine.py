@@ -31,7 +31,9 @@ with prefetch for DMA engines and channels.
 Stall attribution (array 0's idle time; the causes sum to the layer's stall cycles):
 before each step the array waits in turn for its input tile, its weight tile and its
 output slot; a wait for a transfer counts as DRAM contention for as long as that
-transfer queued for an engine or channel, the rest as ``input`` / ``weight`` / ``psum``;
+transfer queued behind transfers of *other* streams (its channel's time granted to
+other operands or to write-back while it queued), the rest as ``input`` / ``weight`` /
+``psum`` (a stream queuing behind its own earlier tiles is bound by its own traffic);
 a wait for an output slot is ``writeback``, as is the time after the last compute until
 the last write-back completes.
 """
@@ -47,6 +49,8 @@ from simpy.events import NORMAL
 from .program import Program
 
 CAUSES = ("input", "weight", "psum", "writeback", "contention")
+STREAMS = ("input", "weight", "psum", "store")
+PSUM, STORE = 2, 3
 
 
 class _Env(simpy.Environment):
@@ -111,11 +115,13 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
     dma_busy = [0] * hw.dma_engines
     slots = {op: simpy.Container(env, capacity=w, init=w) for op, w in prog.ways.items()}
     rr = [0]
+    served = [[0] * 4 for _ in range(hw.channels)]  # per channel, per stream (STREAMS)
     spans = [] if trace else None
     moved = [0, 0]  # read, write bytes
 
-    def transfer(nbytes, done, name, is_write):
+    def transfer(nbytes, done, name, stream):
         t_req = env.now
+        seen = [list(cs) for cs in served]  # channel time granted per stream so far
         eng = yield dma.get()
         t_eng = env.now
         if hw.latency:
@@ -127,18 +133,20 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
             t_ch = env.now
             dur, left = hw.transfer_cycles(nbytes, ch_credit[c] if ch_free[c] == t_ch else 0.0)
             ch_credit[c], ch_free[c] = left, t_ch + dur
+            others = sum(served[c]) - served[c][stream] - (sum(seen[c]) - seen[c][stream])
+            served[c][stream] += dur
             if dur:
                 yield env.timeout(dur)
         dma.put(eng)
         ch_busy[c] += dur
         dma_busy[eng] += env.now - t_eng
-        moved[is_write] += nbytes
+        moved[stream == STORE] += nbytes
         if spans is not None:
             spans.append((f"dma {eng}", name, t_eng, env.now - t_eng))
             if dur:
                 spans.append((f"dram ch{c}", name, t_ch, dur))
         queued = (t_eng - t_req) + (t_ch - t_eng - hw.latency)
-        done.succeed(queued)
+        done.succeed(min(queued, others))
 
     ev_in, ev_w, ev_out, t_slot = [None] * n, [None] * n, [None] * n, [0] * n
 
@@ -154,7 +162,7 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
             if evs[j] is not None:
                 yield slot.get(1)
                 if nb[j]:
-                    env.process(transfer(nb[j], evs[j], f"load {op} #{j}", 0))
+                    env.process(transfer(nb[j], evs[j], f"load {op} #{j}", STREAMS.index(op)))
                 else:
                     evs[j].succeed(0)
 
@@ -167,7 +175,8 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
                 yield slots["output"].get(1)
                 t_slot[j] = env.now
                 if prog.psum_bytes[j]:
-                    env.process(transfer(prog.psum_bytes[j], ev_out[j], f"load psum #{j}", 0))
+                    env.process(transfer(prog.psum_bytes[j], ev_out[j], f"load psum #{j}",
+                                         PSUM))
                 else:
                     ev_out[j].succeed(0)
 
@@ -217,7 +226,7 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
             if prog.store_bytes[j]:
                 ev = env.event()
                 ev.callbacks.append(store_done)
-                env.process(transfer(prog.store_bytes[j], ev, f"store #{j}", 1))
+                env.process(transfer(prog.store_bytes[j], ev, f"store #{j}", STORE))
         end_compute[0] = env.now
 
     def helper(a, num, den):
