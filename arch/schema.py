@@ -18,6 +18,7 @@ YAML (all sizes, bandwidths and clocks as unit strings)::
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
@@ -52,6 +53,24 @@ class Rate(_Frozen):
         return self.value if self.per == "B/cycle" else self.value / clock_hz
 
 
+class Latency(_Frozen):
+    """An access latency, in cycles or in ns (converted with the clock)."""
+    value: float
+    per: Literal["cycles", "ns"]
+
+    def cycles(self, clock_hz: float) -> int:
+        return int(self.value) if self.per == "cycles" else math.ceil(self.value * clock_hz / 1e9)
+
+
+def _latency(v):
+    if isinstance(v, Latency):
+        return v
+    if isinstance(v, dict):
+        return Latency(**v)
+    val, per = units.parse_latency(v)
+    return Latency(value=val, per=per)
+
+
 Size = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size)]
 Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq)]
 Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambda v: f"{v:g} nm")]
@@ -60,6 +79,8 @@ Bandwidth = Annotated[Rate, BeforeValidator(_rate),
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy)]
 Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power)]
+LatencyT = Annotated[Latency, BeforeValidator(_latency),
+                     PlainSerializer(lambda l: units.fmt_latency(l.value, l.per))]
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
 
@@ -115,6 +136,13 @@ class MemoryLevel(_Frozen):
     ``bandwidth`` is the level's total read + write bandwidth; an on-chip level without
     one is assumed to feed the array at its full rate. ``double_buffered`` halves the
     usable capacity per tile and lets the next tile's load overlap the current compute.
+
+    DRAM only (read by the discrete-event engine, :mod:`sim.des`; optional):
+    ``channels`` splits ``bandwidth`` (the total) evenly over that many channels, every
+    transfer striped across all of them (default 1); ``latency`` is the access latency
+    paid once per transfer before its data moves, in cycles or ns (default 0);
+    ``dma_engines`` is how many transfers may be in flight at once (default 2, so a
+    write-back need not queue behind a prefetch's latency).
     """
     name: str
     kind: Literal["dram", "sram", "regfile"]
@@ -129,6 +157,9 @@ class MemoryLevel(_Frozen):
     write_energy: Energy | None = None
     access_bits: PositiveInt | None = None
     leakage: Power | None = None
+    channels: PositiveInt | None = None
+    latency: LatencyT | None = None
+    dma_engines: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -178,6 +209,21 @@ class Architecture(_Frozen):
         return None if level.bandwidth is None else level.bandwidth.bytes_per_cycle(self.clock)
 
     @property
+    def dram_channels(self) -> int:
+        """DRAM channels (``memory[0].channels``, default 1)."""
+        return self.dram.channels or 1
+
+    @property
+    def dma_engines(self) -> int:
+        """Concurrent DRAM transfers (``memory[0].dma_engines``, default 2)."""
+        return self.dram.dma_engines or 2
+
+    @property
+    def dram_latency_cycles(self) -> int:
+        """DRAM access latency in cycles (``memory[0].latency``, default 0)."""
+        return 0 if self.dram.latency is None else self.dram.latency.cycles(self.clock)
+
+    @property
     def peak_macs_per_cycle(self) -> int:
         a = self.array
         return a.rows * a.cols * a.count
@@ -209,6 +255,11 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
         if not any(op in m.holds for m in a.memory[1:]):
             out.append(("memory[1].holds", f"no on-chip level holds {op!r}",
                         f"add {op!r} to the holds list of a buffer, e.g. memory[1].holds"))
+    for i, m in enumerate(a.memory[1:], 1):
+        for key in ("channels", "latency", "dma_engines"):
+            if getattr(m, key) is not None:
+                out.append((f"memory[{i}].{key}", f"{key} is a DRAM property but "
+                            f"{m.name!r} is on-chip", f"move {key} to memory[0] (the DRAM)"))
     if len(a.compute.arrays) != 1:
         out.append(("compute.arrays", f"{len(a.compute.arrays)} array types given; this version "
                     "maps layers onto one", "give one entry (use count: N for N identical arrays)"))

@@ -138,6 +138,30 @@ def fmt_power(w: float) -> str:
     return f"{w * 1e3:.15g} mW"
 
 
+def parse_latency(text) -> tuple[float, str]:
+    """(value, 'cycles' | 'ns') from "100 ns", "0.1 us", "40 cycles" or a plain number
+    (cycles). Zero is allowed (an ideal memory); negative values are refused."""
+    v, unit = _split(text)
+    u = unit.lower()
+    if u in ("", "cycle", "cycles", "cyc"):
+        val, per = v, "cycles"
+    elif u in ("ns", "us", "ps"):
+        val, per = v * {"ns": 1.0, "us": 1e3, "ps": 1e-3}[u], "ns"
+    else:
+        raise ValueError(f"unknown latency unit in {text!r}; use ns, us or cycles")
+    if val < 0:
+        raise ValueError(f"latency {text!r} is negative; give zero or more, e.g. 100 ns "
+                         "or 40 cycles")
+    if per == "cycles" and val != int(val):
+        raise ValueError(f"latency {text!r} is not a whole number of cycles; round it, "
+                         "or give it in ns")
+    return val, per
+
+
+def fmt_latency(value: float, per: str) -> str:
+    return f"{value:.15g} {'cycles' if per == 'cycles' else 'ns'}"
+
+
 def fmt_size(b: int) -> str:
     for unit, mult in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
         if b % mult == 0:

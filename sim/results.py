@@ -37,6 +37,16 @@ class LayerResult:
     energy_pj: float = 0.0    # total energy (sim/energy.py); 0.0 when not computed
     dataflow: str = ""        # dataflow of the mapping (MAC layers)
     energy_breakdown: dict = field(default_factory=dict)  # column (*_energy_pj) -> pJ
+    # discrete-event engine only (None from the analytic model): stall cycles by cause,
+    # summing to stall_cycles, busy fraction of each resource, events simulated
+    stall_input_cycles: int | None = None       # waiting for an input tile
+    stall_weight_cycles: int | None = None      # waiting for a weight tile
+    stall_psum_cycles: int | None = None        # waiting for partial sums read back
+    stall_writeback_cycles: int | None = None   # waiting for an output slot / the last store
+    stall_contention_cycles: int | None = None  # awaited transfer queued behind other streams
+    stall_other_cycles: int | None = None       # vector unit or on-chip bandwidth bound
+    busy: dict = field(default_factory=dict)    # resource -> busy fraction 0-1
+    events: int | None = None                   # SimPy events processed for the layer
 
     @property
     def cycles(self) -> int:
@@ -45,11 +55,14 @@ class LayerResult:
 
     def row(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__
-             if k not in ("buffer_bytes", "energy_breakdown")}
+             if k not in ("buffer_bytes", "energy_breakdown", "busy")
+             and getattr(self, k) is not None}
         d.update(self.energy_breakdown)
         for lvl, rw in self.buffer_bytes.items():
             d[f"{lvl}_read_bytes"] = rw["read"]
             d[f"{lvl}_write_bytes"] = rw["write"]
+        for res, frac in self.busy.items():
+            d[f"busy_{res}"] = frac
         return d
 
 

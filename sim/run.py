@@ -5,12 +5,12 @@ from dataclasses import replace
 
 from arch import Architecture
 from arch import technology
-from mapper import Budget, Mapper, SearchMapper
-from workloads import MacLayer, Model
+from mapper import Budget, Mapper, Mapping, SearchMapper
+from workloads import MacLayer, Model, OpLayer
 
 from .analytic import simulate_mac, simulate_op
 from .energy import energy_sources, energy_table, mac_energy_terms, op_energy_terms, with_energy
-from .results import ModelResult
+from .results import LayerResult, ModelResult
 from .vcost import VectorCost
 
 
@@ -43,14 +43,28 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
             m = mapper.map(layer)
-            r = replace(simulate_mac(m, arch), dataflow=m.dataflow.name)
-            out.append(with_energy(r, mac_energy_terms(m, arch, r, tab)))
+            out.append(finish_mac(simulate_mac(m, arch), m, arch, tab))
         else:
-            r = simulate_op(layer, arch)
-            out.append(with_energy(r, op_energy_terms(layer, arch, r, tab)))
+            out.append(finish_op(simulate_op(layer, arch), layer, arch, tab))
+    return model_result(model, arch, mapper, out, tab)
+
+
+def finish_mac(r: LayerResult, m: Mapping, arch: Architecture, tab) -> LayerResult:
+    """A MAC layer's timing result (any fidelity) completed with its dataflow and energy."""
+    r = replace(r, dataflow=m.dataflow.name)
+    return with_energy(r, mac_energy_terms(m, arch, r, tab))
+
+
+def finish_op(r: LayerResult, layer: OpLayer, arch: Architecture, tab) -> LayerResult:
+    """A vector-unit op's timing result (any fidelity) completed with its energy."""
+    return with_energy(r, op_energy_terms(layer, arch, r, tab))
+
+
+def model_result(model: Model, arch: Architecture, mapper, layers, tab) -> ModelResult:
+    """The ModelResult of ``layers`` (finished LayerResults), with area and energy sources."""
     area = sum(f.value for f in technology.area_mm2(arch).values())
     obj = getattr(mapper, "objective", "default")
     return ModelResult(arch=arch.name, model=model.name, batch=model.batch, clock_hz=arch.clock,
-                       peak_macs_per_cycle=arch.peak_macs_per_cycle, layers=tuple(out),
+                       peak_macs_per_cycle=arch.peak_macs_per_cycle, layers=tuple(layers),
                        area_mm2=area, energy_sources=energy_sources(arch, tab),
                        mapping_objective=obj)

@@ -71,7 +71,11 @@ class VectorCost:
         bpc = self.dram_bpc
         overlap = _cyc(first, bpc) + comp + 1 + _cyc(exposed, bpc) + _cyc(last, bpc)
         act_ops = layer.output_elems if layer.activation else 0
-        total = np.maximum(overlap, mem)
+        # memory-bound drain (as sim.analytic.simulate_mac): the last tile computes only
+        # after every read has landed, and its output leaves only after that compute
+        drain = (_cyc(ri + rw + rp, bpc) + (comp + 1) // (ev["Tr"] * ev["Tk"] * ev["Tc"])
+                 + _cyc(_int(ev["last_store"]), bpc))
+        total = np.maximum(overlap, np.maximum(mem, drain))
         total = np.maximum(total, math.ceil(act_ops / arch.compute.vector.lanes))
         bb = self.buffer_bytes(layer, pts, ri, rw, rp, wo)
         for lvl in arch.onchip:

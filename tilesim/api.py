@@ -36,9 +36,14 @@ def load_model(spec, batch: int | None = None, input_shape=None,
                     allow_unsupported=allow_unsupported)
 
 
+FIDELITIES = ("analytic", "des")
+
+
 def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "edp",
-             strategy: str = "heuristic", budget=None, input_shape=None) -> ModelResult:
-    """Map and time every layer of ``model`` on ``arch`` with the analytic model.
+             strategy: str = "heuristic", budget=None, input_shape=None,
+             fidelity: str = "analytic") -> ModelResult:
+    """Map and time every layer of ``model`` on ``arch`` with the analytic model
+    (``fidelity="des"``: the discrete-event engine, see :func:`simulate_des`).
 
     ``model`` is a zoo name, a file path, a Model, an onnx.ModelProto or a
     torch.nn.Module (give ``input_shape``, e.g. ``(1, 3, 224, 224)``); ``batch`` None
@@ -47,8 +52,13 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
     search) with
     ``strategy`` (``heuristic`` or ``exhaustive``) within ``budget`` (a number of candidates
     per layer or a :class:`mapper.Budget` of candidates and seconds)."""
-    return simulate_model(load_model(model, batch, input_shape=input_shape), load_arch(arch),
-                          progress=progress,
+    if fidelity not in FIDELITIES:
+        raise ValueError(f"unknown fidelity {fidelity!r}; use one of {', '.join(FIDELITIES)}")
+    model = load_model(model, batch, input_shape=input_shape)
+    if fidelity == "des":
+        return simulate_des(arch, model, progress=progress, objective=objective,
+                            strategy=strategy, budget=budget).result
+    return simulate_model(model, load_arch(arch), progress=progress,
                           objective=objective, strategy=strategy, budget=budget)
 
 
@@ -82,6 +92,22 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
     return {"mapping": best, "result": timed(best), "runner_ups": ups, "arch": a, "model": m}
 
 
+def simulate_des(arch, model, batch: int | None = None, progress=None,
+                 trace_limit: int | None = None, objective: str = "edp",
+                 strategy: str = "heuristic", budget=None):
+    """Time every layer with the SimPy discrete-event engine (:mod:`sim.des`).
+
+    Returns a ``sim.des.DesRun``: ``.result`` (a ModelResult with fidelity "des"),
+    ``.trace`` (a bounded timeline when ``trace_limit`` > 0, else None) and ``.events``.
+    Mappings are searched exactly as in :func:`simulate` (``objective``, ``strategy``,
+    ``budget``), so both fidelities time the same mappings."""
+    from sim import make_mapper
+    from sim.des import simulate_model as des_model
+    a = load_arch(arch)
+    return des_model(load_model(model, batch), a, make_mapper(a, objective, strategy, budget),
+                     progress=progress, trace_limit=trace_limit)
+
+
 def model_frame(model: _wl.Model):
     """The model's layers as a table (what ``model.csv`` holds)."""
     import pandas as pd
@@ -105,7 +131,14 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
     from . import __version__
     out = Path(out_dir)
     summary = result.summary()
-    summary.update({"tilesim_version": __version__, "fidelity": "analytic",
+    fidelity = result.layers[0].fidelity if result.layers else "analytic"
+    if fidelity == "des":
+        for k in ("stall_input_cycles", "stall_weight_cycles", "stall_psum_cycles",
+                  "stall_writeback_cycles", "stall_contention_cycles", "stall_other_cycles",
+                  "events"):
+            summary[k if k != "events" else "des_events"] = sum(getattr(l, k) for l in
+                                                                 result.layers)
+    summary.update({"tilesim_version": __version__, "fidelity": fidelity,
                     "model_source": model.source, "params": model.params,
                     "command": command if command is not None else " ".join(sys.argv)})
     paths = {

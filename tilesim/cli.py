@@ -24,12 +24,25 @@ LAYER_SPEC = [
 
 def cmd_run(args) -> int:
     from reports import format_table, markdown_table
+    if args.trace_limit is None:
+        from sim.des import DEFAULT_LIMIT
+        args.trace_limit = DEFAULT_LIMIT
     arch = api.load_arch(args.arch)
     model = _load_model(args)
     budget = _budget(args)
+    run = None
     try:
-        result = api.simulate(arch, model, objective=args.objective, strategy=args.strategy,
-                              budget=budget)
+        if args.fidelity == "des":
+            import time
+            t0 = time.perf_counter()
+            run = api.simulate_des(arch, model, trace_limit=args.trace_limit if args.trace else None,
+                                   objective=args.objective, strategy=args.strategy,
+                                   budget=budget)
+            des_s = time.perf_counter() - t0
+            result = run.result
+        else:
+            result = api.simulate(arch, model, objective=args.objective, strategy=args.strategy,
+                                  budget=budget)
     except MappingError as e:  # name the file the architecture came from
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
@@ -60,6 +73,20 @@ def cmd_run(args) -> int:
         print(f"energy: {s['energy_uj']:,.1f} uJ ({s['tops_per_w']:.3f} TOPS/W, average "
               f"{s['avg_power_w']:.3f} W) | area ~{s['area_sq_mm']:.2f} mm^2 | mappings searched "
               f"for {s['mapping_objective']} | energy and area sources: arch/technology.py")
+    if run is not None:
+        st = {c: sum(getattr(l, f"stall_{c}_cycles") for l in result.layers)
+              for c in ("input", "weight", "psum", "writeback", "contention", "other")}
+        print("des stalls (cycles): " + ", ".join(f"{c} {v:,}" for c, v in st.items())
+              + f" | {run.events:,} events in {des_s:.2f} s, mapping included "
+              f"({run.events / max(des_s, 1e-9):,.0f} events/s)")
+    if run is not None and run.trace is not None:
+        from reports import write_json
+        write_json(run.trace.to_chrome(), args.trace)
+        tr = run.trace
+        note = (f"; truncated at the limit of {tr.limit:,} events, {tr.dropped:,} more dropped "
+                "(raise --trace-limit)" if tr.truncated else "")
+        print(f"trace: wrote {len(tr.events):,} events to {args.trace} (Chrome trace format, "
+              f"opens in Perfetto){note}")
     if args.out:
         paths = api.write_outputs(args.out, result, arch, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
@@ -155,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-layer table style on the terminal")
     r.add_argument("--quiet", action="store_true", help="print only the total line")
     _search_args(r)
+    r.add_argument("--fidelity", choices=("analytic", "des"), default="analytic",
+                   help="timing model: analytic (closed form, default) or des (SimPy "
+                        "discrete-event engine)")
+    r.add_argument("--trace", metavar="FILE", help="with --fidelity des: write a Chrome "
+                   "trace-format JSON timeline (opens in Perfetto)")
+    r.add_argument("--trace-limit", type=_positive, default=None, metavar="N",
+                   help="most events the trace keeps (default 100,000); beyond it the trace "
+                        "is truncated and says so")
     r.set_defaults(fn=cmd_run)
     mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
     mp.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
@@ -214,7 +249,11 @@ def _positive(s: str) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cmd == "run" and (args.trace or args.trace_limit) and args.fidelity != "des":
+        parser.error("--trace and --trace-limit need --fidelity des (the analytic model "
+                     "has no timeline)")
     args.command_line = "tilesim " + shlex.join(argv)
     try:
         return args.fn(args)
