@@ -17,8 +17,37 @@ INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError)
 
 
 def load_arch(spec) -> _arch.Architecture:
-    """An Architecture from a preset name, YAML path, SCALE-Sim .cfg path, or itself."""
-    return spec if isinstance(spec, _arch.Architecture) else _arch.load(spec)
+    """An Architecture from a preset name, YAML path, SCALE-Sim .cfg path, or itself;
+    a GPU preset name or ``kind: gpu`` YAML gives an ``arch.GpuSpec``."""
+    return spec if isinstance(spec, (_arch.Architecture, _arch.GpuSpec)) else _arch.load(spec)
+
+
+def _accelerator(a, what: str) -> _arch.Architecture:
+    """``a`` if it is an accelerator, else an ArchError saying ``what`` needs one."""
+    if isinstance(a, _arch.GpuSpec):
+        raise _arch.ArchError(f"{a.name!r} is a GPU preset; {what} needs an accelerator "
+                              "(a systolic-array architecture)",
+                              fix="give an accelerator preset or YAML, or use `tilesim run "
+                                  "--arch GPU` (analytic) / `tilesim compare --gpu GPU`")
+    return a
+
+
+#: precision of the GPU model when none is given
+GPU_DEFAULT_PRECISION = "fp16"
+
+
+def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = None,
+                 input_shape=None):
+    """Model every layer of ``model`` on a GPU preset (``sim.gpu.simulate_gpu``): a
+    ``sim.gpu.GpuModelResult`` (a ModelResult whose cycles are at the GPU's clock and
+    whose energy is TDP x time). ``precision`` None means fp16."""
+    from sim.gpu import simulate_gpu as _gpu_model
+    g = load_arch(gpu)
+    if not isinstance(g, _arch.GpuSpec):
+        raise _arch.ArchError(f"{g.name!r} is an accelerator, not a GPU preset",
+                              fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
+    return _gpu_model(load_model(model, batch, input_shape=input_shape), g,
+                      precision or GPU_DEFAULT_PRECISION)
 
 
 def load_model(spec, batch: int | None = None, input_shape=None,
@@ -41,7 +70,7 @@ FIDELITIES = ("analytic", "des")
 
 def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "edp",
              strategy: str = "heuristic", budget=None, input_shape=None,
-             fidelity: str = "analytic") -> ModelResult:
+             fidelity: str = "analytic", precision: str | None = None) -> ModelResult:
     """Map and time every layer of ``model`` on ``arch`` with the analytic model
     (``fidelity="des"``: the discrete-event engine, see :func:`simulate_des`).
 
@@ -51,10 +80,24 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
     (``edp`` by default, ``latency``, ``energy``; ``default`` = least DRAM traffic, no
     search) with
     ``strategy`` (``heuristic`` or ``exhaustive``) within ``budget`` (a number of candidates
-    per layer or a :class:`mapper.Budget` of candidates and seconds)."""
+    per layer or a :class:`mapper.Budget` of candidates and seconds).
+
+    A GPU preset for ``arch`` gives the GPU model's result (:func:`simulate_gpu`) at
+    ``precision`` (fp32, tf32, fp16, bf16, int8; default fp16); an accelerator's
+    precision is in its YAML, so ``precision`` must then be None."""
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; use one of {', '.join(FIDELITIES)}")
     model = load_model(model, batch, input_shape=input_shape)
+    arch = load_arch(arch)
+    if isinstance(arch, _arch.GpuSpec):
+        if fidelity == "des":
+            _accelerator(arch, "the discrete-event engine (fidelity des)")
+        return simulate_gpu(arch, model, precision=precision)
+    if precision is not None:
+        raise _arch.ArchError(f"a precision ({precision}) is only chosen for a GPU preset; "
+                              f"{arch.name!r} is an accelerator",
+                              fix="set the accelerator's precision in its YAML (precision: "
+                                  "{input: ..., weight: ...}) and drop --precision")
     if fidelity == "des":
         return simulate_des(arch, model, progress=progress, objective=objective,
                             strategy=strategy, budget=budget).result
@@ -69,6 +112,7 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
     from sim import make_mapper, simulate_mac
     from sim.energy import energy_table, mac_energy_terms, with_energy
     a, m = load_arch(arch), load_model(model, batch, input_shape=input_shape)
+    _accelerator(a, "a mapping")
     found = [l for l in m.layers if l.name == layer]
     if not found:
         raise _wl.WorkloadError(f"model {m.name!r} has no layer {layer!r}",
@@ -103,7 +147,7 @@ def simulate_des(arch, model, batch: int | None = None, progress=None,
     ``budget``), so both fidelities time the same mappings."""
     from sim import make_mapper
     from sim.des import simulate_model as des_model
-    a = load_arch(arch)
+    a = _accelerator(load_arch(arch), "the discrete-event engine (fidelity des)")
     return des_model(load_model(model, batch), a, make_mapper(a, objective, strategy, budget),
                      progress=progress, trace_limit=trace_limit)
 

@@ -9,6 +9,8 @@ from mapper import MappingError
 
 from . import api
 
+GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
+
 
 LAYER_SPEC = [
     ("layer", "layer", ""), ("kind", "kind", ""),
@@ -29,6 +31,8 @@ def cmd_run(args) -> int:
         args.trace_limit = DEFAULT_LIMIT
     arch = api.load_arch(args.arch)
     model = _load_model(args)
+    if not hasattr(arch, "array") or args.precision is not None:  # a GPU preset
+        return _run_gpu(args, arch, model)
     budget = _budget(args)
     run = None
     try:
@@ -89,6 +93,44 @@ def cmd_run(args) -> int:
               f"opens in Perfetto){note}")
     if args.out:
         paths = api.write_outputs(args.out, result, arch, model, command=args.command_line)
+        print(f"wrote {', '.join(paths.values())}")
+    return 0
+
+
+GPU_LAYER_SPEC = [
+    ("layer", "layer", ""), ("kind", "kind", ""),
+    ("macs", "MACs (M)", lambda v: f"{v / 1e6:,.2f}"),
+    ("latency_ms", "latency (ms)", ".4f"),
+    ("utilization", "util (%)", lambda v: f"{100 * v:.1f}"),
+    ("dram_read_bytes", "DRAM rd (MB)", lambda v: f"{v / 1e6:,.3f}"),
+    ("dram_write_bytes", "DRAM wr (MB)", lambda v: f"{v / 1e6:,.3f}"),
+    ("energy_pj", "energy (uJ)", lambda v: f"{v / 1e6:,.2f}"),
+    ("bound", "bound", ""),
+]
+
+
+def _run_gpu(args, gpu, model) -> int:
+    """``tilesim run`` on a GPU preset: the GPU latency model (sim/gpu/model.py)."""
+    from reports import format_table, markdown_table
+    if args.fidelity == "des":
+        api._accelerator(gpu, "the discrete-event engine (--fidelity des)")
+    result = api.simulate(gpu, model, precision=args.precision)
+    s = result.summary()
+    if not args.quiet:
+        table = markdown_table if args.format == "markdown" else format_table
+        print(f"# {model.name} (batch {model.batch}, {len(model.layers)} layers) on {gpu.name}: "
+              f"{gpu.description}; GPU model at {s['gpu_precision']}")
+        total = {"layer": "TOTAL", "macs": s["macs"], "latency_ms": s["latency_ms"],
+                 "utilization": s["utilization"], "dram_read_bytes": s["dram_read_bytes"],
+                 "dram_write_bytes": s["dram_write_bytes"], "energy_pj": s["energy_uj"] * 1e6}
+        print(table(api.layers_frame(result), GPU_LAYER_SPEC, total))
+    print(f"total: {s['latency_ms']:.4f} ms modelled on {gpu.name} at {s['gpu_precision']} | "
+          f"{s['macs'] / 1e9:.4f} GMACs | utilization {100 * s['utilization']:.2f} % of the "
+          f"dense {s['gpu_precision']} peak | throughput {s['throughput_samples_per_s']:,.1f} "
+          f"samples/s")
+    print(f"energy: {s['energy_uj']:,.1f} uJ, source: {s['energy_source']}")
+    if args.out:
+        paths = api.write_outputs(args.out, result, gpu, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
     return 0
 
@@ -185,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fidelity", choices=("analytic", "des"), default="analytic",
                    help="timing model: analytic (closed form, default) or des (SimPy "
                         "discrete-event engine)")
+    r.add_argument("--precision", choices=GPU_PRECISIONS, default=None,
+                   help="GPU presets only: precision the GPU model runs at (default fp16); "
+                        "an accelerator's precision is in its YAML")
     r.add_argument("--trace", metavar="FILE", help="with --fidelity des: write a Chrome "
                    "trace-format JSON timeline (opens in Perfetto)")
     r.add_argument("--trace-limit", type=_positive, default=None, metavar="N",
