@@ -11,9 +11,10 @@ import arch as _arch
 import workloads as _wl
 from mapper import MappingError
 from sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
+from sim.gpu.harness import BaselineError
 
 #: errors caused by the user's input (the CLI turns them into exit code 2)
-INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError)
+INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError)
 
 
 def load_arch(spec) -> _arch.Architecture:
@@ -66,6 +67,20 @@ def load_model(spec, batch: int | None = None, input_shape=None,
 
 
 FIDELITIES = ("analytic", "des")
+
+
+def baseline(model, device: str = "cpu", precision: str = "fp32", batch: int | None = None,
+             repeats: int = 50, warmup: int = 5, input_shape=None, out=None):
+    """Measure every layer of ``model`` (and the whole model) with PyTorch on ``device``
+    (``cuda`` or ``cpu``; the ``torch`` extra): a ``sim.gpu.harness.Measurement``. With
+    ``out``, its table is written there as CSV (atomically)."""
+    from sim.gpu.harness import measure
+    m = measure(load_model(model, batch, input_shape=input_shape), device=device,
+                precision=precision, repeats=repeats, warmup=warmup)
+    if out is not None:
+        from reports import write_csv
+        write_csv(m.frame(), out)
+    return m
 
 
 def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "edp",

@@ -191,6 +191,24 @@ def cmd_map(args) -> int:
     return 0
 
 
+def cmd_baseline(args) -> int:
+    from reports import format_table
+    m = api.baseline(_load_model(args), device=args.device, precision=args.precision,
+                     repeats=args.repeats, warmup=args.warmup, out=args.out)
+    df = m.frame()
+    print(f"# {m.model} (batch {m.batch}) measured with PyTorch {m.env['torch_version']} on "
+          f"{m.env['device_name']}, requested {m.precision}, timer {m.env['timer']}, median "
+          f"of {args.repeats} runs after {args.warmup} warm-up")
+    if args.device == "cpu":
+        print("# this is a CPU measurement, not a GPU one")
+    spec = [("layer", "layer", ""), ("kind", "kind", ""), ("latency_ms", "median (ms)", ".4f"),
+            ("latency_ms_min", "min (ms)", ".4f"), ("precision_measured", "measured at", ""),
+            ("note", "note", "")]
+    print(format_table(df, spec))
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_list(args) -> int:
     import arch
     import workloads
@@ -246,6 +264,22 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--top", type=int, default=5, help="runner-up mappings to list (default 5)")
     _search_args(mp)
     mp.set_defaults(fn=cmd_map)
+    b = sub.add_parser("baseline", help="measure per-layer latency with PyTorch (torch extra) "
+                       "on a GPU (cuda) or the CPU")
+    b.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                   "table, .onnx file or PyTorch factory file.py:function")
+    _import_args(b)
+    b.add_argument("--device", choices=("cuda", "cpu"), required=True,
+                   help="cuda (CUDA events) or cpu (wall clock; says so in the CSV)")
+    b.add_argument("--precision", choices=GPU_PRECISIONS, default="fp32",
+                   help="precision to run at (default fp32); the CSV says what was measured "
+                        "(int8 falls back where PyTorch has no int8 kernel)")
+    b.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    b.add_argument("--repeats", type=_positive, default=50, help="timed runs per layer, the "
+                   "median is reported (default 50)")
+    b.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    b.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
+    b.set_defaults(fn=cmd_baseline)
     ls = sub.add_parser("list", help="list architecture presets and zoo models")
     ls.set_defaults(fn=cmd_list)
     return p
