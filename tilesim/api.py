@@ -38,17 +38,18 @@ GPU_DEFAULT_PRECISION = "fp16"
 
 
 def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = None,
-                 input_shape=None):
+                 input_shape=None, params=None):
     """Model every layer of ``model`` on a GPU preset (``sim.gpu.simulate_gpu``): a
     ``sim.gpu.GpuModelResult`` (a ModelResult whose cycles are at the GPU's clock and
-    whose energy is TDP x time). ``precision`` None means fp16."""
+    whose energy is TDP x time). ``precision`` None means fp16; ``params`` a
+    ``sim.gpu.GpuModelParams`` (None: the defaults)."""
     from sim.gpu import simulate_gpu as _gpu_model
     g = load_arch(gpu)
     if not isinstance(g, _arch.GpuSpec):
         raise _arch.ArchError(f"{g.name!r} is an accelerator, not a GPU preset",
                               fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
     return _gpu_model(load_model(model, batch, input_shape=input_shape), g,
-                      precision or GPU_DEFAULT_PRECISION)
+                      precision or GPU_DEFAULT_PRECISION, params)
 
 
 def load_model(spec, batch: int | None = None, input_shape=None,
@@ -207,3 +208,102 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
         "summary": write_json(summary, out / "summary.json"),
     }
     return {k: str(v) for k, v in paths.items()}
+
+
+ACCELERATOR_ENERGY_SOURCE = "access counts x technology tables (sim/energy.py, arch/technology.py)"
+
+
+def compare(archs, gpu, model, batch: int | None = None, precision: str | None = None,
+            measured=None, objective: str = "edp", input_shape=None) -> dict:
+    """Each design in ``archs`` next to the GPU model of ``gpu`` (and a ``tilesim
+    baseline`` CSV ``measured``): returns ``frame`` (compare.csv's long table: one row
+    per layer x design) and ``summary`` (compare_summary.json: totals per design and the
+    GPU model's MAPE and R^2 against the measurement). See docs/outputs.md.
+
+    Without ``batch`` a measurement's batch is used (else 1); without ``precision`` the
+    GPU model runs at the precision the measurement's MAC layers ran at (else fp16).
+    With a measurement the GPU model runs one kernel per layer as eager PyTorch does
+    (no residual-add fusion), so that every measured layer has a modelled one."""
+    import pandas as pd
+    from sim.gpu import GpuModelParams
+    from sim.gpu.compare import (COLUMNS, error_stats, measured_precision, measured_rows,
+                                 read_measured, result_rows, totals)
+    meas = read_measured(measured) if measured is not None else None
+    if meas is not None:
+        mb = int(meas["batch"].iloc[0])
+        if batch is not None and batch != mb:
+            raise BaselineError(f"the measurement is at batch {mb}, not {batch}",
+                                source=str(measured), fix=f"use --batch {mb} or measure again")
+        batch = mb
+    m = load_model(model, batch, input_shape=input_shape)
+    if meas is not None and str(meas["model"].iloc[0]) != m.name:
+        raise BaselineError(f"the measurement is of model {meas['model'].iloc[0]!r}, not "
+                            f"{m.name!r}", source=str(measured), fix="compare the same model")
+    g = load_arch(gpu)
+    if not isinstance(g, _arch.GpuSpec):
+        raise _arch.ArchError(f"--gpu {g.name!r} is an accelerator, not a GPU preset",
+                              fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
+    prec = precision or (measured_precision(meas) if meas is not None else "") \
+        or GPU_DEFAULT_PRECISION
+    params = GpuModelParams(fuse_residual_add=meas is None)
+    gres = simulate_gpu(g, m, precision=prec, params=params)
+    from sim.gpu import ENERGY_SOURCE
+    rows, designs, names = [], [], set()
+    for spec in archs:
+        a = load_arch(spec)
+        name = a.name if a.name not in names else f"{a.name}#{len(names) + 1}"
+        names.add(name)
+        if isinstance(a, _arch.GpuSpec):
+            r = simulate_gpu(a, m, precision=prec, params=params)
+            src, p, es = "gpu-model", prec, ENERGY_SOURCE
+        else:
+            r = simulate(a, m, objective=objective)
+            src, p, es = "accelerator", a.precision.input, ACCELERATOR_ENERGY_SOURCE
+        rows += result_rows(name, src, r, p, es)
+        designs.append(totals(name, src, r.latency_s, m.batch,
+                              sum(l.energy_pj for l in r.layers) * 1e-6, es, "modelled"))
+    gname = g.name if g.name not in names else f"{g.name}#gpu"
+    rows += result_rows(gname, "gpu-model", gres, prec, ENERGY_SOURCE)
+    gt = totals(gname, "gpu-model", gres.latency_s, m.batch,
+                sum(l.energy_pj for l in gres.layers) * 1e-6, ENERGY_SOURCE, "modelled")
+    designs.append(gt)
+    error = None
+    if meas is not None:
+        mname = f"{g.name} (measured)"
+        rows += measured_rows(mname, meas)
+        lay = meas[meas["scope"] == "layer"]
+        whole = meas[meas["scope"] == "model"]
+        lat_ms = float(whole["latency_ms"].iloc[0]) if len(whole) else float(
+            lay["latency_ms"].sum())
+        designs.append(totals(mname, "gpu-measured", lat_ms / 1e3, m.batch, None,
+                              "not measured", "whole model" if len(whole) else
+                              "sum of layers"))
+        model_ms = {l.layer: l.cycles / gres.clock_hz * 1e3 for l in gres.layers}
+        error = error_stats(model_ms, dict(zip(lay["layer"], lay["latency_ms"].astype(float))))
+        error.update({"model_latency_error_pct": 100 * (gres.latency_s * 1e3 / lat_ms - 1),
+                      "measured_file": str(measured),
+                      "measured_device": str(meas["device"].iloc[0]),
+                      "measured_device_name": str(meas["device_name"].iloc[0]),
+                      "measured_precision": measured_precision(meas)})
+    for d in designs:
+        d["speedup_vs_gpu_model"] = gt["latency_s"] / d["latency_s"]
+        d["energy_ratio_vs_gpu_model"] = (d["energy_uj"] / gt["energy_uj"]
+                                          if d["energy_uj"] is not None else None)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    summary = {"model": m.name, "batch": m.batch, "gpu": g.name, "gpu_precision": prec,
+               "gpu_model_fusion": "residual adds fused (TensorRT-like)" if params.fuse_residual_add
+               else "none: one kernel per layer (as the eager PyTorch measurement)",
+               "designs": designs, "gpu_model_error": error}
+    return {"frame": frame, "summary": summary, "model": m, "gpu": g}
+
+
+def write_compare(out_dir, got: dict, command: str | None = None) -> dict:
+    """Write compare.csv and compare_summary.json (with version and command) into ``out_dir``."""
+    from reports import write_csv, write_json
+
+    from . import __version__
+    out = Path(out_dir)
+    summary = dict(got["summary"], tilesim_version=__version__,
+                   command=command if command is not None else " ".join(sys.argv))
+    return {"compare": str(write_csv(got["frame"], out / "compare.csv")),
+            "summary": str(write_json(summary, out / "compare_summary.json"))}

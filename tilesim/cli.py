@@ -209,6 +209,63 @@ def cmd_baseline(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from reports import format_table
+    got = api.compare(args.arch, args.gpu, _load_model_spec(args), batch=args.batch,
+                      precision=args.precision, measured=args.gpu_measured,
+                      objective=args.objective, input_shape=args.input_shape)
+    s, df = got["summary"], got["frame"]
+    print(f"# {s['model']} (batch {s['batch']}): {len(s['designs'])} designs; GPU model of "
+          f"{s['gpu']} at {s['gpu_precision']}, fusion: {s['gpu_model_fusion']}")
+    if not args.quiet:
+        wide = df.pivot_table(index="layer", columns="design", values="latency_ms",
+                              sort=False).reset_index()
+        spec = [("layer", "layer", "")] + [(d["design"], f"{d['design']} (ms)", ".4f")
+                                           for d in s["designs"]]
+        print(format_table(wide, spec))
+    import pandas as pd
+    tot = pd.DataFrame(s["designs"]).fillna({"energy_uj": float("nan")})
+    spec = [("design", "design", ""), ("source", "source", ""),
+            ("latency_ms", "latency (ms)", ".4f"),
+            ("throughput_samples_per_s", "throughput (samples/s)", ",.1f"),
+            ("energy_uj", "energy (uJ)", lambda v: "-" if v != v else f"{v:,.1f}"),
+            ("speedup_vs_gpu_model", "speed vs GPU model (x)", ".3f"),
+            ("energy_ratio_vs_gpu_model", "energy vs GPU model (x)",
+             lambda v: "-" if v is None or v != v else f"{v:.3f}")]
+    print(format_table(tot, spec))
+    print(f"energy sources: accelerators {api.ACCELERATOR_ENERGY_SOURCE}; GPU model "
+          f"{got['gpu'].name}: TDP x modelled time (an upper bound); measured GPU: not measured")
+    e = s["gpu_model_error"]
+    if e is not None:
+        if e["mape_pct"] is None:
+            print("GPU model vs measurement: no layer in common")
+        else:
+            r2 = "n/a" if e["r2"] is None else f"{e['r2']:.3f}"
+            print(f"GPU model vs measurement ({e['measured_device_name']}, measured at "
+                  f"{e['measured_precision']}): per-layer MAPE {e['mape_pct']:.1f} % over "
+                  f"{e['layers_compared']} layers (worst {e['worst_layer']}), R^2 {r2}; whole "
+                  f"model {e['model_latency_error_pct']:+.1f} %")
+        if e["measured_device"] != "cuda":
+            print("note: the measurement is of a CPU, not of the GPU modelled; its error "
+                  "figures say nothing about the GPU model's accuracy")
+    if args.out:
+        paths = api.write_compare(args.out, got, command=args.command_line)
+        print(f"wrote {', '.join(paths.values())}")
+    return 0
+
+
+def _load_model_spec(args):
+    """The model as given (warnings printed), batch left to api.compare."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = api.load_model(args.model, None, input_shape=args.input_shape,
+                               allow_unsupported=args.passthrough_unsupported)
+    for w in caught:
+        print(f"tilesim: warning: {w.message}", file=sys.stderr)
+    return model
+
+
 def cmd_list(args) -> int:
     import arch
     import workloads
@@ -280,6 +337,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     b.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
     b.set_defaults(fn=cmd_baseline)
+    c = sub.add_parser("compare", help="accelerator designs next to a GPU (model, and a "
+                       "measurement from `tilesim baseline`)")
+    c.add_argument("--arch", action="append", required=True, help="a design: preset name, "
+                   "architecture YAML or SCALE-Sim .cfg (repeat for several)")
+    c.add_argument("--gpu", required=True, help="GPU preset (or kind: gpu YAML) to model")
+    c.add_argument("--gpu-measured", metavar="FILE.csv", help="a `tilesim baseline` CSV of "
+                   "the same model: adds it and the GPU model's MAPE and R^2 against it")
+    c.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML "
+                   "layer table, .onnx file or PyTorch factory file.py:function")
+    _import_args(c)
+    c.add_argument("--batch", type=_positive, default=None,
+                   help="batch size (default: the measurement's, else 1)")
+    c.add_argument("--precision", choices=GPU_PRECISIONS, default=None,
+                   help="GPU model precision (default: what the measurement ran at, else fp16)")
+    c.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
+                   default="edp", help="mapping search objective of the designs (default edp)")
+    c.add_argument("--out", metavar="DIR", help="write compare.csv and compare_summary.json")
+    c.add_argument("--quiet", action="store_true", help="totals only, no per-layer table")
+    c.set_defaults(fn=cmd_compare)
     ls = sub.add_parser("list", help="list architecture presets and zoo models")
     ls.set_defaults(fn=cmd_list)
     return p
