@@ -273,6 +273,10 @@ def cmd_list(args) -> int:
     for name in arch.presets():
         a = arch.load(name)
         print(f"  {name:18s} {a.description}")
+    print("GPU presets (tilesim run --arch GPU --precision P; tilesim compare --gpu GPU):")
+    for name in arch.gpu_presets():
+        g = arch.load(name)
+        print(f"  {name:18s} {g.description}; precisions {', '.join(g.precisions)}")
     print("models (zoo):")
     for name in workloads.zoo_names():
         m = workloads.load(name)
