@@ -13,7 +13,8 @@ activation as the matching ``torch.nn.functional`` call. Timing:
 * The whole model is timed too: every layer back to back in one timed region (each on
   its own rotated inputs: the IR has no tensor edges), so inter-layer gaps count.
 
-Precision: fp32, fp16 and bf16 run at that dtype; tf32 on CUDA enables TF32 math
+On CUDA, 4-D tensors and convolutions are channels-last (NHWC), the layout cuDNN's
+tensor-core kernels use. Precision: fp32, fp16 and bf16 run at that dtype; tf32 on CUDA enables TF32 math
 (on the CPU it is fp32). int8 uses PyTorch's quantized CPU kernels (``torch.ao``:
 quantized conv / linear, quantized pooling and add) on the CPU; eager PyTorch has no
 int8 convolution on CUDA, so there (and for any layer the quantized kernels cannot
@@ -132,6 +133,8 @@ def _float_layer(torch, l, dtype, dev):
         m = torch.nn.Conv2d(l.C, l.K, (l.R, l.S), stride=l.stride, padding=l.padding,
                             dilation=l.dilation, groups=l.groups, bias=l.bias)
         m = m.to(dev, dtype).eval()
+        if dev.type == "cuda":  # NHWC: what cuDNN's tensor-core kernels want
+            m = m.to(memory_format=torch.channels_last)
         return (lambda x: act(m(x))), [(l.N, l.C, l.H, l.W)]
     op, shp = l.op, (l.N, l.C, l.H, l.W)
     act = _act(F, l.activation)
@@ -311,7 +314,9 @@ def _build(torch, l, device, precision, fallback):
     except NotImplementedError as e:
         return f"not built: {e} has no PyTorch equivalent here"
     eb = torch.finfo(dtype).bits // 8
-    inputs = [[torch.randn(s, generator=gen).to(device, dtype) for s in shapes]
+    fmt = torch.channels_last if device == "cuda" else torch.contiguous_format
+    inputs = [[torch.randn(s, generator=gen).to(device, dtype).contiguous(
+        memory_format=fmt if len(s) == 4 else torch.contiguous_format) for s in shapes]
               for _ in range(_copies(shapes, eb))]
     try:
         fn(*inputs[0])
