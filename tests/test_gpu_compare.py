@@ -111,6 +111,11 @@ def test_without_measurement_no_error_block(tmp_path):
     assert got["summary"]["gpu_model_error"] is None
     assert got["summary"]["gpu_precision"] == "int8" and got["summary"]["batch"] == 2
     assert not math.isnan(got["frame"]["latency_ms"].sum())
+    both = tilesim.api.compare(["tpu_v1", "h100"], "t4", "alexnet", precision="int8")
+    src = {d["design"]: d["source"] for d in both["summary"]["designs"]}
+    assert src == {"tpu_v1": "accelerator", "h100": "gpu-model", "t4": "gpu-model"}
+    d = {x["design"]: x for x in both["summary"]["designs"]}
+    assert d["h100"]["speedup_vs_gpu_model"] > 1  # an H100 beats a T4
 
 
 @pytest.mark.parametrize("argv, needle", [
