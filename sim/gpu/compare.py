@@ -19,7 +19,7 @@ COLUMNS = ["layer", "kind", "design", "source", "latency_ms", "energy_uj", "macs
            "precision", "energy_source"]
 
 
-def read_measured(path) -> "pd.DataFrame":  # noqa: F821
+def read_measured(path):
     """A ``tilesim baseline`` CSV, checked: a BaselineError names the file and the problem."""
     import pandas as pd
     p = Path(path)

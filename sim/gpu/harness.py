@@ -239,7 +239,6 @@ def measure(model: Model, device: str = "cpu", precision: str = "fp32", repeats:
                             fix="use --device cpu, or run on a machine with an NVIDIA GPU and "
                                 "a CUDA build of torch")
     env = _env(torch, device)
-    dev = torch.device(device)
     rows, runs = [], []
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     fallback = "fp16" if device == "cuda" else "fp32"

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from arch.gpu_schema import GPU_PRECISION_BYTES, TENSOR_PRECISIONS, GpuSpec
+from arch.gpu_schema import GPU_PRECISION_BYTES, GpuSpec
 from arch.errors import ArchError
 from workloads import MacLayer, Model
 
