@@ -1,8 +1,10 @@
 """The GPU latency model: a roofline per kernel with the losses that make small GEMMs slow.
 
-Every layer is one kernel (BatchNorm is folded into the conv's weights and a fused
-activation runs in the conv's epilogue, as TensorRT and cuDNN do; a residual add, a pool
-or any other vector op is a kernel of its own). A kernel takes
+Every layer is one kernel. BatchNorm is folded into the conv's weights and a fused
+activation runs in the conv's epilogue, as TensorRT and cuDNN do; a residual add right
+after the MAC layer that made one of its inputs runs in that epilogue too (TensorRT's
+conv + add + ReLU fusion; ``fuse_residual_add=False``, as in eager PyTorch, makes it a
+kernel of its own). Pools and other vector ops are kernels of their own. A kernel takes
 
     t = max(t_compute, t_memory) + launch
 
