@@ -31,7 +31,8 @@ def cmd_run(args) -> int:
         args.trace_limit = DEFAULT_LIMIT
     arch = api.load_arch(args.arch)
     model = _load_model(args)
-    if not hasattr(arch, "array") or args.precision is not None:  # a GPU preset
+    from arch import GpuSpec
+    if isinstance(arch, GpuSpec) or args.precision is not None:  # a GPU preset
         return _run_gpu(args, arch, model)
     budget = _budget(args)
     run = None
