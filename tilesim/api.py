@@ -72,3 +72,13 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
         "summary": write_json(summary, out / "summary.json"),
     }
     return {k: str(v) for k, v in paths.items()}
+
+
+def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | None = None,
+           progress=None):
+    """Run the functional executor and the PE model on ``model``'s MAC layers (the first
+    ``layers`` if given) and compare with the reference kernels and the analytic cycles;
+    returns a :class:`sim.verify.VerifyResult` (``.ok``, ``.checks``, ``.frame()``)."""
+    from sim.verify import verify_model
+    return verify_model(load_model(model, batch), load_arch(arch), layers=layers, seed=seed,
+                        progress=progress)
