@@ -1,0 +1,99 @@
+"""`tilesim verify`: passes on real models, shrinks large layers as documented, and exits 1
+when the mapped computation or the cycles disagree."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import arch
+import tilesim
+from mapper import Mapper
+from sim import verify as V
+from sim.pe import work
+from tilesim.cli import main
+from workloads.ir import conv, fc
+
+
+def test_cli_verify_passes(capsys):
+    """Two AlexNet layers on the SCALE-Sim Eyeriss preset: executor and PE pass, cycles agree."""
+    assert main(["verify", "--arch", "scalesim_eyeriss", "--model", "alexnet",
+                 "--layers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "features.0" in out and "features.3" in out and "features.6" not in out
+    assert "verify: 2/2 layers pass" in out and "FAIL" not in out
+    assert "last idx" in out and "LSB" in out
+
+
+def test_api_verify_frame_and_determinism():
+    a = tilesim.verify("edge_tpu_like", "resnet18", layers=3, seed=7)
+    b = tilesim.verify("edge_tpu_like", "resnet18", layers=3, seed=7)
+    assert a.ok and a.frame().equals(b.frame())
+    df = a.frame()
+    assert (df["exec_max_err"] == 0).all() and (df["pe_max_err"] == 0).all()
+    assert (df["pe_cycles"] == df["analytic_cycles"]).all() and df["cycles_match"].all()
+
+
+def test_fp32_architecture_verifies_within_rounding():
+    a = arch.load("tpu_v1").model_copy(update={"precision": arch.load("tpu_v1").precision
+                                               .model_copy(update={"input": "fp32",
+                                                                   "weight": "fp32",
+                                                                   "accumulator": "fp32"})})
+    r = V.verify_model(tilesim.load_model("resnet18"), a, layers=2, pe_work=0)
+    assert r.ok and r.precision == "fp32 x fp32 -> fp32"
+    assert all(c.pe_shape.startswith("skipped") and c.pe_ok is None for c in r.checks)
+
+
+def test_mismatch_exits_1(monkeypatch, capsys):
+    """A mapping that drops a tile makes verify fail with exit code 1 (the check can fail)."""
+    real = V.execute
+
+    def drop_last_tile(m, x, w, tiles=None):
+        from mapper.tiling import iter_tiles
+        return real(m, x, w, tiles=list(iter_tiles(m.layer, m.tiling))[:-1])
+    monkeypatch.setattr(V, "execute", drop_last_tile)
+    assert main(["verify", "--arch", "scalesim_eyeriss", "--model", "alexnet",
+                 "--layers", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "MISMATCH" in out
+
+
+def test_cycle_mismatch_fails(monkeypatch):
+    """An analytic formula off by one cycle is caught by the PE model."""
+    monkeypatch.setattr(V, "compute_cycles", lambda m: 1)
+    r = V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"), layers=1)
+    assert not r.ok and r.checks[0].exec_ok and r.checks[0].pe_ok is False
+
+
+def test_bad_arch_exits_2(capsys):
+    assert main(["verify", "--arch", "nope", "--model", "alexnet"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layer", [
+    conv("c", 4, 64, 56, 56, 128, 3, stride=2, pad=1),
+    conv("d", 1, 96, 112, 112, 96, 3, pad=1, groups=96),
+    conv("a", 1, 3, 224, 224, 64, 11, stride=4, pad=2, dilation=1),
+    conv("x", 1, 32, 40, 40, 32, 3, pad=2, dilation=2),
+    fc("f", 1, 9216, 4096),
+])
+def test_shrink_keeps_structure_within_budget(layer):
+    """The shrunk copy fits the budget and keeps kind, filter, stride, padding, dilation."""
+    mapper = Mapper(arch.load("scalesim_eyeriss"))
+    budget = 1e7
+    s = V.shrink(layer, lambda l: work(mapper.map(l)), budget)
+    assert work(mapper.map(s)) <= budget
+    assert (s.kind, s.R, s.S, s.stride, s.padding, s.dilation) == (
+        layer.kind, layer.R, layer.S, layer.stride, layer.padding, layer.dilation)
+    assert s.N == 1 and s.C <= layer.C and s.K <= layer.K and s.P <= layer.P
+    assert s.P == (s.H + 2 * s.padding[0] - s.dilation[0] * (s.R - 1) - 1) // s.stride[0] + 1
+    assert V.shrink(s, lambda l: work(mapper.map(l)), budget) is s
+
+
+def test_random_operands_follow_precision():
+    rng = np.random.default_rng(0)
+    layer = conv("c", 1, 4, 5, 5, 4, 3)
+    a = arch.load("eyeriss_like")  # int16 operands
+    x, w = V.random_operands(layer, a, rng)
+    assert x.dtype == np.int16 and x.min() < -128 and x.max() > 127
+    assert V._round_float(np.float32([1 + 2 ** -9, 1 + 3 * 2 ** -8]), "bf16").tolist() == \
+        [1.0, 1 + 4 * 2 ** -8]
