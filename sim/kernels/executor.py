@@ -99,7 +99,7 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None) -> Execution:
             ch = (c0, c1) if G == 1 else (g0 * Cg, g1 * Cg)
             xt = np.ascontiguousarray(xl[n0:n1, hlo:hhi, wlo:whi, ch[0]:ch[1]])
             wt = np.ascontiguousarray(wl[:, :, c0:c1, k0:k1])
-            conv_nhwc(xt, wt, acc, sh, sw, oh, ow, dh, dw, ng)
+            conv_nhwc(xt, wt, acc, sh, sw, oh, ow, dh, dw, ng, max(1, c1 - c0))
             fetched_in, fetched_w = xt.size, wt.size
         else:  # a tile cutting through groups: one call per group it touches
             for g in range(g0, g1):
@@ -107,7 +107,7 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None) -> Execution:
                 xt = np.ascontiguousarray(xl[n0:n1, hlo:hhi, wlo:whi, g * Cg + c0:g * Cg + c1])
                 wt = np.ascontiguousarray(wl[:, :, c0:c1, a0:a1])
                 part = np.zeros(acc.shape[:3] + (a1 - a0,), dtype=acc.dtype)
-                conv_nhwc(xt, wt, part, sh, sw, oh, ow, dh, dw, 1)
+                conv_nhwc(xt, wt, part, sh, sw, oh, ow, dh, dw, 1, max(1, c1 - c0))
                 acc[..., a0 - k0:a1 - k0] += part
                 fetched_in += xt.size
                 fetched_w += wt.size
