@@ -111,6 +111,88 @@ def conv_nhwc(x, w, out, sh, sw, oh, ow, dh, dw, groups, cchunk):
                     o[k] += a[k]
 
 
+@njit(cache=True, parallel=True, fastmath=True)
+def conv_window_dot(xp, wk, out, sh, sw, dh):
+    """out[n, p, q, k] += sum_{r, s, c} xp[n, p*sh + r*dh, q*sw + s, c] * w[k, r, s, c], fp32.
+
+    ``xp`` (N, Hp, Wp, C) is the padded input (channels last), ``wk`` (K, R, S*C) the
+    weights, ``out`` (N, P, Q, K) float64. Column dilation 1 makes the S x C input window
+    of an output one contiguous run, so each output is R dot products of length S*C
+    (vectorised, reassociated: fastmath). A 4 x 4 block of (output pixel, filter)
+    accumulators shares every load. Each filter row's sums (S*C products, in fp32) are
+    added up in fp64 and then into ``out``.
+    """
+    N, Hp, Wp, C = xp.shape
+    K, R, L = wk.shape
+    P, Q = out.shape[1], out.shape[2]
+    nq = (Q + 3) // 4
+    nk = (K + 3) // 4
+    for t in prange(N * P * nq):
+        n = t // (P * nq)
+        rem = t - n * P * nq
+        p = rem // nq
+        q0 = (rem - p * nq) * 4
+        # edge blocks repeat the last pixel / filter; the repeats are not stored
+        c0, c1 = min(q0, Q - 1) * sw * C, min(q0 + 1, Q - 1) * sw * C
+        c2, c3 = min(q0 + 2, Q - 1) * sw * C, min(q0 + 3, Q - 1) * sw * C
+        for kb in range(nk):
+            k0 = kb * 4
+            k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)
+            t00 = t01 = t02 = t03 = t10 = t11 = t12 = t13 = 0.0
+            t20 = t21 = t22 = t23 = t30 = t31 = t32 = t33 = 0.0
+            for r in range(R):
+                s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = np.float32(0)
+                s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = np.float32(0)
+                row = xp[n, p * sh + r * dh].ravel()
+                x0, x1, x2, x3 = row[c0:c0 + L], row[c1:c1 + L], row[c2:c2 + L], row[c3:c3 + L]
+                w0, w1, w2, w3 = wk[k0, r], wk[k1, r], wk[k2, r], wk[k3, r]
+                for e in range(L):
+                    a0, a1, a2, a3 = x0[e], x1[e], x2[e], x3[e]
+                    b0, b1, b2, b3 = w0[e], w1[e], w2[e], w3[e]
+                    s00 += a0 * b0; s01 += a0 * b1; s02 += a0 * b2; s03 += a0 * b3
+                    s10 += a1 * b0; s11 += a1 * b1; s12 += a1 * b2; s13 += a1 * b3
+                    s20 += a2 * b0; s21 += a2 * b1; s22 += a2 * b2; s23 += a2 * b3
+                    s30 += a3 * b0; s31 += a3 * b1; s32 += a3 * b2; s33 += a3 * b3
+                t00 += s00; t01 += s01; t02 += s02; t03 += s03
+                t10 += s10; t11 += s11; t12 += s12; t13 += s13
+                t20 += s20; t21 += s21; t22 += s22; t23 += s23
+                t30 += s30; t31 += s31; t32 += s32; t33 += s33
+            o = out[n, p]
+            kn = min(K - k0, 4)
+            if q0 < Q:
+                o[q0, k0] += t00
+                if kn > 1:
+                    o[q0, k0 + 1] += t01
+                if kn > 2:
+                    o[q0, k0 + 2] += t02
+                if kn > 3:
+                    o[q0, k0 + 3] += t03
+            if q0 + 1 < Q:
+                o[q0 + 1, k0] += t10
+                if kn > 1:
+                    o[q0 + 1, k0 + 1] += t11
+                if kn > 2:
+                    o[q0 + 1, k0 + 2] += t12
+                if kn > 3:
+                    o[q0 + 1, k0 + 3] += t13
+            if q0 + 2 < Q:
+                o[q0 + 2, k0] += t20
+                if kn > 1:
+                    o[q0 + 2, k0 + 1] += t21
+                if kn > 2:
+                    o[q0 + 2, k0 + 2] += t22
+                if kn > 3:
+                    o[q0 + 2, k0 + 3] += t23
+            if q0 + 3 < Q:
+                o[q0 + 3, k0] += t30
+                if kn > 1:
+                    o[q0 + 3, k0 + 1] += t31
+                if kn > 2:
+                    o[q0 + 3, k0 + 2] += t32
+                if kn > 3:
+                    o[q0 + 3, k0 + 3] += t33
+
+
 @njit(cache=True, parallel=True)
 def gemm_acc(a, b, out):
     """out[m, n] += sum_k a[m, k] * b[k, n] (one dtype, int32 or fp32)."""
@@ -147,6 +229,8 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
     P, Q = out_hw if out_hw is not None else (conv_out_size(H, R, sh, ph, dh),
                                               conv_out_size(W, S, sw, pw, dw))
     bound = _int_bound(x.dtype) * _int_bound(w.dtype)
+    if groups == 1 and dw == 1 and (bound or not np.issubdtype(x.dtype, np.integer)):
+        return _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound)
     if 0 < bound * R * S <= EXACT_F32:
         # small integers (8-bit x 8-bit): multiply-add in fp32, which is exact while a
         # partial sum stays below 2^24, flushing to an int64 total every cchunk channels,
@@ -161,6 +245,33 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
     out = np.zeros((N, P, Q, K), dtype=xl.dtype)
     conv_nhwc(xl, wl, out, sh, sw, -ph, -pw, dh, dw, groups, Cg)
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound) -> np.ndarray:
+    """Dense conv with column dilation 1 on :func:`conv_window_dot`. Floats: one pass.
+    8-bit integers (``bound`` = largest |product|): input channels in chunks of ``cc``
+    so that every fp32 partial sum of a filter row, at most S*cc*bound, stays within
+    2^24, where fp32 adds integers exactly in any order; rows and chunks add up exactly
+    in fp64 (integers below 2^53), and the total wraps to int32 as the hardware's
+    accumulator would."""
+    N, C, H, W = x.shape
+    K, _, R, S = w.shape
+    Hp = max(H + 2 * ph, (P - 1) * sh + (R - 1) * dh + 1)
+    Wp = max(W + 2 * pw, (Q - 1) * sw + S)
+    cc = C if not bound else max(1, EXACT_F32 // (bound * S))
+    if bound and bound * S > EXACT_F32:
+        raise ValueError("conv2d: filter too large for the exact 8-bit path")
+    out = np.zeros((N, P, Q, K), dtype=np.float64)
+    for c0 in range(0, C, cc):
+        c1 = min(C, c0 + cc)
+        xp = np.zeros((N, Hp, Wp, c1 - c0), dtype=np.float32)
+        xp[:, ph:ph + H, pw:pw + W] = x[:, c0:c1].transpose(0, 2, 3, 1)
+        wk = np.ascontiguousarray(w[:, c0:c1].transpose(0, 2, 3, 1), dtype=np.float32)
+        conv_window_dot(xp, wk.reshape(K, R, S * (c1 - c0)), out, sh, sw, dh)
+    out = out.transpose(0, 3, 1, 2)
+    if bound:
+        return np.ascontiguousarray(out.astype(np.int64).astype(np.int32))
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def gemm(a, b) -> np.ndarray:
