@@ -248,26 +248,35 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
 
 
 def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound) -> np.ndarray:
-    """Dense conv with column dilation 1 on :func:`conv_window_dot`. Floats: one pass.
-    8-bit integers (``bound`` = largest |product|): input channels in chunks of ``cc``
-    so that every fp32 partial sum of a filter row, at most S*cc*bound, stays within
-    2^24, where fp32 adds integers exactly in any order; rows and chunks add up exactly
-    in fp64 (integers below 2^53), and the total wraps to int32 as the hardware's
-    accumulator would."""
+    """Dense conv with column dilation 1 on :func:`conv_window_dot`.
+
+    The padded input is first gathered into rows (N, P, Wp, R*C): row p holds, for every
+    input column, the R input rows output row p reads (an R-fold copy, small next to
+    im2col's R*S-fold), so an output's whole R x S x C window is one contiguous run and
+    the kernel runs with R = 1.
+
+    Floats: one pass. 8-bit integers (``bound`` = largest |product|): input channels in
+    chunks of ``cc`` so that every fp32 partial sum, at most R*S*cc*bound, stays within
+    2^24, where fp32 adds integers exactly in any order; chunks add up exactly in fp64
+    (integers below 2^53), and the total wraps to int32 as the hardware's accumulator
+    would."""
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     Hp = max(H + 2 * ph, (P - 1) * sh + (R - 1) * dh + 1)
     Wp = max(W + 2 * pw, (Q - 1) * sw + S)
-    cc = C if not bound else max(1, EXACT_F32 // (bound * S))
-    if bound and bound * S > EXACT_F32:
+    cc = C if not bound else max(1, EXACT_F32 // (bound * R * S))
+    if bound and bound * R * S > EXACT_F32:
         raise ValueError("conv2d: filter too large for the exact 8-bit path")
     out = np.zeros((N, P, Q, K), dtype=np.float64)
+    rows = (np.arange(P) * sh)[:, None] + np.arange(R) * dh       # (P, R) input rows
     for c0 in range(0, C, cc):
         c1 = min(C, c0 + cc)
         xp = np.zeros((N, Hp, Wp, c1 - c0), dtype=np.float32)
         xp[:, ph:ph + H, pw:pw + W] = x[:, c0:c1].transpose(0, 2, 3, 1)
-        wk = np.ascontiguousarray(w[:, c0:c1].transpose(0, 2, 3, 1), dtype=np.float32)
-        conv_window_dot(xp, wk.reshape(K, R, S * (c1 - c0)), out, sh, sw, dh)
+        xr = np.ascontiguousarray(xp[:, rows].transpose(0, 1, 3, 2, 4))  # N, P, Wp, R, c
+        xr = xr.reshape(N, P, Wp, R * (c1 - c0))
+        wk = np.ascontiguousarray(w[:, c0:c1].transpose(0, 3, 2, 1), dtype=np.float32)
+        conv_window_dot(xr, wk.reshape(K, 1, S * R * (c1 - c0)), out, 1, sw, 1)
     out = out.transpose(0, 3, 1, 2)
     if bound:
         return np.ascontiguousarray(out.astype(np.int64).astype(np.int32))
