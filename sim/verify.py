@@ -119,9 +119,9 @@ def random_operands(layer: MacLayer, arch: Architecture, rng: np.random.Generato
         if _is_int(prec):
             lo, hi = INT_RANGES[prec]
             dt = np.uint8 if prec == "uint8" else np.int16 if prec in ("int16", "int32") else np.int8
-            out.append(rng.integers(lo, hi, shapes[op]).astype(dt))
+            out.append(rng.integers(lo, hi, shapes[op], dtype=dt))
         else:
-            out.append(_round_float(rng.standard_normal(shapes[op]), prec))
+            out.append(_round_float(rng.standard_normal(shapes[op], dtype=np.float32), prec))
     if _is_int(p.input) != _is_int(p.weight):  # mixed: compute in float
         out = [o.astype(np.float32) for o in out]
     return out[0], out[1]

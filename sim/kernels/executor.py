@@ -54,8 +54,20 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None) -> Execution:
     show that a broken mapping is caught. Integer operands give an int32 output
     (bit-exact with :func:`sim.kernels.conv2d_layer`), float ones fp32.
     """
+    import numba
+
     from mapper.tiling import iter_tiles
 
+    # tiles are small: waking a thread pool per tile costs more than it gains
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _execute(mapping, x, w, tiles, iter_tiles)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _execute(mapping, x, w, tiles, iter_tiles) -> Execution:
     layer = mapping.layer
     if tiles is None:
         tiles = iter_tiles(layer, mapping.tiling)
