@@ -16,9 +16,16 @@ kernel here is bit-exact with every other whatever the summation order. Float in
 (fp32, or fp16/bf16 values already rounded) accumulate in fp32; their results agree
 to within rounding only.
 
-The numba kernels work in channels-last layout (x as N,H,W,C; w as R,S,C/G,K) so the
-innermost loop runs over contiguous output channels and vectorises; the public
-functions take and return PyTorch layout and convert.
+Two numba conv kernels, both channels-last; the public functions take and return
+PyTorch layout and convert:
+
+* :func:`conv_window_dot` (dense layers with column dilation 1, the common case): each
+  output is a dot product over its contiguous R x S x C window, 4 x 4 (pixel, filter)
+  register blocks, fp32 multiply-add. 8-bit integer operands go through it exactly:
+  every partial sum is an integer below 2^24, which fp32 represents exactly, so the
+  result is bit-identical to int32 arithmetic (see :func:`_conv_window`).
+* :func:`conv_nhwc` (everything else, wider integers, and the executor's tiles): direct
+  loops, innermost over contiguous output channels, int32 or fp32 accumulation.
 """
 from __future__ import annotations
 
@@ -229,17 +236,9 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
     P, Q = out_hw if out_hw is not None else (conv_out_size(H, R, sh, ph, dh),
                                               conv_out_size(W, S, sw, pw, dw))
     bound = _int_bound(x.dtype) * _int_bound(w.dtype)
-    if groups == 1 and dw == 1 and (bound or not np.issubdtype(x.dtype, np.integer)):
+    integer = np.issubdtype(x.dtype, np.integer) or np.issubdtype(w.dtype, np.integer)
+    if groups == 1 and dw == 1 and (0 < bound * R * S <= EXACT_F32 or not integer):
         return _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound)
-    if 0 < bound * R * S <= EXACT_F32:
-        # small integers (8-bit x 8-bit): multiply-add in fp32, which is exact while a
-        # partial sum stays below 2^24, flushing to an int64 total every cchunk channels,
-        # then wrap to int32 - bit-identical to int32 arithmetic, and about 2x faster
-        xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
-        wl = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=np.float32)
-        out = np.zeros((N, P, Q, K), dtype=np.int64)
-        conv_nhwc(xl, wl, out, sh, sw, -ph, -pw, dh, dw, groups, EXACT_F32 // (bound * R * S))
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2)).astype(np.int32)
     xl = _operand(x.transpose(0, 2, 3, 1))
     wl = _operand(w.transpose(2, 3, 1, 0))
     out = np.zeros((N, P, Q, K), dtype=xl.dtype)
@@ -265,8 +264,6 @@ def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound) -> np.ndarray:
     Hp = max(H + 2 * ph, (P - 1) * sh + (R - 1) * dh + 1)
     Wp = max(W + 2 * pw, (Q - 1) * sw + S)
     cc = C if not bound else max(1, EXACT_F32 // (bound * R * S))
-    if bound and bound * R * S > EXACT_F32:
-        raise ValueError("conv2d: filter too large for the exact 8-bit path")
     out = np.zeros((N, P, Q, K), dtype=np.float64)
     rows = (np.arange(P) * sh)[:, None] + np.arange(R) * dh       # (P, R) input rows
     for c0 in range(0, C, cc):
