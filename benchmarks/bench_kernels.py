@@ -8,7 +8,10 @@ path, so the comparison is with its fp32 conv (oneDNN); torch's quantized int8 c
 Every time includes the kernel's layout conversions (NCHW in, NCHW out).
 
 Usage:  python benchmarks/bench_kernels.py [--repeat 15] [--threads 2]
-Prints a table (fastest of interleaved runs, ms, GFLOP/s = 2 x MACs / time) and exits 1 if a goal is missed.
+Prints a table (fastest of interleaved runs, ms, GFLOP/s = 2 x MACs / time) and exits 1
+if a goal is missed. numpy's matmul uses OpenBLAS's own threads; on a shared machine
+the single-thread comparison is the stable one:
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_kernels.py --threads 1
 """
 from __future__ import annotations
 

@@ -38,7 +38,6 @@ from workloads.ir import conv_out
 from .analytic import compute_cycles
 from .kernels import conv2d_layer
 from .kernels.executor import execute
-from .kernels.reference import conv_nhwc  # noqa: F401  (warm import for numba cache)
 
 INT_RANGES = {"int4": (-8, 8), "int8": (-128, 128), "uint8": (0, 256), "int16": (-32768, 32768),
               "int32": (-32768, 32768)}
@@ -118,7 +117,8 @@ def random_operands(layer: MacLayer, arch: Architecture, rng: np.random.Generato
         prec = getattr(p, op)
         if _is_int(prec):
             lo, hi = INT_RANGES[prec]
-            dt = np.uint8 if prec == "uint8" else np.int16 if prec in ("int16", "int32") else np.int8
+            dt = (np.uint8 if prec == "uint8" else
+                  np.int16 if prec in ("int16", "int32") else np.int8)
             out.append(rng.integers(lo, hi, shapes[op], dtype=dt))
         else:
             out.append(_round_float(rng.standard_normal(shapes[op], dtype=np.float32), prec))

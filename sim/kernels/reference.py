@@ -35,7 +35,8 @@ from numba import njit, prange
 
 def acc_dtype(dtype) -> np.dtype:
     """The accumulator dtype for operands of ``dtype``: int32 for integers, fp32 otherwise."""
-    return np.dtype(np.int32) if np.issubdtype(np.dtype(dtype), np.integer) else np.dtype(np.float32)
+    integer = np.issubdtype(np.dtype(dtype), np.integer)
+    return np.dtype(np.int32) if integer else np.dtype(np.float32)
 
 
 def _int_bound(dtype) -> int:
@@ -323,7 +324,8 @@ def conv2d_numpy(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -
         wg = ww[g * Kg:(g + 1) * Kg]
         for r in range(R):
             for s in range(S):
-                win = xs[:, :, r * dh:r * dh + (P - 1) * sh + 1:sh, s * dw:s * dw + (Q - 1) * sw + 1:sw]
+                win = xs[:, :, r * dh:r * dh + (P - 1) * sh + 1:sh,
+                         s * dw:s * dw + (Q - 1) * sw + 1:sw]
                 out[:, g * Kg:(g + 1) * Kg] += np.einsum("nchw,kc->nkhw", win, wg[:, :, r, s])
     return out.astype(np.int32) if integer else out.astype(np.float32)
 
