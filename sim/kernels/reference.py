@@ -281,21 +281,58 @@ def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def gemm(a, b) -> np.ndarray:
-    """Numba (M x K) @ (K x N); int32 for integer operands (wrapping), fp32 otherwise."""
-    a, b = _operand(a), _operand(b)
+def _gemm_nt(a, bt, bound) -> np.ndarray:
+    """(M x K) @ (N x K)^T on :func:`conv_window_dot`, as a 1 x 1 convolution whose
+    pixels are the rows of the taller operand; fp64 result (exact for 8-bit integers,
+    K cut into chunks as in :func:`_conv_window`)."""
+    if a.shape[0] < bt.shape[0]:  # the longer side as the pixels (blocks, threads)
+        return _gemm_nt(bt, a, bound).T
+    M, K = a.shape
+    N = bt.shape[0]
+    cc = K if not bound else max(1, EXACT_F32 // bound)
+    out = np.zeros((1, 1, M, N), dtype=np.float64)
+    for c0 in range(0, K, cc):
+        c1 = min(K, c0 + cc)
+        xr = np.ascontiguousarray(a[:, c0:c1], dtype=np.float32).reshape(1, 1, M, c1 - c0)
+        wk = np.ascontiguousarray(bt[:, c0:c1], dtype=np.float32).reshape(N, 1, c1 - c0)
+        conv_window_dot(xr, wk, out, 1, 1, 1)
+    return out[0, 0]
+
+
+def _gemm(a, bt) -> np.ndarray:
+    """a (M, K) @ bt (N, K)^T with the kernels' precision rules."""
+    integer = np.issubdtype(a.dtype, np.integer) or np.issubdtype(bt.dtype, np.integer)
+    bound = _int_bound(a.dtype) * _int_bound(bt.dtype)
+    if bound or not integer:
+        out = _gemm_nt(a, bt, bound)
+        if bound:
+            return np.ascontiguousarray(out.astype(np.int64).astype(np.int32))
+        return np.ascontiguousarray(out, dtype=np.float32)
+    a, b = _operand(a), _operand(bt.T)
     out = np.zeros((a.shape[0], b.shape[1]), dtype=a.dtype)
     gemm_acc(a, b, out)
     return out
 
 
+def gemm(a, b) -> np.ndarray:
+    """Numba (M x K) @ (K x N); int32 for integer operands (wrapping), fp32 otherwise.
+
+    8-bit integer and float operands run as a 1 x 1 convolution on
+    :func:`conv_window_dot` (exact for 8-bit integers, as there); wider integers on
+    :func:`gemm_acc`."""
+    return _gemm(a, np.ascontiguousarray(b.T))
+
+
 def fc(x, w) -> np.ndarray:
     """Fully connected: x (N, in) and w (out, in) -> (N, out) (PyTorch's Linear without bias)."""
-    return gemm(x, np.ascontiguousarray(w.T))
+    return _gemm(x, w)
 
 
 def conv2d_layer(layer, x, w) -> np.ndarray:
     """The reference output of a :class:`workloads.MacLayer` (its stored P, Q kept)."""
+    if layer.H == layer.W == layer.R == layer.S == layer.P == layer.Q == 1 and layer.groups == 1:
+        return fc(x.reshape(layer.N, layer.C), w.reshape(layer.K, layer.C)).reshape(
+            layer.N, layer.K, 1, 1)
     return conv2d(x, w, layer.stride, layer.padding, layer.dilation, layer.groups,
                   out_hw=(layer.P, layer.Q))
 
