@@ -25,10 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.kernels import conv2d, im2col_conv2d_numpy  # noqa: E402
+from sim.kernels import conv2d, fc, im2col_conv2d_numpy  # noqa: E402
 
 LAYERS = [("layer1.*.conv2", 64, 56), ("layer2.*.conv2", 128, 28), ("layer3.*.conv2", 256, 14),
           ("layer4.*.conv2", 512, 7)]  # (torchvision name, channels in = out, H = W)
+GEMMS = [(1, 9216, 4096), (64, 2048, 1000), (512, 512, 512)]  # AlexNet fc6, ResNet-50 fc x64, square
 RATIO_GOAL = 3.0
 
 
@@ -108,6 +109,19 @@ def main() -> int:
         ok &= t["numba int8"] < t["numpy"]
         if "torch" in t:
             ok &= ratio <= RATIO_GOAL
+    print("\nGEMM / FC (no goal; GFLOP/s against numpy and torch), x (M, K) @ w (N, K)^T")
+    for m, k, n in GEMMS:
+        a8 = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        w8 = rng.integers(-128, 128, (n, k), dtype=np.int8)
+        af, wf = a8.astype(np.float32), w8.astype(np.float32)
+        fns = {"numba int8": lambda: fc(a8, w8), "numba fp32": lambda: fc(af, wf),
+               "numpy fp32": lambda: af @ wf.T}
+        if torch is not None:
+            ta, tw = torch.from_numpy(af), torch.from_numpy(wf)
+            fns["torch fp32"] = lambda: torch.nn.functional.linear(ta, tw)
+        t = best_times(fns, a.repeat)
+        print(f"  M={m} K={k} N={n}: " + ", ".join(
+            f"{name} {v * 1e3:.2f} ms ({2 * m * k * n / v / 1e9:.1f} GFLOP/s)" for name, v in t.items()))
     print(f"goals: numba int8 within {RATIO_GOAL}x of torch fp32 and faster than numpy im2col "
           f"fp32 on every layer: {'met' if ok else 'MISSED'}")
     return 0 if ok else 1

@@ -247,6 +247,15 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
+def _chunk(n: int, most: int, bound: int) -> int:
+    """Chunk length for ``n`` channels, at most ``most`` each, all chunks near equal
+    (floats: one chunk)."""
+    if not bound:
+        return n
+    parts = -(-n // most)
+    return -(-n // parts)
+
+
 def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound) -> np.ndarray:
     """Dense conv with column dilation 1 on :func:`conv_window_dot`.
 
@@ -264,7 +273,7 @@ def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound) -> np.ndarray:
     K, _, R, S = w.shape
     Hp = max(H + 2 * ph, (P - 1) * sh + (R - 1) * dh + 1)
     Wp = max(W + 2 * pw, (Q - 1) * sw + S)
-    cc = C if not bound else max(1, EXACT_F32 // (bound * R * S))
+    cc = _chunk(C, 1 if not bound else max(1, EXACT_F32 // (bound * R * S)), bound)
     out = np.zeros((N, P, Q, K), dtype=np.float64)
     rows = (np.arange(P) * sh)[:, None] + np.arange(R) * dh       # (P, R) input rows
     for c0 in range(0, C, cc):
@@ -289,7 +298,7 @@ def _gemm_nt(a, bt, bound) -> np.ndarray:
         return _gemm_nt(bt, a, bound).T
     M, K = a.shape
     N = bt.shape[0]
-    cc = K if not bound else max(1, EXACT_F32 // bound)
+    cc = _chunk(K, max(1, EXACT_F32 // bound) if bound else 1, bound)
     out = np.zeros((1, 1, M, N), dtype=np.float64)
     for c0 in range(0, K, cc):
         c1 = min(K, c0 + cc)
