@@ -18,6 +18,7 @@ YAML (all sizes, bandwidths and clocks as unit strings)::
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
@@ -52,12 +53,34 @@ class Rate(_Frozen):
         return self.value if self.per == "B/cycle" else self.value / clock_hz
 
 
+class Latency(_Frozen):
+    """An access latency, in cycles or in ns (converted with the clock)."""
+    value: float
+    per: Literal["cycles", "ns"]
+
+    def cycles(self, clock_hz: float) -> int:
+        return int(self.value) if self.per == "cycles" else math.ceil(self.value * clock_hz / 1e9)
+
+
+def _latency(v):
+    if isinstance(v, Latency):
+        return v
+    if isinstance(v, dict):
+        return Latency(**v)
+    val, per = units.parse_latency(v)
+    return Latency(value=val, per=per)
+
+
 Size = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size)]
 Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq)]
 Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambda v: f"{v:g} nm")]
 Bandwidth = Annotated[Rate, BeforeValidator(_rate),
                       PlainSerializer(lambda r: units.fmt_rate(r.value, r.per))]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy)]
+Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power)]
+LatencyT = Annotated[Latency, BeforeValidator(_latency),
+                     PlainSerializer(lambda l: units.fmt_latency(l.value, l.per))]
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
 
@@ -82,6 +105,19 @@ class SystolicArray(_Frozen):
     cols: PositiveInt
     dataflow: Literal["os", "ws", "is"]
     count: PositiveInt = 1
+    # optional (energy/mapspace): a configurable array lists every dataflow it supports
+    # (which GEMM dim is stationary); the mapper may pick one per layer. Energy overrides
+    # in pJ replace the technology table's figures (arch/technology.py).
+    dataflows: list[Literal["os", "ws", "is"]] | None = None
+    mac_energy: Energy | None = None   # one MAC at the array's precision
+    hop_energy: Energy | None = None   # one operand moving one PE to the next
+
+    @model_validator(mode="after")
+    def _check_dataflows(self):
+        if self.dataflows is not None and self.dataflow not in self.dataflows:
+            raise ValueError(f"dataflows {self.dataflows} does not include dataflow "
+                             f"{self.dataflow!r}; add it to the list")
+        return self
 
 
 class VectorUnit(_Frozen):
@@ -100,6 +136,13 @@ class MemoryLevel(_Frozen):
     ``bandwidth`` is the level's total read + write bandwidth; an on-chip level without
     one is assumed to feed the array at its full rate. ``double_buffered`` halves the
     usable capacity per tile and lets the next tile's load overlap the current compute.
+
+    DRAM only (read by the discrete-event engine, :mod:`sim.des`; optional):
+    ``channels`` splits ``bandwidth`` (the total) evenly over that many channels, every
+    transfer striped across all of them (default 1); ``latency`` is the access latency
+    paid once per transfer before its data moves, in cycles or ns (default 0);
+    ``dma_engines`` is how many transfers may be in flight at once (default 2, so a
+    write-back need not queue behind a prefetch's latency).
     """
     name: str
     kind: Literal["dram", "sram", "regfile"]
@@ -108,6 +151,15 @@ class MemoryLevel(_Frozen):
     bandwidth: Bandwidth | None = None
     banks: PositiveInt = 1
     double_buffered: bool = False
+    # optional energy overrides: pJ per access of ``access_bits`` bits (default 64), and
+    # static (leakage) power; absent ones are derived from arch/technology.py
+    read_energy: Energy | None = None
+    write_energy: Energy | None = None
+    access_bits: PositiveInt | None = None
+    leakage: Power | None = None
+    channels: PositiveInt | None = None
+    latency: LatencyT | None = None
+    dma_engines: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -157,6 +209,21 @@ class Architecture(_Frozen):
         return None if level.bandwidth is None else level.bandwidth.bytes_per_cycle(self.clock)
 
     @property
+    def dram_channels(self) -> int:
+        """DRAM channels (``memory[0].channels``, default 1)."""
+        return self.dram.channels or 1
+
+    @property
+    def dma_engines(self) -> int:
+        """Concurrent DRAM transfers (``memory[0].dma_engines``, default 2)."""
+        return self.dram.dma_engines or 2
+
+    @property
+    def dram_latency_cycles(self) -> int:
+        """DRAM access latency in cycles (``memory[0].latency``, default 0)."""
+        return 0 if self.dram.latency is None else self.dram.latency.cycles(self.clock)
+
+    @property
     def peak_macs_per_cycle(self) -> int:
         a = self.array
         return a.rows * a.cols * a.count
@@ -188,6 +255,11 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
         if not any(op in m.holds for m in a.memory[1:]):
             out.append(("memory[1].holds", f"no on-chip level holds {op!r}",
                         f"add {op!r} to the holds list of a buffer, e.g. memory[1].holds"))
+    for i, m in enumerate(a.memory[1:], 1):
+        for key in ("channels", "latency", "dma_engines"):
+            if getattr(m, key) is not None:
+                out.append((f"memory[{i}].{key}", f"{key} is a DRAM property but "
+                            f"{m.name!r} is on-chip", f"move {key} to memory[0] (the DRAM)"))
     if len(a.compute.arrays) != 1:
         out.append(("compute.arrays", f"{len(a.compute.arrays)} array types given; this version "
                     "maps layers onto one", "give one entry (use count: N for N identical arrays)"))

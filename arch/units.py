@@ -95,6 +95,73 @@ def parse_node(text) -> float:
     return v
 
 
+ENERGY_UNITS = {"fj": 1e-3, "pj": 1.0, "nj": 1e3, "uj": 1e6, "µj": 1e6}
+POWER_UNITS = {"nw": 1e-9, "uw": 1e-6, "µw": 1e-6, "mw": 1e-3, "w": 1.0}
+
+
+def parse_energy(text) -> float:
+    """pJ from "1.2 pJ", "2 nJ", "500 fJ" (a plain number is refused: say the unit)."""
+    v, unit = _split_any(text)
+    u = unit.lower()
+    if u not in ENERGY_UNITS:
+        raise ValueError(f"energy {text!r} needs a unit; write it like 1.2 pJ (fJ, pJ, nJ, uJ)")
+    if v < 0:
+        raise ValueError(f"energy {text!r} must not be negative")
+    return v * ENERGY_UNITS[u]
+
+
+def parse_power(text) -> float:
+    """Watts from "30 mW", "1.5 W", "20 uW" (a plain number is refused: say the unit)."""
+    v, unit = _split_any(text)
+    u = unit.lower()
+    if u not in POWER_UNITS:
+        raise ValueError(f"power {text!r} needs a unit; write it like 30 mW (nW, uW, mW, W)")
+    if v < 0:
+        raise ValueError(f"power {text!r} must not be negative")
+    return v * POWER_UNITS[u]
+
+
+def _split_any(text) -> tuple[float, str]:
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text), ""
+    m = re.fullmatch(_NUM + r"([A-Za-zµ]*)\s*", str(text))
+    if not m:
+        raise ValueError(f"cannot read {text!r} as a number with a unit")
+    return float(m.group(1)), m.group(2)
+
+
+def fmt_energy(pj: float) -> str:
+    return f"{pj:.15g} pJ"
+
+
+def fmt_power(w: float) -> str:
+    return f"{w * 1e3:.15g} mW"
+
+
+def parse_latency(text) -> tuple[float, str]:
+    """(value, 'cycles' | 'ns') from "100 ns", "0.1 us", "40 cycles" or a plain number
+    (cycles). Zero is allowed (an ideal memory); negative values are refused."""
+    v, unit = _split(text)
+    u = unit.lower()
+    if u in ("", "cycle", "cycles", "cyc"):
+        val, per = v, "cycles"
+    elif u in ("ns", "us", "ps"):
+        val, per = v * {"ns": 1.0, "us": 1e3, "ps": 1e-3}[u], "ns"
+    else:
+        raise ValueError(f"unknown latency unit in {text!r}; use ns, us or cycles")
+    if val < 0:
+        raise ValueError(f"latency {text!r} is negative; give zero or more, e.g. 100 ns "
+                         "or 40 cycles")
+    if per == "cycles" and val != int(val):
+        raise ValueError(f"latency {text!r} is not a whole number of cycles; round it, "
+                         "or give it in ns")
+    return val, per
+
+
+def fmt_latency(value: float, per: str) -> str:
+    return f"{value:.15g} {'cycles' if per == 'cycles' else 'ns'}"
+
+
 def fmt_size(b: int) -> str:
     for unit, mult in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
         if b % mult == 0:

@@ -6,6 +6,7 @@ and the tiling covers the loop nest exactly once per reuse pass.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from arch import Architecture
@@ -47,3 +48,55 @@ class Mapper:
         if hit is None:
             hit = self._cache[key] = map_layer(layer, self.arch)
         return hit if hit.layer is layer else replace(hit, layer=layer)
+
+
+def arch_hash(arch: Architecture) -> str:
+    """A digest of everything in ``arch`` (its resolved YAML form)."""
+    return hashlib.sha256(arch.model_dump_json().encode()).hexdigest()[:16]
+
+
+class SearchMapper:
+    """Maps layers by searching the mapspace (:mod:`mapper.search`) under ``objective``.
+
+    ``cost(layer, points) -> (cycles, energy_pj)`` is the vectorised cost model handed in
+    by ``sim`` (the mapper does not import it). The foundation's least-traffic mapping is
+    scored first, so the result is never worse than :func:`map_layer` under that cost.
+    Results are cached per instance by (layer shape, architecture hash, objective,
+    strategy, budget): identical layers are searched once.
+    """
+
+    def __init__(self, arch: Architecture, cost, objective: str = "edp",
+                 strategy: str = "heuristic", budget=None, balanced: int | None = None):
+        from .search import OBJECTIVES, STRATEGIES, Budget
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+        self.arch, self.cost, self.objective, self.strategy = arch, cost, objective, strategy
+        self.budget = budget or Budget()
+        self.balanced = balanced
+        self.arch_hash = arch_hash(arch)
+        self._cache: dict = {}
+
+    def key(self, layer: MacLayer) -> tuple:
+        return (_shape_key(layer), self.arch_hash, self.objective, self.strategy, self.budget)
+
+    def map(self, layer: MacLayer) -> Mapping:
+        key = self.key(layer)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._search(layer)
+        return hit if hit.layer is layer else replace(hit, layer=layer)
+
+    def space(self, layer: MacLayer):
+        from .space import BALANCED, Mapspace
+        return Mapspace(layer, self.arch, BALANCED if self.balanced is None else self.balanced)
+
+    def _search(self, layer: MacLayer) -> Mapping:
+        from .search import run_search
+        default = map_layer(layer, self.arch)   # raises MappingError naming level and operand
+        space = self.space(layer)
+        seed = space.index_of(self.arch.array.dataflow, default.tiling)
+        res = run_search(space, lambda pts: self.cost(layer, pts), self.objective,
+                         self.strategy, self.budget, seeds=(seed,))
+        return replace(space.mapping(res.best.index), search=res)

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from workloads import MacLayer
 
 from .dataflow import Dataflow
+
+if TYPE_CHECKING:
+    from .search import SearchResult
 
 LOOPS = ("r", "k", "c")  # output-row blocks, output-channel blocks, input-channel blocks
 
@@ -77,6 +81,7 @@ class Mapping:
     tiling: Tiling
     traffic: Traffic
     notes: tuple[str, ...] = field(default=())
+    search: SearchResult | None = None  # how a searched mapping was found (None: default mapper)
 
     def dim(self, name: str) -> int:
         return {"M": self.M, "N": self.N, "K": self.K}[name]

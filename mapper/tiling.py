@@ -58,43 +58,78 @@ def _span_sum(total, tile, span):
     return full * span(tile) + np.where(rem > 0, span(np.maximum(rem, 1)), 0)
 
 
-def candidates(layer: MacLayer, arch: Architecture):
-    """Arrays (images, rows, cols, k_tile, c_tile) over the candidate grid: powers of two,
-    multiples of the array's sides and the full extents, keeping only tiles that fill
-    the array along both of its spatial dims (or cover the whole dim), so that buffer
-    tiles never starve a fold."""
+def grid_axes(layer: MacLayer, arch: Architecture, balanced: int = 0):
+    """The tile-size axes of the candidate grid: output blocks ``(images, rows, cols)``,
+    output-channel tiles and input-channel tiles. Powers of two, multiples of the
+    array's columns and the full extents; ``balanced`` > 0 adds, for every trip count
+    t <= ``balanced``, the smallest tile that needs t trips (ceil(extent / t)): for a
+    given trip count it uses the least buffer, so it is the principled uneven tile."""
     P, Q, N = layer.P, layer.Q, layer.N
     a = arch.array
-    rsel = ([(1, 1, qt) for qt in _pow2_upto(Q) if qt < Q] +
-            [(1, pt, Q) for pt in _pow2_upto(P) if pt < P] + [(nb, P, Q) for nb in _pow2_upto(N)])
+
+    def bal(n):
+        return {-(-n // t) for t in range(1, min(balanced, n) + 1)}
+    qts = sorted(set(_pow2_upto(Q)) | bal(Q))
+    pts = sorted(set(_pow2_upto(P)) | bal(P))
+    nbs = sorted(set(_pow2_upto(N)) | bal(N))
+    rsel = ([(1, 1, qt) for qt in qts if qt < Q] +
+            [(1, pt, Q) for pt in pts if pt < P] + [(nb, P, Q) for nb in nbs])
     kts = sorted(set(_pow2_upto(layer.K)) | {a.cols * 2 ** i for i in range(16)
-                                            if a.cols * 2 ** i < layer.K})
+                                            if a.cols * 2 ** i < layer.K} | bal(layer.K))
     g = layer.groups
-    cts = _pow2_upto(layer.C) if g == 1 else [layer.C // g]
+    cts = sorted(set(_pow2_upto(layer.C)) | bal(layer.C)) if g == 1 else [layer.C // g]
     if g > 1:  # output-channel tiles aligned to groups, so a tile's input channels are exact
         kg = layer.K // g
         kts = sorted({kt for kt in kts if kt % kg == 0 or kg % kt == 0} | {kg})
-    grid = np.array([(nb, pt, qt, kt, ct) for (nb, pt, qt) in rsel for kt in kts for ct in cts],
-                    dtype=np.int64)
-    nb, pt, qt, kt, ct = grid.T
+    return rsel, kts, cts
+
+
+def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, kt, ct):
+    """Mask of tiles that fill the array along both of its spatial dims (or cover the
+    whole dim), so that buffer tiles never starve a fold."""
+    a = arch.array
     g, M, Ng, Kr = layer.gemm
     extent = {"M": (nb * pt * qt, M), "N": (np.minimum(kt, Ng), Ng),
               "K": ((ct if g == 1 else layer.C // g) * layer.R * layer.S, Kr)}
-    df = DATAFLOWS[a.dataflow]
+    df = DATAFLOWS[dataflow]
     keep = np.ones(len(nb), dtype=bool)
     for dim, side in ((df.rows, a.rows), (df.cols, a.cols)):
         e, full = extent[dim]
         keep &= e >= min(side, full)
+    return keep
+
+
+def candidates(layer: MacLayer, arch: Architecture, dataflow: str | None = None):
+    """Arrays (images, rows, cols, k_tile, c_tile) over the candidate grid (see
+    :func:`grid_axes`), keeping only tiles that fill the array (:func:`fills_array`)."""
+    rsel, kts, cts = grid_axes(layer, arch)
+    grid = np.array([(nb, pt, qt, kt, ct) for (nb, pt, qt) in rsel for kt in kts for ct in cts],
+                    dtype=np.int64)
+    nb, pt, qt, kt, ct = grid.T
+    keep = fills_array(layer, arch, dataflow or arch.array.dataflow, nb, pt, qt, kt, ct)
     return nb[keep], pt[keep], qt[keep], kt[keep], ct[keep]
 
 
-def evaluate(layer: MacLayer, arch: Architecture):
+ORDER_TABLE = np.array(ORDERS, dtype=np.int64)  # (6, 3): loop indices, outermost first
+
+
+def evaluate(layer: MacLayer, arch: Architecture, dataflow: str | None = None):
     """Score every candidate tiling; returns a dict of numpy arrays (one entry per
-    candidate x loop order) with tile sizes, trips, per-level usage and traffic."""
+    candidate x loop order, order-major) with tile sizes, trips, per-level usage and
+    traffic."""
+    nb, pt, qt, kt, ct = candidates(layer, arch, dataflow)
+    rep = len(ORDERS)
+    t = lambda a: np.tile(np.asarray(a), rep)  # noqa: E731
+    return score_points(layer, arch, t(nb), t(pt), t(qt), t(kt), t(ct),
+                        np.repeat(np.arange(rep), len(nb)))
+
+
+def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order):
+    """Tile sizes, trips, per-level usage, capacity fit and DRAM traffic of arbitrary
+    tilings given as parallel arrays (``order`` indexes :data:`ORDERS`)."""
     pb = arch.precision.bytes
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
-    nb, pt, qt, kt, ct = candidates(layer, arch)
     N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
     RS = layer.R * layer.S
 
@@ -135,36 +170,36 @@ def evaluate(layer: MacLayer, arch: Architecture):
         usage[lvl.name] = u
         fits &= u <= lvl.size
 
+    n = len(nb)
     trips = np.stack([Tr, Tk, Tc])                      # (3, n)
-    rows = []
-    for oi, order in enumerate(ORDERS):
-        def refetch(rel):
-            # position of the innermost relevant loop with more than one trip
-            f = np.ones(len(nb), dtype=np.int64)
-            acc = np.ones(len(nb), dtype=np.int64)      # product of irrelevant trips so far
-            for lp in order:
-                if lp in rel:
-                    f = np.where(trips[lp] > 1, acc, f)
-                else:
-                    acc = acc * trips[lp]
-            return f
-        f_in, f_w, f_out = refetch(in_rel), refetch((1, 2) if g == 1 else (1,)), refetch((0, 1))
-        rows.append(dict(order=np.full(len(nb), oi), f_in=f_in, f_w=f_w, f_out=f_out))
-    cat = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
-    rep = len(ORDERS)
-    t = lambda a: np.tile(np.asarray(a), rep)  # noqa: E731
-    read_input = t(in_pass) * cat["f_in"]
-    read_weight = w_pass * cat["f_w"]
-    spills = cat["f_out"] - 1
+    loops = ORDER_TABLE[np.asarray(order)]              # (n, 3) outermost first
+    cols = np.arange(n)
+
+    def refetch(rel):
+        # product of the irrelevant trips outside the innermost relevant loop with > 1 trip
+        f = np.ones(n, dtype=np.int64)
+        acc = np.ones(n, dtype=np.int64)
+        relevant = np.zeros(3, dtype=bool)
+        relevant[list(rel)] = True
+        for j in range(3):
+            lp = loops[:, j]
+            tr = trips[lp, cols]
+            isrel = relevant[lp]
+            f = np.where(isrel & (tr > 1), acc, f)
+            acc = np.where(isrel, acc, acc * tr)
+        return f
+    f_in, f_w, f_out = refetch(in_rel), refetch((1, 2) if g == 1 else (1,)), refetch((0, 1))
+    read_input = in_pass * f_in
+    read_weight = w_pass * f_w
+    spills = f_out - 1
     read_psum = out_elems * spills * accb
     write_output = out_elems * ob + out_elems * spills * accb
     return dict(
-        images=t(nb), rows=t(pt), cols=t(qt), k_tile=t(kt), c_tile=t(ct), order=cat["order"],
-        Tr=t(Tr), Tk=t(Tk), Tc=t(Tc), fits=t(fits),
-        usage={k: t(v) for k, v in usage.items()},
-        tile_bytes={"input": t(in_tile), "weight": t(w_tile), "output": t(out_tile * accb)},
+        images=nb, rows=pt, cols=qt, k_tile=kt, c_tile=ct, order=np.asarray(order),
+        Tr=Tr, Tk=Tk, Tc=Tc, fits=fits, usage=usage,
+        tile_bytes={"input": in_tile, "weight": w_tile, "output": out_tile * accb},
         read_input=read_input, read_weight=read_weight, read_psum=read_psum,
-        write_output=write_output, first_load=t(in_tile + w_tile), last_store=t(out_tile * ob),
+        write_output=write_output, first_load=in_tile + w_tile, last_store=out_tile * ob,
     )
 
 
@@ -193,17 +228,35 @@ def best_tiling(layer: MacLayer, arch: Architecture) -> tuple[Tiling, Traffic]:
 
 
 def _raise_no_fit(layer: MacLayer, arch: Architecture, ev) -> None:
+    """Name the layer, the level, the operand whose tile needs the most of it, and the
+    smallest size of that level with which some candidate tiling fits every level."""
+    pb = arch.precision.bytes
+    innermost_out = max(i for i, m in enumerate(arch.memory) if "output" in m.holds)
     for idx, lvl in enumerate(arch.memory):
-        if lvl.name in ev["usage"]:
-            need = int(ev["usage"][lvl.name].min())
-            if need > lvl.size:
-                db = " (double-buffered: two tiles)" if lvl.double_buffered else ""
-                raise MappingError(
-                    f"layer {layer.name!r}: no tile fits buffer {lvl.name!r} (memory[{idx}], "
-                    f"size {lvl.size} B): the smallest tile needs {need} B{db}",
-                    source=arch.name,
-                    fix=f"raise memory[{idx}].size to at least {need} B, or let another "
-                        "level hold some of its operands")
+        if lvl.name not in ev["usage"] or (ev["usage"][lvl.name] <= lvl.size).any():
+            continue
+        others = np.ones(len(ev["fits"]), dtype=bool)
+        for j, other in enumerate(arch.memory[1:], 1):
+            if j != idx:
+                others &= ev["usage"][other.name] <= other.size
+        pool = np.flatnonzero(others) if others.any() else np.arange(len(others))
+        best = pool[np.argmin(ev["usage"][lvl.name][pool])]
+        need = int(ev["usage"][lvl.name][best])
+        k = 2 if lvl.double_buffered else 1
+        acc = pb["accumulator"] if idx == innermost_out else pb["output"]
+        parts = {"input": ev["tile_bytes"]["input"][best], "weight": ev["tile_bytes"]["weight"][best],
+                 "output": ev["tile_bytes"]["output"][best] / pb["accumulator"] * acc}
+        parts = {op: int(v) * k for op, v in parts.items() if op in lvl.holds}
+        op = max(parts, key=parts.get)
+        split = ", ".join(f"{o} {v} B" for o, v in parts.items())
+        db = ", double-buffered: two tiles each" if lvl.double_buffered else ""
+        raise MappingError(
+            f"layer {layer.name!r}: no tile fits buffer {lvl.name!r} (memory[{idx}], "
+            f"size {lvl.size} B): the smallest tiling needs {need} B ({split}{db}); "
+            f"the {op} tile needs the most",
+            source=arch.name,
+            fix=f"raise memory[{idx}].size to at least {need} B, or let another "
+                f"level hold the {op} operand")
     # each level fits on its own minimum, but no single candidate fits all of them
     raise MappingError(f"layer {layer.name!r}: no tiling fits all on-chip buffers at once",
                        source=arch.name, fix="enlarge the smallest on-chip buffer")

@@ -22,8 +22,16 @@ whose on-chip levels are all double-buffered overlaps compute, except that first
 tile (inputs, weights) or last tile (outputs); any other operand's whole traffic is
 serialised with compute (``exposed``). So the layer occupies
 
-    max(first_tiles + (compute_cycles + 1) + exposed + last_tile,  memory_cycles,
+    max(first_tiles + (compute_cycles + 1) + exposed + last_tile,
+        max(memory_cycles, reads + last_tile_compute + last_tile),
         vector-unit cycles of a fused activation, each on-chip level's bytes / bandwidth)
+
+where ``reads`` is every DRAM read in cycles and ``last_tile_compute`` is
+``(compute_cycles + 1) // tiles``. When DRAM is the bottleneck the reads stream back to
+back, but the last tile's compute cannot start before its operands (the last reads)
+have landed, and the last output tile cannot leave before that compute ends, so neither
+is hidden. The discrete-event engine (:mod:`sim.des`) shows this drain; it matters on
+layers of few tiles.
 
 cycles, and ``stall_cycles`` is what that adds to the compute cycles. With unlimited
 bandwidth the layer takes exactly its compute cycles.
@@ -101,7 +109,10 @@ def simulate_mac(m: Mapping, arch: Architecture) -> LayerResult:
     last = t.last_store if hidden["output"] else 0
     overlap = (_cyc(first, dram_bpc) + comp + 1 + _cyc(exposed, dram_bpc) + _cyc(last, dram_bpc))
     act_ops = layer.output_elems if layer.activation else 0
-    bounds = {"compute": overlap, "memory": mem,
+    # memory-bound: the last tile computes only after every read has landed, and its
+    # output leaves only after that compute
+    drain = _cyc(t.read, dram_bpc) + (comp + 1) // m.tiling.n_tiles + _cyc(t.last_store, dram_bpc)
+    bounds = {"compute": overlap, "memory": max(mem, drain),
               "vector": math.ceil(act_ops / arch.compute.vector.lanes)}
     bb = buffer_bytes(m, arch)
     for lvl in arch.onchip:

@@ -34,6 +34,19 @@ class LayerResult:
     tiling: str = ""          # buffer tiling, e.g. "r:1x7 k:64 c:64 order r>k>c"
     buffer_bytes: dict = field(default_factory=dict)  # level -> {"read": B, "write": B}
     fidelity: str = "analytic"
+    energy_pj: float = 0.0    # total energy (sim/energy.py); 0.0 when not computed
+    dataflow: str = ""        # dataflow of the mapping (MAC layers)
+    energy_breakdown: dict = field(default_factory=dict)  # column (*_energy_pj) -> pJ
+    # discrete-event engine only (None from the analytic model): stall cycles by cause,
+    # summing to stall_cycles, busy fraction of each resource, events simulated
+    stall_input_cycles: int | None = None       # waiting for an input tile
+    stall_weight_cycles: int | None = None      # waiting for a weight tile
+    stall_psum_cycles: int | None = None        # waiting for partial sums read back
+    stall_writeback_cycles: int | None = None   # waiting for an output slot / the last store
+    stall_contention_cycles: int | None = None  # awaited transfer queued behind other streams
+    stall_other_cycles: int | None = None       # vector unit or on-chip bandwidth bound
+    busy: dict = field(default_factory=dict)    # resource -> busy fraction 0-1
+    events: int | None = None                   # SimPy events processed for the layer
 
     @property
     def cycles(self) -> int:
@@ -41,10 +54,15 @@ class LayerResult:
         return self.total_cycles + 1
 
     def row(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "buffer_bytes"}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("buffer_bytes", "energy_breakdown", "busy")
+             and getattr(self, k) is not None}
+        d.update(self.energy_breakdown)
         for lvl, rw in self.buffer_bytes.items():
             d[f"{lvl}_read_bytes"] = rw["read"]
             d[f"{lvl}_write_bytes"] = rw["write"]
+        for res, frac in self.busy.items():
+            d[f"busy_{res}"] = frac
         return d
 
 
@@ -56,6 +74,9 @@ class ModelResult:
     clock_hz: float
     peak_macs_per_cycle: int
     layers: tuple[LayerResult, ...]
+    area_mm2: float = 0.0          # first-order die area (arch/technology.py); 0.0: not computed
+    energy_sources: dict = field(default_factory=dict)  # energy column -> source table
+    mapping_objective: str = ""    # objective of the mapping search ("" = default mapper)
 
     @property
     def total_cycles(self) -> int:
@@ -100,7 +121,19 @@ class ModelResult:
             "dram_read_bytes": sum(l.dram_read_bytes for l in ls),
             "dram_write_bytes": sum(l.dram_write_bytes for l in ls),
             "peak_macs_per_cycle": self.peak_macs_per_cycle,
+            **self._energy_summary(),
         }
+
+    def _energy_summary(self) -> dict:
+        e_pj = sum(l.energy_pj for l in self.layers)
+        if not e_pj:
+            return {}
+        return {"energy_uj": e_pj * 1e-6,
+                "tops_per_w": 2 * self.macs / (e_pj * 1e-12) / 1e12,
+                "avg_power_w": e_pj * 1e-12 / self.latency_s,
+                "area_sq_mm": self.area_mm2,
+                "mapping_objective": self.mapping_objective,
+                "energy_sources": dict(self.energy_sources)}
 
 
 def layers_frame(result: ModelResult):

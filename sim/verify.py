@@ -20,9 +20,10 @@ height or width, whichever is larger, and giving the input the size that produce
 it), filters per group K/G, input channels per group C/G, or the group count G - until
 the cost fits. The budgets: the executor runs layers up to ``exec_macs`` MACs (default
 300 M); the PE model runs layers whose work (folds x per-fold cycles x PEs) is at most
-``pe_work`` (default 100 M PE-cycles, about 0.4 s). A layer that cannot shrink enough
+``pe_budget`` (default 100 M PE-cycles, about 0.4 s). A layer that cannot shrink enough
 (an array so large that one fold exceeds the budget) is reported as PE "skipped".
-The shrunk copy is mapped afresh by the same mapper.
+The shrunk copy is mapped afresh by the same mapper (the PE budget is judged with the
+full layer's dataflow; a configurable array may map the copy with another).
 """
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from arch import Architecture
-from mapper import Mapper
+from mapper import Mapper, SearchMapper
 from workloads import MacLayer, Model
 from workloads.ir import conv_out
 
-from .analytic import compute_cycles
+from .analytic import compute_cycles, fold_cycles
 from .kernels import conv2d_layer
 from .kernels.executor import execute
 
@@ -48,6 +49,7 @@ EPS32 = 2.0 ** -23
 class LayerCheck:
     """The verification of one MAC layer. Cycle figures are last-cycle indices."""
     layer: str
+    dataflow: str            # the dataflow of the mapping verified (searched when configurable)
     exec_shape: str          # "full" or the shrunk copy "NxCxHxW->K" the executor ran
     tiles: int               # tiles the executor ran
     exec_max_err: float      # max |executor - reference| over the outputs
@@ -70,6 +72,7 @@ class VerifyResult:
     model: str
     precision: str
     seed: int
+    mapper: str               # how layers were mapped, e.g. "searched (edp, heuristic)"
     checks: tuple[LayerCheck, ...]
     skipped_ops: int          # non-MAC layers (vector unit), not verified here
 
@@ -186,8 +189,21 @@ def describe(layer: MacLayer, orig: MacLayer) -> str:
     return f"{layer.N}x{layer.C}x{layer.H}x{layer.W}->{layer.K}"
 
 
-def verify_layer(layer: MacLayer, arch: Architecture, mapper: Mapper, rng,
-                 exec_macs: float = 3e8, pe_work: float = 1e8) -> LayerCheck:
+def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
+    """PE-cycle updates of the PE model for ``layer`` with ``dataflow`` (folds x per-fold
+    cycles x PEs), from the GEMM dims alone (no mapping needed)."""
+    a = arch.array
+    g, M, N, K = layer.gemm
+    dims = {"M": M, "N": N, "K": K}
+    from mapper import DATAFLOWS
+    df = DATAFLOWS[dataflow]
+    folds = g * -(-dims[df.rows] // a.rows) * -(-dims[df.cols] // a.cols)
+    return folds * fold_cycles(dataflow, a.rows, a.cols, dims[df.stream]) * a.rows * a.cols
+
+
+def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
+                 exec_macs: float = 3e8, pe_budget: float = 1e8) -> LayerCheck:
+    """Check one MAC layer (see the module doc); ``mapper.map`` gives its mappings."""
     from .pe import simulate_mapping, work
     pb = arch.precision.bytes
     el = shrink(layer, lambda l: l.macs, exec_macs)
@@ -201,11 +217,12 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper: Mapper, rng,
            and ex.max_tile_elems["weight"] * pb["weight"] <= tb["weight"]
            and ex.max_tile_elems["output"] * pb["accumulator"] <= tb["output"]
            and ex.tiles == m.tiling.n_tiles)
-    pl = shrink(layer, lambda l: work(mapper.map(l)), pe_work)
-    pm = mapper.map(pl)
-    if work(pm) > pe_work:
-        return LayerCheck(layer.name, describe(el, layer), ex.tiles, err, ok and fit, fit,
-                          f"skipped: {work(pm):.2g} PE-cycles > budget {pe_work:.2g}",
+    df = m.dataflow.name
+    pl = shrink(layer, lambda l: pe_work(l, arch, df), pe_budget)
+    pm = mapper.map(pl) if pl is not el else m
+    head = (layer.name, pm.dataflow.name, describe(el, layer), ex.tiles, err, ok and fit, fit)
+    if work(pm) > pe_budget:
+        return LayerCheck(*head, f"skipped: {work(pm):.2g} PE-cycles > budget {pe_budget:.2g}",
                           None, None, compute_cycles(pm), None)
     if pl is not el:
         x, w = random_operands(pl, arch, rng)
@@ -213,24 +230,31 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper: Mapper, rng,
     out, r = simulate_mapping(pm, x, w)
     perr, pok = _compare(out, ref, pl, x, w)
     ana = compute_cycles(pm)
-    return LayerCheck(layer.name, describe(el, layer), ex.tiles, err, ok and fit, fit,
-                      describe(pl, layer), perr, r.last_cycle, ana,
+    return LayerCheck(*head, describe(pl, layer), perr, r.last_cycle, ana,
                       pok and r.last_cycle == ana)
 
 
 def verify_model(model: Model, arch: Architecture, layers: int | None = None, seed: int = 0,
-                 exec_macs: float = 3e8, pe_work: float = 1e8, progress=None) -> VerifyResult:
-    """Verify the first ``layers`` MAC layers of ``model`` (all if None) on ``arch``."""
+                 exec_macs: float = 3e8, pe_budget: float = 1e8, progress=None,
+                 mapper=None) -> VerifyResult:
+    """Verify the first ``layers`` MAC layers of ``model`` (all if None) on ``arch``.
+
+    ``mapper`` (anything with ``.map(layer) -> Mapping``) defaults to the foundation's
+    least-traffic :class:`mapper.Mapper`; the API and CLI pass the searching mapper that
+    ``tilesim run`` uses, so the mappings verified are the ones simulated."""
     rng = np.random.default_rng(seed)
-    mapper = Mapper(arch)
+    mapper = mapper or Mapper(arch)
     macs = model.mac_layers[:layers] if layers is not None else model.mac_layers
     checks = []
     for i, l in enumerate(macs):
         if progress:
             progress(i, len(macs), l.name)
-        checks.append(verify_layer(l, arch, mapper, rng, exec_macs, pe_work))
+        checks.append(verify_layer(l, arch, mapper, rng, exec_macs, pe_budget))
     p = arch.precision
+    how = (f"searched ({mapper.objective}, {mapper.strategy})" if isinstance(mapper, SearchMapper)
+           else "default (least DRAM traffic)" if isinstance(mapper, Mapper)
+           else type(mapper).__name__)
     return VerifyResult(arch=arch.name, model=model.name,
                         precision=f"{p.input} x {p.weight} -> {p.accumulator}", seed=seed,
-                        checks=tuple(checks),
+                        mapper=how, checks=tuple(checks),
                         skipped_ops=len(model.layers) - len(model.mac_layers))

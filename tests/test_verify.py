@@ -44,7 +44,7 @@ def test_float_architecture_verifies_within_rounding(prec):
 
 
 def test_pe_skipped_over_budget_does_not_fail():
-    r = V.verify_model(tilesim.load_model("resnet18"), arch.load("tpu_v1"), layers=1, pe_work=0)
+    r = V.verify_model(tilesim.load_model("resnet18"), arch.load("tpu_v1"), layers=1, pe_budget=0)
     c = r.checks[0]
     assert r.ok and c.pe_shape.startswith("skipped") and c.pe_ok is None and c.exec_ok
 

@@ -10,7 +10,8 @@ from workloads.errors import WorkloadError
 from workloads.ir import MacLayer, OpLayer
 from workloads.zoo import ZOO
 
-NAMES = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2", "yolo_tiny"]
+NAMES = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2", "yolo_tiny",
+         "efficientnet_b0"]
 SEQUENTIAL = ["alexnet", "vgg16", "yolo_tiny"]
 
 # Parameter totals: sum(p.numel() for p in torchvision.models.<name>().parameters()), as
@@ -40,6 +41,7 @@ PARAMS = {
     "resnet50": 25_557_032,
     "mobilenet_v2": 3_504_872,
     "yolo_tiny": 15_861_773,
+    "efficientnet_b0": 5_288_548,
 }
 
 # Published MAC figures (multiply-accumulates of convs + fully connected layers only,
@@ -57,6 +59,7 @@ PUBLISHED_MACS = {
     "resnet50": 4.089e9,
     "mobilenet_v2": 300.8e6,
     "yolo_tiny": 6.97e9 / 2,
+    "efficientnet_b0": 0.39e9,  # torchvision docs (GFLOPS 0.39); Tan & Le 2019, Table 2: 0.39B FLOPS
 }
 
 # Exact counts with torchvision-style (fvcore) counting of convs + fc. ResNet-50's
@@ -76,6 +79,7 @@ EXACT_MACS = {
     "resnet50": 4_089_184_256,
     "mobilenet_v2": 300_774_272,
     "yolo_tiny": 74_760_192 + 5 * 199_360_512 + 797_442_048 + 1_594_884_096 + 21_632_000,
+    "efficientnet_b0": 385_814_752,  # this zoo's exact count (SE 1x1 convs included)
 }
 
 INPUT = {name: (3, 224, 224) for name in NAMES} | {"yolo_tiny": (3, 416, 416)}
@@ -108,7 +112,7 @@ def block_input(layers, prefix: str):
 
 
 def test_zoo_names():
-    """The zoo holds exactly the seven agreed model names, all reachable via workloads.load."""
+    """The zoo holds exactly the eight agreed model names, all reachable via workloads.load."""
     assert sorted(ZOO) == sorted(NAMES)
     assert workloads.zoo_names() == sorted(NAMES)
     assert workloads.load("resnet50", batch=2).batch == 2
@@ -135,7 +139,10 @@ def test_macs_match_published(name):
     m = ZOO[name](1)
     macs = mac_sum(m)
     assert macs == m.macs  # OpLayers contribute no MACs
-    assert abs(macs - PUBLISHED_MACS[name]) / PUBLISHED_MACS[name] < 0.01
+    if name == "efficientnet_b0":  # published to two decimals only: 0.39 G = [0.385, 0.395)
+        assert round(macs / 1e9, 2) == 0.39
+    else:
+        assert abs(macs - PUBLISHED_MACS[name]) / PUBLISHED_MACS[name] < 0.01
     assert macs == EXACT_MACS[name]
 
 
@@ -175,17 +182,22 @@ def test_chain_with_shortcuts(name):
         layer = layers[i]
         if layer.name.endswith(".downsample.0"):
             src = block_input(layers, layer.name.rsplit(".", 2)[0])
+        elif layer.name.endswith(".mul"):  # SE scale: reads the tensor before the squeeze
+            src = out_shape(layers[i - 4])
+            assert layers[i - 3].op == "gap"
         else:
             src = out_shape(layers[i - 1])
         assert feeds(src, layer), (layers[i - 1].name, layer.name)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "mobilenet_v2",
+                                  "efficientnet_b0"])
 def test_residual_adds(name):
     """Both operands of every residual add (main branch and shortcut) have the add's shape."""
     layers = ZOO[name](1).layers
     adds = [l for l in layers if isinstance(l, OpLayer) and l.op == "add"]
-    assert len(adds) == {"resnet18": 8, "resnet34": 16, "resnet50": 16, "mobilenet_v2": 10}[name]
+    assert len(adds) == {"resnet18": 8, "resnet34": 16, "resnet50": 16, "mobilenet_v2": 10,
+                         "efficientnet_b0": 9}[name]
     for add in adds:
         assert add.inputs == 2 and in_shape(add) == out_shape(add)
         prefix = add.name.removesuffix(".add")
@@ -251,5 +263,33 @@ def test_activations_fused(name):
     m = ZOO[name](1)
     assert not [l for l in m.layers if isinstance(l, OpLayer)
                 and l.op in ("relu", "sigmoid", "swish")]
-    assert {l.activation for l in m.mac_layers} <= {None, "relu", "relu6", "leaky"}
+    assert {l.activation for l in m.mac_layers} <= {None, "relu", "relu6", "leaky", "swish",
+                                                    "sigmoid"}
     assert m.mac_layers[0].activation is not None
+
+
+def test_efficientnet_b0_structure():
+    """EfficientNet-B0: 16 MBConv blocks, each with an SE (gap, 1x1 swish, 1x1 sigmoid, mul)."""
+    m = ZOO["efficientnet_b0"](1)
+    layers = m.layers
+    muls = [i for i, l in enumerate(layers) if isinstance(l, OpLayer) and l.op == "mul"]
+    assert len(muls) == 16
+    for i in muls:
+        gap_, fc1, fc2, mul, proj = layers[i - 3], layers[i - 2], layers[i - 1], layers[i], layers[i + 1]
+        dw = layers[i - 4]
+        assert dw.kind == "depthwise" and dw.R in (3, 5) and dw.activation == "swish"
+        assert gap_.op == "gap" and (fc1.P, fc1.Q, fc2.P, fc2.Q) == (1, 1, 1, 1)
+        assert fc1.bias and fc2.bias and (fc1.activation, fc2.activation) == ("swish", "sigmoid")
+        assert fc2.K == dw.K == mul.C and (mul.H, mul.W) == (dw.P, dw.Q) and mul.inputs == 2
+        assert proj.kind == "pointwise" and proj.batchnorm and proj.activation is None
+    assert [l.R for l in m.mac_layers if l.kind == "depthwise"] == [3] * 3 + [5] * 2 + [3] * 3 + [5] * 7 + [3]
+    head = m.mac_layers[-1]
+    assert (head.kind, head.C, head.K, head.bias) == ("fc", 1280, 1000, True)
+
+
+def test_resnet_add_carries_relu():
+    """The ReLU after a ResNet residual add is fused into the add; MobileNetV2's adds are linear."""
+    r = [l for l in ZOO["resnet18"](1).layers if isinstance(l, OpLayer) and l.op == "add"]
+    assert r and all(l.activation == "relu" and l.ops == 2 * l.out_elems for l in r)
+    mb = [l for l in ZOO["mobilenet_v2"](1).layers if isinstance(l, OpLayer) and l.op == "add"]
+    assert mb and all(l.activation is None and l.ops == l.out_elems for l in mb)

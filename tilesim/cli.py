@@ -24,10 +24,25 @@ LAYER_SPEC = [
 
 def cmd_run(args) -> int:
     from reports import format_table, markdown_table
+    if args.trace_limit is None:
+        from sim.des import DEFAULT_LIMIT
+        args.trace_limit = DEFAULT_LIMIT
     arch = api.load_arch(args.arch)
-    model = api.load_model(args.model, args.batch)
+    model = _load_model(args)
+    budget = _budget(args)
+    run = None
     try:
-        result = api.simulate(arch, model)
+        if args.fidelity == "des":
+            import time
+            t0 = time.perf_counter()
+            run = api.simulate_des(arch, model, trace_limit=args.trace_limit if args.trace else None,
+                                   objective=args.objective, strategy=args.strategy,
+                                   budget=budget)
+            des_s = time.perf_counter() - t0
+            result = run.result
+        else:
+            result = api.simulate(arch, model, objective=args.objective, strategy=args.strategy,
+                                  budget=budget)
     except MappingError as e:  # name the file the architecture came from
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
@@ -41,7 +56,12 @@ def cmd_run(args) -> int:
         print(f"# {model.name} (batch {model.batch}, {len(model.layers)} layers) on {arch.name}: "
               f"{arch.array.rows}x{arch.array.cols}x{arch.array.count} {arch.array.dataflow}, "
               f"{arch.clock / 1e6:g} MHz")
-        print(table(df, LAYER_SPEC, total))
+        spec = LAYER_SPEC
+        if "energy_uj" in s:   # energy per layer, before the bound column
+            spec = LAYER_SPEC[:-1] + [("energy_pj", "energy (uJ)",
+                                       lambda v: f"{v / 1e6:,.2f}")] + LAYER_SPEC[-1:]
+            total["energy_pj"] = s["energy_uj"] * 1e6
+        print(table(df, spec, total))
         print("layer cycles are last-cycle indices (SCALE-Sim convention); the total counts "
               "cycles (sum of layer total + 1)")
     print(f"total: {s['total_cycles']:,} cycles = {s['latency_ms']:.4f} ms at "
@@ -49,6 +69,24 @@ def cmd_run(args) -> int:
           f"utilization {100 * s['utilization']:.2f} % | "
           f"throughput {s['throughput_samples_per_s']:.2f} samples/s | DRAM read "
           f"{s['dram_read_bytes'] / 1e6:.3f} MB, write {s['dram_write_bytes'] / 1e6:.3f} MB")
+    if "energy_uj" in s:
+        print(f"energy: {s['energy_uj']:,.1f} uJ ({s['tops_per_w']:.3f} TOPS/W, average "
+              f"{s['avg_power_w']:.3f} W) | area ~{s['area_sq_mm']:.2f} mm^2 | mappings searched "
+              f"for {s['mapping_objective']} | energy and area sources: arch/technology.py")
+    if run is not None:
+        st = {c: sum(getattr(l, f"stall_{c}_cycles") for l in result.layers)
+              for c in ("input", "weight", "psum", "writeback", "contention", "other")}
+        print("des stalls (cycles): " + ", ".join(f"{c} {v:,}" for c, v in st.items())
+              + f" | {run.events:,} events in {des_s:.2f} s, mapping included "
+              f"({run.events / max(des_s, 1e-9):,.0f} events/s)")
+    if run is not None and run.trace is not None:
+        from reports import write_json
+        write_json(run.trace.to_chrome(), args.trace)
+        tr = run.trace
+        note = (f"; truncated at the limit of {tr.limit:,} events, {tr.dropped:,} more dropped "
+                "(raise --trace-limit)" if tr.truncated else "")
+        print(f"trace: wrote {len(tr.events):,} events to {args.trace} (Chrome trace format, "
+              f"opens in Perfetto){note}")
     if args.out:
         paths = api.write_outputs(args.out, result, arch, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
@@ -56,7 +94,8 @@ def cmd_run(args) -> int:
 
 
 VERIFY_SPEC = [
-    ("layer", "layer", ""), ("exec_shape", "executor on", ""), ("tiles", "tiles", ",d"),
+    ("layer", "layer", ""), ("dataflow", "dataflow", ""), ("exec_shape", "executor on", ""),
+    ("tiles", "tiles", ",d"),
     ("exec_max_err", "exec max |err|", lambda v: f"{v:.3g}"),
     ("tiles_fit", "tiles fit", lambda v: "yes" if v else "NO"),
     ("pe_shape", "PE model on", ""),
@@ -70,15 +109,17 @@ VERIFY_SPEC = [
 def cmd_verify(args) -> int:
     from reports import format_table, markdown_table
     arch = api.load_arch(args.arch)
-    model = api.load_model(args.model, args.batch)
+    model = _load_model(args)
+    budget = _budget(args)
     try:
-        res = api.verify(arch, model, layers=args.layers, seed=args.seed)
+        res = api.verify(arch, model, layers=args.layers, seed=args.seed,
+                         objective=args.objective, strategy=args.strategy, budget=budget)
     except MappingError as e:
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
     a = arch.array
     print(f"# verify {model.name} (batch {model.batch}) on {arch.name}: {a.rows}x{a.cols}x{a.count} "
-          f"{a.dataflow}, {res.precision}, seed {res.seed}: {len(res.checks)} MAC layers "
-          f"({res.skipped_ops} vector-unit layers not verified)")
+          f"{a.dataflow}, {res.precision}, seed {res.seed}, mappings: {res.mapper}: "
+          f"{len(res.checks)} MAC layers ({res.skipped_ops} vector-unit layers not verified)")
     table = markdown_table if args.format == "markdown" else format_table
     print(table(res.frame(), VERIFY_SPEC))
     print("errors are in output units (integer: LSBs, must be 0); cycles are last-cycle indices "
@@ -87,6 +128,62 @@ def cmd_verify(args) -> int:
     print(f"verify: {n_ok}/{len(res.checks)} layers pass"
           + ("" if res.ok else " - MISMATCH"))
     return 0 if res.ok else 1
+
+
+def _load_model(args):
+    """The model, with import warnings (ops passed through) printed as one line each."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = api.load_model(args.model, args.batch, input_shape=args.input_shape,
+                               allow_unsupported=args.passthrough_unsupported)
+    for w in caught:
+        print(f"tilesim: warning: {w.message}", file=sys.stderr)
+    return model
+
+
+def cmd_map(args) -> int:
+    from mapper.describe import loop_nest, tiling_summary
+    budget = _budget(args)
+    try:
+        got = api.map(args.arch, _load_model(args), args.layer, batch=args.batch,
+                      objective=args.objective, strategy=args.strategy, budget=budget,
+                      top=args.top)
+    except MappingError as e:
+        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    m, r, a = got["mapping"], got["result"], got["arch"]
+    l = m.layer
+    print(f"# layer {l.name} ({l.kind}: N={l.N} C={l.C} H={l.H} W={l.W} K={l.K} R={l.R} S={l.S} "
+          f"P={l.P} Q={l.Q}, stride {l.stride[0]}, groups {l.groups}) of {got['model'].name} on "
+          f"{a.name}")
+    sr = m.search
+    if sr is not None:
+        print(f"# searched for {sr.objective} ({sr.strategy}): {sr.evaluated:,} of "
+              f"{sr.space_size:,} candidate mappings scored in {sr.seconds * 1e3:.1f} ms"
+              + ("" if sr.complete else " (budget reached)"))
+    else:
+        print("# default mapper (least DRAM traffic, no search)")
+    print("\n".join(loop_nest(m, a)))
+    ebd = sorted(r.energy_breakdown.items(), key=lambda kv: -kv[1])
+    print(f"cost: {r.cycles:,} cycles ({r.cycles / a.clock * 1e3:.4f} ms, {r.bound}-bound, "
+          f"compute {r.compute_cycles + 1:,}), energy {r.energy_pj / 1e6:,.3f} uJ, DRAM read "
+          f"{r.dram_read_bytes:,} B, write {r.dram_write_bytes:,} B")
+    from sim.energy import energy_sources
+    src = energy_sources(a)
+    print("energy by term:")
+    for k, v in ebd:
+        if v:
+            print(f"  {k[:-len('_energy_pj')]:34s} {v / 1e6:>12,.3f} uJ  [{src.get(k, '')}]")
+    if got["runner_ups"]:
+        print(f"runner-ups (next best under {sr.objective}):")
+        print(f"  {'#':>2}  {'mapping':58s} {'cycles':>12} {'energy (uJ)':>12} {'vs best':>8}")
+        key = {"latency": lambda x: x.cycles, "energy": lambda x: x.energy_pj,
+               "edp": lambda x: x.cycles * x.energy_pj}[sr.objective]
+        for i, (mm, rr) in enumerate(got["runner_ups"], 2):
+            d = key(rr) / key(r) - 1
+            print(f"  {i:>2}  {tiling_summary(mm):58s} {rr.cycles:>12,} "
+                  f"{rr.energy_pj / 1e6:>12,.3f} {100 * d:>+7.2f}%")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -102,7 +199,7 @@ def cmd_list(args) -> int:
         print(f"  {name:18s} {len(m.layers):4d} layers, {m.macs / 1e9:8.3f} GMACs, "
               f"{m.params / 1e6:8.3f} M params (batch 1)")
     print("also: --arch PATH.yaml | PATH.cfg (SCALE-Sim), --model PATH.csv (SCALE-Sim topology) "
-          "| PATH.yaml (layer table)")
+          "| PATH.yaml (layer table) | PATH.onnx | PATH.py:FACTORY (PyTorch, with --input-shape)")
     return 0
 
 
@@ -113,26 +210,81 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="map and time a model on an accelerator")
     r.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
-    r.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv or YAML layer table")
+    r.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                   "table, .onnx file or PyTorch factory file.py:function")
+    _import_args(r)
     r.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     r.add_argument("--out", help="write layers.csv, summary.json, arch.yaml, model.csv here")
     r.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="per-layer table style on the terminal")
     r.add_argument("--quiet", action="store_true", help="print only the total line")
+    _search_args(r)
+    r.add_argument("--fidelity", choices=("analytic", "des"), default="analytic",
+                   help="timing model: analytic (closed form, default) or des (SimPy "
+                        "discrete-event engine)")
+    r.add_argument("--trace", metavar="FILE", help="with --fidelity des: write a Chrome "
+                   "trace-format JSON timeline (opens in Perfetto)")
+    r.add_argument("--trace-limit", type=_positive, default=None, metavar="N",
+                   help="most events the trace keeps (default 100,000); beyond it the trace "
+                        "is truncated and says so")
     r.set_defaults(fn=cmd_run)
     v = sub.add_parser("verify", help="check mapped tiles and PE-model cycles against "
                        "reference kernels and the analytic model (exit 1 on a mismatch)")
     v.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
-    v.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv or YAML layer table")
+    v.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                   "table, .onnx file or PyTorch factory file.py:function")
+    _import_args(v)
     v.add_argument("--layers", type=_positive, help="verify only the first N MAC layers")
     v.add_argument("--seed", type=int, default=0, help="seed of the random operands (default 0)")
     v.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     v.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="table style on the terminal")
+    _search_args(v)
     v.set_defaults(fn=cmd_verify)
+    mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
+    mp.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
+    mp.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                    "table, .onnx file or PyTorch factory file.py:function")
+    _import_args(mp)
+    mp.add_argument("--layer", required=True, help="name of a MAC layer of the model")
+    mp.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    mp.add_argument("--top", type=int, default=5, help="runner-up mappings to list (default 5)")
+    _search_args(mp)
+    mp.set_defaults(fn=cmd_map)
     ls = sub.add_parser("list", help="list architecture presets and zoo models")
     ls.set_defaults(fn=cmd_list)
     return p
+
+
+def _import_args(p) -> None:
+    p.add_argument("--input-shape", metavar="NxCxHxW",
+                   help="input shape of an ONNX model with dynamic dimensions or of a PyTorch "
+                   "model, e.g. 1x3x224x224 (the leading batch entry is set by --batch)")
+    p.add_argument("--passthrough-unsupported", action="store_true",
+                   help="treat ONNX / PyTorch ops tilesim cannot model as free ops (warns) "
+                   "instead of failing")
+
+
+def _search_args(p) -> None:
+    p.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
+                   default="edp", help="what each layer's mapping search minimises "
+                   "(default edp: cycles x energy; 'default' = least DRAM traffic, no search)")
+    p.add_argument("--search-budget", type=_positive, default=None, metavar="N",
+                   help="at most N candidate mappings scored per layer (default 100000)")
+    p.add_argument("--search-seconds", type=float, default=None, metavar="S",
+                   help="at most S seconds of search per layer (default 10)")
+    p.add_argument("--strategy", choices=("heuristic", "exhaustive"), default="heuristic",
+                   help="search strategy (default heuristic)")
+
+
+def _budget(args):
+    from mapper import Budget
+    if args.search_seconds is not None and not args.search_seconds > 0:
+        raise MappingError(f"--search-seconds {args.search_seconds:g} must be positive",
+                           fix="give a number of seconds like 5")
+    d = Budget()
+    return Budget(candidates=args.search_budget or d.candidates,
+                  seconds=args.search_seconds or d.seconds)
 
 
 def _positive(s: str) -> int:
@@ -147,7 +299,11 @@ def _positive(s: str) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cmd == "run" and (args.trace or args.trace_limit) and args.fidelity != "des":
+        parser.error("--trace and --trace-limit need --fidelity des (the analytic model "
+                     "has no timeline)")
     args.command_line = "tilesim " + shlex.join(argv)
     try:
         return args.fn(args)

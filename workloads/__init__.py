@@ -16,12 +16,44 @@ def zoo_names() -> list[str]:
     return sorted(ZOO)
 
 
-def load(spec: str | Path, batch: int = 1) -> Model:
-    """A Model from a zoo name, a SCALE-Sim topology ``.csv`` or a YAML layer table."""
+def load(spec, batch: int = 1, input_shape=None,
+         allow_unsupported: bool = False) -> Model:
+    """A Model from a zoo name, a SCALE-Sim topology ``.csv``, a YAML layer table, an ONNX
+    file (``.onnx``, the ``onnx`` extra) or a PyTorch factory ``file.py:function`` (the
+    ``torch`` extra; it returns an ``nn.Module``), or an in-memory ``onnx.ModelProto`` or
+    ``torch.nn.Module``.
+
+    ``input_shape`` (e.g. ``"1x3x224x224"``) fixes the input of an ONNX model with dynamic
+    dimensions and is required for a PyTorch factory; ``allow_unsupported`` passes ops
+    tilesim cannot model through as free ops, with a warning, instead of failing."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise WorkloadError(f"batch = {batch!r} must be a positive integer", fix="use --batch 1 or more")
+    if not isinstance(spec, (str, Path)):  # an in-memory network
+        if callable(getattr(spec, "named_modules", None)):
+            if input_shape is None:
+                raise WorkloadError("a PyTorch module needs an input shape",
+                                    fix="pass input_shape=(1, 3, 224, 224)")
+            from .torch_import import read_torch
+            return read_torch(spec, input_shape, batch=batch, allow_unsupported=allow_unsupported)
+        if type(spec).__name__ == "ModelProto":
+            from .onnx_import import read_onnx
+            return read_onnx(spec, batch, input_shape=input_shape,
+                             allow_unsupported=allow_unsupported)
+        raise WorkloadError(f"cannot read a model from a {type(spec).__name__}",
+                            fix="give a zoo name, a file path, an onnx.ModelProto or an nn.Module")
     s = str(spec)
     path = Path(s)
+    if path.suffix == ".onnx":
+        from .onnx_import import read_onnx
+        return read_onnx(path, batch, input_shape=input_shape, allow_unsupported=allow_unsupported)
+    if ":" in s and s.rsplit(":", 1)[0].endswith(".py"):
+        from .torch_import import load_factory
+        return load_factory(s, batch, input_shape=input_shape,
+                            allow_unsupported=allow_unsupported)
+    if input_shape is not None:
+        raise WorkloadError(f"an input shape is only for ONNX and PyTorch models, not {s!r}",
+                            fix="drop --input-shape (zoo models, CSV and YAML tables fix "
+                            "their own shapes)")
     if path.suffix == ".csv":
         from .scalesim_csv import read_scalesim_csv
         return read_scalesim_csv(path, batch)
@@ -33,7 +65,8 @@ def load(spec: str | Path, batch: int = 1) -> Model:
         return ZOO[s](batch)
     if path.suffix:
         raise WorkloadError(f"unsupported model file type {path.suffix!r}", source=s,
-                            fix="give a zoo name, a SCALE-Sim topology .csv or a YAML layer table")
+                            fix="give a zoo name, a SCALE-Sim topology .csv, a YAML layer table, "
+                            "an .onnx file or a PyTorch factory file.py:function")
     close = difflib.get_close_matches(s, list(ZOO), n=1)
     raise WorkloadError(f"unknown model {s!r}",
                         fix=(f"did you mean {close[0]!r}? " if close else "") +

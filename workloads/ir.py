@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from .errors import WorkloadError
 
 MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "fc", "gemm")
-OP_KINDS = ("maxpool", "avgpool", "gap", "add", "concat", "relu", "sigmoid", "swish", "mul")
+OP_KINDS = ("maxpool", "avgpool", "gap", "add", "concat", "relu", "sigmoid", "swish", "mul",
+            # standalone activations, batchnorm and data movement (from the importers)
+            "relu6", "leaky", "hardswish", "hardsigmoid", "tanh", "gelu", "elu", "selu",
+            "softplus", "mish", "softmax", "clip", "batchnorm", "transpose", "resize", "pad")
 
 
 def _ints(obj, fields) -> None:
@@ -210,7 +213,7 @@ class OpLayer:
             return self.out_elems * (self.inputs - 1)
         if self.op == "concat":
             return 0
-        return self.out_elems  # activations: one op per element
+        return self.out_elems  # activations, batchnorm, transpose, resize, pad: one op per element
 
     def with_batch(self, n: int) -> "OpLayer":
         from dataclasses import replace

@@ -4,10 +4,9 @@ Every builder takes the batch size and returns a :class:`Model` whose MAC layers
 the exact shapes of the reference network, so that parameter and MAC totals match the
 published figures. Conventions used throughout:
 
-* Activations are fused into the MAC layer that precedes them (``activation=``); they
-  are not separate layers. A ReLU that follows a residual add (ResNet) has no MAC layer
-  to fuse into and :class:`OpLayer` has no activation field, so it is implied by the
-  ``add`` (an add + ReLU pass on the vector unit) and not listed separately.
+* Activations are fused into the layer that precedes them (``activation=``); they
+  are not separate layers. A ReLU that follows a residual add (ResNet) is fused into the
+  ``add`` (``activation="relu"``: an add + ReLU pass on the vector unit).
 * BatchNorm is folded into its conv (``batchnorm=True``: 2 parameters per output
   channel, scale and shift, no run-time cost). Running statistics are buffers, not
   parameters, as in PyTorch's ``parameters()`` count.
@@ -34,6 +33,14 @@ Variants:
     torchvision MobileNetV2, width 1.0, 224x224x3: depthwise 3x3 convs are grouped
     layers with groups == C == K, BatchNorm on every conv, ReLU6, final 1x1 conv to
     1280, classifier fc 1280->1000 with bias.
+``efficientnet_b0``
+    torchvision EfficientNet-B0, 224x224x3: MBConv blocks (1x1 expansion, depthwise
+    3x3 or 5x5, squeeze-and-excitation, 1x1 linear projection, residual add when the
+    shape is kept), BatchNorm on every conv, SiLU written ``swish``. The SE block is a
+    global average pool, two 1x1 convs with bias (SiLU, then sigmoid) on the 1x1 tensor
+    and an elementwise ``mul`` (``...block.N.mul``) scaling the depthwise output;
+    stochastic depth and dropout are identities at inference and left out. Final 1x1
+    conv 320->1280, classifier fc 1280->1000 with bias.
 ``yolo_tiny``
     Tiny YOLOv2 for VOC, darknet ``cfg/yolov2-tiny-voc.cfg``, 416x416x3: 3x3 convs
     16-32-64-128-256-512 each followed by a 2x2 max pool (stride 2, except the last
@@ -77,8 +84,12 @@ class _Net:
     def gap(self, name) -> Shape:
         return self._push(gap(name, self.n, *self.x), (self.x[0], 1, 1))
 
-    def add(self, name) -> Shape:
-        return self._push(eltwise(name, "add", self.n, *self.x), self.x)
+    def add(self, name, act=None) -> Shape:
+        return self._push(eltwise(name, "add", self.n, *self.x, activation=act), self.x)
+
+    def mul(self, name, src: Shape) -> Shape:
+        """``src * current`` (the current tensor broadcast over src's H x W, as in SE)."""
+        return self._push(eltwise(name, "mul", self.n, *src), src)
 
     def _push(self, layer, out: Shape) -> Shape:
         self.layers.append(layer)
@@ -153,7 +164,7 @@ def _resnet(name: str, batch: int, bottleneck: bool, blocks: list[int]) -> Model
             if stride != 1 or x[0] != width * expansion:
                 net.conv(f"{p}.downsample.0", width * expansion, 1, stride=stride, bn=True, src=x)
             assert net.x == out
-            net.add(f"{p}.add")  # followed by ReLU, implied (see the module docstring)
+            net.add(f"{p}.add", act="relu")
     net.gap("avgpool")
     net.fc("fc", 1000)
     return net.model(name)
@@ -204,6 +215,38 @@ def mobilenet_v2(batch: int = 1) -> Model:
     return net.model("mobilenet_v2")
 
 
+# ---- EfficientNet-B0 ---------------------------------------------------------------------
+_EFFB0 = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]  # (t, kernel, s, c, n)
+
+
+def efficientnet_b0(batch: int = 1) -> Model:
+    """torchvision EfficientNet-B0 at 224x224: 5,288,548 parameters."""
+    net = _Net(_check_batch(batch), 3, 224, 224)
+    net.conv("features.0.0", 32, 3, stride=2, bn=True, act="swish")
+    for stage, (t, r, s, c, n) in enumerate(_EFFB0, start=1):
+        for j in range(n):
+            stride = s if j == 0 else 1
+            cin = net.x[0]
+            hidden, p, m = cin * t, f"features.{stage}.{j}.block", 0
+            if t != 1:
+                net.conv(f"{p}.0.0", hidden, 1, bn=True, act="swish")
+                m = 1
+            x = net.conv(f"{p}.{m}.0", hidden, r, stride=stride, groups=hidden, bn=True,
+                         act="swish")
+            net.gap(f"{p}.{m + 1}.avgpool")  # squeeze-and-excitation
+            net.conv(f"{p}.{m + 1}.fc1", max(1, cin // 4), 1, bias=True, act="swish")
+            net.conv(f"{p}.{m + 1}.fc2", hidden, 1, bias=True, act="sigmoid")
+            net.mul(f"{p}.{m + 1}.mul", x)
+            net.conv(f"{p}.{m + 2}.0", c, 1, bn=True)
+            if stride == 1 and cin == c:
+                net.add(f"features.{stage}.{j}.add")
+    net.conv("features.8.0", 1280, 1, bn=True, act="swish")
+    net.gap("avgpool")
+    net.fc("classifier.1", 1000)
+    return net.model("efficientnet_b0")
+
+
 # ---- Tiny YOLOv2 (VOC) -----------------------------------------------------------------
 def yolo_tiny(batch: int = 1) -> Model:
     """Tiny YOLOv2 for VOC (darknet yolov2-tiny-voc.cfg) at 416x416: 15,861,773 parameters."""
@@ -236,6 +279,7 @@ ZOO: dict[str, Callable[[int], Model]] = {
     "resnet34": resnet34,
     "resnet50": resnet50,
     "mobilenet_v2": mobilenet_v2,
+    "efficientnet_b0": efficientnet_b0,
     "yolo_tiny": yolo_tiny,
 }
 

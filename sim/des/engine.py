@@ -1,0 +1,254 @@
+"""The SimPy model of one layer: DMA engines, DRAM channels, buffer slots, arrays.
+
+Resources (all owned by one ``simpy.Environment`` per layer):
+
+* ``dma``: a Store of DMA-engine ids (``memory[0].dma_engines``, default 2); a transfer
+  holds one engine from its request to its last byte.
+* ``channels``: one Resource per DRAM channel (``memory[0].channels``, default 1), each
+  ``bandwidth / channels`` bytes per cycle. Transfers are interleaved over the channels
+  round-robin in the order they reach them (tile-granular address interleaving). A
+  transfer holding an engine first waits the access latency (``memory[0].latency``,
+  not occupying a channel), then holds its channel for ``bytes / channel B/cycle``
+  cycles, rounded up; back-to-back transfers on a channel carry the unused fraction of
+  the last cycle forward, so a burst costs ceil(its bytes / bandwidth).
+* buffer slots: a Container per operand (input, weight, output) with 2 slots when every
+  level holding it is double-buffered, else 1. A tile's load takes a slot; the slot is
+  freed after the tile's last use (inputs, weights) or when its write-back has left the
+  chip (outputs). The mapper's capacity check (two tiles per double-buffered level)
+  is what makes the slots fit; :func:`sim.des.check_fits` re-checks a given mapping.
+
+Processes: an input and a weight prefetcher each walk the steps in order, taking a
+slot and starting each of their tiles' loads as soon as a slot is free (separate
+queues, so a large weight tile is fetched while inputs stream); an output allocator takes an
+output slot for each new output tile (and reads back its partial sums, if revisited);
+``count`` array processes compute. Every step's compute time is that of the most
+loaded array (array 0: the layer's folds are dealt round-robin, array 0 gets
+ceil(folds / count), array a a share ``folds_a / folds_0`` of each step), so array 0
+sets the pace and the others never delay it. After a step the arrays free the slots
+whose tile is used up and hand a finished output tile to write-back, which competes
+with prefetch for DMA engines and channels.
+
+Stall attribution (array 0's idle time; the causes sum to the layer's stall cycles):
+before each step the array waits in turn for its input tile, its weight tile and its
+output slot; a wait for a transfer counts as DRAM contention for as long as that
+transfer queued behind transfers of *other* streams (its channel's time granted to
+other operands or to write-back while it queued), the rest as ``input`` / ``weight`` /
+``psum`` (a stream queuing behind its own earlier tiles is bound by its own traffic);
+a wait for an output slot is ``writeback``, as is the time after the last compute until
+the last write-back completes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from heapq import heappush
+
+import simpy
+from simpy.events import NORMAL
+
+from .program import Program
+
+CAUSES = ("input", "weight", "psum", "writeback", "contention")
+STREAMS = ("input", "weight", "psum", "store")
+PSUM, STORE = 2, 3
+
+
+class _Env(simpy.Environment):
+    """A SimPy Environment that counts the events it schedules."""
+
+    def __init__(self):
+        super().__init__()
+        self.n_events = 0
+
+    def schedule(self, event, priority=NORMAL, delay=0):
+        self.n_events += 1
+        heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
+
+
+@dataclass
+class Outcome:
+    """What one layer's run measured (cycles are counts, from the layer's start)."""
+    end: int
+    array_busy: list
+    channel_busy: list
+    dma_busy: list
+    stalls: dict
+    read_bytes: float
+    write_bytes: float
+    events: int
+    spans: list = field(default_factory=list)  # (track, name, start, dur) when traced
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The engine's view of the architecture."""
+    bytes_per_cycle: float      # total DRAM bandwidth (inf: unlimited)
+    channels: int
+    dma_engines: int
+    latency: int
+    arrays: int
+
+    def transfer_cycles(self, nbytes, credit: float = 0.0) -> tuple[int, float]:
+        """Whole cycles a channel needs for ``nbytes`` and the fraction of the last cycle
+        left over. ``credit`` is the unused fraction of the previous transfer's last
+        cycle when this one follows it back to back, so a burst of transfers takes
+        ceil(burst bytes / bandwidth) cycles, not the sum of per-transfer ceilings."""
+        bpc = self.bytes_per_cycle / self.channels
+        if not nbytes or math.isinf(bpc):
+            return 0, credit
+        exact = nbytes / bpc - credit
+        dur = max(0, math.ceil(exact - 1e-9))
+        return dur, dur - exact
+
+
+def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outcome:
+    """Simulate one program; ``shares[a]`` is array a's work relative to array 0 as a
+    (numerator, denominator) pair (array 0: equal)."""
+    env = _Env()
+    n = prog.steps
+    dma = simpy.Store(env, capacity=hw.dma_engines)
+    dma.items.extend(range(hw.dma_engines))
+    chans = [simpy.Resource(env, capacity=1) for _ in range(hw.channels)]
+    ch_busy = [0] * hw.channels
+    ch_free = [0] * hw.channels     # when each channel's last transfer ended
+    ch_credit = [0.0] * hw.channels  # unused fraction of that transfer's last cycle
+    dma_busy = [0] * hw.dma_engines
+    slots = {op: simpy.Container(env, capacity=w, init=w) for op, w in prog.ways.items()}
+    rr = [0]
+    served = [[0] * 4 for _ in range(hw.channels)]  # per channel, per stream (STREAMS)
+    spans = [] if trace else None
+    moved = [0, 0]  # read, write bytes
+
+    def transfer(nbytes, done, name, stream):
+        t_req = env.now
+        seen = [list(cs) for cs in served]  # channel time granted per stream so far
+        eng = yield dma.get()
+        t_eng = env.now
+        if hw.latency:
+            yield env.timeout(hw.latency)
+        c = rr[0]
+        rr[0] = (c + 1) % hw.channels
+        with chans[c].request() as req:
+            yield req
+            t_ch = env.now
+            dur, left = hw.transfer_cycles(nbytes, ch_credit[c] if ch_free[c] == t_ch else 0.0)
+            ch_credit[c], ch_free[c] = left, t_ch + dur
+            others = sum(served[c]) - served[c][stream] - (sum(seen[c]) - seen[c][stream])
+            served[c][stream] += dur
+            if dur:
+                yield env.timeout(dur)
+        dma.put(eng)
+        ch_busy[c] += dur
+        dma_busy[eng] += env.now - t_eng
+        moved[stream == STORE] += nbytes
+        if spans is not None:
+            spans.append((f"dma {eng}", name, t_eng, env.now - t_eng))
+            if dur:
+                spans.append((f"dram ch{c}", name, t_ch, dur))
+        queued = (t_eng - t_req) + (t_ch - t_eng - hw.latency)
+        done.succeed(min(queued, others))
+
+    ev_in, ev_w, ev_out, t_slot = [None] * n, [None] * n, [None] * n, [0] * n
+
+    for j in range(n):
+        if j == 0 or prog.free_in[j - 1]:
+            ev_in[j] = env.event()
+        if j == 0 or prog.free_w[j - 1]:
+            ev_w[j] = env.event()
+
+    def prefetcher(evs, op, nb):
+        slot = slots[op]
+        for j in range(n):
+            if evs[j] is not None:
+                yield slot.get(1)
+                if nb[j]:
+                    env.process(transfer(nb[j], evs[j], f"load {op} #{j}", STREAMS.index(op)))
+                else:
+                    evs[j].succeed(0)
+
+    def allocator():
+        for j in range(n):
+            if prog.new_out[j]:
+                ev_out[j] = env.event()
+        for j in range(n):
+            if prog.new_out[j]:
+                yield slots["output"].get(1)
+                t_slot[j] = env.now
+                if prog.psum_bytes[j]:
+                    env.process(transfer(prog.psum_bytes[j], ev_out[j], f"load psum #{j}",
+                                         PSUM))
+                else:
+                    ev_out[j].succeed(0)
+
+    stalls = dict.fromkeys(CAUSES, 0)
+    go = [simpy.Store(env) for _ in range(len(shares) - 1)]  # step queue of each helper
+    busy = [0] * len(shares)
+
+    def store_done(ev):
+        slots["output"].put(1)
+
+    def lead():
+        cur_in = cur_w = None
+        for j in range(n):
+            if ev_in[j] is not None:
+                cur_in = ev_in[j]
+            if ev_w[j] is not None:
+                cur_w = ev_w[j]
+            for ev, cause in ((cur_in, "input"), (cur_w, "weight")):
+                if not ev.processed:
+                    t0 = env.now
+                    q = yield ev
+                    s = env.now - t0
+                    cont = min(s, q)
+                    stalls["contention"] += cont
+                    stalls[cause] += s - cont
+            if ev_out[j] is not None:
+                t0 = env.now
+                q = yield ev_out[j]
+                s = env.now - t0
+                wb = max(0, min(env.now, t_slot[j]) - t0)
+                cont = min(s - wb, q)
+                stalls["writeback"] += wb
+                stalls["contention"] += cont
+                stalls["psum"] += s - wb - cont
+            c = prog.compute[j]
+            for g in go:
+                g.put(j)
+            if spans is not None and c:
+                spans.append(("array 0", f"step #{j}", env.now, c))
+            if c:
+                yield env.timeout(c)
+            busy[0] += c
+            if prog.free_in[j]:
+                slots["input"].put(1)
+            if prog.free_w[j]:
+                slots["weight"].put(1)
+            if prog.store_bytes[j]:
+                ev = env.event()
+                ev.callbacks.append(store_done)
+                env.process(transfer(prog.store_bytes[j], ev, f"store #{j}", STORE))
+        end_compute[0] = env.now
+
+    def helper(a, num, den):
+        for _ in range(n):
+            j = yield go[a - 1].get()
+            d = prog.compute[j] * num // den
+            if d:
+                if spans is not None:
+                    spans.append((f"array {a}", f"step #{j}", env.now, d))
+                yield env.timeout(d)
+            busy[a] += d
+
+    end_compute = [0]
+    env.process(prefetcher(ev_in, "input", prog.in_bytes))
+    env.process(prefetcher(ev_w, "weight", prog.w_bytes))
+    env.process(allocator())
+    env.process(lead())
+    for a in range(1, len(shares)):
+        env.process(helper(a, *shares[a]))
+    env.run()
+    end = env.now
+    stalls["writeback"] += end - end_compute[0]
+    return Outcome(end=end, array_busy=busy, channel_busy=ch_busy, dma_busy=dma_busy,
+                   stalls=stalls, read_bytes=moved[0], write_bytes=moved[1],
+                   events=env.n_events, spans=spans or [])

@@ -1,0 +1,213 @@
+"""Time one layer (and a whole model) with the discrete-event engine.
+
+The engine (:mod:`sim.des.engine`) replays the layer's tile program
+(:mod:`sim.des.program`) against DMA engines, DRAM channels and buffer slots. Two
+throughput limits are not simulated event by event but applied as floors, exactly as
+the analytic model applies them: the vector unit's cycles for a fused activation and
+each on-chip level's bytes / bandwidth (none of the presets gives an on-chip
+bandwidth). Time they add beyond the simulated timeline is ``stall_other_cycles``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from arch import Architecture
+from mapper import Mapper, Mapping, MappingError
+from workloads import MacLayer, Model, OpLayer
+
+from ..analytic import _cyc, buffer_bytes, compute_cycles
+from ..results import LayerResult, ModelResult
+from .engine import CAUSES, Hardware, Outcome, run
+from .program import mac_program, op_program
+from .trace import DEFAULT_LIMIT, Trace
+
+
+def hardware(arch: Architecture, arrays: int | None = None) -> Hardware:
+    return Hardware(bytes_per_cycle=arch.bytes_per_cycle(arch.dram) or math.inf,
+                    channels=arch.dram_channels, dma_engines=arch.dma_engines,
+                    latency=arch.dram_latency_cycles,
+                    arrays=arch.array.count if arrays is None else arrays)
+
+
+def check_fits(m: Mapping, arch: Architecture) -> None:
+    """MappingError unless every on-chip level holds its tiles (two of each when it is
+    double-buffered): a mapping made for another architecture must not run."""
+    pb = arch.precision.bytes
+    tb = m.tiling.tile_bytes
+    out_elems = tb["output"] / pb["accumulator"]
+    inner_out = max(i for i, l in enumerate(arch.memory) if "output" in l.holds)
+    for i, lvl in enumerate(arch.memory[1:], 1):
+        need = ((tb["input"] if "input" in lvl.holds else 0)
+                + (tb["weight"] if "weight" in lvl.holds else 0)
+                + (out_elems * (pb["accumulator"] if i == inner_out else pb["output"])
+                   if "output" in lvl.holds else 0))
+        need = math.ceil(need * (2 if lvl.double_buffered else 1))
+        if need > lvl.size:
+            db = " (double-buffered: two tiles)" if lvl.double_buffered else ""
+            raise MappingError(
+                f"layer {m.layer.name!r}: the mapping's tiles need {need} B in buffer "
+                f"{lvl.name!r} (memory[{i}]), which holds {lvl.size} B{db}",
+                source=arch.name,
+                fix=f"map the layer for this architecture (smaller tiles), or raise "
+                    f"memory[{i}].size to at least {need} B")
+
+
+def _shares(folds: int, count: int) -> tuple:
+    """Array a's work relative to array 0's when ``folds`` are dealt round-robin."""
+    per = [folds // count + (a < folds % count) for a in range(count)]
+    return tuple((p, per[0]) for p in per)
+
+
+def _busy(o: Outcome, occupied: int, names: list, vector_cycles: int) -> dict:
+    b = {f"array{a}": o.array_busy[a] / occupied for a in range(len(o.array_busy))} \
+        if names is None else {names[a]: o.array_busy[a] / occupied
+                               for a in range(len(o.array_busy))}
+    b.update({f"dram_ch{c}": v / occupied for c, v in enumerate(o.channel_busy)})
+    b.update({f"dma{e}": v / occupied for e, v in enumerate(o.dma_busy)})
+    if vector_cycles:
+        b["vector"] = vector_cycles / occupied
+    return b
+
+
+def _stall_fields(o: Outcome, other: int) -> dict:
+    d = {f"stall_{c}_cycles": int(o.stalls[c]) for c in CAUSES}
+    d["stall_other_cycles"] = other
+    return d
+
+
+def _run(prog, hw, shares, trace: Trace | None, memo: dict | None, key) -> Outcome:
+    """The engine's outcome, reused from ``memo`` for a layer of the same shape and
+    tiling (same program and hardware: the engine is deterministic) unless tracing.
+    ``memo["events"]`` counts the events actually simulated."""
+    tracing = trace is not None and trace.room > 0
+    if memo is not None and not tracing and key in memo:
+        return memo[key]
+    o = run(prog, hw, shares, trace=tracing)
+    if memo is not None:
+        memo["events"] = memo.get("events", 0) + o.events
+        if not tracing:
+            memo[key] = o
+    return o
+
+
+def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
+                 offset: int = 0, program=None, memo: dict | None = None) -> LayerResult:
+    """A MAC layer through the engine; ``trace`` records its spans from cycle ``offset``."""
+    check_fits(m, arch)
+    layer = m.layer
+    prog = program or mac_program(m, arch)
+    o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo, _key(m))
+    comp = compute_cycles(m)
+    act_ops = layer.output_elems if layer.activation else 0
+    vec = math.ceil(act_ops / arch.compute.vector.lanes)
+    bb = buffer_bytes(m, arch)
+    floors = {"vector": vec}
+    for lvl in arch.onchip:
+        floors[f"{lvl.name} bandwidth"] = _cyc(bb[lvl.name]["read"] + bb[lvl.name]["write"],
+                                               arch.bytes_per_cycle(lvl))
+    top = max(floors, key=lambda k: floors[k])
+    occupied = max(o.end, floors[top])
+    total = occupied - 1
+    bound = top if floors[top] > o.end else ("compute" if o.end == comp + 1 else "memory")
+    if trace is not None:
+        trace.add(o.spans, offset)
+        trace.add([("layers", layer.name, 0, occupied)], offset)
+    t = m.traffic
+    tl = m.tiling
+    r_desc = (f"{tl.images}img" if tl.rows == layer.P else
+              f"{tl.rows}row" if tl.cols == layer.Q else f"1row,{tl.cols}col")
+    return LayerResult(
+        layer=layer.name, kind=layer.kind, macs=layer.macs, vector_ops=act_ops,
+        compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
+        memory_cycles=_cyc(t.total, arch.bytes_per_cycle(arch.dram)),
+        utilization=layer.macs / (arch.peak_macs_per_cycle * occupied),
+        dram_read_bytes=round(o.read_bytes), dram_write_bytes=round(o.write_bytes),
+        dram_read_input_bytes=round(sum(prog.in_bytes)),
+        dram_read_weight_bytes=round(sum(prog.w_bytes)),
+        dram_read_psum_bytes=round(sum(prog.psum_bytes)), bound=bound, folds=m.folds,
+        row_folds=m.row_folds, col_folds=m.col_folds,
+        tiling=f"r:{r_desc} k:{tl.k_tile} c:{tl.c_tile} order {'>'.join(tl.order)}",
+        buffer_bytes=bb, fidelity="des", **_stall_fields(o, occupied - o.end),
+        busy=_busy(o, occupied, None, vec), events=o.events)
+
+
+def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
+                offset: int = 0, memo: dict | None = None) -> LayerResult:
+    """A vector-unit op streamed through the engine in chunks (see ``op_program``)."""
+    prog = op_program(layer, arch)
+    o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo, replace(layer, name=""))
+    if trace is not None:
+        trace.add([(("vector" if tr == "array 0" else tr), nm, s, d) for tr, nm, s, d in o.spans],
+                  offset)
+        trace.add([("layers", layer.name, 0, o.end)], offset)
+    vec = sum(prog.compute)
+    rd, wr = round(o.read_bytes), round(o.write_bytes)
+    mem = _cyc(rd + wr, arch.bytes_per_cycle(arch.dram))
+    occupied = o.end
+    return LayerResult(
+        layer=layer.name, kind=layer.kind, macs=0, vector_ops=layer.ops,
+        compute_cycles=vec - 1, stall_cycles=occupied - vec, total_cycles=occupied - 1,
+        memory_cycles=mem, utilization=0.0, dram_read_bytes=rd, dram_write_bytes=wr,
+        dram_read_input_bytes=rd, bound="vector" if occupied == vec else "memory",
+        buffer_bytes={l.name: {"read": rd * ("input" in l.holds) + wr * ("output" in l.holds),
+                               "write": rd * ("input" in l.holds) + wr * ("output" in l.holds)}
+                      for l in arch.onchip},
+        fidelity="des", **_stall_fields(o, 0), busy=_busy(o, occupied, ["vector"], 0),
+        events=o.events)
+
+
+def _key(m: Mapping):
+    """Layers with this key have the same tile program."""
+    t = m.tiling
+    return (replace(m.layer, name="", activation=None, bias=False, batchnorm=False),
+            m.dataflow.name, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
+
+
+@dataclass(frozen=True)
+class DesRun:
+    """A model's DES result and, when asked for, its timeline. ``events`` counts the
+    SimPy events processed in this run: a layer of the same shape and tiling as an
+    earlier one reuses that layer's outcome (unless traced), so it can be below the sum
+    of the layers' ``events``."""
+    result: ModelResult
+    trace: Trace | None
+    events: int
+
+
+def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = None,
+                   progress=None, trace_limit: int | None = None) -> DesRun:
+    """DES of every layer of ``model`` back to back; ``trace_limit`` > 0 records a
+    timeline of at most that many events (None or 0: no trace). Without ``mapper`` the
+    mappings are searched as the analytic model's are (:func:`sim.run.make_mapper`), and
+    every layer gets its energy from its DES access counts and time (:mod:`sim.energy`)."""
+    from ..energy import energy_table
+    from ..run import finish_mac, finish_op, make_mapper, model_result
+    mapper = mapper or make_mapper(arch)
+    tab = energy_table(arch)
+    trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
+    programs: dict = {}
+    memo: dict = {}
+    out, offset = [], 0
+    n = len(model.layers)
+    for i, layer in enumerate(model.layers):
+        if progress:
+            progress(i, n, layer.name)
+        if isinstance(layer, MacLayer):
+            m = mapper.map(layer)
+            key = _key(m)
+            if key not in programs:
+                programs[key] = mac_program(m, arch)
+            r = finish_mac(simulate_mac(m, arch, trace, offset, programs[key], memo), m, arch,
+                           tab)
+        else:
+            r = finish_op(simulate_op(layer, arch, trace, offset, memo), layer, arch, tab)
+        out.append(r)
+        offset += r.cycles
+    events = memo.get("events", 0)
+    res = model_result(model, arch, mapper, out, tab)
+    return DesRun(result=res, trace=trace, events=events)
+
+
+__all__ = ["DEFAULT_LIMIT", "DesRun", "Trace", "check_fits", "hardware", "simulate_mac",
+           "simulate_model", "simulate_op"]

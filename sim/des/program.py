@@ -1,0 +1,162 @@
+"""Tile programs: what the discrete-event engine replays for one layer.
+
+A program is the layer's buffer tiles in loop order (``mapper.tiling.iter_tiles``), and
+for each step ``j``: the bytes of the input and weight tiles that must be loaded before
+it (0 when the tile already on chip is reused), whether it opens a new output tile (and
+the partial sums to read back when that output tile was visited before), its compute
+cycles, whether it is the last use of its input / weight tile (the buffer slot is freed
+after it), and the bytes written back after it (0 while the output tile is still being
+accumulated; a partial-sum spill at accumulator precision when it will be revisited;
+the final output at output precision otherwise). This is exactly the replay that
+``tests/test_mapper.py`` checks the mapper's closed-form traffic against, so the engine
+moves the mapping's bytes.
+
+Compute: the analytic model's layer compute time, ``compute_cycles + 1`` cycles (folds
+per array x per-fold cycles), is dealt to the steps in proportion to their MACs
+(``floor(total * cumulative_macs / macs)`` differences). Folds need not align with
+buffer tiles, so this keeps the array's total busy time identical to the fold formula.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from arch import Architecture
+from mapper import Mapping
+from mapper.tiling import iter_tiles
+from workloads import OpLayer
+
+from ..analytic import compute_cycles
+
+MAX_OP_CHUNKS = 1024
+
+
+@dataclass(frozen=True)
+class Program:
+    """One layer as a sequence of steps (parallel tuples, one entry per step)."""
+    in_bytes: tuple       # bytes of the input tile loaded for the step (0: resident)
+    w_bytes: tuple        # bytes of the weight tile loaded for the step (0: resident)
+    new_out: tuple        # bool: the step opens an output tile (takes an output slot)
+    psum_bytes: tuple     # partial sums read back when the step opens a revisited tile
+    compute: tuple        # cycles of the step on the most loaded array
+    free_in: tuple        # bool: last use of the step's input tile
+    free_w: tuple         # bool: last use of the step's weight tile
+    store_bytes: tuple    # bytes written back after the step (0: none)
+    ways: dict            # operand -> buffer slots (2 when double-buffered, else 1)
+
+    @property
+    def steps(self) -> int:
+        return len(self.compute)
+
+    @property
+    def read_bytes(self) -> float:
+        return sum(self.in_bytes) + sum(self.w_bytes) + sum(self.psum_bytes)
+
+    @property
+    def write_bytes(self) -> float:
+        return sum(self.store_bytes)
+
+
+def operand_ways(arch: Architecture) -> dict:
+    """Buffer slots per operand: 2 when every on-chip level holding it is double-buffered
+    (the analytic model's condition for hiding its traffic), else 1."""
+    return {op: 2 if all(l.double_buffered for l in arch.onchip if op in l.holds) else 1
+            for op in ("input", "weight", "output")}
+
+
+def _deal(total: int, work: list) -> tuple:
+    """Split ``total`` cycles over steps in proportion to ``work``; sums to ``total``."""
+    w = sum(work)
+    if w == 0:
+        return tuple([total] + [0] * (len(work) - 1))
+    out, cum, prev = [], 0, 0
+    for x in work:
+        cum += x
+        cur = total * cum // w
+        out.append(cur - prev)
+        prev = cur
+    return tuple(out)
+
+
+def mac_program(m: Mapping, arch: Architecture) -> Program:
+    layer, tl = m.layer, m.tiling
+    pb = arch.precision.bytes
+    ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
+    g, kg = layer.groups, layer.K // layer.groups
+    cg = layer.C // g
+    RS = layer.R * layer.S
+
+    def in_rows(p0, p1):
+        return min(layer.H, (p1 - p0 - 1) * layer.stride[0] + (layer.R - 1) * layer.dilation[0] + 1)
+
+    def in_cols(q0, q1):
+        return min(layer.W, (q1 - q0 - 1) * layer.stride[1] + (layer.S - 1) * layer.dilation[1] + 1)
+
+    tiles = list(iter_tiles(layer, tl))
+    ikeys, wkeys, okeys, work, ich = [], [], [], [], []
+    for t in tiles:
+        if g == 1:
+            ikeys.append((t.n, t.p, t.q, t.c))
+            ich.append(t.c[1] - t.c[0])
+        else:
+            grp = (t.k[0] // kg, (t.k[1] - 1) // kg + 1)
+            ikeys.append((t.n, t.p, t.q, grp))
+            ich.append((grp[1] - grp[0]) * cg)
+        wkeys.append((t.k, t.c))
+        okeys.append((t.n, t.p, t.q, t.k))
+        work.append((t.n[1] - t.n[0]) * (t.p[1] - t.p[0]) * (t.q[1] - t.q[0])
+                    * (t.k[1] - t.k[0]) * (t.c[1] - t.c[0]) * RS)
+    n = len(tiles)
+    # visits of each output tile: a run of consecutive steps with the same output key
+    runs: dict = {}
+    for j in range(n):
+        if j == 0 or okeys[j] != okeys[j - 1]:
+            runs[okeys[j]] = runs.get(okeys[j], 0) + 1
+    seen: dict = {}
+    in_b, w_b, new_out, psum, free_in, free_w, store = [], [], [], [], [], [], []
+    for j, t in enumerate(tiles):
+        first, last = j == 0, j == n - 1
+        ni, npq = t.n[1] - t.n[0], (t.p[1] - t.p[0]) * (t.q[1] - t.q[0])
+        in_b.append(ni * in_rows(*t.p) * in_cols(*t.q) * ich[j] * ib
+                    if first or ikeys[j] != ikeys[j - 1] else 0)
+        w_b.append((t.k[1] - t.k[0]) * (t.c[1] - t.c[0]) * RS * wb
+                   if first or wkeys[j] != wkeys[j - 1] else 0)
+        elems = ni * npq * (t.k[1] - t.k[0])
+        opens = first or okeys[j] != okeys[j - 1]
+        new_out.append(opens)
+        if opens:
+            v = seen.get(okeys[j], 0)
+            seen[okeys[j]] = v + 1
+            psum.append(elems * accb if v > 0 else 0)
+        else:
+            psum.append(0)
+        free_in.append(last or ikeys[j] != ikeys[j + 1])
+        free_w.append(last or wkeys[j] != wkeys[j + 1])
+        if last or okeys[j] != okeys[j + 1]:
+            final = seen[okeys[j]] == runs[okeys[j]]
+            store.append(elems * (ob if final else accb))
+        else:
+            store.append(0)
+    return Program(in_bytes=tuple(in_b), w_bytes=tuple(w_b), new_out=tuple(new_out),
+                   psum_bytes=tuple(psum), compute=_deal(compute_cycles(m) + 1, work),
+                   free_in=tuple(free_in), free_w=tuple(free_w), store_bytes=tuple(store),
+                   ways=operand_ways(arch))
+
+
+def op_program(layer: OpLayer, arch: Architecture) -> Program:
+    """A vector-unit op streamed in chunks: one per output row of each image and per
+    ``lanes`` output channels (at most MAX_OP_CHUNKS); input and output bytes (at output
+    precision, as the analytic model counts them) and vector cycles are dealt to the
+    chunks in proportion. Chunk j's input is loaded, processed, and its output written
+    back, double-buffered like the operands of a MAC layer."""
+    pb = arch.precision.bytes["output"]
+    lanes = arch.compute.vector.lanes
+    n = max(1, min(MAX_OP_CHUNKS, layer.N * layer.P * -(-layer.K // lanes)))
+    ones = [1] * n
+    rd = int(layer.in_elems * pb)
+    wr = int(layer.out_elems * pb)
+    vec = max(math.ceil(layer.ops / lanes), 1)
+    ways = operand_ways(arch)
+    return Program(in_bytes=_deal(rd, ones), w_bytes=(0,) * n, new_out=(True,) * n,
+                   psum_bytes=(0,) * n, compute=_deal(vec, ones), free_in=(True,) * n,
+                   free_w=(False,) * n, store_bytes=_deal(wr, ones), ways=ways)

@@ -1,0 +1,159 @@
+"""The mapping search: heuristic finds exhaustive's optimum on small layers, never loses
+to the default least-traffic mapper, honours its budget, caches by layer shape, and its
+mappings (uneven tiles, any dataflow) still tile the loop nest exactly once."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import arch
+import workloads
+from mapper import Budget, MappingError, Mapspace, SearchMapper, map_layer, run_search
+from mapper.tiling import iter_tiles
+from sim import VectorCost, make_mapper, simulate_mac
+from sim.energy import mac_energy_terms
+from workloads import MacLayer
+from workloads.ir import conv, fc, gemm
+from conftest import make_arch
+from test_vcost import LAYERS, _two_level
+
+SMALL_ARCHS = {
+    "ws": make_arch(rows=4, cols=4, dataflow="ws", bandwidth="4 B/cycle", size="2 KiB"),
+    "os_single": make_arch(rows=3, cols=5, dataflow="os", bandwidth="2 B/cycle", size="4 KiB",
+                           double_buffered=False),
+    "configurable": _two_level(),
+}
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+@pytest.mark.parametrize("name", list(SMALL_ARCHS))
+def test_heuristic_finds_the_exhaustive_optimum_on_small_layers(name, objective):
+    a = SMALL_ARCHS[name]
+    cost = VectorCost(a)
+    for layer in LAYERS + [conv("wide", 1, 16, 12, 12, 24, 3, pad=1)]:
+        space = Mapspace(layer, a)
+        f = lambda p, layer=layer: cost(layer, p)  # noqa: E731
+        ex = run_search(space, f, objective, "exhaustive", Budget(10 ** 7, 60))
+        he = run_search(space, f, objective, "heuristic", Budget(10 ** 7, 60))
+        assert ex.complete and ex.evaluated == space.size
+        if space.size > 4000:                     # it did not just enumerate everything
+            assert he.evaluated < space.size
+        key = {"latency": lambda s: (s.cycles, s.energy_pj),
+               "energy": lambda s: (s.energy_pj, s.cycles),
+               "edp": lambda s: (s.cycles * s.energy_pj, s.cycles)}[objective]
+        assert key(he.best) == key(ex.best), (layer.name, he.best, ex.best)
+        # the runner-ups are no better than the best, in order
+        ks = [key(s) for s in (ex.best,) + ex.runner_ups]
+        assert ks == sorted(ks)
+
+
+def _objective_value(m, a, objective):
+    r = simulate_mac(m, a)
+    e = sum(t.pj for t in mac_energy_terms(m, a, r))
+    return {"latency": r.cycles, "energy": e, "edp": r.cycles * e}[objective]
+
+
+@pytest.mark.parametrize("preset,objective", [("tpu_v1", "latency"), ("eyeriss_like", "latency"),
+                                              ("nvdla_small", "energy"), ("edge_tpu_like", "edp")])
+def test_searched_mapping_never_worse_than_default_over_the_zoo(preset, objective):
+    a = arch.load(preset)
+    mapper = make_mapper(a, objective)
+    seen = set()
+    for name in workloads.zoo_names():
+        for layer in workloads.load(name).layers:
+            if not isinstance(layer, MacLayer):
+                continue
+            key = mapper.key(layer)
+            if key in seen:
+                continue
+            seen.add(key)
+            searched = _objective_value(mapper.map(layer), a, objective)
+            default = _objective_value(map_layer(layer, a), a, objective)
+            assert searched <= default * (1 + 1e-12), (name, layer.name)
+
+
+def test_budget_caps_candidates():
+    """A search stops at its candidate budget; with no legal point by then it says so."""
+    a = SMALL_ARCHS["ws"]
+    layer = conv("c", 1, 16, 12, 12, 24, 3, pad=1)
+    space = Mapspace(layer, a)
+    cost = VectorCost(a)
+    seed = space.index_of("ws", map_layer(layer, a).tiling)
+    for strategy in ("exhaustive", "heuristic"):
+        r = run_search(space, lambda p: cost(layer, p), "latency", strategy, Budget(100, 60),
+                       seeds=(seed,))
+        assert r.evaluated == 100 and not r.complete
+    with pytest.raises(MappingError, match=r"'c'.*budget \(1 candidates"):
+        illegal = int(np.flatnonzero(~space.points(np.arange(space.size)).legal)[0])
+        run_search(space, lambda p: cost(layer, p), "latency", "exhaustive", Budget(1, 60),
+                   seeds=(illegal,))
+
+
+def test_identical_layers_are_searched_once_and_results_are_deterministic():
+    a = SMALL_ARCHS["configurable"]
+    calls = []
+    vc = VectorCost(a)
+
+    def cost(layer, pts):
+        calls.append(len(pts))
+        return vc(layer, pts)
+    m = SearchMapper(a, cost)
+    l1 = conv("a", 1, 16, 12, 12, 24, 3, pad=1, activation="relu")
+    l2 = conv("b", 1, 16, 12, 12, 24, 3, pad=1, activation="relu")
+    m1 = m.map(l1)
+    n = len(calls)
+    m2 = m.map(l2)
+    assert len(calls) == n and m2.layer is l2 and m2.tiling == m1.tiling
+    again = SearchMapper(a, VectorCost(a)).map(l1)
+    assert (again.tiling, again.dataflow, again.search.best) == (m1.tiling, m1.dataflow,
+                                                                 m1.search.best)
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+@pytest.mark.parametrize("layer", LAYERS + [conv("odd", 1, 13, 9, 11, 11, 3, pad=1),
+                                            gemm("g", 29, 23, 19), fc("f", 3, 37, 17)],
+                         ids=lambda l: l.name)
+def test_searched_tiles_cover_the_loop_nest_exactly_once(layer, objective):
+    """Searched mappings (uneven tiles, any dataflow) cover every point once."""
+    a = SMALL_ARCHS["configurable"]
+    m = make_mapper(a, objective, strategy="exhaustive").map(layer)
+    cg = layer.C // layer.groups
+    seen = np.zeros((layer.N, layer.K, layer.P, layer.Q, cg), dtype=np.int64)
+    for t in iter_tiles(layer, m.tiling):
+        seen[t.n[0]:t.n[1], t.k[0]:t.k[1], t.p[0]:t.p[1], t.q[0]:t.q[1], t.c[0]:t.c[1]] += 1
+    assert (seen == 1).all()
+    assert len(list(iter_tiles(layer, m.tiling))) == m.tiling.n_tiles
+    for lvl in a.onchip:
+        assert m.tiling.level_bytes[lvl.name] <= lvl.size
+
+
+def test_mapspace_has_uneven_tiles_and_every_configured_dataflow():
+    a = SMALL_ARCHS["configurable"]
+    layer = conv("odd", 1, 13, 9, 11, 11, 3, pad=1)
+    space = Mapspace(layer, a)
+    assert space.dataflows == ("os", "ws", "is")
+    assert any(layer.K % k for k in space.kts) and 6 in space.kts  # ceil(11 / 2) = 6
+    pts = space.points(np.arange(space.size))
+    assert set(pts.dataflow[pts.legal].tolist()) == {0, 1, 2}
+
+
+def test_configurable_array_is_at_least_as_good_as_each_fixed_dataflow():
+    """With dataflows [os, ws, is] the search picks per layer; no fixed dataflow beats it."""
+    from pathlib import Path
+    from sim import simulate_model
+    tiny = workloads.load(str(Path(__file__).parents[1] / "examples" / "tiny_net.yaml"), batch=2)
+    base = make_arch(rows=8, cols=8, dataflow="ws", bandwidth="16 B/cycle", size="16 KiB")
+    d = base.to_yaml_dict()
+    d["compute"]["arrays"][0]["dataflows"] = ["os", "ws", "is"]
+    conf = simulate_model(tiny, arch.from_dict(d), strategy="exhaustive", budget=10 ** 7)
+    fixed = {}
+    for df in ("os", "ws", "is"):
+        d["compute"]["arrays"][0].update(dataflow=df, dataflows=None)
+        fixed[df] = simulate_model(tiny, arch.from_dict(d), strategy="exhaustive", budget=10 ** 7)
+    picked = set()
+    for i, l in enumerate(conf.layers):
+        assert all(l.cycles <= f.layers[i].cycles for f in fixed.values()), l.layer
+        if l.macs:
+            picked.add(l.dataflow)
+            assert l.cycles == fixed[l.dataflow].layers[i].cycles
+    assert picked <= {"os", "ws", "is"} and len(picked) >= 2

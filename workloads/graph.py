@@ -1,0 +1,251 @@
+"""A framework-neutral dataflow graph and its lowering to the layer IR (shared by importers).
+
+The ONNX and PyTorch importers translate their graphs into a list of :class:`GNode` (a
+small canonical op set, static shapes attached) and call :func:`lower`, so that both
+produce the zoo's conventions exactly:
+
+* a BatchNorm right after a conv or fc (and read by nothing else) is folded into it
+  (``batchnorm=True``); elsewhere it is a vector op ``batchnorm``;
+* an activation is fused into the layer that produced its input (MAC or vector op,
+  e.g. the ReLU after a residual add) when that output feeds nothing else; otherwise it
+  is a vector op of its own (``relu``, ``swish``, ...);
+* ``x * sigmoid(x)`` is recognised as ``swish`` (SiLU), as ONNX writes it;
+* an add of a constant vector right after a bias-free fc or conv is its bias;
+* reshape / flatten / squeeze / dropout / identity are free (no layer); transpose is
+  data movement (a vector op copying every element); resize is a vector op;
+* an explicit pad read only by a conv or pool is folded into its padding; elsewhere it
+  is a vector op ``pad`` (a copy of the padded tensor);
+* tensors of rank 2 (N, C) and 3 (N, C, L) are read as (N, C, 1, 1) and (N, C, 1, L).
+
+Asymmetric padding (ONNX ``pads`` with begin != end, ``auto_pad=SAME_*``, darknet's
+one-sided pool padding) cannot be written as the IR's symmetric pair: the layer keeps
+the begin (top, left) padding and the exact output size P, Q taken from the graph.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from .errors import WorkloadError
+from .ir import MacLayer, Model, OpLayer
+
+#: canonical activation names (the ``activation`` field, or the op of a standalone vector op)
+ACTIVATIONS = ("relu", "relu6", "leaky", "sigmoid", "swish", "hardswish", "hardsigmoid",
+               "tanh", "gelu", "elu", "selu", "softplus", "mish", "softmax", "clip")
+
+#: canonical graph ops
+GRAPH_OPS = ("conv", "linear", "bn", "act", "maxpool", "avgpool", "gap", "add", "mul",
+             "concat", "free", "transpose", "resize", "pad", "pass")
+
+
+@dataclass
+class GNode:
+    """One node of the neutral graph.
+
+    ``inputs`` are the dynamic (activation) tensors, in order; constants and weights are
+    described by ``attrs``. ``consts`` holds the shapes of constant operands of add/mul.
+
+    attrs by op: conv: K, R, S, stride (2), pads (top, left, bottom, right), dilation (2),
+    groups, bias; linear: K, C, bias; act: kind; maxpool/avgpool: R, S, stride, pads;
+    concat: axis; pad: pads (top, left, bottom, right).
+    """
+
+    name: str
+    op: str
+    inputs: list
+    output: str
+    attrs: dict = field(default_factory=dict)
+    consts: list = field(default_factory=list)
+
+
+def nchw(shape, what: str) -> tuple[int, int, int, int]:
+    """(N, C, H, W) of a static tensor shape of rank 1 to 4."""
+    s = tuple(int(d) for d in shape)
+    if len(s) == 4:
+        return s
+    if len(s) == 3:
+        return (s[0], s[1], 1, s[2])
+    if len(s) == 2:
+        return (s[0], s[1], 1, 1)
+    if len(s) == 1:
+        return (1, s[0], 1, 1)
+    raise WorkloadError(f"{what}: tensor of shape {list(s)} (rank {len(s)}) is not supported",
+                        fix="tilesim models tensors of rank 1 to 4 (N, C, H, W)")
+
+
+def _swish(nodes: list[GNode], consumers: dict) -> list[GNode]:
+    """Rewrite ``m = x * sigmoid(x)`` (sigmoid read only by the mul) as ``act swish`` on x."""
+    by_out = {n.output: n for n in nodes}
+    drop, out = set(), []
+    for n in nodes:
+        if n.op == "mul" and len(n.inputs) == 2 and not n.consts:
+            for a, b in (n.inputs, n.inputs[::-1]):
+                sig = by_out.get(b)
+                if (sig is not None and sig.op == "act" and sig.attrs["kind"] == "sigmoid"
+                        and sig.inputs == [a] and consumers.get(b, 0) == 1):
+                    drop.add(id(sig))
+                    n = replace(n, op="act", inputs=[a], attrs={"kind": "swish"})
+                    break
+        out.append(n)
+    return [n for n in out if id(n) not in drop]
+
+
+class _Layer:
+    """A layer under construction (fields still change while fusing)."""
+
+    def __init__(self, cls, **kw):
+        self.cls, self.kw = cls, kw
+
+    def build(self):
+        return self.cls(**self.kw)
+
+
+def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, source: str) -> Model:
+    """The layer-IR :class:`Model` of a neutral graph (see the module docstring)."""
+    def count(nodes) -> dict:
+        c: dict = {}
+        for t in [t for n in nodes for t in n.inputs] + list(outputs):
+            c[t] = c.get(t, 0) + 1
+        return c
+
+    nodes = _swish(nodes, count(nodes))
+    consumers = count(nodes)
+
+    layers: list[_Layer] = []
+    producer: dict = {}   # tensor -> _Layer whose output it is (after fusion and aliases)
+    alias: dict = {}      # tensor -> the tensor it is a free view of
+    used_names: set = set()
+
+    def single_use(t) -> bool:
+        while True:
+            if consumers.get(t, 0) != 1:
+                return False
+            if t not in alias:
+                return True
+            t = alias[t]
+
+    def shape(t, who):
+        try:
+            return shapes[t]
+        except KeyError:
+            raise WorkloadError(f"node {who!r}: tensor {t!r} has no static shape",
+                                fix="give the input shape (--input-shape / input_shape=)") from None
+
+    def uniq(n: str) -> str:
+        base, i = n or "layer", 1
+        while n in used_names or not n:
+            n, i = f"{base}_{i}", i + 1
+        used_names.add(n)
+        return n
+
+    def push(layer: _Layer, out: str) -> None:
+        layer.kw["name"] = uniq(layer.kw["name"])
+        layers.append(layer)
+        producer[out] = layer
+
+    pending: dict = {}  # output of an explicit pad -> (its input, its pads, its name)
+
+    def materialize(t) -> None:
+        src, _, who = pending.pop(t)
+        n, c, h, w = nchw(shape(src, who), who)
+        _, k, p, q = nchw(shape(t, who), who)
+        push(_Layer(OpLayer, name=who, op="pad", N=n, C=c, H=h, W=w, K=k, P=p, Q=q), t)
+
+    for nd in nodes:
+        op, a = nd.op, nd.attrs
+        if op == "pad":
+            pending[nd.output] = (nd.inputs[0], tuple(a["pads"]), nd.name)
+            continue
+        if op in ("conv", "maxpool", "avgpool") and nd.inputs[0] in pending and \
+                consumers.get(nd.inputs[0], 0) == 1:
+            src, pads, _ = pending.pop(nd.inputs[0])
+            nd = replace(nd, inputs=[src], attrs=dict(a, pads=tuple(
+                x + y for x, y in zip(a["pads"], pads))))
+            a = nd.attrs
+        for t in nd.inputs:
+            if t in pending:
+                materialize(t)
+        if op in ("free", "pass"):
+            alias[nd.output] = nd.inputs[0] if nd.inputs else None
+            if op == "free" and nd.inputs and nd.inputs[0] in producer:
+                producer[nd.output] = producer[nd.inputs[0]]
+            continue
+        src = nd.inputs[0] if nd.inputs else None
+        if op == "conv":
+            n, c, h, w = nchw(shape(src, nd.name), nd.name)
+            _, k, p, q = nchw(shape(nd.output, nd.name), nd.name)
+            t, l = a["pads"][0], a["pads"][1]
+            push(_Layer(MacLayer, name=nd.name, N=n, K=k, C=c, H=h, W=w, R=a["R"], S=a["S"],
+                        P=p, Q=q, stride=tuple(a["stride"]), padding=(t, l),
+                        dilation=tuple(a["dilation"]), groups=a["groups"], bias=a["bias"]),
+                 nd.output)
+        elif op == "linear":
+            numel = math.prod(shape(src, nd.name))
+            if numel % a["C"]:
+                raise WorkloadError(f"node {nd.name!r}: input of {numel} elements does not "
+                                    f"split into rows of {a['C']} features")
+            push(_Layer(MacLayer, name=nd.name, N=numel // a["C"], K=a["K"], C=a["C"], H=1, W=1,
+                        R=1, S=1, P=1, Q=1, bias=a["bias"], origin="fc"), nd.output)
+        elif op == "bn":
+            prod = producer.get(src)
+            if (prod is not None and prod.cls is MacLayer and not prod.kw.get("batchnorm")
+                    and not prod.kw.get("activation") and single_use(src)):
+                prod.kw["batchnorm"] = True
+                producer[nd.output] = prod
+            else:
+                push(_op(nd, "batchnorm", shape(src, nd.name), shape(nd.output, nd.name)),
+                     nd.output)
+        elif op == "act":
+            prod = producer.get(src)
+            if prod is not None and not prod.kw.get("activation") and single_use(src):
+                prod.kw["activation"] = a["kind"]
+                producer[nd.output] = prod
+            else:
+                push(_op(nd, a["kind"], shape(src, nd.name), shape(nd.output, nd.name)),
+                     nd.output)
+        elif op in ("add", "mul"):
+            prod = producer.get(src)
+            if (op == "add" and len(nd.inputs) == 1 and len(nd.consts) == 1
+                    and prod is not None and prod.cls is MacLayer and not prod.kw.get("bias")
+                    and not prod.kw.get("batchnorm") and not prod.kw.get("activation")
+                    and single_use(src) and len(nd.consts[0]) >= 1  # a vector, not a scalar
+                    and math.prod(nd.consts[0]) == prod.kw["K"]):
+                prod.kw["bias"] = True
+                producer[nd.output] = prod
+                continue
+            n, c, h, w = nchw(shape(nd.output, nd.name), nd.name)
+            push(_Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w,
+                        inputs=max(2, len(nd.inputs) + len(nd.consts))), nd.output)
+        elif op == "concat":
+            ins = [nchw(shape(t, nd.name), nd.name) for t in nd.inputs]
+            n, k, h, w = nchw(shape(nd.output, nd.name), nd.name)
+            rank = len(shape(nd.output, nd.name))
+            if a["axis"] % rank != 1:
+                raise WorkloadError(f"node {nd.name!r}: concat along axis {a['axis']} is not "
+                                    "supported", fix="tilesim concatenates along channels (axis 1)")
+            push(_Layer(OpLayer, name=nd.name, op="concat", N=n, C=ins[0][1], K=k, H=h, W=w,
+                        P=h, Q=w, inputs=len(ins)), nd.output)
+        elif op == "gap":
+            n, c, h, w = nchw(shape(src, nd.name), nd.name)
+            push(_Layer(OpLayer, name=nd.name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1), nd.output)
+        elif op in ("maxpool", "avgpool"):
+            n, c, h, w = nchw(shape(src, nd.name), nd.name)
+            _, k, p, q = nchw(shape(nd.output, nd.name), nd.name)
+            push(_Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, P=p, Q=q, R=a["R"],
+                        S=a["S"], stride=tuple(a["stride"]), padding=tuple(a["pads"][:2])),
+                 nd.output)
+        elif op in ("transpose", "resize"):
+            push(_op(nd, op, shape(src, nd.name), shape(nd.output, nd.name)), nd.output)
+        else:  # pragma: no cover - importers only emit GRAPH_OPS
+            raise AssertionError(op)
+    if not layers:
+        raise WorkloadError(f"model {name!r}: the graph has no layers tilesim can time",
+                            source=source, fix="give a model with convolutions, GEMMs or "
+                            "vector ops")
+    return Model(name=name, layers=tuple(l.build() for l in layers), batch=batch, source=source)
+
+
+def _op(nd: GNode, op: str, in_shape, out_shape) -> _Layer:
+    n, c, h, w = nchw(in_shape, nd.name)
+    _, k, p, q = nchw(out_shape, nd.name)
+    return _Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, K=k, P=p, Q=q)

@@ -1,0 +1,415 @@
+"""Read an ONNX model into the layer IR (needs the ``onnx`` extra).
+
+Only the graph and the weights' shapes are read, never the weight data (external data
+files need not be present). Shapes come from ONNX shape inference after the graph
+inputs are fixed: the leading dimension of every input is the batch and is set to
+``batch``; any other dynamic dimension needs ``input_shape``.
+
+Supported ops (the zoo's conventions, see :mod:`workloads.graph`): Conv (1-D and 2-D,
+groups, dilation, pads, auto_pad), Gemm, MatMul with a constant weight (+ Add of a
+bias), BatchNormalization, Relu / Clip / LeakyRelu / Sigmoid / HardSwish / HardSigmoid /
+Tanh / Gelu / Elu / Selu / Softplus / Mish / Softmax, ``x * Sigmoid(x)`` (SiLU),
+MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool / ReduceMean over H, W, Add /
+Sub / Mul / Div / Sum, Concat, Reshape / Flatten / Squeeze / Unsqueeze / Identity /
+Dropout / Cast (free), Transpose (data movement), Resize / Upsample, Pad (folded
+into the conv or pool that reads it). Nodes whose inputs
+are all constants or shapes (Shape, Gather, Constant ...) are folded away. Any other op
+is an error listing every unsupported node, unless ``allow_unsupported`` is set: then
+each such node is treated as a free pass-through, with a warning.
+
+The layers are those of the file: an exporter that already folded BatchNorm into the
+conv weights (``torch.onnx.export`` of a module in eval mode, with its default constant
+folding) writes convs with a bias and no BatchNormalization, so each such conv counts K
+parameters (bias) instead of 2K (scale, shift): torchvision's ResNet-18 exported that way
+imports with 11,684,712 parameters instead of 11,689,512; MACs are unchanged.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+from .errors import WorkloadError
+from .graph import GNode, lower
+
+_ACTS = {"Relu": "relu", "LeakyRelu": "leaky", "Sigmoid": "sigmoid", "HardSwish": "hardswish",
+         "HardSigmoid": "hardsigmoid", "Tanh": "tanh", "Gelu": "gelu", "Elu": "elu",
+         "Selu": "selu", "Softplus": "softplus", "Mish": "mish", "Softmax": "softmax"}
+_FREE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast"}
+_ELTWISE = {"Add": "add", "Sub": "add", "Sum": "add", "Mul": "mul", "Div": "mul"}
+_STATIC = {"Shape", "Size"}  # outputs known once shapes are static
+
+
+def _need_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise WorkloadError("reading ONNX models needs the onnx package",
+                            fix="pip install 'tilesim[onnx]'") from None
+    return onnx
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"1x3x224x224"`` -> (1, 3, 224, 224), or a WorkloadError saying how to write it."""
+    try:
+        dims = tuple(int(d) for d in str(text).lower().replace(",", "x").split("x"))
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) <= 0:
+        raise WorkloadError(f"input shape {text!r} is not a list of positive integers",
+                            fix="write it like 1x3x224x224 (batch x channels x height x width)")
+    return dims
+
+
+def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = False,
+              name: str | None = None):
+    """A :class:`Model` from an ONNX file path, bytes or ``onnx.ModelProto``.
+
+    ``input_shape``: the full shape of the (single) graph input, e.g. ``(1, 3, 224, 224)``
+    or ``"1x3x224x224"``, or a dict {input name: shape}; its leading (batch) entry must
+    be 1 or ``batch``. ``allow_unsupported``: treat unsupported ops as free pass-through
+    ops with a warning instead of failing.
+    """
+    onnx = _need_onnx()
+    from google.protobuf.message import DecodeError
+
+    where = str(src) if isinstance(src, (str, Path)) else "<onnx model>"
+    if isinstance(src, (str, Path)):
+        try:
+            data = Path(src).read_bytes()
+        except OSError as e:
+            raise WorkloadError(f"cannot read the file: {e.strerror}", source=where,
+                                fix="check the path and its permissions") from None
+        name = name or Path(src).stem
+    elif isinstance(src, (bytes, bytearray)):
+        data = bytes(src)
+    else:
+        data = None
+        model = src
+    if data is not None:
+        try:
+            model = onnx.load_model_from_string(data)
+        except (DecodeError, ValueError, RuntimeError) as e:
+            raise WorkloadError(f"not a valid ONNX file, corrupt or truncated ({e})",
+                                source=where, fix="export the model again or check the "
+                                "download; tilesim reads ONNX protobuf (.onnx) files") from None
+    if not isinstance(model, onnx.ModelProto):
+        raise WorkloadError(f"expected an ONNX file, bytes or onnx.ModelProto, got "
+                            f"{type(src).__name__}", source=where)
+    name = name or model.graph.name or "onnx_model"
+    _check_structure(model, where)
+    model = _fix_inputs(onnx, model, batch, input_shape, where, copy=data is None)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception as e:  # onnx raises its own InferenceError / ValidationError types
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WorkloadError(f"ONNX shape inference failed: {msg}", source=where,
+                            fix="check the model with onnx.checker, or give --input-shape") from None
+    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported)
+    return lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}")
+
+
+def _check_structure(model, where: str) -> None:
+    """Catch a truncated or hand-broken graph before shape inference does, with names."""
+    g = model.graph
+    if not g.node:
+        raise WorkloadError("the ONNX file has no graph nodes (empty, truncated or not ONNX)",
+                            source=where, fix="export the model again")
+    if not g.output:
+        raise WorkloadError("the ONNX graph declares no outputs (truncated file?)",
+                            source=where, fix="export the model again")
+    known = {i.name for i in g.input} | {t.name for t in g.initializer} | {""}
+    for i, n in enumerate(g.node):
+        for t in n.input:
+            if t not in known:
+                raise WorkloadError(f"node {n.name or n.op_type + '#' + str(i)!r} reads tensor "
+                                    f"{t!r}, which nothing produces (truncated or not "
+                                    "topologically sorted)", source=where,
+                                    fix="export the model again, or sort it with onnx tools")
+        known.update(n.output)
+    for o in g.output:
+        if o.name not in known:
+            raise WorkloadError(f"graph output {o.name!r} is produced by no node (truncated file?)",
+                                source=where, fix="export the model again")
+
+
+def _dims(vi) -> list:
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return []
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+
+
+def _fix_inputs(onnx, model, batch, input_shape, where, copy: bool):
+    """Fix the graph inputs' shapes: batch first, then ``input_shape`` or the file's dims.
+
+    Works on a copy when ``copy`` (the caller's ModelProto); large weights are dropped
+    from it (only their shapes are used), which keeps shape inference fast and light."""
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if isinstance(input_shape, dict):
+        given = {k: parse_shape("x".join(map(str, v)) if not isinstance(v, str) else v)
+                 for k, v in input_shape.items()}
+        unknown = set(given) - {i.name for i in inputs}
+        if unknown:
+            raise WorkloadError(f"input_shape names {sorted(unknown)}, which are not graph inputs",
+                                source=where, fix="graph inputs: " +
+                                ", ".join(i.name for i in inputs))
+    elif input_shape is not None:
+        shp = parse_shape(input_shape if isinstance(input_shape, str)
+                          else "x".join(map(str, input_shape)))
+        if len(inputs) != 1:
+            raise WorkloadError(f"the model has {len(inputs)} inputs; one input shape is ambiguous",
+                                source=where, fix="give a dict {input name: shape} in the API")
+        given = {inputs[0].name: shp}
+    else:
+        given = {}
+    if copy:
+        model = type(model).FromString(model.SerializeToString())
+    for t in model.graph.initializer:
+        if math.prod(t.dims) > 64:  # small constants (shapes, pads, clip bounds) are read
+            for f in ("raw_data", "float_data", "int32_data", "int64_data", "double_data",
+                      "uint64_data", "string_data"):
+                t.ClearField(f)
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        dims = _dims(vi)
+        if vi.name in given:
+            want = list(given[vi.name])
+            if dims and len(dims) != len(want):
+                raise WorkloadError(f"input {vi.name!r} has rank {len(dims)} ({_fmt(dims)}), "
+                                    f"but the input shape given is {_fmt(want)}", source=where,
+                                    fix=f"give {len(dims)} dimensions, like {_example(dims)}")
+            if want[0] not in (1, batch):
+                raise WorkloadError(f"the input shape {_fmt(want)} says batch {want[0]}, "
+                                    f"but the batch is {batch}", source=where,
+                                    fix=f"use --batch {want[0]}, or write the input shape with a "
+                                    "leading 1")
+        else:
+            want = list(dims)
+            if not want:
+                raise WorkloadError(f"input {vi.name!r} has no shape in the file", source=where,
+                                    fix="give the input shape, e.g. --input-shape 1x3x224x224")
+            dyn = [i for i, d in enumerate(want) if not isinstance(d, int) or d <= 0]
+            if [i for i in dyn if i > 0]:
+                raise WorkloadError(f"input {vi.name!r} has dynamic shape {_fmt(dims)}",
+                                    source=where, fix="give the input shape, e.g. --input-shape "
+                                    f"{_example(dims)} (API: input_shape=)")
+        want[0] = batch
+        shape = vi.type.tensor_type.shape
+        del shape.dim[:]
+        for d in want:
+            shape.dim.add().dim_value = int(d)
+    # shapes recorded for the old input shape would contradict the new ones: infer afresh
+    del model.graph.value_info[:]
+    for vi in model.graph.output:
+        vi.type.tensor_type.ClearField("shape")
+    return model
+
+
+def _fmt(dims) -> str:
+    return "x".join(str(d) for d in dims)
+
+
+def _example(dims) -> str:
+    return "x".join(str(d) if isinstance(d, int) and d > 0 else
+                    ("1" if i == 0 else "224") for i, d in enumerate(dims))
+
+
+def _translate(onnx, g, where, allow_unsupported):
+    from onnx import numpy_helper
+
+    shapes: dict = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        d = _dims(vi)
+        if d and all(isinstance(x, int) and x > 0 for x in d):
+            shapes[vi.name] = tuple(d)
+    consts = {t.name: t for t in g.initializer}  # name -> TensorProto (shape, maybe data)
+    static = set(consts)
+    nodes, bad = [], []
+    for i, n in enumerate(g.node):
+        name = n.name or f"{n.op_type}_{i}"
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        dyn = [t for t in n.input if t and t not in static]
+        if n.op_type == "Constant":
+            t = attrs.get("value")
+            if t is None and "value_float" in attrs:
+                t = onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [], [attrs["value_float"]])
+            if t is None and "value_ints" in attrs:
+                t = onnx.helper.make_tensor("", onnx.TensorProto.INT64, [len(attrs["value_ints"])],
+                                            attrs["value_ints"])
+            if t is not None:
+                t.name = n.output[0]
+                consts[n.output[0]] = t
+            static.update(n.output)
+            continue
+        if n.op_type in _STATIC or not dyn:
+            static.update(n.output)
+            continue
+        out = n.output[0]
+        try:
+            nd = _node(n, name, attrs, dyn, consts, shapes, numpy_helper)
+        except WorkloadError as e:
+            raise WorkloadError(e.bare, source=where, fix=e.fix) from None
+        except _Unsupported as e:
+            bad.append((n.op_type, name, str(e)))
+            nd = GNode(name, "pass", dyn[:1], out)
+        nodes.append(nd)
+    if bad:
+        listing = "; ".join(f"{op} ({nm!r}{': ' + why if why else ''})" for op, nm, why in bad)
+        if not allow_unsupported:
+            types = sorted({op for op, _, _ in bad})
+            raise WorkloadError(f"unsupported ONNX ops {', '.join(types)} at nodes: {listing}",
+                                source=where, fix="remove or replace these ops, or pass them "
+                                "through as free ops with --passthrough-unsupported "
+                                "(API: allow_unsupported=True)")
+        warnings.warn(f"{where}: unsupported ONNX ops treated as free pass-through (no time, no "
+                      f"traffic): {listing}", UserWarning, stacklevel=3)
+    return nodes, shapes, [o.name for o in g.output]
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _ints(v, n, default):
+    v = list(v) if v is not None else []
+    return v if v else [default] * n
+
+
+def _const_value(t, numpy_helper):
+    """A small constant's value, or None (external or missing data)."""
+    if t is None:
+        return None
+    try:
+        return numpy_helper.to_array(t)
+    except Exception:
+        return None
+
+
+def _window(attrs, kernel, in_shape, what):
+    """(stride, pads as (top, left, bottom, right), dilation) of a conv / pool window."""
+    nsp = len(kernel)
+    stride = _ints(attrs.get("strides"), nsp, 1)
+    dil = _ints(attrs.get("dilations"), nsp, 1)
+    pads = _ints(attrs.get("pads"), 2 * nsp, 0)
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = [0] * (2 * nsp)
+        for i in range(nsp):
+            size = in_shape[2 + i]
+            total = max((-(-size // stride[i]) - 1) * stride[i] + (kernel[i] - 1) * dil[i] + 1
+                        - size, 0)
+            small = total // 2
+            pads[i], pads[i + nsp] = ((small, total - small) if auto == "SAME_UPPER"
+                                      else (total - small, small))
+    elif auto == "VALID":
+        pads = [0] * (2 * nsp)
+    if nsp == 1:  # 1-D: (1, L)
+        return (1, stride[0]), (0, pads[0], 0, pads[1]), (1, dil[0])
+    if nsp != 2:
+        raise _Unsupported(f"{nsp}-D {what} (tilesim models 1-D and 2-D)")
+    return tuple(stride), tuple(pads), tuple(dil)
+
+
+def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
+    op, out = n.op_type, n.output[0]
+    x = dyn[0]
+    if op == "Conv":
+        w = consts.get(n.input[1])
+        if w is None:
+            raise _Unsupported("weights are not a constant")
+        wd = list(w.dims)
+        kernel = wd[2:]
+        if x not in shapes:
+            raise _Unsupported("input shape unknown")
+        groups = int(attrs.get("group", 1))
+        if wd[1] * groups != shapes[x][1]:
+            raise WorkloadError(f"node {name!r}: the weight {_fmt(wd)} with group {groups} "
+                                f"expects {wd[1] * groups} input channels, the input has "
+                                f"{shapes[x][1]} ({_fmt(shapes[x])})",
+                                fix="check the exporter; the graph is inconsistent")
+        stride, pads, dil = _window(attrs, kernel, shapes[x], "conv")
+        r, s = (1, kernel[0]) if len(kernel) == 1 else kernel
+        return GNode(name, "conv", [x], out, dict(
+            K=wd[0], R=r, S=s, stride=stride, pads=pads, dilation=dil,
+            groups=groups, bias=len(n.input) > 2 and bool(n.input[2])))
+    if op in ("Gemm", "MatMul"):
+        if len(dyn) != 1 or n.input[0] != x:
+            raise _Unsupported("only activation x constant weight is supported")
+        wd = list(consts[n.input[1]].dims)
+        if len(wd) != 2:
+            raise _Unsupported(f"weight of rank {len(wd)}")
+        if op == "Gemm":
+            if attrs.get("transA", 0):
+                raise _Unsupported("transA=1")
+            k, c = (wd[0], wd[1]) if attrs.get("transB", 0) else (wd[1], wd[0])
+            bias = len(n.input) > 2 and bool(n.input[2])
+        else:
+            c, k, bias = wd[0], wd[1], False
+        return GNode(name, "linear", [x], out, dict(K=k, C=c, bias=bias))
+    if op == "BatchNormalization":
+        return GNode(name, "bn", [x], out)
+    if op in _ACTS:
+        return GNode(name, "act", [x], out, dict(kind=_ACTS[op]))
+    if op == "Clip":
+        lo, hi = attrs.get("min"), attrs.get("max")
+        if len(n.input) > 1 and n.input[1]:
+            v = _const_value(consts.get(n.input[1]), numpy_helper)
+            lo = None if v is None else float(v)
+        if len(n.input) > 2 and n.input[2]:
+            v = _const_value(consts.get(n.input[2]), numpy_helper)
+            hi = None if v is None else float(v)
+        kind = ("relu6" if (lo, hi) == (0.0, 6.0) else
+                "relu" if lo == 0.0 and (hi is None or math.isinf(hi)) else "clip")
+        return GNode(name, "act", [x], out, dict(kind=kind))
+    if op in ("MaxPool", "AveragePool"):
+        kernel = list(attrs.get("kernel_shape", []))
+        if x not in shapes:
+            raise _Unsupported("input shape unknown")
+        stride, pads, _ = _window(attrs, kernel, shapes[x], "pool")
+        r, s = (1, kernel[0]) if len(kernel) == 1 else kernel
+        return GNode(name, "maxpool" if op == "MaxPool" else "avgpool", [x], out,
+                     dict(R=r, S=s, stride=stride, pads=pads))
+    if op == "GlobalAveragePool":
+        return GNode(name, "gap", [x], out)
+    if op == "GlobalMaxPool":
+        if x not in shapes:
+            raise _Unsupported("input shape unknown")
+        h, w = (shapes[x] + (1, 1))[2:4] if len(shapes[x]) == 4 else (1, shapes[x][-1])
+        return GNode(name, "maxpool", [x], out, dict(R=h, S=w, stride=(1, 1), pads=(0, 0, 0, 0)))
+    if op == "ReduceMean":
+        axes = attrs.get("axes")
+        if axes is None and len(n.input) > 1:
+            v = _const_value(consts.get(n.input[1]), numpy_helper)
+            axes = None if v is None else [int(a) for a in v.ravel()]
+        rank = len(shapes.get(x, ()))
+        if rank == 4 and axes is not None and sorted(a % 4 for a in axes) == [2, 3]:
+            return GNode(name, "gap", [x], out)
+        raise _Unsupported("only the mean over H and W (global average pool)")
+    if op in _ELTWISE:
+        cs = [tuple(consts[t].dims) for t in n.input if t and t in consts]
+        return GNode(name, _ELTWISE[op], list(dyn), out, consts=cs)
+    if op == "Concat":
+        return GNode(name, "concat", list(dyn), out, dict(axis=int(attrs.get("axis", 1))))
+    if op in _FREE:
+        return GNode(name, "free", [x], out)
+    if op == "Transpose":
+        return GNode(name, "transpose", [x], out)
+    if op == "Pad":
+        mode = attrs.get("mode", b"constant")
+        pads = attrs.get("pads")
+        if pads is None and len(n.input) > 1:
+            v = _const_value(consts.get(n.input[1]), numpy_helper)
+            pads = None if v is None else [int(p) for p in v.ravel()]
+        if len(n.input) > 3 and n.input[3]:
+            raise _Unsupported("padding selected axes")
+        if pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+            raise _Unsupported("only constant padding of H and W of a 4-D tensor")
+        return GNode(name, "pad", [x], out, dict(pads=(pads[2], pads[3], pads[6], pads[7]),
+                                                 mode=mode))
+    if op in ("Resize", "Upsample"):
+        return GNode(name, "resize", [x], out)
+    raise _Unsupported("")

@@ -1,0 +1,396 @@
+"""Read a PyTorch ``nn.Module`` into the layer IR (needs the ``torch`` extra).
+
+The module is traced with ``torch.fx.symbolic_trace`` and run once on *meta* tensors
+(no memory, no arithmetic, the module is not changed) to get every tensor's shape;
+the traced graph is then lowered with the same conventions as the ONNX importer and
+the zoo (:mod:`workloads.graph`). When tracing fails (data-dependent control flow),
+the module is exported with ``torch.onnx.export`` (TorchScript exporter, BatchNorm
+kept, the module in its own train/eval mode) and read by the ONNX importer; that route
+runs the module on real zeros, so it needs real weights and the ``onnx`` package.
+
+Layer names: a module's dotted path (``layer1.0.conv1``); a functional op is named
+after the module it sits in and the op (``layer1.0.add``), as in the zoo.
+
+From the command line: ``tilesim run --model net.py:build --input-shape 1x3x224x224``
+imports ``net.py`` and calls ``build()``, which returns the module.
+"""
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+from .errors import WorkloadError
+from .graph import GNode, lower
+
+
+def _need_torch():
+    try:
+        import torch
+        import torch.fx  # noqa: F401
+    except ImportError:
+        raise WorkloadError("importing PyTorch modules needs the torch package",
+                            fix="pip install 'tilesim[torch]'") from None
+    return torch
+
+
+def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported: bool = False):
+    """A Model from ``"path/to/file.py:factory"``: the module ``factory()`` returns."""
+    path_s, _, fn = str(spec).rpartition(":")
+    path = Path(path_s)
+    if not fn.isidentifier():
+        raise WorkloadError(f"{fn!r} is not a Python function name", source=spec,
+                            fix="write --model path/to/file.py:function_name")
+    if not path.is_file():
+        raise WorkloadError("no such Python file", source=path_s,
+                            fix="check the path before ':'")
+    if input_shape is None:
+        raise WorkloadError("a PyTorch model needs an input shape", source=spec,
+                            fix="give --input-shape, e.g. --input-shape 1x3x224x224")
+    torch = _need_torch()
+    net = _call_factory(path, fn, spec)
+    if not isinstance(net, torch.nn.Module):
+        raise WorkloadError(f"{fn}() returned a {type(net).__name__}, not a torch.nn.Module",
+                            source=spec, fix="return the network module")
+    return read_torch(net, input_shape, batch=batch, allow_unsupported=allow_unsupported,
+                      name=fn if fn not in ("build", "model", "factory", "make") else path.stem,
+                      source=f"torch:{spec}")
+
+
+def _call_factory(path: Path, fn: str, spec: str):
+    """Import ``path`` as a script would run (its folder importable) and call ``fn()``.
+
+    The module is registered in ``sys.modules`` (dataclasses and pickling need that) and
+    ``sys.path`` holds the file's folder only for the duration of the call."""
+    import hashlib
+    import sys
+    mod_name = "_tilesim_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[mod_name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as e:
+            raise WorkloadError(f"importing the file failed: {type(e).__name__}: {e}",
+                                source=str(path), fix="run the file with python to see the "
+                                "error") from None
+        factory = getattr(module, fn, None)
+        if not callable(factory):
+            raise WorkloadError(f"the file defines no function {fn!r}", source=str(path),
+                                fix="name a function that returns an nn.Module")
+        try:
+            return factory()
+        except Exception as e:
+            raise WorkloadError(f"{fn}() failed: {type(e).__name__}: {e}", source=spec,
+                                fix="call it from Python to see the error") from None
+    finally:
+        sys.modules.pop(mod_name, None)
+        if folder in sys.path:
+            sys.path.remove(folder)
+
+
+def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = False,
+               name: str | None = None, source: str | None = None):
+    """A :class:`Model` of ``module`` for an input of ``input_shape`` (batch first).
+
+    ``input_shape`` is a tuple or ``"1x3x224x224"``; its leading (batch) entry must be 1
+    or ``batch`` and is set to ``batch``. ``allow_unsupported`` passes modules and
+    functions tilesim cannot model through as free ops, with a warning."""
+    torch = _need_torch()
+    from .onnx_import import parse_shape
+    if not isinstance(module, torch.nn.Module):
+        raise WorkloadError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    shp = list(parse_shape(input_shape if isinstance(input_shape, str)
+                           else "x".join(map(str, input_shape))))
+    if shp[0] not in (1, batch):
+        raise WorkloadError(f"the input shape {'x'.join(map(str, shp))} says batch {shp[0]}, "
+                            f"but the batch is {batch}",
+                            fix=f"use --batch {shp[0]}, or write the input shape with a leading 1")
+    shp[0] = batch
+    name = name or type(module).__name__
+    source = source or f"torch:{type(module).__name__}"
+    if type(module).__module__.startswith("torch.nn.modules") and not isinstance(
+            module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
+        from collections import OrderedDict  # a bare layer: trace it as a one-layer net
+        module = torch.nn.Sequential(OrderedDict([(type(module).__name__.lower(), module)]))
+    try:
+        gm = torch.fx.symbolic_trace(module)
+    except Exception as e:  # data-dependent control flow and friends
+        return _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, e)
+    shapes = _meta_shapes(torch, gm, shp, source)
+    nodes, outputs = _translate(torch, gm, shapes, source, allow_unsupported)
+    return lower(nodes, shapes, outputs, name=name, batch=batch, source=source)
+
+
+def _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, why):
+    import io
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise WorkloadError(f"torch.fx cannot trace the module ({type(why).__name__}: {why}) "
+                            "and the ONNX fallback needs the onnx package", source=source,
+                            fix="pip install 'tilesim[onnx]', or make the module traceable") from None
+    buf = io.BytesIO()
+    try:
+        x = torch.zeros(shp, device=next(iter(module.parameters()), torch.zeros(0)).device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            kw = dict(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
+                      opset_version=17)
+            try:
+                torch.onnx.export(module, (x,), buf, dynamo=False, **kw)
+            except TypeError:  # torch < 2.5 has no dynamo= (and exports with TorchScript)
+                torch.onnx.export(module, (x,), buf, **kw)
+    except Exception as e:
+        raise WorkloadError(f"torch.fx cannot trace the module ({type(why).__name__}: {why}) "
+                            f"and torch.onnx.export failed too ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''})", source=source,
+                            fix="make the forward traceable (no Python control flow on "
+                            "tensor values), or export to ONNX yourself") from None
+    from .onnx_import import read_onnx
+    m = read_onnx(buf.getvalue(), batch=batch, allow_unsupported=allow_unsupported, name=name)
+    from .ir import Model
+    return Model(name=name, layers=m.layers, batch=batch, source=source + " (via onnx)")
+
+
+def _meta_shapes(torch, gm, shp, source) -> dict:
+    """Shape of every tensor-valued node, from one run on meta tensors."""
+    from torch.func import functional_call
+
+    class Meta(torch.fx.Interpreter):
+        def call_module(self, target, args, kwargs):
+            mod = self.fetch_attr(target)
+            state = {k: torch.empty_like(v, device="meta") for k, v in
+                     list(mod.named_parameters()) + list(mod.named_buffers())}
+            return functional_call(mod, state, args, kwargs)
+
+        def get_attr(self, target, args, kwargs):
+            v = super().get_attr(target, args, kwargs)
+            return torch.empty_like(v, device="meta") if isinstance(v, torch.Tensor) else v
+
+    shapes, env = {}, {}
+    interp = Meta(gm, garbage_collect_values=False)
+    try:
+        interp.run(torch.empty(shp, device="meta"))
+    except Exception as e:
+        raise WorkloadError(f"running the traced module on an input of shape "
+                            f"{'x'.join(map(str, shp))} failed: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}", source=source,
+                            fix="check the input shape the module expects") from None
+    env = interp.env
+    for node, v in env.items():
+        if isinstance(v, torch.Tensor):
+            shapes[node.name] = tuple(int(d) for d in v.shape)
+    return shapes
+
+
+def _layer_name(node) -> str:
+    if node.op == "call_module":
+        return str(node.target)
+    stack = node.meta.get("nn_module_stack") or {}
+    scope = list(stack)[-1] if stack else ""
+    base = getattr(node.target, "__name__", str(node.target)).strip("_")
+    return f"{scope}.{base}" if scope else base
+
+
+_ACT_MODULES = {"ReLU": "relu", "ReLU6": "relu6", "LeakyReLU": "leaky", "Sigmoid": "sigmoid",
+                "SiLU": "swish", "Hardswish": "hardswish", "Hardsigmoid": "hardsigmoid",
+                "Tanh": "tanh", "GELU": "gelu", "ELU": "elu", "SELU": "selu",
+                "Softplus": "softplus", "Mish": "mish", "Softmax": "softmax"}
+_ACT_FUNCS = {"relu": "relu", "relu_": "relu", "relu6": "relu6", "leaky_relu": "leaky",
+              "sigmoid": "sigmoid", "silu": "swish", "hardswish": "hardswish",
+              "hardsigmoid": "hardsigmoid", "tanh": "tanh", "gelu": "gelu", "elu": "elu",
+              "selu": "selu", "softplus": "softplus", "mish": "mish", "softmax": "softmax"}
+_FREE_MODULES = {"Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Identity"}
+_FREE_FUNCS = {"flatten", "reshape", "view", "squeeze", "unsqueeze", "contiguous", "dropout",
+               "clone", "detach", "float", "to", "type_as", "identity"}
+_MOVE_FUNCS = {"permute", "transpose", "t"}
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _translate(torch, gm, shapes, source, allow_unsupported):
+    nodes, bad, outputs = [], [], []
+    static: set = set()
+    mods = dict(gm.named_modules())
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            continue
+        if node.op == "output":
+            outputs = [a.name for a in _flat(node.args) if isinstance(a, torch.fx.Node)]
+            continue
+        if node.op == "get_attr" or node.name not in shapes:
+            static.add(node.name)  # parameters, sizes, Python values
+            continue
+        dyn = [a.name for a in _flat((node.args, node.kwargs))
+               if isinstance(a, torch.fx.Node) and a.name not in static]
+        if not dyn:
+            static.add(node.name)
+            continue
+        name = _layer_name(node)
+        try:
+            if node.op == "call_module":
+                nd = _module(torch, mods[node.target], name, node, dyn, shapes)
+            else:
+                nd = _function(torch, node, name, dyn, shapes, static)
+        except _Unsupported as e:
+            what = (type(mods[node.target]).__name__ if node.op == "call_module"
+                    else getattr(node.target, "__name__", str(node.target)))
+            bad.append((what, name, str(e)))
+            nd = GNode(name, "pass", dyn[:1], node.name)
+        nodes.append(nd)
+    if bad:
+        listing = "; ".join(f"{op} ({nm!r}{': ' + why if why else ''})" for op, nm, why in bad)
+        if not allow_unsupported:
+            raise WorkloadError(f"unsupported PyTorch ops {', '.join(sorted({b[0] for b in bad}))}"
+                                f" at: {listing}", source=source,
+                                fix="remove or replace them, or pass them through as free ops "
+                                "with --passthrough-unsupported (API: allow_unsupported=True)")
+        warnings.warn(f"{source}: unsupported PyTorch ops treated as free pass-through (no "
+                      f"time, no traffic): {listing}", UserWarning, stacklevel=3)
+    return nodes, outputs
+
+
+def _flat(x):
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _flat(v)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _flat(v)
+    else:
+        yield x
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _pads_sym(padding, in_shape, out_shape, kernel, stride, dilation):
+    """(top, left, bottom, right) of a torch padding (ints, pair or 'same' / 'valid')."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        tot = [max((o - 1) * s + d * (k - 1) + 1 - i, 0) for i, o, k, s, d in
+               zip(in_shape, out_shape, kernel, stride, dilation)]
+        return (tot[0] // 2, tot[1] // 2, tot[0] - tot[0] // 2, tot[1] - tot[1] // 2)
+    ph, pw = padding
+    return (ph, pw, ph, pw)
+
+
+def _module(torch, m, name, node, dyn, shapes) -> GNode:
+    nn = torch.nn
+    cls = type(m).__name__
+    x, out = dyn[0], node.name
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)) and type(m) in (nn.Conv1d, nn.Conv2d):
+        one = isinstance(m, nn.Conv1d)
+        k = (1, m.kernel_size[0]) if one else m.kernel_size
+        st = (1, m.stride[0]) if one else m.stride
+        dl = (1, m.dilation[0]) if one else m.dilation
+        pd = m.padding if isinstance(m.padding, str) else ((0, m.padding[0]) if one else m.padding)
+        ins, outs = shapes[x][2:], shapes[out][2:]
+        if one:
+            ins, outs = (1, ins[0]), (1, outs[0])
+        return GNode(name, "conv", [x], out, dict(
+            K=m.out_channels, R=k[0], S=k[1], stride=tuple(st), dilation=tuple(dl),
+            pads=_pads_sym(pd, ins, outs, k, st, dl), groups=m.groups, bias=m.bias is not None))
+    if isinstance(m, nn.Linear):
+        return GNode(name, "linear", [x], out, dict(K=m.out_features, C=m.in_features,
+                                                    bias=m.bias is not None))
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return GNode(name, "bn", [x], out)
+    if cls in _ACT_MODULES:
+        return GNode(name, "act", [x], out, dict(kind=_ACT_MODULES[cls]))
+    if isinstance(m, nn.Hardtanh):
+        kind = "relu6" if (m.min_val, m.max_val) == (0.0, 6.0) else "clip"
+        return GNode(name, "act", [x], out, dict(kind=kind))
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        k = _pair(m.kernel_size)
+        st = _pair(m.stride if m.stride not in (None, ()) else m.kernel_size)
+        ph, pw = _pair(m.padding)
+        return GNode(name, "maxpool" if isinstance(m, nn.MaxPool2d) else "avgpool", [x], out,
+                     dict(R=k[0], S=k[1], stride=st, pads=(ph, pw, ph, pw)))
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return _adaptive(name, x, out, shapes, isinstance(m, nn.AdaptiveMaxPool2d))
+    if isinstance(m, (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)):
+        lft, rgt, top, bot = m.padding
+        return GNode(name, "pad", [x], out, dict(pads=(top, lft, bot, rgt)))
+    if cls in _FREE_MODULES:
+        return GNode(name, "free", [x], out)
+    if isinstance(m, nn.Upsample):
+        return GNode(name, "resize", [x], out)
+    raise _Unsupported("")
+
+
+def _adaptive(name, x, out, shapes, is_max) -> GNode:
+    si, so = shapes[x], shapes[out]
+    if si == so:
+        return GNode(name, "free", [x], out)
+    if so[2:] == (1, 1) and not is_max:
+        return GNode(name, "gap", [x], out)
+    h, w = si[2:]
+    p, q = so[2:]
+    if h % p or w % q:
+        raise _Unsupported(f"adaptive pool {h}x{w} -> {p}x{q} is not a regular window")
+    return GNode(name, "maxpool" if is_max else "avgpool", [x], out,
+                 dict(R=h // p, S=w // q, stride=(h // p, w // q), pads=(0, 0, 0, 0)))
+
+
+def _arg(node, i, key, default=None):
+    if len(node.args) > i:
+        return node.args[i]
+    return node.kwargs.get(key, default)
+
+
+def _function(torch, node, name, dyn, shapes, static) -> GNode:
+    t = node.target
+    fn = t if isinstance(t, str) else getattr(t, "__name__", str(t))
+    fn = fn.strip("_") if fn.startswith("__") else fn
+    fn = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "truediv", "truediv": "div",
+          "add_": "add", "mul_": "mul"}.get(fn, fn)
+    x, out = dyn[0], node.name
+    if fn in ("add", "sub", "mul", "div"):
+        consts = [shapes.get(a.name, ()) if isinstance(a, torch.fx.Node) else ()
+                  for a in node.args[:2]
+                  if not (isinstance(a, torch.fx.Node) and a.name not in static)]
+        return GNode(name, "add" if fn in ("add", "sub") else "mul", dyn, out, consts=consts)
+    if fn in ("cat", "concat"):
+        return GNode(name, "concat", dyn, out, dict(axis=int(_arg(node, 1, "dim", 0))))
+    if fn in _ACT_FUNCS:
+        return GNode(name, "act", [x], out, dict(kind=_ACT_FUNCS[fn]))
+    if fn in ("hardtanh", "clamp", "clip"):
+        lo = _arg(node, 1, "min_val" if fn == "hardtanh" else "min")
+        hi = _arg(node, 2, "max_val" if fn == "hardtanh" else "max")
+        kind = "relu6" if (lo, hi) == (0, 6) else "relu" if lo == 0 and hi is None else "clip"
+        return GNode(name, "act", [x], out, dict(kind=kind))
+    if fn in _FREE_FUNCS:
+        return GNode(name, "free", [x], out)
+    if fn in _MOVE_FUNCS:
+        return GNode(name, "transpose", [x], out)
+    if fn in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+        return _adaptive(name, x, out, shapes, fn == "adaptive_max_pool2d")
+    if fn in ("max_pool2d", "avg_pool2d"):
+        k = _pair(_arg(node, 1, "kernel_size"))
+        st = _pair(_arg(node, 2, "stride") or k)
+        ph, pw = _pair(_arg(node, 3, "padding", 0))
+        return GNode(name, "maxpool" if fn == "max_pool2d" else "avgpool", [x], out,
+                     dict(R=k[0], S=k[1], stride=st, pads=(ph, pw, ph, pw)))
+    if fn == "mean":
+        dims = _arg(node, 1, "dim")
+        dims = [dims] if isinstance(dims, int) else list(dims or [])
+        if len(shapes[x]) == 4 and sorted(d % 4 for d in dims) == [2, 3]:
+            return GNode(name, "gap", [x], out)
+        raise _Unsupported("only the mean over H and W (global average pool)")
+    if fn == "pad":
+        p = list(_arg(node, 1, "pad"))
+        if len(p) != 4:
+            raise _Unsupported("only 2-D padding (left, right, top, bottom)")
+        return GNode(name, "pad", [x], out, dict(pads=(p[2], p[0], p[3], p[1])))
+    if fn in ("interpolate", "upsample"):
+        return GNode(name, "resize", [x], out)
+    raise _Unsupported("")
