@@ -146,3 +146,23 @@ def test_broken_tile_sequence_is_caught(breaker, dtype):
     assert _compare(execute(m, x, w, tiles=good).output, ref, LAYER, x, w)[1]
     err, ok = _compare(execute(m, x, w, tiles=breaker(good)).output, ref, LAYER, x, w)
     assert not ok and err > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(layers(), st.sampled_from(["latency", "energy", "edp"]), st.integers(2, 8),
+       st.integers(2, 8), st.sampled_from(["512 B", "2 KiB", "64 KiB"]), st.integers(0, 2 ** 31))
+def test_searched_mappings_execute_bit_exact(layer, objective, rows, cols, size, seed):
+    """Mappings found by the mapspace search (any dataflow of a configurable array, uneven
+    tiles, any loop order) cover the iteration space exactly once."""
+    from sim import make_mapper
+    a = make_arch(rows=rows, cols=cols, size=size)
+    a = a.model_copy(update={"compute": a.compute.model_copy(update={"arrays": [
+        a.array.model_copy(update={"dataflows": ["os", "ws", "is"]})]})})
+    try:
+        m = make_mapper(a, objective).map(layer)
+    except MappingError:
+        assume(False)
+    x, w = operands(layer, seed)
+    ex = execute(m, x, w)
+    assert ex.tiles == m.tiling.n_tiles
+    assert np.array_equal(ex.output, conv2d_layer(layer, x, w))
