@@ -3,6 +3,7 @@ total cycles, for resnet50 and mobilenet_v2 on tpu_v1 and nvdla_small (finite DR
 bandwidth, the presets as shipped).
 
 Usage:  python benchmarks/bench_des_agreement.py [--arch A ...] [--model M ...] [--top 5]
+        [--objective edp|latency|energy|default]
 Prints, per (arch, model), the worst layer's relative difference (DES - analytic) /
 analytic on (total_cycles + 1), the model totals, and the --top worst layers with their
 DES stall causes; exits 1 if any layer differs by more than 10 %.
@@ -15,8 +16,7 @@ import time
 
 import arch
 import workloads
-from mapper import Mapper
-from sim import simulate_model
+from sim import make_mapper, simulate_model
 from sim.des import simulate_model as simulate_des
 
 BOUND = 0.10
@@ -27,11 +27,14 @@ def main() -> int:
     p.add_argument("--arch", nargs="+", default=["tpu_v1", "nvdla_small"])
     p.add_argument("--model", nargs="+", default=["resnet50", "mobilenet_v2"])
     p.add_argument("--top", type=int, default=3)
+    p.add_argument("--objective", default="edp", choices=("edp", "latency", "energy", "default"),
+                   help="mapping search objective (default edp, as `tilesim run`; 'default' = "
+                        "the least-traffic mapper)")
     a = p.parse_args()
     ok = True
     for an in a.arch:
         A = arch.load(an)
-        mapper = Mapper(A)
+        mapper = make_mapper(A, a.objective)
         for mn in a.model:
             M = workloads.load(mn)
             t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Must-hold check: with unlimited DRAM bandwidth the DES's cycles equal the analytic
 model's exactly, for every layer of every zoo model on every preset (batch 1).
 
-Usage:  python benchmarks/bench_des_unlimited.py [--arch A ...] [--model M ...]
+Usage:  python benchmarks/bench_des_unlimited.py [--arch A ...] [--model M ...] [--objective O]
 Prints one line per (preset, model) and exits 1 on any mismatch. (tests/test_des.py
 checks a representative subset; this runs them all.)
 """
@@ -13,8 +13,7 @@ import time
 
 import arch
 import workloads
-from mapper import Mapper
-from sim import simulate_model
+from sim import make_mapper, simulate_model
 from sim.des import simulate_model as simulate_des
 
 
@@ -28,12 +27,15 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--arch", nargs="+", default=arch.presets())
     p.add_argument("--model", nargs="+", default=workloads.zoo_names())
+    p.add_argument("--objective", default="edp", choices=("edp", "latency", "energy", "default"),
+                   help="mapping search objective (default edp, as `tilesim run`; 'default' = "
+                        "the least-traffic mapper)")
     a = p.parse_args()
     bad = layers = 0
     t_all = time.perf_counter()
     for an in a.arch:
         A = unlimited(an)
-        mapper = Mapper(A)
+        mapper = make_mapper(A, a.objective)
         for mn in a.model:
             M = workloads.load(mn)
             t0 = time.perf_counter()

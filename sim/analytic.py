@@ -23,15 +23,19 @@ tile (inputs, weights) or last tile (outputs); any other operand's whole traffic
 serialised with compute (``exposed``). So the layer occupies
 
     max(first_tiles + (compute_cycles + 1) + exposed + last_tile,
-        max(memory_cycles, reads + last_tile_compute + last_tile),
+        max(memory_cycles, reads + tile_compute + last_tile,
+            first_reads + max(tile_compute, next_reads) + rest),
         vector-unit cycles of a fused activation, each on-chip level's bytes / bandwidth)
 
-where ``reads`` is every DRAM read in cycles and ``last_tile_compute`` is
+where ``reads`` is every DRAM read in cycles and ``tile_compute`` is
 ``(compute_cycles + 1) // tiles``. When DRAM is the bottleneck the reads stream back to
 back, but the last tile's compute cannot start before its operands (the last reads)
 have landed, and the last output tile cannot leave before that compute ends, so neither
-is hidden. The discrete-event engine (:mod:`sim.des`) shows this drain; it matters on
-layers of few tiles.
+is hidden (the drain). Symmetrically at the start (the head): ``first_reads`` (the first
+input + weight tile) must land before anything computes, and while the first tile
+computes DRAM can only prefetch ``next_reads`` = min(first_reads, the other reads),
+since no output exists yet to write back; ``rest`` is the remaining traffic. The
+discrete-event engine (:mod:`sim.des`) shows both; they matter on layers of few tiles.
 
 cycles, and ``stall_cycles`` is what that adds to the compute cycles. With unlimited
 bandwidth the layer takes exactly its compute cycles.
@@ -111,8 +115,15 @@ def simulate_mac(m: Mapping, arch: Architecture) -> LayerResult:
     act_ops = layer.output_elems if layer.activation else 0
     # memory-bound: the last tile computes only after every read has landed, and its
     # output leaves only after that compute
-    drain = _cyc(t.read, dram_bpc) + (comp + 1) // m.tiling.n_tiles + _cyc(t.last_store, dram_bpc)
-    bounds = {"compute": overlap, "memory": max(mem, drain),
+    tile_comp = (comp + 1) // m.tiling.n_tiles
+    drain = _cyc(t.read, dram_bpc) + tile_comp + _cyc(t.last_store, dram_bpc)
+    # ... and at the start, while the first tile computes, DRAM can only prefetch the next
+    # tile's operands (at most one tile's worth): no output exists yet to write back
+    f0 = tb["input"] + tb["weight"]
+    nxt = max(0, min(f0, t.read - f0))
+    head = (_cyc(f0, dram_bpc) + max(tile_comp, _cyc(nxt, dram_bpc))
+            + _cyc(max(0, t.total - f0 - nxt), dram_bpc))
+    bounds = {"compute": overlap, "memory": max(mem, drain, head),
               "vector": math.ceil(act_ops / arch.compute.vector.lanes)}
     bb = buffer_bytes(m, arch)
     for lvl in arch.onchip:

@@ -73,9 +73,15 @@ class VectorCost:
         act_ops = layer.output_elems if layer.activation else 0
         # memory-bound drain (as sim.analytic.simulate_mac): the last tile computes only
         # after every read has landed, and its output leaves only after that compute
-        drain = (_cyc(ri + rw + rp, bpc) + (comp + 1) // (ev["Tr"] * ev["Tk"] * ev["Tc"])
-                 + _cyc(_int(ev["last_store"]), bpc))
-        total = np.maximum(overlap, np.maximum(mem, drain))
+        tile_comp = (comp + 1) // (ev["Tr"] * ev["Tk"] * ev["Tc"])
+        drain = _cyc(ri + rw + rp, bpc) + tile_comp + _cyc(_int(ev["last_store"]), bpc)
+        # ... and the head: the first tile's reads, then only the next tile's reads overlap
+        # the first tile's compute (sim.analytic.simulate_mac)
+        f0 = _int(ev["tile_bytes"]["input"]) + _int(ev["tile_bytes"]["weight"])
+        nxt = np.maximum(0, np.minimum(f0, ri + rw + rp - f0))
+        head = (_cyc(f0, bpc) + np.maximum(tile_comp, _cyc(nxt, bpc))
+                + _cyc(np.maximum(0, ri + rw + rp + wo - f0 - nxt), bpc))
+        total = np.maximum(overlap, np.maximum(np.maximum(mem, drain), head))
         total = np.maximum(total, math.ceil(act_ops / arch.compute.vector.lanes))
         bb = self.buffer_bytes(layer, pts, ri, rw, rp, wo)
         for lvl in arch.onchip:

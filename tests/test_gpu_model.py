@@ -138,6 +138,7 @@ def test_run_cli_on_a_gpu_writes_outputs(tmp_path, capsys):
     (["run", "--arch", "t4", "--model", "alexnet", "--fidelity", "des"], "needs an accelerator"),
     (["map", "--arch", "t4", "--model", "alexnet", "--layer", "features.0"],
      "needs an accelerator"),
+    (["verify", "--arch", "t4", "--model", "alexnet"], "needs an accelerator"),
 ])
 def test_bad_gpu_input_is_one_clear_line(argv, needle, capsys):
     """Unknown GPU, a precision the GPU lacks, GPU-only / accelerator-only options: exit 2."""

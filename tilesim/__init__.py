@@ -15,10 +15,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 from .api import (INPUT_ERRORS, layers_frame, load_arch, load_model, model_frame,  # noqa: E402
-                  simulate, write_outputs)
+                  simulate, verify, write_outputs)
 
 __all__ = ["INPUT_ERRORS", "__version__", "layers_frame", "load_arch", "load_model", "model_frame",
-           "simulate", "write_outputs"]
+           "simulate", "verify", "write_outputs"]
 
 from .api import baseline, compare, simulate_gpu  # noqa: E402  (GPU baselines)
 

@@ -307,3 +307,19 @@ def write_compare(out_dir, got: dict, command: str | None = None) -> dict:
                    command=command if command is not None else " ".join(sys.argv))
     return {"compare": str(write_csv(got["frame"], out / "compare.csv")),
             "summary": str(write_json(summary, out / "compare_summary.json"))}
+
+
+def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | None = None,
+           progress=None, objective: str = "edp", strategy: str = "heuristic", budget=None,
+           input_shape=None):
+    """Run the functional executor and the PE model on ``model``'s MAC layers (the first
+    ``layers`` if given) and compare with the reference kernels and the analytic cycles;
+    returns a :class:`sim.verify.VerifyResult` (``.ok``, ``.checks``, ``.frame()``).
+    Layers are mapped as :func:`simulate` maps them (``objective``, ``strategy``,
+    ``budget``; ``objective="default"``: the least-traffic mapper, no search)."""
+    from sim import make_mapper
+    from sim.verify import verify_model
+    a = _accelerator(load_arch(arch), "verify")
+    return verify_model(load_model(model, batch, input_shape=input_shape), a, layers=layers,
+                        seed=seed, progress=progress,
+                        mapper=make_mapper(a, objective, strategy, budget))

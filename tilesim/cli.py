@@ -136,6 +136,43 @@ def _run_gpu(args, gpu, model) -> int:
     return 0
 
 
+VERIFY_SPEC = [
+    ("layer", "layer", ""), ("dataflow", "dataflow", ""), ("exec_shape", "executor on", ""),
+    ("tiles", "tiles", ",d"),
+    ("exec_max_err", "exec max |err|", lambda v: f"{v:.3g}"),
+    ("tiles_fit", "tiles fit", lambda v: "yes" if v else "NO"),
+    ("pe_shape", "PE model on", ""),
+    ("pe_max_err", "PE max |err|", lambda v: "-" if v is None or v != v else f"{v:.3g}"),
+    ("pe_cycles", "PE cycles (last idx)", lambda v: "-" if v is None or v != v else f"{int(v):,d}"),
+    ("analytic_cycles", "analytic (last idx)", lambda v: "-" if v is None or v != v else f"{int(v):,d}"),
+    ("status", "status", ""),
+]
+
+
+def cmd_verify(args) -> int:
+    from reports import format_table, markdown_table
+    arch = api.load_arch(args.arch)
+    model = _load_model(args)
+    budget = _budget(args)
+    try:
+        res = api.verify(arch, model, layers=args.layers, seed=args.seed,
+                         objective=args.objective, strategy=args.strategy, budget=budget)
+    except MappingError as e:
+        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    a = arch.array
+    print(f"# verify {model.name} (batch {model.batch}) on {arch.name}: {a.rows}x{a.cols}x{a.count} "
+          f"{a.dataflow}, {res.precision}, seed {res.seed}, mappings: {res.mapper}: "
+          f"{len(res.checks)} MAC layers ({res.skipped_ops} vector-unit layers not verified)")
+    table = markdown_table if args.format == "markdown" else format_table
+    print(table(res.frame(), VERIFY_SPEC))
+    print("errors are in output units (integer: LSBs, must be 0); cycles are last-cycle indices "
+          "(SCALE-Sim convention); 'NxCxHxW->K' = run on a shrunk copy (see docs/outputs.md)")
+    n_ok = sum(c.ok for c in res.checks)
+    print(f"verify: {n_ok}/{len(res.checks)} layers pass"
+          + ("" if res.ok else " - MISMATCH"))
+    return 0 if res.ok else 1
+
+
 def _load_model(args):
     """The model, with import warnings (ops passed through) printed as one line each."""
     import warnings
@@ -316,6 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most events the trace keeps (default 100,000); beyond it the trace "
                         "is truncated and says so")
     r.set_defaults(fn=cmd_run)
+    v = sub.add_parser("verify", help="check mapped tiles and PE-model cycles against "
+                       "reference kernels and the analytic model (exit 1 on a mismatch)")
+    v.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
+    v.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                   "table, .onnx file or PyTorch factory file.py:function")
+    _import_args(v)
+    v.add_argument("--layers", type=_positive, help="verify only the first N MAC layers")
+    v.add_argument("--seed", type=int, default=0, help="seed of the random operands (default 0)")
+    v.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    v.add_argument("--format", choices=("table", "markdown"), default="table",
+                   help="table style on the terminal")
+    _search_args(v)
+    v.set_defaults(fn=cmd_verify)
     mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
     mp.add_argument("--arch", required=True, help="preset name, architecture YAML or SCALE-Sim .cfg")
     mp.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "

@@ -1,0 +1,277 @@
+"""A cycle-level, register-by-register model of an Ra x Ca systolic array (numba).
+
+It runs the GEMM view of a layer (per group ``out[M, N] = a[M, K] @ b[K, N]``, see
+:mod:`mapper.dataflow`) fold by fold and returns the output and the index of the cycle
+in which the last output is produced. It proves :func:`sim.analytic.fold_cycles`:
+nothing in here uses that formula; every fold runs until its last output appears.
+
+Registers and moves (one cycle = every PE reads its neighbours' registers as they were
+at the end of the previous cycle, then all registers update at once):
+
+* **os** (rows = M, cols = N, streams K; outputs stationary). The left-edge feeder of
+  row i pushes ``a[i, k]`` at cycle ``i + k`` into PE(i, 0); a-registers move one PE
+  right per cycle. The top-edge feeder of column j pushes ``b[k, j]`` at cycle
+  ``j + k``; b-registers move one PE down per cycle. Every operand carries its k as a
+  tag; a PE holding a valid a and b checks the tags agree, multiplies and adds into its
+  accumulator. An output is produced when its PE has done its K-th MAC (it stays in
+  the PE: the drain is not on the critical path, as in SCALE-Sim). The last one is
+  PE(Ra-1, Ca-1) at cycle ``T-1 + Ra-1 + Ca-1``: per fold ``T + Ra + Ca - 2`` cycles.
+* **ws** / **is** (rows = K, cols = N resp. M, streams M resp. N). First the
+  stationary operand (weights w[k, n] resp. inputs a[m, k]) is shifted in from the top,
+  one row per cycle, over Ra cycles. Then the row-i feeder pushes the streamed operand
+  for stream index t at cycle ``Ra + t + i``; it moves right one PE per cycle; each PE
+  adds its product to the partial sum arriving from the PE above (tags checked) and
+  passes it down; a finished output leaves the bottom row of column j at cycle
+  ``Ra + t + Ra-1 + j``. Per fold ``T + 2 Ra + Ca - 2`` cycles.
+
+Conventions (the same as SCALE-Sim's and :mod:`sim.analytic`'s):
+
+* Feeders run the whole Ra x Ca schedule in every fold: rows/columns of a partial
+  (edge) fold are fed zeros, so an edge fold takes as long as a full one.
+* Folds run back to back without overlap; fold f of the layer (groups outermost, then
+  row folds, then column folds) runs on array ``f % count``.
+* The cycle returned is the **index** of the cycle in which the layer's last output is
+  produced, the first cycle being 0 (SCALE-Sim's "Total Cycles"), i.e. the number of
+  cycles minus one; with several arrays, the latest over the arrays.
+
+Integer operands multiply-accumulate in int32 with wrap-around (bit-exact with the
+reference kernels); float operands in fp32 (partial sums of a ws/is fold are added in
+row order, and fold results added fold by fold, so agreement is to rounding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+OS, WS, IS = 0, 1, 2
+DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS}
+
+
+@njit(cache=True)
+def _fold_os(A, B, T, Ra, Ca, out):
+    """One os fold. A (Ra, T) rows' operands, B (T, Ca); out (Ra, Ca) += A @ B.
+    Returns the fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch."""
+    a = np.zeros((Ra, Ca), dtype=out.dtype)
+    b = np.zeros((Ra, Ca), dtype=out.dtype)
+    a_tag = np.full((Ra, Ca), -1, dtype=np.int64)   # -1: no valid operand
+    b_tag = np.full((Ra, Ca), -1, dtype=np.int64)
+    done = np.zeros((Ra, Ca), dtype=np.int64)
+    remaining = Ra * Ca
+    t = 0
+    while True:
+        # registers move: a one PE right, b one PE down (in place, far end first)
+        for i in range(Ra):
+            for j in range(Ca - 1, 0, -1):
+                a[i, j] = a[i, j - 1]
+                a_tag[i, j] = a_tag[i, j - 1]
+            k = t - i
+            if 0 <= k < T:
+                a[i, 0] = A[i, k]
+                a_tag[i, 0] = k
+            else:
+                a_tag[i, 0] = -1
+        for j in range(Ca):
+            for i in range(Ra - 1, 0, -1):
+                b[i, j] = b[i - 1, j]
+                b_tag[i, j] = b_tag[i - 1, j]
+            k = t - j
+            if 0 <= k < T:
+                b[0, j] = B[k, j]
+                b_tag[0, j] = k
+            else:
+                b_tag[0, j] = -1
+        # every PE with two valid operands multiplies and accumulates
+        for i in range(Ra):
+            for j in range(Ca):
+                if a_tag[i, j] >= 0 and b_tag[i, j] >= 0:
+                    if a_tag[i, j] != b_tag[i, j]:
+                        return -1
+                    out[i, j] += a[i, j] * b[i, j]
+                    done[i, j] += 1
+                    if done[i, j] == T:
+                        remaining -= 1
+                        if remaining == 0:
+                            return t + 1
+        t += 1
+
+
+@njit(cache=True)
+def _fold_stationary(S, X, T, Ra, Ca, out):
+    """One ws/is fold. S (Ra, Ca) stationary, X (T, Ra) streamed; out (T, Ca) += X @ S.
+    Returns the fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch."""
+    s = np.zeros((Ra, Ca), dtype=out.dtype)
+    # preload: the stationary operand enters at the top and shifts down one row a cycle
+    for t in range(Ra):
+        for i in range(Ra - 1, 0, -1):
+            for j in range(Ca):
+                s[i, j] = s[i - 1, j]
+        for j in range(Ca):
+            s[0, j] = S[Ra - 1 - t, j]
+    x = np.zeros((Ra, Ca), dtype=out.dtype)
+    x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
+    p = np.zeros((Ra, Ca), dtype=out.dtype)
+    p_tag = np.full((Ra, Ca), -1, dtype=np.int64)
+    remaining = T * Ca
+    t = Ra
+    while True:
+        for i in range(Ra - 1, -1, -1):          # bottom row first: psums move down
+            for j in range(Ca - 1, -1, -1):      # right column first: operands move right
+                if j > 0:
+                    x[i, j] = x[i, j - 1]
+                    x_tag[i, j] = x_tag[i, j - 1]
+                else:
+                    m = t - Ra - i
+                    if 0 <= m < T:
+                        x[i, 0] = X[m, i]
+                        x_tag[i, 0] = m
+                    else:
+                        x_tag[i, 0] = -1
+                tag = x_tag[i, j]
+                if tag < 0:
+                    p_tag[i, j] = -1
+                    continue
+                if i == 0:
+                    p[i, j] = x[i, j] * s[i, j]
+                else:
+                    if p_tag[i - 1, j] != tag:
+                        return -1
+                    p[i, j] = p[i - 1, j] + x[i, j] * s[i, j]
+                p_tag[i, j] = tag
+                if i == Ra - 1:                  # leaves the array at the bottom
+                    out[tag, j] += p[i, j]
+                    remaining -= 1
+                    if remaining == 0:
+                        return t + 1
+        t += 1
+
+
+@njit(cache=True)
+def _run_folds(a, b, df, Ra, Ca, count, out, busy):
+    """All folds of a grouped GEMM: a (G, M, K), b (G, K, N), out (G, M, N) += a @ b.
+    ``busy[arr]`` accumulates each array's cycles. Returns -1 on a tag mismatch."""
+    G, M, K = a.shape
+    N = b.shape[2]
+    if df == OS:
+        rdim, cdim, T = M, N, K
+    elif df == WS:
+        rdim, cdim, T = K, N, M
+    else:
+        rdim, cdim, T = K, M, N
+    rf, cf = (rdim + Ra - 1) // Ra, (cdim + Ca - 1) // Ca
+    f = 0
+    for g in range(G):
+        for ri in range(rf):
+            r0, r1 = ri * Ra, min(rdim, ri * Ra + Ra)
+            for ci in range(cf):
+                c0, c1 = ci * Ca, min(cdim, ci * Ca + Ca)
+                if df == OS:     # rows: M, cols: N, stream K
+                    A = np.zeros((Ra, T), dtype=out.dtype)
+                    B = np.zeros((T, Ca), dtype=out.dtype)
+                    A[:r1 - r0, :] = a[g, r0:r1, :]
+                    B[:, :c1 - c0] = b[g, :, c0:c1]
+                    o = np.zeros((Ra, Ca), dtype=out.dtype)
+                    L = _fold_os(A, B, T, Ra, Ca, o)
+                    out[g, r0:r1, c0:c1] += o[:r1 - r0, :c1 - c0]
+                elif df == WS:   # rows: K, cols: N, stream M; weights stationary
+                    S = np.zeros((Ra, Ca), dtype=out.dtype)
+                    X = np.zeros((T, Ra), dtype=out.dtype)
+                    S[:r1 - r0, :c1 - c0] = b[g, r0:r1, c0:c1]
+                    X[:, :r1 - r0] = a[g, :, r0:r1]
+                    o = np.zeros((T, Ca), dtype=out.dtype)
+                    L = _fold_stationary(S, X, T, Ra, Ca, o)
+                    out[g, :, c0:c1] += o[:, :c1 - c0]
+                else:            # rows: K, cols: M, stream N; inputs stationary
+                    S = np.zeros((Ra, Ca), dtype=out.dtype)
+                    X = np.zeros((T, Ra), dtype=out.dtype)
+                    S[:r1 - r0, :c1 - c0] = a[g, c0:c1, r0:r1].T
+                    X[:, :r1 - r0] = b[g, r0:r1, :].T
+                    o = np.zeros((T, Ca), dtype=out.dtype)
+                    L = _fold_stationary(S, X, T, Ra, Ca, o)
+                    out[g, c0:c1, :] += o[:, :c1 - c0].T
+                if L < 0:
+                    return -1
+                busy[f % count] += L
+                f += 1
+    return 0
+
+
+@dataclass(frozen=True)
+class PEResult:
+    """Output of the PE model: the GEMM outputs and the last-output cycle index."""
+    output: np.ndarray      # (G, M, N) at accumulator precision
+    last_cycle: int         # index of the cycle the last output is produced (first cycle 0)
+    folds: int
+    array_cycles: tuple     # cycles each array is busy (counts, not indices)
+
+
+def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
+                  count: int = 1) -> PEResult:
+    """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
+    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws or is."""
+    if dataflow not in DATAFLOW_CODE:
+        raise ValueError(f"dataflow {dataflow!r}: use one of os, ws, is")
+    if a.ndim == 2:
+        a, b = a[None], b[None]
+    integer = np.issubdtype(a.dtype, np.integer)
+    dt = np.int32 if integer else np.float32
+    a = np.ascontiguousarray(a, dtype=dt)
+    b = np.ascontiguousarray(b, dtype=dt)
+    out = np.zeros((a.shape[0], a.shape[1], b.shape[2]), dtype=dt)
+    busy = np.zeros(count, dtype=np.int64)
+    if _run_folds(a, b, DATAFLOW_CODE[dataflow], rows, cols, count, out, busy) < 0:
+        raise RuntimeError("PE model: operands met out of step (tag mismatch); "
+                           "the systolic schedule is wrong")
+    G, M, K = a.shape
+    N = b.shape[2]
+    dims = {"os": (M, N), "ws": (K, N), "is": (K, M)}[dataflow]
+    folds = G * -(-dims[0] // rows) * -(-dims[1] // cols)
+    return PEResult(output=out, last_cycle=int(busy.max()) - 1, folds=folds,
+                    array_cycles=tuple(int(v) for v in busy))
+
+
+def lower(layer, x: np.ndarray, w: np.ndarray):
+    """The GEMM view of a MAC layer: a (G, M, K) im2col inputs and b (G, K, N) weights,
+    M = N*P*Q, K = C/G*R*S (c, r, s order), N = K/G (see :attr:`workloads.MacLayer.gemm`)."""
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    G, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
+    P, Q, R, S = layer.P, layer.Q, layer.R, layer.S
+    Hp = max(layer.H + 2 * ph, (P - 1) * sh + (R - 1) * dh + 1)
+    Wp = max(layer.W + 2 * pw, (Q - 1) * sw + (S - 1) * dw + 1)
+    xp = np.zeros((layer.N, layer.C, Hp, Wp), dtype=x.dtype)
+    xp[:, :, ph:ph + layer.H, pw:pw + layer.W] = x
+    cols = np.empty((layer.N, layer.C, R, S, P, Q), dtype=x.dtype)
+    for r in range(R):
+        for s in range(S):
+            cols[:, :, r, s] = xp[:, :, r * dh:r * dh + (P - 1) * sh + 1:sh,
+                                  s * dw:s * dw + (Q - 1) * sw + 1:sw]
+    # (N, G, Cg, R, S, P, Q) -> (G, N, P, Q, Cg, R, S)
+    cols = cols.reshape(layer.N, G, Cg, R, S, P, Q).transpose(1, 0, 5, 6, 2, 3, 4)
+    a = cols.reshape(G, layer.N * P * Q, Cg * R * S)
+    b = w.reshape(G, Kg, Cg * R * S).transpose(0, 2, 1)
+    return np.ascontiguousarray(a), np.ascontiguousarray(b)
+
+
+def unlower(layer, out: np.ndarray) -> np.ndarray:
+    """(G, M, N) GEMM outputs back to the layer's (N, K, P, Q)."""
+    G, Kg = layer.groups, layer.K // layer.groups
+    o = out.reshape(G, layer.N, layer.P, layer.Q, Kg).transpose(1, 0, 4, 2, 3)
+    return np.ascontiguousarray(o.reshape(layer.N, layer.K, layer.P, layer.Q))
+
+
+def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, PEResult]:
+    """Run a mapped MAC layer on the PE model: (output (N, K, P, Q), PEResult)."""
+    a, b = lower(mapping.layer, x, w)
+    r = simulate_gemm(a, b, mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
+                      mapping.array_count)
+    return unlower(mapping.layer, r.output), r
+
+
+def work(mapping) -> int:
+    """PE-cycle updates the model performs for ``mapping`` (folds x cycles x PEs): what
+    its run time is proportional to (a few ns each)."""
+    from ..analytic import fold_cycles
+    per = fold_cycles(mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
+                      mapping.stream_len)
+    return mapping.folds * per * mapping.array_rows * mapping.array_cols
