@@ -323,3 +323,14 @@ def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | N
     return verify_model(load_model(model, batch, input_shape=input_shape), a, layers=layers,
                         seed=seed, progress=progress,
                         mapper=make_mapper(a, objective, strategy, budget))
+
+
+def verify_torch(arch, model, device: str = "cpu", layers: int | None = None, seed: int = 0,
+                 batch: int | None = None, input_shape=None):
+    """Compare the reference kernels with PyTorch's conv2d on ``device`` (``cpu`` or
+    ``cuda``; the ``torch`` extra) for ``model``'s MAC layers (the first ``layers``), with
+    random operands at ``arch``'s precisions: a tuple of ``sim.gpu.torch_check.TorchCheck``."""
+    from sim.gpu.torch_check import torch_check
+    a = _accelerator(load_arch(arch), "verify")
+    return torch_check(load_model(model, batch, input_shape=input_shape), a, device=device,
+                       layers=layers, seed=seed)

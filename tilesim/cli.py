@@ -170,7 +170,24 @@ def cmd_verify(args) -> int:
     n_ok = sum(c.ok for c in res.checks)
     print(f"verify: {n_ok}/{len(res.checks)} layers pass"
           + ("" if res.ok else " - MISMATCH"))
-    return 0 if res.ok else 1
+    torch_ok = True
+    if args.torch_device:
+        tc = api.verify_torch(arch, model, device=args.torch_device, layers=args.layers,
+                              seed=args.seed)
+        torch_ok = all(c.torch_ok for c in tc)
+        from sim.gpu.torch_check import frame
+        print(table(frame(tc), TORCH_SPEC))
+        print(f"torch ({tc[0].torch_device if tc else args.torch_device}): "
+              f"{sum(c.torch_ok for c in tc)}/{len(tc)} layers agree with the reference "
+              "kernels" + ("" if torch_ok else " - MISMATCH"))
+    return 0 if res.ok and torch_ok else 1
+
+
+TORCH_SPEC = [
+    ("layer", "layer", ""), ("torch_shape", "torch on", ""), ("torch_dtype", "torch dtype", ""),
+    ("torch_max_err", "torch max |err|", lambda v: "-" if v != v else f"{v:.3g}"),
+    ("torch_ok", "torch", lambda v: "pass" if v else "FAIL"),
+]
 
 
 def _load_model(args):
@@ -364,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     v.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="table style on the terminal")
+    v.add_argument("--torch-device", choices=("cpu", "cuda"), default=None,
+                   help="also compare the reference kernels with PyTorch's conv2d on this "
+                        "device (torch extra)")
     _search_args(v)
     v.set_defaults(fn=cmd_verify)
     mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
