@@ -68,3 +68,13 @@ def test_cuda_without_a_gpu(capsys):
     assert main(["verify", "--arch", "tpu_v1", "--model", "alexnet", "--layers", "1",
                  "--torch-device", "cuda"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_torch_check_columns_are_documented():
+    """Each column of the torch-check table appears in docs/outputs.md."""
+    import re
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "outputs.md").read_text()
+    documented = set(re.findall(r"`([a-z_<>]+)`", doc))
+    got = tc.torch_check(workloads.load("alexnet"), arch.load("tpu_v1"), layers=1)
+    assert [c for c in tc.frame(got).columns if c not in documented] == []
