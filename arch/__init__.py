@@ -1,7 +1,8 @@
 """Accelerator descriptions: schema, presets, loading (imports nothing else of tilesim)."""
 from .errors import ArchError
-from .loader import dump_yaml, from_dict, from_yaml, load, presets
+from .gpu_schema import GpuSpec
+from .loader import dump_yaml, from_dict, from_yaml, gpu_presets, load, presets
 from .schema import OPERANDS, Architecture, MemoryLevel, Precision, SystolicArray
 
 __all__ = ["ArchError", "Architecture", "MemoryLevel", "OPERANDS", "Precision", "SystolicArray",
-           "dump_yaml", "from_dict", "from_yaml", "load", "presets"]
+           "dump_yaml", "from_dict", "from_yaml", "load", "presets", "GpuSpec", "gpu_presets"]

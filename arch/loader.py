@@ -10,10 +10,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ArchError
+from .gpu_schema import GpuSpec
 from .schema import Architecture, semantic_problems
 from .yamlio import format_path, read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
+GPU_DIR = Path(__file__).parent / "gpus"
 
 
 def presets() -> list[str]:
@@ -21,8 +23,14 @@ def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def gpu_presets() -> list[str]:
+    """Names of the bundled GPU presets (``arch/gpus/*.yaml``)."""
+    return sorted(p.stem for p in GPU_DIR.glob("*.yaml"))
+
+
 def load(spec: str | Path) -> Architecture:
-    """An Architecture from a preset name, a ``.yaml`` path or a SCALE-Sim ``.cfg`` path."""
+    """An Architecture from a preset name, a ``.yaml`` path or a SCALE-Sim ``.cfg`` path;
+    a GPU preset name or a YAML file with ``kind: gpu`` gives a :class:`GpuSpec` instead."""
     spec_s = str(spec)
     path = Path(spec_s)
     if path.suffix == ".cfg":
@@ -36,10 +44,14 @@ def load(spec: str | Path) -> Architecture:
     if spec_s in presets():
         p = PRESET_DIR / f"{spec_s}.yaml"
         return from_yaml(p.read_text(), source=str(p))
-    close = difflib.get_close_matches(spec_s, presets(), n=1)
+    if spec_s in gpu_presets():
+        p = GPU_DIR / f"{spec_s}.yaml"
+        return from_yaml(p.read_text(), source=str(p))
+    close = difflib.get_close_matches(spec_s, presets() + gpu_presets(), n=1)
     raise ArchError(f"unknown architecture {spec_s!r}: not a preset and not a file",
                     fix=(f"did you mean {close[0]!r}? " if close else "")
-                    + "presets: " + ", ".join(presets()))
+                    + "presets: " + ", ".join(presets()) + "; GPU presets: "
+                    + ", ".join(gpu_presets()))
 
 
 def read_text(path: Path) -> str:
@@ -59,7 +71,17 @@ def from_yaml(text: str, source: str = "<string>") -> Architecture:
     if not isinstance(data, dict):
         raise ArchError("the top level must be a mapping of keys (version, name, clock, ...)",
                         source=source, fix="see `tilesim list` presets for an example")
+    if data.get("kind") == "gpu":
+        return gpu_from_dict(data, source, lines)
     return from_dict(data, source, lines)
+
+
+def gpu_from_dict(data: dict, source: str = "<dict>", lines: dict | None = None) -> GpuSpec:
+    """A GpuSpec from a parsed GPU YAML (``kind: gpu``), errors naming file, key and fix."""
+    try:
+        return GpuSpec.model_validate(data)
+    except ValidationError as e:
+        raise _explain(e, source, lines or {}, GpuSpec) from None
 
 
 def from_dict(data: dict, source: str = "<dict>", lines: dict | None = None) -> Architecture:
@@ -84,15 +106,15 @@ def _where(source: str, lines: dict, path: tuple) -> str:
     return source
 
 
-def dump_yaml(arch: Architecture) -> str:
+def dump_yaml(arch: Architecture | GpuSpec) -> str:
     """The resolved architecture as YAML that :func:`load` reads back to an equal object."""
     return yaml.safe_dump(arch.to_yaml_dict(), sort_keys=False)
 
 
 # ---- error messages ---------------------------------------------------------------------
-def _model_at(path) -> type[BaseModel] | None:
+def _model_at(path, root: type[BaseModel] = Architecture) -> type[BaseModel] | None:
     """The schema class that owns the last key of ``path`` (for 'did you mean')."""
-    cls = Architecture
+    cls = root
     for p in path[:-1]:
         if isinstance(p, int):
             continue
@@ -114,7 +136,8 @@ def _model_at(path) -> type[BaseModel] | None:
     return cls
 
 
-def _explain(err: ValidationError, source: str, lines: dict) -> ArchError:
+def _explain(err: ValidationError, source: str, lines: dict,
+             root: type[BaseModel] = Architecture) -> ArchError:
     errors = err.errors()
     # an unknown key is usually a typo of a key that is then reported missing: report the typo
     errors.sort(key=lambda e: e["type"] != "extra_forbidden")
@@ -126,7 +149,7 @@ def _explain(err: ValidationError, source: str, lines: dict) -> ArchError:
     typ, msg = first["type"], first["msg"].removeprefix("Value error, ")
     fix = None
     if typ == "extra_forbidden":
-        cls = _model_at(path)
+        cls = _model_at(path, root)
         allowed = list(cls.model_fields) if cls else []
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
         msg = "unknown key"

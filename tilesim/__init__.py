@@ -19,3 +19,7 @@ from .api import (INPUT_ERRORS, layers_frame, load_arch, load_model, model_frame
 
 __all__ = ["INPUT_ERRORS", "__version__", "layers_frame", "load_arch", "load_model", "model_frame",
            "simulate", "verify", "write_outputs"]
+
+from .api import baseline, compare, simulate_gpu  # noqa: E402  (GPU baselines)
+
+__all__ += ["baseline", "compare", "simulate_gpu"]

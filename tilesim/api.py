@@ -11,14 +11,45 @@ import arch as _arch
 import workloads as _wl
 from mapper import MappingError
 from sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
+from sim.gpu.harness import BaselineError
 
 #: errors caused by the user's input (the CLI turns them into exit code 2)
-INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError)
+INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError)
 
 
 def load_arch(spec) -> _arch.Architecture:
-    """An Architecture from a preset name, YAML path, SCALE-Sim .cfg path, or itself."""
-    return spec if isinstance(spec, _arch.Architecture) else _arch.load(spec)
+    """An Architecture from a preset name, YAML path, SCALE-Sim .cfg path, or itself;
+    a GPU preset name or ``kind: gpu`` YAML gives an ``arch.GpuSpec``."""
+    return spec if isinstance(spec, (_arch.Architecture, _arch.GpuSpec)) else _arch.load(spec)
+
+
+def _accelerator(a, what: str) -> _arch.Architecture:
+    """``a`` if it is an accelerator, else an ArchError saying ``what`` needs one."""
+    if isinstance(a, _arch.GpuSpec):
+        raise _arch.ArchError(f"{a.name!r} is a GPU preset; {what} needs an accelerator "
+                              "(a systolic-array architecture)",
+                              fix="give an accelerator preset or YAML, or use `tilesim run "
+                                  "--arch GPU` (analytic) / `tilesim compare --gpu GPU`")
+    return a
+
+
+#: precision of the GPU model when none is given
+GPU_DEFAULT_PRECISION = "fp16"
+
+
+def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = None,
+                 input_shape=None, params=None):
+    """Model every layer of ``model`` on a GPU preset (``sim.gpu.simulate_gpu``): a
+    ``sim.gpu.GpuModelResult`` (a ModelResult whose cycles are at the GPU's clock and
+    whose energy is TDP x time). ``precision`` None means fp16; ``params`` a
+    ``sim.gpu.GpuModelParams`` (None: the defaults)."""
+    from sim.gpu import simulate_gpu as _gpu_model
+    g = load_arch(gpu)
+    if not isinstance(g, _arch.GpuSpec):
+        raise _arch.ArchError(f"{g.name!r} is an accelerator, not a GPU preset",
+                              fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
+    return _gpu_model(load_model(model, batch, input_shape=input_shape), g,
+                      precision or GPU_DEFAULT_PRECISION, params)
 
 
 def load_model(spec, batch: int | None = None, input_shape=None,
@@ -39,9 +70,23 @@ def load_model(spec, batch: int | None = None, input_shape=None,
 FIDELITIES = ("analytic", "des")
 
 
+def baseline(model, device: str = "cpu", precision: str = "fp32", batch: int | None = None,
+             repeats: int = 50, warmup: int = 5, input_shape=None, out=None):
+    """Measure every layer of ``model`` (and the whole model) with PyTorch on ``device``
+    (``cuda`` or ``cpu``; the ``torch`` extra): a ``sim.gpu.harness.Measurement``. With
+    ``out``, its table is written there as CSV (atomically)."""
+    from sim.gpu.harness import measure
+    m = measure(load_model(model, batch, input_shape=input_shape), device=device,
+                precision=precision, repeats=repeats, warmup=warmup)
+    if out is not None:
+        from reports import write_csv
+        write_csv(m.frame(), out)
+    return m
+
+
 def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "edp",
              strategy: str = "heuristic", budget=None, input_shape=None,
-             fidelity: str = "analytic") -> ModelResult:
+             fidelity: str = "analytic", precision: str | None = None) -> ModelResult:
     """Map and time every layer of ``model`` on ``arch`` with the analytic model
     (``fidelity="des"``: the discrete-event engine, see :func:`simulate_des`).
 
@@ -51,10 +96,24 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
     (``edp`` by default, ``latency``, ``energy``; ``default`` = least DRAM traffic, no
     search) with
     ``strategy`` (``heuristic`` or ``exhaustive``) within ``budget`` (a number of candidates
-    per layer or a :class:`mapper.Budget` of candidates and seconds)."""
+    per layer or a :class:`mapper.Budget` of candidates and seconds).
+
+    A GPU preset for ``arch`` gives the GPU model's result (:func:`simulate_gpu`) at
+    ``precision`` (fp32, tf32, fp16, bf16, int8; default fp16); an accelerator's
+    precision is in its YAML, so ``precision`` must then be None."""
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; use one of {', '.join(FIDELITIES)}")
     model = load_model(model, batch, input_shape=input_shape)
+    arch = load_arch(arch)
+    if isinstance(arch, _arch.GpuSpec):
+        if fidelity == "des":
+            _accelerator(arch, "the discrete-event engine (fidelity des)")
+        return simulate_gpu(arch, model, precision=precision)
+    if precision is not None:
+        raise _arch.ArchError(f"a precision ({precision}) is only chosen for a GPU preset; "
+                              f"{arch.name!r} is an accelerator",
+                              fix="set the accelerator's precision in its YAML (precision: "
+                                  "{input: ..., weight: ...}) and drop --precision")
     if fidelity == "des":
         return simulate_des(arch, model, progress=progress, objective=objective,
                             strategy=strategy, budget=budget).result
@@ -69,6 +128,7 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
     from sim import make_mapper, simulate_mac
     from sim.energy import energy_table, mac_energy_terms, with_energy
     a, m = load_arch(arch), load_model(model, batch, input_shape=input_shape)
+    _accelerator(a, "a mapping")
     found = [l for l in m.layers if l.name == layer]
     if not found:
         raise _wl.WorkloadError(f"model {m.name!r} has no layer {layer!r}",
@@ -103,7 +163,7 @@ def simulate_des(arch, model, batch: int | None = None, progress=None,
     ``budget``), so both fidelities time the same mappings."""
     from sim import make_mapper
     from sim.des import simulate_model as des_model
-    a = load_arch(arch)
+    a = _accelerator(load_arch(arch), "the discrete-event engine (fidelity des)")
     return des_model(load_model(model, batch), a, make_mapper(a, objective, strategy, budget),
                      progress=progress, trace_limit=trace_limit)
 
@@ -150,6 +210,105 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
     return {k: str(v) for k, v in paths.items()}
 
 
+ACCELERATOR_ENERGY_SOURCE = "access counts x technology tables (sim/energy.py, arch/technology.py)"
+
+
+def compare(archs, gpu, model, batch: int | None = None, precision: str | None = None,
+            measured=None, objective: str = "edp", input_shape=None) -> dict:
+    """Each design in ``archs`` next to the GPU model of ``gpu`` (and a ``tilesim
+    baseline`` CSV ``measured``): returns ``frame`` (compare.csv's long table: one row
+    per layer x design) and ``summary`` (compare_summary.json: totals per design and the
+    GPU model's MAPE and R^2 against the measurement). See docs/outputs.md.
+
+    Without ``batch`` a measurement's batch is used (else 1); without ``precision`` the
+    GPU model runs at the precision the measurement's MAC layers ran at (else fp16).
+    With a measurement the GPU model runs one kernel per layer as eager PyTorch does
+    (no residual-add fusion), so that every measured layer has a modelled one."""
+    import pandas as pd
+    from sim.gpu import GpuModelParams
+    from sim.gpu.compare import (COLUMNS, error_stats, measured_precision, measured_rows,
+                                 read_measured, result_rows, totals)
+    meas = read_measured(measured) if measured is not None else None
+    if meas is not None:
+        mb = int(meas["batch"].iloc[0])
+        if batch is not None and batch != mb:
+            raise BaselineError(f"the measurement is at batch {mb}, not {batch}",
+                                source=str(measured), fix=f"use --batch {mb} or measure again")
+        batch = mb
+    m = load_model(model, batch, input_shape=input_shape)
+    if meas is not None and str(meas["model"].iloc[0]) != m.name:
+        raise BaselineError(f"the measurement is of model {meas['model'].iloc[0]!r}, not "
+                            f"{m.name!r}", source=str(measured), fix="compare the same model")
+    g = load_arch(gpu)
+    if not isinstance(g, _arch.GpuSpec):
+        raise _arch.ArchError(f"--gpu {g.name!r} is an accelerator, not a GPU preset",
+                              fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
+    prec = precision or (measured_precision(meas) if meas is not None else "") \
+        or GPU_DEFAULT_PRECISION
+    params = GpuModelParams(fuse_residual_add=meas is None)
+    gres = simulate_gpu(g, m, precision=prec, params=params)
+    from sim.gpu import ENERGY_SOURCE
+    rows, designs, names = [], [], set()
+    for spec in archs:
+        a = load_arch(spec)
+        name = a.name if a.name not in names else f"{a.name}#{len(names) + 1}"
+        names.add(name)
+        if isinstance(a, _arch.GpuSpec):
+            r = simulate_gpu(a, m, precision=prec, params=params)
+            src, p, es = "gpu-model", prec, ENERGY_SOURCE
+        else:
+            r = simulate(a, m, objective=objective)
+            src, p, es = "accelerator", a.precision.input, ACCELERATOR_ENERGY_SOURCE
+        rows += result_rows(name, src, r, p, es)
+        designs.append(totals(name, src, r.latency_s, m.batch,
+                              sum(l.energy_pj for l in r.layers) * 1e-6, es, "modelled"))
+    gname = g.name if g.name not in names else f"{g.name}#gpu"
+    rows += result_rows(gname, "gpu-model", gres, prec, ENERGY_SOURCE)
+    gt = totals(gname, "gpu-model", gres.latency_s, m.batch,
+                sum(l.energy_pj for l in gres.layers) * 1e-6, ENERGY_SOURCE, "modelled")
+    designs.append(gt)
+    error = None
+    if meas is not None:
+        mname = f"{g.name} (measured)"
+        rows += measured_rows(mname, meas)
+        lay = meas[meas["scope"] == "layer"]
+        whole = meas[meas["scope"] == "model"]
+        lat_ms = float(whole["latency_ms"].iloc[0]) if len(whole) else float(
+            lay["latency_ms"].sum())
+        designs.append(totals(mname, "gpu-measured", lat_ms / 1e3, m.batch, None,
+                              "not measured", "whole model" if len(whole) else
+                              "sum of layers"))
+        model_ms = {l.layer: l.cycles / gres.clock_hz * 1e3 for l in gres.layers}
+        error = error_stats(model_ms, dict(zip(lay["layer"], lay["latency_ms"].astype(float))))
+        error.update({"model_latency_error_pct": 100 * (gres.latency_s * 1e3 / lat_ms - 1),
+                      "measured_file": str(measured),
+                      "measured_device": str(meas["device"].iloc[0]),
+                      "measured_device_name": str(meas["device_name"].iloc[0]),
+                      "measured_precision": measured_precision(meas)})
+    for d in designs:
+        d["speedup_vs_gpu_model"] = gt["latency_s"] / d["latency_s"]
+        d["energy_ratio_vs_gpu_model"] = (d["energy_uj"] / gt["energy_uj"]
+                                          if d["energy_uj"] is not None else None)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    summary = {"model": m.name, "batch": m.batch, "gpu": g.name, "gpu_precision": prec,
+               "gpu_model_fusion": "residual adds fused (TensorRT-like)" if params.fuse_residual_add
+               else "none: one kernel per layer (as the eager PyTorch measurement)",
+               "designs": designs, "gpu_model_error": error}
+    return {"frame": frame, "summary": summary, "model": m, "gpu": g}
+
+
+def write_compare(out_dir, got: dict, command: str | None = None) -> dict:
+    """Write compare.csv and compare_summary.json (with version and command) into ``out_dir``."""
+    from reports import write_csv, write_json
+
+    from . import __version__
+    out = Path(out_dir)
+    summary = dict(got["summary"], tilesim_version=__version__,
+                   command=command if command is not None else " ".join(sys.argv))
+    return {"compare": str(write_csv(got["frame"], out / "compare.csv")),
+            "summary": str(write_json(summary, out / "compare_summary.json"))}
+
+
 def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | None = None,
            progress=None, objective: str = "edp", strategy: str = "heuristic", budget=None,
            input_shape=None):
@@ -160,7 +319,18 @@ def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | N
     ``budget``; ``objective="default"``: the least-traffic mapper, no search)."""
     from sim import make_mapper
     from sim.verify import verify_model
-    a = load_arch(arch)
+    a = _accelerator(load_arch(arch), "verify")
     return verify_model(load_model(model, batch, input_shape=input_shape), a, layers=layers,
                         seed=seed, progress=progress,
                         mapper=make_mapper(a, objective, strategy, budget))
+
+
+def verify_torch(arch, model, device: str = "cpu", layers: int | None = None, seed: int = 0,
+                 batch: int | None = None, input_shape=None):
+    """Compare the reference kernels with PyTorch's conv2d on ``device`` (``cpu`` or
+    ``cuda``; the ``torch`` extra) for ``model``'s MAC layers (the first ``layers``), with
+    random operands at ``arch``'s precisions: a tuple of ``sim.gpu.torch_check.TorchCheck``."""
+    from sim.gpu.torch_check import torch_check
+    a = _accelerator(load_arch(arch), "verify")
+    return torch_check(load_model(model, batch, input_shape=input_shape), a, device=device,
+                       layers=layers, seed=seed)

@@ -9,6 +9,8 @@ from mapper import MappingError
 
 from . import api
 
+GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
+
 
 LAYER_SPEC = [
     ("layer", "layer", ""), ("kind", "kind", ""),
@@ -29,6 +31,9 @@ def cmd_run(args) -> int:
         args.trace_limit = DEFAULT_LIMIT
     arch = api.load_arch(args.arch)
     model = _load_model(args)
+    from arch import GpuSpec
+    if isinstance(arch, GpuSpec) or args.precision is not None:  # a GPU preset
+        return _run_gpu(args, arch, model)
     budget = _budget(args)
     run = None
     try:
@@ -93,6 +98,44 @@ def cmd_run(args) -> int:
     return 0
 
 
+GPU_LAYER_SPEC = [
+    ("layer", "layer", ""), ("kind", "kind", ""),
+    ("macs", "MACs (M)", lambda v: f"{v / 1e6:,.2f}"),
+    ("latency_ms", "latency (ms)", ".4f"),
+    ("utilization", "util (%)", lambda v: f"{100 * v:.1f}"),
+    ("dram_read_bytes", "DRAM rd (MB)", lambda v: f"{v / 1e6:,.3f}"),
+    ("dram_write_bytes", "DRAM wr (MB)", lambda v: f"{v / 1e6:,.3f}"),
+    ("energy_pj", "energy (uJ)", lambda v: f"{v / 1e6:,.2f}"),
+    ("bound", "bound", ""),
+]
+
+
+def _run_gpu(args, gpu, model) -> int:
+    """``tilesim run`` on a GPU preset: the GPU latency model (sim/gpu/model.py)."""
+    from reports import format_table, markdown_table
+    if args.fidelity == "des":
+        api._accelerator(gpu, "the discrete-event engine (--fidelity des)")
+    result = api.simulate(gpu, model, precision=args.precision)
+    s = result.summary()
+    if not args.quiet:
+        table = markdown_table if args.format == "markdown" else format_table
+        print(f"# {model.name} (batch {model.batch}, {len(model.layers)} layers) on {gpu.name}: "
+              f"{gpu.description}; GPU model at {s['gpu_precision']}")
+        total = {"layer": "TOTAL", "macs": s["macs"], "latency_ms": s["latency_ms"],
+                 "utilization": s["utilization"], "dram_read_bytes": s["dram_read_bytes"],
+                 "dram_write_bytes": s["dram_write_bytes"], "energy_pj": s["energy_uj"] * 1e6}
+        print(table(api.layers_frame(result), GPU_LAYER_SPEC, total))
+    print(f"total: {s['latency_ms']:.4f} ms modelled on {gpu.name} at {s['gpu_precision']} | "
+          f"{s['macs'] / 1e9:.4f} GMACs | utilization {100 * s['utilization']:.2f} % of the "
+          f"dense {s['gpu_precision']} peak | throughput {s['throughput_samples_per_s']:,.1f} "
+          f"samples/s")
+    print(f"energy: {s['energy_uj']:,.1f} uJ, source: {s['energy_source']}")
+    if args.out:
+        paths = api.write_outputs(args.out, result, gpu, model, command=args.command_line)
+        print(f"wrote {', '.join(paths.values())}")
+    return 0
+
+
 VERIFY_SPEC = [
     ("layer", "layer", ""), ("dataflow", "dataflow", ""), ("exec_shape", "executor on", ""),
     ("tiles", "tiles", ",d"),
@@ -127,7 +170,24 @@ def cmd_verify(args) -> int:
     n_ok = sum(c.ok for c in res.checks)
     print(f"verify: {n_ok}/{len(res.checks)} layers pass"
           + ("" if res.ok else " - MISMATCH"))
-    return 0 if res.ok else 1
+    torch_ok = True
+    if args.torch_device:
+        tc = api.verify_torch(arch, model, device=args.torch_device, layers=args.layers,
+                              seed=args.seed)
+        torch_ok = all(c.torch_ok for c in tc)
+        from sim.gpu.torch_check import frame
+        print(table(frame(tc), TORCH_SPEC))
+        print(f"torch ({tc[0].torch_device if tc else args.torch_device}): "
+              f"{sum(c.torch_ok for c in tc)}/{len(tc)} layers agree with the reference "
+              "kernels" + ("" if torch_ok else " - MISMATCH"))
+    return 0 if res.ok and torch_ok else 1
+
+
+TORCH_SPEC = [
+    ("layer", "layer", ""), ("torch_shape", "torch on", ""), ("torch_dtype", "torch dtype", ""),
+    ("torch_max_err", "torch max |err|", lambda v: "-" if v != v else f"{v:.3g}"),
+    ("torch_ok", "torch", lambda v: "pass" if v else "FAIL"),
+]
 
 
 def _load_model(args):
@@ -186,6 +246,81 @@ def cmd_map(args) -> int:
     return 0
 
 
+def cmd_baseline(args) -> int:
+    from reports import format_table
+    m = api.baseline(_load_model(args), device=args.device, precision=args.precision,
+                     repeats=args.repeats, warmup=args.warmup, out=args.out)
+    df = m.frame()
+    print(f"# {m.model} (batch {m.batch}) measured with PyTorch {m.env['torch_version']} on "
+          f"{m.env['device_name']}, requested {m.precision}, timer {m.env['timer']}, median "
+          f"of {args.repeats} runs after {args.warmup} warm-up")
+    if args.device == "cpu":
+        print("# this is a CPU measurement, not a GPU one")
+    spec = [("layer", "layer", ""), ("kind", "kind", ""), ("latency_ms", "median (ms)", ".4f"),
+            ("latency_ms_min", "min (ms)", ".4f"), ("precision_measured", "measured at", ""),
+            ("note", "note", "")]
+    print(format_table(df, spec))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from reports import format_table
+    got = api.compare(args.arch, args.gpu, _load_model_spec(args), batch=args.batch,
+                      precision=args.precision, measured=args.gpu_measured,
+                      objective=args.objective, input_shape=args.input_shape)
+    s, df = got["summary"], got["frame"]
+    print(f"# {s['model']} (batch {s['batch']}): {len(s['designs'])} designs; GPU model of "
+          f"{s['gpu']} at {s['gpu_precision']}, fusion: {s['gpu_model_fusion']}")
+    if not args.quiet:
+        wide = df.pivot_table(index="layer", columns="design", values="latency_ms",
+                              sort=False).reset_index()
+        spec = [("layer", "layer", "")] + [(d["design"], f"{d['design']} (ms)", ".4f")
+                                           for d in s["designs"]]
+        print(format_table(wide, spec))
+    import pandas as pd
+    tot = pd.DataFrame(s["designs"]).fillna({"energy_uj": float("nan")})
+    spec = [("design", "design", ""), ("source", "source", ""),
+            ("latency_ms", "latency (ms)", ".4f"),
+            ("throughput_samples_per_s", "throughput (samples/s)", ",.1f"),
+            ("energy_uj", "energy (uJ)", lambda v: "-" if v != v else f"{v:,.1f}"),
+            ("speedup_vs_gpu_model", "speed vs GPU model (x)", ".3f"),
+            ("energy_ratio_vs_gpu_model", "energy vs GPU model (x)",
+             lambda v: "-" if v is None or v != v else f"{v:.3f}")]
+    print(format_table(tot, spec))
+    print(f"energy sources: accelerators {api.ACCELERATOR_ENERGY_SOURCE}; GPU model "
+          f"{got['gpu'].name}: TDP x modelled time (an upper bound); measured GPU: not measured")
+    e = s["gpu_model_error"]
+    if e is not None:
+        if e["mape_pct"] is None:
+            print("GPU model vs measurement: no layer in common")
+        else:
+            r2 = "n/a" if e["r2"] is None else f"{e['r2']:.3f}"
+            print(f"GPU model vs measurement ({e['measured_device_name']}, measured at "
+                  f"{e['measured_precision']}): per-layer MAPE {e['mape_pct']:.1f} % over "
+                  f"{e['layers_compared']} layers (worst {e['worst_layer']}), R^2 {r2}; whole "
+                  f"model {e['model_latency_error_pct']:+.1f} %")
+        if e["measured_device"] != "cuda":
+            print("note: the measurement is of a CPU, not of the GPU modelled; its error "
+                  "figures say nothing about the GPU model's accuracy")
+    if args.out:
+        paths = api.write_compare(args.out, got, command=args.command_line)
+        print(f"wrote {', '.join(paths.values())}")
+    return 0
+
+
+def _load_model_spec(args):
+    """The model as given (warnings printed), batch left to api.compare."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = api.load_model(args.model, None, input_shape=args.input_shape,
+                               allow_unsupported=args.passthrough_unsupported)
+    for w in caught:
+        print(f"tilesim: warning: {w.message}", file=sys.stderr)
+    return model
+
+
 def cmd_list(args) -> int:
     import arch
     import workloads
@@ -193,6 +328,10 @@ def cmd_list(args) -> int:
     for name in arch.presets():
         a = arch.load(name)
         print(f"  {name:18s} {a.description}")
+    print("GPU presets (tilesim run --arch GPU --precision P; tilesim compare --gpu GPU):")
+    for name in arch.gpu_presets():
+        g = arch.load(name)
+        print(f"  {name:18s} {g.description}; precisions {', '.join(g.precisions)}")
     print("models (zoo):")
     for name in workloads.zoo_names():
         m = workloads.load(name)
@@ -222,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fidelity", choices=("analytic", "des"), default="analytic",
                    help="timing model: analytic (closed form, default) or des (SimPy "
                         "discrete-event engine)")
+    r.add_argument("--precision", choices=GPU_PRECISIONS, default=None,
+                   help="GPU presets only: precision the GPU model runs at (default fp16); "
+                        "an accelerator's precision is in its YAML")
     r.add_argument("--trace", metavar="FILE", help="with --fidelity des: write a Chrome "
                    "trace-format JSON timeline (opens in Perfetto)")
     r.add_argument("--trace-limit", type=_positive, default=None, metavar="N",
@@ -239,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     v.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="table style on the terminal")
+    v.add_argument("--torch-device", choices=("cpu", "cuda"), default=None,
+                   help="also compare the reference kernels with PyTorch's conv2d on this "
+                        "device (torch extra)")
     _search_args(v)
     v.set_defaults(fn=cmd_verify)
     mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
@@ -251,6 +396,41 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--top", type=int, default=5, help="runner-up mappings to list (default 5)")
     _search_args(mp)
     mp.set_defaults(fn=cmd_map)
+    b = sub.add_parser("baseline", help="measure per-layer latency with PyTorch (torch extra) "
+                       "on a GPU (cuda) or the CPU")
+    b.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML layer "
+                   "table, .onnx file or PyTorch factory file.py:function")
+    _import_args(b)
+    b.add_argument("--device", choices=("cuda", "cpu"), required=True,
+                   help="cuda (CUDA events) or cpu (wall clock; says so in the CSV)")
+    b.add_argument("--precision", choices=GPU_PRECISIONS, default="fp32",
+                   help="precision to run at (default fp32); the CSV says what was measured "
+                        "(int8 falls back where PyTorch has no int8 kernel)")
+    b.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    b.add_argument("--repeats", type=_positive, default=50, help="timed runs per layer, the "
+                   "median is reported (default 50)")
+    b.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    b.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
+    b.set_defaults(fn=cmd_baseline)
+    c = sub.add_parser("compare", help="accelerator designs next to a GPU (model, and a "
+                       "measurement from `tilesim baseline`)")
+    c.add_argument("--arch", action="append", required=True, help="a design: preset name, "
+                   "architecture YAML or SCALE-Sim .cfg (repeat for several)")
+    c.add_argument("--gpu", required=True, help="GPU preset (or kind: gpu YAML) to model")
+    c.add_argument("--gpu-measured", metavar="FILE.csv", help="a `tilesim baseline` CSV of "
+                   "the same model: adds it and the GPU model's MAPE and R^2 against it")
+    c.add_argument("--model", required=True, help="zoo name, SCALE-Sim topology .csv, YAML "
+                   "layer table, .onnx file or PyTorch factory file.py:function")
+    _import_args(c)
+    c.add_argument("--batch", type=_positive, default=None,
+                   help="batch size (default: the measurement's, else 1)")
+    c.add_argument("--precision", choices=GPU_PRECISIONS, default=None,
+                   help="GPU model precision (default: what the measurement ran at, else fp16)")
+    c.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
+                   default="edp", help="mapping search objective of the designs (default edp)")
+    c.add_argument("--out", metavar="DIR", help="write compare.csv and compare_summary.json")
+    c.add_argument("--quiet", action="store_true", help="totals only, no per-layer table")
+    c.set_defaults(fn=cmd_compare)
     ls = sub.add_parser("list", help="list architecture presets and zoo models")
     ls.set_defaults(fn=cmd_list)
     return p

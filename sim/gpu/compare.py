@@ -1,0 +1,92 @@
+"""Accelerator designs next to a GPU: the long per-layer table, totals and the GPU model's
+error against a measurement (what ``tilesim compare`` writes; docs/outputs.md).
+
+``compare.csv`` is long: one row per (layer, design) with ``source`` one of
+``accelerator`` (tilesim's analytic model of a design), ``gpu-model`` (the GPU latency
+model, :mod:`sim.gpu.model`) or ``gpu-measured`` (a ``tilesim baseline`` CSV).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .harness import BaselineError
+
+SOURCES = ("accelerator", "gpu-model", "gpu-measured")
+MEASURED_COLUMNS = ("scope", "layer", "latency_ms", "precision_measured", "device", "batch",
+                    "model", "device_name")
+COLUMNS = ["layer", "kind", "design", "source", "latency_ms", "energy_uj", "macs", "batch",
+           "precision", "energy_source"]
+
+
+def read_measured(path):
+    """A ``tilesim baseline`` CSV, checked: a BaselineError names the file and the problem."""
+    import pandas as pd
+    p = Path(path)
+    if not p.is_file():
+        raise BaselineError("no such file", source=str(p),
+                            fix="give a CSV written by `tilesim baseline --out FILE.csv`")
+    try:
+        df = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise BaselineError(f"not a readable CSV ({str(e).splitlines()[0]})", source=str(p),
+                            fix="give a CSV written by `tilesim baseline`") from None
+    missing = [c for c in MEASURED_COLUMNS if c not in df.columns]
+    if missing:
+        raise BaselineError(f"missing column(s) {', '.join(missing)}", source=str(p),
+                            fix="give a CSV written by `tilesim baseline` (columns: "
+                                + ", ".join(MEASURED_COLUMNS) + ", ...)")
+    if df.empty or (df["scope"] == "layer").sum() == 0:
+        raise BaselineError("no layer rows", source=str(p), fix="re-run `tilesim baseline`")
+    if df["batch"].nunique() != 1 or df["model"].nunique() != 1:
+        raise BaselineError("rows of more than one model or batch", source=str(p),
+                            fix="compare one `tilesim baseline` CSV at a time")
+    return df
+
+
+def measured_precision(df) -> str:
+    """The precision most MAC layers of a measurement actually ran at."""
+    mac = df[(df["scope"] == "layer") & (df.get("macs", 0) > 0)]
+    vals = (mac if len(mac) else df[df["scope"] == "layer"])["precision_measured"].dropna()
+    return vals.value_counts().index[0] if len(vals) else ""
+
+
+def result_rows(design: str, source: str, result, precision: str, energy_source: str) -> list:
+    """Long-format rows of one ModelResult (an accelerator's or the GPU model's)."""
+    return [{"layer": l.layer, "kind": l.kind, "design": design, "source": source,
+             "latency_ms": l.cycles / result.clock_hz * 1e3,
+             "energy_uj": l.energy_pj * 1e-6 if l.energy_pj else math.nan,
+             "macs": l.macs, "batch": result.batch, "precision": precision,
+             "energy_source": energy_source} for l in result.layers]
+
+
+def measured_rows(design: str, df) -> list:
+    lay = df[df["scope"] == "layer"]
+    return [{"layer": r.layer, "kind": r.kind if "kind" in df.columns else "", "design": design,
+             "source": "gpu-measured", "latency_ms": float(r.latency_ms), "energy_uj": math.nan,
+             "macs": int(r.macs) if "macs" in df.columns else 0, "batch": int(r.batch),
+             "precision": r.precision_measured if isinstance(r.precision_measured, str) else "",
+             "energy_source": "not measured"} for r in lay.itertuples()]
+
+
+def error_stats(model_ms: dict, measured_ms: dict) -> dict:
+    """MAPE (%) and R^2 of modelled vs measured per-layer latency over the layers both have
+    (a measured latency > 0, a modelled one > 0: fused or unbuilt layers are left out)."""
+    both = [(k, model_ms[k], measured_ms[k]) for k in measured_ms
+            if k in model_ms and measured_ms[k] > 0 and model_ms[k] > 0
+            and not math.isnan(measured_ms[k])]
+    if not both:
+        return {"layers_compared": 0, "mape_pct": None, "r2": None, "worst_layer": None}
+    ape = [(abs(m - y) / y, k) for k, m, y in both]
+    mean = sum(y for _, _, y in both) / len(both)
+    ss_tot = sum((y - mean) ** 2 for _, _, y in both)
+    ss_res = sum((y - m) ** 2 for _, m, y in both)
+    return {"layers_compared": len(both), "mape_pct": 100 * sum(a for a, _ in ape) / len(ape),
+            "r2": 1 - ss_res / ss_tot if ss_tot > 0 else None, "worst_layer": max(ape)[1]}
+
+
+def totals(design: str, source: str, latency_s: float, batch: int, energy_uj, energy_source,
+           basis: str) -> dict:
+    return {"design": design, "source": source, "latency_s": latency_s,
+            "latency_ms": latency_s * 1e3, "throughput_samples_per_s": batch / latency_s,
+            "energy_uj": energy_uj, "energy_source": energy_source, "latency_basis": basis}
