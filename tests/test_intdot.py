@@ -33,6 +33,8 @@ def _extreme(rng, shape, dtype):
     (37, 6, 9, 3, 2, 1, 1),    # stride 2: window starts 2*R*C apart
     (33, 9, 8, 3, 1, 2, 2),    # row dilation 2, extra padding
     (64, 4, 6, 1, 1, 0, 1),    # 1 x 1: a run of exactly two steps
+    (5, 40, 2, 3, 1, 1, 1),    # few pixels, many filters: the im2col layout
+    (7, 50, 4, 3, 2, 1, 2),    # im2col layout with stride 2 and row dilation 2
 ])
 def test_conv_8bit_extremes_bit_exact(xd, wd, c, k, h, r, stride, pad, dil):
     rng = np.random.default_rng(c * 131 + k)
@@ -44,18 +46,19 @@ def test_conv_8bit_extremes_bit_exact(xd, wd, c, k, h, r, stride, pad, dil):
     assert np.array_equal(got, ref)
 
 
-def test_conv_int8_wraps_past_2_31():
+@pytest.mark.parametrize("k", [2, 4])  # 2: the row layout, 4: the im2col layout
+def test_conv_int8_wraps_past_2_31(k):
     """9 x 15000 products of (-128)^2 = 2^14 sum to 2.21e9 > 2^31 - 1: the int32 result
     wraps exactly as numpy's int64 sum cast to int32 (and a hand value) does."""
     c = 15000
     x = np.full((1, c, 3, 3), -128, dtype=np.int8)
-    w = np.full((2, c, 3, 3), -128, dtype=np.int8)
-    w[1, ::2] = 127  # the second filter mixes signs: -128*127 and -128*-128 alternate
+    w = np.full((k, c, 3, 3), -128, dtype=np.int8)
+    w[1::2, ::2] = 127  # odd filters mix signs: -128*127 and -128*-128 alternate
     got = conv2d(x, w)
     exact0 = 9 * c * 128 * 128
-    exact1 = 9 * (c // 2) * (-128 * 127) + 9 * (c - c // 2) * 128 * 128
+    exact1 = 9 * (c - (c + 1) // 2) * 128 * 128 - 9 * ((c + 1) // 2) * 128 * 127
     assert exact0 > 2 ** 31
-    assert got[0, :, 0, 0].tolist() == [_wrap(exact0), _wrap(exact1)]
+    assert got[0, :, 0, 0].tolist() == [_wrap(exact0), _wrap(exact1)] * (k // 2)
     assert np.array_equal(got, conv2d_numpy(x, w))
 
 
