@@ -82,16 +82,16 @@ def dot4x4(typingctx, xa, xo0, xo1, xo2, xo3, wa, wo0, wo1, wo2, wo3, n):
 
 @njit(cache=True, parallel=True)
 def dot_rows_i16(xr, wk, out, step):
-    """out[n, p, q, k] = sum_{e < Lp} xr[n, p, q*step + e] * wk[k, e], int32 (wrapping).
+    """out[n, k, p, q] = sum_{e < Lp} xr[n, p, q*step + e] * wk[k, e], int32 (wrapping).
 
     ``xr`` (N, P, row) int16 with ``(Q-1)*step + Lp <= row``, ``wk`` (K, Lp) int16 with
-    ``Lp`` a multiple of VL, ``out`` (N, P, Q, K) int32, every element written. Work is
+    ``Lp`` a multiple of VL, ``out`` (N, K, P, Q) int32 (PyTorch's layout), every element written. Work is
     split over (image, output row, block of 4 pixels); edge blocks repeat the last pixel
     / filter and do not store the repeats.
     """
     N, P = xr.shape[0], xr.shape[1]
     K, Lp = wk.shape
-    Q = out.shape[2]
+    Q = out.shape[3]
     wf = wk.ravel()
     nq = (Q + 3) // 4
     nk = (K + 3) // 4
@@ -103,7 +103,7 @@ def dot_rows_i16(xr, wk, out, step):
         row = xr[n, p]
         c0, c1 = min(q0, Q - 1) * step, min(q0 + 1, Q - 1) * step
         c2, c3 = min(q0 + 2, Q - 1) * step, min(q0 + 3, Q - 1) * step
-        o = out[n, p]
+        o = out[n]
         for kb in range(nk):
             k0 = kb * 4
             k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)
@@ -112,7 +112,7 @@ def dot_rows_i16(xr, wk, out, step):
                 if q0 + i < Q:
                     for j in range(4):
                         if k0 + j < K:
-                            o[q0 + i, k0 + j] = s[4 * i + j]
+                            o[k0 + j, p, q0 + i] = s[4 * i + j]
 
 
 def conv2d_int8(x, w, sh, sw, ph, pw, dh, P, Q) -> np.ndarray:
@@ -140,9 +140,9 @@ def conv2d_int8(x, w, sh, sw, ph, pw, dh, P, Q) -> np.ndarray:
     L = S * rc
     wk = np.zeros((K, padded(L)), dtype=np.int16)
     wk[:, :L] = w.transpose(0, 3, 2, 1).reshape(K, L)
-    out = np.empty((N, P, Q, K), dtype=np.int32)
+    out = np.empty((N, K, P, Q), dtype=np.int32)
     dot_rows_i16(xr, wk, out, sw * rc)
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out
 
 
 @njit(cache=True, parallel=True)
@@ -186,23 +186,23 @@ def _conv2d_int8_cols(x, w, sh, sw, ph, pw, dh, P, Q, Hp, Wp) -> np.ndarray:
     im2col_i16(xp, sh, sw, dh, R, S, Q, Lp, xr)
     wk = np.zeros((K, Lp), dtype=np.int16)
     wk[:, :L] = w.reshape(K, L)
-    out = np.empty((N, P, Q, K), dtype=np.int32)
+    out = np.empty((N, K, P, Q), dtype=np.int32)
     dot_rows_i16(xr, wk, out, Lp)
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out
 
 
 def gemm_nt_int8(a, bt) -> np.ndarray:
     """(M x K) @ (N x K)^T of 8-bit integer operands -> int32 (M, N), on
-    :func:`dot_rows_i16` with the taller operand as the pixels (blocks, threads)."""
-    if a.shape[0] < bt.shape[0]:
-        return np.ascontiguousarray(gemm_nt_int8(bt, a).T)
+    :func:`dot_rows_i16` with the taller operand as the pixels (blocks, threads) and the
+    other as the filters; the kernel writes (filters, pixels)."""
     M, K = a.shape
     N = bt.shape[0]
+    pix, fil = (a, bt) if M > N else (bt, a)
     Kp = padded(K)
-    xr = np.zeros((1, 1, M * Kp + VL), dtype=np.int16)
-    xr[0, 0, :M * Kp].reshape(M, Kp)[:, :K] = a
-    wk = np.zeros((N, Kp), dtype=np.int16)
-    wk[:, :K] = bt
-    out = np.empty((1, 1, M, N), dtype=np.int32)
+    xr = np.zeros((1, 1, pix.shape[0] * Kp + VL), dtype=np.int16)
+    xr[0, 0, :pix.shape[0] * Kp].reshape(-1, Kp)[:, :K] = pix
+    wk = np.zeros((fil.shape[0], Kp), dtype=np.int16)
+    wk[:, :K] = fil
+    out = np.empty((1, fil.shape[0], 1, pix.shape[0]), dtype=np.int32)
     dot_rows_i16(xr, wk, out, Kp)
-    return out[0, 0]
+    return np.ascontiguousarray(out[0, :, 0].T) if M > N else out[0, :, 0]
