@@ -46,7 +46,8 @@ def dot4x4(typingctx, xa, xo0, xo1, xo2, xo3, wa, wo0, wo1, wo2, wo3, n):
 
     def codegen(context, builder, signature, args):
         i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        vin, vprod, vacc = ir.VectorType(i16, VL), ir.VectorType(i32, VL), ir.VectorType(i32, VL // 2)
+        vin, vprod = ir.VectorType(i16, VL), ir.VectorType(i32, VL)
+        vacc = ir.VectorType(i32, VL // 2)
         at = signature.args
         xd = context.make_array(at[0])(context, builder, args[0]).data
         wd = context.make_array(at[5])(context, builder, args[5]).data
@@ -85,9 +86,9 @@ def dot_rows_i16(xr, wk, out, step):
     """out[n, k, p, q] = sum_{e < Lp} xr[n, p, q*step + e] * wk[k, e], int32 (wrapping).
 
     ``xr`` (N, P, row) int16 with ``(Q-1)*step + Lp <= row``, ``wk`` (K, Lp) int16 with
-    ``Lp`` a multiple of VL, ``out`` (N, K, P, Q) int32 (PyTorch's layout), every element written. Work is
-    split over (image, output row, block of 4 pixels); edge blocks repeat the last pixel
-    / filter and do not store the repeats.
+    ``Lp`` a multiple of VL, ``out`` (N, K, P, Q) int32 (PyTorch's layout), every element
+    written. Work is split over (image, output row, block of 4 pixels); edge blocks
+    repeat the last pixel / filter and do not store the repeats.
     """
     N, P = xr.shape[0], xr.shape[1]
     K, Lp = wk.shape
