@@ -5,7 +5,9 @@ Goals (issue 5): the int8 -> int32 numba conv within 3x of torch's CPU conv time
 faster than numpy im2col + matmul in fp32. torch's plain conv2d on the CPU has no int8
 path, so the comparison is with its fp32 conv (oneDNN); torch's quantized int8 conv
 (fbgemm, quint8 x qint8) is timed too when the quantized engine is available.
-Every time includes the kernel's layout conversions (NCHW in, NCHW out).
+Every time includes the kernel's layout conversions (NCHW in, NCHW out). "numba int8"
+is sim/kernels/intdot.py: int16 dot products with int32 accumulators (vpdpwssd with
+AVX-512 VNNI, vpmaddwd with AVX2 / AVX-512BW), not a float path.
 
 Usage:  python benchmarks/bench_kernels.py [--repeat 15] [--threads 2]
 Prints a table (fastest of interleaved runs, ms, GFLOP/s = 2 x MACs / time) and exits 1

@@ -16,14 +16,16 @@ kernel here is bit-exact with every other whatever the summation order. Float in
 (fp32, or fp16/bf16 values already rounded) accumulate in fp32; their results agree
 to within rounding only.
 
-Two numba conv kernels, both channels-last; the public functions take and return
+Three numba conv kernels, all channels-last; the public functions take and return
 PyTorch layout and convert:
 
-* :func:`conv_window_dot` (dense layers with column dilation 1, the common case): each
-  output is a dot product over its contiguous R x S x C window, 4 x 4 (pixel, filter)
-  register blocks, fp32 multiply-add. 8-bit integer operands go through it exactly:
-  every partial sum is an integer below 2^24, which fp32 represents exactly, so the
-  result is bit-identical to int32 arithmetic (see :func:`_conv_window`).
+* :func:`intdot.dot_rows_i16 <sim.kernels.intdot.dot_rows_i16>` (8-bit integer operands,
+  dense layers with column dilation 1; also 8-bit GEMM / FC): each output is an int16
+  dot product over its contiguous R x S x C window with int32 (wrapping) accumulators,
+  4 x 4 (pixel, filter) register blocks, compiled to ``vpdpwssd`` / ``vpmaddwd``.
+* :func:`conv_window_dot` (floats, dense layers with column dilation 1): the same window
+  dot products in fp32 multiply-add. It can also take 8-bit integers exactly (every
+  partial sum an integer below 2^24, see :func:`_conv_window`); they no longer use it.
 * :func:`conv_nhwc` (everything else, wider integers, and the executor's tiles): direct
   loops, innermost over contiguous output channels, int32 or fp32 accumulation.
 """
@@ -31,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .intdot import conv2d_int8, gemm_nt_int8
 
 
 def acc_dtype(dtype) -> np.dtype:
@@ -238,7 +242,9 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
                                               conv_out_size(W, S, sw, pw, dw))
     bound = _int_bound(x.dtype) * _int_bound(w.dtype)
     integer = np.issubdtype(x.dtype, np.integer) or np.issubdtype(w.dtype, np.integer)
-    if groups == 1 and dw == 1 and (0 < bound * R * S <= EXACT_F32 or not integer):
+    if groups == 1 and dw == 1 and bound:  # 8-bit integers: int16 dots, int32 accumulators
+        return conv2d_int8(x, w, sh, sw, ph, pw, dh, P, Q)
+    if groups == 1 and dw == 1 and not integer:
         return _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound)
     xl = _operand(x.transpose(0, 2, 3, 1))
     wl = _operand(w.transpose(2, 3, 1, 0))
@@ -312,7 +318,9 @@ def _gemm(a, bt) -> np.ndarray:
     """a (M, K) @ bt (N, K)^T with the kernels' precision rules."""
     integer = np.issubdtype(a.dtype, np.integer) or np.issubdtype(bt.dtype, np.integer)
     bound = _int_bound(a.dtype) * _int_bound(bt.dtype)
-    if bound or not integer:
+    if bound:
+        return gemm_nt_int8(a, bt)
+    if not integer:
         out = _gemm_nt(a, bt, bound)
         if bound:
             return np.ascontiguousarray(out.astype(np.int64).astype(np.int32))
@@ -326,9 +334,9 @@ def _gemm(a, bt) -> np.ndarray:
 def gemm(a, b) -> np.ndarray:
     """Numba (M x K) @ (K x N); int32 for integer operands (wrapping), fp32 otherwise.
 
-    8-bit integer and float operands run as a 1 x 1 convolution on
-    :func:`conv_window_dot` (exact for 8-bit integers, as there); wider integers on
-    :func:`gemm_acc`."""
+    Float operands run as a 1 x 1 convolution on :func:`conv_window_dot`, 8-bit integers
+    on :func:`intdot.gemm_nt_int8 <sim.kernels.intdot.gemm_nt_int8>` (int16 dots, int32
+    accumulators); wider integers on :func:`gemm_acc`."""
     return _gemm(a, np.ascontiguousarray(b.T))
 
 
