@@ -23,9 +23,8 @@ PyTorch layout and convert:
   dense layers with column dilation 1; also 8-bit GEMM / FC): each output is an int16
   dot product over its contiguous R x S x C window with int32 (wrapping) accumulators,
   4 x 4 (pixel, filter) register blocks, compiled to ``vpdpwssd`` / ``vpmaddwd``.
-* :func:`conv_window_dot` (floats, dense layers with column dilation 1): the same window
-  dot products in fp32 multiply-add. It can also take 8-bit integers exactly (every
-  partial sum an integer below 2^24, see :func:`_conv_window`); they no longer use it.
+* :func:`conv_window_dot` (floats, dense layers with column dilation 1; also float GEMM /
+  FC): the same window dot products in fp32 multiply-add.
 * :func:`conv_nhwc` (everything else, wider integers, and the executor's tiles): direct
   loops, innermost over contiguous output channels, int32 or fp32 accumulation.
 """
@@ -56,7 +55,6 @@ def _operand(a: np.ndarray) -> np.ndarray:
 
 
 QB = 8  # output pixels per register block of the conv kernel
-EXACT_F32 = 2 ** 24  # fp32 adds integers exactly while every partial sum stays below this
 
 
 @njit(cache=True, parallel=True)
@@ -245,7 +243,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
     if groups == 1 and dw == 1 and bound:  # 8-bit integers: int16 dots, int32 accumulators
         return conv2d_int8(x, w, sh, sw, ph, pw, dh, P, Q)
     if groups == 1 and dw == 1 and not integer:
-        return _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound)
+        return _conv_window(x, w, sh, sw, ph, pw, dh, P, Q)
     xl = _operand(x.transpose(0, 2, 3, 1))
     wl = _operand(w.transpose(2, 3, 1, 0))
     out = np.zeros((N, P, Q, K), dtype=xl.dtype)
@@ -253,64 +251,39 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, out_hw=None) -> np.n
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
-def _chunk(n: int, most: int, bound: int) -> int:
-    """Chunk length for ``n`` channels, at most ``most`` each, all chunks near equal
-    (floats: one chunk)."""
-    if not bound:
-        return n
-    parts = -(-n // most)
-    return -(-n // parts)
-
-
-def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q, bound) -> np.ndarray:
-    """Dense conv with column dilation 1 on :func:`conv_window_dot`.
+def _conv_window(x, w, sh, sw, ph, pw, dh, P, Q) -> np.ndarray:
+    """Dense float conv with column dilation 1 on :func:`conv_window_dot`.
 
     The padded input is first gathered into rows (N, P, Wp, R*C): row p holds, for every
     input column, the R input rows output row p reads (an R-fold copy, small next to
     im2col's R*S-fold), so an output's whole R x S x C window is one contiguous run and
-    the kernel runs with R = 1.
-
-    Floats: one pass. 8-bit integers (``bound`` = largest |product|): input channels in
-    chunks of ``cc`` so that every fp32 partial sum, at most R*S*cc*bound, stays within
-    2^24, where fp32 adds integers exactly in any order; chunks add up exactly in fp64
-    (integers below 2^53), and the total wraps to int32 as the hardware's accumulator
-    would."""
+    the kernel runs with R = 1."""
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     Hp = max(H + 2 * ph, (P - 1) * sh + (R - 1) * dh + 1)
     Wp = max(W + 2 * pw, (Q - 1) * sw + S)
-    cc = _chunk(C, 1 if not bound else max(1, EXACT_F32 // (bound * R * S)), bound)
     out = np.zeros((N, P, Q, K), dtype=np.float64)
     rows = (np.arange(P) * sh)[:, None] + np.arange(R) * dh       # (P, R) input rows
-    for c0 in range(0, C, cc):
-        c1 = min(C, c0 + cc)
-        xp = np.zeros((N, Hp, Wp, c1 - c0), dtype=np.float32)
-        xp[:, ph:ph + H, pw:pw + W] = x[:, c0:c1].transpose(0, 2, 3, 1)
-        xr = np.ascontiguousarray(xp[:, rows].transpose(0, 1, 3, 2, 4))  # N, P, Wp, R, c
-        xr = xr.reshape(N, P, Wp, R * (c1 - c0))
-        wk = np.ascontiguousarray(w[:, c0:c1].transpose(0, 3, 2, 1), dtype=np.float32)
-        conv_window_dot(xr, wk.reshape(K, 1, S * R * (c1 - c0)), out, 1, sw, 1)
-    out = out.transpose(0, 3, 1, 2)
-    if bound:
-        return np.ascontiguousarray(out.astype(np.int64).astype(np.int32))
-    return np.ascontiguousarray(out, dtype=np.float32)
+    xp = np.zeros((N, Hp, Wp, C), dtype=np.float32)
+    xp[:, ph:ph + H, pw:pw + W] = x.transpose(0, 2, 3, 1)
+    xr = np.ascontiguousarray(xp[:, rows].transpose(0, 1, 3, 2, 4))  # N, P, Wp, R, C
+    xr = xr.reshape(N, P, Wp, R * C)
+    wk = np.ascontiguousarray(w.transpose(0, 3, 2, 1), dtype=np.float32)
+    conv_window_dot(xr, wk.reshape(K, 1, S * R * C), out, 1, sw, 1)
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def _gemm_nt(a, bt, bound) -> np.ndarray:
-    """(M x K) @ (N x K)^T on :func:`conv_window_dot`, as a 1 x 1 convolution whose
-    pixels are the rows of the taller operand; fp64 result (exact for 8-bit integers,
-    K cut into chunks as in :func:`_conv_window`)."""
+def _gemm_nt(a, bt) -> np.ndarray:
+    """Float (M x K) @ (N x K)^T on :func:`conv_window_dot`, as a 1 x 1 convolution whose
+    pixels are the rows of the taller operand; fp64 result array."""
     if a.shape[0] < bt.shape[0]:  # the longer side as the pixels (blocks, threads)
-        return _gemm_nt(bt, a, bound).T
+        return _gemm_nt(bt, a).T
     M, K = a.shape
     N = bt.shape[0]
-    cc = _chunk(K, max(1, EXACT_F32 // bound) if bound else 1, bound)
     out = np.zeros((1, 1, M, N), dtype=np.float64)
-    for c0 in range(0, K, cc):
-        c1 = min(K, c0 + cc)
-        xr = np.ascontiguousarray(a[:, c0:c1], dtype=np.float32).reshape(1, 1, M, c1 - c0)
-        wk = np.ascontiguousarray(bt[:, c0:c1], dtype=np.float32).reshape(N, 1, c1 - c0)
-        conv_window_dot(xr, wk, out, 1, 1, 1)
+    xr = np.ascontiguousarray(a, dtype=np.float32).reshape(1, 1, M, K)
+    wk = np.ascontiguousarray(bt, dtype=np.float32).reshape(N, 1, K)
+    conv_window_dot(xr, wk, out, 1, 1, 1)
     return out[0, 0]
 
 
@@ -321,10 +294,7 @@ def _gemm(a, bt) -> np.ndarray:
     if bound:
         return gemm_nt_int8(a, bt)
     if not integer:
-        out = _gemm_nt(a, bt, bound)
-        if bound:
-            return np.ascontiguousarray(out.astype(np.int64).astype(np.int32))
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return np.ascontiguousarray(_gemm_nt(a, bt), dtype=np.float32)
     a, b = _operand(a), _operand(bt.T)
     out = np.zeros((a.shape[0], b.shape[1]), dtype=a.dtype)
     gemm_acc(a, b, out)
