@@ -16,6 +16,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .api import (INPUT_ERRORS, layers_frame, load_arch, load_model, model_frame,  # noqa: E402
                   simulate, write_outputs)
+from .api import pareto, report, sweep  # noqa: E402
 
 __all__ = ["INPUT_ERRORS", "__version__", "layers_frame", "load_arch", "load_model", "model_frame",
-           "simulate", "write_outputs"]
+           "simulate", "write_outputs", "sweep", "pareto", "report"]
