@@ -179,15 +179,20 @@ def bars(labels, series: dict, ylabel: str, title: str, log: bool = False) -> st
     return to_svg(fig)
 
 
-def pareto_scatter(df, front, x: str, y: str, color: str, title: str) -> str:
+def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
+                   labels: dict | None = None) -> str:
     """All feasible points, coloured by ``color`` (numeric: colour bar; text: legend), the
     front's points ringed and joined."""
+    labels = labels or {}
+
+    def lab(c):
+        return labels.get(c, c)
     fig = _fig(7, 4.2)
     ax = fig.add_subplot()
     c = df[color]
     if np.issubdtype(c.dtype, np.number):
         sc = ax.scatter(df[x], df[y], c=c, cmap="viridis", s=12, alpha=0.8, zorder=2)
-        fig.colorbar(sc, ax=ax, label=color)
+        fig.colorbar(sc, ax=ax, label=lab(color))
     else:
         for i, (val, g) in enumerate(df.groupby(c.astype(str), sort=True)):
             ax.scatter(g[x], g[y], s=12, alpha=0.8, color=PALETTE[i % len(PALETTE)],
@@ -199,7 +204,7 @@ def pareto_scatter(df, front, x: str, y: str, color: str, title: str) -> str:
                label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(title)
+    ax.set_xlabel(lab(x))
+    ax.set_ylabel(lab(y))
+    ax.set_title(title, fontsize=9)
     return to_svg(fig)

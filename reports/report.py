@@ -242,7 +242,7 @@ def sweep_sections(df, meta: dict, color: str | None = None,
         sec = Section(f"Pareto front: {model} (batch {batch})")
         sec.items.append(("svg", plots.pareto_scatter(
             g, f, x, y, color, f"{LABELS.get(y, y)} vs {LABELS.get(x, x)}, colour: "
-            f"{LABELS.get(color, color)} ({len(f)} of {len(g)} on the front)")))
+            f"{LABELS.get(color, color)} ({len(f)} of {len(g)} on the front)", LABELS)))
         cols = ["design", *params, *objectives, "area_sq_mm", "utilization", "tops_per_w"]
         cols = list(dict.fromkeys(cols))
         sec.items.append(("text", f"{len(f)} designs on the front (minimising "

@@ -113,6 +113,7 @@ def cmd_sweep(args) -> int:
     t0 = time.perf_counter()
     try:
         df = sweep(args.spec, out=args.out, workers=args.workers, dask=args.dask,
+                   dask_timeout=args.dask_timeout,
                    resume=args.resume, progress=not args.quiet,
                    command=args.command_line, on_start=start)
     except KeyboardInterrupt:
@@ -265,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
                     "address (tcp://host:8786) or 'local' (a LocalCluster of --workers "
                     "processes on 127.0.0.1); needs the dask extra")
+    sw.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
+                    help="seconds to wait for the Dask scheduler (default 10)")
     sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
                     "stored rows are not recomputed")
     sw.add_argument("--report", metavar="FILE", help="also write a report (HTML, or Markdown "

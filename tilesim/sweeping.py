@@ -6,14 +6,15 @@ import tempfile
 from pathlib import Path
 
 
-def make_executor(workers: int | None = None, dask: str | None = None):
+def make_executor(workers: int | None = None, dask: str | None = None,
+                  dask_timeout: float = 10.0):
     from sim.sweep import DaskExecutor, LocalExecutor
-    return DaskExecutor(dask, workers) if dask else LocalExecutor(workers)
+    return DaskExecutor(dask, workers, dask_timeout) if dask else LocalExecutor(workers)
 
 
 def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
           resume: bool = False, progress: bool = False, command: str | None = None,
-          on_start=None):
+          on_start=None, dask_timeout: float = 10.0):
     """Run a sweep spec (YAML path, dict or SweepSpec); returns its results DataFrame (one
     row per design point and model, parameters and results as columns).
 
@@ -27,7 +28,7 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
 
     from . import __version__
     p = plan(spec, version=__version__)
-    executor = make_executor(workers, dask)
+    executor = make_executor(workers, dask, dask_timeout)
     tmp = None
     try:
         if out is None:

@@ -37,7 +37,12 @@ class LocalExecutor:
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        import threading
+        # fork is fastest (workers inherit imported modules and numba's compiled code) but
+        # unsafe in a process with threads (a Dask client, a notebook): then forkserver
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods and threading.active_count() == 1
+                             else "forkserver" if "forkserver" in methods else "spawn")
         pending = list(tasks)
         restarts = 0
         while pending:

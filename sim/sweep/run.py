@@ -48,7 +48,10 @@ def frame(plan: Plan, store: Store):
     if df.empty:
         return df
     lead = ["design", *plan.param_names, "model", "batch", "status", "reason"]
-    lead = [c for c in lead if c in df.columns]
+    from .worker import ROW_METRICS
+    lead += ["arch", "pes", "dataflow", "clock_mhz", "onchip_bytes", "dram_gb_per_s",
+             *ROW_METRICS]
+    lead = list(dict.fromkeys(c for c in lead if c in df.columns))
     for c in plan.param_names:   # mixed types (e.g. 256 and "1 MiB") read back as text
         if df[c].map(type).nunique() > 1:
             df[c] = df[c].map(lambda v: v if isinstance(v, str) else json.dumps(v))
