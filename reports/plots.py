@@ -190,7 +190,8 @@ def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
     fig = _fig(7, 4.2)
     ax = fig.add_subplot()
     c = df[color]
-    if np.issubdtype(c.dtype, np.number):
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    if is_numeric_dtype(c) and not is_bool_dtype(c):
         sc = ax.scatter(df[x], df[y], c=c, cmap="viridis", s=12, alpha=0.8, zorder=2)
         fig.colorbar(sc, ax=ax, label=lab(color))
     else:
