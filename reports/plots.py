@@ -180,9 +180,9 @@ def bars(labels, series: dict, ylabel: str, title: str, log: bool = False) -> st
 
 
 def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
-                   labels: dict | None = None) -> str:
+                   labels: dict | None = None, line: bool = True) -> str:
     """All feasible points, coloured by ``color`` (numeric: colour bar; text: legend), the
-    front's points ringed and joined."""
+    front's points ringed (and joined when ``line``)."""
     labels = labels or {}
 
     def lab(c):
@@ -200,7 +200,8 @@ def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
                        label=f"{color}={val}", zorder=2)
         ax.legend(fontsize=7)
     f = front.sort_values([x, y])
-    ax.step(f[x], f[y], where="post", color="k", lw=0.8, zorder=3)
+    if line:   # the staircase only means something for a two-objective front
+        ax.step(f[x], f[y], where="post", color="k", lw=0.8, zorder=3)
     ax.scatter(f[x], f[y], s=40, facecolors="none", edgecolors="k", lw=1.0, zorder=4,
                label="Pareto front")
     ax.set_xscale("log")

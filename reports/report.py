@@ -235,18 +235,22 @@ def sweep_sections(df, meta: dict, color: str | None = None,
     if color not in df.columns:
         raise ValueError(f"cannot colour by {color!r}: no such column; use one of "
                          + ", ".join(map(str, df.columns)))
+    objectives = tuple(objectives)
     front = pareto(df, objectives, by=["model", "batch"])
-    x, y = objectives
+    x, y = objectives[:2]
+    extra = "" if len(objectives) == 2 else " (front over " + ", ".join(
+        LABELS.get(o, o) for o in objectives) + ")"
     for (model, batch), g in ok.groupby(["model", "batch"], sort=False):
         f = front[(front["model"] == model) & (front["batch"] == batch)]
         sec = Section(f"Pareto front: {model} (batch {batch})")
         sec.items.append(("svg", plots.pareto_scatter(
             g, f, x, y, color, f"{LABELS.get(y, y)} vs {LABELS.get(x, x)}, colour: "
-            f"{LABELS.get(color, color)} ({len(f)} of {len(g)} on the front)", LABELS)))
+            f"{LABELS.get(color, color)} ({len(f)} of {len(g)} on the front{extra})", LABELS,
+            line=len(objectives) == 2)))
         cols = ["design", *params, *objectives, "area_sq_mm", "utilization", "tops_per_w"]
         cols = list(dict.fromkeys(cols))
         sec.items.append(("text", f"{len(f)} designs on the front (minimising "
-                          f"{LABELS.get(x, x)} and {LABELS.get(y, y)}; ties kept):"))
+                          + ", ".join(LABELS.get(o, o) for o in objectives) + "; ties kept):"))
         sec.items.append(("table", _table(f.sort_values(x), cols)))
         out.append(sec)
     if len(bad):
@@ -257,7 +261,8 @@ def sweep_sections(df, meta: dict, color: str | None = None,
     return out
 
 
-def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None) -> list[Section]:
+def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None,
+          objectives=("latency_ms", "energy_uj")) -> list[Section]:
     """All sections: runs (and their side-by-side comparison when several), sweeps
     ((df, meta) pairs), compares ((df, summary) pairs)."""
     secs: list[Section] = []
@@ -267,7 +272,7 @@ def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None)
     for r in runs:
         secs += run_sections(r)
     for df, meta in sweeps:
-        secs += sweep_sections(df, meta, color)
+        secs += sweep_sections(df, meta, color, objectives)
     for df, summ in compares:
         secs += compare_sections(df, summ)
     return secs
@@ -283,7 +288,7 @@ h1{font-size:1.6em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-botto
 .card .k{font-size:.75em;color:#666;text-transform:uppercase}.card .v{font-size:1.1em;font-weight:600}
 table{border-collapse:collapse;font-size:.8em;margin:8px 0}
 td,th{border:1px solid #ddd;padding:3px 6px}th{background:#f0f0f0}td.n{text-align:right}
-figure{margin:8px 0}svg{max-width:100%;height:auto}p.meta{color:#666;font-size:.8em}
+.tw{overflow-x:auto}figure{margin:8px 0}svg{max-width:100%;height:auto}p.meta{color:#666;font-size:.8em}
 """
 
 
@@ -318,7 +323,8 @@ def to_html(sections: list[Section], title: str, meta: str = "") -> str:
                 body = "".join("<tr>" + "".join(
                     f'<td class="n">{e(c)}</td>' if _isnum(c) else f"<td>{e(c)}</td>"
                     for c in r) + "</tr>" for r in p["rows"])
-                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                parts.append(f'<div class="tw"><table><thead><tr>{head}</tr></thead>'
+                             f"<tbody>{body}</tbody></table></div>")
                 if p["more"]:
                     parts.append(f"<p>... {p['more']} more rows</p>")
         parts.append("</section>")

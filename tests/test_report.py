@@ -119,6 +119,13 @@ def test_sweep_report_pareto_front(dirs, tmp_path):
     self_contained(html)
     assert "compute.arrays[0].dataflow=ws" in html
     assert main(["report", str(dirs["sweep"]), "-o", str(h), "--color", "nope"]) == 2
+    # a three-objective front: area joins latency and energy
+    front3 = tilesim.pareto(df, ("latency_ms", "energy_uj", "area_sq_mm"))
+    assert len(front3) > len(front)
+    assert main(["report", str(dirs["sweep"]), "-o", str(md), "--objectives",
+                 "latency_ms,energy_uj,area_sq_mm"]) == 0
+    assert f"{len(front3)} designs on the front" in md.read_text()
+    assert main(["report", str(dirs["sweep"]), "-o", str(md), "--objectives", "x"]) == 2
 
 
 def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys):

@@ -181,3 +181,12 @@ def test_existing_store_needs_resume(tmp_path):
     assert df.attrs["sweep"]["computed"] == 0 and df.attrs["sweep"]["resumed"] == 6
     with pytest.raises(SweepError, match="different sweep"):
         tilesim.sweep(spec(batch=[2]), out=tmp_path, workers=1, resume=True)
+
+
+def test_example_spec_in_readme_has_500_points():
+    """The shipped example sweep expands to >= 500 design points over resnet18 and the
+    README runs it."""
+    p = plan(ROOT / "examples" / "sweep_resnet18.yaml")
+    assert len(p.designs) >= 500 and p.rows == len(p.designs)
+    assert {j.model_label for d in p.designs for j in d.jobs} == {"resnet18"}
+    assert "tilesim sweep examples/sweep_resnet18.yaml --out" in (ROOT / "README.md").read_text()

@@ -104,6 +104,7 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .sweeping import sweep
+    objectives = _objectives(args)
 
     def start(plan, executor):
         print(f"# sweep {plan.spec.name}: {len(plan.designs):,} design points x "
@@ -131,15 +132,29 @@ def cmd_sweep(args) -> int:
           f"(store {args.out}/results.sqlite)")
     if args.report:
         from .reporting import sweep_report
-        print(f"report: {sweep_report(df, m, args.report, args.color, args.command_line)}")
+        try:
+            path = sweep_report(df, m, args.report, args.color, args.command_line, objectives)
+        except ValueError as e:   # e.g. --color names no column; the results are kept
+            print(f"tilesim: error: report: {e}", file=sys.stderr)
+            return 2
+        print(f"report: {path}")
     return 0
+
+
+def _objectives(args) -> tuple:
+    obj = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    if len(obj) < 2:
+        from sim.sweep import SweepError
+        raise SweepError(f"--objectives {args.objectives!r}: fewer than two columns",
+                         fix="give two or more, e.g. latency_ms,energy_uj,area_sq_mm")
+    return obj
 
 
 def cmd_report(args) -> int:
     from .reporting import report
     try:
         path = report(args.dirs, args.output, color=args.color, title=args.title,
-                      command=args.command_line)
+                      command=args.command_line, objectives=_objectives(args))
     except ValueError as e:
         print(f"tilesim: error: {e}", file=sys.stderr)
         return 2
@@ -272,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "stored rows are not recomputed")
     sw.add_argument("--report", metavar="FILE", help="also write a report (HTML, or Markdown "
                     "for .md) with the Pareto front")
+    sw.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
+                    help="columns the Pareto front minimises (default latency_ms,energy_uj; "
+                    "e.g. add area_sq_mm); the plot shows the first two")
     sw.add_argument("--color", metavar="COLUMN", help="colour the Pareto plot by this column "
                     "(default area_sq_mm; e.g. a varied key path)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -281,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "--out, sweep --out or compare (several runs are compared side by side)")
     rp.add_argument("-o", "--output", required=True, metavar="FILE",
                     help="report file: .html (self-contained) or .md (Markdown)")
+    rp.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
+                    help="columns the Pareto front minimises (default latency_ms,energy_uj; "
+                    "e.g. add area_sq_mm); the plot shows the first two")
     rp.add_argument("--color", metavar="COLUMN", help="sweeps: colour the Pareto plot by "
                     "this column (default area_sq_mm)")
     rp.add_argument("--title", help="report title")

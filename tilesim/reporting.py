@@ -32,7 +32,7 @@ def write_report(sections, out, title: str, command: str | None = None) -> Path:
 
 
 def report(dirs, out, color: str | None = None, title: str | None = None,
-           command: str | None = None) -> Path:
+           command: str | None = None, objectives=("latency_ms", "energy_uj")) -> Path:
     """A report of output folders (``tilesim run --out``, ``sweep --out``, a compare
     folder) written to ``out``: self-contained HTML, or Markdown when ``out`` ends in
     ``.md``. Several run folders are also compared side by side."""
@@ -50,7 +50,8 @@ def report(dirs, out, color: str | None = None, title: str | None = None,
         if "compare" in got:
             compares.append(got["compare"])
     title = title or "tilesim report: " + ", ".join(Path(d).name for d in dirs)
-    return write_report(build(title, runs, sweeps, compares, color), out, title, command)
+    return write_report(build(title, runs, sweeps, compares, color, objectives), out, title,
+                        command)
 
 
 def run_report(result, arch, out, trace=None, command: str | None = None) -> Path:
@@ -66,7 +67,8 @@ def run_report(result, arch, out, trace=None, command: str | None = None) -> Pat
 
 
 def sweep_report(df, meta: dict, out, color: str | None = None,
-                 command: str | None = None) -> Path:
+                 command: str | None = None, objectives=("latency_ms", "energy_uj")) -> Path:
     from reports.report import build
     title = f"tilesim sweep report: {meta.get('name', '')}"
-    return write_report(build(title, sweeps=[(df, meta)], color=color), out, title, command)
+    return write_report(build(title, sweeps=[(df, meta)], color=color, objectives=objectives),
+                        out, title, command)
