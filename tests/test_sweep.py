@@ -190,3 +190,17 @@ def test_example_spec_in_readme_has_500_points():
     assert len(p.designs) >= 500 and p.rows == len(p.designs)
     assert {j.model_label for d in p.designs for j in d.jobs} == {"resnet18"}
     assert "tilesim sweep examples/sweep_resnet18.yaml --out" in (ROOT / "README.md").read_text()
+
+
+def test_progress_bar_counts_rate_and_eta():
+    """The progress bar (not a terminal: one line per tenth) shows done/total, rate, ETA."""
+    import io
+
+    from sim.sweep import Progress
+    buf = io.StringIO()
+    p = Progress(20, done=5, stream=buf)
+    for _ in range(15):
+        p.update(1)
+    lines = buf.getvalue().splitlines()
+    assert lines[-1].startswith("[" + "#" * 30 + "] 20/20 rows") and "ETA 0:00" in lines[-1]
+    assert 1 < len(lines) <= 11 and all("rows/s" in l for l in lines)
