@@ -23,3 +23,7 @@ __all__ = ["INPUT_ERRORS", "__version__", "layers_frame", "load_arch", "load_mod
 from .api import baseline, compare, simulate_gpu  # noqa: E402  (GPU baselines)
 
 __all__ += ["baseline", "compare", "simulate_gpu"]
+
+from .api import pareto, report, sweep  # noqa: E402  (sweeps and reports)
+
+__all__ += ["sweep", "pareto", "report"]

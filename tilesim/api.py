@@ -10,11 +10,12 @@ from pathlib import Path
 import arch as _arch
 import workloads as _wl
 from mapper import MappingError
+from sim.sweep.errors import SweepError
 from sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
 from sim.gpu.harness import BaselineError
 
 #: errors caused by the user's input (the CLI turns them into exit code 2)
-INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError)
+INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError, SweepError)
 
 
 def load_arch(spec) -> _arch.Architecture:
@@ -334,3 +335,26 @@ def verify_torch(arch, model, device: str = "cpu", layers: int | None = None, se
     a = _accelerator(load_arch(arch), "verify")
     return torch_check(load_model(model, batch, input_shape=input_shape), a, device=device,
                        layers=layers, seed=seed)
+
+
+def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
+          resume: bool = False, progress: bool = False):
+    """Run a design sweep (YAML spec path, dict or SweepSpec) -> DataFrame; see
+    :func:`tilesim.sweeping.sweep` and ``examples/sweep_resnet18.yaml``."""
+    from .sweeping import sweep as _sweep
+    return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume, progress=progress)
+
+
+def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
+           feasible_only: bool = True):
+    """The Pareto-front rows of a results table (see :func:`reports.pareto`)."""
+    from reports import pareto as _pareto
+    return _pareto(df, objectives=objectives, maximize=maximize, by=by,
+                   feasible_only=feasible_only)
+
+
+def report(dirs, out, color: str | None = None, title: str | None = None):
+    """Write a report (HTML, or Markdown for ``*.md``) of output folders; see
+    :func:`tilesim.reporting.report`."""
+    from .reporting import report as _report
+    return _report(dirs, out, color=color, title=title)

@@ -94,7 +94,76 @@ def cmd_run(args) -> int:
               f"opens in Perfetto){note}")
     if args.out:
         paths = api.write_outputs(args.out, result, arch, model, command=args.command_line)
+        if run is not None and run.trace is not None:   # the report's DES timeline
+            from pathlib import Path
+
+            from reports import write_json
+            paths["trace"] = str(write_json(run.trace.to_chrome(), Path(args.out) / "trace.json"))
         print(f"wrote {', '.join(paths.values())}")
+    if args.report:
+        from .reporting import run_report
+        trace = run.trace.to_chrome() if run is not None and run.trace is not None else None
+        print(f"report: {run_report(result, arch, args.report, trace, args.command_line)}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweeping import sweep
+    objectives = _objectives(args)
+
+    def start(plan, executor):
+        print(f"# sweep {plan.spec.name}: {len(plan.designs):,} design points x "
+              f"{len(plan.designs[0].jobs) if plan.designs else 0} model(s) = {plan.rows:,} rows "
+              f"on {executor.describe()}; store {args.out}/results.sqlite", file=sys.stderr)
+    import time
+    t0 = time.perf_counter()
+    try:
+        df = sweep(args.spec, out=args.out, workers=args.workers, dask=args.dask,
+                   dask_timeout=args.dask_timeout,
+                   resume=args.resume, progress=not args.quiet,
+                   command=args.command_line, on_start=start)
+    except KeyboardInterrupt:
+        print(f"tilesim: interrupted; finished design points are saved in {args.out}/"
+              "results.sqlite: rerun with --resume to finish", file=sys.stderr)
+        return 130
+    el = time.perf_counter() - t0
+    m = df.attrs["sweep"]
+    ok = int((df["status"] == "ok").sum()) if len(df) else 0
+    print(f"sweep {m['name']}: {m['rows']:,} rows ({m['designs']:,} design points), "
+          f"{ok:,} feasible, {m['rows'] - ok:,} infeasible; computed {m['computed']:,}, "
+          f"resumed {m['resumed']:,} from the store, in {el:.1f} s "
+          f"({m['computed'] / max(el, 1e-9):.2f} rows/s)")
+    print(f"wrote {args.out}/results.csv, {args.out}/sweep.json, {args.out}/base_arch.yaml "
+          f"(store {args.out}/results.sqlite)")
+    if args.report:
+        from .reporting import sweep_report
+        try:
+            path = sweep_report(df, m, args.report, args.color, args.command_line, objectives)
+        except ValueError as e:   # e.g. --color names no column; the results are kept
+            print(f"tilesim: error: report: {e}", file=sys.stderr)
+            return 2
+        print(f"report: {path}")
+    return 0
+
+
+def _objectives(args) -> tuple:
+    obj = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    if len(obj) < 2:
+        from sim.sweep import SweepError
+        raise SweepError(f"--objectives {args.objectives!r}: fewer than two columns",
+                         fix="give two or more, e.g. latency_ms,energy_uj,area_sq_mm")
+    return obj
+
+
+def cmd_report(args) -> int:
+    from .reporting import report
+    try:
+        path = report(args.dirs, args.output, color=args.color, title=args.title,
+                      command=args.command_line, objectives=_objectives(args))
+    except ValueError as e:
+        print(f"tilesim: error: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
     return 0
 
 
@@ -133,6 +202,9 @@ def _run_gpu(args, gpu, model) -> int:
     if args.out:
         paths = api.write_outputs(args.out, result, gpu, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
+    if args.report:
+        from .reporting import run_report
+        print(f"report: {run_report(result, gpu, args.report, None, args.command_line, s['gpu_precision'])}")
     return 0
 
 
@@ -306,6 +378,15 @@ def cmd_compare(args) -> int:
     if args.out:
         paths = api.write_compare(args.out, got, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
+    if args.report:
+        import tempfile
+
+        from .reporting import report
+        with tempfile.TemporaryDirectory() as tmp:
+            d = args.out or tmp
+            if not args.out:
+                api.write_compare(d, got, command=args.command_line)
+            print(f"report: {report([d], args.report)}")
     return 0
 
 
@@ -369,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace-limit", type=_positive, default=None, metavar="N",
                    help="most events the trace keeps (default 100,000); beyond it the trace "
                         "is truncated and says so")
+    r.add_argument("--report", metavar="FILE", help="also write a report: self-contained "
+                   "HTML, or Markdown when FILE ends in .md")
     r.set_defaults(fn=cmd_run)
     v = sub.add_parser("verify", help="check mapped tiles and PE-model cycles against "
                        "reference kernels and the analytic model (exit 1 on a mismatch)")
@@ -429,8 +512,44 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
                    default="edp", help="mapping search objective of the designs (default edp)")
     c.add_argument("--out", metavar="DIR", help="write compare.csv and compare_summary.json")
+    c.add_argument("--report", metavar="FILE", help="also write a report: self-contained "
+                   "HTML, or Markdown when FILE ends in .md")
     c.add_argument("--quiet", action="store_true", help="totals only, no per-layer table")
     c.set_defaults(fn=cmd_compare)
+    sw = sub.add_parser("sweep", help="sweep design points over models (resumable store)")
+    sw.add_argument("spec", help="sweep spec YAML (see examples/sweep_resnet18.yaml)")
+    sw.add_argument("--out", required=True, help="folder for results.sqlite (the store), "
+                    "results.csv, sweep.json, base_arch.yaml")
+    sw.add_argument("--workers", type=_positive, default=None, metavar="N",
+                    help="local worker processes (default: all cores)")
+    sw.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
+                    "address (tcp://host:8786) or 'local' (a LocalCluster of --workers "
+                    "processes on 127.0.0.1); needs the dask extra")
+    sw.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
+                    help="seconds to wait for the Dask scheduler (default 10)")
+    sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
+                    "stored rows are not recomputed")
+    sw.add_argument("--report", metavar="FILE", help="also write a report (HTML, or Markdown "
+                    "for .md) with the Pareto front")
+    sw.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
+                    help="columns the Pareto front minimises (default latency_ms,energy_uj; "
+                    "e.g. add area_sq_mm); the plot shows the first two")
+    sw.add_argument("--color", metavar="COLUMN", help="colour the Pareto plot by this column "
+                    "(default area_sq_mm; e.g. a varied key path)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(fn=cmd_sweep)
+    rp = sub.add_parser("report", help="HTML or Markdown report of output folders")
+    rp.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by tilesim run "
+                    "--out, sweep --out or compare (several runs are compared side by side)")
+    rp.add_argument("-o", "--output", required=True, metavar="FILE",
+                    help="report file: .html (self-contained) or .md (Markdown)")
+    rp.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
+                    help="columns the Pareto front minimises (default latency_ms,energy_uj; "
+                    "e.g. add area_sq_mm); the plot shows the first two")
+    rp.add_argument("--color", metavar="COLUMN", help="sweeps: colour the Pareto plot by "
+                    "this column (default area_sq_mm)")
+    rp.add_argument("--title", help="report title")
+    rp.set_defaults(fn=cmd_report)
     ls = sub.add_parser("list", help="list architecture presets and zoo models")
     ls.set_defaults(fn=cmd_list)
     return p

@@ -1,0 +1,51 @@
+"""Pareto fronts of result tables (pure pandas/numpy; no tilesim imports)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def pareto_mask(values, maximize=None) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``values`` (n x k), all minimised
+    unless ``maximize[j]``. Row a dominates row b when a is no worse in every column and
+    better in at least one; rows tied on every column do not dominate each other, so ties
+    are all kept. Rows with NaN are never on the front and dominate nothing."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2:
+        raise ValueError("values must be a 2-D table (rows x objectives)")
+    if maximize is not None:
+        v = np.where(np.asarray(maximize, dtype=bool)[None, :], -v, v)
+    ok = ~np.isnan(v).any(axis=1)
+    w = v[ok]
+    keep = np.ones(len(w), dtype=bool)
+    for s in range(0, len(w), 256):
+        c = w[s:s + 256, None, :]                     # candidates x 1 x k
+        le = (w[None, :, :] <= c).all(axis=2)         # others no worse than the candidate
+        lt = (w[None, :, :] < c).any(axis=2)          # ... and better somewhere
+        keep[s:s + 256] = ~(le & lt).any(axis=1)
+    out = np.zeros(len(v), dtype=bool)
+    out[np.flatnonzero(ok)] = keep
+    return out
+
+
+def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
+           feasible_only: bool = True):
+    """The rows of ``df`` on the Pareto front of ``objectives`` (minimised; columns named in
+    ``maximize`` are maximised), per group of ``by`` (a column or list, e.g. "model").
+    With ``feasible_only`` rows whose ``status`` is not "ok" are left out first. Keeps the
+    input order."""
+    objectives = list(objectives)
+    missing = [c for c in objectives + list(maximize) if c not in df.columns]
+    if missing:
+        raise ValueError(f"no column {missing[0]!r} in the table; columns: "
+                         + ", ".join(map(str, df.columns)))
+    if feasible_only and "status" in df.columns:
+        df = df[df["status"] == "ok"]
+    flags = [c in maximize for c in objectives]
+    if by is None:
+        return df[pareto_mask(df[objectives].to_numpy(dtype=float), flags)]
+    mask = np.zeros(len(df), dtype=bool)
+    pos = np.arange(len(df))
+    for _, idx in df.groupby(by, sort=False).indices.items():
+        idx = pos[idx]
+        mask[idx] = pareto_mask(df.iloc[idx][objectives].to_numpy(dtype=float), flags)
+    return df[mask]

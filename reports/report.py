@@ -1,0 +1,363 @@
+"""Reports: result tables + plain metadata -> sections -> self-contained HTML or Markdown.
+
+Never imports sim or mapper (DESIGN §1): a run is its ``layers.csv`` and ``summary.json``
+(plus optional ``trace.json``, ``compare.csv``, ``compare_summary.json``); a sweep is its
+``results.csv`` and ``sweep.json``. :func:`load_dir` reads such a folder; the façade adds
+the architecture's numbers the roofline needs (``roof``) and calls :func:`build`.
+"""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import plots
+from .pareto import pareto
+
+LABELS = {"latency_ms": "latency (ms)", "energy_uj": "energy (µJ)", "area_sq_mm": "area (mm²)",
+          "edp_uj_ms": "EDP (µJ·ms)", "utilization": "utilisation (0-1)",
+          "throughput_samples_per_s": "throughput (samples/s)", "tops_per_w": "TOPS/W",
+          "avg_power_w": "power (W)", "pes": "PEs", "onchip_bytes": "on-chip (bytes)",
+          "dram_gb_per_s": "DRAM (GB/s)", "clock_mhz": "clock (MHz)"}
+
+
+@dataclass
+class Section:
+    title: str
+    items: list = field(default_factory=list)   # (kind, payload): cards|svg|table|text
+
+
+@dataclass
+class RunData:
+    """One run folder: its tables and metadata."""
+    name: str
+    summary: dict
+    layers: object                       # DataFrame
+    trace: dict | None = None
+    roof: dict = field(default_factory=dict)  # peak_ops_per_s, dram_bytes_per_s (or None)
+
+
+def _read_json(p: Path):
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+
+def load_dir(path) -> dict:
+    """The tables and metadata of an output folder (a run, a sweep or a compare)."""
+    import pandas as pd
+    d = Path(path)
+    if not d.is_dir():
+        raise FileNotFoundError(2, "no such folder", str(d))
+    got = {"dir": str(d), "name": d.name}
+    if (d / "layers.csv").is_file():
+        got["run"] = RunData(d.name, _read_json(d / "summary.json") or {},
+                             pd.read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
+    if (d / "results.csv").is_file():
+        got["sweep"] = (pd.read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
+    if (d / "compare.csv").is_file():
+        got["compare"] = (pd.read_csv(d / "compare.csv"),
+                          _read_json(d / "compare_summary.json") or {})
+    if len(got) == 2:
+        raise FileNotFoundError(2, "no layers.csv, results.csv or compare.csv in the folder "
+                                "(make one with tilesim run --out, sweep --out or compare)",
+                                str(d))
+    return got
+
+
+# ---- formatting -------------------------------------------------------------------------
+def _num(v, nd=4) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        try:
+            import numpy as np
+            if isinstance(v, np.integer):
+                return f"{int(v):,}"
+            if isinstance(v, np.floating):
+                v = float(v)
+            else:
+                return str(v)
+        except ImportError:
+            return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    a = abs(v)
+    if a != 0 and (a >= 1e6 or a < 1e-3):
+        return f"{v:.{nd}g}"
+    return f"{v:,.{nd}g}" if a >= 1e4 else f"{v:.{nd}g}"
+
+
+def _table(df, cols=None, headers=None, limit=None) -> dict:
+    cols = [c for c in (cols or list(df.columns)) if c in df.columns]
+    sub = df[cols] if limit is None else df[cols].head(limit)
+    return {"head": [headers.get(c, LABELS.get(c, c)) if headers else LABELS.get(c, c)
+                     for c in cols],
+            "rows": [[_num(v) for v in r] for r in sub.itertuples(index=False)],
+            "more": 0 if limit is None else max(0, len(df) - limit)}
+
+
+def _cards(summary: dict) -> list:
+    s = summary
+    c = [("model", f"{s.get('model', '?')} (batch {s.get('batch', '?')})"),
+         ("architecture", str(s.get("arch", "?"))), ("fidelity", str(s.get("fidelity", "")))]
+    if "latency_ms" in s:
+        c.append(("latency", f"{s['latency_ms']:.4g} ms"))
+    if "throughput_samples_per_s" in s:
+        c.append(("throughput", f"{s['throughput_samples_per_s']:,.1f} samples/s"))
+    if "utilization" in s:
+        c.append(("utilisation", f"{100 * s['utilization']:.1f} %"))
+    if "energy_uj" in s:
+        src = s.get("energy_source") or (  # GPU runs: TDP x time; accelerators: per term
+            "access counts x technology tables; each term's source in energy_sources"
+            if s.get("energy_sources") else None)
+        c.append(("energy", f"{s['energy_uj']:,.1f} µJ" + (f" ({src})" if src else "")))
+    if "tops_per_w" in s:
+        c.append(("efficiency", f"{s['tops_per_w']:.3g} TOPS/W"))
+    if "avg_power_w" in s:
+        c.append(("average power", f"{s['avg_power_w']:.3g} W"))
+    if "area_sq_mm" in s:
+        c.append(("area", f"~{s['area_sq_mm']:.3g} mm²"))
+    if "dram_read_bytes" in s:
+        c.append(("DRAM traffic", f"{(s['dram_read_bytes'] + s['dram_write_bytes']) / 1e6:,.2f} MB"))
+    if "macs" in s:
+        c.append(("work", f"{s['macs'] / 1e9:.3f} GMACs"))
+    return c
+
+
+# ---- sections ---------------------------------------------------------------------------
+def run_sections(run: RunData) -> list[Section]:
+    s, L = run.summary, run.layers
+    title = f"{s.get('model', run.name)} on {s.get('arch', '?')}"
+    out = [Section(title, [("cards", _cards(s))])]
+    clock = float(s.get("clock_hz") or 1.0)
+    lat = Section("Per-layer latency and energy")
+    lat.items.append(("svg", plots.latency_breakdown(L, clock)))
+    if plots.energy_levels(L.columns):
+        lat.items.append(("svg", plots.energy_breakdown(L)))
+        src = s.get("energy_sources") or {}
+        if src:
+            lat.items.append(("text", "Energy sources: " + "; ".join(
+                f"{k}: {v}" for k, v in sorted(src.items()))))
+    out.append(lat)
+    out.append(Section("Utilisation per layer", [("svg", plots.utilization(L))]))
+    if run.roof.get("peak_ops_per_s"):
+        rf = run.roof
+        bw = rf.get("dram_bytes_per_s")
+        out.append(Section("Roofline", [
+            ("svg", plots.roofline(L, rf["peak_ops_per_s"], bw)),
+            ("text", f"Peak {rf['peak_ops_per_s'] / 1e12:.3g} TOPS (2 ops per MAC); DRAM "
+                     + (f"{bw / 1e9:.3g} GB/s" if bw else "unlimited")
+                     + "; one point per MAC layer (DRAM bytes read + written).")]))
+    if run.trace:
+        od = run.trace.get("otherData", {})
+        note = (f"{od.get('events', '?'):,} events" if isinstance(od.get("events"), int)
+                else "") + (" (truncated at the trace limit)" if od.get("truncated") else "")
+        out.append(Section("DES timeline", [("svg", plots.timeline(run.trace)),
+                                            ("text", f"From trace.json: {note}.")]))
+    cols = ["layer", "kind", "macs", "total_cycles", "latency_ms", "utilization",
+            "dram_read_bytes", "dram_write_bytes", "energy_pj", "bound", "dataflow"]
+    heads = {"macs": "MACs", "total_cycles": "total (cycles, last index)",
+             "dram_read_bytes": "DRAM read (B)", "dram_write_bytes": "DRAM write (B)",
+             "energy_pj": "energy (pJ)"}
+    out.append(Section("Layers", [("table", _table(L, cols, heads))]))
+    return out
+
+
+def design_comparison(runs: list[RunData]) -> Section:
+    """Runs side by side: one column per run."""
+    import pandas as pd
+    keys = [("arch", "architecture"), ("model", "model"), ("batch", "batch"),
+            ("latency_ms", "latency (ms)"), ("throughput_samples_per_s", "throughput (samples/s)"),
+            ("utilization", "utilisation (0-1)"), ("energy_uj", "energy (µJ)"),
+            ("tops_per_w", "TOPS/W"), ("avg_power_w", "power (W)"),
+            ("area_sq_mm", "area (mm²)"), ("dram_read_bytes", "DRAM read (B)"),
+            ("dram_write_bytes", "DRAM write (B)"), ("peak_macs_per_cycle", "peak MACs/cycle"),
+            ("fidelity", "fidelity")]
+    rows = [{"metric": lab, **{r.name: r.summary.get(k) for r in runs}} for k, lab in keys
+            if any(k in r.summary for r in runs)]
+    sec = Section("Design comparison", [("table", _table(pd.DataFrame(rows)))])
+    names = [r.name for r in runs]
+    series = {"latency (ms)": [r.summary.get("latency_ms", 0) for r in runs]}
+    sec.items.append(("svg", plots.bars(names, series, "latency (ms)", "Latency by design")))
+    if all("energy_uj" in r.summary for r in runs):
+        sec.items.append(("svg", plots.bars(names, {"energy (µJ)": [r.summary["energy_uj"]
+                                                                   for r in runs]},
+                                            "energy (µJ)", "Energy by design")))
+    return sec
+
+
+def compare_sections(df, summary: dict) -> list[Section]:
+    """Accelerator vs GPU from a long table: layer, design, source, latency_ms, energy_uj."""
+    need = {"layer", "design", "source", "latency_ms"}
+    if not need <= set(df.columns):
+        return [Section("Accelerator vs GPU", [("text", "compare.csv lacks columns "
+                                                + ", ".join(sorted(need - set(df.columns))))])]
+    df = df.copy()
+    df["series"] = df["design"].astype(str) + " / " + df["source"].astype(str)
+    metrics = [c for c in ("latency_ms", "energy_uj") if c in df.columns]
+    tot = df.groupby(["design", "source"], sort=False)[metrics].sum(min_count=1).reset_index()
+    sec = Section("Accelerator vs GPU", [("table", _table(tot))])
+    order = list(dict.fromkeys(df["layer"]))
+    piv = df.pivot_table(index="layer", columns="series", values="latency_ms", sort=False)
+    piv = piv.reindex(order)
+    sec.items.append(("svg", plots.bars(order, {c: piv[c].fillna(0).to_numpy() for c in piv},
+                                        "latency (ms)", "Latency per layer", log=True)))
+    sec.items.append(("svg", plots.bars(list(tot["design"].astype(str) + " / " + tot["source"]),
+                                        {"latency (ms)": tot["latency_ms"].to_numpy()},
+                                        "latency (ms)", "Total latency")))
+    flat = piv.reset_index()
+    flat.columns = ["layer"] + [f"{c} latency (ms)" for c in piv.columns]
+    sec.items.append(("table", _table(flat)))
+    if summary:
+        rows = [(k, json.dumps(v) if isinstance(v, (dict, list)) else v)
+                for k, v in _flatten(summary)]
+        import pandas as pd
+        sec.items.append(("table", _table(pd.DataFrame(rows, columns=["key", "value"]))))
+    return [sec]
+
+
+def _flatten(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def sweep_sections(df, meta: dict, color: str | None = None,
+                   objectives=("latency_ms", "energy_uj")) -> list[Section]:
+    params = [p for p in meta.get("params", []) if p in df.columns]
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    bad = df[df["status"] != "ok"] if "status" in df.columns else df.iloc[:0]
+    cards = [("sweep", str(meta.get("name", "?"))), ("design points", f"{df['design'].nunique():,}"),
+             ("rows", f"{len(df):,}"), ("feasible", f"{len(ok):,}"),
+             ("infeasible", f"{len(bad):,}"),
+             ("models", ", ".join(map(str, dict.fromkeys(df["model"])))),
+             ("objective", str(meta.get("settings", {}).get("objective", ""))),
+             ("fidelity", str(meta.get("settings", {}).get("fidelity", "")))]
+    out = [Section(f"Sweep {meta.get('name', '')}", [("cards", cards),
+                                                    ("text", "Varied: " + ", ".join(params))])]
+    color = color or ("area_sq_mm" if "area_sq_mm" in df.columns else objectives[0])
+    if color not in df.columns:
+        raise ValueError(f"cannot colour by {color!r}: no such column; use one of "
+                         + ", ".join(map(str, df.columns)))
+    objectives = tuple(objectives)
+    front = pareto(df, objectives, by=["model", "batch"])
+    x, y = objectives[:2]
+    extra = "" if len(objectives) == 2 else " (front over " + ", ".join(
+        LABELS.get(o, o) for o in objectives) + ")"
+    for (model, batch), g in ok.groupby(["model", "batch"], sort=False):
+        f = front[(front["model"] == model) & (front["batch"] == batch)]
+        sec = Section(f"Pareto front: {model} (batch {batch})")
+        sec.items.append(("svg", plots.pareto_scatter(
+            g, f, x, y, color, f"{LABELS.get(y, y)} vs {LABELS.get(x, x)}, colour: "
+            f"{LABELS.get(color, color)} ({len(f)} of {len(g)} on the front{extra})", LABELS,
+            line=len(objectives) == 2)))
+        cols = ["design", *params, *objectives, "area_sq_mm", "utilization", "tops_per_w"]
+        cols = list(dict.fromkeys(cols))
+        sec.items.append(("text", f"{len(f)} designs on the front (minimising "
+                          + ", ".join(LABELS.get(o, o) for o in objectives) + "; ties kept):"))
+        sec.items.append(("table", _table(f.sort_values(x), cols)))
+        out.append(sec)
+    if len(bad):
+        import pandas as pd
+        reasons = bad.groupby("reason").size().sort_values(ascending=False).head(10)
+        out.append(Section("Infeasible design points", [("table", _table(pd.DataFrame(
+            {"reason": reasons.index, "rows": reasons.to_numpy()})))]))
+    return out
+
+
+def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None,
+          objectives=("latency_ms", "energy_uj")) -> list[Section]:
+    """All sections: runs (and their side-by-side comparison when several), sweeps
+    ((df, meta) pairs), compares ((df, summary) pairs)."""
+    secs: list[Section] = []
+    runs = list(runs)
+    if len(runs) > 1:
+        secs.append(design_comparison(runs))
+    for r in runs:
+        secs += run_sections(r)
+    for df, meta in sweeps:
+        secs += sweep_sections(df, meta, color, objectives)
+    for df, summ in compares:
+        secs += compare_sections(df, summ)
+    return secs
+
+
+# ---- rendering --------------------------------------------------------------------------
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;
+max-width:1100px}
+h1{font-size:1.6em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+.cards{display:flex;flex-wrap:wrap;gap:10px}
+.card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:120px;background:#fafafa}
+.card .k{font-size:.75em;color:#666;text-transform:uppercase}.card .v{font-size:1.1em;font-weight:600}
+table{border-collapse:collapse;font-size:.8em;margin:8px 0}
+td,th{border:1px solid #ddd;padding:3px 6px}th{background:#f0f0f0}td.n{text-align:right}
+.tw{overflow-x:auto}figure{margin:8px 0}svg{max-width:100%;height:auto}p.meta{color:#666;font-size:.8em}
+"""
+
+
+def _isnum(s: str) -> bool:
+    try:
+        float(s.replace(",", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def to_html(sections: list[Section], title: str, meta: str = "") -> str:
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{e(title)}</title>", f"<style>{CSS}</style></head><body>",
+             f"<h1>{e(title)}</h1>"]
+    if meta:
+        parts.append(f'<p class="meta">{e(meta)}</p>')
+    for s in sections:
+        parts.append(f"<section><h2>{e(s.title)}</h2>")
+        for kind, p in s.items:
+            if kind == "cards":
+                parts.append('<div class="cards">' + "".join(
+                    f'<div class="card"><div class="k">{e(k)}</div><div class="v">{e(v)}</div></div>'
+                    for k, v in p) + "</div>")
+            elif kind == "svg":
+                parts.append(f"<figure>{p}</figure>")
+            elif kind == "text":
+                parts.append(f"<p>{e(p)}</p>")
+            elif kind == "table":
+                head = "".join(f"<th>{e(h)}</th>" for h in p["head"])
+                body = "".join("<tr>" + "".join(
+                    f'<td class="n">{e(c)}</td>' if _isnum(c) else f"<td>{e(c)}</td>"
+                    for c in r) + "</tr>" for r in p["rows"])
+                parts.append(f'<div class="tw"><table><thead><tr>{head}</tr></thead>'
+                             f"<tbody>{body}</tbody></table></div>")
+                if p["more"]:
+                    parts.append(f"<p>... {p['more']} more rows</p>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def to_markdown(sections: list[Section], title: str, meta: str = "") -> str:
+    out = [f"# {title}", ""]
+    if meta:
+        out += [f"_{meta}_", ""]
+    for s in sections:
+        out += [f"## {s.title}", ""]
+        for kind, p in s.items:
+            if kind == "cards":
+                out += [f"- **{k}**: {v}" for k, v in p] + [""]
+            elif kind == "text":
+                out += [p, ""]
+            elif kind == "table":
+                esc = [[c.replace("|", "\\|") for c in r] for r in p["rows"]]
+                num = [all(_isnum(r[i]) for r in esc if r[i]) and any(r[i] for r in esc)
+                       for i in range(len(p["head"]))]
+                out.append("| " + " | ".join(h.replace("|", "\\|") for h in p["head"]) + " |")
+                out.append("|" + "|".join("---:" if n else "---" for n in num) + "|")
+                out += ["| " + " | ".join(r) + " |" for r in esc]
+                if p["more"]:
+                    out.append(f"\n... {p['more']} more rows")
+                out.append("")
+            # plots (svg) are in the HTML report only
+    return "\n".join(out).rstrip() + "\n"

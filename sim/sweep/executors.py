@@ -1,0 +1,114 @@
+"""Where design points run: local worker processes, or a Dask distributed cluster.
+
+Both call :func:`sim.sweep.worker.evaluate` on each Task and hand the rows to
+``on_rows`` in the parent, which alone writes the store.
+"""
+from __future__ import annotations
+
+import os
+
+from .errors import SweepError
+from .worker import evaluate
+
+POOL_RESTARTS = 3
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class LocalExecutor:
+    """``workers`` processes (concurrent.futures). A worker that dies (killed, crashed)
+    breaks the pool: it is rebuilt and the unfinished designs resubmitted, at most
+    POOL_RESTARTS times; finished designs are already in the store."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or default_workers()
+        if self.workers < 1:
+            raise SweepError(f"--workers {self.workers} must be >= 1", fix="give --workers 1 or more")
+
+    def describe(self) -> str:
+        return f"{self.workers} local worker process{'es' if self.workers > 1 else ''}"
+
+    def run(self, tasks, on_rows) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures.process import BrokenProcessPool
+        import threading
+        # fork is fastest (workers inherit imported modules and numba's compiled code) but
+        # unsafe in a process with threads (a Dask client, a notebook): then forkserver
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods and threading.active_count() == 1
+                             else "forkserver" if "forkserver" in methods else "spawn")
+        pending = list(tasks)
+        restarts = 0
+        while pending:
+            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx)
+            try:
+                futs = {pool.submit(evaluate, t): t for t in pending}
+                while futs:
+                    done, _ = wait(futs, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        t = futs.pop(f)
+                        on_rows(f.result())
+                        pending.remove(t)
+            except BrokenProcessPool:
+                restarts += 1
+                if restarts > POOL_RESTARTS:
+                    raise SweepError(f"worker processes died {restarts} times (killed, or out "
+                                     "of memory)", fix="finished design points are saved; rerun "
+                                     "with --resume, perhaps with fewer --workers") from None
+                continue
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DaskExecutor:
+    """The same tasks on a Dask cluster: ``address`` of a running scheduler, or
+    ``"local"`` for a LocalCluster of ``workers`` processes on 127.0.0.1. The scheduler
+    is contacted when the executor is made, before any work."""
+
+    def __init__(self, address: str, workers: int | None = None, timeout: float = 10.0):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise SweepError("--dask needs the dask extra (dask.distributed is not installed)",
+                             fix="pip install 'tilesim[dask]'") from None
+        self.address, self.cluster = address, None
+        self.workers = workers or default_workers()
+        if address == "local":
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                        processes=True, host="127.0.0.1",
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(address, timeout=timeout)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise SweepError(f"cannot reach the Dask scheduler at {address!r} ({e})",
+                                 fix="start one (`dask scheduler`), check the address "
+                                     "(tcp://HOST:8786), or use --dask local or --workers N"
+                                 ) from None
+
+    def describe(self) -> str:
+        n = len(self.client.scheduler_info().get("workers", {}))
+        where = "a local Dask cluster on 127.0.0.1" if self.cluster else f"Dask at {self.address}"
+        return f"{where} ({n} workers)"
+
+    def run(self, tasks, on_rows) -> None:
+        from dask.distributed import as_completed
+        futs = [self.client.submit(evaluate, t, pure=False) for t in tasks]
+        try:
+            for f in as_completed(futs):
+                on_rows(f.result())
+        finally:
+            for f in futs:
+                f.cancel()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

@@ -1,0 +1,316 @@
+"""Sweep specs (YAML): a base architecture, parameters varied by key path, models, settings.
+
+Example (``examples/sweep_resnet18.yaml``)::
+
+    version: 1
+    name: resnet18_arrays
+    base: tpu_v1                       # preset name or architecture YAML (relative to the spec)
+    models: [resnet18]                 # zoo names or files; or {model: NAME, batch: N}
+    batch: [1]                         # batch sizes for the plain model names
+    vary:                              # key path into the architecture's YAML form: values
+      compute.arrays[0].rows: [16, 32, 64, 128, 256]
+      memory[1].size: [256 KiB, 1 MiB, 4 MiB]
+    tie:                               # target key path: source key path (same value)
+      compute.arrays[0].cols: compute.arrays[0].rows
+    sampling: {method: grid}           # or {method: random, points: 200, seed: 1}
+    objective: edp                     # mapping search objective: edp | latency | energy | default
+    fidelity: analytic                 # analytic | des
+    search: {strategy: heuristic, candidates: 2000}
+
+Parse, then validate, then build (STYLE): every key path and every value is checked
+against the architecture schema here, before any work starts; only combinations that
+are individually valid but jointly unsound (or unmappable) become *infeasible* points.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import arch as _arch
+import workloads as _wl
+from arch.loader import _model_at
+from arch.schema import Architecture, semantic_problems
+
+from . import keypath
+from .errors import SweepError
+
+OBJECTIVES = ("edp", "latency", "energy", "default")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(_Strict):
+    method: Literal["grid", "random"] = "grid"
+    points: int | None = Field(default=None, gt=0)   # random: how many design points
+    seed: int = 0
+
+
+class Search(_Strict):
+    strategy: Literal["heuristic", "exhaustive"] = "heuristic"
+    candidates: int | None = Field(default=None, gt=0)   # per layer (mapper.Budget default)
+    seconds: float | None = Field(default=None, gt=0)    # per layer (mapper.Budget default)
+
+
+class ModelEntry(_Strict):
+    model: str
+    batch: int = Field(default=1, gt=0)
+
+
+class SweepSpec(_Strict):
+    version: Literal[1]
+    name: str
+    base: str
+    models: list[str | ModelEntry] = Field(min_length=1)
+    batch: list[int] = Field(default=[1], min_length=1)
+    vary: dict[str, list[Any]] = Field(default_factory=dict)
+    tie: dict[str, str] = Field(default_factory=dict)
+    sampling: Sampling = Sampling()
+    objective: Literal["edp", "latency", "energy", "default"] = "edp"
+    fidelity: Literal["analytic", "des"] = "analytic"
+    search: Search = Search()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (design point, model) pair: its store key and workload."""
+    key: str
+    model_label: str
+    batch: int
+    model: Any          # workloads.Model
+
+
+@dataclass(frozen=True)
+class Design:
+    """One design point: its index, the varied values, and the architecture dict (or why
+    it is infeasible before any mapping)."""
+    index: int
+    params: tuple       # ((key path string, value), ...) vary then tie
+    arch: dict          # resolved YAML form when feasible, else the edited dict
+    infeasible: str     # "" when the architecture is sound
+    jobs: tuple         # Job per model
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A parsed, validated and expanded spec: what to run."""
+    spec: SweepSpec
+    source: str
+    base_name: str
+    settings: dict
+    designs: tuple
+    param_names: tuple
+
+    @property
+    def keys(self) -> list[str]:
+        return [j.key for d in self.designs for j in d.jobs]
+
+    @property
+    def fingerprint(self) -> str:
+        return _digest(self.keys)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(d.jobs) for d in self.designs)
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
+    """(SweepSpec, source name, folder relative paths start from) from a path, dict or spec."""
+    if isinstance(spec, SweepSpec):
+        return spec, source or "<spec>", Path.cwd()
+    if isinstance(spec, dict):
+        data, src, base_dir, lines = spec, source or "<dict>", Path.cwd(), {}
+    else:
+        path = Path(spec)
+        src = str(path)
+        if not path.is_file():
+            raise SweepError("no such sweep spec file", source=src,
+                             fix="check the path; see examples/sweep_resnet18.yaml")
+        from arch.yamlio import read_yaml
+        try:
+            data, lines = read_yaml(path.read_text(encoding="utf-8"), src)
+        except _arch.ArchError as e:
+            raise SweepError(e.bare, source=e.source, fix=e.fix) from None
+        base_dir = path.parent
+        if not isinstance(data, dict):
+            raise SweepError("the top level must be a mapping (version, name, base, models, "
+                             "vary, ...)", source=src, fix="see examples/sweep_resnet18.yaml")
+    try:
+        return SweepSpec.model_validate(data), src, base_dir
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and
+                                                  ("[" in x or x.startswith("function"))))
+        line = lines.get(loc[:2]) or lines.get(loc[:1]) if not isinstance(spec, dict) else None
+        where = f"{src}:{line}" if line else src
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        fix = {"extra_forbidden": "allowed keys: " + ", ".join(_fields_at(loc)),
+               "missing": f"add {loc[-1]!r}" if loc else "add it"}.get(
+            err["type"], "see the spec format in sim/sweep/spec.py or examples/sweep_resnet18.yaml")
+        raise SweepError(f"{keypath.fmt(loc) or '(top level)'}: {msg}", source=where,
+                         fix=fix) from None
+
+
+def _fields_at(loc) -> list[str]:
+    cls = SweepSpec
+    for k in loc[:-1]:
+        f = cls.model_fields.get(k) if isinstance(k, str) else None
+        ann = getattr(f, "annotation", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            cls = ann
+    return list(cls.model_fields)
+
+
+def _resolve(name: str, base_dir: Path) -> str:
+    p = base_dir / name
+    return str(p) if not Path(name).is_absolute() and p.exists() else name
+
+
+def _type_problem(data: dict) -> str | None:
+    """The first schema (type) problem of ``data``, or None (semantic checks deferred)."""
+    try:
+        Architecture.model_validate(data, context={"defer_semantic_checks": True})
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and
+                                                  ("[" in x or x.startswith("function"))))
+        return f"{keypath.fmt(loc)}: {err['msg'].removeprefix('Value error, ')}"
+    return None
+
+
+def _check_path(base: dict, path: str, src: str, where: str) -> tuple:
+    try:
+        keys = keypath.parse(path)
+    except ValueError as e:
+        raise SweepError(f"{where}: {e}", source=src,
+                         fix="write a key path like compute.arrays[0].rows or memory[1].size")
+    problem = keypath.check(base, keys)
+    if problem is not None:
+        # a schema field left out of the dict form (an unset optional) may still be set
+        parent_ok = keypath.check(base, keys[:-1]) is None if len(keys) > 1 else True
+        cls = _model_at(tuple(k for k in keys)) if parent_ok else None
+        if not (parent_ok and isinstance(keys[-1], str) and cls is not None
+                and keys[-1] in cls.model_fields
+                and isinstance(keypath.get(base, keys[:-1]) if len(keys) > 1 else base, dict)):
+            raise SweepError(f"{where}: unknown key path {path!r} in the base architecture",
+                             source=src, fix=problem)
+    return keys
+
+
+def plan(spec, source: str | None = None, version: str = "") -> Plan:
+    """Parse, validate and expand ``spec`` (path, dict or SweepSpec) into a Plan.
+
+    Raises SweepError (bad spec, unknown key path, wrong value type, empty grid) or
+    ArchError / WorkloadError (base architecture or model) before any work starts."""
+    s, src, base_dir = load_spec(spec, source)
+    base = _arch.load(_resolve(s.base, base_dir))
+    base_dict = base.to_yaml_dict()
+    vary = []
+    for path, values in s.vary.items():
+        keys = _check_path(base_dict, path, src, f"vary.{path}")
+        if not values:
+            raise SweepError(f"vary.{path}: the list of values is empty, so the grid has no "
+                             "points", source=src, fix="give at least one value")
+        for i, v in enumerate(values):
+            bad = _type_problem(keypath.set_(base_dict, keys, v))
+            if bad is not None:
+                raise SweepError(f"vary.{path}[{i}]: value {v!r} is not valid for the "
+                                 f"architecture ({bad})", source=src,
+                                 fix="give a value of the type the schema expects (see "
+                                     "arch/schema.py or a preset from `tilesim list`)")
+        vary.append((path, keys, list(values)))
+    ties = []
+    vary_paths = {p for p, _, _ in vary}
+    for target, from_path in s.tie.items():
+        tkeys = _check_path(base_dict, target, src, f"tie.{target}")
+        if target in vary_paths:
+            raise SweepError(f"tie.{target}: the key path is also varied", source=src,
+                             fix="vary it or tie it, not both")
+        if from_path not in vary_paths:
+            raise SweepError(f"tie.{target}: source {from_path!r} is not a vary key path",
+                             source=src, fix="tie to one of: " + ", ".join(sorted(vary_paths)))
+        ties.append((target, tkeys, from_path))
+    if s.sampling.method == "random" and s.sampling.points is None:
+        raise SweepError("sampling.points: random sampling needs a number of points",
+                         source=src, fix="add points: N (and a seed) under sampling")
+    if s.objective == "default" and s.search != Search():
+        raise SweepError("search: objective default does no search", source=src,
+                         fix="drop the search settings or pick objective edp|latency|energy")
+
+    jobs_spec = []
+    for m in s.models:
+        if isinstance(m, ModelEntry):
+            jobs_spec.append((m.model, m.batch))
+        else:
+            jobs_spec.extend((m, b) for b in s.batch)
+    models = []
+    for label, b in jobs_spec:
+        model = _wl.load(_resolve(label, base_dir), batch=b)
+        models.append((label, b, model, hashlib.sha256(repr(model.layers).encode()).hexdigest()))
+
+    settings = {"objective": s.objective, "fidelity": s.fidelity, "strategy":
+                s.search.strategy, "candidates": s.search.candidates,
+                "seconds": s.search.seconds, "tilesim": version}
+    designs = []
+    for index, combo in enumerate(_points(vary, s.sampling)):
+        params = [(p, v) for (p, _, _), v in zip(vary, combo)]
+        by_path = dict(params)
+        params += [(t, by_path[f]) for t, _, f in ties]
+        edits = [(k, v) for (_, k, _), v in zip(vary, combo)]
+        edits += [(k, by_path[f]) for _, k, f in ties]
+        d = keypath.set_many(base_dict, edits)
+        reason = ""
+        try:
+            a = Architecture.model_validate(d, context={"defer_semantic_checks": True})
+            problems = semantic_problems(a)
+            if problems:
+                reason = "; ".join(f"{p}: {m}" for p, m, _ in problems)
+            else:
+                d = a.to_yaml_dict()
+        except ValidationError as e:
+            reason = str(e.errors()[0]["msg"])
+        jobs = tuple(Job(_digest({"arch": d, "model": h, "batch": b, "settings": settings}),
+                         label, b, model) for label, b, model, h in models)
+        designs.append(Design(index, tuple(params), d, reason, jobs))
+    names = tuple(p for p, _, _ in vary) + tuple(t for t, _, _ in ties)
+    keys = [j.key for dd in designs for j in dd.jobs]
+    if len(set(keys)) != len(keys):
+        raise SweepError("two design points resolve to the same architecture and model",
+                         source=src, fix="remove repeated values from the vary lists")
+    return Plan(s, src, base.name, settings, tuple(designs), names)
+
+
+def _points(vary, sampling: Sampling):
+    sizes = [len(v) for _, _, v in vary]
+    total = 1
+    for n in sizes:
+        total *= n
+    if sampling.method == "grid" or sampling.points >= total:
+        yield from itertools.product(*[v for _, _, v in vary])
+        return
+    import numpy as np
+    rng = np.random.default_rng(sampling.seed)
+    if total <= 10_000_000:
+        picks = sorted(int(i) for i in rng.choice(total, size=sampling.points, replace=False))
+    else:
+        seen: set[int] = set()
+        while len(seen) < sampling.points:
+            seen.add(int(rng.integers(total)))
+        picks = sorted(seen)
+    for flat in picks:
+        combo = []
+        for n, (_, _, values) in zip(reversed(sizes), reversed(vary)):
+            combo.append(values[flat % n])
+            flat //= n
+        yield tuple(reversed(combo))

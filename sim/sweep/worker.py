@@ -1,0 +1,85 @@
+"""Evaluate one design point over its models (runs in a worker process or Dask task).
+
+One mapper per design, shared by the design's models, so a layer shape that repeats
+(ResNet blocks, or the same layer in two models) is searched once per design.
+Rows hold only deterministic numbers (no wall-clock times), so a resumed sweep's rows
+equal an uninterrupted one's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROW_METRICS = ("latency_ms", "total_cycles", "energy_uj", "edp_uj_ms", "area_sq_mm",
+               "utilization", "throughput_samples_per_s", "tops_per_w", "avg_power_w",
+               "macs", "dram_read_bytes", "dram_write_bytes", "mac_layers", "mapped_shapes")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs: the design and the jobs of it not yet in the store."""
+    design: int
+    params: tuple
+    arch: dict
+    infeasible: str
+    jobs: tuple          # spec.Job
+    settings: dict
+
+
+def _describe(a) -> dict:
+    """Resolved numbers of a design, handy for colouring plots."""
+    arr = a.array
+    dram = a.dram
+    bw = dram.bandwidth
+    return {"arch": a.name, "pes": arr.rows * arr.cols * arr.count, "dataflow": arr.dataflow,
+            "clock_mhz": a.clock / 1e6,
+            "onchip_bytes": sum(m.size or 0 for m in a.onchip),
+            "dram_gb_per_s": (bw.bytes_per_cycle(a.clock) * a.clock / 1e9) if bw else None}
+
+
+def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
+    """Rows (key, design, model, batch, status, row dict) for every job of ``task``."""
+    import arch as _arch
+    from mapper import Budget, MappingError
+
+    from sim import make_mapper, simulate_model
+    base = {"design": task.design, **dict(task.params)}
+    st = task.settings
+
+    def out(job, status, reason, extra):
+        row = {**base, "model": job.model_label, "batch": job.batch, "status": status,
+               "reason": reason, "fidelity": st["fidelity"], "objective": st["objective"],
+               **extra}
+        return (job.key, task.design, job.model_label, job.batch, status, row)
+
+    if task.infeasible:
+        return [out(j, "infeasible", task.infeasible, {}) for j in task.jobs]
+    try:
+        a = _arch.from_dict(task.arch, source=f"design {task.design}")
+    except _arch.ArchError as e:
+        return [out(j, "infeasible", str(e), {}) for j in task.jobs]
+    desc = _describe(a)
+    budget = None
+    if st["objective"] != "default":
+        d = Budget()
+        budget = Budget(candidates=st["candidates"] or d.candidates,
+                        seconds=st["seconds"] or d.seconds)
+    mapper = make_mapper(a, st["objective"], st["strategy"], budget)
+    rows = []
+    for job in task.jobs:
+        before = len(getattr(mapper, "_cache", ()))
+        try:
+            if st["fidelity"] == "des":
+                from sim.des import simulate_model as des_model
+                r = des_model(job.model, a, mapper).result
+            else:
+                r = simulate_model(job.model, a, mapper=mapper)
+        except MappingError as e:
+            rows.append(out(job, "infeasible", e.bare + (f" ({e.fix})" if e.fix else ""), desc))
+            continue
+        s = r.summary()
+        extra = {**desc, **{k: s.get(k) for k in ROW_METRICS if k in s}}
+        extra["edp_uj_ms"] = s.get("energy_uj", 0.0) * s["latency_ms"]
+        extra["mac_layers"] = sum(1 for l in r.layers if l.macs)
+        extra["mapped_shapes"] = len(getattr(mapper, "_cache", ())) - before
+        rows.append(out(job, "ok", "", extra))
+    return rows

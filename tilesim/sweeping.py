@@ -1,0 +1,90 @@
+"""Façade for sweeps: spec -> plan -> executor -> store -> exported tables (wiring only)."""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+
+def make_executor(workers: int | None = None, dask: str | None = None,
+                  dask_timeout: float = 10.0):
+    from sim.sweep import DaskExecutor, LocalExecutor
+    return DaskExecutor(dask, workers, dask_timeout) if dask else LocalExecutor(workers)
+
+
+def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
+          resume: bool = False, progress: bool = False, command: str | None = None,
+          on_start=None, dask_timeout: float = 10.0):
+    """Run a sweep spec (YAML path, dict or SweepSpec); returns its results DataFrame (one
+    row per design point and model, parameters and results as columns).
+
+    ``out`` keeps the store (``out/results.sqlite``) and writes ``results.csv`` (and
+    ``results.parquet`` when pyarrow is installed), ``sweep.json`` and ``base_arch.yaml``;
+    without it the store is temporary. ``workers`` local processes (default: all
+    cores) or ``dask`` ("local" or a scheduler address). ``resume`` finishes a killed
+    sweep in ``out``: stored rows are not recomputed. All input is checked, and the
+    executor reached, before any work starts."""
+    from sim.sweep import Progress, Store, frame, plan, run_plan
+
+    from . import __version__
+    p = plan(spec, version=__version__)
+    executor = make_executor(workers, dask, dask_timeout)
+    tmp = None
+    try:
+        if out is None:
+            tmp = tempfile.TemporaryDirectory(prefix="tilesim-sweep-")
+            out_dir = Path(tmp.name)
+        else:
+            out_dir = Path(out)
+        store = Store(out_dir / "results.sqlite")
+        try:
+            if on_start is not None:
+                on_start(p, executor)
+            bar = Progress(p.rows, label="rows") if progress else None
+            counts = run_plan(p, store, executor, resume=resume, progress=bar)
+            df = frame(p, store)
+        finally:
+            store.close()
+    finally:
+        close = getattr(executor, "close", None)
+        if close:
+            close()
+    if out is not None:
+        write_sweep_outputs(out_dir, p, df, counts, command)
+    if tmp is not None:
+        tmp.cleanup()
+    df.attrs["sweep"] = sweep_meta(p, counts, command)
+    return df
+
+
+def sweep_meta(p, counts: dict, command: str | None) -> dict:
+    from . import __version__
+    return {"name": p.spec.name, "spec": p.source, "base": p.base_name,
+            "params": list(p.param_names), "designs": len(p.designs), "rows": counts["rows"],
+            "computed": counts["computed"], "resumed": counts["skipped"],
+            "settings": p.settings, "tilesim_version": __version__,
+            "command": command if command is not None else " ".join(sys.argv),
+            "spec_dict": p.spec.model_dump(mode="json")}
+
+
+def write_sweep_outputs(out_dir: Path, p, df, counts: dict, command: str | None) -> dict:
+    import importlib.util
+
+    import arch as _arch
+    from reports import write_csv, write_json, write_text
+    paths = {"csv": write_csv(df, out_dir / "results.csv"),
+             "meta": write_json(sweep_meta(p, counts, command), out_dir / "sweep.json"),
+             "arch": write_text(out_dir / "base_arch.yaml",
+                                _arch.dump_yaml(_arch.load(_base_path(p))))}
+    if importlib.util.find_spec("pyarrow") is not None:
+        tmp = out_dir / ".results.parquet.tmp"
+        df.to_parquet(tmp, index=False)
+        tmp.replace(out_dir / "results.parquet")
+        paths["parquet"] = out_dir / "results.parquet"
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _base_path(p) -> str:
+    base = p.spec.base
+    cand = Path(p.source).parent / base
+    return str(cand) if not Path(base).is_absolute() and cand.exists() else base
