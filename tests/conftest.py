@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 import arch
+
+# property tests draw the same examples on every run and machine (determinism), and never
+# fail on timing (numba compiles inside the first examples)
+settings.register_profile("tilesim", derandomize=True, deadline=None)
+settings.load_profile("tilesim")
 
 
 def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", size="64 MiB",
