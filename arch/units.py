@@ -99,26 +99,26 @@ ENERGY_UNITS = {"fj": 1e-3, "pj": 1.0, "nj": 1e3, "uj": 1e6, "µj": 1e6}
 POWER_UNITS = {"nw": 1e-9, "uw": 1e-6, "µw": 1e-6, "mw": 1e-3, "w": 1.0}
 
 
-def parse_energy(text) -> float:
-    """pJ from "1.2 pJ", "2 nJ", "500 fJ" (a plain number is refused: say the unit)."""
+def _parse_scaled(text, units: dict, what: str, example: str) -> float:
+    """A non-negative number with one of ``units`` (name -> scale); a plain number is
+    refused (say the unit)."""
     v, unit = _split_any(text)
     u = unit.lower()
-    if u not in ENERGY_UNITS:
-        raise ValueError(f"energy {text!r} needs a unit; write it like 1.2 pJ (fJ, pJ, nJ, uJ)")
+    if u not in units:
+        raise ValueError(f"{what} {text!r} needs a unit; write it like {example}")
     if v < 0:
-        raise ValueError(f"energy {text!r} must not be negative")
-    return v * ENERGY_UNITS[u]
+        raise ValueError(f"{what} {text!r} must not be negative")
+    return v * units[u]
+
+
+def parse_energy(text) -> float:
+    """pJ from "1.2 pJ", "2 nJ", "500 fJ"."""
+    return _parse_scaled(text, ENERGY_UNITS, "energy", "1.2 pJ (fJ, pJ, nJ, uJ)")
 
 
 def parse_power(text) -> float:
-    """Watts from "30 mW", "1.5 W", "20 uW" (a plain number is refused: say the unit)."""
-    v, unit = _split_any(text)
-    u = unit.lower()
-    if u not in POWER_UNITS:
-        raise ValueError(f"power {text!r} needs a unit; write it like 30 mW (nW, uW, mW, W)")
-    if v < 0:
-        raise ValueError(f"power {text!r} must not be negative")
-    return v * POWER_UNITS[u]
+    """Watts from "30 mW", "1.5 W", "20 uW"."""
+    return _parse_scaled(text, POWER_UNITS, "power", "30 mW (nW, uW, mW, W)")
 
 
 def _split_any(text) -> tuple[float, str]:
