@@ -7,10 +7,9 @@ Prints each wall time and the median; exits 1 if the median misses the goal.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
+
+from bench_map import wall
 
 GOAL_S = 3.0
 
@@ -23,14 +22,9 @@ def main() -> int:
     a = p.parse_args()
     cmd = [sys.executable, "-m", "tilesim.cli", "run", "--arch", a.arch, "--model", a.model,
            "--quiet"]
-    subprocess.run(cmd, check=True, capture_output=True)  # warm caches (bytecode, numba)
-    times = []
-    for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - t0)
-        print(f"run: {times[-1]:.3f} s")
-    med = statistics.median(times)
+    med, times = wall(cmd, a.repeat)   # warms caches (bytecode, numba) first
+    for t in times:
+        print(f"run: {t:.3f} s")
     print(f"median wall time: {med:.3f} s (goal < {GOAL_S} s) for {' '.join(cmd[2:])}")
     return 0 if med < GOAL_S else 1
 
