@@ -361,3 +361,17 @@ def test_des_respects_its_lower_bounds(layer, bw):
     bpc = a.bytes_per_cycle(a.dram)
     assert r.cycles >= r.compute_cycles + 1
     assert r.cycles >= (r.dram_read_bytes + r.dram_write_bytes) // bpc
+
+
+def test_truncated_trace_counts_every_dropped_event():
+    """Kept + dropped events of a truncated trace equal the events of the full trace,
+    also when the limit is reached in an early layer (later layers are still counted)."""
+    a = arch.load("tpu_v1")
+    m = workloads.load("alexnet")
+    full = des_model(m, a, trace_limit=10 ** 7).trace
+    assert not full.truncated
+    for limit in (5, 300):
+        t = des_model(m, a, trace_limit=limit).trace
+        assert len(t.events) == limit and t.truncated
+        assert len(t.events) + t.dropped == len(full.events)
+        assert t.events == full.events[:limit]
