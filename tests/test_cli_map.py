@@ -93,3 +93,10 @@ def test_readme_map_command_runs(capsys):
     cmd = re.search(r"(tilesim map [^\n`]+)", (ROOT / "README.md").read_text()).group(1)
     assert main(shlex.split(cmd)[1:]) == 0
     assert "for fold in range(" in capsys.readouterr().out
+
+
+def test_map_top_must_not_be_negative(capsys):
+    """--top -1 is refused (argparse, exit 2) instead of slicing the runner-up list."""
+    with pytest.raises(SystemExit) as e:
+        main(["map", "--arch", "tpu_v1", "--model", TINY, "--layer", "conv1", "--top", "-1"])
+    assert e.value.code == 2 and "--top: -1 must be >= 0" in capsys.readouterr().err

@@ -375,3 +375,11 @@ def test_truncated_trace_counts_every_dropped_event():
         assert len(t.events) == limit and t.truncated
         assert len(t.events) + t.dropped == len(full.events)
         assert t.events == full.events[:limit]
+
+
+def test_trace_limit_needs_trace(capsys):
+    """--trace-limit without --trace would write nothing: refused (exit 2, says why)."""
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--arch", "tpu_v1", "--model", "alexnet", "--fidelity", "des",
+              "--trace-limit", "5"])
+    assert e.value.code == 2 and "--trace-limit needs --trace FILE" in capsys.readouterr().err

@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     _import_args(mp)
     mp.add_argument("--layer", required=True, help="name of a MAC layer of the model")
     mp.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
-    mp.add_argument("--top", type=int, default=5, help="runner-up mappings to list (default 5)")
+    mp.add_argument("--top", type=_nonnegative, default=5,
+                    help="runner-up mappings to list (default 5)")
     _search_args(mp)
     mp.set_defaults(fn=cmd_map)
     b = sub.add_parser("baseline", help="measure per-layer latency with PyTorch (torch extra) "
@@ -596,6 +597,16 @@ def _positive(s: str) -> int:
     return v
 
 
+def _nonnegative(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
+    return v
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -603,6 +614,8 @@ def main(argv=None) -> int:
     if args.cmd == "run" and (args.trace or args.trace_limit) and args.fidelity != "des":
         parser.error("--trace and --trace-limit need --fidelity des (the analytic model "
                      "has no timeline)")
+    if args.cmd == "run" and args.trace_limit and not args.trace:
+        parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
     try:
         return args.fn(args)
