@@ -129,3 +129,22 @@ def test_energy_units_are_required():
     with pytest.raises(ArchError, match="read_energy.*unit"):
         _arch(read_energy=12)
     assert _arch(read_energy="0.5 nJ", leakage="3 mW").memory[1].read_energy == 500.0
+
+
+@pytest.mark.parametrize("cmd", [["run", "--quiet"], ["run", "--fidelity", "des", "--quiet"],
+                                 ["map", "--layer", "conv1"]])
+def test_underivable_energy_names_the_architecture_file(tmp_path, capsys, cmd):
+    """A node outside the scaling table, reached only when energy is computed, is one line
+    naming the YAML file and the key once (was: 'technology: technology: 3 nm', no file)."""
+    from pathlib import Path
+
+    from tilesim.cli import main
+    d = make_arch().to_yaml_dict()
+    d["technology"] = "3 nm"
+    y = tmp_path / "a.yaml"
+    y.write_text(arch.dump_yaml(arch.from_dict(d)))
+    tiny = str(Path(__file__).parents[1] / "examples" / "tiny_net.yaml")
+    assert main([cmd[0], "--arch", str(y), "--model", tiny, *cmd[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"tilesim: error: {y}: technology: 3 nm")
+    assert err.count("technology:") == 1 and "Fix: give a node between 7 nm and 180 nm" in err

@@ -5,6 +5,7 @@ import argparse
 import shlex
 import sys
 
+from arch import ArchError
 from mapper import MappingError
 
 from . import api
@@ -50,6 +51,10 @@ def cmd_run(args) -> int:
                                   budget=budget)
     except MappingError as e:  # name the file the architecture came from
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    except ArchError as e:  # a technology figure that cannot be derived: name the file
+        if e.source:
+            raise
+        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
     df = api.layers_frame(result)
     total = {"layer": "TOTAL", "macs": s["macs"], "compute_cycles": s["compute_cycles"],
@@ -231,6 +236,10 @@ def cmd_verify(args) -> int:
                          objective=args.objective, strategy=args.strategy, budget=budget)
     except MappingError as e:
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    except ArchError as e:  # a technology figure that cannot be derived: name the file
+        if e.source:
+            raise
+        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     a = arch.array
     print(f"# verify {model.name} (batch {model.batch}) on {arch.name}: {a.rows}x{a.cols}x{a.count} "
           f"{a.dataflow}, {res.precision}, seed {res.seed}, mappings: {res.mapper}: "
@@ -283,6 +292,10 @@ def cmd_map(args) -> int:
                       top=args.top)
     except MappingError as e:
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    except ArchError as e:  # a technology figure that cannot be derived: name the file
+        if e.source:
+            raise
+        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     m, r, a = got["mapping"], got["result"], got["arch"]
     l = m.layer
     print(f"# layer {l.name} ({l.kind}: N={l.N} C={l.C} H={l.H} W={l.W} K={l.K} R={l.R} S={l.S} "
