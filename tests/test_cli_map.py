@@ -100,3 +100,20 @@ def test_map_top_must_not_be_negative(capsys):
     with pytest.raises(SystemExit) as e:
         main(["map", "--arch", "tpu_v1", "--model", TINY, "--layer", "conv1", "--top", "-1"])
     assert e.value.code == 2 and "--top: -1 must be >= 0" in capsys.readouterr().err
+
+
+def test_run_prints_the_energy_source_tables(tmp_path, capsys):
+    """The energy line is followed by the source tables of its figures; an explicit
+    per-level override in the YAML shows up as one."""
+    import arch
+    assert main(["run", "--arch", "tpu_v1", "--model", TINY, "--quiet"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines()
+            if l.startswith("energy source tables: ")]
+    assert len(line) == 1 and "Horowitz, ISSCC 2014, 45 nm" in line[0]
+    assert "Stillmaker & Baas 2017" in line[0] and "override" not in line[0]
+    d = arch.load("tpu_v1").to_yaml_dict()
+    d["memory"][2]["read_energy"] = "5 pJ"
+    y = tmp_path / "a.yaml"
+    y.write_text(arch.dump_yaml(arch.from_dict(d)))
+    assert main(["run", "--arch", str(y), "--model", TINY, "--quiet"]) == 0
+    assert "explicit override in the architecture YAML" in capsys.readouterr().out

@@ -83,6 +83,10 @@ def cmd_run(args) -> int:
         print(f"energy: {s['energy_uj']:,.1f} uJ ({s['tops_per_w']:.3f} TOPS/W, average "
               f"{s['avg_power_w']:.3f} W) | area ~{s['area_sq_mm']:.2f} mm^2 | mappings searched "
               f"for {s['mapping_objective']} | energy and area sources: arch/technology.py")
+        tables = dict.fromkeys(part for src in s["energy_sources"].values()
+                               for part in src.split(" + "))
+        print(f"energy source tables: {'; '.join(tables)} (per column: summary.json "
+              "energy_sources)")
     if run is not None:
         st = {c: sum(getattr(l, f"stall_{c}_cycles") for l in result.layers)
               for c in ("input", "weight", "psum", "writeback", "contention", "other")}
