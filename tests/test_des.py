@@ -383,3 +383,22 @@ def test_trace_limit_needs_trace(capsys):
         main(["run", "--arch", "tpu_v1", "--model", "alexnet", "--fidelity", "des",
               "--trace-limit", "5"])
     assert e.value.code == 2 and "--trace-limit needs --trace FILE" in capsys.readouterr().err
+
+
+def test_trace_path_errors_name_the_path_and_outputs_follow_the_umask(tmp_path, capsys):
+    """--trace naming a folder is one line naming that folder (was: a temporary file's
+    name); the trace and the --out files get the umask's mode, not mkstemp's 0600."""
+    import os
+    args = ["run", "--arch", "tpu_v1", "--model", "alexnet", "--fidelity", "des", "--quiet"]
+    assert main(args + ["--trace", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"tilesim: error: {tmp_path}: is a directory; give a file name"
+    old = os.umask(0o022)
+    try:
+        assert main(args + ["--trace", str(tmp_path / "t.json"), "--out",
+                            str(tmp_path / "o")]) == 0
+    finally:
+        os.umask(old)
+    for f in [tmp_path / "t.json", *(tmp_path / "o").iterdir()]:
+        assert f.stat().st_mode & 0o777 == 0o644, f
+    assert not list(tmp_path.rglob(".*tmp"))
