@@ -148,3 +148,13 @@ def test_underivable_energy_names_the_architecture_file(tmp_path, capsys, cmd):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"tilesim: error: {y}: technology: 3 nm")
     assert err.count("technology:") == 1 and "Fix: give a node between 7 nm and 180 nm" in err
+
+
+def test_one_sided_energy_override_is_used_for_both_directions():
+    """As documented (README, arch/schema.py): a level given only read_energy (or only
+    write_energy) uses it for both; per byte = pJ per access x 8 / access_bits."""
+    r = energy_table(_arch(read_energy="16 pJ"))
+    w = energy_table(_arch(write_energy="16 pJ", access_bits=32))
+    assert (r.read["buf"].value, r.write["buf"].value) == (2.0, 2.0)
+    assert (w.read["buf"].value, w.write["buf"].value) == (4.0, 4.0)
+    assert {r.read["buf"].source, w.write["buf"].source} == {"yaml"}
