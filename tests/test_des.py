@@ -402,3 +402,26 @@ def test_trace_path_errors_name_the_path_and_outputs_follow_the_umask(tmp_path, 
     for f in [tmp_path / "t.json", *(tmp_path / "o").iterdir()]:
         assert f.stat().st_mode & 0o777 == 0o644, f
     assert not list(tmp_path.rglob(".*tmp"))
+
+
+def test_des_energy_is_the_mappings_accesses_with_leakage_over_des_time():
+    """The DES moves the mapping's bytes, so every energy term equals the analytic model's
+    except leakage, which scales with each fidelity's own cycles."""
+    from sim import make_mapper
+    a = arch.load("nvdla_small")
+    m = workloads.load("alexnet")
+    mapper = make_mapper(a, "edp")
+    ana = simulate_model(m, a, mapper)
+    des = des_model(m, a, mapper).result
+    differ = 0
+    for x, y in zip(ana.layers, des.layers, strict=True):
+        assert x.energy_breakdown.keys() == y.energy_breakdown.keys()
+        for col, v in x.energy_breakdown.items():
+            if col == "leakage_energy_pj":
+                assert y.energy_breakdown[col] == pytest.approx(v * y.cycles / x.cycles,
+                                                                rel=1e-12)
+            else:
+                assert y.energy_breakdown[col] == pytest.approx(v, rel=1e-12), (x.layer, col)
+        differ += x.cycles != y.cycles
+    assert differ > 0   # the leakage check above was not vacuous
+    assert des.summary()["energy_sources"] == ana.summary()["energy_sources"]
