@@ -117,3 +117,19 @@ def test_run_prints_the_energy_source_tables(tmp_path, capsys):
     y.write_text(arch.dump_yaml(arch.from_dict(d)))
     assert main(["run", "--arch", str(y), "--model", TINY, "--quiet"]) == 0
     assert "explicit override in the architecture YAML" in capsys.readouterr().out
+
+
+def test_output_piped_into_head_stops_quietly():
+    """`tilesim map ... | head -1`: the closed pipe ends the command without an error line
+    (was: 'tilesim: error: : Broken pipe')."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "tilesim.cli", "map", "--arch", "tpu_v1",
+                          "--model", "resnet18", "--layer", "conv1"], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    p.stdout.close()   # the reader is gone before anything is written
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert p.returncode == 1 and err == "", err

@@ -639,6 +639,10 @@ def main(argv=None) -> int:
     except api.INPUT_ERRORS as e:
         print(f"tilesim: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # e.g. `tilesim map ... | head`: stop quietly
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as e:
         print(f"tilesim: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2
