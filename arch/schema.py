@@ -138,8 +138,8 @@ class MemoryLevel(_Frozen):
     usable capacity per tile and lets the next tile's load overlap the current compute.
 
     DRAM only (read by the discrete-event engine, :mod:`sim.des`; optional):
-    ``channels`` splits ``bandwidth`` (the total) evenly over that many channels, every
-    transfer striped across all of them (default 1); ``latency`` is the access latency
+    ``channels`` splits ``bandwidth`` (the total) evenly over that many channels,
+    transfers dealt to them round-robin, one tile transfer per channel (default 1); ``latency`` is the access latency
     paid once per transfer before its data moves, in cycles or ns (default 0);
     ``dma_engines`` is how many transfers may be in flight at once (default 2, so a
     write-back need not queue behind a prefetch's latency).
@@ -152,7 +152,8 @@ class MemoryLevel(_Frozen):
     banks: PositiveInt = 1
     double_buffered: bool = False
     # optional energy overrides: pJ per access of ``access_bits`` bits (default 64), and
-    # static (leakage) power; absent ones are derived from arch/technology.py
+    # static (leakage) power; absent ones are derived from arch/technology.py, except that
+    # a level given only one of read_energy / write_energy uses it for both
     read_energy: Energy | None = None
     write_energy: Energy | None = None
     access_bits: PositiveInt | None = None

@@ -94,7 +94,7 @@ def _vdd(node: float) -> float:
     nodes = sorted(VDD)
     if not nodes[0] <= node <= nodes[-1]:
         raise ArchError(f"technology: {node:g} nm is outside the node-scaling table "
-                        f"({nodes[0]}-{nodes[-1]} nm)", source="technology",
+                        f"({nodes[0]}-{nodes[-1]} nm)",
                         fix="give a node between 7 nm and 180 nm, or override every energy "
                             "(mac_energy, hop_energy, read_energy/write_energy, leakage)")
     for lo, hi in zip(nodes, nodes[1:]):
@@ -132,7 +132,7 @@ def sram_access_pj_45nm(capacity_bytes: float) -> float:
 def _prec_figure(table: dict, prec: str, what: str, path: str) -> tuple[float, str]:
     if prec not in table:
         raise ArchError(f"{path}: no {what} energy for precision {prec!r} in the technology "
-                        "table", source="technology", fix=f"give {path} explicitly in pJ")
+                        "table", fix=f"give {path} explicitly in pJ")
     return table[prec]
 
 
@@ -176,7 +176,7 @@ def level_energy(arch: Architecture, index: int) -> tuple[Figure, Figure]:
         return (Figure(r * 8 / bits, "pJ/B", "yaml"), Figure(w * 8 / bits, "pJ/B", "yaml"))
     if lvl.access_bits is not None:
         raise ArchError(f"{path}.access_bits is given without read_energy/write_energy",
-                        source="technology", fix=f"add {path}.read_energy (pJ per access)")
+                        fix=f"add {path}.read_energy (pJ per access)")
     if lvl.kind == "dram":
         e = DRAM_64BIT_PJ / 8
         return Figure(e, "pJ/B", "horowitz2014"), Figure(e, "pJ/B", "horowitz2014")

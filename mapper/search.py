@@ -25,8 +25,10 @@ Strategies:
   exhaustive.
 
 Budget: a hard cap on scored candidates and on wall seconds; whichever comes first
-stops the search (the best point so far is returned). Only the seconds cap can make a
-result depend on the machine; the default budget is in candidates.
+stops the search (the best point so far is returned). The seeds (the default mapping)
+are scored first, in a batch of their own, whatever the budget, so even a budget of one
+candidate or a tiny seconds cap returns a mapping no worse than the default. Only the
+seconds cap can make a result depend on the machine; the default budget is in candidates.
 
 Ties break deterministically: objective, then the secondary metric (energy for the
 latency objective, cycles otherwise), then the lower index.
@@ -149,7 +151,10 @@ class Heuristic:
         nd = sp.shape[0]
         per_df = sp.size // nd
         n = min(self.samples, per_df)
-        first = [np.array(self.seeds, dtype=np.int64)]
+        seeds = np.unique(np.array(self.seeds, dtype=np.int64))
+        if len(seeds):   # scored on their own first, so any budget keeps them
+            yield seeds
+        first = [seeds]
         for d in range(nd):   # the same tiling under every dataflow, plus a random sample
             first += [d * per_df + np.asarray(self.seeds, dtype=np.int64) % per_df,
                       d * per_df + (self.rng.choice(per_df, size=n, replace=False)
@@ -217,7 +222,7 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     complete, truncated = True, False
     while True:
         left = budget.candidates - told.count
-        if left <= 0 or time.perf_counter() - t0 > budget.seconds:
+        if left <= 0 or (idx_all and time.perf_counter() - t0 > budget.seconds):
             complete = not truncated and strat.ask(told) is None
             break
         batch = strat.ask(told)

@@ -1,16 +1,21 @@
 """Atomic file output: write to a temporary file in the same folder, then rename."""
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
 def write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
+    if path.is_dir():   # name the user's path, not the temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # created with mode 0666 so the umask applies (mkstemp would make every output 0600)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)

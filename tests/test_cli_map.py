@@ -93,3 +93,43 @@ def test_readme_map_command_runs(capsys):
     cmd = re.search(r"(tilesim map [^\n`]+)", (ROOT / "README.md").read_text()).group(1)
     assert main(shlex.split(cmd)[1:]) == 0
     assert "for fold in range(" in capsys.readouterr().out
+
+
+def test_map_top_must_not_be_negative(capsys):
+    """--top -1 is refused (argparse, exit 2) instead of slicing the runner-up list."""
+    with pytest.raises(SystemExit) as e:
+        main(["map", "--arch", "tpu_v1", "--model", TINY, "--layer", "conv1", "--top", "-1"])
+    assert e.value.code == 2 and "--top: -1 must be >= 0" in capsys.readouterr().err
+
+
+def test_run_prints_the_energy_source_tables(tmp_path, capsys):
+    """The energy line is followed by the source tables of its figures; an explicit
+    per-level override in the YAML shows up as one."""
+    import arch
+    assert main(["run", "--arch", "tpu_v1", "--model", TINY, "--quiet"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines()
+            if l.startswith("energy source tables: ")]
+    assert len(line) == 1 and "Horowitz, ISSCC 2014, 45 nm" in line[0]
+    assert "Stillmaker & Baas 2017" in line[0] and "override" not in line[0]
+    d = arch.load("tpu_v1").to_yaml_dict()
+    d["memory"][2]["read_energy"] = "5 pJ"
+    y = tmp_path / "a.yaml"
+    y.write_text(arch.dump_yaml(arch.from_dict(d)))
+    assert main(["run", "--arch", str(y), "--model", TINY, "--quiet"]) == 0
+    assert "explicit override in the architecture YAML" in capsys.readouterr().out
+
+
+def test_output_piped_into_head_stops_quietly():
+    """`tilesim map ... | head -1`: the closed pipe ends the command without an error line
+    (was: 'tilesim: error: : Broken pipe')."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "tilesim.cli", "map", "--arch", "tpu_v1",
+                          "--model", "resnet18", "--layer", "conv1"], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    p.stdout.close()   # the reader is gone before anything is written
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert p.returncode == 1 and err == "", err

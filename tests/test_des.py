@@ -361,3 +361,67 @@ def test_des_respects_its_lower_bounds(layer, bw):
     bpc = a.bytes_per_cycle(a.dram)
     assert r.cycles >= r.compute_cycles + 1
     assert r.cycles >= (r.dram_read_bytes + r.dram_write_bytes) // bpc
+
+
+def test_truncated_trace_counts_every_dropped_event():
+    """Kept + dropped events of a truncated trace equal the events of the full trace,
+    also when the limit is reached in an early layer (later layers are still counted)."""
+    a = arch.load("tpu_v1")
+    m = workloads.load("alexnet")
+    full = des_model(m, a, trace_limit=10 ** 7).trace
+    assert not full.truncated
+    for limit in (5, 300):
+        t = des_model(m, a, trace_limit=limit).trace
+        assert len(t.events) == limit and t.truncated
+        assert len(t.events) + t.dropped == len(full.events)
+        assert t.events == full.events[:limit]
+
+
+def test_trace_limit_needs_trace(capsys):
+    """--trace-limit without --trace would write nothing: refused (exit 2, says why)."""
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--arch", "tpu_v1", "--model", "alexnet", "--fidelity", "des",
+              "--trace-limit", "5"])
+    assert e.value.code == 2 and "--trace-limit needs --trace FILE" in capsys.readouterr().err
+
+
+def test_trace_path_errors_name_the_path_and_outputs_follow_the_umask(tmp_path, capsys):
+    """--trace naming a folder is one line naming that folder (was: a temporary file's
+    name); the trace and the --out files get the umask's mode, not mkstemp's 0600."""
+    import os
+    args = ["run", "--arch", "tpu_v1", "--model", "alexnet", "--fidelity", "des", "--quiet"]
+    assert main(args + ["--trace", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"tilesim: error: {tmp_path}: is a directory; give a file name"
+    old = os.umask(0o022)
+    try:
+        assert main(args + ["--trace", str(tmp_path / "t.json"), "--out",
+                            str(tmp_path / "o")]) == 0
+    finally:
+        os.umask(old)
+    for f in [tmp_path / "t.json", *(tmp_path / "o").iterdir()]:
+        assert f.stat().st_mode & 0o777 == 0o644, f
+    assert not list(tmp_path.rglob(".*tmp"))
+
+
+def test_des_energy_is_the_mappings_accesses_with_leakage_over_des_time():
+    """The DES moves the mapping's bytes, so every energy term equals the analytic model's
+    except leakage, which scales with each fidelity's own cycles."""
+    from sim import make_mapper
+    a = arch.load("nvdla_small")
+    m = workloads.load("alexnet")
+    mapper = make_mapper(a, "edp")
+    ana = simulate_model(m, a, mapper)
+    des = des_model(m, a, mapper).result
+    differ = 0
+    for x, y in zip(ana.layers, des.layers, strict=True):
+        assert x.energy_breakdown.keys() == y.energy_breakdown.keys()
+        for col, v in x.energy_breakdown.items():
+            if col == "leakage_energy_pj":
+                assert y.energy_breakdown[col] == pytest.approx(v * y.cycles / x.cycles,
+                                                                rel=1e-12)
+            else:
+                assert y.energy_breakdown[col] == pytest.approx(v, rel=1e-12), (x.layer, col)
+        differ += x.cycles != y.cycles
+    assert differ > 0   # the leakage check above was not vacuous
+    assert des.summary()["energy_sources"] == ana.summary()["energy_sources"]

@@ -129,3 +129,32 @@ def test_energy_units_are_required():
     with pytest.raises(ArchError, match="read_energy.*unit"):
         _arch(read_energy=12)
     assert _arch(read_energy="0.5 nJ", leakage="3 mW").memory[1].read_energy == 500.0
+
+
+@pytest.mark.parametrize("cmd", [["run", "--quiet"], ["run", "--fidelity", "des", "--quiet"],
+                                 ["map", "--layer", "conv1"]])
+def test_underivable_energy_names_the_architecture_file(tmp_path, capsys, cmd):
+    """A node outside the scaling table, reached only when energy is computed, is one line
+    naming the YAML file and the key once (was: 'technology: technology: 3 nm', no file)."""
+    from pathlib import Path
+
+    from tilesim.cli import main
+    d = make_arch().to_yaml_dict()
+    d["technology"] = "3 nm"
+    y = tmp_path / "a.yaml"
+    y.write_text(arch.dump_yaml(arch.from_dict(d)))
+    tiny = str(Path(__file__).parents[1] / "examples" / "tiny_net.yaml")
+    assert main([cmd[0], "--arch", str(y), "--model", tiny, *cmd[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"tilesim: error: {y}: technology: 3 nm")
+    assert err.count("technology:") == 1 and "Fix: give a node between 7 nm and 180 nm" in err
+
+
+def test_one_sided_energy_override_is_used_for_both_directions():
+    """As documented (README, arch/schema.py): a level given only read_energy (or only
+    write_energy) uses it for both; per byte = pJ per access x 8 / access_bits."""
+    r = energy_table(_arch(read_energy="16 pJ"))
+    w = energy_table(_arch(write_energy="16 pJ", access_bits=32))
+    assert (r.read["buf"].value, r.write["buf"].value) == (2.0, 2.0)
+    assert (w.read["buf"].value, w.write["buf"].value) == (4.0, 4.0)
+    assert {r.read["buf"].source, w.write["buf"].source} == {"yaml"}

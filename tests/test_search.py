@@ -157,3 +157,20 @@ def test_configurable_array_is_at_least_as_good_as_each_fixed_dataflow():
             picked.add(l.dataflow)
             assert l.cycles == fixed[l.dataflow].layers[i].cycles
     assert picked <= {"os", "ws", "is"} and len(picked) >= 2
+
+
+@pytest.mark.parametrize("budget", [Budget(1, 60), Budget(10, 60), Budget(10 ** 7, 1e-9)])
+@pytest.mark.parametrize("strategy", ["heuristic", "exhaustive"])
+def test_any_budget_keeps_the_default_mapping(budget, strategy):
+    """The default mapping is scored first whatever the budget: one candidate, ten, or a
+    seconds cap that has run out before the first batch still return a mapping, and it
+    is no worse than the default (with one candidate it is the default)."""
+    a = SMALL_ARCHS["ws"]
+    layer = conv("c", 1, 16, 12, 12, 24, 3, pad=1)
+    mapper = SearchMapper(a, VectorCost(a), "latency", strategy, budget)
+    m = mapper.map(layer)
+    d = map_layer(layer, a)
+    assert m.search.evaluated >= 1 and not m.search.complete
+    assert simulate_mac(m, a).cycles <= simulate_mac(d, a).cycles
+    if budget.candidates == 1:
+        assert (m.tiling, m.search.evaluated) == (d.tiling, 1)

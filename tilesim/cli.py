@@ -5,6 +5,7 @@ import argparse
 import shlex
 import sys
 
+from arch import ArchError
 from mapper import MappingError
 
 from . import api
@@ -50,6 +51,10 @@ def cmd_run(args) -> int:
                                   budget=budget)
     except MappingError as e:  # name the file the architecture came from
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    except ArchError as e:  # a technology figure that cannot be derived: name the file
+        if e.source:
+            raise
+        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
     df = api.layers_frame(result)
     total = {"layer": "TOTAL", "macs": s["macs"], "compute_cycles": s["compute_cycles"],
@@ -78,6 +83,10 @@ def cmd_run(args) -> int:
         print(f"energy: {s['energy_uj']:,.1f} uJ ({s['tops_per_w']:.3f} TOPS/W, average "
               f"{s['avg_power_w']:.3f} W) | area ~{s['area_sq_mm']:.2f} mm^2 | mappings searched "
               f"for {s['mapping_objective']} | energy and area sources: arch/technology.py")
+        tables = dict.fromkeys(part for src in s["energy_sources"].values()
+                               for part in src.split(" + "))
+        print(f"energy source tables: {'; '.join(tables)} (per column: summary.json "
+              "energy_sources)")
     if run is not None:
         st = {c: sum(getattr(l, f"stall_{c}_cycles") for l in result.layers)
               for c in ("input", "weight", "psum", "writeback", "contention", "other")}
@@ -231,6 +240,10 @@ def cmd_verify(args) -> int:
                          objective=args.objective, strategy=args.strategy, budget=budget)
     except MappingError as e:
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    except ArchError as e:  # a technology figure that cannot be derived: name the file
+        if e.source:
+            raise
+        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     a = arch.array
     print(f"# verify {model.name} (batch {model.batch}) on {arch.name}: {a.rows}x{a.cols}x{a.count} "
           f"{a.dataflow}, {res.precision}, seed {res.seed}, mappings: {res.mapper}: "
@@ -283,6 +296,10 @@ def cmd_map(args) -> int:
                       top=args.top)
     except MappingError as e:
         raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
+    except ArchError as e:  # a technology figure that cannot be derived: name the file
+        if e.source:
+            raise
+        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     m, r, a = got["mapping"], got["result"], got["arch"]
     l = m.layer
     print(f"# layer {l.name} ({l.kind}: N={l.N} C={l.C} H={l.H} W={l.W} K={l.K} R={l.R} S={l.S} "
@@ -476,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     _import_args(mp)
     mp.add_argument("--layer", required=True, help="name of a MAC layer of the model")
     mp.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
-    mp.add_argument("--top", type=int, default=5, help="runner-up mappings to list (default 5)")
+    mp.add_argument("--top", type=_nonnegative, default=5,
+                    help="runner-up mappings to list (default 5)")
     _search_args(mp)
     mp.set_defaults(fn=cmd_map)
     b = sub.add_parser("baseline", help="measure per-layer latency with PyTorch (torch extra) "
@@ -596,6 +614,16 @@ def _positive(s: str) -> int:
     return v
 
 
+def _nonnegative(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
+    return v
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -603,12 +631,18 @@ def main(argv=None) -> int:
     if args.cmd == "run" and (args.trace or args.trace_limit) and args.fidelity != "des":
         parser.error("--trace and --trace-limit need --fidelity des (the analytic model "
                      "has no timeline)")
+    if args.cmd == "run" and args.trace_limit and not args.trace:
+        parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
     try:
         return args.fn(args)
     except api.INPUT_ERRORS as e:
         print(f"tilesim: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # e.g. `tilesim map ... | head`: stop quietly
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as e:
         print(f"tilesim: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2

@@ -79,8 +79,9 @@ def _stall_fields(o: Outcome, other: int) -> dict:
 def _run(prog, hw, shares, trace: Trace | None, memo: dict | None, key) -> Outcome:
     """The engine's outcome, reused from ``memo`` for a layer of the same shape and
     tiling (same program and hardware: the engine is deterministic) unless tracing.
-    ``memo["events"]`` counts the events actually simulated."""
-    tracing = trace is not None and trace.room > 0
+    ``memo["events"]`` counts the events actually simulated. A full trace still records
+    spans (they are only counted as dropped), so its ``dropped`` count is exact."""
+    tracing = trace is not None
     if memo is not None and not tracing and key in memo:
         return memo[key]
     o = run(prog, hw, shares, trace=tracing)
