@@ -53,6 +53,7 @@ SOURCES = {
     "mistry2007": "Mistry et al., IEDM 2007, 45 nm 6T cell 0.346 um^2, 70 % efficiency",
     "assumption": "assumption: SRAM leakage 1.0 uW/KiB at 45 nm",
     "yaml": "explicit override in the architecture YAML",
+    "area-node": "area scaled by (node / 45 nm)^2",
 }
 
 # ---- Horowitz ISSCC 2014, 45 nm ---------------------------------------------------------
@@ -207,11 +208,11 @@ def area_mm2(arch: Architecture) -> dict[str, Figure]:
     wide = max((p.input, p.weight), key=lambda q: MULT_UM2.get(q, 0))
     pe_um2 = MULT_UM2[wide] + ADD_UM2[p.accumulator]
     out = {"array": Figure(a.rows * a.cols * a.count * pe_um2 * s / 1e6, "mm2",
-                           "horowitz2014+stillmaker2017"),
+                           "horowitz2014+area-node"),
            "vector": Figure(arch.compute.vector.lanes * ADD_UM2[p.output or p.input] * s / 1e6,
-                            "mm2", "horowitz2014+stillmaker2017")}
+                            "mm2", "horowitz2014+area-node")}
     for lvl in arch.onchip:
         bits = lvl.size * 8
         out[lvl.name] = Figure(bits * SRAM_CELL_UM2 / SRAM_EFFICIENCY * s / 1e6, "mm2",
-                               "mistry2007+stillmaker2017")
+                               "mistry2007+area-node")
     return out

@@ -76,6 +76,7 @@ class ModelResult:
     layers: tuple[LayerResult, ...]
     area_mm2: float = 0.0          # first-order die area (arch/technology.py); 0.0: not computed
     energy_sources: dict = field(default_factory=dict)  # energy column -> source table
+    area_breakdown: dict = field(default_factory=dict)  # component -> (mm^2, source table)
     mapping_objective: str = ""    # objective of the mapping search ("" = default mapper)
 
     @property
@@ -132,6 +133,8 @@ class ModelResult:
                 "tops_per_w": 2 * self.macs / (e_pj * 1e-12) / 1e12,
                 "avg_power_w": e_pj * 1e-12 / self.latency_s,
                 "area_sq_mm": self.area_mm2,
+                "area_breakdown_sq_mm": {k: v for k, (v, _) in self.area_breakdown.items()},
+                "area_sources": {k: src for k, (_, src) in self.area_breakdown.items()},
                 "mapping_objective": self.mapping_objective,
                 "energy_sources": dict(self.energy_sources)}
 

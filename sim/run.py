@@ -62,9 +62,13 @@ def finish_op(r: LayerResult, layer: OpLayer, arch: Architecture, tab) -> LayerR
 
 def model_result(model: Model, arch: Architecture, mapper, layers, tab) -> ModelResult:
     """The ModelResult of ``layers`` (finished LayerResults), with area and energy sources."""
-    area = sum(f.value for f in technology.area_mm2(arch).values())
+    figs = technology.area_mm2(arch)
+    area = sum(f.value for f in figs.values())
+    breakdown = {k: (f.value, " + ".join(technology.SOURCES.get(x, x) for x in f.source.split("+")))
+                 for k, f in figs.items()}
     obj = getattr(mapper, "objective", "default")
     return ModelResult(arch=arch.name, model=model.name, batch=model.batch, clock_hz=arch.clock,
                        peak_macs_per_cycle=arch.peak_macs_per_cycle, layers=tuple(layers),
-                       area_mm2=area, energy_sources=energy_sources(arch, tab),
+                       area_mm2=area, area_breakdown=breakdown,
+                       energy_sources=energy_sources(arch, tab),
                        mapping_objective=obj)

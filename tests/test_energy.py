@@ -158,3 +158,15 @@ def test_one_sided_energy_override_is_used_for_both_directions():
     assert (r.read["buf"].value, r.write["buf"].value) == (2.0, 2.0)
     assert (w.read["buf"].value, w.write["buf"].value) == (4.0, 4.0)
     assert {r.read["buf"].source, w.write["buf"].source} == {"yaml"}
+
+
+def test_area_breakdown_sums_and_names_its_sources():
+    """summary.json's area is the sum of its components, each naming its source table."""
+    a = arch.load("tpu_v1")
+    s = simulate_model(load("resnet18"), a).summary()
+    parts = s["area_breakdown_sq_mm"]
+    assert set(parts) == {"array", "vector", *(l.name for l in a.onchip)}
+    assert sum(parts.values()) == pytest.approx(s["area_sq_mm"], rel=1e-12)
+    assert "Mistry" in s["area_sources"]["unified_buffer"]
+    assert "Horowitz" in s["area_sources"]["array"]
+    assert all("(node / 45 nm)^2" in v for v in s["area_sources"].values())
