@@ -45,6 +45,28 @@ def test_float_architecture_verifies_within_rounding(prec):
     assert all(c.pe_ok and c.pe_cycles == c.analytic_cycles for c in r.checks)
 
 
+def test_seed_picks_the_operands():
+    """The same seed reproduces every error figure; another seed draws other operands
+    (fp32 errors are rounding noise, so they differ), i.e. --seed really reaches them."""
+    base = arch.load("edge_tpu_like")
+    a = base.model_copy(update={"precision": base.precision.model_copy(
+        update={"input": "fp32", "weight": "fp32", "accumulator": "fp32"})})
+    m = tilesim.load_model("resnet18")
+    errs = [[(c.exec_max_err, c.pe_max_err) for c in V.verify_model(m, a, layers=1,
+                                                                      seed=s).checks]
+            for s in (1, 1, 2)]
+    assert errs[0] == errs[1] and errs[0] != errs[2]
+    assert all(e > 0 for row in errs for pair in row for e in pair)
+
+
+def test_negative_seed_is_bad_input(capsys):
+    """numpy refuses negative seeds: the CLI says so in one line (exit 2), no traceback."""
+    with pytest.raises(SystemExit) as e:
+        main(["verify", "--arch", "scalesim_eyeriss", "--model", "alexnet", "--seed", "-3"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--seed: -3 must be >= 0" in err and "Traceback" not in err
+
+
 def test_pe_skipped_over_budget_does_not_fail():
     r = V.verify_model(tilesim.load_model("resnet18"), arch.load("tpu_v1"), layers=1, pe_budget=0)
     c = r.checks[0]

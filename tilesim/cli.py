@@ -460,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "table, .onnx file or PyTorch factory file.py:function")
     _import_args(v)
     v.add_argument("--layers", type=_positive, help="verify only the first N MAC layers")
-    v.add_argument("--seed", type=int, default=0, help="seed of the random operands (default 0)")
+    v.add_argument("--seed", type=_seed, default=0, help="seed of the random operands (default 0)")
     v.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     v.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="table style on the terminal")
@@ -593,6 +593,17 @@ def _positive(s: str) -> int:
         raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+    return v
+
+
+def _seed(s: str) -> int:
+    """A random seed: a non-negative integer (numpy refuses negative ones)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
     return v
 
 
