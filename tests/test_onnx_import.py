@@ -120,6 +120,41 @@ def test_conv_groups_dilation_bias_asymmetric_pads():
     assert l.params == 8 * 2 * 9 + 8 and l.macs == 8 * 8 * 10 * 2 * 9
 
 
+@pytest.mark.parametrize("attrs, pre_pad, h", [
+    (dict(pads=[0, 0, 1, 1], strides=[2, 2]), None, 9),            # end padding only
+    (dict(pads=[2, 0, 0, 1], strides=[1, 2]), None, 9),            # begin > end, mixed
+    (dict(pads=[0, 2, 3, 1], strides=[2, 2], dilations=[2, 1]), None, 11),
+    (dict(auto_pad="SAME_LOWER", strides=[2, 2]), None, 8),
+    (dict(auto_pad="SAME_UPPER", strides=[3, 3]), None, 10),
+    (dict(pads=[1, 0, 0, 1], group=2), [0, 0, 2, 0, 0, 0, 0, 1], 7),  # Pad folded in, grouped
+])
+def test_imported_conv_computes_what_onnx_computes(attrs, pre_pad, h):
+    """The layer read from the file, run by the reference kernel (which reads zeros outside
+    the input, begin padding and stored P, Q), equals ONNX's own reference evaluator on
+    the same integers: asymmetric and auto padding mean what the file means."""
+    import numpy as np
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from sim.kernels import conv2d_layer
+    rng = np.random.default_rng(h)
+    g = attrs.get("group", 1)
+    w = rng.integers(-5, 6, (4, 4 // g, 3, 3)).astype(np.float32)
+    nodes, inits, src = [], [numpy_helper.from_array(w, "w")], "x"
+    if pre_pad:
+        nodes.append(helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"))
+        inits.append(_i64("pads", pre_pad))
+        src = "xp"
+    nodes.append(helper.make_node("Conv", [src, "w"], ["y"], name="c", kernel_shape=[3, 3],
+                                  **attrs))
+    model = _graph(nodes, inits, [1, 4, h, h])
+    (layer,) = read_onnx(model).layers
+    x = rng.integers(-5, 6, (1, 4, h, h)).astype(np.int8)
+    want = ReferenceEvaluator(model).run(None, {"x": x.astype(np.float32)})[0]
+    got = conv2d_layer(layer, x, w.astype(np.int8))
+    assert got.shape == want.shape and np.array_equal(got, want)
+
+
 def test_conv1d_is_a_1_by_L_layer():
     """A 1-D conv (N, C, L) becomes a 1 x L layer."""
     m = read_onnx(_graph([_conv("c", "x", "y", "w", pads=[1, 1])], [("w", [6, 4, 3])], [1, 4, 20]))
