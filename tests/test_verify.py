@@ -94,6 +94,21 @@ def test_cycle_mismatch_fails(monkeypatch):
     assert not r.ok and r.checks[0].exec_ok and r.checks[0].pe_ok is False
 
 
+def test_verify_columns_are_documented():
+    """Every column of VerifyResult.frame() (and so of the CLI table) has a row in the
+    `tilesim verify` section of docs/outputs.md."""
+    import re
+
+    from tilesim.cli import VERIFY_SPEC
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "outputs.md").read_text()
+    section = doc.split("## `tilesim verify`", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M))
+    cols = list(V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"),
+                               layers=1, pe_budget=0).frame().columns)
+    assert len(cols) >= 13 and [c for c in cols if c not in rows] == []
+    assert {key for key, _, _ in VERIFY_SPEC} <= set(cols)
+
+
 def test_bad_arch_exits_2(capsys):
     assert main(["verify", "--arch", "nope", "--model", "alexnet"]) == 2
     assert "nope" in capsys.readouterr().err
