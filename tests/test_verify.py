@@ -109,6 +109,27 @@ def test_verify_columns_are_documented():
     assert {key for key, _, _ in VERIFY_SPEC} <= set(cols)
 
 
+@pytest.mark.parametrize("operand", ["input", "weight", "output"])
+def test_tile_larger_than_its_buffer_charge_fails(operand):
+    """A mapping that charges its buffers less than the tiles it moves (a halo or the
+    accumulator width forgotten) fails verify though its numbers are right."""
+    from dataclasses import replace
+    a = arch.load("scalesim_eyeriss")
+    real = Mapper(a)
+
+    class Undercharging:
+        def map(self, layer):
+            m = real.map(layer)
+            tb = dict(m.tiling.tile_bytes, **{operand: m.tiling.tile_bytes[operand] - 1})
+            return replace(m, tiling=replace(m.tiling, tile_bytes=tb))
+
+    layer = conv("c", 1, 8, 9, 9, 6, 3, pad=1)
+    ok = V.verify_layer(layer, a, real, np.random.default_rng(0))
+    assert ok.exec_ok and ok.tiles_fit and ok.exec_max_err == 0
+    c = V.verify_layer(layer, a, Undercharging(), np.random.default_rng(0))
+    assert c.exec_max_err == 0 and not c.tiles_fit and not c.exec_ok and not c.ok
+
+
 def test_bad_arch_exits_2(capsys):
     assert main(["verify", "--arch", "nope", "--model", "alexnet"]) == 2
     assert "nope" in capsys.readouterr().err
