@@ -363,6 +363,24 @@ def test_dynamic_shape_needs_input_shape():
         read_onnx(proto, input_shape="1x3xbig")
 
 
+def test_input_shape_against_static_file_dims(tmp_path, capsys):
+    """A static file takes another H x W (a fully convolutional net at a new resolution), but
+    not other channels: that is the user's shape, not a broken graph, and the error says so."""
+    proto = zoo_to_onnx(ZOO["yolo_tiny"](1))  # Nx3x416x416 in the file
+    first = read_onnx(proto, input_shape="1x3x320x320").layers[0]
+    assert (first.H, first.P) == (320, 320)
+    with pytest.raises(WorkloadError, match=r"has 3 channels in the file \(Nx3x416x416\), but the "
+                                            r"input shape given is 1x4x416x416.*give 3 channels"):
+        read_onnx(proto, input_shape="1x4x416x416")
+    p = tmp_path / "YOLO.ONNX"  # upper-case extension
+    onnx.save(proto, p)
+    assert workloads.load(str(p)).layers == ZOO["yolo_tiny"](1).layers
+    assert main(["run", "--arch", "tpu_v1", "--model", str(p), "--input-shape", "1x1x416x416",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "YOLO.ONNX" in err and "1 channels" not in err
+
+
 def test_cli_input_shape(tmp_path, capsys):
     """--input-shape fixes a dynamic ONNX input from the command line."""
     proto = zoo_to_onnx(ZOO["mobilenet_v2"](1))

@@ -181,6 +181,13 @@ def _fix_inputs(onnx, model, batch, input_shape, where, copy: bool):
                 raise WorkloadError(f"input {vi.name!r} has rank {len(dims)} ({_fmt(dims)}), "
                                     f"but the input shape given is {_fmt(want)}", source=where,
                                     fix=f"give {len(dims)} dimensions, like {_example(dims)}")
+            if (len(dims) == 4 and isinstance(dims[1], int) and dims[1] > 0
+                    and want[1] != dims[1]):  # NCHW channels are fixed by the weights
+                raise WorkloadError(f"input {vi.name!r} has {dims[1]} channels in the file "
+                                    f"({_fmt(dims)}), but the input shape given is {_fmt(want)}",
+                                    source=where, fix=f"give {dims[1]} channels, like "
+                                    f"{_fmt([1, dims[1]] + want[2:])} (height and width may "
+                                    "change)")
             if want[0] not in (1, batch):
                 raise WorkloadError(f"the input shape {_fmt(want)} says batch {want[0]}, "
                                     f"but the batch is {batch}", source=where,
