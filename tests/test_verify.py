@@ -88,10 +88,16 @@ def test_mismatch_exits_1(monkeypatch, capsys):
 
 
 def test_cycle_mismatch_fails(monkeypatch):
-    """An analytic formula off by one cycle is caught by the PE model."""
-    monkeypatch.setattr(V, "compute_cycles", lambda m: 1)
-    r = V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"), layers=1)
-    assert not r.ok and r.checks[0].exec_ok and r.checks[0].pe_ok is False
+    """An analytic formula off by one cycle (a skew term dropped or doubled) is caught by
+    the PE model."""
+    real = V.compute_cycles
+    for off in (-1, 1):
+        monkeypatch.setattr(V, "compute_cycles", lambda m: real(m) + off)
+        r = V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"),
+                           layers=1)
+        c = r.checks[0]
+        assert not r.ok and c.exec_ok and c.pe_ok is False and c.pe_max_err == 0
+        assert c.analytic_cycles - c.pe_cycles == off
 
 
 def test_verify_columns_are_documented():
