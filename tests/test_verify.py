@@ -136,6 +136,21 @@ def test_tile_larger_than_its_buffer_charge_fails(operand):
     assert c.exec_max_err == 0 and not c.tiles_fit and not c.exec_ok and not c.ok
 
 
+def test_closed_pipe_is_quiet():
+    """`tilesim verify ... | head -1`: when the reader leaves, the command stops without an
+    error line or traceback and exits 141 (128 + SIGPIPE), not 1 (a mismatch) or 2."""
+    import os
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    p = subprocess.Popen([sys.executable, "-m", "tilesim.cli", "list"], cwd=root, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # before the child writes a byte
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141 and err == ""
+
+
 def test_bad_arch_exits_2(capsys):
     assert main(["verify", "--arch", "nope", "--model", "alexnet"]) == 2
     assert "nope" in capsys.readouterr().err

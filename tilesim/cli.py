@@ -1,7 +1,10 @@
-"""The ``tilesim`` command. Exit codes: 0 ok, 1 failure of the tool, 2 bad input."""
+"""The ``tilesim`` command. Exit codes: 0 ok, 1 failure of the tool, 2 bad input, 141 cut pipe.
+
+141 (128 + SIGPIPE): the reader of the output left early, as in ``tilesim verify ... | head``."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -620,6 +623,10 @@ def main(argv=None) -> int:
     except api.INPUT_ERRORS as e:
         print(f"tilesim: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `tilesim verify ... | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
     except OSError as e:
         print(f"tilesim: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2
