@@ -301,6 +301,44 @@ def test_gap_forms_and_pad_folding():
     assert (gap.op, gap.C, gap.H) == ("gap", 4, 7)
 
 
+def test_pads_computed_by_constant_nodes_fold():
+    """A Pad whose pads come out of constant nodes (Constant -> Concat -> Cast), not an
+    initializer, still folds into the pool that reads it, and shapes flow past it."""
+    nodes = [helper.make_node("Constant", [], ["lo"], value=_i64("", [0, 0, 0, 0])),
+             helper.make_node("Constant", [], ["hi"], value=_i64("", [0, 0, 1, 1])),
+             helper.make_node("Concat", ["lo", "hi"], ["cat"], axis=0),
+             helper.make_node("Cast", ["cat"], ["pads"], to=TensorProto.INT64),
+             helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"),
+             helper.make_node("MaxPool", ["xp"], ["mp"], name="pool", kernel_shape=[2, 2]),
+             _conv("c", "mp", "y", "w", pads=[1, 1, 1, 1])]
+    pool, conv = read_onnx(_graph(nodes, [("w", [4, 3, 3, 3])], [1, 3, 13, 13])).layers
+    assert (pool.op, pool.H, pool.P, pool.Q, pool.padding) == ("maxpool", 13, 13, 13, (0, 0))
+    assert (conv.H, conv.P) == (13, 13)
+
+
+def test_torch_exported_f_pad_imports():
+    """torch.onnx.export writes F.pad's pads as a Constant -> Reshape -> Slice -> Transpose
+    -> Cast chain (darknet's one-sided pool padding, TF-style 'same' convs): it imports."""
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.MaxPool2d(2, 1)
+
+        def forward(self, x):
+            return self.pool(torch.nn.functional.pad(self.conv(x), (0, 1, 0, 1)))
+
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Net().eval(), torch.zeros(1, 3, 13, 13), f, dynamo=False)
+    conv, pool = read_onnx(f.getvalue()).layers
+    assert (conv.P, pool.op, pool.H, pool.P, pool.Q) == (13, "maxpool", 13, 13, 13)
+
+
 # ---- errors --------------------------------------------------------------------------
 def _small():
     return zoo_to_onnx(ZOO["yolo_tiny"](1)).SerializeToString()
