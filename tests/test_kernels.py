@@ -104,6 +104,26 @@ def test_gemm_and_fc_match_numpy(m, k, n, seed):
     assert np.array_equal(fc(a, np.ascontiguousarray(b.T)), gemm_numpy(a, b))
 
 
+@FAST
+@given(st.integers(1, 40), st.integers(1, 70), st.integers(1, 40), st.integers(0, 2 ** 31))
+def test_gemm_and_fc_fp32_and_int16_match_numpy(m, k, n, seed):
+    """The float path (a 1 x 1 conv on the window-dot kernel, taller operand as pixels) and
+    the wide-integer path (gemm_acc) of gemm / fc, both orientations: fp32 within the
+    summation-order bound k * 2^-23 * sum|a*b|, int16 bit-exact."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    bound = k * 2.0 ** -23 * (np.abs(a).astype(np.float64) @ np.abs(b)) + 1e-30
+    for got in (gemm(a, b), fc(a, np.ascontiguousarray(b.T))):
+        assert got.dtype == np.float32 and got.shape == (m, n)
+        assert np.all(np.abs(got - exact) <= bound)
+    ai = rng.integers(-32768, 32768, (m, k), dtype=np.int16)
+    bi = rng.integers(-32768, 32768, (k, n), dtype=np.int16)
+    assert np.array_equal(gemm(ai, bi), gemm_numpy(ai, bi))
+    assert np.array_equal(fc(ai, np.ascontiguousarray(bi.T)), gemm_numpy(ai, bi))
+
+
 @settings(max_examples=15, deadline=None)
 @given(conv_case())
 def test_conv_matches_torch(case):

@@ -120,6 +120,41 @@ def test_conv_groups_dilation_bias_asymmetric_pads():
     assert l.params == 8 * 2 * 9 + 8 and l.macs == 8 * 8 * 10 * 2 * 9
 
 
+@pytest.mark.parametrize("attrs, pre_pad, h", [
+    (dict(pads=[0, 0, 1, 1], strides=[2, 2]), None, 9),            # end padding only
+    (dict(pads=[2, 0, 0, 1], strides=[1, 2]), None, 9),            # begin > end, mixed
+    (dict(pads=[0, 2, 3, 1], strides=[2, 2], dilations=[2, 1]), None, 11),
+    (dict(auto_pad="SAME_LOWER", strides=[2, 2]), None, 8),
+    (dict(auto_pad="SAME_UPPER", strides=[3, 3]), None, 10),
+    (dict(pads=[1, 0, 0, 1], group=2), [0, 0, 2, 0, 0, 0, 0, 1], 7),  # Pad folded in, grouped
+])
+def test_imported_conv_computes_what_onnx_computes(attrs, pre_pad, h):
+    """The layer read from the file, run by the reference kernel (which reads zeros outside
+    the input, begin padding and stored P, Q), equals ONNX's own reference evaluator on
+    the same integers: asymmetric and auto padding mean what the file means."""
+    import numpy as np
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from sim.kernels import conv2d_layer
+    rng = np.random.default_rng(h)
+    g = attrs.get("group", 1)
+    w = rng.integers(-5, 6, (4, 4 // g, 3, 3)).astype(np.float32)
+    nodes, inits, src = [], [numpy_helper.from_array(w, "w")], "x"
+    if pre_pad:
+        nodes.append(helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"))
+        inits.append(_i64("pads", pre_pad))
+        src = "xp"
+    nodes.append(helper.make_node("Conv", [src, "w"], ["y"], name="c", kernel_shape=[3, 3],
+                                  **attrs))
+    model = _graph(nodes, inits, [1, 4, h, h])
+    (layer,) = read_onnx(model).layers
+    x = rng.integers(-5, 6, (1, 4, h, h)).astype(np.int8)
+    want = ReferenceEvaluator(model).run(None, {"x": x.astype(np.float32)})[0]
+    got = conv2d_layer(layer, x, w.astype(np.int8))
+    assert got.shape == want.shape and np.array_equal(got, want)
+
+
 def test_conv1d_is_a_1_by_L_layer():
     """A 1-D conv (N, C, L) becomes a 1 x L layer."""
     m = read_onnx(_graph([_conv("c", "x", "y", "w", pads=[1, 1])], [("w", [6, 4, 3])], [1, 4, 20]))
@@ -266,6 +301,44 @@ def test_gap_forms_and_pad_folding():
     assert (gap.op, gap.C, gap.H) == ("gap", 4, 7)
 
 
+def test_pads_computed_by_constant_nodes_fold():
+    """A Pad whose pads come out of constant nodes (Constant -> Concat -> Cast), not an
+    initializer, still folds into the pool that reads it, and shapes flow past it."""
+    nodes = [helper.make_node("Constant", [], ["lo"], value=_i64("", [0, 0, 0, 0])),
+             helper.make_node("Constant", [], ["hi"], value=_i64("", [0, 0, 1, 1])),
+             helper.make_node("Concat", ["lo", "hi"], ["cat"], axis=0),
+             helper.make_node("Cast", ["cat"], ["pads"], to=TensorProto.INT64),
+             helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"),
+             helper.make_node("MaxPool", ["xp"], ["mp"], name="pool", kernel_shape=[2, 2]),
+             _conv("c", "mp", "y", "w", pads=[1, 1, 1, 1])]
+    pool, conv = read_onnx(_graph(nodes, [("w", [4, 3, 3, 3])], [1, 3, 13, 13])).layers
+    assert (pool.op, pool.H, pool.P, pool.Q, pool.padding) == ("maxpool", 13, 13, 13, (0, 0))
+    assert (conv.H, conv.P) == (13, 13)
+
+
+def test_torch_exported_f_pad_imports():
+    """torch.onnx.export writes F.pad's pads as a Constant -> Reshape -> Slice -> Transpose
+    -> Cast chain (darknet's one-sided pool padding, TF-style 'same' convs): it imports."""
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.MaxPool2d(2, 1)
+
+        def forward(self, x):
+            return self.pool(torch.nn.functional.pad(self.conv(x), (0, 1, 0, 1)))
+
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Net().eval(), torch.zeros(1, 3, 13, 13), f, dynamo=False)
+    conv, pool = read_onnx(f.getvalue()).layers
+    assert (conv.P, pool.op, pool.H, pool.P, pool.Q) == (13, "maxpool", 13, 13, 13)
+
+
 # ---- errors --------------------------------------------------------------------------
 def _small():
     return zoo_to_onnx(ZOO["yolo_tiny"](1)).SerializeToString()
@@ -326,6 +399,24 @@ def test_dynamic_shape_needs_input_shape():
         read_onnx(proto, input_shape="3x224x224")
     with pytest.raises(WorkloadError, match="not a list of positive integers"):
         read_onnx(proto, input_shape="1x3xbig")
+
+
+def test_input_shape_against_static_file_dims(tmp_path, capsys):
+    """A static file takes another H x W (a fully convolutional net at a new resolution), but
+    not other channels: that is the user's shape, not a broken graph, and the error says so."""
+    proto = zoo_to_onnx(ZOO["yolo_tiny"](1))  # Nx3x416x416 in the file
+    first = read_onnx(proto, input_shape="1x3x320x320").layers[0]
+    assert (first.H, first.P) == (320, 320)
+    with pytest.raises(WorkloadError, match=r"has 3 channels in the file \(Nx3x416x416\), but the "
+                                            r"input shape given is 1x4x416x416.*give 3 channels"):
+        read_onnx(proto, input_shape="1x4x416x416")
+    p = tmp_path / "YOLO.ONNX"  # upper-case extension
+    onnx.save(proto, p)
+    assert workloads.load(str(p)).layers == ZOO["yolo_tiny"](1).layers
+    assert main(["run", "--arch", "tpu_v1", "--model", str(p), "--input-shape", "1x1x416x416",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "YOLO.ONNX" in err and "1 channels" not in err
 
 
 def test_cli_input_shape(tmp_path, capsys):

@@ -45,6 +45,28 @@ def test_float_architecture_verifies_within_rounding(prec):
     assert all(c.pe_ok and c.pe_cycles == c.analytic_cycles for c in r.checks)
 
 
+def test_seed_picks_the_operands():
+    """The same seed reproduces every error figure; another seed draws other operands
+    (fp32 errors are rounding noise, so they differ), i.e. --seed really reaches them."""
+    base = arch.load("edge_tpu_like")
+    a = base.model_copy(update={"precision": base.precision.model_copy(
+        update={"input": "fp32", "weight": "fp32", "accumulator": "fp32"})})
+    m = tilesim.load_model("resnet18")
+    errs = [[(c.exec_max_err, c.pe_max_err) for c in V.verify_model(m, a, layers=1,
+                                                                      seed=s).checks]
+            for s in (1, 1, 2)]
+    assert errs[0] == errs[1] and errs[0] != errs[2]
+    assert all(e > 0 for row in errs for pair in row for e in pair)
+
+
+def test_negative_seed_is_bad_input(capsys):
+    """numpy refuses negative seeds: the CLI says so in one line (exit 2), no traceback."""
+    with pytest.raises(SystemExit) as e:
+        main(["verify", "--arch", "scalesim_eyeriss", "--model", "alexnet", "--seed", "-3"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--seed: -3 must be >= 0" in err and "Traceback" not in err
+
+
 def test_pe_skipped_over_budget_does_not_fail():
     r = V.verify_model(tilesim.load_model("resnet18"), arch.load("tpu_v1"), layers=1, pe_budget=0)
     c = r.checks[0]
@@ -66,10 +88,67 @@ def test_mismatch_exits_1(monkeypatch, capsys):
 
 
 def test_cycle_mismatch_fails(monkeypatch):
-    """An analytic formula off by one cycle is caught by the PE model."""
-    monkeypatch.setattr(V, "compute_cycles", lambda m: 1)
-    r = V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"), layers=1)
-    assert not r.ok and r.checks[0].exec_ok and r.checks[0].pe_ok is False
+    """An analytic formula off by one cycle (a skew term dropped or doubled) is caught by
+    the PE model."""
+    real = V.compute_cycles
+    for off in (-1, 1):
+        monkeypatch.setattr(V, "compute_cycles", lambda m: real(m) + off)
+        r = V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"),
+                           layers=1)
+        c = r.checks[0]
+        assert not r.ok and c.exec_ok and c.pe_ok is False and c.pe_max_err == 0
+        assert c.analytic_cycles - c.pe_cycles == off
+
+
+def test_verify_columns_are_documented():
+    """Every column of VerifyResult.frame() (and so of the CLI table) has a row in the
+    `tilesim verify` section of docs/outputs.md."""
+    import re
+
+    from tilesim.cli import VERIFY_SPEC
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "outputs.md").read_text()
+    section = doc.split("## `tilesim verify`", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M))
+    cols = list(V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"),
+                               layers=1, pe_budget=0).frame().columns)
+    assert len(cols) >= 13 and [c for c in cols if c not in rows] == []
+    assert {key for key, _, _ in VERIFY_SPEC} <= set(cols)
+
+
+@pytest.mark.parametrize("operand", ["input", "weight", "output"])
+def test_tile_larger_than_its_buffer_charge_fails(operand):
+    """A mapping that charges its buffers less than the tiles it moves (a halo or the
+    accumulator width forgotten) fails verify though its numbers are right."""
+    from dataclasses import replace
+    a = arch.load("scalesim_eyeriss")
+    real = Mapper(a)
+
+    class Undercharging:
+        def map(self, layer):
+            m = real.map(layer)
+            tb = dict(m.tiling.tile_bytes, **{operand: m.tiling.tile_bytes[operand] - 1})
+            return replace(m, tiling=replace(m.tiling, tile_bytes=tb))
+
+    layer = conv("c", 1, 8, 9, 9, 6, 3, pad=1)
+    ok = V.verify_layer(layer, a, real, np.random.default_rng(0))
+    assert ok.exec_ok and ok.tiles_fit and ok.exec_max_err == 0
+    c = V.verify_layer(layer, a, Undercharging(), np.random.default_rng(0))
+    assert c.exec_max_err == 0 and not c.tiles_fit and not c.exec_ok and not c.ok
+
+
+def test_closed_pipe_is_quiet():
+    """`tilesim verify ... | head -1`: when the reader leaves, the command stops without an
+    error line or traceback and exits 141 (128 + SIGPIPE), not 1 (a mismatch) or 2."""
+    import os
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    p = subprocess.Popen([sys.executable, "-m", "tilesim.cli", "list"], cwd=root, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # before the child writes a byte
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141 and err == ""
 
 
 def test_bad_arch_exits_2(capsys):

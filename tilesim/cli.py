@@ -1,7 +1,10 @@
-"""The ``tilesim`` command. Exit codes: 0 ok, 1 failure of the tool, 2 bad input."""
+"""The ``tilesim`` command. Exit codes: 0 ok, 1 failure of the tool, 2 bad input, 141 cut pipe.
+
+141 (128 + SIGPIPE): the reader of the output left early, as in ``tilesim verify ... | head``."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -477,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "table, .onnx file or PyTorch factory file.py:function")
     _import_args(v)
     v.add_argument("--layers", type=_positive, help="verify only the first N MAC layers")
-    v.add_argument("--seed", type=int, default=0, help="seed of the random operands (default 0)")
+    v.add_argument("--seed", type=_nonnegative, default=0, help="seed of the random operands (default 0)")
     v.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     v.add_argument("--format", choices=("table", "markdown"), default="table",
                    help="table style on the terminal")
@@ -615,6 +618,7 @@ def _positive(s: str) -> int:
 
 
 def _nonnegative(s: str) -> int:
+    """A non-negative integer (``--top``; ``--seed``: numpy refuses negative seeds)."""
     try:
         v = int(s)
     except ValueError:
@@ -639,10 +643,10 @@ def main(argv=None) -> int:
     except api.INPUT_ERRORS as e:
         print(f"tilesim: error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:   # e.g. `tilesim map ... | head`: stop quietly
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    except BrokenPipeError:  # `tilesim verify ... | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
     except OSError as e:
         print(f"tilesim: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2

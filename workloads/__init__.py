@@ -43,7 +43,8 @@ def load(spec, batch: int = 1, input_shape=None,
                             fix="give a zoo name, a file path, an onnx.ModelProto or an nn.Module")
     s = str(spec)
     path = Path(s)
-    if path.suffix == ".onnx":
+    suffix = path.suffix.lower()  # MODEL.ONNX, TOPO.CSV as well
+    if suffix == ".onnx":
         from .onnx_import import read_onnx
         return read_onnx(path, batch, input_shape=input_shape, allow_unsupported=allow_unsupported)
     if ":" in s and s.rsplit(":", 1)[0].endswith(".py"):
@@ -54,10 +55,10 @@ def load(spec, batch: int = 1, input_shape=None,
         raise WorkloadError(f"an input shape is only for ONNX and PyTorch models, not {s!r}",
                             fix="drop --input-shape (zoo models, CSV and YAML tables fix "
                             "their own shapes)")
-    if path.suffix == ".csv":
+    if suffix == ".csv":
         from .scalesim_csv import read_scalesim_csv
         return read_scalesim_csv(path, batch)
-    if path.suffix in (".yaml", ".yml"):
+    if suffix in (".yaml", ".yml"):
         from .yaml_table import read_yaml_table
         return read_yaml_table(path, batch)
     from .zoo import ZOO

@@ -99,6 +99,7 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
     name = name or model.graph.name or "onnx_model"
     _check_structure(model, where)
     model = _fix_inputs(onnx, model, batch, input_shape, where, copy=data is None)
+    _fold_pads(model)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:  # onnx raises its own InferenceError / ValidationError types
@@ -181,6 +182,13 @@ def _fix_inputs(onnx, model, batch, input_shape, where, copy: bool):
                 raise WorkloadError(f"input {vi.name!r} has rank {len(dims)} ({_fmt(dims)}), "
                                     f"but the input shape given is {_fmt(want)}", source=where,
                                     fix=f"give {len(dims)} dimensions, like {_example(dims)}")
+            if (len(dims) == 4 and isinstance(dims[1], int) and dims[1] > 0
+                    and want[1] != dims[1]):  # NCHW channels are fixed by the weights
+                raise WorkloadError(f"input {vi.name!r} has {dims[1]} channels in the file "
+                                    f"({_fmt(dims)}), but the input shape given is {_fmt(want)}",
+                                    source=where, fix=f"give {dims[1]} channels, like "
+                                    f"{_fmt([1, dims[1]] + want[2:])} (height and width may "
+                                    "change)")
             if want[0] not in (1, batch):
                 raise WorkloadError(f"the input shape {_fmt(want)} says batch {want[0]}, "
                                     f"but the batch is {batch}", source=where,
@@ -271,6 +279,75 @@ def _translate(onnx, g, where, allow_unsupported):
 
 class _Unsupported(Exception):
     pass
+
+
+def _fold_pads(model) -> None:
+    """Give every Pad whose pads a chain of constant nodes computes (torch.onnx.export of
+    ``F.pad``: Constant -> Reshape -> Slice -> Transpose -> Cast) the values as an
+    initializer, so that shape inference sees through it and the pad can fold into the
+    conv or pool reading it. ``model`` is the importer's own copy."""
+    import numpy as np
+    from onnx import numpy_helper
+    g = model.graph
+    consts = {t.name: t for t in g.initializer}
+    static, producers = set(consts), {}
+    for n in g.node:
+        if n.op_type == "Constant" or (n.input and all(not t or t in static for t in n.input)):
+            static.update(n.output)
+            producers.update((o, n) for o in n.output)
+    for n in g.node:
+        if n.op_type == "Pad" and len(n.input) > 1 and n.input[1] in producers:
+            v = _static_value(n.input[1], producers, consts, {}, list(model.opset_import))
+            if v is not None and v.ndim == 1 and np.issubdtype(v.dtype, np.integer):
+                folded = n.input[1] + "_tilesim_folded"
+                g.initializer.append(numpy_helper.from_array(v.astype(np.int64), folded))
+                n.input[1] = folded
+
+
+def _static_value(name, producers, consts, shapes, opsets):
+    """The value of tensor ``name`` that folded nodes compute from small constants and
+    known shapes (``Shape``), evaluated with ONNX's reference evaluator; None when it
+    needs anything else (large or external data, an unknown shape) or fails."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    inits, order, seen = {}, [], set()
+
+    def visit(t) -> bool:
+        if not t or t in seen:
+            return True
+        seen.add(t)
+        if t in consts:
+            v = _const_value(consts[t], numpy_helper)
+            if v is None or v.size > 4096:
+                return False
+            inits[t] = v
+            return True
+        n = producers.get(t)
+        if n is None:
+            return False
+        if n.op_type == "Shape":
+            if n.input[0] not in shapes:
+                return False
+            a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+            shp = shapes[n.input[0]]
+            inits[t] = np.array(shp[a.get("start", 0):a.get("end", len(shp))], dtype=np.int64)
+            return True
+        if not all(visit(i) for i in n.input):
+            return False
+        if all(o is not n for o in order):
+            order.append(n)
+        return True
+
+    if not visit(name):
+        return None
+    graph = helper.make_graph(order, "fold", [], [helper.make_empty_tensor_value_info(name)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    try:
+        model = helper.make_model(graph, opset_imports=opsets or None)
+        return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
+    except Exception:
+        return None
 
 
 def _ints(v, n, default):
