@@ -142,3 +142,33 @@ def test_sigkill_worker_then_resume(tmp_path, reference):
     _whole_designs(out)
     df = _resume_and_compare(spec, out, reference)
     assert df.attrs["sweep"]["computed"] == 0
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find processes")
+def test_ctrl_c_then_resume(tmp_path, reference):
+    """Ctrl-C at a terminal signals the whole process group. Workers leave it to the
+    parent (a SIGINT to the workers alone changes nothing: the sweep goes on); the parent
+    stops its workers and exits promptly with 130 and one line, no worker tracebacks,
+    whole designs only; resume equals the reference."""
+    k = random.Random().randint(1, N_DESIGNS - 3) * N_MODELS
+    p, spec, out = _start(tmp_path)
+    try:
+        _wait_rows(p, out, k)
+        kids = _children(p.pid)
+        assert kids, "no worker processes found"
+        for pid in kids:
+            os.kill(pid, signal.SIGINT)
+        _wait_rows(p, out, k + N_MODELS)   # still running, still storing
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    err = err.decode()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "rerun with --resume" in err, err
+    done = _whole_designs(out)
+    df = _resume_and_compare(spec, out, reference)
+    assert df.attrs["sweep"]["resumed"] == done * N_MODELS
