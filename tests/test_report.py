@@ -131,3 +131,21 @@ def test_sweep_report_pareto_front(dirs, tmp_path):
 def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys):
     assert main(["report", str(tmp_path), "-o", str(tmp_path / "r.html")]) == 2
     assert "layers.csv" in capsys.readouterr().err
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    """Reports and tables are written atomically, yet with the permissions the umask gives
+    (not the 0600 of a temporary file), so colleagues can read a shared report."""
+    import os
+    import stat
+
+    from reports import write_text
+    old = os.umask(0o022)
+    try:
+        p = write_text(tmp_path / "r.html", "x")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644
+        os.umask(0o077)
+        assert stat.S_IMODE(write_text(tmp_path / "s.md", "x").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["r.html", "s.md"]
