@@ -28,6 +28,7 @@ def to_svg(fig) -> str:
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     s = buf.getvalue()
     s = s[s.index("<svg"):]
+    s = re.sub(r"<metadata>.*?</metadata>\s*", "", s, flags=re.S)  # RDF, creator URL
     return re.sub(r"<!--.*?-->", "", s, flags=re.S)
 
 

@@ -50,6 +50,9 @@ def self_contained(html: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
     assert "<script" not in html.lower() and "<link" not in html.lower()
     assert "@import" not in html and not re.search(r"url\((?!#)", html)   # url(#clip) only
+    # no URL at all but the SVG namespace names (identifiers, never fetched)
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
 
 
 def test_run_report_has_every_section(dirs):
