@@ -39,23 +39,37 @@ class RunData:
 
 
 def _read_json(p: Path):
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not valid JSON ({e}). Fix: write the folder again with "
+                         "tilesim, or remove the file") from None
+
+
+def _read_csv(p: Path):
+    import pandas as pd
+    try:
+        return pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not a readable CSV ({str(e).splitlines()[0]}). Fix: write the "
+                         "folder again with tilesim") from None
 
 
 def load_dir(path) -> dict:
     """The tables and metadata of an output folder (a run, a sweep or a compare)."""
-    import pandas as pd
     d = Path(path)
     if not d.is_dir():
         raise FileNotFoundError(2, "no such folder", str(d))
     got = {"dir": str(d), "name": d.name}
     if (d / "layers.csv").is_file():
         got["run"] = RunData(d.name, _read_json(d / "summary.json") or {},
-                             pd.read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
+                             _read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
     if (d / "results.csv").is_file():
-        got["sweep"] = (pd.read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
+        got["sweep"] = (_read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
     if (d / "compare.csv").is_file():
-        got["compare"] = (pd.read_csv(d / "compare.csv"),
+        got["compare"] = (_read_csv(d / "compare.csv"),
                           _read_json(d / "compare_summary.json") or {})
     if len(got) == 2:
         raise FileNotFoundError(2, "no layers.csv, results.csv or compare.csv in the folder "

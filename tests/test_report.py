@@ -152,3 +152,23 @@ def test_outputs_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["r.html", "s.md"]
+
+
+def test_bad_report_input_is_one_clear_line(dirs, tmp_path, capsys):
+    """A report name that is neither .html nor .md is refused before any work; a damaged
+    summary.json or layers.csv is named, exit 2, no traceback, no report."""
+    import shutil
+    for argv in (["report", str(dirs["ana"]), "-o", str(tmp_path / "r.pdf")],
+                 ["run", "--arch", "eyeriss_like", "--model", TINY, "--quiet",
+                  "--report", str(tmp_path / "r.png")]):
+        with pytest.raises(SystemExit) as e:   # argparse: usage and one error line
+            main(argv)
+        assert e.value.code == 2 and "FILE.html or FILE.md" in capsys.readouterr().err
+    for name, junk in (("summary.json", "{not json"), ("layers.csv", b"\xff\xfe\x00")):
+        bad = tmp_path / ("bad_" + name.split(".")[0])
+        shutil.copytree(dirs["ana"], bad)
+        (bad / name).write_bytes(junk if isinstance(junk, bytes) else junk.encode())
+        assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
+        err = capsys.readouterr().err
+        assert str(bad / name) in err and "Fix:" in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.glob("r.*"))

@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace-limit", type=_positive, default=None, metavar="N",
                    help="most events the trace keeps (default 100,000); beyond it the trace "
                         "is truncated and says so")
-    r.add_argument("--report", metavar="FILE", help="also write a report: self-contained "
+    r.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report: self-contained "
                    "HTML, or Markdown when FILE ends in .md")
     r.set_defaults(fn=cmd_run)
     v = sub.add_parser("verify", help="check mapped tiles and PE-model cycles against "
@@ -512,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
                    default="edp", help="mapping search objective of the designs (default edp)")
     c.add_argument("--out", metavar="DIR", help="write compare.csv and compare_summary.json")
-    c.add_argument("--report", metavar="FILE", help="also write a report: self-contained "
+    c.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report: self-contained "
                    "HTML, or Markdown when FILE ends in .md")
     c.add_argument("--quiet", action="store_true", help="totals only, no per-layer table")
     c.set_defaults(fn=cmd_compare)
@@ -529,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for the Dask scheduler (default 10)")
     sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
                     "stored rows are not recomputed")
-    sw.add_argument("--report", metavar="FILE", help="also write a report (HTML, or Markdown "
+    sw.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report (HTML, or Markdown "
                     "for .md) with the Pareto front")
     sw.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
                     help="columns the Pareto front minimises (default latency_ms,energy_uj; "
@@ -541,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="HTML or Markdown report of output folders")
     rp.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by tilesim run "
                     "--out, sweep --out or compare (several runs are compared side by side)")
-    rp.add_argument("-o", "--output", required=True, metavar="FILE",
+    rp.add_argument("-o", "--output", required=True, metavar="FILE", type=_report_file,
                     help="report file: .html (self-contained) or .md (Markdown)")
     rp.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
                     help="columns the Pareto front minimises (default latency_ms,energy_uj; "
@@ -594,6 +594,16 @@ def _positive(s: str) -> int:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{v} must be >= 1")
     return v
+
+
+def _report_file(s: str) -> str:
+    """A report path: .html / .htm (self-contained HTML) or .md / .markdown, checked
+    before any work."""
+    from pathlib import Path
+    if Path(s).suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
+        raise argparse.ArgumentTypeError(f"{s!r}: a report is HTML or Markdown; name it "
+                                         "FILE.html or FILE.md")
+    return s
 
 
 def main(argv=None) -> int:
