@@ -180,6 +180,20 @@ def test_malformed_measurement_is_one_clear_line(tmp_path, capsys, edit, needle)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_unmeasured_layer_prints_a_dash(tmp_path, capsys):
+    """An unmeasured layer (empty latency) prints '-' in the per-layer table, not nan;
+    without a measurement no 'measurement' energy source is printed."""
+    bad = _edited(tmp_path, lambda d: d.loc.__setitem__((0, "latency_ms"), ""))
+    assert main(["compare", "--arch", "a100", "--gpu", "h100", "--gpu-measured", str(bad),
+                 "--model", "resnet18"]) == 0
+    out = capsys.readouterr().out
+    first = next(l for l in out.splitlines() if l.startswith("conv1 "))
+    assert first.split()[-1] == "-" and "nan" not in out
+    assert "measurement: not measured" in out
+    assert main(["compare", "--arch", "a100", "--gpu", "h100", "--model", "resnet18"]) == 0
+    assert "measure" not in capsys.readouterr().out
+
+
 def test_unmeasured_layer_is_left_out_and_cpu_is_labelled(tmp_path):
     """An empty latency (a layer the harness could not build) is left out of the error
     figures; a CPU measurement is labelled `cpu (measured)`, not as the GPU."""

@@ -347,8 +347,9 @@ def cmd_compare(args) -> int:
     if not args.quiet:
         wide = df.pivot_table(index="layer", columns="design", values="latency_ms",
                               sort=False).reset_index()
-        spec = [("layer", "layer", "")] + [(d["design"], f"{d['design']} (ms)", ".4f")
-                                           for d in s["designs"]]
+        spec = [("layer", "layer", "")] + [(d["design"], f"{d['design']} (ms)",
+                                            lambda v: "-" if v != v else f"{v:.4f}")
+                                           for d in s["designs"]]   # "-": not measured
         print(format_table(wide, spec))
     import pandas as pd
     tot = pd.DataFrame(s["designs"]).fillna({"energy_uj": float("nan")})
@@ -361,7 +362,8 @@ def cmd_compare(args) -> int:
              lambda v: "-" if v is None or v != v else f"{v:.3f}")]
     print(format_table(tot, spec))
     print(f"energy sources: accelerators {api.ACCELERATOR_ENERGY_SOURCE}; GPU model "
-          f"{got['gpu'].name}: TDP x modelled time (an upper bound); measured GPU: not measured")
+          f"{got['gpu'].name}: TDP x modelled time (an upper bound)"
+          + ("; measurement: not measured" if s["gpu_model_error"] is not None else ""))
     e = s["gpu_model_error"]
     if e is not None:
         if e["mape_pct"] is None:
