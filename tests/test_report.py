@@ -121,6 +121,13 @@ def test_sweep_report_pareto_front(dirs, tmp_path):
     html = h.read_text()
     self_contained(html)
     assert "compute.arrays[0].dataflow=ws" in html
+    # a text column with missing values (reason is empty on feasible rows): every point
+    # is drawn, the missing ones as "(none)"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # matplotlib: "No artists with labels ..."
+        assert main(["report", str(dirs["sweep"]), "-o", str(h), "--color", "reason"]) == 0
+    assert "reason=(none)" in h.read_text()
     assert main(["report", str(dirs["sweep"]), "-o", str(h), "--color", "nope"]) == 2
     # a three-objective front: area joins latency and energy
     front3 = tilesim.pareto(df, ("latency_ms", "energy_uj", "area_sq_mm"))
