@@ -136,6 +136,8 @@ def test_sweep_report_pareto_front(dirs, tmp_path):
                  "latency_ms,energy_uj,area_sq_mm"]) == 0
     assert f"{len(front3)} designs on the front" in md.read_text()
     assert main(["report", str(dirs["sweep"]), "-o", str(md), "--objectives", "x"]) == 2
+    assert main(["report", str(dirs["sweep"]), "-o", str(md), "--objectives",
+                 "latency_ms,latency_ms"]) == 2
 
 
 def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys):

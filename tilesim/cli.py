@@ -152,6 +152,10 @@ def _objectives(args) -> tuple:
         from sim.sweep import SweepError
         raise SweepError(f"--objectives {args.objectives!r}: fewer than two columns",
                          fix="give two or more, e.g. latency_ms,energy_uj,area_sq_mm")
+    if len(set(obj)) < len(obj):
+        from sim.sweep import SweepError
+        raise SweepError(f"--objectives {args.objectives!r}: a column is repeated",
+                         fix="name each column once, e.g. latency_ms,energy_uj")
     return obj
 
 
