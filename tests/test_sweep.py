@@ -223,3 +223,22 @@ def test_a_folder_named_like_a_preset_is_not_the_base(tmp_path):
     f.write_text(yaml.safe_dump(spec(vary={"compute.arrays[0].rows": [8]})))
     df = tilesim.sweep(str(f), out=tmp_path / "o", workers=1)   # writes base_arch.yaml
     assert (df["status"] == "ok").all() and (tmp_path / "o" / "base_arch.yaml").is_file()
+
+
+def test_report_columns_are_checked_before_any_work(tmp_path, capsys):
+    """sweep --report with an --objectives or --color column the results will not have:
+    exit 2 before any design is computed; ROW_COLUMNS is exactly what rows hold."""
+    from sim.sweep.worker import ROW_COLUMNS
+    f = tmp_path / "s.yaml"
+    import yaml
+    f.write_text(yaml.safe_dump(spec()))
+    for extra in (["--objectives", "latency_ms,energy"], ["--color", "areaa"]):
+        out = tmp_path / f"o{len(extra[1])}"
+        assert main(["sweep", str(f), "--out", str(out), "--quiet", "--workers", "1",
+                     "--report", str(tmp_path / "r.md"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "is not a results column" in err and "area_sq_mm" in err, err
+        assert not (out / "results.csv").exists() and not (tmp_path / "r.md").exists()
+    s = spec(vary={"compute.arrays[0].rows": [8]}, tie={})
+    df = tilesim.sweep(s, out=tmp_path / "ok", workers=1)
+    assert set(df.columns) - set(plan(s).param_names) == set(ROW_COLUMNS)

@@ -112,6 +112,14 @@ def cmd_sweep(args) -> int:
     objectives = _objectives(args)
 
     def start(plan, executor):
+        if args.report:   # a report's columns are known now: check them before any work
+            from sim.sweep import SweepError
+            from sim.sweep.worker import ROW_COLUMNS
+            cols = set(ROW_COLUMNS) | set(plan.param_names)
+            for c in (*objectives, *([args.color] if args.color else [])):
+                if c not in cols:
+                    raise SweepError(f"--objectives / --color: {c!r} is not a results column",
+                                     fix="use one of: " + ", ".join(sorted(cols)))
         print(f"# sweep {plan.spec.name}: {len(plan.designs):,} design points x "
               f"{len(plan.designs[0].jobs) if plan.designs else 0} model(s) = {plan.rows:,} rows "
               f"on {executor.describe()}; store {args.out}/results.sqlite", file=sys.stderr)
