@@ -83,6 +83,14 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _alive(pid: int) -> bool:
+    """A running (not zombie) process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _whole_designs(out):
     """Every design has all its model rows or none (one transaction per design)."""
     c = sqlite3.connect(out / "results.sqlite")
@@ -108,8 +116,14 @@ def test_sigkill_parent_then_resume(tmp_path, reference):
     p, spec, out = _start(tmp_path)
     try:
         _wait_rows(p, out, k)
+        kids = _children(p.pid)
+        assert kids, "no worker processes found"
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
+        t0 = time.monotonic()   # the workers die with their parent (Linux), no orphans
+        while [c for c in kids if _alive(c)] and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert not [c for c in kids if _alive(c)]
     finally:
         try:
             os.killpg(p.pid, signal.SIGKILL)   # the orphaned workers of the killed parent

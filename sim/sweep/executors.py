@@ -13,11 +13,21 @@ from .worker import evaluate
 POOL_RESTARTS = 3
 
 
-def _ignore_sigint() -> None:
+def _ignore_sigint(parent: int | None = None) -> None:
     """Worker initializer: Ctrl-C at a terminal signals the whole process group; only the
-    parent handles it (and stops the workers), so workers print no tracebacks."""
+    parent handles it (and stops the workers), so workers print no tracebacks. On Linux a
+    worker also dies with its parent (a SIGKILLed sweep leaves no orphaned workers)."""
     import signal
+    import sys
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:   # the parent died before prctl took effect
+            os._exit(1)
 
 
 def _stop_workers(pool) -> None:
@@ -68,7 +78,9 @@ class LocalExecutor:
         restarts = 0
         while pending:
             pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx,
-                                       initializer=_ignore_sigint)
+                                       initializer=_ignore_sigint,
+                                       initargs=(os.getpid() if ctx.get_start_method() == "fork"
+                                                 else None,))
             try:
                 futs = {pool.submit(evaluate, t): t for t in pending}
                 while futs:
