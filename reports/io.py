@@ -8,6 +8,13 @@ import secrets
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
     if path.is_dir():   # name the user's path, not the temporary file
@@ -17,6 +24,7 @@ def write_text(path: str | Path, text: str) -> Path:
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; outputs are to be shared
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)

@@ -28,6 +28,7 @@ def to_svg(fig) -> str:
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     s = buf.getvalue()
     s = s[s.index("<svg"):]
+    s = re.sub(r"<metadata>.*?</metadata>\s*", "", s, flags=re.S)  # RDF, creator URL
     return re.sub(r"<!--.*?-->", "", s, flags=re.S)
 
 
@@ -195,7 +196,9 @@ def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
         sc = ax.scatter(df[x], df[y], c=c, cmap="viridis", s=12, alpha=0.8, zorder=2)
         fig.colorbar(sc, ax=ax, label=lab(color))
     else:
-        for i, (val, g) in enumerate(df.groupby(c.astype(str), sort=True)):
+        # a missing value is a group of its own, "(none)": groupby would drop those points
+        keys = c.astype(object).where(c.notna(), "(none)").astype(str)
+        for i, (val, g) in enumerate(df.groupby(keys, sort=True)):
             ax.scatter(g[x], g[y], s=12, alpha=0.8, color=PALETTE[i % len(PALETTE)],
                        label=f"{color}={val}", zorder=2)
         ax.legend(fontsize=7)

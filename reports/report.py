@@ -39,23 +39,37 @@ class RunData:
 
 
 def _read_json(p: Path):
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not valid JSON ({e}). Fix: write the folder again with "
+                         "tilesim, or remove the file") from None
+
+
+def _read_csv(p: Path):
+    import pandas as pd
+    try:
+        return pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not a readable CSV ({str(e).splitlines()[0]}). Fix: write the "
+                         "folder again with tilesim") from None
 
 
 def load_dir(path) -> dict:
     """The tables and metadata of an output folder (a run, a sweep or a compare)."""
-    import pandas as pd
     d = Path(path)
     if not d.is_dir():
         raise FileNotFoundError(2, "no such folder", str(d))
     got = {"dir": str(d), "name": d.name}
     if (d / "layers.csv").is_file():
         got["run"] = RunData(d.name, _read_json(d / "summary.json") or {},
-                             pd.read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
+                             _read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
     if (d / "results.csv").is_file():
-        got["sweep"] = (pd.read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
+        got["sweep"] = (_read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
     if (d / "compare.csv").is_file():
-        got["compare"] = (pd.read_csv(d / "compare.csv"),
+        got["compare"] = (_read_csv(d / "compare.csv"),
                           _read_json(d / "compare_summary.json") or {})
     if len(got) == 2:
         raise FileNotFoundError(2, "no layers.csv, results.csv or compare.csv in the folder "
@@ -84,7 +98,7 @@ def _num(v, nd=4) -> str:
     a = abs(v)
     if a != 0 and (a >= 1e6 or a < 1e-3):
         return f"{v:.{nd}g}"
-    return f"{v:,.{nd}g}" if a >= 1e4 else f"{v:.{nd}g}"
+    return f"{v:,.0f}" if a >= 1e4 else f"{v:.{nd}g}"   # 33,887 (not 3.389e+04)
 
 
 def _table(df, cols=None, headers=None, limit=None) -> dict:
@@ -195,8 +209,21 @@ def compare_sections(df, summary: dict) -> list[Section]:
     df = df.copy()
     df["series"] = df["design"].astype(str) + " / " + df["source"].astype(str)
     metrics = [c for c in ("latency_ms", "energy_uj") if c in df.columns]
-    tot = df.groupby(["design", "source"], sort=False)[metrics].sum(min_count=1).reset_index()
-    sec = Section("Accelerator vs GPU", [("table", _table(tot))])
+    designs = summary.get("designs") if summary else None
+    if isinstance(designs, list) and designs and all(
+            isinstance(d, dict) and {"design", "source", "latency_ms"} <= set(d) for d in designs):
+        # compare_summary.json's totals: a measurement's whole-model time, not the sum of
+        # its layers; each energy with its source
+        keep = ("design", "source", "latency_ms", "latency_basis", "throughput_samples_per_s",
+                "energy_uj", "energy_source")
+        import pandas as pd
+        tot = pd.DataFrame([{k: d.get(k) for k in keep if k in d} for d in designs])
+        summary = {k: v for k, v in summary.items() if k != "designs"}
+    else:
+        tot = df.groupby(["design", "source"], sort=False)[metrics].sum(min_count=1).reset_index()
+    sec = Section("Accelerator vs GPU", [("table", _table(
+        tot, headers={**LABELS, "latency_basis": "latency basis",
+                      "energy_source": "energy source"}))])
     order = list(dict.fromkeys(df["layer"]))
     piv = df.pivot_table(index="layer", columns="series", values="latency_ms", sort=False)
     piv = piv.reindex(order)

@@ -146,3 +146,63 @@ def test_measurement_of_another_model_or_batch(tmp_path, capsys):
     assert main(["compare", "--arch", "tpu_v1", "--gpu", "a100", "--gpu-measured", str(bad),
                  "--model", "resnet18"]) == 2
     assert "missing column(s) scope" in capsys.readouterr().err
+
+
+def _edited(tmp_path, edit):
+    """A valid measured CSV of resnet18, then ``edit(df)`` applied to its text cells."""
+    good = tmp_path / "good.csv"
+    _measured_csv(good)
+    df = pd.read_csv(good, dtype=str, keep_default_na=False)
+    edit(df)
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    return bad
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda d: d.loc.__setitem__((1, "latency_ms"), "fast"), "line 3: latency_ms 'fast' is not a number"),
+    (lambda d: d.loc.__setitem__((2, "latency_ms"), "-1"), "line 4: latency_ms -1.0 must be a positive"),
+    (lambda d: d.loc.__setitem__((d.index[-1], "latency_ms"), "0"), "must be a positive"),
+    (lambda d: d.loc.__setitem__((d.index[-1], "latency_ms"), ""), "must be a positive"),
+    (lambda d: d.loc.__setitem__((0, "scope"), "layers"), "line 2: scope 'layers'"),
+    (lambda d: d.loc.__setitem__((0, "batch"), "one"), "line 2: batch 'one'"),
+    (lambda d: d.loc.__setitem__((3, "layer"), d.loc[2, "layer"]), "appears twice"),
+    (lambda d: d.loc.__setitem__((3, "layer"), "conv99"), "line 5: layer 'conv99' is not a layer"),
+])
+def test_malformed_measurement_is_one_clear_line(tmp_path, capsys, edit, needle):
+    """A baseline CSV with a non-numeric, zero or negative latency, an unknown scope, a bad
+    batch, a repeated or foreign layer: exit 2, the file and CSV line named, no traceback."""
+    bad = _edited(tmp_path, edit)
+    assert main(["compare", "--arch", "tpu_v1", "--gpu", "a100", "--gpu-measured", str(bad),
+                 "--model", "resnet18", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(bad) in err and "Fix:" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_unmeasured_layer_prints_a_dash(tmp_path, capsys):
+    """An unmeasured layer (empty latency) prints '-' in the per-layer table, not nan;
+    without a measurement no 'measurement' energy source is printed."""
+    bad = _edited(tmp_path, lambda d: d.loc.__setitem__((0, "latency_ms"), ""))
+    assert main(["compare", "--arch", "a100", "--gpu", "h100", "--gpu-measured", str(bad),
+                 "--model", "resnet18"]) == 0
+    out = capsys.readouterr().out
+    first = next(l for l in out.splitlines() if l.startswith("conv1 "))
+    assert first.split()[-1] == "-" and "nan" not in out
+    assert "measurement: not measured" in out
+    assert main(["compare", "--arch", "a100", "--gpu", "h100", "--model", "resnet18"]) == 0
+    assert "measure" not in capsys.readouterr().out
+
+
+def test_unmeasured_layer_is_left_out_and_cpu_is_labelled(tmp_path):
+    """An empty latency (a layer the harness could not build) is left out of the error
+    figures; a CPU measurement is labelled `cpu (measured)`, not as the GPU."""
+    def edit(d):
+        d.loc[0, "latency_ms"] = ""
+        d["device"] = "cpu"
+    got = tilesim.api.compare(["a100"], "a100", "resnet18", measured=_edited(tmp_path, edit))
+    e = got["summary"]["gpu_model_error"]
+    assert e["layers_compared"] == len(got["model"].layers) - 1
+    assert e["mape_pct"] == pytest.approx(50.0)
+    names = {d["design"]: d["source"] for d in got["summary"]["designs"]}
+    assert names["cpu (measured)"] == "gpu-measured" and "a100 (measured)" not in names

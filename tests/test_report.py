@@ -50,6 +50,9 @@ def self_contained(html: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
     assert "<script" not in html.lower() and "<link" not in html.lower()
     assert "@import" not in html and not re.search(r"url\((?!#)", html)   # url(#clip) only
+    # no URL at all but the SVG namespace names (identifiers, never fetched)
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
 
 
 def test_run_report_has_every_section(dirs):
@@ -118,6 +121,13 @@ def test_sweep_report_pareto_front(dirs, tmp_path):
     html = h.read_text()
     self_contained(html)
     assert "compute.arrays[0].dataflow=ws" in html
+    # a text column with missing values (reason is empty on feasible rows): every point
+    # is drawn, the missing ones as "(none)"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # matplotlib: "No artists with labels ..."
+        assert main(["report", str(dirs["sweep"]), "-o", str(h), "--color", "reason"]) == 0
+    assert "reason=(none)" in h.read_text()
     assert main(["report", str(dirs["sweep"]), "-o", str(h), "--color", "nope"]) == 2
     # a three-objective front: area joins latency and energy
     front3 = tilesim.pareto(df, ("latency_ms", "energy_uj", "area_sq_mm"))
@@ -126,8 +136,48 @@ def test_sweep_report_pareto_front(dirs, tmp_path):
                  "latency_ms,energy_uj,area_sq_mm"]) == 0
     assert f"{len(front3)} designs on the front" in md.read_text()
     assert main(["report", str(dirs["sweep"]), "-o", str(md), "--objectives", "x"]) == 2
+    assert main(["report", str(dirs["sweep"]), "-o", str(md), "--objectives",
+                 "latency_ms,latency_ms"]) == 2
 
 
 def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys):
     assert main(["report", str(tmp_path), "-o", str(tmp_path / "r.html")]) == 2
     assert "layers.csv" in capsys.readouterr().err
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    """Reports and tables are written atomically, yet with the permissions the umask gives
+    (not the 0600 of a temporary file), so colleagues can read a shared report."""
+    import os
+    import stat
+
+    from reports import write_text
+    old = os.umask(0o022)
+    try:
+        p = write_text(tmp_path / "r.html", "x")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644
+        os.umask(0o077)
+        assert stat.S_IMODE(write_text(tmp_path / "s.md", "x").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["r.html", "s.md"]
+
+
+def test_bad_report_input_is_one_clear_line(dirs, tmp_path, capsys):
+    """A report name that is neither .html nor .md is refused before any work; a damaged
+    summary.json or layers.csv is named, exit 2, no traceback, no report."""
+    import shutil
+    for argv in (["report", str(dirs["ana"]), "-o", str(tmp_path / "r.pdf")],
+                 ["run", "--arch", "eyeriss_like", "--model", TINY, "--quiet",
+                  "--report", str(tmp_path / "r.png")]):
+        with pytest.raises(SystemExit) as e:   # argparse: usage and one error line
+            main(argv)
+        assert e.value.code == 2 and "FILE.html or FILE.md" in capsys.readouterr().err
+    for name, junk in (("summary.json", "{not json"), ("layers.csv", b"\xff\xfe\x00")):
+        bad = tmp_path / ("bad_" + name.split(".")[0])
+        shutil.copytree(dirs["ana"], bad)
+        (bad / name).write_bytes(junk if isinstance(junk, bytes) else junk.encode())
+        assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
+        err = capsys.readouterr().err
+        assert str(bad / name) in err and "Fix:" in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.glob("r.*"))

@@ -27,3 +27,33 @@ def test_compare_report_without_out(tmp_path, capsys):
     for name in ("tpu_v1", "eyeriss_like", "t4"):
         assert f"| {name} |" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp.md"]
+
+
+def test_compare_report_totals_are_the_summary_s(tmp_path):
+    """With compare_summary.json, the totals table is its per-design totals: a measurement's
+    whole-model time (not the sum of its layers), throughput, and each energy's source."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    import tilesim
+    tiny = str(Path(__file__).parents[1] / "examples" / "tiny_net.yaml")
+    r = tilesim.api.simulate_gpu("t4", tiny, precision="fp16")
+    rows = [{"scope": "layer", "layer": l.layer, "kind": l.kind, "macs": l.macs,
+             "latency_ms": 0.5, "precision_measured": "fp16", "device": "cuda", "batch": 1,
+             "model": "tiny_net", "device_name": "test GPU"} for l in r.layers]
+    rows.append({**rows[0], "scope": "model", "layer": "(model)", "latency_ms": 7.25})
+    meas = tmp_path / "m.csv"
+    pd.DataFrame(rows).to_csv(meas, index=False)
+    out, md = tmp_path / "cmp", tmp_path / "c.md"
+    assert main(["compare", "--arch", "tpu_v1", "--gpu", "t4", "--gpu-measured", str(meas),
+                 "--model", tiny, "--quiet", "--out", str(out), "--report", str(md)]) == 0
+    text = md.read_text()
+    s = json.loads((out / "compare_summary.json").read_text())
+    assert "| t4 (measured) | gpu-measured | 7.25 | whole model | 137.9 |  | not measured |" \
+        in text                                     # not 0.5 x layers
+    tpu = next(d for d in s["designs"] if d["design"] == "tpu_v1")
+    assert f"| {tpu['throughput_samples_per_s']:,.0f} |" in text
+    assert "| GPU TDP x modelled time" in text and "| access counts x technology" in text
+    assert '"design"' not in text                    # no JSON dump of the designs

@@ -75,6 +75,10 @@ def test_keys_are_content_hashes():
     ({"sampling": {"method": "random"}}, ["sampling.points"]),
     ({"varry": {}}, ["varry", "unknown key"]),
     ({"models": []}, ["models"]),
+    ({"vary": {"compute.arrays[0].rows": 16}}, ["vary.compute.arrays[0].rows", "valid list"]),
+    ({"models": [TINY, "resnet181"]}, ["models[1]", "did you mean 'resnet18'"]),
+    ({"base": "eyeriss_lik"}, ["base: unknown architecture", "did you mean 'eyeriss_like'"]),
+    ({"base": "t4"}, ["base: 't4' is a GPU preset", "eyeriss_like"]),
 ])
 def test_bad_spec_is_a_clear_error(edit, words):
     """Unknown key path, wrong value type, empty grid ...: a SweepError naming the key."""
@@ -204,3 +208,37 @@ def test_progress_bar_counts_rate_and_eta():
     lines = buf.getvalue().splitlines()
     assert lines[-1].startswith("[" + "#" * 30 + "] 20/20 rows") and "ETA 0:00" in lines[-1]
     assert 1 < len(lines) <= 11 and all("rows/s" in l for l in lines)
+
+
+def test_a_folder_named_like_a_preset_is_not_the_base(tmp_path):
+    """base and models name files relative to the spec; a folder of that name next to the
+    spec (an earlier --out, say) does not hide the preset or zoo model."""
+    import yaml
+    (tmp_path / "eyeriss_like").mkdir()
+    (tmp_path / "resnet18").mkdir()
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(spec(models=["resnet18"], vary={"compute.arrays[0].rows": [8]})))
+    p = plan(f)
+    assert p.base_name == "eyeriss_like" and p.designs[0].jobs[0].model.name == "resnet18"
+    f.write_text(yaml.safe_dump(spec(vary={"compute.arrays[0].rows": [8]})))
+    df = tilesim.sweep(str(f), out=tmp_path / "o", workers=1)   # writes base_arch.yaml
+    assert (df["status"] == "ok").all() and (tmp_path / "o" / "base_arch.yaml").is_file()
+
+
+def test_report_columns_are_checked_before_any_work(tmp_path, capsys):
+    """sweep --report with an --objectives or --color column the results will not have:
+    exit 2 before any design is computed; ROW_COLUMNS is exactly what rows hold."""
+    from sim.sweep.worker import ROW_COLUMNS
+    f = tmp_path / "s.yaml"
+    import yaml
+    f.write_text(yaml.safe_dump(spec()))
+    for extra in (["--objectives", "latency_ms,energy"], ["--color", "areaa"]):
+        out = tmp_path / f"o{len(extra[1])}"
+        assert main(["sweep", str(f), "--out", str(out), "--quiet", "--workers", "1",
+                     "--report", str(tmp_path / "r.md"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "is not a results column" in err and "area_sq_mm" in err, err
+        assert not (out / "results.csv").exists() and not (tmp_path / "r.md").exists()
+    s = spec(vary={"compute.arrays[0].rows": [8]}, tie={})
+    df = tilesim.sweep(s, out=tmp_path / "ok", workers=1)
+    assert set(df.columns) - set(plan(s).param_names) == set(ROW_COLUMNS)

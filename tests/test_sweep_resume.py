@@ -83,6 +83,14 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _alive(pid: int) -> bool:
+    """A running (not zombie) process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _whole_designs(out):
     """Every design has all its model rows or none (one transaction per design)."""
     c = sqlite3.connect(out / "results.sqlite")
@@ -108,8 +116,14 @@ def test_sigkill_parent_then_resume(tmp_path, reference):
     p, spec, out = _start(tmp_path)
     try:
         _wait_rows(p, out, k)
+        kids = _children(p.pid)
+        assert kids, "no worker processes found"
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
+        t0 = time.monotonic()   # the workers die with their parent (Linux), no orphans
+        while [c for c in kids if _alive(c)] and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert not [c for c in kids if _alive(c)]
     finally:
         try:
             os.killpg(p.pid, signal.SIGKILL)   # the orphaned workers of the killed parent
@@ -142,3 +156,33 @@ def test_sigkill_worker_then_resume(tmp_path, reference):
     _whole_designs(out)
     df = _resume_and_compare(spec, out, reference)
     assert df.attrs["sweep"]["computed"] == 0
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find processes")
+def test_ctrl_c_then_resume(tmp_path, reference):
+    """Ctrl-C at a terminal signals the whole process group. Workers leave it to the
+    parent (a SIGINT to the workers alone changes nothing: the sweep goes on); the parent
+    stops its workers and exits promptly with 130 and one line, no worker tracebacks,
+    whole designs only; resume equals the reference."""
+    k = random.Random().randint(1, N_DESIGNS - 3) * N_MODELS
+    p, spec, out = _start(tmp_path)
+    try:
+        _wait_rows(p, out, k)
+        kids = _children(p.pid)
+        assert kids, "no worker processes found"
+        for pid in kids:
+            os.kill(pid, signal.SIGINT)
+        _wait_rows(p, out, k + N_MODELS)   # still running, still storing
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    err = err.decode()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "rerun with --resume" in err, err
+    done = _whole_designs(out)
+    df = _resume_and_compare(spec, out, reference)
+    assert df.attrs["sweep"]["resumed"] == done * N_MODELS

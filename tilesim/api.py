@@ -240,6 +240,9 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
     if meas is not None and str(meas["model"].iloc[0]) != m.name:
         raise BaselineError(f"the measurement is of model {meas['model'].iloc[0]!r}, not "
                             f"{m.name!r}", source=str(measured), fix="compare the same model")
+    if meas is not None:
+        from sim.gpu.compare import check_layers
+        check_layers(meas, m, measured)
     g = load_arch(gpu)
     if not isinstance(g, _arch.GpuSpec):
         raise _arch.ArchError(f"--gpu {g.name!r} is an accelerator, not a GPU preset",
@@ -270,7 +273,8 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
     designs.append(gt)
     error = None
     if meas is not None:
-        mname = f"{g.name} (measured)"
+        dev = str(meas["device"].iloc[0])   # a CPU measurement is not labelled as the GPU
+        mname = f"{g.name if dev == 'cuda' else dev} (measured)"
         rows += measured_rows(mname, meas)
         lay = meas[meas["scope"] == "layer"]
         whole = meas[meas["scope"] == "model"]

@@ -124,6 +124,14 @@ def cmd_sweep(args) -> int:
     objectives = _objectives(args)
 
     def start(plan, executor):
+        if args.report:   # a report's columns are known now: check them before any work
+            from sim.sweep import SweepError
+            from sim.sweep.worker import ROW_COLUMNS
+            cols = set(ROW_COLUMNS) | set(plan.param_names)
+            for c in (*objectives, *([args.color] if args.color else [])):
+                if c not in cols:
+                    raise SweepError(f"--objectives / --color: {c!r} is not a results column",
+                                     fix="use one of: " + ", ".join(sorted(cols)))
         print(f"# sweep {plan.spec.name}: {len(plan.designs):,} design points x "
               f"{len(plan.designs[0].jobs) if plan.designs else 0} model(s) = {plan.rows:,} rows "
               f"on {executor.describe()}; store {args.out}/results.sqlite", file=sys.stderr)
@@ -164,6 +172,10 @@ def _objectives(args) -> tuple:
         from sim.sweep import SweepError
         raise SweepError(f"--objectives {args.objectives!r}: fewer than two columns",
                          fix="give two or more, e.g. latency_ms,energy_uj,area_sq_mm")
+    if len(set(obj)) < len(obj):
+        from sim.sweep import SweepError
+        raise SweepError(f"--objectives {args.objectives!r}: a column is repeated",
+                         fix="name each column once, e.g. latency_ms,energy_uj")
     return obj
 
 
@@ -367,8 +379,9 @@ def cmd_compare(args) -> int:
     if not args.quiet:
         wide = df.pivot_table(index="layer", columns="design", values="latency_ms",
                               sort=False).reset_index()
-        spec = [("layer", "layer", "")] + [(d["design"], f"{d['design']} (ms)", ".4f")
-                                           for d in s["designs"]]
+        spec = [("layer", "layer", "")] + [(d["design"], f"{d['design']} (ms)",
+                                            lambda v: "-" if v != v else f"{v:.4f}")
+                                           for d in s["designs"]]   # "-": not measured
         print(format_table(wide, spec))
     import pandas as pd
     tot = pd.DataFrame(s["designs"]).fillna({"energy_uj": float("nan")})
@@ -381,7 +394,8 @@ def cmd_compare(args) -> int:
              lambda v: "-" if v is None or v != v else f"{v:.3f}")]
     print(format_table(tot, spec))
     print(f"energy sources: accelerators {api.ACCELERATOR_ENERGY_SOURCE}; GPU model "
-          f"{got['gpu'].name}: TDP x modelled time (an upper bound); measured GPU: not measured")
+          f"{got['gpu'].name}: TDP x modelled time (an upper bound)"
+          + ("; measurement: not measured" if s["gpu_model_error"] is not None else ""))
     e = s["gpu_model_error"]
     if e is not None:
         if e["mape_pct"] is None:
@@ -470,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace-limit", type=_positive, default=None, metavar="N",
                    help="most events the trace keeps (default 100,000); beyond it the trace "
                         "is truncated and says so")
-    r.add_argument("--report", metavar="FILE", help="also write a report: self-contained "
+    r.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report: self-contained "
                    "HTML, or Markdown when FILE ends in .md")
     r.set_defaults(fn=cmd_run)
     v = sub.add_parser("verify", help="check mapped tiles and PE-model cycles against "
@@ -533,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
                    default="edp", help="mapping search objective of the designs (default edp)")
     c.add_argument("--out", metavar="DIR", help="write compare.csv and compare_summary.json")
-    c.add_argument("--report", metavar="FILE", help="also write a report: self-contained "
+    c.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report: self-contained "
                    "HTML, or Markdown when FILE ends in .md")
     c.add_argument("--quiet", action="store_true", help="totals only, no per-layer table")
     c.set_defaults(fn=cmd_compare)
@@ -550,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for the Dask scheduler (default 10)")
     sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
                     "stored rows are not recomputed")
-    sw.add_argument("--report", metavar="FILE", help="also write a report (HTML, or Markdown "
+    sw.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report (HTML, or Markdown "
                     "for .md) with the Pareto front")
     sw.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
                     help="columns the Pareto front minimises (default latency_ms,energy_uj; "
@@ -562,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="HTML or Markdown report of output folders")
     rp.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by tilesim run "
                     "--out, sweep --out or compare (several runs are compared side by side)")
-    rp.add_argument("-o", "--output", required=True, metavar="FILE",
+    rp.add_argument("-o", "--output", required=True, metavar="FILE", type=_report_file,
                     help="report file: .html (self-contained) or .md (Markdown)")
     rp.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
                     help="columns the Pareto front minimises (default latency_ms,energy_uj; "
@@ -626,6 +640,16 @@ def _nonnegative(s: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"{v} must be >= 0")
     return v
+
+
+def _report_file(s: str) -> str:
+    """A report path: .html / .htm (self-contained HTML) or .md / .markdown, checked
+    before any work."""
+    from pathlib import Path
+    if Path(s).suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
+        raise argparse.ArgumentTypeError(f"{s!r}: a report is HTML or Markdown; name it "
+                                         "FILE.html or FILE.md")
+    return s
 
 
 def main(argv=None) -> int:

@@ -87,4 +87,4 @@ def write_sweep_outputs(out_dir: Path, p, df, counts: dict, command: str | None)
 def _base_path(p) -> str:
     base = p.spec.base
     cand = Path(p.source).parent / base
-    return str(cand) if not Path(base).is_absolute() and cand.exists() else base
+    return str(cand) if not Path(base).is_absolute() and cand.is_file() else base

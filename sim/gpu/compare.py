@@ -38,10 +38,53 @@ def read_measured(path):
                                 + ", ".join(MEASURED_COLUMNS) + ", ...)")
     if df.empty or (df["scope"] == "layer").sum() == 0:
         raise BaselineError("no layer rows", source=str(p), fix="re-run `tilesim baseline`")
+    _check_rows(df, p)
     if df["batch"].nunique() != 1 or df["model"].nunique() != 1:
         raise BaselineError("rows of more than one model or batch", source=str(p),
                             fix="compare one `tilesim baseline` CSV at a time")
     return df
+
+
+def _check_rows(df, p: Path) -> None:
+    """Scopes, latencies, batch and layer names a comparison can use; ``latency_ms``
+    becomes numeric. Empty latency is allowed on a layer row (a layer the harness could
+    not build). Errors name the CSV line (the header is line 1)."""
+    import pandas as pd
+
+    def bad(i, msg, fix):
+        raise BaselineError(f"line {i + 2}: {msg}", source=str(p), fix=fix)
+    for i, sc in zip(range(len(df)), df["scope"]):
+        if sc not in ("layer", "model"):
+            bad(i, f"scope {sc!r} is neither 'layer' nor 'model'",
+                "give a CSV written by `tilesim baseline`")
+    lat = pd.to_numeric(df["latency_ms"], errors="coerce")
+    for i, (raw, v, sc) in enumerate(zip(df["latency_ms"], lat, df["scope"])):
+        if pd.isna(v) and not pd.isna(raw):
+            bad(i, f"latency_ms {raw!r} is not a number", "give milliseconds, e.g. 0.125")
+        if (pd.isna(v) and sc == "model") or (not pd.isna(v) and not (0 < v < math.inf)):
+            bad(i, f"latency_ms {raw!r} must be a positive number of milliseconds",
+                "re-run `tilesim baseline`, or leave the cell empty for an unmeasured layer")
+    batch = pd.to_numeric(df["batch"], errors="coerce")
+    for i, (raw, b) in enumerate(zip(df["batch"], batch)):
+        if pd.isna(b) or b != int(b) or b < 1:
+            bad(i, f"batch {raw!r} is not a positive integer", "give the batch measured, e.g. 1")
+    names = df.loc[df["scope"] == "layer", "layer"]
+    dup = names[names.duplicated()]
+    if len(dup):
+        bad(int(dup.index[0]), f"layer {dup.iloc[0]!r} appears twice",
+            "give one row per layer, as `tilesim baseline` writes")
+    df["latency_ms"] = lat
+
+
+def check_layers(df, model, path) -> None:
+    """Every measured layer must be a layer of ``model`` (a BaselineError naming the line)."""
+    names = {l.name for l in model.layers}
+    for i, (sc, name) in enumerate(zip(df["scope"], df["layer"])):
+        if sc == "layer" and name not in names:
+            raise BaselineError(f"line {i + 2}: layer {name!r} is not a layer of "
+                                f"{model.name!r}", source=str(path),
+                                fix="compare a measurement of the same model (layer names "
+                                    "as `tilesim baseline` writes them)")
 
 
 def measured_precision(df) -> str:

@@ -13,6 +13,37 @@ from .worker import evaluate
 POOL_RESTARTS = 3
 
 
+def _ignore_sigint(parent: int | None = None) -> None:
+    """Worker initializer: Ctrl-C at a terminal signals the whole process group; only the
+    parent handles it (and stops the workers), so workers print no tracebacks. On Linux a
+    worker also dies with its parent (a SIGKILLed sweep leaves no orphaned workers)."""
+    import signal
+    import sys
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:   # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _stop_workers(pool) -> None:
+    """Terminate a pool's worker processes now (not after their current design): without
+    this an interrupted sweep's parent could wait on its workers at exit."""
+    stop = getattr(pool, "terminate_workers", None)   # Python >= 3.14
+    if stop is not None:
+        stop()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.terminate()
+        except (OSError, ValueError):
+            pass
+
+
 def default_workers() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -46,7 +77,10 @@ class LocalExecutor:
         pending = list(tasks)
         restarts = 0
         while pending:
-            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx)
+            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx,
+                                       initializer=_ignore_sigint,
+                                       initargs=(os.getpid() if ctx.get_start_method() == "fork"
+                                                 else None,))
             try:
                 futs = {pool.submit(evaluate, t): t for t in pending}
                 while futs:
@@ -62,6 +96,9 @@ class LocalExecutor:
                                      "of memory)", fix="finished design points are saved; rerun "
                                      "with --resume, perhaps with fewer --workers") from None
                 continue
+            except BaseException:   # Ctrl-C, or an error in the parent: stop the workers
+                _stop_workers(pool)
+                raise
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
 

@@ -150,8 +150,11 @@ def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
         return SweepSpec.model_validate(data), src, base_dir
     except ValidationError as e:
         err = e.errors()[0]
-        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and
-                                                  ("[" in x or x.startswith("function"))))
+        # drop pydantic's type tags ("function-after[...]", "list[...]") but never a vary or
+        # tie key path (compute.arrays[0].rows has brackets too)
+        loc = tuple(x for j, x in enumerate(err["loc"])
+                    if (j == 1 and err["loc"][0] in ("vary", "tie"))
+                    or not (isinstance(x, str) and ("[" in x or x.startswith("function"))))
         line = lines.get(loc[:2]) or lines.get(loc[:1]) if not isinstance(spec, dict) else None
         where = f"{src}:{line}" if line else src
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
@@ -174,7 +177,7 @@ def _fields_at(loc) -> list[str]:
 
 def _resolve(name: str, base_dir: Path) -> str:
     p = base_dir / name
-    return str(p) if not Path(name).is_absolute() and p.exists() else name
+    return str(p) if not Path(name).is_absolute() and p.is_file() else name
 
 
 def _type_problem(data: dict) -> str | None:
@@ -214,7 +217,15 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
     Raises SweepError (bad spec, unknown key path, wrong value type, empty grid) or
     ArchError / WorkloadError (base architecture or model) before any work starts."""
     s, src, base_dir = load_spec(spec, source)
-    base = _arch.load(_resolve(s.base, base_dir))
+    try:
+        base = _arch.load(_resolve(s.base, base_dir))
+    except _arch.ArchError as e:
+        raise SweepError(f"base: {e.bare}" + (f" (in {e.source})" if e.source else ""),
+                         source=src, fix=e.fix) from None
+    if isinstance(base, _arch.GpuSpec):
+        raise SweepError(f"base: {s.base!r} is a GPU preset; a sweep varies an accelerator "
+                         "architecture", source=src,
+                         fix="give an accelerator preset or YAML: " + ", ".join(_arch.presets()))
     base_dict = base.to_yaml_dict()
     vary = []
     for path, values in s.vary.items():
@@ -256,7 +267,14 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
             jobs_spec.extend((m, b) for b in s.batch)
     models = []
     for label, b in jobs_spec:
-        model = _wl.load(_resolve(label, base_dir), batch=b)
+        try:
+            model = _wl.load(_resolve(label, base_dir), batch=b)
+        except _wl.WorkloadError as e:
+            where = next(j for j, m in enumerate(s.models)
+                         if (m.model if isinstance(m, ModelEntry) else m) == label)
+            raise SweepError(f"models[{where}]: {e.bare}" + (f" (in {e.source})" if e.source
+                                                              else ""),
+                             source=src, fix=e.fix) from None
         models.append((label, b, model, hashlib.sha256(repr(model.layers).encode()).hexdigest()))
 
     settings = {"objective": s.objective, "fidelity": s.fidelity, "strategy":

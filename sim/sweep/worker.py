@@ -14,6 +14,11 @@ ROW_METRICS = ("latency_ms", "total_cycles", "energy_uj", "edp_uj_ms", "area_sq_
                "macs", "dram_read_bytes", "dram_write_bytes", "mac_layers", "mapped_shapes")
 
 
+#: columns every row may have besides the varied key paths (what evaluate writes)
+ROW_COLUMNS = ("design", "model", "batch", "status", "reason", "fidelity", "objective", "arch",
+               "pes", "dataflow", "clock_mhz", "onchip_bytes", "dram_gb_per_s", *ROW_METRICS)
+
+
 @dataclass(frozen=True)
 class Task:
     """What a worker needs: the design and the jobs of it not yet in the store."""
