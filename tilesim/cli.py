@@ -7,6 +7,7 @@ import argparse
 import os
 import shlex
 import sys
+from contextlib import contextmanager
 
 from arch import ArchError
 from mapper import MappingError
@@ -28,6 +29,20 @@ LAYER_SPEC = [
 ]
 
 
+@contextmanager
+def _naming_arch_file(arch_spec):
+    """Errors raised while mapping or costing (a tile that fits no buffer, an energy figure
+    that cannot be derived) name the architecture file they came from."""
+    try:
+        yield
+    except MappingError as e:
+        raise MappingError(e.bare, source=arch_spec, fix=e.fix) from None
+    except ArchError as e:
+        if e.source:
+            raise
+        raise ArchError(e.bare, source=arch_spec, fix=e.fix) from None
+
+
 def cmd_run(args) -> int:
     from reports import format_table, markdown_table
     if args.trace_limit is None:
@@ -40,7 +55,7 @@ def cmd_run(args) -> int:
         return _run_gpu(args, arch, model)
     budget = _budget(args)
     run = None
-    try:
+    with _naming_arch_file(args.arch):
         if args.fidelity == "des":
             import time
             t0 = time.perf_counter()
@@ -52,12 +67,6 @@ def cmd_run(args) -> int:
         else:
             result = api.simulate(arch, model, objective=args.objective, strategy=args.strategy,
                                   budget=budget)
-    except MappingError as e:  # name the file the architecture came from
-        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
-    except ArchError as e:  # a technology figure that cannot be derived: name the file
-        if e.source:
-            raise
-        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     s = result.summary()
     df = api.layers_frame(result)
     total = {"layer": "TOTAL", "macs": s["macs"], "compute_cycles": s["compute_cycles"],
@@ -250,15 +259,9 @@ def cmd_verify(args) -> int:
     arch = api.load_arch(args.arch)
     model = _load_model(args)
     budget = _budget(args)
-    try:
+    with _naming_arch_file(args.arch):
         res = api.verify(arch, model, layers=args.layers, seed=args.seed,
                          objective=args.objective, strategy=args.strategy, budget=budget)
-    except MappingError as e:
-        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
-    except ArchError as e:  # a technology figure that cannot be derived: name the file
-        if e.source:
-            raise
-        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     a = arch.array
     print(f"# verify {model.name} (batch {model.batch}) on {arch.name}: {a.rows}x{a.cols}x{a.count} "
           f"{a.dataflow}, {res.precision}, seed {res.seed}, mappings: {res.mapper}: "
@@ -305,16 +308,10 @@ def _load_model(args):
 def cmd_map(args) -> int:
     from mapper.describe import loop_nest, tiling_summary
     budget = _budget(args)
-    try:
+    with _naming_arch_file(args.arch):
         got = api.map(args.arch, _load_model(args), args.layer, batch=args.batch,
                       objective=args.objective, strategy=args.strategy, budget=budget,
                       top=args.top)
-    except MappingError as e:
-        raise MappingError(e.bare, source=args.arch, fix=e.fix) from None
-    except ArchError as e:  # a technology figure that cannot be derived: name the file
-        if e.source:
-            raise
-        raise ArchError(e.bare, source=args.arch, fix=e.fix) from None
     m, r, a = got["mapping"], got["result"], got["arch"]
     l = m.layer
     print(f"# layer {l.name} ({l.kind}: N={l.N} C={l.C} H={l.H} W={l.W} K={l.K} R={l.R} S={l.S} "
