@@ -26,8 +26,8 @@ from arch import Architecture
 from workloads import MacLayer
 
 from .dataflow import DATAFLOWS, OPERAND_DIMS
-from .mapping import LOOPS, Mapping, Tiling, Traffic
-from .tiling import ORDERS, fills_array, grid_axes, score_points
+from .mapping import LOOPS, Mapping, Tiling
+from .tiling import ORDERS, fills_array, grid_axes, score_points, tiling_at, traffic_at
 
 #: default number of balanced trip counts per dim added to the grid
 BALANCED = 16
@@ -128,21 +128,3 @@ class Mapspace:
                        array_count=a.count, groups=g, M=M, N=N, K=K,
                        row_folds=int(p.row_folds[0]), col_folds=int(p.col_folds[0]),
                        tiling=tiling, traffic=traffic, notes=notes)
-
-
-def tiling_at(ev: dict, i: int) -> Tiling:
-    """The :class:`Tiling` of entry ``i`` of a :func:`score_points` result."""
-    return Tiling(
-        images=int(ev["images"][i]), rows=int(ev["rows"][i]), cols=int(ev["cols"][i]),
-        k_tile=int(ev["k_tile"][i]),
-        c_tile=int(ev["c_tile"][i]), order=tuple(LOOPS[j] for j in ORDERS[ev["order"][i]]),
-        trips=(int(ev["Tr"][i]), int(ev["Tk"][i]), int(ev["Tc"][i])),
-        tile_bytes={k: int(v[i]) for k, v in ev["tile_bytes"].items()},
-        level_bytes={k: int(v[i]) for k, v in ev["usage"].items()})
-
-
-def traffic_at(ev: dict, i: int) -> Traffic:
-    """The :class:`Traffic` of entry ``i`` of a :func:`score_points` result."""
-    return Traffic(read_input=int(ev["read_input"][i]), read_weight=int(ev["read_weight"][i]),
-                   read_psum=int(ev["read_psum"][i]), write_output=int(ev["write_output"][i]),
-                   first_load=int(ev["first_load"][i]), last_store=int(ev["last_store"][i]))

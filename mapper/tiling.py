@@ -214,17 +214,25 @@ def best_tiling(layer: MacLayer, arch: Architecture) -> tuple[Tiling, Traffic]:
     exposed = (ev["first_load"] + ev["last_store"])[ok]
     ntiles = (ev["Tr"] * ev["Tk"] * ev["Tc"])[ok]
     i = ok[np.lexsort((ok, ntiles, exposed, total))[0]]
-    tiling = Tiling(
+    return tiling_at(ev, i), traffic_at(ev, i)
+
+
+def tiling_at(ev: dict, i: int) -> Tiling:
+    """The :class:`Tiling` of entry ``i`` of a :func:`score_points` result."""
+    return Tiling(
         images=int(ev["images"][i]), rows=int(ev["rows"][i]), cols=int(ev["cols"][i]),
         k_tile=int(ev["k_tile"][i]),
         c_tile=int(ev["c_tile"][i]), order=tuple(LOOPS[j] for j in ORDERS[ev["order"][i]]),
         trips=(int(ev["Tr"][i]), int(ev["Tk"][i]), int(ev["Tc"][i])),
         tile_bytes={k: int(v[i]) for k, v in ev["tile_bytes"].items()},
         level_bytes={k: int(v[i]) for k, v in ev["usage"].items()})
-    traffic = Traffic(read_input=int(ev["read_input"][i]), read_weight=int(ev["read_weight"][i]),
-                      read_psum=int(ev["read_psum"][i]), write_output=int(ev["write_output"][i]),
-                      first_load=int(ev["first_load"][i]), last_store=int(ev["last_store"][i]))
-    return tiling, traffic
+
+
+def traffic_at(ev: dict, i: int) -> Traffic:
+    """The :class:`Traffic` of entry ``i`` of a :func:`score_points` result."""
+    return Traffic(read_input=int(ev["read_input"][i]), read_weight=int(ev["read_weight"][i]),
+                   read_psum=int(ev["read_psum"][i]), write_output=int(ev["write_output"][i]),
+                   first_load=int(ev["first_load"][i]), last_store=int(ev["last_store"][i]))
 
 
 def _raise_no_fit(layer: MacLayer, arch: Architecture, ev) -> None:
