@@ -1,0 +1,241 @@
+"""A refactor reproduces the outputs exactly: record every output of a source tree, compare two.
+
+Records, for one source tree (this checkout, or any git commit checked out as a temporary
+``git worktree``):
+
+- ``tilesim run --out`` of every accelerator preset x zoo model, at both fidelities
+  (``analytic`` and ``des``), default options (edp search): layers.csv, summary.json,
+  model.csv;
+- the same for ``--objective default`` / ``traffic`` (the least-traffic mapper) at the
+  analytic fidelity;
+- ``tilesim sweep examples/sweep_resnet18.yaml``: results.csv.
+
+Then compares two recordings: text and integer columns must be identical, floats equal
+within a relative 1e-12 (absolute 1e-300 near zero). Keys that name the run rather than
+its numbers (``command``, ``tilesim_version``, ``spec``, ``elapsed``...) are skipped, and
+listed. Exits 1 on any difference.
+
+Usage::
+
+    python benchmarks/compare_outputs.py record --ref 0ea4865 --out /tmp/ref   # a commit
+    python benchmarks/compare_outputs.py record --out /tmp/new                # this tree
+    python benchmarks/compare_outputs.py compare /tmp/ref /tmp/new
+
+``--jobs N`` runs N recordings at once (default: the number of cores); ``--only
+PRESET`` / ``--models a,b`` narrow the set, ``--no-sweep`` skips the sweep.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REL = 1e-12
+#: run metadata, not numbers: may differ between the two trees
+SKIP_KEYS = {"command", "tilesim_version", "spec", "computed", "resumed", "elapsed_s",
+             "seconds", "search_seconds", "model_source"}
+SKIP_COLS = {"search_seconds", "tilesim_version", "elapsed_s", "seconds", "worker"}
+
+# Runs one recording inside the tree under test; ``src`` (if set) goes first on sys.path
+# so that an old tree's top-level packages are the ones imported.
+DRIVER = r"""
+import json, sys
+src = sys.argv[1]
+if src:
+    sys.path.insert(0, src)
+from tilesim.cli import main
+import tilesim
+print("tilesim from", tilesim.__file__, file=sys.stderr)
+rc = main(json.loads(sys.argv[2]))
+sys.exit(rc)
+"""
+
+LIST = r"""
+import json, sys
+src = sys.argv[1]
+if src:
+    sys.path.insert(0, src)
+try:
+    from tilesim import arch, workloads
+except ImportError:
+    import arch, workloads
+print(json.dumps({"presets": list(arch.presets()), "models": list(workloads.zoo_names())}))
+"""
+
+
+def _py(code: str, src: str, *args, cwd=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run([sys.executable, "-c", code, src, *args], cwd=cwd or tempfile.gettempdir(),
+                          env=env, capture_output=True, text=True)
+
+
+def record(ref: str | None, out: Path, jobs: int, only, models, sweep: bool) -> int:
+    wt = None
+    src = ""
+    tree = ROOT
+    if ref:
+        wt = Path(tempfile.mkdtemp(prefix="tilesim-ref-"))
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), ref],
+                       check=True, capture_output=True)
+        src, tree = str(wt), wt
+    try:
+        got = _py(LIST, src)
+        if got.returncode:
+            print(got.stderr, file=sys.stderr)
+            return 1
+        names = json.loads(got.stdout)
+        presets = [p for p in names["presets"] if not only or p in only]
+        zoo = [m for m in names["models"] if not models or m in models]
+        runs = []
+        for p in presets:
+            for m in zoo:
+                for fid in ("analytic", "des"):
+                    runs.append((f"run/{p}/{m}/{fid}", ["run", "--arch", p, "--model", m,
+                                                        "--fidelity", fid, "--quiet"]))
+                runs.append((f"run/{p}/{m}/traffic", ["run", "--arch", p, "--model", m,
+                                                      "--objective", "default", "--quiet"]))
+        if sweep:
+            runs.append(("sweep", ["sweep", str(tree / "examples" / "sweep_resnet18.yaml"),
+                                   "--workers", "1", "--quiet"]))
+        out.mkdir(parents=True, exist_ok=True)
+        failed = []
+
+        def one(item):
+            name, argv = item
+            d = out / name
+            d.mkdir(parents=True, exist_ok=True)
+            r = _py(DRIVER, src, json.dumps(argv + ["--out", str(d)]))
+            (d / "stdout.txt").write_text(r.stdout)
+            if r.returncode:
+                failed.append((name, r.returncode, r.stderr[-2000:]))
+            return name
+
+        with ThreadPoolExecutor(jobs) as ex:
+            for i, name in enumerate(ex.map(one, runs), 1):
+                print(f"[{i}/{len(runs)}] {name}", file=sys.stderr, flush=True)
+        for name, rc, err in failed:
+            print(f"FAILED {name} (exit {rc}):\n{err}", file=sys.stderr)
+        (out / "recorded.json").write_text(json.dumps(
+            {"ref": ref or "working tree", "runs": [n for n, _ in runs],
+             "failed": [n for n, *_ in failed]}, indent=1))
+        return 1 if failed else 0
+    finally:
+        if wt is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)],
+                           capture_output=True)
+
+
+def _num(s):
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b or abs(a - b) <= REL * max(abs(a), abs(b)) or abs(a - b) < 1e-300
+    return a == b
+
+
+def _cmp_json(a, b, path: str, diffs: list) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k in SKIP_KEYS:
+                continue
+            if k not in a or k not in b:
+                diffs.append(f"{path}.{k}: only in {'new' if k in b else 'ref'}")
+                continue
+            _cmp_json(a[k], b[k], f"{path}.{k}", diffs)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            diffs.append(f"{path}: length {len(a)} != {len(b)}")
+        for i, (x, y) in enumerate(zip(a, b)):
+            _cmp_json(x, y, f"{path}[{i}]", diffs)
+    elif not _same(a, b):
+        diffs.append(f"{path}: {a!r} != {b!r}")
+
+
+def _cmp_csv(pa: Path, pb: Path, diffs: list) -> None:
+    with pa.open(newline="") as fa, pb.open(newline="") as fb:
+        ra, rb = list(csv.DictReader(fa)), list(csv.DictReader(fb))
+    name = str(pb)
+    if len(ra) != len(rb):
+        diffs.append(f"{name}: {len(ra)} rows != {len(rb)}")
+        return
+    cols_a = set(ra[0]) if ra else set()
+    cols_b = set(rb[0]) if rb else set()
+    for c in sorted(cols_a ^ cols_b):
+        diffs.append(f"{name}: column {c!r} only in {'new' if c in cols_b else 'ref'}")
+    for i, (x, y) in enumerate(zip(ra, rb)):
+        for c in sorted(cols_a & cols_b):
+            if c in SKIP_COLS:
+                continue
+            if not _same(_num(x[c]), _num(y[c])):
+                diffs.append(f"{name} row {i} ({x.get('layer', x.get('point', ''))}) {c}: "
+                             f"{x[c]!r} != {y[c]!r}")
+
+
+def compare(ref: Path, new: Path) -> int:
+    diffs: list[str] = []
+    files = 0
+    for pa in sorted(ref.rglob("*")):
+        if pa.suffix not in (".csv", ".json") or pa.name in ("recorded.json", "trace.json"):
+            continue
+        pb = new / pa.relative_to(ref)
+        if not pb.is_file():
+            diffs.append(f"{pb}: missing")
+            continue
+        files += 1
+        if pa.suffix == ".csv":
+            _cmp_csv(pa, pb, diffs)
+        else:
+            _cmp_json(json.loads(pa.read_text()), json.loads(pb.read_text()), str(pb), diffs)
+    for line in diffs[:200]:
+        print(line)
+    if len(diffs) > 200:
+        print(f"... and {len(diffs) - 200} more")
+    print(f"compared {files} files: {len(diffs)} differences (skipped keys: "
+          f"{', '.join(sorted(SKIP_KEYS | SKIP_COLS))})")
+    return 1 if diffs or not files else 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("record")
+    r.add_argument("--ref", help="git commit to record (default: this working tree)")
+    r.add_argument("--out", required=True, type=Path)
+    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    r.add_argument("--only", type=lambda s: set(s.split(",")), default=None)
+    r.add_argument("--models", type=lambda s: set(s.split(",")), default=None)
+    r.add_argument("--no-sweep", action="store_true")
+    c = sub.add_parser("compare")
+    c.add_argument("ref", type=Path)
+    c.add_argument("new", type=Path)
+    a = p.parse_args(argv)
+    if a.cmd == "record":
+        return record(a.ref, a.out, a.jobs, a.only, a.models, not a.no_sweep)
+    return compare(a.ref, a.new)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
