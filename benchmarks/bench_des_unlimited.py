@@ -11,10 +11,10 @@ import argparse
 import sys
 import time
 
-import arch
-import workloads
-from sim import make_mapper, simulate_model
-from sim.des import simulate_model as simulate_des
+from tilesim import arch
+from tilesim import workloads
+from tilesim.sim import make_mapper, simulate_model
+from tilesim.sim.des import simulate_model as simulate_des
 
 
 def unlimited(name: str) -> arch.Architecture:

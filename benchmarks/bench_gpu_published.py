@@ -14,9 +14,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import arch
-import workloads
-from sim.gpu import GpuModelParams, simulate_gpu
+from tilesim import arch
+from tilesim import workloads
+from tilesim.sim.gpu import GpuModelParams, simulate_gpu
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "gpu_published.csv"
 

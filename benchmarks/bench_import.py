@@ -70,7 +70,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     import onnx
 
-    import workloads
+    from tilesim import workloads
     model, n_nodes = build(a.blocks)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "chain.onnx"

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.kernels import conv2d, fc, im2col_conv2d_numpy  # noqa: E402
+from tilesim.sim.kernels import conv2d, fc, im2col_conv2d_numpy  # noqa: E402
 
 LAYERS = [("layer1.*.conv2", 64, 56), ("layer2.*.conv2", 128, 28), ("layer3.*.conv2", 256, 14),
           ("layer4.*.conv2", 512, 7)]  # (torchvision name, channels in = out, H = W)

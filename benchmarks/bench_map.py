@@ -43,10 +43,10 @@ def main() -> int:
         print(f"{' '.join(base[2:] + extra)}: median {m:.3f} s "
               f"(runs {', '.join(f'{t:.2f}' for t in ts)})")
 
-    import arch
-    import workloads
-    from sim import make_mapper
-    from workloads import MacLayer
+    from tilesim import arch
+    from tilesim import workloads
+    from tilesim.sim import make_mapper
+    from tilesim.workloads import MacLayer
     A, M = arch.load(a.arch), workloads.load(a.model)
     for obj in ("latency", "energy", "edp"):
         mapper = make_mapper(A, obj)

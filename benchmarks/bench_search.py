@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-import arch
-import workloads
-from mapper import Budget, Mapspace, map_layer, run_search
-from sim import VectorCost
-from workloads import MacLayer
+from tilesim import arch
+from tilesim import workloads
+from tilesim.mapper import Budget, Mapspace, map_layer, run_search
+from tilesim.sim import VectorCost
+from tilesim.workloads import MacLayer
 
 GOAL = 0.02
 

@@ -1,7 +1,7 @@
 """A Mapping as readable nested loops (what ``tilesim map`` prints)."""
 from __future__ import annotations
 
-from arch import Architecture
+from tilesim.arch import Architecture
 
 from .mapping import Mapping
 

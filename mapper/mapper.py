@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from arch import Architecture
-from workloads import MacLayer
+from tilesim.arch import Architecture
+from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS
 from .mapping import Mapping

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from workloads import MacLayer
+from tilesim.workloads import MacLayer
 
 from .dataflow import Dataflow
 

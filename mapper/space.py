@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arch import Architecture
-from workloads import MacLayer
+from tilesim.arch import Architecture
+from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS, OPERAND_DIMS
 from .mapping import LOOPS, Mapping, Tiling

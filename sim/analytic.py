@@ -44,9 +44,9 @@ from __future__ import annotations
 
 import math
 
-from arch import Architecture
-from mapper import Mapping
-from workloads import OpLayer
+from tilesim.arch import Architecture
+from tilesim.mapper import Mapping
+from tilesim.workloads import OpLayer
 
 from .results import LayerResult
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from arch import Architecture
-from arch import technology as tech
-from mapper import Mapping
-from workloads import OpLayer
+from tilesim.arch import Architecture
+from tilesim.arch import technology as tech
+from tilesim.mapper import Mapping
+from tilesim.workloads import OpLayer
 
 from .results import LayerResult
 

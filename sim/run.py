@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from arch import Architecture
-from arch import technology
-from mapper import Budget, Mapper, Mapping, SearchMapper
-from workloads import MacLayer, Model, OpLayer
+from tilesim.arch import Architecture
+from tilesim.arch import technology
+from tilesim.mapper import Budget, Mapper, Mapping, SearchMapper
+from tilesim.workloads import MacLayer, Model, OpLayer
 
 from .analytic import simulate_mac, simulate_op
 from .energy import energy_sources, energy_table, mac_energy_terms, op_energy_terms, with_energy

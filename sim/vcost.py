@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-from arch import Architecture
-from mapper import Points
-from workloads import MacLayer
+from tilesim.arch import Architecture
+from tilesim.mapper import Points
+from tilesim.workloads import MacLayer
 
 from .analytic import fold_cycles
 from .energy import HOPS_PER_MAC, OPERANDS, energy_table

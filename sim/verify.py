@@ -31,10 +31,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from arch import Architecture
-from mapper import Mapper, SearchMapper
-from workloads import MacLayer, Model
-from workloads.ir import conv_out
+from tilesim.arch import Architecture
+from tilesim.mapper import Mapper, SearchMapper
+from tilesim.workloads import MacLayer, Model
+from tilesim.workloads.ir import conv_out
 
 from .analytic import compute_cycles, fold_cycles
 from .kernels import conv2d_layer
@@ -195,7 +195,7 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     a = arch.array
     g, M, N, K = layer.gemm
     dims = {"M": M, "N": N, "K": K}
-    from mapper import DATAFLOWS
+    from tilesim.mapper import DATAFLOWS
     df = DATAFLOWS[dataflow]
     folds = g * -(-dims[df.rows] // a.rows) * -(-dims[df.cols] // a.cols)
     return folds * fold_cycles(dataflow, a.rows, a.cols, dims[df.stream]) * a.rows * a.cols

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-import arch
+from tilesim import arch
 
 # property tests draw the same examples on every run and machine (determinism), and never
 # fail on timing (numba compiles inside the first examples)

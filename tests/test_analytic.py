@@ -9,9 +9,9 @@ import math
 
 import pytest
 
-from mapper import map_layer
-from sim import simulate_mac
-from workloads.ir import conv, fc, gemm
+from tilesim.mapper import map_layer
+from tilesim.sim import simulate_mac
+from tilesim.workloads.ir import conv, fc, gemm
 from conftest import make_arch
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import arch
+from tilesim import arch
 import tilesim
 from tilesim.cli import main
 

@@ -105,7 +105,7 @@ def test_map_top_must_not_be_negative(capsys):
 def test_run_prints_the_energy_source_tables(tmp_path, capsys):
     """The energy line is followed by the source tables of its figures; an explicit
     per-level override in the YAML shows up as one."""
-    import arch
+    from tilesim import arch
     assert main(["run", "--arch", "tpu_v1", "--model", TINY, "--quiet"]) == 0
     line = [l for l in capsys.readouterr().out.splitlines()
             if l.startswith("energy source tables: ")]

@@ -8,15 +8,15 @@ import json
 
 import pytest
 
-import arch
-import workloads
-from mapper import MappingError, map_layer
-from mapper.mapping import LOOPS, Tiling, Traffic
-from mapper.tiling import evaluate
-from sim import simulate_mac, simulate_model
-from sim.des import mac_program, simulate_mac as des_mac, simulate_model as des_model
+from tilesim import arch
+from tilesim import workloads
+from tilesim.mapper import MappingError, map_layer
+from tilesim.mapper.mapping import LOOPS, Tiling, Traffic
+from tilesim.mapper.tiling import evaluate
+from tilesim.sim import simulate_mac, simulate_model
+from tilesim.sim.des import mac_program, simulate_mac as des_mac, simulate_model as des_model
 from tilesim.cli import main
-from workloads.ir import conv, fc, gemm
+from tilesim.workloads.ir import conv, fc, gemm
 from conftest import make_arch
 
 ORDERS = list(itertools.permutations(range(3)))
@@ -63,7 +63,7 @@ def with_dram(a, **kw):
 def test_unlimited_bandwidth_equals_analytic_every_layer(preset, model, objective):
     """With unlimited DRAM bandwidth every layer's DES cycles equal the analytic model's,
     for the least-traffic mappings and the searched ones (uneven tiles included)."""
-    from sim import make_mapper
+    from tilesim.sim import make_mapper
     a = unlimited(preset)
     m = workloads.load(model)
     mapper = make_mapper(a, objective)
@@ -290,7 +290,7 @@ def test_analytic_within_ten_percent_of_des(preset, model, objective):
     mapper; +7.28 % searched; benchmarks/bench_des_agreement.py prints them all). Without
     the analytic head term the search picks a 4-tile resnet50 conv1 on tpu_v1 that the
     DES times 12 % slower."""
-    from sim import make_mapper
+    from tilesim.sim import make_mapper
     a = arch.load(preset)
     m = workloads.load(model)
     mapper = make_mapper(a, objective)
@@ -407,7 +407,7 @@ def test_trace_path_errors_name_the_path_and_outputs_follow_the_umask(tmp_path, 
 def test_des_energy_is_the_mappings_accesses_with_leakage_over_des_time():
     """The DES moves the mapping's bytes, so every energy term equals the analytic model's
     except leakage, which scales with each fidelity's own cycles."""
-    from sim import make_mapper
+    from tilesim.sim import make_mapper
     a = arch.load("nvdla_small")
     m = workloads.load("alexnet")
     mapper = make_mapper(a, "edp")

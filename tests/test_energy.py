@@ -7,14 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-import arch
-from arch import ArchError
-from arch import technology as tech
-from mapper import map_layer
-from sim import simulate_mac, simulate_model
-from sim.energy import energy_table, mac_energy_terms
-from workloads import load
-from workloads.ir import conv
+from tilesim import arch
+from tilesim.arch import ArchError
+from tilesim.arch import technology as tech
+from tilesim.mapper import map_layer
+from tilesim.sim import simulate_mac, simulate_model
+from tilesim.sim.energy import energy_table, mac_energy_terms
+from tilesim.workloads import load
+from tilesim.workloads.ir import conv
 from conftest import make_arch
 
 

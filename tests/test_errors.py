@@ -17,7 +17,7 @@ import traceback
 
 import pytest
 
-import arch
+from tilesim import arch
 from tilesim.cli import main
 
 BASE = (arch.loader.PRESET_DIR / "nvdla_small.yaml").read_text()
@@ -236,7 +236,7 @@ def test_unknown_preset(capsys, name, close):
     ("nosuchnet", None)])
 def test_unknown_model(capsys, name, close):
     """An unknown zoo model exits 2, suggests the closest zoo name and lists them all."""
-    import workloads
+    from tilesim import workloads
     rc, err = run_cli(capsys, "run", "--arch", "tpu_v1", "--model", name, "--quiet")
     assert_input_error(rc, err, f"unknown model {name!r}", "Fix: ", "zoo models: ",
                        *workloads.zoo_names())
@@ -455,6 +455,6 @@ def test_bad_batch_exits_2(capsys, batch, msg):
 
 def test_bad_batch_in_api():
     """The library rejects batch 0 with a WorkloadError saying how to fix it."""
-    import workloads
+    from tilesim import workloads
     with pytest.raises(workloads.WorkloadError, match=r"batch = 0 .*Fix: use --batch 1"):
         workloads.load("alexnet", batch=0)

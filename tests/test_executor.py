@@ -10,13 +10,13 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from conftest import make_arch
-from mapper import MappingError, map_layer
-from mapper.tiling import ORDERS, iter_tiles
-from mapper.mapping import LOOPS
-from sim.kernels import conv2d_layer
-from sim.kernels.executor import execute
-from sim.verify import _compare
-from workloads.ir import conv, fc
+from tilesim.mapper import MappingError, map_layer
+from tilesim.mapper.tiling import ORDERS, iter_tiles
+from tilesim.mapper.mapping import LOOPS
+from tilesim.sim.kernels import conv2d_layer
+from tilesim.sim.kernels.executor import execute
+from tilesim.sim.verify import _compare
+from tilesim.workloads.ir import conv, fc
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -154,7 +154,7 @@ def test_broken_tile_sequence_is_caught(breaker, dtype):
 def test_searched_mappings_execute_bit_exact(layer, objective, rows, cols, size, seed):
     """Mappings found by the mapspace search (any dataflow of a configurable array, uneven
     tiles, any loop order) cover the iteration space exactly once."""
-    from sim import make_mapper
+    from tilesim.sim import make_mapper
     a = make_arch(rows=rows, cols=cols, size=size)
     a = a.model_copy(update={"compute": a.compute.model_copy(update={"arrays": [
         a.array.model_copy(update={"dataflows": ["os", "ws", "is"]})]})})

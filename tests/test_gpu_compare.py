@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import tilesim
-from sim.gpu.compare import error_stats
+from tilesim.sim.gpu.compare import error_stats
 from tilesim.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def test_error_stats_by_hand():
 
 def _measured_csv(path, model="resnet18", batch=1, scale=2.0):
     """A baseline-shaped CSV whose layer latencies are the GPU model's (eager) x scale."""
-    from sim.gpu import GpuModelParams
+    from tilesim.sim.gpu import GpuModelParams
     r = tilesim.api.simulate_gpu("a100", model, batch=batch, precision="fp16",
                                  params=GpuModelParams(fuse_residual_add=False))
     rows = [{"scope": "layer", "layer": l.layer, "kind": l.kind, "macs": l.macs,

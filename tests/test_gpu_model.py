@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import arch
+from tilesim import arch
 import tilesim
-import workloads
-from sim.gpu import GpuModelParams, simulate_gpu
-from sim.gpu.model import fused_adds, mac_kernel
+from tilesim import workloads
+from tilesim.sim.gpu import GpuModelParams, simulate_gpu
+from tilesim.sim.gpu.model import fused_adds, mac_kernel
 from tilesim.cli import main
 
 DATA = Path(__file__).parent / "data"

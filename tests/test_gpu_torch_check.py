@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-import arch
-import workloads
+from tilesim import arch
+from tilesim import workloads
 from tilesim.cli import main
 
 pytest.importorskip("torch")
-import sim.gpu.torch_check as tc  # noqa: E402
+import tilesim.sim.gpu.torch_check as tc  # noqa: E402
 
 
 def _fp32_arch():

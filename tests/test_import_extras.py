@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-import workloads
+from tilesim import workloads
 from tilesim.cli import main
-from workloads.errors import WorkloadError
+from tilesim.workloads.errors import WorkloadError
 
 
 def test_onnx_missing_names_the_extra(monkeypatch, tmp_path):
@@ -47,10 +47,10 @@ def test_not_a_model_object():
 
 def test_activation_vocabulary_is_closed():
     """Every activation an importer can emit is a known kind that can also stand alone."""
-    from workloads.graph import ACTIVATIONS
-    from workloads.ir import OP_KINDS
-    from workloads.onnx_import import _ACTS
-    from workloads.torch_import import _ACT_FUNCS, _ACT_MODULES
+    from tilesim.workloads.graph import ACTIVATIONS
+    from tilesim.workloads.ir import OP_KINDS
+    from tilesim.workloads.onnx_import import _ACTS
+    from tilesim.workloads.torch_import import _ACT_FUNCS, _ACT_MODULES
     assert set(ACTIVATIONS) <= set(OP_KINDS)
     emitted = set(_ACTS.values()) | set(_ACT_MODULES.values()) | set(_ACT_FUNCS.values())
     assert emitted | {"relu6", "clip"} <= set(ACTIVATIONS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.kernels import conv2d, conv2d_numpy, fc, gemm, gemm_numpy
+from tilesim.sim.kernels import conv2d, conv2d_numpy, fc, gemm, gemm_numpy
 
 
 def _wrap(v: int) -> int:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sim.kernels import conv2d, conv2d_layer, conv2d_numpy, fc, gemm, gemm_numpy
-from workloads.ir import MacLayer
+from tilesim.sim.kernels import conv2d, conv2d_layer, conv2d_numpy, fc, gemm, gemm_numpy
+from tilesim.workloads.ir import MacLayer
 
 FAST = settings(max_examples=30, deadline=None)
 

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from mapper import MappingError, map_layer
-from mapper.tiling import evaluate, iter_tiles
-from mapper.mapping import LOOPS, Tiling
-from workloads.ir import conv, fc, gemm
+from tilesim.mapper import MappingError, map_layer
+from tilesim.mapper.tiling import evaluate, iter_tiles
+from tilesim.mapper.mapping import LOOPS, Tiling
+from tilesim.workloads.ir import conv, fc, gemm
 from conftest import make_arch
 
 LAYERS = [

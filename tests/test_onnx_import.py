@@ -6,12 +6,12 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-import workloads  # noqa: E402
+from tilesim import workloads  # noqa: E402
 from tilesim.cli import main  # noqa: E402
-from workloads.errors import WorkloadError  # noqa: E402
-from workloads.ir import MacLayer, OpLayer  # noqa: E402
-from workloads.onnx_import import read_onnx  # noqa: E402
-from workloads.zoo import ZOO  # noqa: E402
+from tilesim.workloads.errors import WorkloadError  # noqa: E402
+from tilesim.workloads.ir import MacLayer, OpLayer  # noqa: E402
+from tilesim.workloads.onnx_import import read_onnx  # noqa: E402
+from tilesim.workloads.zoo import ZOO  # noqa: E402
 from zoo_onnx import zoo_to_onnx  # noqa: E402
 
 
@@ -136,7 +136,7 @@ def test_imported_conv_computes_what_onnx_computes(attrs, pre_pad, h):
     from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
 
-    from sim.kernels import conv2d_layer
+    from tilesim.sim.kernels import conv2d_layer
     rng = np.random.default_rng(h)
     g = attrs.get("group", 1)
     w = rng.integers(-5, 6, (4, 4 // g, 3, 3)).astype(np.float32)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import tilesim
-from reports import pareto_mask
+from tilesim.reports import pareto_mask
 
 
 def table():

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import make_arch
-from mapper import map_layer
-from sim import compute_cycles
-from sim.kernels import conv2d_layer, gemm_numpy
-from sim.pe import simulate_gemm, simulate_mapping
-from workloads.ir import conv, fc, gemm
+from tilesim.mapper import map_layer
+from tilesim.sim import compute_cycles
+from tilesim.sim.kernels import conv2d_layer, gemm_numpy
+from tilesim.sim.pe import simulate_gemm, simulate_mapping
+from tilesim.workloads.ir import conv, fc, gemm
 
 FAST = settings(max_examples=30, deadline=None)
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-import arch
+from tilesim import arch
 import tilesim
-import workloads
+from tilesim import workloads
 
 
 @pytest.mark.parametrize("preset", arch.presets())

@@ -151,7 +151,7 @@ def test_outputs_follow_the_umask(tmp_path):
     import os
     import stat
 
-    from reports import write_text
+    from tilesim.reports import write_text
     old = os.umask(0o022)
     try:
         p = write_text(tmp_path / "r.html", "x")

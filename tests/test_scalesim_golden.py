@@ -75,7 +75,7 @@ def test_google_cfg_equals_preset(tmp_path):
     Values of SCALE-Sim's configs/google.cfg: 256x256, os, ifmap/filter SRAM 6144 kB,
     ofmap 2048 kB, Bandwidth 10. The shared reference copy is read too when present.
     """
-    import arch
+    from tilesim import arch
     cfg = tmp_path / "google.cfg"
     cfg.write_text("[general]\nrun_name = google\n\n[architecture_presets]\nArrayHeight: 256\n"
                    "ArrayWidth: 256\nIfmapSramSzkB: 6144\nFilterSramSzkB: 6144\n"

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import arch
-import workloads
-from mapper import Budget, MappingError, Mapspace, SearchMapper, map_layer, run_search
-from mapper.tiling import iter_tiles
-from sim import VectorCost, make_mapper, simulate_mac
-from sim.energy import mac_energy_terms
-from workloads import MacLayer
-from workloads.ir import conv, fc, gemm
+from tilesim import arch
+from tilesim import workloads
+from tilesim.mapper import Budget, MappingError, Mapspace, SearchMapper, map_layer, run_search
+from tilesim.mapper.tiling import iter_tiles
+from tilesim.sim import VectorCost, make_mapper, simulate_mac
+from tilesim.sim.energy import mac_energy_terms
+from tilesim.workloads import MacLayer
+from tilesim.workloads.ir import conv, fc, gemm
 from conftest import make_arch
 from test_vcost import LAYERS, _two_level
 
@@ -140,7 +140,7 @@ def test_mapspace_has_uneven_tiles_and_every_configured_dataflow():
 def test_configurable_array_is_at_least_as_good_as_each_fixed_dataflow():
     """With dataflows [os, ws, is] the search picks per layer; no fixed dataflow beats it."""
     from pathlib import Path
-    from sim import simulate_model
+    from tilesim.sim import simulate_model
     tiny = workloads.load(str(Path(__file__).parents[1] / "examples" / "tiny_net.yaml"), batch=2)
     base = make_arch(rows=8, cols=8, dataflow="ws", bandwidth="16 B/cycle", size="16 KiB")
     d = base.to_yaml_dict()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tilesim
-from sim.sweep import SweepError, evaluate, plan, tasks_of
+from tilesim.sim.sweep import SweepError, evaluate, plan, tasks_of
 from tilesim.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -111,7 +111,7 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, capsys):
     import yaml
     f.write_text(yaml.safe_dump(spec()))
     addr = f"tcp://127.0.0.1:{port}"
-    from sim.sweep import DaskExecutor
+    from tilesim.sim.sweep import DaskExecutor
     with pytest.raises(SweepError, match="cannot reach the Dask scheduler"):
         DaskExecutor(addr, timeout=1)
     assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--dask", addr,
@@ -140,8 +140,8 @@ def test_identical_layer_shapes_are_mapped_once_per_design():
     second model of the same design reuses them."""
     p = plan(spec(models=["resnet18", "resnet34"], vary={
         "compute.arrays[0].rows": [12]}, search={"candidates": 50}))
-    import workloads
-    from mapper.mapper import _shape_key
+    from tilesim import workloads
+    from tilesim.mapper.mapper import _shape_key
 
     def shapes(name):
         return {_shape_key(l) for l in workloads.load(name).layers
@@ -159,10 +159,10 @@ def test_sweep_api_matches_simulate(tmp_path):
     df = tilesim.sweep(spec(), out=tmp_path, workers=1)
     assert len(df) == 6 and (df["status"] == "ok").all()
     row = df.iloc[3]
-    import arch
+    from tilesim import arch
     p = plan(spec())
     a = arch.from_dict(p.designs[3].arch)
-    from mapper import Budget
+    from tilesim.mapper import Budget
     r = tilesim.simulate(a, TINY, budget=Budget(candidates=2000))
     s = r.summary()
     assert row["total_cycles"] == s["total_cycles"] and row["energy_uj"] == s["energy_uj"]
@@ -200,7 +200,7 @@ def test_progress_bar_counts_rate_and_eta():
     """The progress bar (not a terminal: one line per tenth) shows done/total, rate, ETA."""
     import io
 
-    from sim.sweep import Progress
+    from tilesim.sim.sweep import Progress
     buf = io.StringIO()
     p = Progress(20, done=5, stream=buf)
     for _ in range(15):
@@ -228,7 +228,7 @@ def test_a_folder_named_like_a_preset_is_not_the_base(tmp_path):
 def test_report_columns_are_checked_before_any_work(tmp_path, capsys):
     """sweep --report with an --objectives or --color column the results will not have:
     exit 2 before any design is computed; ROW_COLUMNS is exactly what rows hold."""
-    from sim.sweep.worker import ROW_COLUMNS
+    from tilesim.sim.sweep.worker import ROW_COLUMNS
     f = tmp_path / "s.yaml"
     import yaml
     f.write_text(yaml.safe_dump(spec()))

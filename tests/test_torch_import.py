@@ -8,11 +8,11 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-import workloads  # noqa: E402
+from tilesim import workloads  # noqa: E402
 from tilesim.cli import main  # noqa: E402
-from workloads.errors import WorkloadError  # noqa: E402
-from workloads.torch_import import read_torch  # noqa: E402
-from workloads.zoo import ZOO  # noqa: E402
+from tilesim.workloads.errors import WorkloadError  # noqa: E402
+from tilesim.workloads.torch_import import read_torch  # noqa: E402
+from tilesim.workloads.zoo import ZOO  # noqa: E402
 from zoo_torch import BUILDERS, INPUT  # noqa: E402
 
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import arch
-from arch import units
-from arch.schema import Rate
+from tilesim import arch
+from tilesim.arch import units
+from tilesim.arch.schema import Rate
 
 KiB, MiB, GiB = 1024, 1024 ** 2, 1024 ** 3
 

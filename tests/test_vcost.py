@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-import arch
-from mapper import Mapspace
-from sim import VectorCost, simulate_mac
-from sim.analytic import buffer_bytes
-from sim.energy import energy_table, level_operand_bytes, mac_energy_terms
-from workloads.ir import conv, fc, gemm
+from tilesim import arch
+from tilesim.mapper import Mapspace
+from tilesim.sim import VectorCost, simulate_mac
+from tilesim.sim.analytic import buffer_bytes
+from tilesim.sim.energy import energy_table, level_operand_bytes, mac_energy_terms
+from tilesim.workloads.ir import conv, fc, gemm
 from conftest import make_arch
 
 LAYERS = [

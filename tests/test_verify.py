@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import arch
+from tilesim import arch
 import tilesim
-from mapper import Mapper
-from sim import verify as V
-from sim.pe import work
+from tilesim.mapper import Mapper
+from tilesim.sim import verify as V
+from tilesim.sim.pe import work
 from tilesim.cli import main
-from workloads.ir import conv, fc
+from tilesim.workloads.ir import conv, fc
 
 
 def test_cli_verify_passes(capsys):
@@ -78,7 +78,7 @@ def test_mismatch_exits_1(monkeypatch, capsys):
     real = V.execute
 
     def drop_last_tile(m, x, w, tiles=None):
-        from mapper.tiling import iter_tiles
+        from tilesim.mapper.tiling import iter_tiles
         return real(m, x, w, tiles=list(iter_tiles(m.layer, m.tiling))[:-1])
     monkeypatch.setattr(V, "execute", drop_last_tile)
     assert main(["verify", "--arch", "scalesim_eyeriss", "--model", "alexnet",
@@ -189,7 +189,7 @@ def test_random_operands_follow_precision():
 def test_searched_dataflows_on_configurable_arrays(tmp_path):
     """On a configurable two-array machine the search picks os / ws / is per layer; the
     searched mappings execute exactly and the PE model takes their analytic cycles."""
-    from workloads import Model
+    from tilesim.workloads import Model
     src = (Path(arch.__file__).parent / "presets" / "scalesim_eyeriss.yaml").read_text()
     conf = tmp_path / "conf.yaml"
     conf.write_text(src.replace("dataflow: ws, count: 1}",

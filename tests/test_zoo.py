@@ -5,10 +5,10 @@ import math
 
 import pytest
 
-import workloads
-from workloads.errors import WorkloadError
-from workloads.ir import MacLayer, OpLayer
-from workloads.zoo import ZOO
+from tilesim import workloads
+from tilesim.workloads.errors import WorkloadError
+from tilesim.workloads.ir import MacLayer, OpLayer
+from tilesim.workloads.zoo import ZOO
 
 NAMES = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2", "yolo_tiny",
          "efficientnet_b0"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
-from workloads.ir import MacLayer, Model
+from tilesim.workloads.ir import MacLayer, Model
 
 OPSET = 17
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import arch as _arch
-import workloads as _wl
-from mapper import MappingError
-from sim.sweep.errors import SweepError
-from sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
-from sim.gpu.harness import BaselineError
+import tilesim.arch as _arch
+import tilesim.workloads as _wl
+from tilesim.mapper import MappingError
+from tilesim.sim.sweep.errors import SweepError
+from tilesim.sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
+from tilesim.sim.gpu.harness import BaselineError
 
 #: errors caused by the user's input (the CLI turns them into exit code 2)
 INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError, SweepError)
@@ -44,7 +44,7 @@ def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = N
     ``sim.gpu.GpuModelResult`` (a ModelResult whose cycles are at the GPU's clock and
     whose energy is TDP x time). ``precision`` None means fp16; ``params`` a
     ``sim.gpu.GpuModelParams`` (None: the defaults)."""
-    from sim.gpu import simulate_gpu as _gpu_model
+    from tilesim.sim.gpu import simulate_gpu as _gpu_model
     g = load_arch(gpu)
     if not isinstance(g, _arch.GpuSpec):
         raise _arch.ArchError(f"{g.name!r} is an accelerator, not a GPU preset",
@@ -76,11 +76,11 @@ def baseline(model, device: str = "cpu", precision: str = "fp32", batch: int | N
     """Measure every layer of ``model`` (and the whole model) with PyTorch on ``device``
     (``cuda`` or ``cpu``; the ``torch`` extra): a ``sim.gpu.harness.Measurement``. With
     ``out``, its table is written there as CSV (atomically)."""
-    from sim.gpu.harness import measure
+    from tilesim.sim.gpu.harness import measure
     m = measure(load_model(model, batch, input_shape=input_shape), device=device,
                 precision=precision, repeats=repeats, warmup=warmup)
     if out is not None:
-        from reports import write_csv
+        from tilesim.reports import write_csv
         write_csv(m.frame(), out)
     return m
 
@@ -126,8 +126,8 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
         strategy: str = "heuristic", budget=None, top: int = 5, input_shape=None) -> dict:
     """Search the mapping of one MAC layer; returns ``mapping`` (the best), ``result``
     (its LayerResult, energy included) and ``runner_ups``: [(Mapping, LayerResult)]."""
-    from sim import make_mapper, simulate_mac
-    from sim.energy import energy_table, mac_energy_terms, with_energy
+    from tilesim.sim import make_mapper, simulate_mac
+    from tilesim.sim.energy import energy_table, mac_energy_terms, with_energy
     a, m = load_arch(arch), load_model(model, batch, input_shape=input_shape)
     _accelerator(a, "a mapping")
     found = [l for l in m.layers if l.name == layer]
@@ -162,8 +162,8 @@ def simulate_des(arch, model, batch: int | None = None, progress=None,
     ``.trace`` (a bounded timeline when ``trace_limit`` > 0, else None) and ``.events``.
     Mappings are searched exactly as in :func:`simulate` (``objective``, ``strategy``,
     ``budget``), so both fidelities time the same mappings."""
-    from sim import make_mapper
-    from sim.des import simulate_model as des_model
+    from tilesim.sim import make_mapper
+    from tilesim.sim.des import simulate_model as des_model
     a = _accelerator(load_arch(arch), "the discrete-event engine (fidelity des)")
     return des_model(load_model(model, batch), a, make_mapper(a, objective, strategy, budget),
                      progress=progress, trace_limit=trace_limit)
@@ -187,7 +187,7 @@ def model_frame(model: _wl.Model):
 def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model: _wl.Model,
                   command: str | None = None) -> dict:
     """Write layers.csv, summary.json, arch.yaml and model.csv into ``out_dir``."""
-    from reports import write_csv, write_json, write_text
+    from tilesim.reports import write_csv, write_json, write_text
 
     from . import __version__
     out = Path(out_dir)
@@ -226,8 +226,8 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
     With a measurement the GPU model runs one kernel per layer as eager PyTorch does
     (no residual-add fusion), so that every measured layer has a modelled one."""
     import pandas as pd
-    from sim.gpu import GpuModelParams
-    from sim.gpu.compare import (COLUMNS, error_stats, measured_precision, measured_rows,
+    from tilesim.sim.gpu import GpuModelParams
+    from tilesim.sim.gpu.compare import (COLUMNS, error_stats, measured_precision, measured_rows,
                                  read_measured, result_rows, totals)
     meas = read_measured(measured) if measured is not None else None
     if meas is not None:
@@ -241,7 +241,7 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
         raise BaselineError(f"the measurement is of model {meas['model'].iloc[0]!r}, not "
                             f"{m.name!r}", source=str(measured), fix="compare the same model")
     if meas is not None:
-        from sim.gpu.compare import check_layers
+        from tilesim.sim.gpu.compare import check_layers
         check_layers(meas, m, measured)
     g = load_arch(gpu)
     if not isinstance(g, _arch.GpuSpec):
@@ -251,7 +251,7 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
         or GPU_DEFAULT_PRECISION
     params = GpuModelParams(fuse_residual_add=meas is None)
     gres = simulate_gpu(g, m, precision=prec, params=params)
-    from sim.gpu import ENERGY_SOURCE
+    from tilesim.sim.gpu import ENERGY_SOURCE
     rows, designs, names = [], [], set()
     for spec in archs:
         a = load_arch(spec)
@@ -304,7 +304,7 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
 
 def write_compare(out_dir, got: dict, command: str | None = None) -> dict:
     """Write compare.csv and compare_summary.json (with version and command) into ``out_dir``."""
-    from reports import write_csv, write_json
+    from tilesim.reports import write_csv, write_json
 
     from . import __version__
     out = Path(out_dir)
@@ -322,8 +322,8 @@ def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | N
     returns a :class:`sim.verify.VerifyResult` (``.ok``, ``.checks``, ``.frame()``).
     Layers are mapped as :func:`simulate` maps them (``objective``, ``strategy``,
     ``budget``; ``objective="default"``: the least-traffic mapper, no search)."""
-    from sim import make_mapper
-    from sim.verify import verify_model
+    from tilesim.sim import make_mapper
+    from tilesim.sim.verify import verify_model
     a = _accelerator(load_arch(arch), "verify")
     return verify_model(load_model(model, batch, input_shape=input_shape), a, layers=layers,
                         seed=seed, progress=progress,
@@ -335,7 +335,7 @@ def verify_torch(arch, model, device: str = "cpu", layers: int | None = None, se
     """Compare the reference kernels with PyTorch's conv2d on ``device`` (``cpu`` or
     ``cuda``; the ``torch`` extra) for ``model``'s MAC layers (the first ``layers``), with
     random operands at ``arch``'s precisions: a tuple of ``sim.gpu.torch_check.TorchCheck``."""
-    from sim.gpu.torch_check import torch_check
+    from tilesim.sim.gpu.torch_check import torch_check
     a = _accelerator(load_arch(arch), "verify")
     return torch_check(load_model(model, batch, input_shape=input_shape), a, device=device,
                        layers=layers, seed=seed)
@@ -352,7 +352,7 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
 def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
            feasible_only: bool = True):
     """The Pareto-front rows of a results table (see :func:`reports.pareto`)."""
-    from reports import pareto as _pareto
+    from tilesim.reports import pareto as _pareto
     return _pareto(df, objectives=objectives, maximize=maximize, by=by,
                    feasible_only=feasible_only)
 

@@ -9,8 +9,8 @@ import shlex
 import sys
 from contextlib import contextmanager
 
-from arch import ArchError
-from mapper import MappingError
+from tilesim.arch import ArchError
+from tilesim.mapper import MappingError
 
 from . import api
 
@@ -44,13 +44,13 @@ def _naming_arch_file(arch_spec):
 
 
 def cmd_run(args) -> int:
-    from reports import format_table, markdown_table
+    from tilesim.reports import format_table, markdown_table
     if args.trace_limit is None:
-        from sim.des import DEFAULT_LIMIT
+        from tilesim.sim.des import DEFAULT_LIMIT
         args.trace_limit = DEFAULT_LIMIT
     arch = api.load_arch(args.arch)
     model = _load_model(args)
-    from arch import GpuSpec
+    from tilesim.arch import GpuSpec
     if isinstance(arch, GpuSpec) or args.precision is not None:  # a GPU preset
         return _run_gpu(args, arch, model)
     budget = _budget(args)
@@ -106,7 +106,7 @@ def cmd_run(args) -> int:
               + f" | {run.events:,} events in {des_s:.2f} s, mapping included "
               f"({run.events / max(des_s, 1e-9):,.0f} events/s)")
     if run is not None and run.trace is not None:
-        from reports import write_json
+        from tilesim.reports import write_json
         write_json(run.trace.to_chrome(), args.trace)
         tr = run.trace
         note = (f"; truncated at the limit of {tr.limit:,} events, {tr.dropped:,} more dropped "
@@ -118,7 +118,7 @@ def cmd_run(args) -> int:
         if run is not None and run.trace is not None:   # the report's DES timeline
             from pathlib import Path
 
-            from reports import write_json
+            from tilesim.reports import write_json
             paths["trace"] = str(write_json(run.trace.to_chrome(), Path(args.out) / "trace.json"))
         print(f"wrote {', '.join(paths.values())}")
     if args.report:
@@ -134,8 +134,8 @@ def cmd_sweep(args) -> int:
 
     def start(plan, executor):
         if args.report:   # a report's columns are known now: check them before any work
-            from sim.sweep import SweepError
-            from sim.sweep.worker import ROW_COLUMNS
+            from tilesim.sim.sweep import SweepError
+            from tilesim.sim.sweep.worker import ROW_COLUMNS
             cols = set(ROW_COLUMNS) | set(plan.param_names)
             for c in (*objectives, *([args.color] if args.color else [])):
                 if c not in cols:
@@ -178,11 +178,11 @@ def cmd_sweep(args) -> int:
 def _objectives(args) -> tuple:
     obj = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     if len(obj) < 2:
-        from sim.sweep import SweepError
+        from tilesim.sim.sweep import SweepError
         raise SweepError(f"--objectives {args.objectives!r}: fewer than two columns",
                          fix="give two or more, e.g. latency_ms,energy_uj,area_sq_mm")
     if len(set(obj)) < len(obj):
-        from sim.sweep import SweepError
+        from tilesim.sim.sweep import SweepError
         raise SweepError(f"--objectives {args.objectives!r}: a column is repeated",
                          fix="name each column once, e.g. latency_ms,energy_uj")
     return obj
@@ -214,7 +214,7 @@ GPU_LAYER_SPEC = [
 
 def _run_gpu(args, gpu, model) -> int:
     """``tilesim run`` on a GPU preset: the GPU latency model (sim/gpu/model.py)."""
-    from reports import format_table, markdown_table
+    from tilesim.reports import format_table, markdown_table
     if args.fidelity == "des":
         api._accelerator(gpu, "the discrete-event engine (--fidelity des)")
     result = api.simulate(gpu, model, precision=args.precision)
@@ -255,7 +255,7 @@ VERIFY_SPEC = [
 
 
 def cmd_verify(args) -> int:
-    from reports import format_table, markdown_table
+    from tilesim.reports import format_table, markdown_table
     arch = api.load_arch(args.arch)
     model = _load_model(args)
     budget = _budget(args)
@@ -278,7 +278,7 @@ def cmd_verify(args) -> int:
         tc = api.verify_torch(arch, model, device=args.torch_device, layers=args.layers,
                               seed=args.seed)
         torch_ok = all(c.torch_ok for c in tc)
-        from sim.gpu.torch_check import frame
+        from tilesim.sim.gpu.torch_check import frame
         print(table(frame(tc), TORCH_SPEC))
         print(f"torch ({tc[0].torch_device if tc else args.torch_device}): "
               f"{sum(c.torch_ok for c in tc)}/{len(tc)} layers agree with the reference "
@@ -306,7 +306,7 @@ def _load_model(args):
 
 
 def cmd_map(args) -> int:
-    from mapper.describe import loop_nest, tiling_summary
+    from tilesim.mapper.describe import loop_nest, tiling_summary
     budget = _budget(args)
     with _naming_arch_file(args.arch):
         got = api.map(args.arch, _load_model(args), args.layer, batch=args.batch,
@@ -329,7 +329,7 @@ def cmd_map(args) -> int:
     print(f"cost: {r.cycles:,} cycles ({r.cycles / a.clock * 1e3:.4f} ms, {r.bound}-bound, "
           f"compute {r.compute_cycles + 1:,}), energy {r.energy_pj / 1e6:,.3f} uJ, DRAM read "
           f"{r.dram_read_bytes:,} B, write {r.dram_write_bytes:,} B")
-    from sim.energy import energy_sources
+    from tilesim.sim.energy import energy_sources
     src = energy_sources(a)
     print("energy by term:")
     for k, v in ebd:
@@ -348,7 +348,7 @@ def cmd_map(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    from reports import format_table
+    from tilesim.reports import format_table
     m = api.baseline(_load_model(args), device=args.device, precision=args.precision,
                      repeats=args.repeats, warmup=args.warmup, out=args.out)
     df = m.frame()
@@ -366,7 +366,7 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from reports import format_table
+    from tilesim.reports import format_table
     got = api.compare(args.arch, args.gpu, _load_model_spec(args), batch=args.batch,
                       precision=args.precision, measured=args.gpu_measured,
                       objective=args.objective, input_shape=args.input_shape)
@@ -434,8 +434,8 @@ def _load_model_spec(args):
 
 
 def cmd_list(args) -> int:
-    import arch
-    import workloads
+    from tilesim import arch
+    from tilesim import workloads
     print("architectures (presets):")
     for name in arch.presets():
         a = arch.load(name)
@@ -609,7 +609,7 @@ def _search_args(p) -> None:
 
 
 def _budget(args):
-    from mapper import Budget
+    from tilesim.mapper import Budget
     if args.search_seconds is not None and not args.search_seconds > 0:
         raise MappingError(f"--search-seconds {args.search_seconds:g} must be positive",
                            fix="give a number of seconds like 5")

@@ -18,7 +18,7 @@ def roof_of(arch, precision: str | None = None) -> dict:
 
 
 def _roof_from_dir(d: Path) -> dict:
-    import arch as _arch
+    import tilesim.arch as _arch
     import json
     p = d / "arch.yaml"
     if not p.is_file():
@@ -29,8 +29,8 @@ def _roof_from_dir(d: Path) -> dict:
 
 
 def write_report(sections, out, title: str, command: str | None = None) -> Path:
-    from reports import write_text
-    from reports.report import to_html, to_markdown
+    from tilesim.reports import write_text
+    from tilesim.reports.report import to_html, to_markdown
 
     from . import __version__
     meta = (f"tilesim {__version__}; "
@@ -45,7 +45,7 @@ def report(dirs, out, color: str | None = None, title: str | None = None,
     """A report of output folders (``tilesim run --out``, ``sweep --out``, a compare
     folder) written to ``out``: self-contained HTML, or Markdown when ``out`` ends in
     ``.md``. Several run folders are also compared side by side."""
-    from reports.report import build, load_dir
+    from tilesim.reports.report import build, load_dir
     if isinstance(dirs, (str, Path)):
         dirs = [dirs]
     runs, sweeps, compares = [], [], []
@@ -66,7 +66,7 @@ def report(dirs, out, color: str | None = None, title: str | None = None,
 def run_report(result, arch, out, trace=None, command: str | None = None,
                precision: str | None = None) -> Path:
     """The report of one in-memory run (``tilesim run --report``); ``precision`` for a GPU."""
-    from reports.report import RunData, build
+    from tilesim.reports.report import RunData, build
 
     from .api import layers_frame
     s = result.summary()
@@ -78,7 +78,7 @@ def run_report(result, arch, out, trace=None, command: str | None = None,
 
 def sweep_report(df, meta: dict, out, color: str | None = None,
                  command: str | None = None, objectives=("latency_ms", "energy_uj")) -> Path:
-    from reports.report import build
+    from tilesim.reports.report import build
     title = f"tilesim sweep report: {meta.get('name', '')}"
     return write_report(build(title, sweeps=[(df, meta)], color=color, objectives=objectives),
                         out, title, command)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def make_executor(workers: int | None = None, dask: str | None = None,
                   dask_timeout: float = 10.0):
-    from sim.sweep import DaskExecutor, LocalExecutor
+    from tilesim.sim.sweep import DaskExecutor, LocalExecutor
     return DaskExecutor(dask, workers, dask_timeout) if dask else LocalExecutor(workers)
 
 
@@ -24,7 +24,7 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     cores) or ``dask`` ("local" or a scheduler address). ``resume`` finishes a killed
     sweep in ``out``: stored rows are not recomputed. All input is checked, and the
     executor reached, before any work starts."""
-    from sim.sweep import Progress, Store, frame, plan, run_plan
+    from tilesim.sim.sweep import Progress, Store, frame, plan, run_plan
 
     from . import __version__
     p = plan(spec, version=__version__)
@@ -70,8 +70,8 @@ def sweep_meta(p, counts: dict, command: str | None) -> dict:
 def write_sweep_outputs(out_dir: Path, p, df, counts: dict, command: str | None) -> dict:
     import importlib.util
 
-    import arch as _arch
-    from reports import write_csv, write_json, write_text
+    import tilesim.arch as _arch
+    from tilesim.reports import write_csv, write_json, write_text
     paths = {"csv": write_csv(df, out_dir / "results.csv"),
              "meta": write_json(sweep_meta(p, counts, command), out_dir / "sweep.json"),
              "arch": write_text(out_dir / "base_arch.yaml",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from arch import Architecture
-from mapper import Mapper, Mapping, MappingError
-from workloads import MacLayer, Model, OpLayer
+from tilesim.arch import Architecture
+from tilesim.mapper import Mapper, Mapping, MappingError
+from tilesim.workloads import MacLayer, Model, OpLayer
 
 from ..analytic import _cyc, buffer_bytes, compute_cycles
 from ..results import LayerResult, ModelResult

@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from arch import Architecture
-from mapper import Mapping
-from mapper.tiling import iter_tiles
-from workloads import OpLayer
+from tilesim.arch import Architecture
+from tilesim.mapper import Mapping
+from tilesim.mapper.tiling import iter_tiles
+from tilesim.workloads import OpLayer
 
 from ..analytic import compute_cycles
 

@@ -31,7 +31,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-from workloads import MacLayer, Model
+from tilesim.workloads import MacLayer, Model
 
 ROTATE_BYTES = 64 * 2**20
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")

@@ -45,9 +45,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from arch.gpu_schema import GPU_PRECISION_BYTES, GpuSpec
-from arch.errors import ArchError
-from workloads import MacLayer, Model
+from tilesim.arch.gpu_schema import GPU_PRECISION_BYTES, GpuSpec
+from tilesim.arch.errors import ArchError
+from tilesim.workloads import MacLayer, Model
 
 from ..results import LayerResult, ModelResult
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arch import Architecture
-from workloads import Model
+from tilesim.arch import Architecture
+from tilesim.workloads import Model
 
 from ..kernels import conv2d_layer
 from ..verify import _compare, describe, random_operands, shrink

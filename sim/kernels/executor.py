@@ -56,7 +56,7 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None) -> Execution:
     """
     import numba
 
-    from mapper.tiling import iter_tiles
+    from tilesim.mapper.tiling import iter_tiles
 
     # tiles are small: waking a thread pool per tile costs more than it gains
     threads = numba.get_num_threads()

@@ -32,10 +32,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-import arch as _arch
-import workloads as _wl
-from arch.loader import _model_at
-from arch.schema import Architecture, semantic_problems
+import tilesim.arch as _arch
+import tilesim.workloads as _wl
+from tilesim.arch.loader import _model_at
+from tilesim.arch.schema import Architecture, semantic_problems
 
 from . import keypath
 from .errors import SweepError
@@ -137,7 +137,7 @@ def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
         if not path.is_file():
             raise SweepError("no such sweep spec file", source=src,
                              fix="check the path; see examples/sweep_resnet18.yaml")
-        from arch.yamlio import read_yaml
+        from tilesim.arch.yamlio import read_yaml
         try:
             data, lines = read_yaml(path.read_text(encoding="utf-8"), src)
         except _arch.ArchError as e:

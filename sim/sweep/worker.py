@@ -43,10 +43,10 @@ def _describe(a) -> dict:
 
 def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
     """Rows (key, design, model, batch, status, row dict) for every job of ``task``."""
-    import arch as _arch
-    from mapper import Budget, MappingError
+    import tilesim.arch as _arch
+    from tilesim.mapper import Budget, MappingError
 
-    from sim import make_mapper, simulate_model
+    from tilesim.sim import make_mapper, simulate_model
     base = {"design": task.design, **dict(task.params)}
     st = task.settings
 
@@ -74,7 +74,7 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
         before = len(getattr(mapper, "_cache", ()))
         try:
             if st["fidelity"] == "des":
-                from sim.des import simulate_model as des_model
+                from tilesim.sim.des import simulate_model as des_model
                 r = des_model(job.model, a, mapper).result
             else:
                 r = simulate_model(job.model, a, mapper=mapper)
