@@ -103,6 +103,11 @@ class ModelResult:
     def throughput_samples_per_s(self) -> float:
         return self.batch / self.latency_s
 
+    @property
+    def fidelity(self) -> str:
+        """The timing model of the layers: "analytic" or "des"."""
+        return self.layers[0].fidelity if self.layers else "analytic"
+
     def summary(self) -> dict:
         """Totals with units in the key names (what summary.json holds)."""
         ls = self.layers
@@ -123,7 +128,20 @@ class ModelResult:
             "dram_write_bytes": sum(l.dram_write_bytes for l in ls),
             "peak_macs_per_cycle": self.peak_macs_per_cycle,
             **self._energy_summary(),
+            **self._des_summary(),
         }
+
+    #: stall causes the discrete-event engine reports per layer (LayerResult.stall_*_cycles)
+    DES_STALLS = ("input", "weight", "psum", "writeback", "contention", "other")
+
+    def _des_summary(self) -> dict:
+        """DES results only: stall cycles by cause and SimPy events, summed over layers."""
+        if self.fidelity != "des":
+            return {}
+        d = {f"stall_{c}_cycles": sum(getattr(l, f"stall_{c}_cycles") for l in self.layers)
+             for c in self.DES_STALLS}
+        d["des_events"] = sum(l.events for l in self.layers)
+        return d
 
     def _energy_summary(self) -> dict:
         e_pj = sum(l.energy_pj for l in self.layers)

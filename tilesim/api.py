@@ -170,18 +170,8 @@ def simulate_des(arch, model, batch: int | None = None, progress=None,
 
 
 def model_frame(model: _wl.Model):
-    """The model's layers as a table (what ``model.csv`` holds)."""
-    import pandas as pd
-    rows = []
-    for l in model.layers:
-        rows.append({"layer": l.name, "kind": l.kind, "N": l.N, "C": l.C, "H": l.H, "W": l.W,
-                     "K": l.K, "R": l.R, "S": l.S, "P": l.P, "Q": l.Q,
-                     "stride_h": l.stride[0], "stride_w": l.stride[1],
-                     "pad_h": l.padding[0], "pad_w": l.padding[1],
-                     "dilation_h": getattr(l, "dilation", (1, 1))[0],
-                     "dilation_w": getattr(l, "dilation", (1, 1))[1],
-                     "groups": getattr(l, "groups", 1), "macs": l.macs, "params": l.params})
-    return pd.DataFrame(rows)
+    """The model's layers as a table (what ``model.csv`` holds): ``Model.frame()``."""
+    return model.frame()
 
 
 def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model: _wl.Model,
@@ -192,19 +182,12 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
     from . import __version__
     out = Path(out_dir)
     summary = result.summary()
-    fidelity = result.layers[0].fidelity if result.layers else "analytic"
-    if fidelity == "des":
-        for k in ("stall_input_cycles", "stall_weight_cycles", "stall_psum_cycles",
-                  "stall_writeback_cycles", "stall_contention_cycles", "stall_other_cycles",
-                  "events"):
-            summary[k if k != "events" else "des_events"] = sum(getattr(l, k) for l in
-                                                                 result.layers)
-    summary.update({"tilesim_version": __version__, "fidelity": fidelity,
+    summary.update({"tilesim_version": __version__, "fidelity": result.fidelity,
                     "model_source": model.source, "params": model.params,
                     "command": command if command is not None else " ".join(sys.argv)})
     paths = {
         "layers": write_csv(layers_frame(result), out / "layers.csv"),
-        "model": write_csv(model_frame(model), out / "model.csv"),
+        "model": write_csv(model.frame(), out / "model.csv"),
         "arch": write_text(out / "arch.yaml", _arch.dump_yaml(arch)),
         "summary": write_json(summary, out / "summary.json"),
     }

@@ -253,6 +253,20 @@ class Model:
     def mac_layers(self) -> list[MacLayer]:
         return [l for l in self.layers if isinstance(l, MacLayer)]
 
+    def frame(self):
+        """The layers as a table, one row each (pandas DataFrame; what ``model.csv`` holds)."""
+        import pandas as pd
+        rows = []
+        for l in self.layers:
+            dil = getattr(l, "dilation", (1, 1))   # an OpLayer has no dilation nor groups
+            rows.append({"layer": l.name, "kind": l.kind, "N": l.N, "C": l.C, "H": l.H,
+                         "W": l.W, "K": l.K, "R": l.R, "S": l.S, "P": l.P, "Q": l.Q,
+                         "stride_h": l.stride[0], "stride_w": l.stride[1],
+                         "pad_h": l.padding[0], "pad_w": l.padding[1],
+                         "dilation_h": dil[0], "dilation_w": dil[1],
+                         "groups": getattr(l, "groups", 1), "macs": l.macs, "params": l.params})
+        return pd.DataFrame(rows)
+
 
 # ---- constructors -----------------------------------------------------------------
 def conv(name, n, c, h, w, k, r, s=None, stride=1, pad=0, dilation=1, groups=1,
