@@ -38,6 +38,23 @@ def _accelerator(a, what: str) -> _arch.Architecture:
 GPU_DEFAULT_PRECISION = "fp16"
 
 
+def target(arch, fidelity: str = "analytic", precision: str | None = None):
+    """The architecture (loaded if given by name or path) checked against what is asked of
+    it, the one place that decides: a GPU preset runs the GPU latency model (analytic, at
+    ``precision``); an accelerator runs the cost model or the discrete-event engine
+    (``fidelity="des"``) at the precision of its YAML, so ``precision`` must be None."""
+    a = load_arch(arch)
+    if isinstance(a, _arch.GpuSpec):
+        if fidelity == "des":
+            _accelerator(a, "the discrete-event engine (--fidelity des)")
+    elif precision is not None:
+        raise _arch.ArchError(f"a precision ({precision}) is only chosen for a GPU preset; "
+                              f"{a.name!r} is an accelerator",
+                              fix="set the accelerator's precision in its YAML (precision: "
+                                  "{input: ..., weight: ...}) and drop --precision")
+    return a
+
+
 def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = None,
                  input_shape=None, params=None):
     """Model every layer of ``model`` on a GPU preset (``sim.gpu.simulate_gpu``): a
@@ -105,20 +122,13 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; use one of {', '.join(FIDELITIES)}")
     model = load_model(model, batch, input_shape=input_shape)
-    arch = load_arch(arch)
+    arch = target(arch, fidelity, precision)
     if isinstance(arch, _arch.GpuSpec):
-        if fidelity == "des":
-            _accelerator(arch, "the discrete-event engine (fidelity des)")
         return simulate_gpu(arch, model, precision=precision)
-    if precision is not None:
-        raise _arch.ArchError(f"a precision ({precision}) is only chosen for a GPU preset; "
-                              f"{arch.name!r} is an accelerator",
-                              fix="set the accelerator's precision in its YAML (precision: "
-                                  "{input: ..., weight: ...}) and drop --precision")
     if fidelity == "des":
         return simulate_des(arch, model, progress=progress, objective=objective,
                             strategy=strategy, budget=budget).result
-    return simulate_model(model, load_arch(arch), progress=progress,
+    return simulate_model(model, arch, progress=progress,
                           objective=objective, strategy=strategy, budget=budget)
 
 
@@ -164,7 +174,7 @@ def simulate_des(arch, model, batch: int | None = None, progress=None,
     ``budget``), so both fidelities time the same mappings."""
     from tilesim.sim import make_mapper
     from tilesim.sim.des import simulate_model as des_model
-    a = _accelerator(load_arch(arch), "the discrete-event engine (fidelity des)")
+    a = target(arch, "des")
     return des_model(load_model(model, batch), a, make_mapper(a, objective, strategy, budget),
                      progress=progress, trace_limit=trace_limit)
 
@@ -175,8 +185,9 @@ def model_frame(model: _wl.Model):
 
 
 def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model: _wl.Model,
-                  command: str | None = None) -> dict:
-    """Write layers.csv, summary.json, arch.yaml and model.csv into ``out_dir``."""
+                  command: str | None = None, trace: dict | None = None) -> dict:
+    """Write layers.csv, summary.json, arch.yaml and model.csv into ``out_dir``, and
+    trace.json when given a DES ``trace`` (Chrome trace format: ``DesRun.trace.to_chrome()``)."""
     from tilesim.reports import write_csv, write_json, write_text
 
     from . import __version__
@@ -191,6 +202,8 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
         "arch": write_text(out / "arch.yaml", _arch.dump_yaml(arch)),
         "summary": write_json(summary, out / "summary.json"),
     }
+    if trace is not None:   # the report's DES timeline
+        paths["trace"] = write_json(trace, out / "trace.json")
     return {k: str(v) for k, v in paths.items()}
 
 
