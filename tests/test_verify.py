@@ -105,7 +105,7 @@ def test_verify_columns_are_documented():
     `tilesim verify` section of docs/outputs.md."""
     import re
 
-    from tilesim.cli import VERIFY_SPEC
+    from tilesim.reports.terminal import VERIFY_SPEC
     doc = (Path(__file__).resolve().parent.parent / "docs" / "outputs.md").read_text()
     section = doc.split("## `tilesim verify`", 1)[1].split("\n## ", 1)[0]
     rows = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M))
