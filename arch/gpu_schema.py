@@ -82,7 +82,10 @@ Watts = Annotated[float, BeforeValidator(_power), PlainSerializer(lambda w: f"{w
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # defer_build: the validators are built on the first GPU preset loaded, not at import
+    # (a run on an accelerator never builds them; a fast start)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              defer_build=True)
 
 
 class Peaks(_Frozen):

@@ -10,12 +10,18 @@ from pathlib import Path
 import tilesim.arch as _arch
 import tilesim.workloads as _wl
 from tilesim.mapper import MappingError
-from tilesim.sim.sweep.errors import SweepError
 from tilesim.sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
-from tilesim.sim.gpu.harness import BaselineError
 
-#: errors caused by the user's input (the CLI turns them into exit code 2)
-INPUT_ERRORS = (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError, SweepError)
+
+def __getattr__(name):
+    """``INPUT_ERRORS``, built on first use: its sweep and baseline errors live in packages
+    that a run does not otherwise import (a fast start)."""
+    if name == "INPUT_ERRORS":
+        from tilesim.sim.gpu.harness import BaselineError
+        from tilesim.sim.sweep.errors import SweepError
+        #: errors caused by the user's input (the CLI turns them into exit code 2)
+        return (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError, SweepError)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_arch(spec) -> _arch.Architecture:
@@ -223,6 +229,7 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
     (no residual-add fusion), so that every measured layer has a modelled one."""
     import pandas as pd
     from tilesim.sim.gpu import GpuModelParams
+    from tilesim.sim.gpu.harness import BaselineError
     from tilesim.sim.gpu.compare import (COLUMNS, error_stats, measured_precision, measured_rows,
                                  read_measured, result_rows, totals)
     meas = read_measured(measured) if measured is not None else None

@@ -292,10 +292,22 @@ def _search_args(p, objective_only: bool = False) -> None:
                    help="search strategy (default heuristic)")
 
 
+class _Version(argparse.Action):
+    """``--version``: reads the installed version only when asked (a fast start)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+        print(f"tilesim {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
     p = argparse.ArgumentParser(prog="tilesim", description=__doc__.splitlines()[0])
-    p.add_argument("--version", action="version", version=f"tilesim {__version__}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="cmd", required=True)
     formats = {"choices": ("table", "markdown"), "default": "table"}
     r = sub.add_parser("run", help="map and time a model on an accelerator")
