@@ -280,6 +280,7 @@ def test_program_replays_tiles_in_order():
     assert sum(p.new_out) == sum(1 for b in p.store_bytes if b)
 
 
+@pytest.mark.slow  # whole-network DES agreement
 @pytest.mark.parametrize("preset", ["tpu_v1", "nvdla_small"])
 @pytest.mark.parametrize("model", ["resnet50", "mobilenet_v2"])
 @pytest.mark.parametrize("objective", ["default", "edp"])

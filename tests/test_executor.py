@@ -97,6 +97,7 @@ def test_any_tiling_and_order_executes_bit_exact(data, layer, seed):
 
 @settings(max_examples=10, deadline=None)
 @given(layers(), st.integers(0, 2 ** 31))
+@pytest.mark.slow  # fp32 tile execution of several layers
 def test_fp32_within_rounding_bound(layer, seed):
     m = retile(map_layer(layer, make_arch()), c_tile=1, order=("c", "r", "k"))
     x, w = operands(layer, seed, np.float32)

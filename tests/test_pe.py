@@ -97,6 +97,7 @@ def test_32x32_array_few_hundred_gemm(df):
 
 
 @pytest.mark.parametrize("df", ["os", "ws", "is"])
+@pytest.mark.slow  # fp32 register-level runs: seconds each
 def test_fp32_outputs_to_rounding(df):
     rng = np.random.default_rng(3)
     a = rng.standard_normal((20, 30)).astype(np.float32)

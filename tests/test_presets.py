@@ -32,7 +32,8 @@ def test_tpu_v1_numbers():
 
 
 @pytest.mark.parametrize("preset", arch.presets())
-@pytest.mark.parametrize("model", workloads.zoo_names())
+@pytest.mark.parametrize("model", [m if m == "resnet18" else pytest.param(m, marks=pytest.mark.slow)
+                                   for m in workloads.zoo_names()])  # quick loop: resnet18 only
 def test_every_preset_runs_every_zoo_model(preset, model):
     """MACs conserved, 0 <= utilisation <= 1, total = compute + stall >= memory-bound time."""
     m = workloads.load(model)

@@ -73,6 +73,7 @@ def test_run_report_has_every_section(dirs):
     assert (dirs["des"] / "trace.json").is_file()
 
 
+@pytest.mark.slow  # writes and compares several full reports
 def test_report_of_dirs_is_deterministic_and_compares(dirs, tmp_path):
     """Two run folders: a side-by-side comparison; the same report twice is identical."""
     a, b = tmp_path / "a.html", tmp_path / "b.html"

@@ -53,6 +53,7 @@ def _objective_value(m, a, objective):
     return {"latency": r.cycles, "energy": e, "edp": r.cycles * e}[objective]
 
 
+@pytest.mark.slow  # searches every zoo model
 @pytest.mark.parametrize("preset,objective", [("tpu_v1", "latency"), ("eyeriss_like", "latency"),
                                               ("nvdla_small", "energy"), ("edge_tpu_like", "edp")])
 def test_searched_mapping_never_worse_than_default_over_the_zoo(preset, objective):

@@ -99,6 +99,7 @@ def test_bad_spec_fails_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # imports Dask and waits out its connection timeout
 def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, capsys):
     """--dask with nobody listening: exit 2 naming the address, before any work."""
     pytest.importorskip("dask.distributed")

@@ -14,6 +14,7 @@ SPEC = {"version": 1, "name": "dask", "base": "eyeriss_like", "models": ["resnet
         "search": {"candidates": 2000}}
 
 
+@pytest.mark.slow  # starts a Dask LocalCluster
 def test_dask_local_cluster_equals_local_workers(tmp_path):
     spec = {**SPEC, "vary": {"compute.arrays[0].rows": [8, 16],
                              "compute.arrays[0].dataflow": ["os", "ws"]}}

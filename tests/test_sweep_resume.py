@@ -109,6 +109,7 @@ def _resume_and_compare(spec, out, reference):
     return df
 
 
+@pytest.mark.slow  # kills and resumes a sweep in subprocesses
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find processes")
 def test_sigkill_parent_then_resume(tmp_path, reference):
     """SIGKILL the parent at a random point: whole designs only; resume equals the reference."""
@@ -135,6 +136,7 @@ def test_sigkill_parent_then_resume(tmp_path, reference):
     assert df.attrs["sweep"]["resumed"] == done * N_MODELS
 
 
+@pytest.mark.slow  # kills and resumes a sweep in subprocesses
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find processes")
 def test_sigkill_worker_then_resume(tmp_path, reference):
     """SIGKILL a worker process at a random point: the parent rebuilds its pool and
@@ -158,6 +160,7 @@ def test_sigkill_worker_then_resume(tmp_path, reference):
     assert df.attrs["sweep"]["computed"] == 0
 
 
+@pytest.mark.slow  # kills and resumes a sweep in subprocesses
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find processes")
 def test_ctrl_c_then_resume(tmp_path, reference):
     """Ctrl-C at a terminal signals the whole process group. Workers leave it to the

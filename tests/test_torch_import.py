@@ -51,6 +51,7 @@ class _ControlFlow(nn.Module):
         return self.net(x)
 
 
+@pytest.mark.slow  # a PyTorch -> ONNX export
 def test_untraceable_module_goes_through_onnx():
     """When fx tracing fails, torch.onnx export is read instead: same layers (names aside)."""
     pytest.importorskip("onnx")
