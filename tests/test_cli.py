@@ -107,6 +107,17 @@ def test_python_api_matches_cli(tmp_path):
     assert r.total_cycles == s["total_cycles"] and r.macs == s["macs"]
 
 
+def test_readme_python_example_runs():
+    """The README's Python example runs, and its table and totals agree with the result."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"From Python:\n\n```python\n(.*?)```", readme, re.S).group(1)
+    env = {}
+    exec(block, env)
+    r, df, s = env["result"], env["df"], env["s"]
+    assert len(df) == len(r.layers) and int(df["total_cycles"].sum()) + len(df) == r.total_cycles
+    assert s["latency_s"] == r.latency_s and s["macs"] == int(df["macs"].sum())
+
+
 def test_readme_architecture_example_loads_and_runs(tmp_path, capsys):
     """The YAML architecture in the README loads and runs the example layer table."""
     readme = (ROOT / "README.md").read_text()
