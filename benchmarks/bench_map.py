@@ -37,7 +37,7 @@ def main() -> int:
             "--quiet"]
     med = None
     for extra in ([], ["--objective", "energy"], ["--objective", "edp"],
-                  ["--objective", "default"], ["--strategy", "exhaustive"]):
+                  ["--objective", "traffic"], ["--strategy", "exhaustive"]):
         m, ts = wall(base + extra, a.repeat)
         med = m if not extra else med
         print(f"{' '.join(base[2:] + extra)}: median {m:.3f} s "

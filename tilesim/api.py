@@ -126,8 +126,7 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
         strategy: str = "heuristic", budget=None, top: int = 5, input_shape=None) -> dict:
     """Search the mapping of one MAC layer; returns ``mapping`` (the best), ``result``
     (its LayerResult, energy included) and ``runner_ups``: [(Mapping, LayerResult)]."""
-    from tilesim.sim import make_mapper, simulate_mac
-    from tilesim.sim.energy import energy_table, mac_energy_terms, with_energy
+    from tilesim.sim import make_mapper
     a, m = load_arch(arch), load_model(model, batch, input_shape=input_shape)
     _accelerator(a, "a mapping")
     found = [l for l in m.layers if l.name == layer]
@@ -140,17 +139,11 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
                                 "layer; it has no mapping", fix="pick a conv, fc or gemm layer")
     mapper = make_mapper(a, objective, strategy, budget)
     best = mapper.map(found[0])
-    tab = energy_table(a)
-
-    def timed(mp):
-        r = simulate_mac(mp, a)
-        return with_energy(r, mac_energy_terms(mp, a, r, tab))
-    ups = []
-    if best.search is not None:
-        space = mapper.space(found[0])
-        ups = [(mp, timed(mp)) for mp in (space.mapping(s.index)
-                                          for s in best.search.runner_ups[:top])]
-    return {"mapping": best, "result": timed(best), "runner_ups": ups, "arch": a, "model": m}
+    space = mapper.space(found[0])
+    ups = [(mp, mapper.cost.mac_result(mp)) for mp in (space.mapping(s.index)
+                                                       for s in best.search.runner_ups[:top])]
+    return {"mapping": best, "result": mapper.cost.mac_result(best), "runner_ups": ups,
+            "arch": a, "model": m}
 
 
 def simulate_des(arch, model, batch: int | None = None, progress=None,

@@ -10,11 +10,12 @@ import sys
 from contextlib import contextmanager
 
 from tilesim.arch import ArchError
-from tilesim.mapper import MappingError
+from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, MappingError
 
 from . import api
 
 GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
+OBJECTIVE_CHOICES = (*OBJECTIVES, *DEPRECATED_OBJECTIVES)
 
 
 LAYER_SPEC = [
@@ -318,12 +319,9 @@ def cmd_map(args) -> int:
           f"P={l.P} Q={l.Q}, stride {l.stride[0]}, groups {l.groups}) of {got['model'].name} on "
           f"{a.name}")
     sr = m.search
-    if sr is not None:
-        print(f"# searched for {sr.objective} ({sr.strategy}): {sr.evaluated:,} of "
-              f"{sr.space_size:,} candidate mappings scored in {sr.seconds * 1e3:.1f} ms"
-              + ("" if sr.complete else " (budget reached)"))
-    else:
-        print("# default mapper (least DRAM traffic, no search)")
+    print(f"# searched for {sr.objective} ({sr.strategy}): {sr.evaluated:,} of "
+          f"{sr.space_size:,} candidate mappings scored in {sr.seconds * 1e3:.1f} ms"
+          + ("" if sr.complete else " (budget reached)"))
     print("\n".join(loop_nest(m, a)))
     ebd = sorted(r.energy_breakdown.items(), key=lambda kv: -kv[1])
     print(f"cost: {r.cycles:,} cycles ({r.cycles / a.clock * 1e3:.4f} ms, {r.bound}-bound, "
@@ -339,7 +337,8 @@ def cmd_map(args) -> int:
         print(f"runner-ups (next best under {sr.objective}):")
         print(f"  {'#':>2}  {'mapping':58s} {'cycles':>12} {'energy (uJ)':>12} {'vs best':>8}")
         key = {"latency": lambda x: x.cycles, "energy": lambda x: x.energy_pj,
-               "edp": lambda x: x.cycles * x.energy_pj}[sr.objective]
+               "edp": lambda x: x.cycles * x.energy_pj,
+               "traffic": lambda x: x.dram_read_bytes + x.dram_write_bytes}[sr.objective]
         for i, (mm, rr) in enumerate(got["runner_ups"], 2):
             d = key(rr) / key(r) - 1
             print(f"  {i:>2}  {tiling_summary(mm):58s} {rr.cycles:>12,} "
@@ -541,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batch size (default: the measurement's, else 1)")
     c.add_argument("--precision", choices=GPU_PRECISIONS, default=None,
                    help="GPU model precision (default: what the measurement ran at, else fp16)")
-    c.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
+    c.add_argument("--objective", choices=OBJECTIVE_CHOICES,
                    default="edp", help="mapping search objective of the designs (default edp)")
     c.add_argument("--out", metavar="DIR", help="write compare.csv and compare_summary.json")
     c.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report: self-contained "
@@ -597,9 +596,10 @@ def _import_args(p) -> None:
 
 
 def _search_args(p) -> None:
-    p.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
+    p.add_argument("--objective", choices=OBJECTIVE_CHOICES,
                    default="edp", help="what each layer's mapping search minimises "
-                   "(default edp: cycles x energy; 'default' = least DRAM traffic, no search)")
+                   "(default edp: cycles x energy; traffic: least DRAM traffic; 'default' is "
+                   "a deprecated name of traffic)")
     p.add_argument("--search-budget", type=_positive, default=None, metavar="N",
                    help="at most N candidate mappings scored per layer (default 100000)")
     p.add_argument("--search-seconds", type=float, default=None, metavar="S",
@@ -659,6 +659,11 @@ def main(argv=None) -> int:
     if args.cmd == "run" and args.trace_limit and not args.trace:
         parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
+    if getattr(args, "objective", None) in DEPRECATED_OBJECTIVES:
+        new = DEPRECATED_OBJECTIVES[args.objective]
+        print(f"tilesim: warning: --objective {args.objective} is deprecated; it means "
+              f"--objective {new} (the least DRAM traffic tiling)", file=sys.stderr)
+        args.objective = new
     try:
         return args.fn(args)
     except api.INPUT_ERRORS as e:
