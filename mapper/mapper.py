@@ -49,6 +49,11 @@ class Mapper:
             hit = self._cache[key] = map_layer(layer, self.arch)
         return hit if hit.layer is layer else replace(hit, layer=layer)
 
+    @property
+    def mapped_shapes(self) -> int:
+        """How many distinct layer shapes this mapper has mapped (each is mapped once)."""
+        return len(self._cache)
+
 
 def arch_hash(arch: Architecture) -> str:
     """A digest of everything in ``arch`` (its resolved YAML form)."""
@@ -87,6 +92,11 @@ class SearchMapper:
         if hit is None:
             hit = self._cache[key] = self._search(layer)
         return hit if hit.layer is layer else replace(hit, layer=layer)
+
+    @property
+    def mapped_shapes(self) -> int:
+        """How many distinct layer shapes this mapper has mapped (each is mapped once)."""
+        return len(self._cache)
 
     def space(self, layer: MacLayer):
         from .space import BALANCED, Mapspace
