@@ -160,7 +160,7 @@ def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         fix = {"extra_forbidden": "allowed keys: " + ", ".join(_fields_at(loc)),
                "missing": f"add {loc[-1]!r}" if loc else "add it"}.get(
-            err["type"], "see the spec format in sim/sweep/spec.py or examples/sweep_resnet18.yaml")
+            err["type"], "see the spec format in explore/sweep/spec.py or examples/sweep_resnet18.yaml")
         raise SweepError(f"{keypath.fmt(loc) or '(top level)'}: {msg}", source=where,
                          fix=fix) from None
 

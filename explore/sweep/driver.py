@@ -1,14 +1,17 @@
-"""Façade for sweeps: spec -> plan -> executor -> store -> exported tables (wiring only)."""
+"""Run a sweep: spec -> plan -> executor -> store -> exported tables (``tilesim sweep``,
+``tilesim.sweep``)."""
 from __future__ import annotations
 
 import sys
 import tempfile
 from pathlib import Path
 
+from tilesim import _version
+
 
 def make_executor(workers: int | None = None, dask: str | None = None,
                   dask_timeout: float = 10.0):
-    from tilesim.sim.sweep import DaskExecutor, LocalExecutor
+    from .executors import DaskExecutor, LocalExecutor
     return DaskExecutor(dask, workers, dask_timeout) if dask else LocalExecutor(workers)
 
 
@@ -24,10 +27,11 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     cores) or ``dask`` ("local" or a scheduler address). ``resume`` finishes a killed
     sweep in ``out``: stored rows are not recomputed. All input is checked, and the
     executor reached, before any work starts."""
-    from tilesim.sim.sweep import Progress, Store, frame, plan, run_plan
-
-    from . import __version__
-    p = plan(spec, version=__version__)
+    from .progress import Progress
+    from .run import frame, run_plan
+    from .spec import plan
+    from .store import Store
+    p = plan(spec, version=_version.__version__)
     executor = make_executor(workers, dask, dask_timeout)
     tmp = None
     try:
@@ -58,11 +62,10 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
 
 
 def sweep_meta(p, counts: dict, command: str | None) -> dict:
-    from . import __version__
     return {"name": p.spec.name, "spec": p.source, "base": p.base_name,
             "params": list(p.param_names), "designs": len(p.designs), "rows": counts["rows"],
             "computed": counts["computed"], "resumed": counts["skipped"],
-            "settings": p.settings, "tilesim_version": __version__,
+            "settings": p.settings, "tilesim_version": _version.__version__,
             "command": command if command is not None else " ".join(sys.argv),
             "spec_dict": p.spec.model_dump(mode="json")}
 

@@ -1,7 +1,7 @@
 """The results store: SQLite in WAL mode, one row per (design point, model).
 
 Each row is keyed by a content hash of the resolved architecture, the workload and the
-settings (:mod:`sim.sweep.spec`), and holds its columns as canonical JSON. A design's
+settings (:mod:`tilesim.explore.sweep.spec`), and holds its columns as canonical JSON. A design's
 rows are written in one transaction, so a killed sweep (Ctrl-C, SIGKILL, a worker crash)
 leaves whole designs or nothing; resuming skips every key already stored.
 """
