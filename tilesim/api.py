@@ -268,11 +268,13 @@ def verify_torch(arch, model, device: str = "cpu", layers: int | None = None, se
 
 
 def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
-          resume: bool = False, progress: bool = False):
+          resume: bool = False, progress: bool = False, recompute_stale: bool = False):
     """Run a design sweep (YAML spec path, dict or SweepSpec) -> DataFrame; see
-    :func:`tilesim.explore.sweep.driver.sweep` and ``examples/sweep_resnet18.yaml``."""
+    :func:`tilesim.explore.sweep.driver.sweep` and ``examples/sweep_resnet18.yaml``.
+    ``resume`` refuses stored rows of another tilesim version unless ``recompute_stale``."""
     from tilesim.explore.sweep.driver import sweep as _sweep
-    return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume, progress=progress)
+    return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume, progress=progress,
+                  recompute_stale=recompute_stale)
 
 
 def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,

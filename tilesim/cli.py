@@ -150,6 +150,7 @@ def cmd_sweep(args) -> int:
         df = sweep(args.spec, out=args.out, workers=args.workers, dask=args.dask,
                    dask_timeout=args.dask_timeout,
                    resume=args.resume, progress=not args.quiet,
+                   recompute_stale=args.recompute_stale,
                    command=args.command_line, on_start=start)
     except KeyboardInterrupt:
         print(f"tilesim: interrupted; finished design points are saved in {args.out}/"
@@ -561,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for the Dask scheduler (default 10)")
     sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
                     "stored rows are not recomputed")
+    sw.add_argument("--recompute-stale", action="store_true", help="with --resume: recompute "
+                    "the stored rows another tilesim version computed (else refused)")
     sw.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report (HTML, or Markdown "
                     "for .md) with the Pareto front")
     sw.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",

@@ -17,7 +17,7 @@ def make_executor(workers: int | None = None, dask: str | None = None,
 
 def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
           resume: bool = False, progress: bool = False, command: str | None = None,
-          on_start=None, dask_timeout: float = 10.0):
+          on_start=None, dask_timeout: float = 10.0, recompute_stale: bool = False):
     """Run a sweep spec (YAML path, dict or SweepSpec); returns its results DataFrame (one
     row per design point and model, parameters and results as columns).
 
@@ -25,8 +25,10 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     ``results.parquet`` when pyarrow is installed), ``sweep.json`` and ``base_arch.yaml``;
     without it the store is temporary. ``workers`` local processes (default: all
     cores) or ``dask`` ("local" or a scheduler address). ``resume`` finishes a killed
-    sweep in ``out``: stored rows are not recomputed. All input is checked, and the
-    executor reached, before any work starts."""
+    sweep in ``out``: stored rows are not recomputed. The store records the tilesim version
+    of every row; resuming into rows of another version is a SweepError unless
+    ``recompute_stale``, which recomputes them. All input is checked, and the executor
+    reached, before any work starts."""
     from .progress import Progress
     from .run import frame, run_plan
     from .spec import plan
@@ -40,12 +42,13 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
             out_dir = Path(tmp.name)
         else:
             out_dir = Path(out)
-        store = Store(out_dir / "results.sqlite")
+        store = Store(out_dir / "results.sqlite", version=p.settings["tilesim"])
         try:
             if on_start is not None:
                 on_start(p, executor)
             bar = Progress(p.rows, label="rows") if progress else None
-            counts = run_plan(p, store, executor, resume=resume, progress=bar)
+            counts = run_plan(p, store, executor, resume=resume, progress=bar,
+                              recompute_stale=recompute_stale)
             df = frame(p, store)
         finally:
             store.close()

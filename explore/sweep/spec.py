@@ -280,6 +280,10 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
     settings = {"objective": s.objective, "fidelity": s.fidelity, "strategy":
                 s.search.strategy, "candidates": s.search.candidates,
                 "seconds": s.search.seconds, "tilesim": version}
+    # a row's key is the question (architecture, workload, settings), not who answered it:
+    # the store records each row's tilesim version beside it, so that a resume under
+    # another version finds the same keys and can refuse (or recompute) those rows
+    asked = {k: v for k, v in settings.items() if k != "tilesim"}
     designs = []
     for index, combo in enumerate(_points(vary, s.sampling)):
         params = [(p, v) for (p, _, _), v in zip(vary, combo)]
@@ -298,7 +302,7 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
                 d = a.to_yaml_dict()
         except ValidationError as e:
             reason = str(e.errors()[0]["msg"])
-        jobs = tuple(Job(_digest({"arch": d, "model": h, "batch": b, "settings": settings}),
+        jobs = tuple(Job(_digest({"arch": d, "model": h, "batch": b, "settings": asked}),
                          label, b, model) for label, b, model, h in models)
         designs.append(Design(index, tuple(params), d, reason, jobs))
     names = tuple(p for p, _, _ in vary) + tuple(t for t, _, _ in ties)
