@@ -11,8 +11,6 @@ import math
 from pathlib import Path
 
 import tilesim.arch as _arch
-from tilesim.sim import simulate_model
-from tilesim.sim.gpu import ENERGY_SOURCE, GpuModelParams, simulate_gpu
 
 from .harness import BaselineError
 
@@ -162,6 +160,9 @@ def compare_designs(archs, gpu, m, precision: str | None = None, meas=None, meas
     the file ``measured``) if given: ``frame``, ``summary``, ``model``, ``gpu`` as
     ``tilesim.compare`` returns them (see docs/outputs.md)."""
     import pandas as pd
+
+    from tilesim.sim import simulate_model
+    from tilesim.sim.gpu import ENERGY_SOURCE, GpuModelParams, simulate_gpu
     if meas is not None and str(meas["model"].iloc[0]) != m.name:
         raise BaselineError(f"the measurement is of model {meas['model'].iloc[0]!r}, not "
                             f"{m.name!r}", source=str(measured), fix="compare the same model")
