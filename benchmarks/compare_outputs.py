@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REL = 1e-12
 #: run metadata, not numbers: may differ between the two trees
 SKIP_KEYS = {"command", "tilesim_version", "spec", "computed", "resumed", "elapsed_s",
-             "seconds", "search_seconds", "model_source"}
+             "seconds", "search_seconds", "model_source",
+             "tilesim"}   # sweep.json settings.tilesim: the version again
 SKIP_COLS = {"search_seconds", "tilesim_version", "elapsed_s", "seconds", "worker"}
 
 # Runs one recording inside the tree under test; ``src`` (if set) goes first on sys.path

@@ -151,3 +151,17 @@ def test_tiles_fill_the_array():
         t = m.tiling
         ext = {"M": t.images * t.rows * t.cols, "N": t.k_tile, "K": t.c_tile * 9}
         assert ext[m.dataflow.rows] >= 16 and ext[m.dataflow.cols] >= 16
+
+
+@pytest.mark.parametrize("objective", ["traffic", "edp"])
+def test_mapped_shapes_counts_distinct_shapes(objective):
+    """The mapper counts a layer shape once, however often and under whatever name it is
+    mapped (the sweep's mapped_shapes column reads this)."""
+    from tilesim.sim import make_mapper
+    m = make_mapper(make_arch(), objective, budget=40)
+    assert m.mapped_shapes == 0
+    m.map(LAYERS[0])
+    m.map(conv("again", 2, 6, 9, 7, 10, 3, pad=1))   # same shape as LAYERS[0], other name
+    assert m.mapped_shapes == 1
+    m.map(LAYERS[5])
+    assert m.mapped_shapes == 2

@@ -7,12 +7,7 @@ The public Python API (mirrors the CLI)::
     print(result.latency_s, result.utilization)
     df = tilesim.layers_frame(result)
 """
-from importlib.metadata import PackageNotFoundError, version as _v
-
-try:
-    __version__ = _v("tilesim")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from ._version import __version__
 
 from .api import (INPUT_ERRORS, layers_frame, load_arch, load_model, model_frame,  # noqa: E402
                   simulate, verify, write_outputs)

@@ -123,20 +123,20 @@ def cmd_run(args) -> int:
             paths["trace"] = str(write_json(run.trace.to_chrome(), Path(args.out) / "trace.json"))
         print(f"wrote {', '.join(paths.values())}")
     if args.report:
-        from .reporting import run_report
+        from tilesim.explore.reporting import run_report
         trace = run.trace.to_chrome() if run is not None and run.trace is not None else None
         print(f"report: {run_report(result, arch, args.report, trace, args.command_line)}")
     return 0
 
 
 def cmd_sweep(args) -> int:
-    from .sweeping import sweep
+    from tilesim.explore.sweep.driver import sweep
     objectives = _objectives(args)
 
     def start(plan, executor):
         if args.report:   # a report's columns are known now: check them before any work
-            from tilesim.sim.sweep import SweepError
-            from tilesim.sim.sweep.worker import ROW_COLUMNS
+            from tilesim.explore.sweep import SweepError
+            from tilesim.explore.sweep.worker import ROW_COLUMNS
             cols = set(ROW_COLUMNS) | set(plan.param_names)
             for c in (*objectives, *([args.color] if args.color else [])):
                 if c not in cols:
@@ -151,6 +151,7 @@ def cmd_sweep(args) -> int:
         df = sweep(args.spec, out=args.out, workers=args.workers, dask=args.dask,
                    dask_timeout=args.dask_timeout,
                    resume=args.resume, progress=not args.quiet,
+                   recompute_stale=args.recompute_stale,
                    command=args.command_line, on_start=start)
     except KeyboardInterrupt:
         print(f"tilesim: interrupted; finished design points are saved in {args.out}/"
@@ -166,7 +167,7 @@ def cmd_sweep(args) -> int:
     print(f"wrote {args.out}/results.csv, {args.out}/sweep.json, {args.out}/base_arch.yaml "
           f"(store {args.out}/results.sqlite)")
     if args.report:
-        from .reporting import sweep_report
+        from tilesim.explore.reporting import sweep_report
         try:
             path = sweep_report(df, m, args.report, args.color, args.command_line, objectives)
         except ValueError as e:   # e.g. --color names no column; the results are kept
@@ -179,18 +180,18 @@ def cmd_sweep(args) -> int:
 def _objectives(args) -> tuple:
     obj = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     if len(obj) < 2:
-        from tilesim.sim.sweep import SweepError
+        from tilesim.explore.sweep import SweepError
         raise SweepError(f"--objectives {args.objectives!r}: fewer than two columns",
                          fix="give two or more, e.g. latency_ms,energy_uj,area_sq_mm")
     if len(set(obj)) < len(obj):
-        from tilesim.sim.sweep import SweepError
+        from tilesim.explore.sweep import SweepError
         raise SweepError(f"--objectives {args.objectives!r}: a column is repeated",
                          fix="name each column once, e.g. latency_ms,energy_uj")
     return obj
 
 
 def cmd_report(args) -> int:
-    from .reporting import report
+    from tilesim.explore.reporting import report
     try:
         path = report(args.dirs, args.output, color=args.color, title=args.title,
                       command=args.command_line, objectives=_objectives(args))
@@ -237,7 +238,7 @@ def _run_gpu(args, gpu, model) -> int:
         paths = api.write_outputs(args.out, result, gpu, model, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
     if args.report:
-        from .reporting import run_report
+        from tilesim.explore.reporting import run_report
         print(f"report: {run_report(result, gpu, args.report, None, args.command_line, s['gpu_precision'])}")
     return 0
 
@@ -279,7 +280,7 @@ def cmd_verify(args) -> int:
         tc = api.verify_torch(arch, model, device=args.torch_device, layers=args.layers,
                               seed=args.seed)
         torch_ok = all(c.torch_ok for c in tc)
-        from tilesim.sim.gpu.torch_check import frame
+        from tilesim.explore.torch_check import frame
         print(table(frame(tc), TORCH_SPEC))
         print(f"torch ({tc[0].torch_device if tc else args.torch_device}): "
               f"{sum(c.torch_ok for c in tc)}/{len(tc)} layers agree with the reference "
@@ -411,7 +412,7 @@ def cmd_compare(args) -> int:
     if args.report:
         import tempfile
 
-        from .reporting import report
+        from tilesim.explore.reporting import report
         with tempfile.TemporaryDirectory() as tmp:
             d = args.out or tmp
             if not args.out:
@@ -560,6 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for the Dask scheduler (default 10)")
     sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
                     "stored rows are not recomputed")
+    sw.add_argument("--recompute-stale", action="store_true", help="with --resume: recompute "
+                    "the stored rows another tilesim version computed (else refused)")
     sw.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report (HTML, or Markdown "
                     "for .md) with the Pareto front")
     sw.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
