@@ -15,8 +15,8 @@ def roof_of(arch, precision: str | None = None) -> dict:
     if getattr(arch, "kind", None) == "gpu":
         return {"peak_ops_per_s": arch.peak_ops(precision),
                 "dram_bytes_per_s": arch.memory_bandwidth}
-    bpc = arch.bytes_per_cycle(arch.dram)
-    bw = None if bpc is None or bpc == float("inf") else bpc * arch.clock
+    bpc = arch.dram_bpc
+    bw = None if bpc == float("inf") else bpc * arch.clock
     return {"peak_ops_per_s": 2.0 * arch.peak_macs_per_cycle * arch.clock, "dram_bytes_per_s": bw}
 
 

@@ -38,7 +38,7 @@ def _describe(a) -> dict:
     return {"arch": a.name, "pes": arr.rows * arr.cols * arr.count, "dataflow": arr.dataflow,
             "clock_mhz": a.clock / 1e6,
             "onchip_bytes": sum(m.size or 0 for m in a.onchip),
-            "dram_gb_per_s": (bw.bytes_per_cycle(a.clock) * a.clock / 1e9) if bw else None}
+            "dram_gb_per_s": (a.dram_bpc * a.clock / 1e9) if bw else None}
 
 
 def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
