@@ -32,8 +32,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from . import units
 
 GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
-#: precisions that run on tensor cores (fp32 runs on the CUDA cores)
-TENSOR_PRECISIONS = ("tf32", "fp16", "bf16", "int8")
 #: bytes per element a kernel reads and writes at each precision (tf32 is stored as fp32)
 GPU_PRECISION_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 _OPS_UNITS = {"tflops": 1e12, "tops": 1e12, "gflops": 1e9, "gops": 1e9, "pflops": 1e15,

@@ -34,8 +34,11 @@ def load(spec: str | Path) -> Architecture:
     spec_s = str(spec)
     path = Path(spec_s)
     if path.suffix == ".cfg":
-        from .scalesim_cfg import load_cfg
-        return load_cfg(path)
+        from .scalesim_cfg import cfg_dict
+        if not path.is_file():
+            raise ArchError("no such file", source=str(path),
+                            fix="check the path to the SCALE-Sim .cfg")
+        return from_dict(cfg_dict(path, read_text(path)), source=str(path))
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ArchError("no such file", source=spec_s,

@@ -17,15 +17,15 @@ REQUIRED = ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "Ofm
             "Dataflow")
 
 
-def load_cfg(path: Path):
-    from .loader import from_dict, read_text
+def cfg_dict(path: Path, text: str) -> dict:
+    """The architecture dict (our YAML form) of the SCALE-Sim config ``text`` read from
+    ``path``; :func:`arch.loader.load` validates it (this module does not import the
+    loader: no import circle)."""
     src = str(path)
-    if not path.is_file():
-        raise ArchError("no such file", source=src, fix="check the path to the SCALE-Sim .cfg")
     cp = configparser.ConfigParser(strict=True)
     cp.optionxform = str  # keep key case
     try:
-        cp.read_string(read_text(path), source=src)
+        cp.read_string(text, source=src)
     except configparser.Error as e:
         raise ArchError(f"not a valid SCALE-Sim config: {e.message.splitlines()[0]}", source=src,
                         fix="compare with SCALE-Sim's configs/scale.cfg") from None
@@ -87,4 +87,4 @@ def load_cfg(path: Path):
              "size": f"{ints['OfmapSramSzkB']} KiB", "double_buffered": True},
         ],
     }
-    return from_dict(data, source=src)
+    return data

@@ -19,6 +19,7 @@ YAML (all sizes, bandwidths and clocks as unit strings)::
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
@@ -206,8 +207,28 @@ class Architecture(_Frozen):
     def onchip(self) -> list[MemoryLevel]:
         return self.memory[1:]
 
-    def bytes_per_cycle(self, level: MemoryLevel) -> float | None:
-        return None if level.bandwidth is None else level.bandwidth.bytes_per_cycle(self.clock)
+    @cached_property
+    def level_bpc(self) -> tuple[float, ...]:
+        """Bandwidth of every memory level in bytes per cycle, resolved once at the
+        clock; ``inf`` for an unlimited or unspecified (on-chip) bandwidth."""
+        return tuple(math.inf if m.bandwidth is None else m.bandwidth.bytes_per_cycle(self.clock)
+                     for m in self.memory)
+
+    @property
+    def dram_bpc(self) -> float:
+        """DRAM bandwidth in bytes per cycle (``inf``: unlimited)."""
+        return self.level_bpc[0]
+
+    def bytes_per_cycle(self, level: MemoryLevel) -> float:
+        """Bandwidth of ``level`` (one of ``memory``) in bytes per cycle (``inf``: unlimited)."""
+        return self.level_bpc[self.memory.index(level)]
+
+    @cached_property
+    def hidden(self) -> dict:
+        """operand -> True when every on-chip level holding it is double-buffered, so its
+        DRAM transfers can overlap compute (all but the first / last tile)."""
+        return {op: all(m.double_buffered for m in self.onchip if op in m.holds)
+                for op in OPERANDS}
 
     @property
     def dram_channels(self) -> int:

@@ -3,7 +3,7 @@ total cycles, for resnet50 and mobilenet_v2 on tpu_v1 and nvdla_small (finite DR
 bandwidth, the presets as shipped).
 
 Usage:  python benchmarks/bench_des_agreement.py [--arch A ...] [--model M ...] [--top 5]
-        [--objective edp|latency|energy|default]
+        [--objective edp|latency|energy|traffic]
 Prints, per (arch, model), the worst layer's relative difference (DES - analytic) /
 analytic on (total_cycles + 1), the model totals, and the --top worst layers with their
 DES stall causes; exits 1 if any layer differs by more than 10 %.
@@ -16,6 +16,7 @@ import time
 
 from tilesim import arch
 from tilesim import workloads
+from tilesim.mapper import OBJECTIVES
 from tilesim.sim import make_mapper, simulate_model
 from tilesim.sim.des import simulate_model as simulate_des
 
@@ -27,9 +28,9 @@ def main() -> int:
     p.add_argument("--arch", nargs="+", default=["tpu_v1", "nvdla_small"])
     p.add_argument("--model", nargs="+", default=["resnet50", "mobilenet_v2"])
     p.add_argument("--top", type=int, default=3)
-    p.add_argument("--objective", default="edp", choices=("edp", "latency", "energy", "default"),
-                   help="mapping search objective (default edp, as `tilesim run`; 'default' = "
-                        "the least-traffic mapper)")
+    p.add_argument("--objective", default="edp", choices=OBJECTIVES,
+                   help="mapping search objective (default edp, as `tilesim run`; traffic = "
+                        "the least DRAM traffic)")
     a = p.parse_args()
     ok = True
     for an in a.arch:

@@ -13,6 +13,7 @@ import time
 
 from tilesim import arch
 from tilesim import workloads
+from tilesim.mapper import OBJECTIVES
 from tilesim.sim import make_mapper, simulate_model
 from tilesim.sim.des import simulate_model as simulate_des
 
@@ -27,9 +28,9 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--arch", nargs="+", default=arch.presets())
     p.add_argument("--model", nargs="+", default=workloads.zoo_names())
-    p.add_argument("--objective", default="edp", choices=("edp", "latency", "energy", "default"),
-                   help="mapping search objective (default edp, as `tilesim run`; 'default' = "
-                        "the least-traffic mapper)")
+    p.add_argument("--objective", default="edp", choices=OBJECTIVES,
+                   help="mapping search objective (default edp, as `tilesim run`; traffic = "
+                        "the least DRAM traffic)")
     a = p.parse_args()
     bad = layers = 0
     t_all = time.perf_counter()

@@ -1,6 +1,6 @@
 """Heuristic vs exhaustive mapping search, per layer: the objective gap (goal: heuristic
 within 2 % of exhaustive on every layer of resnet18 on tpu_v1 and eyeriss_like) and
-the candidates each scored; plus the vectorised cost's candidates scored per second.
+the candidates each scored; plus the cost model's candidates scored per second.
 
 Usage:  python benchmarks/bench_search.py [--archs tpu_v1 eyeriss_like] [--model resnet18]
         [--objectives latency energy edp]
@@ -16,8 +16,8 @@ import numpy as np
 
 from tilesim import arch
 from tilesim import workloads
-from tilesim.mapper import Budget, Mapspace, map_layer, run_search
-from tilesim.sim import VectorCost
+from tilesim.mapper import Budget, Mapspace, run_search
+from tilesim.sim import CostModel
 from tilesim.workloads import MacLayer
 
 GOAL = 0.02
@@ -33,7 +33,7 @@ def main() -> int:
     big = Budget(candidates=10 ** 9, seconds=3600)
     for name in a.archs:
         A = arch.load(name)
-        cost = VectorCost(A)
+        cost = CostModel(A)
         layers = {}
         for l in workloads.load(a.model).layers:
             if isinstance(l, MacLayer):
@@ -45,7 +45,7 @@ def main() -> int:
             gaps = []
             for l in layers.values():
                 sp = Mapspace(l, A)
-                seed = sp.index_of(A.array.dataflow, map_layer(l, A).tiling)
+                seed = sp.seed()
                 f = lambda pts, l=l: cost(l, pts)  # noqa: E731
                 ex = run_search(sp, f, obj, "exhaustive", big, seeds=(seed,))
                 he = run_search(sp, f, obj, "heuristic", big, seeds=(seed,))
@@ -64,9 +64,9 @@ def main() -> int:
                   f"exhaustive on {exact}, worst gap {100 * g:.3f} % ({lname}), mean gap "
                   f"{100 * np.mean([x for x, _ in gaps]):.4f} %; candidates scored: heuristic "
                   f"{ev_h:,} in {t_h:.2f} s, exhaustive {ev_e:,} in {t_e:.2f} s")
-    # candidates scored per second by the vectorised cost (mapspace scoring + cost model)
+    # candidates scored per second (mapspace scoring + cost model)
     A = arch.load("tpu_v1")
-    cost = VectorCost(A)
+    cost = CostModel(A)
     ls = [l for l in workloads.load("resnet50").layers if isinstance(l, MacLayer)]
     n = 0
     t_space = t_cost = 0.0

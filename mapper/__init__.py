@@ -1,11 +1,12 @@
-"""Mapping layers onto the hardware (imports arch and workloads only)."""
+"""Mapping layers onto the hardware: one mapspace, one search (imports arch and workloads
+only; the cost model is handed in by sim)."""
 from .dataflow import DATAFLOWS, Dataflow
 from .errors import MappingError
-from .mapper import Mapper, SearchMapper, arch_hash, map_layer
-from .mapping import Mapping, Tiling, Traffic
-from .search import OBJECTIVES, STRATEGIES, Budget, SearchResult, run_search
-from .space import Mapspace, Points
+from .mapper import Mapper, arch_hash
+from .mapping import Mapping, Scored, SearchResult, Tiling, Traffic
+from .search import DEPRECATED_OBJECTIVES, OBJECTIVES, STRATEGIES, Budget, resolve_objective, run_search
+from .space import Mapspace, Points, points_of
 
-__all__ = ["DATAFLOWS", "Dataflow", "Mapper", "Mapping", "MappingError", "Tiling", "Traffic",
-           "map_layer", "OBJECTIVES", "STRATEGIES", "Budget", "SearchResult", "run_search",
-           "Mapspace", "Points", "SearchMapper", "arch_hash"]
+__all__ = ["DATAFLOWS", "DEPRECATED_OBJECTIVES", "Dataflow", "Mapper", "Mapping", "MappingError",
+           "OBJECTIVES", "STRATEGIES", "Budget", "Mapspace", "Points", "Scored", "SearchResult",
+           "Tiling", "Traffic", "arch_hash", "points_of", "resolve_objective", "run_search"]

@@ -1,17 +1,16 @@
-"""The Mapping: how one MAC layer is placed on the array and tiled into the buffers."""
+"""The Mapping: how one MAC layer is placed on the array and tiled into the buffers, and
+how a searched mapping was found (:class:`SearchResult`)."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from tilesim.workloads import MacLayer
 
 from .dataflow import Dataflow
 
-if TYPE_CHECKING:
-    from .search import SearchResult
-
 LOOPS = ("r", "k", "c")  # output-row blocks, output-channel blocks, input-channel blocks
+ORDERS = tuple(itertools.permutations(range(3)))  # indices into LOOPS, outermost first
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,12 @@ class Tiling:
     def n_tiles(self) -> int:
         r, k, c = self.trips
         return r * k * c
+
+    def label(self, layer: MacLayer) -> str:
+        """The ``tiling`` column of layers.csv, e.g. ``r:7row k:64 c:64 order r>k>c``."""
+        r = (f"{self.images}img" if self.rows == layer.P else
+             f"{self.rows}row" if self.cols == layer.Q else f"1row,{self.cols}col")
+        return f"r:{r} k:{self.k_tile} c:{self.c_tile} order {'>'.join(self.order)}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class Mapping:
     tiling: Tiling
     traffic: Traffic
     notes: tuple[str, ...] = field(default=())
-    search: SearchResult | None = None  # how a searched mapping was found (None: default mapper)
+    search: SearchResult | None = None  # how the mapping was found (None: built by hand)
 
     def dim(self, name: str) -> int:
         return {"M": self.M, "N": self.N, "K": self.K}[name]
@@ -111,3 +116,24 @@ class Mapping:
     def macs(self) -> int:
         """MACs the mapped GEMMs perform: groups x M x N x K (equals the layer's MACs)."""
         return self.groups * self.M * self.N * self.K
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scored mapping: its point index, cycles (count), energy (pJ)."""
+    index: int
+    cycles: int
+    energy_pj: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """How a mapping was found: the best point, the runners-up, the search's effort."""
+    best: Scored
+    runner_ups: tuple[Scored, ...]   # the next best distinct costs, best first
+    objective: str
+    strategy: str
+    evaluated: int                   # candidates scored
+    space_size: int
+    complete: bool                   # False when the budget stopped the search early
+    seconds: float

@@ -3,8 +3,14 @@
 The search never computes a cost itself (the mapper does not import ``sim``): a
 strategy *asks* for a batch of point indices, the driver scores them with the cost
 function it was handed (``cost(points) -> (cycles, energy_pj)``, numpy arrays; the
-analytic model's vectorised form, wired in by ``sim``), and *tells* the strategy the
+cost model of ``sim``, wired in by ``sim``), and *tells* the strategy the
 objective values. Illegal points score +inf.
+
+Objectives (:data:`OBJECTIVES`, shared by the CLI, the API and sweep specs):
+``latency`` (cycles, then energy), ``energy`` (energy, then cycles), ``edp`` (cycles x
+energy, then cycles) and ``traffic`` (DRAM bytes, then the unhidden first load + last
+store, then the number of tiles: the least-traffic tiling). ``default`` is a deprecated
+alias of ``traffic`` (:func:`resolve_objective`).
 
 Strategies:
 
@@ -30,21 +36,37 @@ are scored first, in a batch of their own, whatever the budget, so even a budget
 candidate or a tiny seconds cap returns a mapping no worse than the default. Only the
 seconds cap can make a result depend on the machine; the default budget is in candidates.
 
-Ties break deterministically: objective, then the secondary metric (energy for the
-latency objective, cycles otherwise), then the lower index.
+Ties break deterministically: the objective's keys in turn, then the lower index.
 """
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import MappingError
-from .space import Mapspace
+from .mapping import Scored, SearchResult
+from .space import Mapspace, Points
 
-OBJECTIVES = ("latency", "energy", "edp")
+OBJECTIVES = ("edp", "latency", "energy", "traffic")
 STRATEGIES = ("heuristic", "exhaustive")
+#: deprecated objective names -> what they mean now
+DEPRECATED_OBJECTIVES = {"default": "traffic"}
+
+
+def resolve_objective(name: str) -> str:
+    """``name`` if it is an objective; a deprecated alias (``default``) gives its new
+    name with a one-line FutureWarning (shown to users by default); anything else is a ValueError."""
+    if name in DEPRECATED_OBJECTIVES:
+        new = DEPRECATED_OBJECTIVES[name]
+        warnings.warn(f"objective {name!r} is deprecated; it means {new!r} (the least DRAM "
+                      f"traffic tiling): use {new!r}", FutureWarning, stacklevel=2)
+        return new
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; use one of {', '.join(OBJECTIVES)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -58,28 +80,8 @@ class Budget:
             raise ValueError(f"search budget must be positive: {self}")
 
 
-@dataclass(frozen=True)
-class Scored:
-    """One scored mapping: its point index, cycles (count), energy (pJ)."""
-    index: int
-    cycles: int
-    energy_pj: float
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    best: Scored
-    runner_ups: tuple[Scored, ...]   # the next best distinct costs, best first
-    objective: str
-    strategy: str
-    evaluated: int                   # candidates scored
-    space_size: int
-    complete: bool                   # False when the budget stopped the search early
-    seconds: float
-
-
-def objective_keys(objective: str, cycles, energy):
-    """(primary, secondary) arrays to minimise for ``objective``."""
+def objective_keys(objective: str, cycles, energy, pts: Points) -> tuple:
+    """The arrays to minimise for ``objective``, most significant first."""
     cycles = np.asarray(cycles, dtype=np.float64)
     energy = np.asarray(energy, dtype=np.float64)
     if objective == "latency":
@@ -88,6 +90,10 @@ def objective_keys(objective: str, cycles, energy):
         return energy, cycles
     if objective == "edp":
         return cycles * energy, cycles
+    if objective == "traffic":
+        t = pts.tiles
+        return (t.traffic.astype(np.float64), (t.first_load + t.last_store).astype(np.float64),
+                t.n_tiles.astype(np.float64))
     raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
 
 
@@ -182,43 +188,44 @@ class Heuristic:
 
 
 class Told:
-    """What the strategies have been told: (primary, secondary) per point index."""
+    """What the strategies have been told: the objective's keys per point index."""
 
     def __init__(self, size: int):
-        self.k1 = np.full(size, np.nan)
-        self.k2 = np.full(size, np.nan)
+        self.size = size
+        self.k = np.full((1, size), np.nan)   # (keys, size); widened by the first tell
         self.count = 0
 
-    def tell(self, idx, k1, k2) -> None:
-        self.count += int(np.isnan(self.k1[idx]).sum())
-        self.k1[idx], self.k2[idx] = k1, k2
+    def tell(self, idx, keys) -> None:
+        if self.k.shape[0] != len(keys):
+            self.k = np.full((len(keys), self.size), np.nan)
+        self.count += int(np.isnan(self.k[0, idx]).sum())
+        for row, v in zip(self.k, keys):
+            row[idx] = v
 
     def known(self, idx) -> np.ndarray:
-        return ~np.isnan(self.k1[idx])
-
-    def __contains__(self, i) -> bool:
-        return not np.isnan(self.k1[i])
+        return ~np.isnan(self.k[0, idx])
 
     def key(self, i: int) -> tuple:
-        return (self.k1[i], self.k2[i], i)
+        return (*self.k[:, i], i)
 
     def rank(self, idx) -> np.ndarray:
         """Positions of ``idx`` (all told) sorted best first (ties: lower index)."""
-        return np.lexsort((idx, self.k2[idx], self.k1[idx]))
+        return np.lexsort((idx, *self.k[::-1, idx]))
 
 
 def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str = "heuristic",
                budget: Budget | None = None, seeds=(), keep: int = 5) -> SearchResult:
     """Search ``space`` for the best point under ``objective``; ``cost(points)`` returns
-    (cycles, energy_pj) arrays. ``seeds`` are scored first (e.g. the default mapping)."""
+    (cycles, energy_pj) arrays. ``seeds`` are scored first (e.g. :meth:`Mapspace.seed`)."""
     budget = budget or Budget()
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown search strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
-    objective_keys(objective, [0], [0])  # validates the name
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
     strat = (Exhaustive if strategy == "exhaustive" else Heuristic)(space, seeds)
     t0 = time.perf_counter()
     told = Told(space.size)
-    idx_all, cyc_all, en_all, k1_all, k2_all = [], [], [], [], []
+    idx_all, cyc_all, en_all, keys_all = [], [], [], []
     complete, truncated = True, False
     while True:
         left = budget.candidates - told.count
@@ -233,20 +240,18 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
             batch[:left])
         pts = space.points(batch)
         cycles, energy = cost(pts)
-        k1, k2 = objective_keys(objective, cycles, energy)
-        k1 = np.where(pts.legal, k1, np.inf)
-        k2 = np.where(pts.legal, k2, np.inf)
-        told.tell(batch, k1, k2)
+        keys = tuple(np.where(pts.legal, k, np.inf)
+                     for k in objective_keys(objective, cycles, energy, pts))
+        told.tell(batch, keys)
         idx_all.append(batch)
         cyc_all.append(np.asarray(cycles))
         en_all.append(np.asarray(energy))
-        k1_all.append(k1)
-        k2_all.append(k2)
+        keys_all.append(np.stack(keys))
     idx = np.concatenate(idx_all)
-    k1, k2 = np.concatenate(k1_all), np.concatenate(k2_all)
+    keys = np.concatenate(keys_all, axis=1)
     cyc, en = np.concatenate(cyc_all), np.concatenate(en_all)
-    order = np.lexsort((idx, k2, k1))
-    order = order[np.isfinite(k1[order])]
+    order = np.lexsort((idx, *keys[::-1]))
+    order = order[np.isfinite(keys[0, order])]
     if not len(order):
         what = (f"the search budget ({budget.candidates} candidates, {budget.seconds:g} s) ran "
                 f"out after {told.count} of {space.size} candidates" if not complete else
@@ -255,7 +260,7 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
                            fix="raise the search budget (--search-budget) or the buffer sizes")
     # runner-ups: the next best *distinct costs* (points tied on both keys, e.g. loop
     # orders that do not matter when a loop has one trip, are listed once)
-    _, first = np.unique(np.stack([k1[order], k2[order]]), axis=1, return_index=True)
+    _, first = np.unique(keys[:, order], axis=1, return_index=True)
     order = order[np.sort(first)][:keep + 1]
     sc = [Scored(int(idx[i]), int(cyc[i]), float(en[i])) for i in order]
     return SearchResult(best=sc[0], runner_ups=tuple(sc[1:]), objective=objective,

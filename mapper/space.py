@@ -15,6 +15,8 @@ tile, loop order):
 A point is *legal* when its tiles fit every on-chip level (double buffering counted:
 two tiles) and span the array along both of its spatial dims. Points are scored in
 batches (:meth:`Mapspace.points`), which is what a search asks the cost model about.
+Every :class:`Mapping` is built here (:meth:`Mapspace.mapping`), and any Mapping can be
+turned back into a one-point batch (:func:`points_of`) for the cost model.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS, OPERAND_DIMS
-from .mapping import LOOPS, Mapping, Tiling
-from .tiling import ORDERS, fills_array, grid_axes, score_points, tiling_at, traffic_at
+from .mapping import LOOPS, ORDERS, Mapping, Tiling
+from .tiling import TileEval, fills_array, grid_axes, least_traffic, raise_no_fit, score_points
 
 #: default number of balanced trip counts per dim added to the grid
 BALANCED = 16
@@ -35,21 +37,22 @@ BALANCED = 16
 
 @dataclass(frozen=True)
 class Points:
-    """A batch of mapspace points, parallel arrays (what a cost model scores).
+    """A batch of mapspace points: parallel numpy arrays, what the cost model scores.
 
-    ``dataflow`` indexes ``space.dataflows``; per point it also carries the array folding
-    of its dataflow (``row_folds``, ``col_folds``, ``stream_len`` and how often the array
-    reads each element of each operand, ``reads``), the DRAM traffic and tile bytes of
-    its tiling (``ev``, as :func:`mapper.tiling.score_points` returns) and ``legal``."""
+    ``dataflow`` indexes ``dataflows`` (names); per point the array folding of its
+    dataflow: ``row_folds``, ``col_folds`` (per group), ``fold_cycles`` (one fold's
+    cycles, :meth:`mapper.Dataflow.fold_cycles`), ``reads`` (operand -> how often the
+    array reads each element from its innermost buffer); ``tiles`` the buffer tiling's
+    sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal``."""
     index: np.ndarray
     dataflow: np.ndarray
     row_folds: np.ndarray
     col_folds: np.ndarray
-    stream_len: np.ndarray
+    fold_cycles: np.ndarray
     reads: dict
-    ev: dict
+    tiles: TileEval
     legal: np.ndarray
-    dataflows: tuple = ()   # names that ``dataflow`` indexes
+    dataflows: tuple = ()
 
     def __len__(self) -> int:
         return len(self.index)
@@ -72,11 +75,13 @@ class Mapspace:
         g, M, N, K = layer.gemm
         dims = {"M": M, "N": N, "K": K}
         dfs = [DATAFLOWS[d] for d in self.dataflows]
-        self._rf = np.array([-(-dims[d.rows] // a.rows) for d in dfs], dtype=np.int64)
-        self._cf = np.array([-(-dims[d.cols] // a.cols) for d in dfs], dtype=np.int64)
-        self._st = np.array([dims[d.stream] for d in dfs], dtype=np.int64)
-        self._reads = {op: np.array([d.reads_per_element(op, rf, cf) for d, rf, cf in
-                                     zip(dfs, self._rf, self._cf)], dtype=np.int64)
+        folds = [d.folds(dims, a.rows, a.cols) for d in dfs]
+        self._rf = np.array([f[0] for f in folds], dtype=np.int64)
+        self._cf = np.array([f[1] for f in folds], dtype=np.int64)
+        self._fc = np.array([d.fold_cycles(a.rows, a.cols, dims[d.stream]) for d in dfs],
+                            dtype=np.int64)
+        self._reads = {op: np.array([d.reads_per_element(op, rf, cf) for d, (rf, cf) in
+                                     zip(dfs, folds)], dtype=np.int64)
                        for op in OPERAND_DIMS}
 
     # ---- indexing -------------------------------------------------------------------
@@ -93,15 +98,42 @@ class Mapspace:
         nb, pt, qt = self.rsel[r].T
         kt, ct = self.kts[k], self.cts[c]
         ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o)
-        legal = ev["fits"].copy()
+        legal = ev.fits.copy()
         for i, name in enumerate(self.dataflows):
             sel = d == i
             if sel.any():
                 legal[sel] &= fills_array(self.layer, self.arch, name, nb[sel], pt[sel], qt[sel],
                                           kt[sel], ct[sel])
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
-                      stream_len=self._st[d], reads={op: v[d] for op, v in self._reads.items()},
-                      ev=ev, legal=legal, dataflows=self.dataflows)
+                      fold_cycles=self._fc[d], reads={op: v[d] for op, v in self._reads.items()},
+                      tiles=ev, legal=legal, dataflows=self.dataflows)
+
+    def seed(self) -> int:
+        """The least-DRAM-traffic point on the coarse grid (powers of two, multiples of
+        the array's columns, full extents: ``grid_axes`` without balanced tiles) under the
+        array's own dataflow, among tiles that fill the array; ties go to the smaller
+        unhidden first load + last store, then to fewer tiles, then to the first in
+        (loop order, output block, k tile, c tile) order. Every search scores it first,
+        so a searched mapping is never worse than it under the search's objective.
+
+        MappingError, naming the level, the operand and the size that would fit, when
+        no tile fits the buffers."""
+        rsel0, kts0, cts0 = grid_axes(self.layer, self.arch, 0)
+        r = [int(np.flatnonzero((self.rsel == v).all(axis=1))[0]) for v in rsel0]
+        k = np.searchsorted(self.kts, kts0)
+        c = np.searchsorted(self.cts, cts0)
+        o, r, k, c = (x.ravel() for x in np.meshgrid(np.arange(len(ORDERS)), r, k, c,
+                                                     indexing="ij"))
+        idx = self.encode(np.zeros_like(o), r, k, c, o)
+        pts = self.points(idx)
+        ev = pts.tiles
+        fill = fills_array(self.layer, self.arch, self.dataflows[0], ev.images, ev.rows,
+                           ev.cols, ev.k_tile, ev.c_tile)
+        ev = ev.take(fill)
+        best = least_traffic(ev)
+        if best < 0:
+            raise_no_fit(self.layer, self.arch, ev)
+        return int(idx[fill][best])
 
     def index_of(self, dataflow: str, tiling: Tiling) -> int:
         """Flat index of ``tiling`` under ``dataflow`` (it must be on the grid)."""
@@ -115,16 +147,32 @@ class Mapspace:
         return int(self.encode(d, r[0], k[0], c[0], o))
 
     # ---- building Mappings ------------------------------------------------------------
-    def mapping(self, index: int, notes: tuple[str, ...] = ()) -> Mapping:
+    def mapping(self, index: int) -> Mapping:
         """The :class:`Mapping` of point ``index`` (a legal one)."""
         p = self.points([index])
-        ev = p.ev
-        df = DATAFLOWS[self.dataflows[int(p.dataflow[0])]]
         g, M, N, K = self.layer.gemm
         a = self.arch.array
-        tiling = tiling_at(ev, 0)
-        traffic = traffic_at(ev, 0)
-        return Mapping(layer=self.layer, dataflow=df, array_rows=a.rows, array_cols=a.cols,
-                       array_count=a.count, groups=g, M=M, N=N, K=K,
-                       row_folds=int(p.row_folds[0]), col_folds=int(p.col_folds[0]),
-                       tiling=tiling, traffic=traffic, notes=notes)
+        return Mapping(layer=self.layer, dataflow=DATAFLOWS[self.dataflows[int(p.dataflow[0])]],
+                       array_rows=a.rows, array_cols=a.cols, array_count=a.count, groups=g,
+                       M=M, N=N, K=K, row_folds=int(p.row_folds[0]),
+                       col_folds=int(p.col_folds[0]), tiling=p.tiles.tiling(0),
+                       traffic=p.tiles.traffic_of(0))
+
+
+def points_of(m: Mapping, arch: Architecture) -> Points:
+    """``m`` as a one-point batch on ``arch`` (its tiles scored against ``arch``'s
+    buffers: ``legal`` is False when they do not fit there)."""
+    t = m.tiling
+    one = [np.array([v], dtype=np.int64) for v in
+           (t.images, t.rows, t.cols, t.k_tile, t.c_tile,
+            ORDERS.index(tuple(LOOPS.index(x) for x in t.order)))]
+    ev = score_points(m.layer, arch, *one)
+    df = m.dataflow
+    legal = ev.fits & fills_array(m.layer, arch, df.name, *one[:5])
+    i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+    return Points(index=i64(0), dataflow=i64(0), row_folds=i64(m.row_folds),
+                  col_folds=i64(m.col_folds),
+                  fold_cycles=i64(df.fold_cycles(m.array_rows, m.array_cols, m.stream_len)),
+                  reads={op: i64(df.reads_per_element(op, m.row_folds, m.col_folds))
+                         for op in OPERAND_DIMS},
+                  tiles=ev, legal=legal, dataflows=(df.name,))

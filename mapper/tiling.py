@@ -17,8 +17,7 @@ min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows, likewise for co
 """
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -27,9 +26,7 @@ from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS
 from .errors import MappingError
-from .mapping import LOOPS, Tiling, Traffic
-
-ORDERS = tuple(itertools.permutations(range(3)))  # indices into LOOPS, outermost first
+from .mapping import LOOPS, ORDERS, Tiling, Traffic
 
 
 def _pow2_upto(n: int) -> list[int]:
@@ -99,32 +96,81 @@ def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, 
     return keep
 
 
-def candidates(layer: MacLayer, arch: Architecture, dataflow: str | None = None):
-    """Arrays (images, rows, cols, k_tile, c_tile) over the candidate grid (see
-    :func:`grid_axes`), keeping only tiles that fill the array (:func:`fills_array`)."""
-    rsel, kts, cts = grid_axes(layer, arch)
-    grid = np.array([(nb, pt, qt, kt, ct) for (nb, pt, qt) in rsel for kt in kts for ct in cts],
-                    dtype=np.int64)
-    nb, pt, qt, kt, ct = grid.T
-    keep = fills_array(layer, arch, dataflow or arch.array.dataflow, nb, pt, qt, kt, ct)
-    return nb[keep], pt[keep], qt[keep], kt[keep], ct[keep]
-
-
 ORDER_TABLE = np.array(ORDERS, dtype=np.int64)  # (6, 3): loop indices, outermost first
 
 
-def evaluate(layer: MacLayer, arch: Architecture, dataflow: str | None = None):
-    """Score every candidate tiling; returns a dict of numpy arrays (one entry per
-    candidate x loop order, order-major) with tile sizes, trips, per-level usage and
-    traffic."""
-    nb, pt, qt, kt, ct = candidates(layer, arch, dataflow)
-    rep = len(ORDERS)
-    t = lambda a: np.tile(np.asarray(a), rep)  # noqa: E731
-    return score_points(layer, arch, t(nb), t(pt), t(qt), t(kt), t(ct),
-                        np.repeat(np.arange(rep), len(nb)))
+@dataclass(frozen=True)
+class TileEval:
+    """Tilings scored by :func:`score_points`: parallel numpy arrays, one entry per tiling.
+
+    Tile sizes (``images``, ``rows``, ``cols``, ``k_tile``, ``c_tile``), ``order`` (an index
+    into :data:`ORDERS`), trip counts ``Tr``, ``Tk``, ``Tc``; ``usage`` (on-chip level name
+    -> bytes occupied, x2 when double-buffered) and ``fits`` (every level holds its
+    tiles); ``tile_bytes`` (operand -> bytes of one tile, output at accumulator
+    precision); DRAM traffic in bytes: ``read_input``, ``read_weight``, ``read_psum``,
+    ``write_output``, and the unhidable ``first_load`` (first input + weight tile) and
+    ``last_store`` (last output tile)."""
+    images: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    k_tile: np.ndarray
+    c_tile: np.ndarray
+    order: np.ndarray
+    Tr: np.ndarray
+    Tk: np.ndarray
+    Tc: np.ndarray
+    fits: np.ndarray
+    usage: dict
+    tile_bytes: dict
+    read_input: np.ndarray
+    read_weight: np.ndarray
+    read_psum: np.ndarray
+    write_output: np.ndarray
+    first_load: np.ndarray
+    last_store: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def n_tiles(self) -> np.ndarray:
+        return self.Tr * self.Tk * self.Tc
+
+    @property
+    def read(self) -> np.ndarray:
+        """Every DRAM read, bytes."""
+        return self.read_input + self.read_weight + self.read_psum
+
+    @property
+    def traffic(self) -> np.ndarray:
+        """Every DRAM read and write, bytes."""
+        return self.read + self.write_output
+
+    def take(self, sel) -> "TileEval":
+        """The entries ``sel`` (a mask or indices)."""
+        def pick(v):
+            return {k: x[sel] for k, x in v.items()} if isinstance(v, dict) else v[sel]
+        return TileEval(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+
+    def tiling(self, i: int) -> Tiling:
+        """The :class:`Tiling` of entry ``i``."""
+        return Tiling(
+            images=int(self.images[i]), rows=int(self.rows[i]), cols=int(self.cols[i]),
+            k_tile=int(self.k_tile[i]), c_tile=int(self.c_tile[i]),
+            order=tuple(LOOPS[j] for j in ORDERS[self.order[i]]),
+            trips=(int(self.Tr[i]), int(self.Tk[i]), int(self.Tc[i])),
+            tile_bytes={k: int(v[i]) for k, v in self.tile_bytes.items()},
+            level_bytes={k: int(v[i]) for k, v in self.usage.items()})
+
+    def traffic_of(self, i: int) -> Traffic:
+        """The :class:`Traffic` of entry ``i``."""
+        return Traffic(read_input=int(self.read_input[i]), read_weight=int(self.read_weight[i]),
+                       read_psum=int(self.read_psum[i]),
+                       write_output=int(self.write_output[i]),
+                       first_load=int(self.first_load[i]), last_store=int(self.last_store[i]))
 
 
-def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order):
+def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order) -> TileEval:
     """Tile sizes, trips, per-level usage, capacity fit and DRAM traffic of arbitrary
     tilings given as parallel arrays (``order`` indexes :data:`ORDERS`)."""
     pb = arch.precision.bytes
@@ -194,7 +240,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order)
     spills = f_out - 1
     read_psum = out_elems * spills * accb
     write_output = out_elems * ob + out_elems * spills * accb
-    return dict(
+    return TileEval(
         images=nb, rows=pt, cols=qt, k_tile=kt, c_tile=ct, order=np.asarray(order),
         Tr=Tr, Tk=Tk, Tc=Tc, fits=fits, usage=usage,
         tile_bytes={"input": in_tile, "weight": w_tile, "output": out_tile * accb},
@@ -203,57 +249,37 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order)
     )
 
 
-def best_tiling(layer: MacLayer, arch: Architecture) -> tuple[Tiling, Traffic]:
-    """The tiling with the least DRAM traffic; ties go to the smaller unhidden first load
-    + last store, then to fewer tiles, then to the first candidate (deterministic)."""
-    ev = evaluate(layer, arch)
-    ok = np.flatnonzero(ev["fits"])
+def least_traffic(ev: TileEval) -> int:
+    """The entry of ``ev`` that fits with the least DRAM traffic; ties go to the smaller
+    unhidden first load + last store, then to fewer tiles, then to the first entry
+    (deterministic). -1 when none fits."""
+    ok = np.flatnonzero(ev.fits)
     if ok.size == 0:
-        _raise_no_fit(layer, arch, ev)
-    total = (ev["read_input"] + ev["read_weight"] + ev["read_psum"] + ev["write_output"])[ok]
-    exposed = (ev["first_load"] + ev["last_store"])[ok]
-    ntiles = (ev["Tr"] * ev["Tk"] * ev["Tc"])[ok]
-    i = ok[np.lexsort((ok, ntiles, exposed, total))[0]]
-    return tiling_at(ev, i), traffic_at(ev, i)
+        return -1
+    exposed = (ev.first_load + ev.last_store)[ok]
+    return int(ok[np.lexsort((ok, ev.n_tiles[ok], exposed, ev.traffic[ok]))[0]])
 
 
-def tiling_at(ev: dict, i: int) -> Tiling:
-    """The :class:`Tiling` of entry ``i`` of a :func:`score_points` result."""
-    return Tiling(
-        images=int(ev["images"][i]), rows=int(ev["rows"][i]), cols=int(ev["cols"][i]),
-        k_tile=int(ev["k_tile"][i]),
-        c_tile=int(ev["c_tile"][i]), order=tuple(LOOPS[j] for j in ORDERS[ev["order"][i]]),
-        trips=(int(ev["Tr"][i]), int(ev["Tk"][i]), int(ev["Tc"][i])),
-        tile_bytes={k: int(v[i]) for k, v in ev["tile_bytes"].items()},
-        level_bytes={k: int(v[i]) for k, v in ev["usage"].items()})
-
-
-def traffic_at(ev: dict, i: int) -> Traffic:
-    """The :class:`Traffic` of entry ``i`` of a :func:`score_points` result."""
-    return Traffic(read_input=int(ev["read_input"][i]), read_weight=int(ev["read_weight"][i]),
-                   read_psum=int(ev["read_psum"][i]), write_output=int(ev["write_output"][i]),
-                   first_load=int(ev["first_load"][i]), last_store=int(ev["last_store"][i]))
-
-
-def _raise_no_fit(layer: MacLayer, arch: Architecture, ev) -> None:
+def raise_no_fit(layer: MacLayer, arch: Architecture, ev: TileEval) -> None:
     """Name the layer, the level, the operand whose tile needs the most of it, and the
     smallest size of that level with which some candidate tiling fits every level."""
     pb = arch.precision.bytes
     innermost_out = max(i for i, m in enumerate(arch.memory) if "output" in m.holds)
     for idx, lvl in enumerate(arch.memory):
-        if lvl.name not in ev["usage"] or (ev["usage"][lvl.name] <= lvl.size).any():
+        if lvl.name not in ev.usage or (ev.usage[lvl.name] <= lvl.size).any():
             continue
-        others = np.ones(len(ev["fits"]), dtype=bool)
+        others = np.ones(len(ev), dtype=bool)
         for j, other in enumerate(arch.memory[1:], 1):
             if j != idx:
-                others &= ev["usage"][other.name] <= other.size
+                others &= ev.usage[other.name] <= other.size
         pool = np.flatnonzero(others) if others.any() else np.arange(len(others))
-        best = pool[np.argmin(ev["usage"][lvl.name][pool])]
-        need = int(ev["usage"][lvl.name][best])
+        best = pool[np.argmin(ev.usage[lvl.name][pool])]
+        need = int(ev.usage[lvl.name][best])
         k = 2 if lvl.double_buffered else 1
         acc = pb["accumulator"] if idx == innermost_out else pb["output"]
-        parts = {"input": ev["tile_bytes"]["input"][best], "weight": ev["tile_bytes"]["weight"][best],
-                 "output": ev["tile_bytes"]["output"][best] / pb["accumulator"] * acc}
+        tb = ev.tile_bytes
+        parts = {"input": tb["input"][best], "weight": tb["weight"][best],
+                 "output": tb["output"][best] / pb["accumulator"] * acc}
         parts = {op: int(v) * k for op, v in parts.items() if op in lvl.holds}
         op = max(parts, key=parts.get)
         split = ", ".join(f"{o} {v} B" for o, v in parts.items())

@@ -178,25 +178,22 @@ def torch_table(df, device: str, markdown: bool = False) -> str:
 
 
 # ---- tilesim map ------------------------------------------------------------------------
-def map_text(layer: dict, model: str, arch: str, clock_hz: float, search: dict | None,
-             nest: list, best: dict, energy: dict, sources: dict, runner_ups: list) -> str:
+def map_text(layer: dict, model: str, arch: str, clock_hz: float, search: dict, nest: list,
+             best: dict, energy: dict, sources: dict, runner_ups: list) -> str:
     """One layer's mapping: ``layer`` its dims (name, kind, N..Q, stride, groups);
-    ``search`` (objective, strategy, evaluated, space_size, seconds, complete) or None for
-    the default mapper; ``nest`` the loop-nest lines; ``best`` the cost of the best
-    mapping (cycles, compute_cycles, bound, energy_pj, dram_read_bytes, dram_write_bytes);
-    ``energy`` its pJ per ``*_energy_pj`` term and ``sources`` their tables;
-    ``runner_ups`` [(mapping summary, cycles, energy_pj)], best first."""
+    ``search`` (objective, strategy, evaluated, space_size, seconds, complete); ``nest``
+    the loop-nest lines; ``best`` the cost of the best mapping (cycles, compute_cycles,
+    bound, energy_pj, dram_read_bytes, dram_write_bytes); ``energy`` its pJ per
+    ``*_energy_pj`` term and ``sources`` their tables; ``runner_ups`` [(mapping summary,
+    cycles, energy_pj, DRAM bytes)], best first."""
     l, out = layer, []
     out.append(f"# layer {l['name']} ({l['kind']}: N={l['N']} C={l['C']} H={l['H']} W={l['W']} "
                f"K={l['K']} R={l['R']} S={l['S']} P={l['P']} Q={l['Q']}, stride "
                f"{l['stride'][0]}, groups {l['groups']}) of {model} on {arch}")
     sr = search
-    if sr is not None:
-        out.append(f"# searched for {sr['objective']} ({sr['strategy']}): {sr['evaluated']:,} "
-                   f"of {sr['space_size']:,} candidate mappings scored in "
-                   f"{sr['seconds'] * 1e3:.1f} ms" + ("" if sr["complete"] else " (budget reached)"))
-    else:
-        out.append("# default mapper (least DRAM traffic, no search)")
+    out.append(f"# searched for {sr['objective']} ({sr['strategy']}): {sr['evaluated']:,} "
+               f"of {sr['space_size']:,} candidate mappings scored in "
+               f"{sr['seconds'] * 1e3:.1f} ms" + ("" if sr["complete"] else " (budget reached)"))
     out += nest
     b = best
     out.append(f"cost: {b['cycles']:,} cycles ({b['cycles'] / clock_hz * 1e3:.4f} ms, "
@@ -209,13 +206,14 @@ def map_text(layer: dict, model: str, arch: str, clock_hz: float, search: dict |
             out.append(f"  {k[:-len('_energy_pj')]:34s} {v / 1e6:>12,.3f} uJ  "
                        f"[{sources.get(k, '')}]")
     if runner_ups:
-        key = {"latency": lambda c, e: c, "energy": lambda c, e: e,
-               "edp": lambda c, e: c * e}[sr["objective"]]
+        key = {"latency": lambda c, e, t: c, "energy": lambda c, e, t: e,
+               "edp": lambda c, e, t: c * e, "traffic": lambda c, e, t: t}[sr["objective"]]
         out.append(f"runner-ups (next best under {sr['objective']}):")
         out.append(f"  {'#':>2}  {'mapping':58s} {'cycles':>12} {'energy (uJ)':>12} "
                    f"{'vs best':>8}")
-        for i, (summary, cyc, e_pj) in enumerate(runner_ups, 2):
-            d = key(cyc, e_pj) / key(b["cycles"], b["energy_pj"]) - 1
+        best_key = key(b["cycles"], b["energy_pj"], b["dram_read_bytes"] + b["dram_write_bytes"])
+        for i, (summary, cyc, e_pj, traffic) in enumerate(runner_ups, 2):
+            d = key(cyc, e_pj, traffic) / best_key - 1
             out.append(f"  {i:>2}  {summary:58s} {cyc:>12,} {e_pj / 1e6:>12,.3f} "
                        f"{100 * d:>+7.2f}%")
     return "\n".join(out)

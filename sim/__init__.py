@@ -1,10 +1,11 @@
-"""Simulation: the analytic model (more fidelities to come). Imports arch, workloads, mapper."""
-from .analytic import compute_cycles, fold_cycles, simulate_mac, simulate_op
+"""Simulation: the cost model (one closed form, vectorised), the discrete-event engine
+(:mod:`sim.des`), the PE-array model (:mod:`sim.pe`), reference kernels and the tiled
+executor (:mod:`sim.kernels`), energy and the GPU latency model. Imports arch,
+workloads and mapper."""
+from .cost import CostModel, Costs
+from .energy import energy_sources, energy_table
 from .results import LayerResult, ModelResult, layers_frame
-from .energy import energy_table, mac_energy_terms, op_energy_terms, with_energy
 from .run import make_mapper, simulate_model
-from .vcost import VectorCost
 
-__all__ = ["LayerResult", "ModelResult", "layers_frame", "compute_cycles", "fold_cycles", "simulate_mac",
-           "simulate_model", "simulate_op", "energy_table", "mac_energy_terms", "op_energy_terms",
-           "with_energy", "make_mapper", "VectorCost"]
+__all__ = ["CostModel", "Costs", "LayerResult", "ModelResult", "energy_sources", "energy_table",
+           "layers_frame", "make_mapper", "simulate_model"]

@@ -15,8 +15,8 @@ Terms (pJ) and the columns they become in ``layers.csv``:
   read / write energy per byte; for ``dram`` the bytes are the DRAM traffic;
 * ``leakage_energy_pj``: static power of the on-chip levels x the layer's time.
 
-Access counts are the analytic model's (:func:`sim.analytic.buffer_bytes` split by
-operand; a test checks the split sums back to it).
+Access counts are the cost model's (:meth:`sim.cost.CostModel.access`,
+:func:`sim.cost.op_access`); every fidelity prices them here.
 """
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ from dataclasses import dataclass, replace
 
 from tilesim.arch import Architecture
 from tilesim.arch import technology as tech
-from tilesim.mapper import Mapping
-from tilesim.workloads import OpLayer
 
 from .results import LayerResult
 
@@ -60,98 +58,40 @@ def energy_table(arch: Architecture) -> EnergyTable:
                        clock_hz=arch.clock)
 
 
-@dataclass(frozen=True)
-class EnergyTerm:
-    column: str        # e.g. dram_input_energy_pj
-    pj: float
-    source: str        # the technology table key(s), see arch.technology.SOURCES
-
-
-def level_operand_bytes(m: Mapping, arch: Architecture) -> dict:
-    """{(level, operand): [read_bytes, write_bytes]} for a MAC layer, DRAM included.
-
-    On chip this is :func:`sim.analytic.buffer_bytes` split by operand."""
-    pb = arch.precision.bytes
-    g = m.groups
-    elems = {"input": g * m.M * m.K, "weight": g * m.N * m.K, "output": g * m.M * m.N}
-    t = m.traffic
-    out = {(l.name, op): [0, 0] for l in arch.memory for op in l.holds}
-    out[(arch.dram.name, "input")][0] += t.read_input
-    out[(arch.dram.name, "weight")][0] += t.read_weight
-    out[(arch.dram.name, "output")][0] += t.read_psum
-    out[(arch.dram.name, "output")][1] += t.write_output
-    fills = {"input": t.read_input, "weight": t.read_weight, "output": t.read_psum}
-    for op in OPERANDS:
-        holders = [l for l in arch.onchip if op in l.holds]
-        inner = holders[-1].name
-        f = m.dataflow.reads_per_element(op, m.row_folds, m.col_folds)
-        if op == "output":
-            out[(inner, op)][1] += int(elems[op] * f * pb["accumulator"])
-            out[(inner, op)][0] += int(elems[op] * (f - 1) * pb["accumulator"])
-        else:
-            out[(inner, op)][0] += int(elems[op] * f * pb[op])
-        for l in holders:
-            out[(l.name, op)][1] += fills[op]
-            if op == "output":
-                out[(l.name, op)][0] += t.write_output
-    return out
-
-
-def op_level_operand_bytes(r: LayerResult, arch: Architecture) -> dict:
-    """The same split for a vector-unit op (see :func:`sim.analytic.simulate_op`)."""
-    rd, wr = r.dram_read_bytes, r.dram_write_bytes
-    out = {(l.name, op): [0, 0] for l in arch.memory for op in l.holds}
-    out[(arch.dram.name, "input")][0] += rd
-    out[(arch.dram.name, "output")][1] += wr
-    for l in arch.onchip:
-        if "input" in l.holds:
-            out[(l.name, "input")] = [rd, rd]
-        if "output" in l.holds:
-            out[(l.name, "output")] = [wr, wr]
-    return out
-
-
-def _terms(arch: Architecture, tab: EnergyTable, macs: int, vector_ops: int, cycles: int,
-           lob: dict) -> tuple[EnergyTerm, ...]:
-    terms = [EnergyTerm("mac_energy_pj", macs * tab.mac.value, tab.mac.source),
-             EnergyTerm("array_energy_pj", HOPS_PER_MAC * macs * tab.hop.value, tab.hop.source),
-             EnergyTerm("vector_energy_pj", vector_ops * tab.vector_op.value,
-                        tab.vector_op.source)]
+def _terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles, access) -> list:
+    """[(column, pJ, source key)]: the one list of energy terms. ``access`` maps (level,
+    operand) -> (read bytes, write bytes); the numbers may be numpy arrays (a batch)."""
+    terms = [("mac_energy_pj", macs * tab.mac.value, tab.mac.source),
+             ("array_energy_pj", HOPS_PER_MAC * macs * tab.hop.value, tab.hop.source),
+             ("vector_energy_pj", vector_ops * tab.vector_op.value, tab.vector_op.source)]
     for l in arch.memory:
         for op in l.holds:
-            rb, wb = lob[(l.name, op)]
-            terms.append(EnergyTerm(f"{l.name}_{op}_energy_pj",
-                                    rb * tab.read[l.name].value + wb * tab.write[l.name].value,
-                                    tab.read[l.name].source))
+            rb, wb = access[(l.name, op)]
+            terms.append((f"{l.name}_{op}_energy_pj",
+                          rb * tab.read[l.name].value + wb * tab.write[l.name].value,
+                          tab.read[l.name].source))
     srcs = sorted({f.source for f in tab.leakage.values() if f.value})
-    terms.append(EnergyTerm("leakage_energy_pj", tab.leakage_w * cycles / tab.clock_hz * 1e12,
-                            "+".join(srcs) or "none"))
-    return tuple(terms)
+    terms.append(("leakage_energy_pj", tab.leakage_w * cycles / tab.clock_hz * 1e12,
+                  "+".join(srcs) or "none"))
+    return terms
 
 
-def mac_energy_terms(m: Mapping, arch: Architecture, r: LayerResult,
-                     tab: EnergyTable | None = None) -> tuple[EnergyTerm, ...]:
-    tab = tab or energy_table(arch)
-    return _terms(arch, tab, r.macs, r.vector_ops, r.cycles, level_operand_bytes(m, arch))
+def energy_terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles,
+                 access: dict) -> dict:
+    """Energy column -> pJ of a layer (or a batch of candidate mappings, as arrays) that
+    performs ``macs`` MACs and ``vector_ops`` vector ops in ``cycles`` cycles with the
+    (level, operand) -> (read, write) byte counts ``access``."""
+    return {col: pj for col, pj, _ in _terms(arch, tab, macs, vector_ops, cycles, access)}
 
 
-def op_energy_terms(layer: OpLayer, arch: Architecture, r: LayerResult,
-                    tab: EnergyTable | None = None) -> tuple[EnergyTerm, ...]:
-    tab = tab or energy_table(arch)
-    return _terms(arch, tab, 0, r.vector_ops, r.cycles, op_level_operand_bytes(r, arch))
-
-
-def with_energy(r: LayerResult, terms: tuple[EnergyTerm, ...]) -> LayerResult:
-    """``r`` with ``energy_pj`` and its breakdown columns filled in."""
-    bd = {t.column: t.pj for t in terms}
-    return replace(r, energy_pj=sum(bd.values()), energy_breakdown=bd)
+def with_energy(r: LayerResult, terms: dict) -> LayerResult:
+    """``r`` with ``energy_pj`` and its breakdown columns (``terms``: column -> pJ)."""
+    return replace(r, energy_pj=sum(terms.values()), energy_breakdown=dict(terms))
 
 
 def energy_sources(arch: Architecture, tab: EnergyTable | None = None) -> dict:
     """{column: source description} for every energy column of ``arch``."""
     tab = tab or energy_table(arch)
-    dummy = {(l.name, op): [0, 0] for l in arch.memory for op in l.holds}
-    out = {}
-    for t in _terms(arch, tab, 0, 0, 0, dummy):
-        out[t.column] = " + ".join(tech.SOURCES.get(s, s) for s in t.source.split("+"))
-    return out
+    zero = {(l.name, op): (0, 0) for l in arch.memory for op in l.holds}
+    return {col: " + ".join(tech.SOURCES.get(s, s) for s in src.split("+"))
+            for col, _, src in _terms(arch, tab, 0, 0, 0, zero)}

@@ -10,7 +10,8 @@ For each MAC layer of a model (or the first ``layers`` of them):
    the tile sizes the mapping charged to its buffers (``tiling.tile_bytes``).
 2. **PE model**: the layer's GEMM runs on the register-level array model
    (:mod:`sim.pe`); its output is compared with the reference in the same way and its
-   last-output cycle index with :func:`sim.analytic.compute_cycles`, which must be equal.
+   last-output cycle index with the cost model's compute cycles
+   (:func:`sim.cost.mapping_compute_cycles`), which must be equal.
 
 Shrinking (documented in docs/outputs.md): a layer whose cost exceeds a budget is
 replaced by a smaller copy of itself that keeps its kind, filter size R x S, stride,
@@ -32,11 +33,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tilesim.arch import Architecture
-from tilesim.mapper import Mapper, SearchMapper
+from tilesim.mapper import DATAFLOWS, Mapper
 from tilesim.workloads import MacLayer, Model
 from tilesim.workloads.ir import conv_out
 
-from .analytic import compute_cycles, fold_cycles
+from .cost import mapping_compute_cycles
 from .kernels import conv2d_layer
 from .kernels.executor import execute
 
@@ -195,10 +196,9 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     a = arch.array
     g, M, N, K = layer.gemm
     dims = {"M": M, "N": N, "K": K}
-    from tilesim.mapper import DATAFLOWS
     df = DATAFLOWS[dataflow]
-    folds = g * -(-dims[df.rows] // a.rows) * -(-dims[df.cols] // a.cols)
-    return folds * fold_cycles(dataflow, a.rows, a.cols, dims[df.stream]) * a.rows * a.cols
+    rf, cf = df.folds(dims, a.rows, a.cols)
+    return g * rf * cf * df.fold_cycles(a.rows, a.cols, dims[df.stream]) * a.rows * a.cols
 
 
 def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
@@ -223,13 +223,13 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     head = (layer.name, pm.dataflow.name, describe(el, layer), ex.tiles, err, ok and fit, fit)
     if work(pm) > pe_budget:
         return LayerCheck(*head, f"skipped: {work(pm):.2g} PE-cycles > budget {pe_budget:.2g}",
-                          None, None, compute_cycles(pm), None)
+                          None, None, mapping_compute_cycles(pm, arch), None)
     if pl is not el:
         x, w = random_operands(pl, arch, rng)
         ref = conv2d_layer(pl, x, w)
     out, r = simulate_mapping(pm, x, w)
     perr, pok = _compare(out, ref, pl, x, w)
-    ana = compute_cycles(pm)
+    ana = mapping_compute_cycles(pm, arch)
     return LayerCheck(*head, describe(pl, layer), perr, r.last_cycle, ana,
                       pok and r.last_cycle == ana)
 
@@ -239,11 +239,13 @@ def verify_model(model: Model, arch: Architecture, layers: int | None = None, se
                  mapper=None) -> VerifyResult:
     """Verify the first ``layers`` MAC layers of ``model`` (all if None) on ``arch``.
 
-    ``mapper`` (anything with ``.map(layer) -> Mapping``) defaults to the foundation's
-    least-traffic :class:`mapper.Mapper`; the API and CLI pass the searching mapper that
+    ``mapper`` (anything with ``.map(layer) -> Mapping``) defaults to a
+    :class:`mapper.Mapper` for the ``traffic`` objective; the API and CLI pass the mapper that
     ``tilesim run`` uses, so the mappings verified are the ones simulated."""
     rng = np.random.default_rng(seed)
-    mapper = mapper or Mapper(arch)
+    if mapper is None:
+        from .run import make_mapper
+        mapper = make_mapper(arch, "traffic")
     macs = model.mac_layers[:layers] if layers is not None else model.mac_layers
     checks = []
     for i, l in enumerate(macs):
@@ -251,8 +253,7 @@ def verify_model(model: Model, arch: Architecture, layers: int | None = None, se
             progress(i, len(macs), l.name)
         checks.append(verify_layer(l, arch, mapper, rng, exec_macs, pe_budget))
     p = arch.precision
-    how = (f"searched ({mapper.objective}, {mapper.strategy})" if isinstance(mapper, SearchMapper)
-           else "default (least DRAM traffic)" if isinstance(mapper, Mapper)
+    how = (f"searched ({mapper.objective}, {mapper.strategy})" if isinstance(mapper, Mapper)
            else type(mapper).__name__)
     return VerifyResult(arch=arch.name, model=model.name,
                         precision=f"{p.input} x {p.weight} -> {p.accumulator}", seed=seed,

@@ -33,3 +33,17 @@ def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", siz
 @pytest.fixture
 def small_arch():
     return make_arch
+
+
+def seed_mapping(layer, arch):
+    """The least-DRAM-traffic mapping on the coarse grid (``Mapspace.seed``): the point
+    every mapping search scores first, with no search."""
+    from tilesim.mapper import Mapspace
+    space = Mapspace(layer, arch)
+    return space.mapping(space.seed())
+
+
+def layer_result(m, arch):
+    """The cost model's LayerResult (timing, traffic, energy) of Mapping ``m`` on ``arch``."""
+    from tilesim.sim import CostModel
+    return CostModel(arch).mac_result(m)

@@ -9,14 +9,12 @@ import math
 
 import pytest
 
-from tilesim.mapper import map_layer
-from tilesim.sim import simulate_mac
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import make_arch
+from conftest import layer_result, make_arch, seed_mapping
 
 
 def cycles(layer, arch):
-    return simulate_mac(map_layer(layer, arch), arch)
+    return layer_result(seed_mapping(layer, arch), arch)
 
 
 @pytest.mark.parametrize("layer, arch_kw, expected, why", [
@@ -76,7 +74,7 @@ def test_hidden_loads_cost_only_first_and_last_tile():
     layer = gemm("g", 64, 8, 8)  # ws 4x4: 4 folds of T=64
     a = make_arch(rows=4, cols=4, dataflow="ws", bandwidth="4 B/cycle")
     r = cycles(layer, a)
-    m = map_layer(layer, a)
+    m = seed_mapping(layer, a)
     first = math.ceil((m.tiling.tile_bytes["input"] + m.tiling.tile_bytes["weight"]) / 4)
     last = math.ceil(m.traffic.last_store / 4)
     assert r.compute_cycles == 4 * (64 + 8 + 4 - 2) - 1

@@ -21,7 +21,7 @@ def test_energy_objective_spends_less_energy_latency_objective_fewer_cycles():
     kw = dict(strategy="exhaustive", budget=10 ** 7)
     lat = tilesim.simulate("eyeriss_like", TINY, batch=2, objective="latency", **kw)
     en = tilesim.simulate("eyeriss_like", TINY, batch=2, objective="energy", **kw)
-    dflt = tilesim.simulate("eyeriss_like", TINY, batch=2, objective="default")
+    dflt = tilesim.simulate("eyeriss_like", TINY, batch=2, objective="traffic")
     for a, b, d in zip(lat.layers, en.layers, dflt.layers):
         assert b.energy_pj <= a.energy_pj * (1 + 1e-12)
         assert a.cycles <= b.cycles and a.cycles <= d.cycles

@@ -10,37 +10,23 @@ import pytest
 
 from tilesim import arch
 from tilesim import workloads
-from tilesim.mapper import MappingError, map_layer
-from tilesim.mapper.mapping import LOOPS, Tiling, Traffic
-from tilesim.mapper.tiling import evaluate
-from tilesim.sim import simulate_mac, simulate_model
+from tilesim.mapper import MappingError, Mapspace
+from tilesim.sim import simulate_model
 from tilesim.sim.des import mac_program, simulate_mac as des_mac, simulate_model as des_model
 from tilesim.cli import main
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import make_arch
+from conftest import layer_result, make_arch, seed_mapping
 
-ORDERS = list(itertools.permutations(range(3)))
 CAUSES = ("input", "weight", "psum", "writeback", "contention", "other")
 
 
 def with_tiling(layer, a, k_tile, c_tile, order, images=None, rows=None, cols=None):
-    """The mapping of ``layer`` on ``a`` with a tiling chosen by hand (from the candidates)."""
-    ev = evaluate(layer, a)
-    want = dict(images=images or layer.N, rows=rows or layer.P, cols=cols or layer.Q,
-                k_tile=k_tile, c_tile=c_tile)
-    oi = ORDERS.index(tuple(LOOPS.index(x) for x in order))
-    for i in range(len(ev["order"])):
-        if ev["order"][i] == oi and all(ev[k][i] == v for k, v in want.items()):
-            t = Tiling(**want, order=tuple(order),
-                       trips=(int(ev["Tr"][i]), int(ev["Tk"][i]), int(ev["Tc"][i])),
-                       tile_bytes={k: int(v[i]) for k, v in ev["tile_bytes"].items()},
-                       level_bytes={k: int(v[i]) for k, v in ev["usage"].items()})
-            tr = Traffic(**{k: int(ev[k][i]) for k in ("read_input", "read_weight", "read_psum",
-                                                       "write_output", "first_load",
-                                                       "last_store")})
-            from dataclasses import replace
-            return replace(map_layer(layer, a), tiling=t, traffic=tr)
-    raise AssertionError("no such candidate")
+    """The mapping of ``layer`` on ``a`` with a tiling chosen by hand (from the mapspace)."""
+    from types import SimpleNamespace
+    space = Mapspace(layer, a)
+    want = SimpleNamespace(images=images or layer.N, rows=rows or layer.P, cols=cols or layer.Q,
+                           k_tile=k_tile, c_tile=c_tile, order=tuple(order))
+    return space.mapping(space.index_of(a.array.dataflow, want))
 
 
 def unlimited(name):
@@ -59,7 +45,7 @@ def with_dram(a, **kw):
     ("tpu_v1", "resnet18"), ("eyeriss_like", "alexnet"), ("scalesim_google", "yolo_tiny"),
     ("nvdla_large", "resnet34"), ("edge_tpu_like", "vgg16"), ("scalesim_eyeriss", "alexnet"),
 ])
-@pytest.mark.parametrize("objective", ["default", "edp"])
+@pytest.mark.parametrize("objective", ["traffic", "edp"])
 def test_unlimited_bandwidth_equals_analytic_every_layer(preset, model, objective):
     """With unlimited DRAM bandwidth every layer's DES cycles equal the analytic model's,
     for the least-traffic mappings and the searched ones (uneven tiles included)."""
@@ -85,8 +71,8 @@ def test_small_layers_unlimited_equal_and_bytes_equal_mapping(layer, df, count):
     """Unlimited bandwidth: equal cycles for every dataflow and array count; finite
     bandwidth: the engine moves exactly the mapping's DRAM bytes."""
     a = make_arch(rows=4, cols=3, dataflow=df, count=count, size="2 KiB")
-    m = map_layer(layer, a)
-    assert des_mac(m, a).total_cycles == simulate_mac(m, a).total_cycles
+    m = seed_mapping(layer, a)
+    assert des_mac(m, a).total_cycles == layer_result(m, a).total_cycles
     b = make_arch(rows=4, cols=3, dataflow=df, count=count, size="2 KiB", bandwidth="3 B/cycle")
     r = des_mac(m, b)
     t = m.traffic
@@ -116,7 +102,7 @@ def test_loads_fully_hidden_by_double_buffering():
     # queued behind it, a transfer of another stream: its 4 cycles are contention
     assert (r.stall_input_cycles, r.stall_weight_cycles, r.stall_contention_cycles) == (64, 0, 4)
     assert r.stall_writeback_cycles == 64 and r.stall_cycles == 68 + 64
-    assert simulate_mac(m, a).total_cycles == r.total_cycles
+    assert layer_result(m, a).total_cycles == r.total_cycles
 
 
 def test_single_buffering_serialises_every_load():
@@ -128,7 +114,7 @@ def test_single_buffering_serialises_every_load():
     double = des_mac(with_tiling(HIDDEN, a2, k_tile=4, c_tile=4, order="rkc"), a2)
     assert single.total_cycles == 4 * 68 + 4 * 74 + 64 - 1
     assert double.total_cycles == 68 + 4 * 74 + 64 - 1
-    assert simulate_mac(with_tiling(HIDDEN, a1, k_tile=4, c_tile=4, order="rkc"),
+    assert layer_result(with_tiling(HIDDEN, a1, k_tile=4, c_tile=4, order="rkc"),
                         a1).total_cycles == single.total_cycles
 
 
@@ -147,7 +133,7 @@ def test_bandwidth_bound_layer():
     assert r.compute_cycles == 176 - 1 and r.bound == "memory"
     assert r.total_cycles == 4 * 80 + 44 + 4 - 1
     assert r.busy["dram_ch0"] == pytest.approx(324 / 368)
-    assert simulate_mac(m, a).total_cycles == r.total_cycles
+    assert layer_result(m, a).total_cycles == r.total_cycles
 
 
 def test_two_arrays_sharing_a_channel_take_longer():
@@ -216,7 +202,7 @@ def test_impossible_mapping_is_refused():
     """A mapping whose tiles exceed a buffer is a MappingError naming the buffer."""
     big = make_arch(rows=4, cols=4, size="64 MiB")
     small = make_arch(rows=4, cols=4, size="1 KiB")
-    m = map_layer(conv("c", 1, 64, 16, 16, 64, 3, pad=1), big)
+    m = seed_mapping(conv("c", 1, 64, 16, 16, 64, 3, pad=1), big)
     with pytest.raises(MappingError, match=r"'buf' \(memory\[1\]\).*Fix: .*memory\[1\]\.size"):
         des_mac(m, small)
 
@@ -273,9 +259,9 @@ def test_des_outputs_documented(tmp_path):
 def test_program_replays_tiles_in_order():
     """A program's compute sums to the fold formula and every opened slot is freed."""
     a = make_arch(rows=4, cols=3, dataflow="ws", size="2 KiB")
-    m = map_layer(conv("c", 2, 6, 9, 7, 10, 3, pad=1), a)
+    m = seed_mapping(conv("c", 2, 6, 9, 7, 10, 3, pad=1), a)
     p = mac_program(m, a)
-    assert sum(p.compute) == simulate_mac(m, a).compute_cycles + 1
+    assert sum(p.compute) == layer_result(m, a).compute_cycles + 1
     assert p.steps == m.tiling.n_tiles and p.free_in[-1] and p.free_w[-1]
     assert sum(p.new_out) == sum(1 for b in p.store_bytes if b)
 
@@ -283,7 +269,7 @@ def test_program_replays_tiles_in_order():
 @pytest.mark.slow  # whole-network DES agreement
 @pytest.mark.parametrize("preset", ["tpu_v1", "nvdla_small"])
 @pytest.mark.parametrize("model", ["resnet50", "mobilenet_v2"])
-@pytest.mark.parametrize("objective", ["default", "edp"])
+@pytest.mark.parametrize("objective", ["traffic", "edp"])
 def test_analytic_within_ten_percent_of_des(preset, model, objective):
     """Finite bandwidth, presets as shipped, both the least-traffic mapper and the searched
     mappings `tilesim run` uses: every layer's analytic total is within 10 % of the DES's
@@ -358,7 +344,7 @@ def test_trace_spans_are_consistent_with_the_result():
 def test_des_respects_its_lower_bounds(layer, bw):
     """DES cycles are never below the compute cycles nor the DRAM's time for all bytes."""
     a = make_arch(rows=4, cols=4, dataflow="ws", size="1 KiB", bandwidth=bw)
-    r = des_mac(map_layer(layer, a), a)
+    r = des_mac(seed_mapping(layer, a), a)
     bpc = a.bytes_per_cycle(a.dram)
     assert r.cycles >= r.compute_cycles + 1
     assert r.cycles >= (r.dram_read_bytes + r.dram_write_bytes) // bpc

@@ -10,12 +10,12 @@ import pytest
 from tilesim import arch
 from tilesim.arch import ArchError
 from tilesim.arch import technology as tech
-from tilesim.mapper import map_layer
-from tilesim.sim import simulate_mac, simulate_model
-from tilesim.sim.energy import energy_table, mac_energy_terms
+from tilesim.sim import simulate_model
+from tilesim.sim import CostModel
+from tilesim.sim.energy import energy_table, energy_terms
 from tilesim.workloads import load
 from tilesim.workloads.ir import conv
-from conftest import make_arch
+from conftest import layer_result, make_arch, seed_mapping
 
 
 def _arch(**buf):
@@ -28,9 +28,8 @@ LAYER = conv("c", 1, 16, 12, 12, 24, 3, pad=1, activation="relu")
 
 
 def _terms(a, m=None):
-    m = m or map_layer(LAYER, a)
-    r = simulate_mac(m, a)
-    return {t.column: t.pj for t in mac_energy_terms(m, a, r)}
+    m = m or seed_mapping(LAYER, a)
+    return layer_result(m, a).energy_breakdown
 
 
 def test_horowitz_figures_at_45nm():
@@ -48,7 +47,7 @@ def test_horowitz_figures_at_45nm():
 def test_doubling_one_buffer_access_energy_changes_only_its_terms():
     base = _arch(read_energy="10 pJ", write_energy="12 pJ")
     dbl = _arch(read_energy="20 pJ", write_energy="24 pJ")
-    m = map_layer(LAYER, base)
+    m = seed_mapping(LAYER, base)
     t0, t1 = _terms(base, m), _terms(dbl, m)
     assert t0.keys() == t1.keys()
     for col in t0:
@@ -62,16 +61,24 @@ def test_energy_is_monotone_in_dram_traffic():
     """More DRAM bytes of any operand (same mapping otherwise) cost strictly more, and the
     DRAM terms are bytes x 243.75 pJ/B (Horowitz's 1.3-2.6 nJ per 64 bits, midpoint)."""
     a = _arch()
-    m = map_layer(LAYER, a)
+    m = seed_mapping(LAYER, a)
     t = _terms(a, m)
     tr = m.traffic
     assert math.isclose(t["dram_input_energy_pj"], tr.read_input * 243.75)
     assert math.isclose(t["dram_output_energy_pj"], (tr.read_psum + tr.write_output) * 243.75)
-    prev = sum(t.values())
-    for field in ("read_input", "read_weight", "read_psum", "write_output"):
-        m = replace(m, traffic=replace(m.traffic, **{field: getattr(m.traffic, field) + 4096}))
-        e = sum(_terms(a, m).values())
-        assert e > prev, field
+    cost = CostModel(a)
+    c = cost.point(m)
+    access = {k: (int(r[0]), int(w[0])) for k, (r, w) in c.access.items()}
+    cycles = int(c.cycles[0])
+    prev = sum(energy_terms(a, cost.tab, LAYER.macs, LAYER.output_elems, cycles, access).values())
+    assert math.isclose(prev, sum(t.values()))
+    for key, side in (("input", 0), ("weight", 0), ("output", 0), ("output", 1)):
+        rw = list(access[("dram", key)])
+        rw[side] += 4096
+        access[("dram", key)] = tuple(rw)
+        e = sum(energy_terms(a, cost.tab, LAYER.macs, LAYER.output_elems, cycles,
+                             access).values())
+        assert e > prev, (key, side)
         prev = e
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from conftest import make_arch
-from tilesim.mapper import MappingError, map_layer
+from conftest import make_arch, seed_mapping
+from tilesim.mapper import MappingError
 from tilesim.mapper.tiling import ORDERS, iter_tiles
 from tilesim.mapper.mapping import LOOPS
 from tilesim.sim.kernels import conv2d_layer
@@ -57,7 +57,7 @@ def operands(layer, seed, dtype=np.int8):
 def test_mapper_mapping_executes_bit_exact(layer, df, rows, cols, size, seed):
     """The mapper's own tiling (small buffers force many tiles) equals the reference."""
     try:
-        m = map_layer(layer, make_arch(rows=rows, cols=cols, dataflow=df, size=size))
+        m = seed_mapping(layer, make_arch(rows=rows, cols=cols, dataflow=df, size=size))
     except MappingError:
         assume(False)
     x, w = operands(layer, seed)
@@ -82,7 +82,7 @@ def tilings(draw, layer):
 def test_any_tiling_and_order_executes_bit_exact(data, layer, seed):
     """Any tile sizes (edge tiles, tiles cutting through groups) in any loop order, partial
     sums carried across reduction tiles, give the reference output exactly."""
-    m = retile(map_layer(layer, make_arch()), **data.draw(tilings(layer)))
+    m = retile(seed_mapping(layer, make_arch()), **data.draw(tilings(layer)))
     tl = m.tiling
     x, w = operands(layer, seed)
     ex = execute(m, x, w)
@@ -99,7 +99,7 @@ def test_any_tiling_and_order_executes_bit_exact(data, layer, seed):
 @given(layers(), st.integers(0, 2 ** 31))
 @pytest.mark.slow  # fp32 tile execution of several layers
 def test_fp32_within_rounding_bound(layer, seed):
-    m = retile(map_layer(layer, make_arch()), c_tile=1, order=("c", "r", "k"))
+    m = retile(seed_mapping(layer, make_arch()), c_tile=1, order=("c", "r", "k"))
     x, w = operands(layer, seed, np.float32)
     x, w = x / 7, w / 13
     ex = execute(m, x, w)
@@ -114,7 +114,7 @@ BROKEN_ARCH = make_arch(rows=2, cols=2, dataflow="ws")
 
 
 def _tiled_mapping():
-    return retile(map_layer(LAYER, BROKEN_ARCH), images=1, rows=3, cols=7, k_tile=4, c_tile=3,
+    return retile(seed_mapping(LAYER, BROKEN_ARCH), images=1, rows=3, cols=7, k_tile=4, c_tile=3,
                   order=("k", "c", "r"))
 
 

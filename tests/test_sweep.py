@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tilesim
-from tilesim.sim.sweep import SweepError, evaluate, plan, tasks_of
+from tilesim.explore.sweep import SweepError, evaluate, plan, tasks_of
 from tilesim.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -112,7 +112,7 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, capsys):
     import yaml
     f.write_text(yaml.safe_dump(spec()))
     addr = f"tcp://127.0.0.1:{port}"
-    from tilesim.sim.sweep import DaskExecutor
+    from tilesim.explore.sweep import DaskExecutor
     with pytest.raises(SweepError, match="cannot reach the Dask scheduler"):
         DaskExecutor(addr, timeout=1)
     assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--dask", addr,
@@ -201,7 +201,7 @@ def test_progress_bar_counts_rate_and_eta():
     """The progress bar (not a terminal: one line per tenth) shows done/total, rate, ETA."""
     import io
 
-    from tilesim.sim.sweep import Progress
+    from tilesim.explore.sweep import Progress
     buf = io.StringIO()
     p = Progress(20, done=5, stream=buf)
     for _ in range(15):
@@ -229,7 +229,7 @@ def test_a_folder_named_like_a_preset_is_not_the_base(tmp_path):
 def test_report_columns_are_checked_before_any_work(tmp_path, capsys):
     """sweep --report with an --objectives or --color column the results will not have:
     exit 2 before any design is computed; ROW_COLUMNS is exactly what rows hold."""
-    from tilesim.sim.sweep.worker import ROW_COLUMNS
+    from tilesim.explore.sweep.worker import ROW_COLUMNS
     f = tmp_path / "s.yaml"
     import yaml
     f.write_text(yaml.safe_dump(spec()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tilesim
-from tilesim.sim.sweep import Store
+from tilesim.explore.sweep import Store
 
 pytest.importorskip("dask.distributed")
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import tilesim
-from tilesim.sim.sweep import Store
+from tilesim.explore.sweep import Store
 
 ROOT = Path(__file__).parents[1]
 SPEC = {"version": 1, "name": "resume", "base": "eyeriss_like",

@@ -1,6 +1,7 @@
 """Unit strings (arch/units.py): sizes, bandwidths, clocks, nodes; and preset round trips."""
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -164,7 +165,8 @@ def test_tpu_v1_dram_bytes_per_cycle():
     assert a.clock == 700e6
     assert a.dram.bandwidth.per == "B/s" and a.dram.bandwidth.value == 34e9
     assert a.bytes_per_cycle(a.dram) == pytest.approx(34e9 / 700e6, rel=1e-12)
-    assert a.bytes_per_cycle(a.onchip[0]) is None  # no bandwidth given: full rate
+    assert a.bytes_per_cycle(a.onchip[0]) == math.inf  # no bandwidth given: full rate
+    assert a.level_bpc == (a.dram_bpc, math.inf, math.inf, math.inf)  # resolved once
 
 
 def test_per_cycle_preset_bandwidth():

@@ -9,7 +9,7 @@ import pytest
 
 from tilesim import arch
 import tilesim
-from tilesim.mapper import Mapper
+from tilesim.sim import make_mapper
 from tilesim.sim import verify as V
 from tilesim.sim.pe import work
 from tilesim.cli import main
@@ -90,9 +90,9 @@ def test_mismatch_exits_1(monkeypatch, capsys):
 def test_cycle_mismatch_fails(monkeypatch):
     """An analytic formula off by one cycle (a skew term dropped or doubled) is caught by
     the PE model."""
-    real = V.compute_cycles
+    real = V.mapping_compute_cycles
     for off in (-1, 1):
-        monkeypatch.setattr(V, "compute_cycles", lambda m: real(m) + off)
+        monkeypatch.setattr(V, "mapping_compute_cycles", lambda m, a: real(m, a) + off)
         r = V.verify_model(tilesim.load_model("alexnet"), arch.load("scalesim_eyeriss"),
                            layers=1)
         c = r.checks[0]
@@ -121,7 +121,7 @@ def test_tile_larger_than_its_buffer_charge_fails(operand):
     accumulator width forgotten) fails verify though its numbers are right."""
     from dataclasses import replace
     a = arch.load("scalesim_eyeriss")
-    real = Mapper(a)
+    real = make_mapper(a, "traffic")
 
     class Undercharging:
         def map(self, layer):
@@ -165,7 +165,7 @@ def test_bad_arch_exits_2(capsys):
 ])
 def test_shrink_keeps_structure_within_budget(layer):
     """The shrunk copy fits the budget and keeps kind, filter, stride, padding, dilation."""
-    mapper = Mapper(arch.load("scalesim_eyeriss"))
+    mapper = make_mapper(arch.load("scalesim_eyeriss"), "traffic")
     budget = 1e7
     s = V.shrink(layer, lambda l: work(mapper.map(l)), budget)
     assert work(mapper.map(s)) <= budget

@@ -12,15 +12,20 @@ import tilesim.workloads as _wl
 from tilesim.mapper import MappingError
 from tilesim.sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
 
+from ._version import __version__
+
 
 def __getattr__(name):
-    """``INPUT_ERRORS``, built on first use: its sweep and baseline errors live in packages
-    that a run does not otherwise import (a fast start)."""
+    """``INPUT_ERRORS`` and explore's constants, on first use: they live in packages that a
+    run does not otherwise import (the sweep package, the measurement harness; a fast start)."""
     if name == "INPUT_ERRORS":
-        from tilesim.sim.gpu.harness import BaselineError
-        from tilesim.sim.sweep.errors import SweepError
+        from tilesim.explore.harness import BaselineError
+        from tilesim.explore.sweep.errors import SweepError
         #: errors caused by the user's input (the CLI turns them into exit code 2)
         return (_arch.ArchError, _wl.WorkloadError, MappingError, BaselineError, SweepError)
+    if name in ("ACCELERATOR_ENERGY_SOURCE", "GPU_DEFAULT_PRECISION"):
+        from tilesim.explore import compare
+        return getattr(compare, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -38,10 +43,6 @@ def _accelerator(a, what: str) -> _arch.Architecture:
                               fix="give an accelerator preset or YAML, or use `tilesim run "
                                   "--arch GPU` (analytic) / `tilesim compare --gpu GPU`")
     return a
-
-
-#: precision of the GPU model when none is given
-GPU_DEFAULT_PRECISION = "fp16"
 
 
 def target(arch, fidelity: str = "analytic", precision: str | None = None):
@@ -67,6 +68,7 @@ def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = N
     ``sim.gpu.GpuModelResult`` (a ModelResult whose cycles are at the GPU's clock and
     whose energy is TDP x time). ``precision`` None means fp16; ``params`` a
     ``sim.gpu.GpuModelParams`` (None: the defaults)."""
+    from tilesim.explore.compare import GPU_DEFAULT_PRECISION
     from tilesim.sim.gpu import simulate_gpu as _gpu_model
     g = load_arch(gpu)
     if not isinstance(g, _arch.GpuSpec):
@@ -97,9 +99,9 @@ FIDELITIES = ("analytic", "des")
 def baseline(model, device: str = "cpu", precision: str = "fp32", batch: int | None = None,
              repeats: int = 50, warmup: int = 5, input_shape=None, out=None):
     """Measure every layer of ``model`` (and the whole model) with PyTorch on ``device``
-    (``cuda`` or ``cpu``; the ``torch`` extra): a ``sim.gpu.harness.Measurement``. With
+    (``cuda`` or ``cpu``; the ``torch`` extra): a ``tilesim.explore.harness.Measurement``. With
     ``out``, its table is written there as CSV (atomically)."""
-    from tilesim.sim.gpu.harness import measure
+    from tilesim.explore.harness import measure
     m = measure(load_model(model, batch, input_shape=input_shape), device=device,
                 precision=precision, repeats=repeats, warmup=warmup)
     if out is not None:
@@ -142,8 +144,7 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
         strategy: str = "heuristic", budget=None, top: int = 5, input_shape=None) -> dict:
     """Search the mapping of one MAC layer; returns ``mapping`` (the best), ``result``
     (its LayerResult, energy included) and ``runner_ups``: [(Mapping, LayerResult)]."""
-    from tilesim.sim import make_mapper, simulate_mac
-    from tilesim.sim.energy import energy_table, mac_energy_terms, with_energy
+    from tilesim.sim import make_mapper
     a, m = load_arch(arch), load_model(model, batch, input_shape=input_shape)
     _accelerator(a, "a mapping")
     found = [l for l in m.layers if l.name == layer]
@@ -156,17 +157,11 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
                                 "layer; it has no mapping", fix="pick a conv, fc or gemm layer")
     mapper = make_mapper(a, objective, strategy, budget)
     best = mapper.map(found[0])
-    tab = energy_table(a)
-
-    def timed(mp):
-        r = simulate_mac(mp, a)
-        return with_energy(r, mac_energy_terms(mp, a, r, tab))
-    ups = []
-    if best.search is not None:
-        space = mapper.space(found[0])
-        ups = [(mp, timed(mp)) for mp in (space.mapping(s.index)
-                                          for s in best.search.runner_ups[:top])]
-    return {"mapping": best, "result": timed(best), "runner_ups": ups, "arch": a, "model": m}
+    space = mapper.space(found[0])
+    ups = [(mp, mapper.cost.mac_result(mp)) for mp in (space.mapping(s.index)
+                                                       for s in best.search.runner_ups[:top])]
+    return {"mapping": best, "result": mapper.cost.mac_result(best), "runner_ups": ups,
+            "arch": a, "model": m}
 
 
 def simulate_des(arch, model, batch: int | None = None, progress=None,
@@ -196,7 +191,6 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
     trace.json when given a DES ``trace`` (Chrome trace format: ``DesRun.trace.to_chrome()``)."""
     from tilesim.reports import write_csv, write_json, write_text
 
-    from . import __version__
     out = Path(out_dir)
     summary = result.summary()
     summary.update({"tilesim_version": __version__, "fidelity": result.fidelity,
@@ -213,103 +207,30 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
     return {k: str(v) for k, v in paths.items()}
 
 
-ACCELERATOR_ENERGY_SOURCE = "access counts x technology tables (sim/energy.py, arch/technology.py)"
-
-
 def compare(archs, gpu, model, batch: int | None = None, precision: str | None = None,
             measured=None, objective: str = "edp", input_shape=None) -> dict:
     """Each design in ``archs`` next to the GPU model of ``gpu`` (and a ``tilesim
     baseline`` CSV ``measured``): returns ``frame`` (compare.csv's long table: one row
     per layer x design) and ``summary`` (compare_summary.json: totals per design and the
-    GPU model's MAPE and R^2 against the measurement). See docs/outputs.md.
+    GPU model's MAPE and R^2 against the measurement). See docs/outputs.md and
+    :func:`tilesim.explore.compare.compare_designs`.
 
     Without ``batch`` a measurement's batch is used (else 1); without ``precision`` the
     GPU model runs at the precision the measurement's MAC layers ran at (else fp16).
     With a measurement the GPU model runs one kernel per layer as eager PyTorch does
     (no residual-add fusion), so that every measured layer has a modelled one."""
-    import pandas as pd
-    from tilesim.sim.gpu import GpuModelParams
-    from tilesim.sim.gpu.harness import BaselineError
-    from tilesim.sim.gpu.compare import (COLUMNS, error_stats, measured_precision, measured_rows,
-                                 read_measured, result_rows, totals)
+    from tilesim.explore.compare import compare_designs, measured_batch, read_measured
     meas = read_measured(measured) if measured is not None else None
-    if meas is not None:
-        mb = int(meas["batch"].iloc[0])
-        if batch is not None and batch != mb:
-            raise BaselineError(f"the measurement is at batch {mb}, not {batch}",
-                                source=str(measured), fix=f"use --batch {mb} or measure again")
-        batch = mb
-    m = load_model(model, batch, input_shape=input_shape)
-    if meas is not None and str(meas["model"].iloc[0]) != m.name:
-        raise BaselineError(f"the measurement is of model {meas['model'].iloc[0]!r}, not "
-                            f"{m.name!r}", source=str(measured), fix="compare the same model")
-    if meas is not None:
-        from tilesim.sim.gpu.compare import check_layers
-        check_layers(meas, m, measured)
+    m = load_model(model, measured_batch(meas, batch, measured), input_shape=input_shape)
     g = load_arch(gpu)
-    if not isinstance(g, _arch.GpuSpec):
-        raise _arch.ArchError(f"--gpu {g.name!r} is an accelerator, not a GPU preset",
-                              fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
-    prec = precision or (measured_precision(meas) if meas is not None else "") \
-        or GPU_DEFAULT_PRECISION
-    params = GpuModelParams(fuse_residual_add=meas is None)
-    gres = simulate_gpu(g, m, precision=prec, params=params)
-    from tilesim.sim.gpu import ENERGY_SOURCE
-    rows, designs, names = [], [], set()
-    for spec in archs:
-        a = load_arch(spec)
-        name = a.name if a.name not in names else f"{a.name}#{len(names) + 1}"
-        names.add(name)
-        if isinstance(a, _arch.GpuSpec):
-            r = simulate_gpu(a, m, precision=prec, params=params)
-            src, p, es = "gpu-model", prec, ENERGY_SOURCE
-        else:
-            r = simulate(a, m, objective=objective)
-            src, p, es = "accelerator", a.precision.input, ACCELERATOR_ENERGY_SOURCE
-        rows += result_rows(name, src, r, p, es)
-        designs.append(totals(name, src, r.latency_s, m.batch,
-                              sum(l.energy_pj for l in r.layers) * 1e-6, es, "modelled"))
-    gname = g.name if g.name not in names else f"{g.name}#gpu"
-    rows += result_rows(gname, "gpu-model", gres, prec, ENERGY_SOURCE)
-    gt = totals(gname, "gpu-model", gres.latency_s, m.batch,
-                sum(l.energy_pj for l in gres.layers) * 1e-6, ENERGY_SOURCE, "modelled")
-    designs.append(gt)
-    error = None
-    if meas is not None:
-        dev = str(meas["device"].iloc[0])   # a CPU measurement is not labelled as the GPU
-        mname = f"{g.name if dev == 'cuda' else dev} (measured)"
-        rows += measured_rows(mname, meas)
-        lay = meas[meas["scope"] == "layer"]
-        whole = meas[meas["scope"] == "model"]
-        lat_ms = float(whole["latency_ms"].iloc[0]) if len(whole) else float(
-            lay["latency_ms"].sum())
-        designs.append(totals(mname, "gpu-measured", lat_ms / 1e3, m.batch, None,
-                              "not measured", "whole model" if len(whole) else
-                              "sum of layers"))
-        model_ms = {l.layer: l.cycles / gres.clock_hz * 1e3 for l in gres.layers}
-        error = error_stats(model_ms, dict(zip(lay["layer"], lay["latency_ms"].astype(float))))
-        error.update({"model_latency_error_pct": 100 * (gres.latency_s * 1e3 / lat_ms - 1),
-                      "measured_file": str(measured),
-                      "measured_device": str(meas["device"].iloc[0]),
-                      "measured_device_name": str(meas["device_name"].iloc[0]),
-                      "measured_precision": measured_precision(meas)})
-    for d in designs:
-        d["speedup_vs_gpu_model"] = gt["latency_s"] / d["latency_s"]
-        d["energy_ratio_vs_gpu_model"] = (d["energy_uj"] / gt["energy_uj"]
-                                          if d["energy_uj"] is not None else None)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    summary = {"model": m.name, "batch": m.batch, "gpu": g.name, "gpu_precision": prec,
-               "gpu_model_fusion": "residual adds fused (TensorRT-like)" if params.fuse_residual_add
-               else "none: one kernel per layer (as the eager PyTorch measurement)",
-               "designs": designs, "gpu_model_error": error}
-    return {"frame": frame, "summary": summary, "model": m, "gpu": g}
+    return compare_designs([load_arch(a) for a in archs], g, m, precision, meas, measured,
+                           objective)
 
 
 def write_compare(out_dir, got: dict, command: str | None = None) -> dict:
     """Write compare.csv and compare_summary.json (with version and command) into ``out_dir``."""
     from tilesim.reports import write_csv, write_json
 
-    from . import __version__
     out = Path(out_dir)
     summary = dict(got["summary"], tilesim_version=__version__,
                    command=command if command is not None else " ".join(sys.argv))
@@ -337,19 +258,21 @@ def verify_torch(arch, model, device: str = "cpu", layers: int | None = None, se
                  batch: int | None = None, input_shape=None):
     """Compare the reference kernels with PyTorch's conv2d on ``device`` (``cpu`` or
     ``cuda``; the ``torch`` extra) for ``model``'s MAC layers (the first ``layers``), with
-    random operands at ``arch``'s precisions: a tuple of ``sim.gpu.torch_check.TorchCheck``."""
-    from tilesim.sim.gpu.torch_check import torch_check
+    random operands at ``arch``'s precisions: a tuple of ``tilesim.explore.torch_check.TorchCheck``."""
+    from tilesim.explore.torch_check import torch_check
     a = _accelerator(load_arch(arch), "verify")
     return torch_check(load_model(model, batch, input_shape=input_shape), a, device=device,
                        layers=layers, seed=seed)
 
 
 def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
-          resume: bool = False, progress: bool = False):
+          resume: bool = False, progress: bool = False, recompute_stale: bool = False):
     """Run a design sweep (YAML spec path, dict or SweepSpec) -> DataFrame; see
-    :func:`tilesim.sweeping.sweep` and ``examples/sweep_resnet18.yaml``."""
-    from .sweeping import sweep as _sweep
-    return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume, progress=progress)
+    :func:`tilesim.explore.sweep.driver.sweep` and ``examples/sweep_resnet18.yaml``.
+    ``resume`` refuses stored rows of another tilesim version unless ``recompute_stale``."""
+    from tilesim.explore.sweep.driver import sweep as _sweep
+    return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume, progress=progress,
+                  recompute_stale=recompute_stale)
 
 
 def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
@@ -362,6 +285,6 @@ def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
 
 def report(dirs, out, color: str | None = None, title: str | None = None):
     """Write a report (HTML, or Markdown for ``*.md``) of output folders; see
-    :func:`tilesim.reporting.report`."""
-    from .reporting import report as _report
+    :func:`tilesim.explore.reporting.report`."""
+    from tilesim.explore.reporting import report as _report
     return _report(dirs, out, color=color, title=title)

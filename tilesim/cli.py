@@ -16,12 +16,13 @@ import time
 from contextlib import contextmanager
 
 from tilesim.arch import ArchError
-from tilesim.mapper import MappingError
+from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, MappingError
 from tilesim.reports import terminal as term
 
 from . import api
 
 GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
+OBJECTIVE_CHOICES = (*OBJECTIVES, *DEPRECATED_OBJECTIVES)
 
 
 @contextmanager
@@ -103,20 +104,20 @@ def cmd_run(args) -> int:
                                   trace=chrome)
         print(f"wrote {', '.join(paths.values())}")
     if args.report:
-        from .reporting import run_report
+        from tilesim.explore.reporting import run_report
         print("report: " + str(run_report(result, arch, args.report, chrome, args.command_line,
                                           s.get("gpu_precision"))))
     return 0
 
 
 def cmd_sweep(args) -> int:
-    from .sweeping import sweep
+    from tilesim.explore.sweep.driver import sweep
     objectives = _objectives(args)
 
     def start(plan, executor):
         if args.report:   # a report's columns are known now: check them before any work
-            from tilesim.sim.sweep import SweepError
-            from tilesim.sim.sweep.worker import ROW_COLUMNS
+            from tilesim.explore.sweep import SweepError
+            from tilesim.explore.sweep.worker import ROW_COLUMNS
             cols = set(ROW_COLUMNS) | set(plan.param_names)
             for c in (*objectives, *([args.color] if args.color else [])):
                 if c not in cols:
@@ -130,6 +131,7 @@ def cmd_sweep(args) -> int:
         df = sweep(args.spec, out=args.out, workers=args.workers, dask=args.dask,
                    dask_timeout=args.dask_timeout,
                    resume=args.resume, progress=not args.quiet,
+                   recompute_stale=args.recompute_stale,
                    command=args.command_line, on_start=start)
     except KeyboardInterrupt:
         print(f"tilesim: interrupted; finished design points are saved in {args.out}/"
@@ -138,7 +140,7 @@ def cmd_sweep(args) -> int:
     m = df.attrs["sweep"]
     print(term.sweep_done_text(df, m, time.perf_counter() - t0, args.out))
     if args.report:
-        from .reporting import sweep_report
+        from tilesim.explore.reporting import sweep_report
         try:
             path = sweep_report(df, m, args.report, args.color, args.command_line, objectives)
         except ValueError as e:   # e.g. --color names no column; the results are kept
@@ -155,13 +157,13 @@ def _objectives(args) -> tuple:
                           (len(set(obj)) < len(obj), "a column is repeated",
                            "name each column once, e.g. latency_ms,energy_uj")):
         if bad:
-            from tilesim.sim.sweep import SweepError
+            from tilesim.explore.sweep import SweepError
             raise SweepError(f"--objectives {args.objectives!r}: {why}", fix=fix)
     return obj
 
 
 def cmd_report(args) -> int:
-    from .reporting import report
+    from tilesim.explore.reporting import report
     try:
         path = report(args.dirs, args.output, color=args.color, title=args.title,
                       command=args.command_line, objectives=_objectives(args))
@@ -182,7 +184,7 @@ def cmd_verify(args) -> int:
     print(term.verify_table(res.frame(), md))
     torch_ok = True
     if args.torch_device:
-        from tilesim.sim.gpu.torch_check import frame
+        from tilesim.explore.torch_check import frame
         tc = api.verify_torch(arch, model, device=args.torch_device, layers=args.layers,
                               seed=args.seed)
         torch_ok = all(c.torch_ok for c in tc)
@@ -199,12 +201,13 @@ def cmd_map(args) -> int:
     with _naming_arch_file(args.arch):
         got = api.map(arch, model, args.layer, top=args.top, **search)
     m, r, a, sr = got["mapping"], got["result"], got["arch"], got["mapping"].search
-    search = None if sr is None else {k: getattr(sr, k) for k in (
-        "objective", "strategy", "evaluated", "space_size", "seconds", "complete")}
+    search = {k: getattr(sr, k) for k in ("objective", "strategy", "evaluated", "space_size",
+                                          "seconds", "complete")}
     print(term.map_text(dict(asdict(m.layer), kind=m.layer.kind), model.name, a.name, a.clock,
                         search, loop_nest(m, a), dict(r.row(), cycles=r.cycles),
                         r.energy_breakdown, energy_sources(a),
-                        [(tiling_summary(mm), rr.cycles, rr.energy_pj)
+                        [(tiling_summary(mm), rr.cycles, rr.energy_pj,
+                          rr.dram_read_bytes + rr.dram_write_bytes)
                          for mm, rr in got["runner_ups"]]))
     return 0
 
@@ -232,7 +235,7 @@ def cmd_compare(args) -> int:
     if args.report:
         import tempfile
 
-        from .reporting import report
+        from tilesim.explore.reporting import report
         with tempfile.TemporaryDirectory() as tmp:
             d = args.out or tmp
             if not args.out:
@@ -278,10 +281,11 @@ def _inputs(p, arch: str | None = "one", batch: int | None = 1) -> None:
 
 def _search_args(p, objective_only: bool = False) -> None:
     """The mapping search's flags (compare: the objective only)."""
-    p.add_argument("--objective", choices=("latency", "energy", "edp", "default"),
-                   default="edp", help="mapping search objective of the designs (default edp)"
+    p.add_argument("--objective", choices=OBJECTIVE_CHOICES, default="edp",
+                   help="mapping search objective of the designs (default edp)"
                    if objective_only else "what each layer's mapping search minimises "
-                   "(default edp: cycles x energy; 'default' = least DRAM traffic, no search)")
+                   "(default edp: cycles x energy; traffic: least DRAM traffic; 'default' is "
+                   "a deprecated name of traffic)")
     if objective_only:
         return
     p.add_argument("--search-budget", type=_int(1), default=None, metavar="N",
@@ -380,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for the Dask scheduler (default 10)")
     sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
                     "stored rows are not recomputed")
+    sw.add_argument("--recompute-stale", action="store_true", help="with --resume: recompute "
+                    "the stored rows another tilesim version computed (else refused)")
     sw.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report "
                     "(HTML, or Markdown for .md) with the Pareto front")
     sw.add_argument("--objectives", default="latency_ms,energy_uj", metavar="A,B[,C]",
@@ -435,6 +441,11 @@ def main(argv=None) -> int:
     if args.cmd == "run" and args.trace_limit and not args.trace:
         parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
+    if getattr(args, "objective", None) in DEPRECATED_OBJECTIVES:
+        new = DEPRECATED_OBJECTIVES[args.objective]
+        print(f"tilesim: warning: --objective {args.objective} is deprecated; it means "
+              f"--objective {new} (the least DRAM traffic tiling)", file=sys.stderr)
+        args.objective = new
     try:
         return args.fn(args)
     except api.INPUT_ERRORS as e:

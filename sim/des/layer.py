@@ -13,10 +13,11 @@ import math
 from dataclasses import dataclass, replace
 
 from tilesim.arch import Architecture
-from tilesim.mapper import Mapper, Mapping, MappingError
+from tilesim.mapper import Mapper, Mapping, MappingError, points_of
 from tilesim.workloads import MacLayer, Model, OpLayer
 
-from ..analytic import _cyc, buffer_bytes, compute_cycles
+from ..cost import CostModel, op_level_bytes, transfer_cycles
+from ..energy import energy_terms, with_energy
 from ..results import LayerResult, ModelResult
 from .engine import CAUSES, Hardware, Outcome, run
 from .program import mac_program, op_program
@@ -24,7 +25,7 @@ from .trace import DEFAULT_LIMIT, Trace
 
 
 def hardware(arch: Architecture, arrays: int | None = None) -> Hardware:
-    return Hardware(bytes_per_cycle=arch.bytes_per_cycle(arch.dram) or math.inf,
+    return Hardware(bytes_per_cycle=arch.dram_bpc,
                     channels=arch.dram_channels, dma_engines=arch.dma_engines,
                     latency=arch.dram_latency_cycles,
                     arrays=arch.array.count if arrays is None else arrays)
@@ -33,16 +34,9 @@ def hardware(arch: Architecture, arrays: int | None = None) -> Hardware:
 def check_fits(m: Mapping, arch: Architecture) -> None:
     """MappingError unless every on-chip level holds its tiles (two of each when it is
     double-buffered): a mapping made for another architecture must not run."""
-    pb = arch.precision.bytes
-    tb = m.tiling.tile_bytes
-    out_elems = tb["output"] / pb["accumulator"]
-    inner_out = max(i for i, l in enumerate(arch.memory) if "output" in l.holds)
+    usage = points_of(m, arch).tiles.usage
     for i, lvl in enumerate(arch.memory[1:], 1):
-        need = ((tb["input"] if "input" in lvl.holds else 0)
-                + (tb["weight"] if "weight" in lvl.holds else 0)
-                + (out_elems * (pb["accumulator"] if i == inner_out else pb["output"])
-                   if "output" in lvl.holds else 0))
-        need = math.ceil(need * (2 if lvl.double_buffered else 1))
+        need = math.ceil(usage[lvl.name][0])
         if need > lvl.size:
             db = " (double-buffered: two tiles)" if lvl.double_buffered else ""
             raise MappingError(
@@ -93,20 +87,22 @@ def _run(prog, hw, shares, trace: Trace | None, memo: dict | None, key) -> Outco
 
 
 def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
-                 offset: int = 0, program=None, memo: dict | None = None) -> LayerResult:
-    """A MAC layer through the engine; ``trace`` records its spans from cycle ``offset``."""
+                 offset: int = 0, program=None, memo: dict | None = None,
+                 cost: CostModel | None = None) -> LayerResult:
+    """A MAC layer through the engine; ``trace`` records its spans from cycle ``offset``.
+    Its access counts, the vector-unit and on-chip-bandwidth floors and its energy terms
+    are the cost model's (``cost``, :class:`sim.cost.CostModel`), priced at the engine's
+    time."""
     check_fits(m, arch)
     layer = m.layer
+    cost = cost or CostModel(arch)
+    c = cost.point(m)
     prog = program or mac_program(m, arch)
     o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo, _key(m))
-    comp = compute_cycles(m)
+    comp = int(c.compute[0])
     act_ops = layer.output_elems if layer.activation else 0
-    vec = math.ceil(act_ops / arch.compute.vector.lanes)
-    bb = buffer_bytes(m, arch)
-    floors = {"vector": vec}
-    for lvl in arch.onchip:
-        floors[f"{lvl.name} bandwidth"] = _cyc(bb[lvl.name]["read"] + bb[lvl.name]["write"],
-                                               arch.bytes_per_cycle(lvl))
+    floors = {k: int(v[0]) for k, v in c.bounds.items() if k not in ("compute", "memory")}
+    vec = floors["vector"]
     top = max(floors, key=lambda k: floors[k])
     occupied = max(o.end, floors[top])
     total = occupied - 1
@@ -114,28 +110,28 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
     if trace is not None:
         trace.add(o.spans, offset)
         trace.add([("layers", layer.name, 0, occupied)], offset)
-    t = m.traffic
-    tl = m.tiling
-    r_desc = (f"{tl.images}img" if tl.rows == layer.P else
-              f"{tl.rows}row" if tl.cols == layer.Q else f"1row,{tl.cols}col")
-    return LayerResult(
+    r = LayerResult(
         layer=layer.name, kind=layer.kind, macs=layer.macs, vector_ops=act_ops,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
-        memory_cycles=_cyc(t.total, arch.bytes_per_cycle(arch.dram)),
+        memory_cycles=int(c.memory[0]),
         utilization=layer.macs / (arch.peak_macs_per_cycle * occupied),
         dram_read_bytes=round(o.read_bytes), dram_write_bytes=round(o.write_bytes),
         dram_read_input_bytes=round(sum(prog.in_bytes)),
         dram_read_weight_bytes=round(sum(prog.w_bytes)),
         dram_read_psum_bytes=round(sum(prog.psum_bytes)), bound=bound, folds=m.folds,
-        row_folds=m.row_folds, col_folds=m.col_folds,
-        tiling=f"r:{r_desc} k:{tl.k_tile} c:{tl.c_tile} order {'>'.join(tl.order)}",
-        buffer_bytes=bb, fidelity="des", **_stall_fields(o, occupied - o.end),
-        busy=_busy(o, occupied, None, vec), events=o.events)
+        row_folds=m.row_folds, col_folds=m.col_folds, tiling=m.tiling.label(layer),
+        buffer_bytes=c.level_bytes(arch, 0), fidelity="des", dataflow=m.dataflow.name,
+        **_stall_fields(o, occupied - o.end), busy=_busy(o, occupied, None, vec),
+        events=o.events)
+    access = {k: (int(rd[0]), int(wr[0])) for k, (rd, wr) in c.access.items()}
+    return with_energy(r, energy_terms(arch, cost.tab, layer.macs, act_ops, occupied, access))
 
 
 def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
-                offset: int = 0, memo: dict | None = None) -> LayerResult:
-    """A vector-unit op streamed through the engine in chunks (see ``op_program``)."""
+                offset: int = 0, memo: dict | None = None,
+                cost: CostModel | None = None) -> LayerResult:
+    """A vector-unit op streamed through the engine in chunks (see ``op_program``),
+    priced by the cost model's energy terms at the engine's time."""
     prog = op_program(layer, arch)
     o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo, replace(layer, name=""))
     if trace is not None:
@@ -144,18 +140,16 @@ def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
         trace.add([("layers", layer.name, 0, o.end)], offset)
     vec = sum(prog.compute)
     rd, wr = round(o.read_bytes), round(o.write_bytes)
-    mem = _cyc(rd + wr, arch.bytes_per_cycle(arch.dram))
+    mem = int(transfer_cycles(rd + wr, arch.dram_bpc))
     occupied = o.end
-    return LayerResult(
+    return (cost or CostModel(arch)).op_energy(LayerResult(
         layer=layer.name, kind=layer.kind, macs=0, vector_ops=layer.ops,
         compute_cycles=vec - 1, stall_cycles=occupied - vec, total_cycles=occupied - 1,
         memory_cycles=mem, utilization=0.0, dram_read_bytes=rd, dram_write_bytes=wr,
         dram_read_input_bytes=rd, bound="vector" if occupied == vec else "memory",
-        buffer_bytes={l.name: {"read": rd * ("input" in l.holds) + wr * ("output" in l.holds),
-                               "write": rd * ("input" in l.holds) + wr * ("output" in l.holds)}
-                      for l in arch.onchip},
+        buffer_bytes=op_level_bytes(arch, rd, wr),
         fidelity="des", **_stall_fields(o, 0), busy=_busy(o, occupied, ["vector"], 0),
-        events=o.events)
+        events=o.events))
 
 
 def _key(m: Mapping):
@@ -181,11 +175,11 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     """DES of every layer of ``model`` back to back; ``trace_limit`` > 0 records a
     timeline of at most that many events (None or 0: no trace). Without ``mapper`` the
     mappings are searched as the analytic model's are (:func:`sim.run.make_mapper`), and
-    every layer gets its energy from its DES access counts and time (:mod:`sim.energy`)."""
-    from ..energy import energy_table
-    from ..run import finish_mac, finish_op, make_mapper, model_result
-    mapper = mapper or make_mapper(arch)
-    tab = energy_table(arch)
+    every layer gets its energy from the cost model's access counts priced at its DES
+    time (:mod:`sim.energy`)."""
+    from ..run import make_mapper, model_result
+    cost = mapper.cost if mapper is not None else CostModel(arch)
+    mapper = mapper or make_mapper(arch, cost=cost)
     trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
     programs: dict = {}
     memo: dict = {}
@@ -199,14 +193,13 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             key = _key(m)
             if key not in programs:
                 programs[key] = mac_program(m, arch)
-            r = finish_mac(simulate_mac(m, arch, trace, offset, programs[key], memo), m, arch,
-                           tab)
+            r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost)
         else:
-            r = finish_op(simulate_op(layer, arch, trace, offset, memo), layer, arch, tab)
+            r = simulate_op(layer, arch, trace, offset, memo, cost)
         out.append(r)
         offset += r.cycles
     events = memo.get("events", 0)
-    res = model_result(model, arch, mapper, out, tab)
+    res = model_result(model, arch, mapper, out, cost)
     return DesRun(result=res, trace=trace, events=events)
 
 

@@ -26,7 +26,7 @@ from tilesim.mapper import Mapping
 from tilesim.mapper.tiling import iter_tiles
 from tilesim.workloads import OpLayer
 
-from ..analytic import compute_cycles
+from ..cost import mapping_compute_cycles
 
 MAX_OP_CHUNKS = 1024
 
@@ -58,10 +58,9 @@ class Program:
 
 
 def operand_ways(arch: Architecture) -> dict:
-    """Buffer slots per operand: 2 when every on-chip level holding it is double-buffered
-    (the analytic model's condition for hiding its traffic), else 1."""
-    return {op: 2 if all(l.double_buffered for l in arch.onchip if op in l.holds) else 1
-            for op in ("input", "weight", "output")}
+    """Buffer slots per operand: 2 when its traffic can be hidden
+    (``Architecture.hidden``: every on-chip level holding it is double-buffered), else 1."""
+    return {op: 2 if hidden else 1 for op, hidden in arch.hidden.items()}
 
 
 def _deal(total: int, work: list) -> tuple:
@@ -138,7 +137,7 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         else:
             store.append(0)
     return Program(in_bytes=tuple(in_b), w_bytes=tuple(w_b), new_out=tuple(new_out),
-                   psum_bytes=tuple(psum), compute=_deal(compute_cycles(m) + 1, work),
+                   psum_bytes=tuple(psum), compute=_deal(mapping_compute_cycles(m, arch) + 1, work),
                    free_in=tuple(free_in), free_w=tuple(free_w), store_bytes=tuple(store),
                    ways=operand_ways(arch))
 

@@ -2,7 +2,7 @@
 
 It runs the GEMM view of a layer (per group ``out[M, N] = a[M, K] @ b[K, N]``, see
 :mod:`mapper.dataflow`) fold by fold and returns the output and the index of the cycle
-in which the last output is produced. It proves :func:`sim.analytic.fold_cycles`:
+in which the last output is produced. It proves :meth:`mapper.Dataflow.fold_cycles`:
 nothing in here uses that formula; every fold runs until its last output appears.
 
 Registers and moves (one cycle = every PE reads its neighbours' registers as they were
@@ -24,7 +24,7 @@ at the end of the previous cycle, then all registers update at once):
   passes it down; a finished output leaves the bottom row of column j at cycle
   ``Ra + t + Ra-1 + j``. Per fold ``T + 2 Ra + Ca - 2`` cycles.
 
-Conventions (the same as SCALE-Sim's and :mod:`sim.analytic`'s):
+Conventions (the same as SCALE-Sim's and :mod:`sim.cost`'s):
 
 * Feeders run the whole Ra x Ca schedule in every fold: rows/columns of a partial
   (edge) fold are fed zeros, so an edge fold takes as long as a full one.
@@ -45,8 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from tilesim.mapper import DATAFLOWS
+
 OS, WS, IS = 0, 1, 2
-DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS}
+DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS}   # the numba boundary: names -> int codes
 
 
 @njit(cache=True)
@@ -224,9 +226,8 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
     G, M, K = a.shape
-    N = b.shape[2]
-    dims = {"os": (M, N), "ws": (K, N), "is": (K, M)}[dataflow]
-    folds = G * -(-dims[0] // rows) * -(-dims[1] // cols)
+    rf, cf = DATAFLOWS[dataflow].folds({"M": M, "N": b.shape[2], "K": K}, rows, cols)
+    folds = G * rf * cf
     return PEResult(output=out, last_cycle=int(busy.max()) - 1, folds=folds,
                     array_cycles=tuple(int(v) for v in busy))
 
@@ -271,7 +272,6 @@ def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
 def work(mapping) -> int:
     """PE-cycle updates the model performs for ``mapping`` (folds x cycles x PEs): what
     its run time is proportional to (a few ns each)."""
-    from ..analytic import fold_cycles
-    per = fold_cycles(mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
-                      mapping.stream_len)
+    per = mapping.dataflow.fold_cycles(mapping.array_rows, mapping.array_cols,
+                                       mapping.stream_len)
     return mapping.folds * per * mapping.array_rows * mapping.array_cols

@@ -1,6 +1,6 @@
 """Where design points run: local worker processes, or a Dask distributed cluster.
 
-Both call :func:`sim.sweep.worker.evaluate` on each Task and hand the rows to
+Both call :func:`tilesim.explore.sweep.worker.evaluate` on each Task and hand the rows to
 ``on_rows`` in the parent, which alone writes the store.
 """
 from __future__ import annotations

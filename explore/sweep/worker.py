@@ -38,7 +38,7 @@ def _describe(a) -> dict:
     return {"arch": a.name, "pes": arr.rows * arr.cols * arr.count, "dataflow": arr.dataflow,
             "clock_mhz": a.clock / 1e6,
             "onchip_bytes": sum(m.size or 0 for m in a.onchip),
-            "dram_gb_per_s": (bw.bytes_per_cycle(a.clock) * a.clock / 1e9) if bw else None}
+            "dram_gb_per_s": (a.dram_bpc * a.clock / 1e9) if bw else None}
 
 
 def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
@@ -63,15 +63,12 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
     except _arch.ArchError as e:
         return [out(j, "infeasible", str(e), {}) for j in task.jobs]
     desc = _describe(a)
-    budget = None
-    if st["objective"] != "default":
-        d = Budget()
-        budget = Budget(candidates=st["candidates"] or d.candidates,
-                        seconds=st["seconds"] or d.seconds)
+    d = Budget()
+    budget = Budget(candidates=st["candidates"] or d.candidates, seconds=st["seconds"] or d.seconds)
     mapper = make_mapper(a, st["objective"], st["strategy"], budget)
     rows = []
     for job in task.jobs:
-        before = len(getattr(mapper, "_cache", ()))
+        before = mapper.mapped_shapes
         try:
             if st["fidelity"] == "des":
                 from tilesim.sim.des import simulate_model as des_model
@@ -85,6 +82,6 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
         extra = {**desc, **{k: s.get(k) for k in ROW_METRICS if k in s}}
         extra["edp_uj_ms"] = s.get("energy_uj", 0.0) * s["latency_ms"]
         extra["mac_layers"] = sum(1 for l in r.layers if l.macs)
-        extra["mapped_shapes"] = len(getattr(mapper, "_cache", ())) - before
+        extra["mapped_shapes"] = mapper.mapped_shapes - before
         rows.append(out(job, "ok", "", extra))
     return rows

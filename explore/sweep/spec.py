@@ -13,7 +13,7 @@ Example (``examples/sweep_resnet18.yaml``)::
     tie:                               # target key path: source key path (same value)
       compute.arrays[0].cols: compute.arrays[0].rows
     sampling: {method: grid}           # or {method: random, points: 200, seed: 1}
-    objective: edp                     # mapping search objective: edp | latency | energy | default
+    objective: edp                     # mapping search objective: edp | latency | energy | traffic
     fidelity: analytic                 # analytic | des
     search: {strategy: heuristic, candidates: 2000}
 
@@ -36,11 +36,11 @@ import tilesim.arch as _arch
 import tilesim.workloads as _wl
 from tilesim.arch.loader import _model_at
 from tilesim.arch.schema import Architecture, semantic_problems
+from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, resolve_objective
 
 from . import keypath
 from .errors import SweepError
 
-OBJECTIVES = ("edp", "latency", "energy", "default")
 
 
 class _Strict(BaseModel):
@@ -73,7 +73,7 @@ class SweepSpec(_Strict):
     vary: dict[str, list[Any]] = Field(default_factory=dict)
     tie: dict[str, str] = Field(default_factory=dict)
     sampling: Sampling = Sampling()
-    objective: Literal["edp", "latency", "energy", "default"] = "edp"
+    objective: Literal[(*OBJECTIVES, *DEPRECATED_OBJECTIVES)] = "edp"   # mapper.OBJECTIVES
     fidelity: Literal["analytic", "des"] = "analytic"
     search: Search = Search()
 
@@ -160,7 +160,7 @@ def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         fix = {"extra_forbidden": "allowed keys: " + ", ".join(_fields_at(loc)),
                "missing": f"add {loc[-1]!r}" if loc else "add it"}.get(
-            err["type"], "see the spec format in sim/sweep/spec.py or examples/sweep_resnet18.yaml")
+            err["type"], "see the spec format in explore/sweep/spec.py or examples/sweep_resnet18.yaml")
         raise SweepError(f"{keypath.fmt(loc) or '(top level)'}: {msg}", source=where,
                          fix=fix) from None
 
@@ -255,9 +255,6 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
     if s.sampling.method == "random" and s.sampling.points is None:
         raise SweepError("sampling.points: random sampling needs a number of points",
                          source=src, fix="add points: N (and a seed) under sampling")
-    if s.objective == "default" and s.search != Search():
-        raise SweepError("search: objective default does no search", source=src,
-                         fix="drop the search settings or pick objective edp|latency|energy")
 
     jobs_spec = []
     for m in s.models:
@@ -277,9 +274,13 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
                              source=src, fix=e.fix) from None
         models.append((label, b, model, hashlib.sha256(repr(model.layers).encode()).hexdigest()))
 
-    settings = {"objective": s.objective, "fidelity": s.fidelity, "strategy":
+    settings = {"objective": resolve_objective(s.objective), "fidelity": s.fidelity, "strategy":
                 s.search.strategy, "candidates": s.search.candidates,
                 "seconds": s.search.seconds, "tilesim": version}
+    # a row's key is the question (architecture, workload, settings), not who answered it:
+    # the store records each row's tilesim version beside it, so that a resume under
+    # another version finds the same keys and can refuse (or recompute) those rows
+    asked = {k: v for k, v in settings.items() if k != "tilesim"}
     designs = []
     for index, combo in enumerate(_points(vary, s.sampling)):
         params = [(p, v) for (p, _, _), v in zip(vary, combo)]
@@ -298,7 +299,7 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
                 d = a.to_yaml_dict()
         except ValidationError as e:
             reason = str(e.errors()[0]["msg"])
-        jobs = tuple(Job(_digest({"arch": d, "model": h, "batch": b, "settings": settings}),
+        jobs = tuple(Job(_digest({"arch": d, "model": h, "batch": b, "settings": asked}),
                          label, b, model) for label, b, model, h in models)
         designs.append(Design(index, tuple(params), d, reason, jobs))
     names = tuple(p for p, _, _ in vary) + tuple(t for t, _, _ in ties)

@@ -3,14 +3,20 @@ error against a measurement (what ``tilesim compare`` writes; docs/outputs.md).
 
 ``compare.csv`` is long: one row per (layer, design) with ``source`` one of
 ``accelerator`` (tilesim's analytic model of a design), ``gpu-model`` (the GPU latency
-model, :mod:`sim.gpu.model`) or ``gpu-measured`` (a ``tilesim baseline`` CSV).
+model, :mod:`tilesim.sim.gpu.model`) or ``gpu-measured`` (a ``tilesim baseline`` CSV).
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import tilesim.arch as _arch
+
 from .harness import BaselineError
+
+#: precision of the GPU model when none is given (nor measured)
+GPU_DEFAULT_PRECISION = "fp16"
+ACCELERATOR_ENERGY_SOURCE = "access counts x technology tables (sim/energy.py, arch/technology.py)"
 
 SOURCES = ("accelerator", "gpu-model", "gpu-measured")
 MEASURED_COLUMNS = ("scope", "layer", "latency_ms", "precision_measured", "device", "batch",
@@ -133,3 +139,87 @@ def totals(design: str, source: str, latency_s: float, batch: int, energy_uj, en
     return {"design": design, "source": source, "latency_s": latency_s,
             "latency_ms": latency_s * 1e3, "throughput_samples_per_s": batch / latency_s,
             "energy_uj": energy_uj, "energy_source": energy_source, "latency_basis": basis}
+
+
+def measured_batch(meas, batch: int | None, measured) -> int | None:
+    """The batch to compare at: a measurement's own (``batch`` must then equal it or be
+    None), else ``batch``."""
+    if meas is None:
+        return batch
+    mb = int(meas["batch"].iloc[0])
+    if batch is not None and batch != mb:
+        raise BaselineError(f"the measurement is at batch {mb}, not {batch}",
+                            source=str(measured), fix=f"use --batch {mb} or measure again")
+    return mb
+
+
+def compare_designs(archs, gpu, m, precision: str | None = None, meas=None, measured=None,
+                    objective: str = "edp") -> dict:
+    """Loaded designs ``archs`` (Architectures or GpuSpecs) and the GPU model of ``gpu``
+    (a GpuSpec) on the Model ``m``, with a measurement ``meas`` (:func:`read_measured` of
+    the file ``measured``) if given: ``frame``, ``summary``, ``model``, ``gpu`` as
+    ``tilesim.compare`` returns them (see docs/outputs.md)."""
+    import pandas as pd
+
+    from tilesim.sim import simulate_model
+    from tilesim.sim.gpu import ENERGY_SOURCE, GpuModelParams, simulate_gpu
+    if meas is not None and str(meas["model"].iloc[0]) != m.name:
+        raise BaselineError(f"the measurement is of model {meas['model'].iloc[0]!r}, not "
+                            f"{m.name!r}", source=str(measured), fix="compare the same model")
+    if meas is not None:
+        check_layers(meas, m, measured)
+    g = gpu
+    if not isinstance(g, _arch.GpuSpec):
+        raise _arch.ArchError(f"--gpu {g.name!r} is an accelerator, not a GPU preset",
+                              fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
+    prec = precision or (measured_precision(meas) if meas is not None else "") \
+        or GPU_DEFAULT_PRECISION
+    params = GpuModelParams(fuse_residual_add=meas is None)
+    gres = simulate_gpu(m, g, prec, params)
+    rows, designs, names = [], [], set()
+    for a in archs:
+        name = a.name if a.name not in names else f"{a.name}#{len(names) + 1}"
+        names.add(name)
+        if isinstance(a, _arch.GpuSpec):
+            r = simulate_gpu(m, a, prec, params)
+            src, p, es = "gpu-model", prec, ENERGY_SOURCE
+        else:
+            r = simulate_model(m, a, objective=objective)
+            src, p, es = "accelerator", a.precision.input, ACCELERATOR_ENERGY_SOURCE
+        rows += result_rows(name, src, r, p, es)
+        designs.append(totals(name, src, r.latency_s, m.batch,
+                              sum(l.energy_pj for l in r.layers) * 1e-6, es, "modelled"))
+    gname = g.name if g.name not in names else f"{g.name}#gpu"
+    rows += result_rows(gname, "gpu-model", gres, prec, ENERGY_SOURCE)
+    gt = totals(gname, "gpu-model", gres.latency_s, m.batch,
+                sum(l.energy_pj for l in gres.layers) * 1e-6, ENERGY_SOURCE, "modelled")
+    designs.append(gt)
+    error = None
+    if meas is not None:
+        dev = str(meas["device"].iloc[0])   # a CPU measurement is not labelled as the GPU
+        mname = f"{g.name if dev == 'cuda' else dev} (measured)"
+        rows += measured_rows(mname, meas)
+        lay = meas[meas["scope"] == "layer"]
+        whole = meas[meas["scope"] == "model"]
+        lat_ms = float(whole["latency_ms"].iloc[0]) if len(whole) else float(
+            lay["latency_ms"].sum())
+        designs.append(totals(mname, "gpu-measured", lat_ms / 1e3, m.batch, None,
+                              "not measured", "whole model" if len(whole) else
+                              "sum of layers"))
+        model_ms = {l.layer: l.cycles / gres.clock_hz * 1e3 for l in gres.layers}
+        error = error_stats(model_ms, dict(zip(lay["layer"], lay["latency_ms"].astype(float))))
+        error.update({"model_latency_error_pct": 100 * (gres.latency_s * 1e3 / lat_ms - 1),
+                      "measured_file": str(measured),
+                      "measured_device": str(meas["device"].iloc[0]),
+                      "measured_device_name": str(meas["device_name"].iloc[0]),
+                      "measured_precision": measured_precision(meas)})
+    for d in designs:
+        d["speedup_vs_gpu_model"] = gt["latency_s"] / d["latency_s"]
+        d["energy_ratio_vs_gpu_model"] = (d["energy_uj"] / gt["energy_uj"]
+                                          if d["energy_uj"] is not None else None)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    summary = {"model": m.name, "batch": m.batch, "gpu": g.name, "gpu_precision": prec,
+               "gpu_model_fusion": "residual adds fused (TensorRT-like)" if params.fuse_residual_add
+               else "none: one kernel per layer (as the eager PyTorch measurement)",
+               "designs": designs, "gpu_model_error": error}
+    return {"frame": frame, "summary": summary, "model": m, "gpu": g}

@@ -18,10 +18,12 @@ def tasks_of(plan: Plan, done: set[str]) -> list[Task]:
     return out
 
 
-def run_plan(plan: Plan, store: Store, executor, resume: bool = False, progress=None) -> dict:
+def run_plan(plan: Plan, store: Store, executor, resume: bool = False, progress=None,
+             recompute_stale: bool = False) -> dict:
     """Evaluate every missing row of ``plan`` and store it. Returns counts
-    (``rows``, ``skipped`` already stored, ``computed``)."""
-    store.begin(plan.fingerprint, plan.spec.model_dump_json(), resume)
+    (``rows``, ``skipped`` already stored, ``computed``, ``stale`` rows of another tilesim
+    version deleted to be recomputed: only with ``recompute_stale``, see :class:`Store`)."""
+    stale = store.begin(plan.fingerprint, plan.spec.model_dump_json(), resume, recompute_stale)
     done = store.keys()
     todo = tasks_of(plan, done)
     skipped = plan.rows - sum(len(t.jobs) for t in todo)
@@ -36,7 +38,8 @@ def run_plan(plan: Plan, store: Store, executor, resume: bool = False, progress=
         executor.run(todo, on_rows)
     if progress is not None:
         progress.close()
-    return {"rows": plan.rows, "skipped": skipped, "computed": plan.rows - skipped}
+    return {"rows": plan.rows, "skipped": skipped, "computed": plan.rows - skipped,
+            "stale": stale}
 
 
 def frame(plan: Plan, store: Store):

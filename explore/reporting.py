@@ -1,9 +1,12 @@
-"""Façade for reports: gathers tables and the architecture's roofline numbers, then hands
-them to :mod:`reports.report` (wiring only)."""
+"""Reports of runs, sweeps and comparisons: gathers the tables of output folders (or of an
+in-memory run) and the architecture's roofline numbers, then hands plain DataFrames and
+dicts to :mod:`tilesim.reports.report` (which imports nothing of ours)."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+from tilesim import _version
 
 
 def roof_of(arch, precision: str | None = None) -> dict:
@@ -12,8 +15,8 @@ def roof_of(arch, precision: str | None = None) -> dict:
     if getattr(arch, "kind", None) == "gpu":
         return {"peak_ops_per_s": arch.peak_ops(precision),
                 "dram_bytes_per_s": arch.memory_bandwidth}
-    bpc = arch.bytes_per_cycle(arch.dram)
-    bw = None if bpc is None or bpc == float("inf") else bpc * arch.clock
+    bpc = arch.dram_bpc
+    bw = None if bpc == float("inf") else bpc * arch.clock
     return {"peak_ops_per_s": 2.0 * arch.peak_macs_per_cycle * arch.clock, "dram_bytes_per_s": bw}
 
 
@@ -32,8 +35,7 @@ def write_report(sections, out, title: str, command: str | None = None) -> Path:
     from tilesim.reports import write_text
     from tilesim.reports.report import to_html, to_markdown
 
-    from . import __version__
-    meta = (f"tilesim {__version__}; "
+    meta = (f"tilesim {_version.__version__}; "
             f"{'command: ' + command if command else ' '.join(sys.argv)}")
     out = Path(out)
     md = out.suffix.lower() in (".md", ".markdown")
@@ -68,7 +70,7 @@ def run_report(result, arch, out, trace=None, command: str | None = None,
     """The report of one in-memory run (``tilesim run --report``); ``precision`` for a GPU."""
     from tilesim.reports.report import RunData, build
 
-    from .api import layers_frame
+    from tilesim.sim import layers_frame
     s = result.summary()
     s["fidelity"] = result.layers[0].fidelity if result.layers else "analytic"
     rd = RunData(result.model, s, layers_frame(result), trace, roof_of(arch, precision))

@@ -1,5 +1,6 @@
 """Numerical check of the reference kernels against PyTorch on a device (``tilesim verify
---torch-device cpu|cuda``; the ``torch`` extra, imported lazily).
+--torch-device cpu|cuda``; the ``torch`` extra, imported lazily). Orchestration: it runs
+:mod:`sim.kernels` next to PyTorch, so it lives in ``explore``, not ``sim``.
 
 For each MAC layer (shrunk exactly as :mod:`sim.verify` shrinks it for the executor), the
 same random operands at the architecture's precisions go through the numba reference
@@ -21,8 +22,9 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.workloads import Model
 
-from ..kernels import conv2d_layer
-from ..verify import _compare, describe, random_operands, shrink
+from tilesim.sim.kernels import conv2d_layer
+from tilesim.sim.verify import _compare, describe, random_operands, shrink
+
 from .harness import BaselineError, _torch
 
 

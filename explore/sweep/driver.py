@@ -1,20 +1,23 @@
-"""Façade for sweeps: spec -> plan -> executor -> store -> exported tables (wiring only)."""
+"""Run a sweep: spec -> plan -> executor -> store -> exported tables (``tilesim sweep``,
+``tilesim.sweep``)."""
 from __future__ import annotations
 
 import sys
 import tempfile
 from pathlib import Path
 
+from tilesim import _version
+
 
 def make_executor(workers: int | None = None, dask: str | None = None,
                   dask_timeout: float = 10.0):
-    from tilesim.sim.sweep import DaskExecutor, LocalExecutor
+    from .executors import DaskExecutor, LocalExecutor
     return DaskExecutor(dask, workers, dask_timeout) if dask else LocalExecutor(workers)
 
 
 def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
           resume: bool = False, progress: bool = False, command: str | None = None,
-          on_start=None, dask_timeout: float = 10.0):
+          on_start=None, dask_timeout: float = 10.0, recompute_stale: bool = False):
     """Run a sweep spec (YAML path, dict or SweepSpec); returns its results DataFrame (one
     row per design point and model, parameters and results as columns).
 
@@ -22,12 +25,15 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     ``results.parquet`` when pyarrow is installed), ``sweep.json`` and ``base_arch.yaml``;
     without it the store is temporary. ``workers`` local processes (default: all
     cores) or ``dask`` ("local" or a scheduler address). ``resume`` finishes a killed
-    sweep in ``out``: stored rows are not recomputed. All input is checked, and the
-    executor reached, before any work starts."""
-    from tilesim.sim.sweep import Progress, Store, frame, plan, run_plan
-
-    from . import __version__
-    p = plan(spec, version=__version__)
+    sweep in ``out``: stored rows are not recomputed. The store records the tilesim version
+    of every row; resuming into rows of another version is a SweepError unless
+    ``recompute_stale``, which recomputes them. All input is checked, and the executor
+    reached, before any work starts."""
+    from .progress import Progress
+    from .run import frame, run_plan
+    from .spec import plan
+    from .store import Store
+    p = plan(spec, version=_version.__version__)
     executor = make_executor(workers, dask, dask_timeout)
     tmp = None
     try:
@@ -36,12 +42,13 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
             out_dir = Path(tmp.name)
         else:
             out_dir = Path(out)
-        store = Store(out_dir / "results.sqlite")
+        store = Store(out_dir / "results.sqlite", version=p.settings["tilesim"])
         try:
             if on_start is not None:
                 on_start(p, executor)
             bar = Progress(p.rows, label="rows") if progress else None
-            counts = run_plan(p, store, executor, resume=resume, progress=bar)
+            counts = run_plan(p, store, executor, resume=resume, progress=bar,
+                              recompute_stale=recompute_stale)
             df = frame(p, store)
         finally:
             store.close()
@@ -58,11 +65,10 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
 
 
 def sweep_meta(p, counts: dict, command: str | None) -> dict:
-    from . import __version__
     return {"name": p.spec.name, "spec": p.source, "base": p.base_name,
             "params": list(p.param_names), "designs": len(p.designs), "rows": counts["rows"],
             "computed": counts["computed"], "resumed": counts["skipped"],
-            "settings": p.settings, "tilesim_version": __version__,
+            "settings": p.settings, "tilesim_version": _version.__version__,
             "command": command if command is not None else " ".join(sys.argv),
             "spec_dict": p.spec.model_dump(mode="json")}
 

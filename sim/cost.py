@@ -1,0 +1,280 @@
+"""The cost model: one closed form, vectorised over a batch of candidate mappings.
+
+The mapper's search scores batches of mapspace points with it (:meth:`CostModel.__call__`);
+a single layer is one evaluated point (:meth:`CostModel.mac_result`), and the
+discrete-event engine reads its access counts, floors and energy terms from here, so
+each quantity is written once.
+
+Compute, per fold, is the dataflow's own formula (:meth:`mapper.Dataflow.fold_cycles`,
+cycle-exact with SCALE-Sim v3: ``tests/test_scalesim_golden.py``; proven register by
+register by :mod:`sim.pe`). Partial folds cost as much as full ones, folds do not
+overlap, and ``compute_cycles = folds_per_array * per_fold - 1`` (the index of the last
+cycle, counting from 0: SCALE-Sim's convention), ``folds_per_array`` =
+ceil(groups * row_folds * col_folds / count) when ``count`` arrays share the layer.
+
+Memory: DRAM moves the mapping's traffic at the DRAM bandwidth, ``memory_cycles =
+ceil(bytes / bytes_per_cycle)``. The first input + weight tile must arrive before
+compute starts and the last output tile leaves after it ends. Traffic of an operand
+whose on-chip levels are all double-buffered (``Architecture.hidden``) overlaps
+compute, except that first tile (inputs, weights) or last tile (outputs); any other
+operand's whole traffic is serialised with compute (``exposed``). So the layer occupies
+the largest of these bounds (cycles, a count):
+
+* ``compute``: first_tiles + (compute_cycles + 1) + exposed + last_tile;
+* ``memory``: max(memory_cycles, reads + tile_compute + last_tile,
+  first_reads + max(tile_compute, next_reads) + rest);
+* ``vector``: the vector unit's cycles for a fused activation;
+* ``<level> bandwidth``: each on-chip level's bytes read and written / its bandwidth;
+
+where ``reads`` is every DRAM read in cycles and ``tile_compute`` is
+``(compute_cycles + 1) // tiles``. When DRAM is the bottleneck the reads stream back to
+back, but the last tile's compute cannot start before its operands (the last reads)
+have landed, and the last output tile cannot leave before that compute ends, so neither
+is hidden (the drain). Symmetrically at the start (the head): ``first_reads`` (the first
+input + weight tile) must land before anything computes, and while the first tile
+computes DRAM can only prefetch ``next_reads`` = min(first_reads, the other reads),
+since no output exists yet to write back; ``rest`` is the remaining traffic. The
+discrete-event engine (:mod:`sim.des`) shows both; they matter on layers of few tiles.
+``stall_cycles`` is what the largest bound adds to the compute cycles; with unlimited
+bandwidth the layer takes exactly its compute cycles.
+
+Access counts, per memory level and operand (bytes read and written): DRAM moves the
+tiling's traffic. The innermost on-chip level holding an operand feeds the array: it
+is read once per array access (stationary operands once, streamed ones once per fold
+across them); the innermost output level takes every partial sum at accumulator
+precision. Every level holding an operand is written by the DRAM fills of it and read
+by the write-back of outputs. Energy (:mod:`sim.energy`) is these counts times the
+technology tables' figures, plus MACs, array hops, vector ops and leakage x time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tilesim.arch import Architecture
+from tilesim.mapper import Mapping, Points, points_of
+from tilesim.workloads import MacLayer, OpLayer
+
+from .energy import OPERANDS, energy_terms, energy_table, with_energy
+from .results import LayerResult
+
+
+def _int(a):
+    """int() of every element (truncation): byte counts at sub-byte precisions."""
+    a = np.asarray(a)
+    return a if a.dtype.kind in "iu" else np.trunc(a).astype(np.int64)
+
+
+def transfer_cycles(nbytes, bpc: float):
+    """Cycles to move ``nbytes`` (a number or an array) at ``bpc`` bytes per cycle:
+    ceil(nbytes / bpc), 0 when the bandwidth is unlimited (``inf``)."""
+    if math.isinf(bpc):
+        return np.zeros(np.shape(nbytes), dtype=np.int64)
+    return np.ceil(np.asarray(nbytes) / bpc).astype(np.int64)
+
+
+def compute_cycles(pts: Points, groups: int, count: int) -> np.ndarray:
+    """Last-cycle index of the arrays for each point (SCALE-Sim's Total Cycles)."""
+    folds = groups * pts.row_folds * pts.col_folds
+    return -(-folds // count) * pts.fold_cycles - 1
+
+
+def mapping_compute_cycles(m: Mapping, arch: Architecture) -> int:
+    """:func:`compute_cycles` of one Mapping on ``arch`` (its own array count)."""
+    return int(compute_cycles(points_of(m, arch), m.groups, m.array_count)[0])
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The cost model's answer for a batch of points: parallel numpy arrays.
+
+    ``compute`` (last-cycle index of the arrays), ``memory`` (DRAM cycles of the
+    traffic), ``bounds`` (name -> cycles, a count, that resource needs; see the module
+    doc), ``cycles`` (the layer's cycles, a count: the largest bound), ``access``
+    ((level, operand) -> (read bytes, write bytes), DRAM included), ``energy`` (energy
+    column -> pJ, :mod:`sim.energy`) and ``energy_pj`` (their sum)."""
+    compute: np.ndarray
+    memory: np.ndarray
+    bounds: dict
+    cycles: np.ndarray
+    access: dict
+    energy: dict
+    energy_pj: np.ndarray
+
+    def bound(self, i: int) -> str:
+        """What sets point ``i``'s cycles: compute | memory | vector | <level> bandwidth
+        (a compute bound that memory stretched beyond the compute cycles is memory)."""
+        b = {k: int(v[i]) for k, v in self.bounds.items()}
+        name = max(b, key=lambda k: (b[k], k == "compute"))
+        if b[name] == b["compute"]:
+            name = "compute" if b["compute"] == int(self.compute[i]) + 1 else "memory"
+        return name
+
+    def level_bytes(self, arch: Architecture, i: int) -> dict:
+        """On-chip level -> {"read": B, "write": B} of point ``i`` (all operands)."""
+        out = {}
+        for lvl in arch.onchip:
+            rw = [self.access[(lvl.name, op)] for op in lvl.holds]
+            out[lvl.name] = {"read": int(sum(r[i] for r, _ in rw)),
+                             "write": int(sum(w[i] for _, w in rw))}
+        return out
+
+
+def op_access(arch: Architecture, rd: int, wr: int) -> dict:
+    """(level, operand) -> (read, write) bytes of a vector-unit op that reads ``rd`` and
+    writes ``wr`` bytes of DRAM: on chip, its input passes through every level holding
+    inputs (written by the fill, read by the vector unit), its output through every level
+    holding outputs (written by the vector unit, read by the write-back)."""
+    out = {(l.name, op): (0, 0) for l in arch.memory for op in l.holds}
+    out[(arch.dram.name, "input")] = (rd, 0)
+    out[(arch.dram.name, "output")] = (0, wr)
+    for l in arch.onchip:
+        if "input" in l.holds:
+            out[(l.name, "input")] = (rd, rd)
+        if "output" in l.holds:
+            out[(l.name, "output")] = (wr, wr)
+    return out
+
+
+def op_level_bytes(arch: Architecture, rd: int, wr: int) -> dict:
+    """:func:`op_access` summed per on-chip level: {level: {"read": B, "write": B}}."""
+    return {l.name: {"read": rd * ("input" in l.holds) + wr * ("output" in l.holds),
+                     "write": rd * ("input" in l.holds) + wr * ("output" in l.holds)}
+            for l in arch.onchip}
+
+
+class CostModel:
+    """The closed form for one architecture: ``cost(layer, points) -> (cycles,
+    energy_pj)`` for the mapper's search, and LayerResults for single layers."""
+
+    def __init__(self, arch: Architecture):
+        self.arch = arch
+        self.tab = energy_table(arch)
+
+    def __call__(self, layer: MacLayer, pts: Points):
+        c = self.evaluate(layer, pts)
+        return c.cycles, c.energy_pj
+
+    # ---- MAC layers -------------------------------------------------------------------
+    def access(self, layer: MacLayer, pts: Points) -> dict:
+        """(level, operand) -> (read bytes, write bytes) per point, DRAM included."""
+        arch = self.arch
+        pb = arch.precision.bytes
+        t = pts.tiles
+        g, M, N, K = layer.gemm
+        elems = {"input": g * M * K, "weight": g * N * K, "output": g * M * N}
+        zero = np.zeros(len(pts), dtype=np.int64)
+        ri, rw, rp, wo = (_int(v) for v in (t.read_input, t.read_weight, t.read_psum,
+                                            t.write_output))
+        out = {(l.name, op): (zero, zero) for l in arch.memory for op in l.holds}
+        d = arch.dram.name
+        out[(d, "input")] = (ri, zero)
+        out[(d, "weight")] = (rw, zero)
+        out[(d, "output")] = (rp, wo)
+        fills = {"input": ri, "weight": rw, "output": rp}
+        for op in OPERANDS:
+            holders = [l for l in arch.onchip if op in l.holds]
+            f = pts.reads[op]
+            r, w = out[(holders[-1].name, op)]
+            if op == "output":
+                w = w + _int(elems[op] * f * pb["accumulator"])
+                r = r + _int(elems[op] * (f - 1) * pb["accumulator"])
+            else:
+                r = r + _int(elems[op] * f * pb[op])
+            out[(holders[-1].name, op)] = (r, w)
+            for l in holders:
+                r, w = out[(l.name, op)]
+                out[(l.name, op)] = (r + wo if op == "output" else r, w + fills[op])
+        return out
+
+    def evaluate(self, layer: MacLayer, pts: Points) -> Costs:
+        """Cycles, bounds, access counts and energy of every point of ``pts``."""
+        arch = self.arch
+        t = pts.tiles
+        bpc = arch.dram_bpc
+        hidden = arch.hidden
+        comp = compute_cycles(pts, layer.groups, arch.array.count)
+        ri, rw, rp, wo = (_int(v) for v in (t.read_input, t.read_weight, t.read_psum,
+                                            t.write_output))
+        reads = ri + rw + rp
+        mem = transfer_cycles(reads + wo, bpc)
+        by_op = {"input": ri, "weight": rw, "output": rp + wo}
+        zero = np.zeros(len(pts), np.int64)
+        exposed = sum(b for op, b in by_op.items() if not hidden[op]) + zero
+        tb = {op: _int(v) for op, v in t.tile_bytes.items()}
+        first = sum(tb[op] for op in ("input", "weight") if hidden[op]) + zero
+        last_store = _int(t.last_store)
+        last = last_store if hidden["output"] else zero
+        overlap = transfer_cycles(first, bpc) + comp + 1 + transfer_cycles(exposed, bpc) + transfer_cycles(last, bpc)
+        # memory-bound: the last tile computes only after every read has landed, and its
+        # output leaves only after that compute
+        tile_comp = (comp + 1) // t.n_tiles
+        drain = transfer_cycles(reads, bpc) + tile_comp + transfer_cycles(last_store, bpc)
+        # ... and at the start, while the first tile computes, DRAM can only prefetch the
+        # next tile's operands (at most one tile's worth): no output exists yet to write back
+        f0 = tb["input"] + tb["weight"]
+        nxt = np.maximum(0, np.minimum(f0, reads - f0))
+        head = (transfer_cycles(f0, bpc) + np.maximum(tile_comp, transfer_cycles(nxt, bpc))
+                + transfer_cycles(np.maximum(0, reads + wo - f0 - nxt), bpc))
+        act_ops = layer.output_elems if layer.activation else 0
+        bounds = {"compute": overlap, "memory": np.maximum(np.maximum(mem, drain), head),
+                  "vector": zero + math.ceil(act_ops / arch.compute.vector.lanes)}
+        access = self.access(layer, pts)
+        for i, lvl in enumerate(arch.memory[1:], 1):
+            moved = sum(r + w for (name, _), (r, w) in access.items() if name == lvl.name)
+            bounds[f"{lvl.name} bandwidth"] = transfer_cycles(moved, arch.level_bpc[i])
+        cycles = np.maximum.reduce(list(bounds.values()))
+        energy = {k: np.broadcast_to(np.asarray(v, dtype=np.float64), cycles.shape) for k, v in
+                  energy_terms(arch, self.tab, layer.macs, act_ops, cycles, access).items()}
+        return Costs(compute=comp, memory=mem, bounds=bounds, cycles=cycles, access=access,
+                     energy=energy, energy_pj=sum(energy.values()))
+
+    def point(self, m: Mapping) -> Costs:
+        """The costs of one Mapping (a one-point batch)."""
+        return self.evaluate(m.layer, points_of(m, self.arch))
+
+    def mac_result(self, m: Mapping) -> LayerResult:
+        """The LayerResult of a mapped MAC layer: timing, traffic and energy."""
+        layer, arch, t = m.layer, self.arch, m.traffic
+        c = self.point(m)
+        comp, total = int(c.compute[0]), int(c.cycles[0]) - 1
+        r = LayerResult(
+            layer=layer.name, kind=layer.kind, macs=layer.macs,
+            vector_ops=layer.output_elems if layer.activation else 0,
+            compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
+            memory_cycles=int(c.memory[0]),
+            utilization=layer.macs / (arch.peak_macs_per_cycle * (total + 1)),
+            dram_read_bytes=t.read, dram_write_bytes=t.write_output,
+            dram_read_input_bytes=t.read_input, dram_read_weight_bytes=t.read_weight,
+            dram_read_psum_bytes=t.read_psum, bound=c.bound(0), folds=m.folds,
+            row_folds=m.row_folds, col_folds=m.col_folds, tiling=m.tiling.label(layer),
+            buffer_bytes=c.level_bytes(arch, 0), dataflow=m.dataflow.name)
+        return with_energy(r, {k: float(v[0]) for k, v in c.energy.items()})
+
+    # ---- vector-unit ops --------------------------------------------------------------
+    def op_result(self, layer: OpLayer) -> LayerResult:
+        """A non-MAC op on the vector unit: its input read from and output written to
+        DRAM (see :func:`op_access` for the on-chip counts)."""
+        arch = self.arch
+        pb = arch.precision.bytes
+        rd = int(layer.in_elems * pb["output"])
+        wr = int(layer.out_elems * pb["output"])
+        vec = math.ceil(layer.ops / arch.compute.vector.lanes)
+        mem = int(transfer_cycles(rd + wr, arch.dram_bpc))
+        busy = max(vec, mem, 1)
+        r = LayerResult(
+            layer=layer.name, kind=layer.kind, macs=0, vector_ops=layer.ops,
+            compute_cycles=max(vec, 1) - 1, stall_cycles=busy - max(vec, 1),
+            total_cycles=busy - 1, memory_cycles=mem, utilization=0.0, dram_read_bytes=rd,
+            dram_write_bytes=wr, dram_read_input_bytes=rd,
+            bound="vector" if vec >= mem else "memory",
+            buffer_bytes=op_level_bytes(arch, rd, wr))
+        return self.op_energy(r)
+
+    def op_energy(self, r: LayerResult) -> LayerResult:
+        """``r`` (a vector-unit op of any fidelity) with its energy."""
+        return with_energy(r, energy_terms(self.arch, self.tab, 0, r.vector_ops, r.cycles,
+                                           op_access(self.arch, r.dram_read_bytes,
+                                                     r.dram_write_bytes)))
