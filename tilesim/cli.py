@@ -39,13 +39,13 @@ def _naming_arch_file(arch_spec):
         raise ArchError(e.bare, source=arch_spec, fix=e.fix) from None
 
 
-def _load_model(args, batch="args"):
+def _load_model(args, with_batch: bool = True):
     """The model (loaded once), with import warnings (ops passed through) printed as one
-    line each; ``batch`` None leaves the batch to the command (compare)."""
+    line each; ``with_batch`` False leaves the batch to the command (compare)."""
     import warnings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = api.load_model(args.model, args.batch if batch == "args" else batch,
+        model = api.load_model(args.model, args.batch if with_batch else None,
                                input_shape=args.input_shape,
                                allow_unsupported=args.passthrough_unsupported)
     for w in caught:
@@ -224,7 +224,7 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    got = api.compare(args.arch, args.gpu, _load_model(args, batch=None), batch=args.batch,
+    got = api.compare(args.arch, args.gpu, _load_model(args, with_batch=False), batch=args.batch,
                       precision=args.precision, measured=args.gpu_measured,
                       objective=args.objective, input_shape=args.input_shape)
     print(term.compare_text(got["frame"], got["summary"], got["gpu"].name,
@@ -296,22 +296,10 @@ def _search_args(p, objective_only: bool = False) -> None:
                    help="search strategy (default heuristic)")
 
 
-class _Version(argparse.Action):
-    """``--version``: reads the installed version only when asked (a fast start)."""
-
-    def __init__(self, option_strings, dest, **kw):
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="show program's version number and exit")
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from . import __version__
-        print(f"tilesim {__version__}")
-        parser.exit()
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
     p = argparse.ArgumentParser(prog="tilesim", description=__doc__.splitlines()[0])
-    p.add_argument("--version", action=_Version)
+    p.add_argument("--version", action="version", version=f"tilesim {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     formats = {"choices": ("table", "markdown"), "default": "table"}
     r = sub.add_parser("run", help="map and time a model on an accelerator")
