@@ -17,9 +17,9 @@ Strategies:
 * ``exhaustive``: every point, in index order, in batches. Exact, and the reference
   the heuristic is tested against; fine for spaces up to a few million points.
 * ``heuristic``: random-restart coordinate descent. It scores a random sample of the
-  space plus the foundation's least-traffic mapping (so it is never worse than the
-  default mapper; the same tiling under every dataflow the array allows), then descends
-  from the default mapping and, per dataflow, from the best sampled point: each step scores, around the current point,
+  space plus the seeds (the least-traffic tiling, :meth:`Mapspace.seed`, so it is never
+  worse than that tiling; the same tiling under every dataflow the array allows), then
+  descends from the seed and, per dataflow, from the best sampled point: each step scores, around the current point,
   every value of each single tile axis (output block, k tile, c tile) combined with
   every loop order, plus the whole plane of every pair of tile axes with
   every loop order (capacity-bound trades, e.g. a larger k tile for a smaller
@@ -31,9 +31,9 @@ Strategies:
   exhaustive.
 
 Budget: a hard cap on scored candidates and on wall seconds; whichever comes first
-stops the search (the best point so far is returned). The seeds (the default mapping)
+stops the search (the best point so far is returned). The seeds (the least-traffic tiling)
 are scored first, in a batch of their own, whatever the budget, so even a budget of one
-candidate or a tiny seconds cap returns a mapping no worse than the default. Only the
+candidate or a tiny seconds cap returns a mapping no worse than the seed. Only the
 seconds cap can make a result depend on the machine; the default budget is in candidates.
 
 Ties break deterministically: the objective's keys in turn, then the lower index.

@@ -49,7 +49,7 @@ technology tables' figures, plus MACs, array hops, vector ops and leakage x time
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -152,6 +152,7 @@ class CostModel:
     def __init__(self, arch: Architecture):
         self.arch = arch
         self.tab = energy_table(arch)
+        self._results: dict = {}   # mac_result of each (layer shape, mapping) met so far
 
     def __call__(self, layer: MacLayer, pts: Points):
         c = self.evaluate(layer, pts)
@@ -236,7 +237,17 @@ class CostModel:
         return self.evaluate(m.layer, points_of(m, self.arch))
 
     def mac_result(self, m: Mapping) -> LayerResult:
-        """The LayerResult of a mapped MAC layer: timing, traffic and energy."""
+        """The LayerResult of a mapped MAC layer: timing, traffic and energy. Layers that
+        differ only in name share one evaluation."""
+        t = m.tiling
+        key = (replace(m.layer, name=""), m.dataflow.name, m.array_rows, m.array_cols,
+               m.array_count, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
+        hit = self._results.get(key)
+        if hit is None:
+            hit = self._results[key] = self._mac_result(m)
+        return hit if hit.layer == m.layer.name else replace(hit, layer=m.layer.name)
+
+    def _mac_result(self, m: Mapping) -> LayerResult:
         layer, arch, t = m.layer, self.arch, m.traffic
         c = self.point(m)
         comp, total = int(c.compute[0]), int(c.cycles[0]) - 1

@@ -77,7 +77,7 @@ class ModelResult:
     area_mm2: float = 0.0          # first-order die area (arch/technology.py); 0.0: not computed
     energy_sources: dict = field(default_factory=dict)  # energy column -> source table
     area_breakdown: dict = field(default_factory=dict)  # component -> (mm^2, source table)
-    mapping_objective: str = ""    # objective of the mapping search ("" = default mapper)
+    mapping_objective: str = ""    # objective of the mapping search (mapper.OBJECTIVES)
 
     @property
     def total_cycles(self) -> int:

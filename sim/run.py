@@ -19,6 +19,13 @@ def make_mapper(arch: Architecture, objective: str = "edp", strategy: str = "heu
                   budget=budget)
 
 
+def cost_of(mapper, arch: Architecture) -> CostModel:
+    """The CostModel ``mapper`` searches with when it is ``arch``'s (its energy table is
+    then built once per run), else a new one."""
+    cost = getattr(mapper, "cost", None)
+    return cost if isinstance(cost, CostModel) and cost.arch == arch else CostModel(arch)
+
+
 def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = None,
                    progress=None, objective: str = "edp", strategy: str = "heuristic",
                    budget: Budget | int | None = None) -> ModelResult:
@@ -26,7 +33,7 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
 
     Without ``mapper``, each MAC layer's mapping is searched for ``objective`` (see
     :func:`make_mapper`). Every layer gets its energy (:mod:`sim.energy`)."""
-    cost = mapper.cost if mapper is not None else CostModel(arch)
+    cost = cost_of(mapper, arch)
     mapper = mapper or make_mapper(arch, objective, strategy, budget, cost)
     out = []
     n = len(model.layers)
@@ -40,7 +47,7 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     return model_result(model, arch, mapper, out, cost)
 
 
-def model_result(model: Model, arch: Architecture, mapper: Mapper, layers,
+def model_result(model: Model, arch: Architecture, mapper, layers,
                  cost: CostModel) -> ModelResult:
     """The ModelResult of ``layers`` (finished LayerResults), with area and energy sources."""
     figs = technology.area_mm2(arch)
@@ -51,4 +58,4 @@ def model_result(model: Model, arch: Architecture, mapper: Mapper, layers,
                        peak_macs_per_cycle=arch.peak_macs_per_cycle, layers=tuple(layers),
                        area_mm2=area, area_breakdown=breakdown,
                        energy_sources=energy_sources(arch, cost.tab),
-                       mapping_objective=mapper.objective)
+                       mapping_objective=getattr(mapper, "objective", ""))

@@ -177,8 +177,8 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     mappings are searched as the analytic model's are (:func:`sim.run.make_mapper`), and
     every layer gets its energy from the cost model's access counts priced at its DES
     time (:mod:`sim.energy`)."""
-    from ..run import make_mapper, model_result
-    cost = mapper.cost if mapper is not None else CostModel(arch)
+    from ..run import cost_of, make_mapper, model_result
+    cost = cost_of(mapper, arch)
     mapper = mapper or make_mapper(arch, cost=cost)
     trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
     programs: dict = {}
