@@ -5,17 +5,26 @@ import difflib
 import re
 import typing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ArchError
-from .gpu_schema import GpuSpec
 from .schema import Architecture, semantic_problems
 from .yamlio import format_path, read_yaml
 
+if TYPE_CHECKING:
+    from .gpu_schema import GpuSpec
+
 PRESET_DIR = Path(__file__).parent / "presets"
 GPU_DIR = Path(__file__).parent / "gpus"
+
+
+def is_gpu(a) -> bool:
+    """True for a loaded GPU preset (:class:`GpuSpec`), False for an Architecture (no GPU
+    schema is built to tell)."""
+    return getattr(a, "kind", None) == "gpu"
 
 
 def presets() -> list[str]:
@@ -81,6 +90,7 @@ def from_yaml(text: str, source: str = "<string>") -> Architecture:
 
 def gpu_from_dict(data: dict, source: str = "<dict>", lines: dict | None = None) -> GpuSpec:
     """A GpuSpec from a parsed GPU YAML (``kind: gpu``), errors naming file, key and fix."""
+    from .gpu_schema import GpuSpec
     try:
         return GpuSpec.model_validate(data)
     except ValidationError as e:

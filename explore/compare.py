@@ -169,7 +169,7 @@ def compare_designs(archs, gpu, m, precision: str | None = None, meas=None, meas
     if meas is not None:
         check_layers(meas, m, measured)
     g = gpu
-    if not isinstance(g, _arch.GpuSpec):
+    if not _arch.is_gpu(g):
         raise _arch.ArchError(f"--gpu {g.name!r} is an accelerator, not a GPU preset",
                               fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
     prec = precision or (measured_precision(meas) if meas is not None else "") \
@@ -180,7 +180,7 @@ def compare_designs(archs, gpu, m, precision: str | None = None, meas=None, meas
     for a in archs:
         name = a.name if a.name not in names else f"{a.name}#{len(names) + 1}"
         names.add(name)
-        if isinstance(a, _arch.GpuSpec):
+        if _arch.is_gpu(a):
             r = simulate_gpu(m, a, prec, params)
             src, p, es = "gpu-model", prec, ENERGY_SOURCE
         else:

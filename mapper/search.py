@@ -56,6 +56,13 @@ STRATEGIES = ("heuristic", "exhaustive")
 DEPRECATED_OBJECTIVES = {"default": "traffic"}
 
 
+def _unique(a: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-D integer array (``np.unique`` without its
+    masked-array check, which imports numpy.ma: 17 ms of every run's start)."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
+
+
 def resolve_objective(name: str) -> str:
     """``name`` if it is an objective; a deprecated alias (``default``) gives its new
     name with a one-line FutureWarning (shown to users by default); anything else is a ValueError."""
@@ -138,18 +145,23 @@ class Heuristic:
             return None
 
     def _neighbours(self, cur: int) -> np.ndarray:
+        """Flat indices around ``cur``: every value of each tile axis, and every pair of
+        tile axes, each with every loop order (its dataflow kept)."""
         sp = self.space
+        shape = sp.shape
         coord = [int(x) for x in sp.decode(cur)]
-        orders = np.arange(sp.shape[4])
+        stride = [int(np.prod(shape[i + 1:])) for i in range(5)]   # C order; stride[4] == 1
+        base = sum(c * st for c, st in zip(coord[:4], stride[:4]))  # at loop order 0
+        orders = np.arange(shape[4])
+
+        def axis(ax, dims):   # values of axis ``ax`` along a new leading dimension
+            return (np.arange(shape[ax]) * stride[ax]).reshape((-1,) + (1,) * dims)
         out = []
         for ax in (1, 2, 3):
-            grid = [np.array([v]) for v in coord[:4]] + [orders]
-            grid[ax] = np.arange(sp.shape[ax])
-            out.append(np.ravel_multi_index(np.meshgrid(*grid, indexing="ij"), sp.shape).ravel())
+            out.append((base - coord[ax] * stride[ax] + axis(ax, 1) + orders).ravel())
         for a1, a2 in ((1, 2), (1, 3), (2, 3)):   # whole planes of tile-axis pairs
-            grid = [np.array([v]) for v in coord[:4]] + [orders]
-            grid[a1], grid[a2] = np.arange(sp.shape[a1]), np.arange(sp.shape[a2])
-            out.append(np.ravel_multi_index(np.meshgrid(*grid, indexing="ij"), sp.shape).ravel())
+            b = base - coord[a1] * stride[a1] - coord[a2] * stride[a2]
+            out.append((b + axis(a1, 2) + axis(a2, 1) + orders).ravel())
         return np.concatenate(out)   # may repeat a point; the driver scores it once
 
     def _run(self, told: "Told"):
@@ -157,7 +169,7 @@ class Heuristic:
         nd = sp.shape[0]
         per_df = sp.size // nd
         n = min(self.samples, per_df)
-        seeds = np.unique(np.array(self.seeds, dtype=np.int64))
+        seeds = _unique(np.array(self.seeds, dtype=np.int64))
         if len(seeds):   # scored on their own first, so any budget keeps them
             yield seeds
         first = [seeds]
@@ -165,7 +177,7 @@ class Heuristic:
             first += [d * per_df + np.asarray(self.seeds, dtype=np.int64) % per_df,
                       d * per_df + (self.rng.choice(per_df, size=n, replace=False)
                                     if per_df > n else np.arange(n))]
-        first = np.unique(np.concatenate(first))
+        first = _unique(np.concatenate(first))
         yield first
         starts = list(self.seeds)
         for d in range(nd):   # each dataflow descends from its own best sampled point
@@ -178,7 +190,7 @@ class Heuristic:
                 nb = self._neighbours(cur)
                 new = nb[~told.known(nb)]
                 if len(new):
-                    yield np.unique(new)
+                    yield _unique(new)
                 nb = nb[told.known(nb)]
                 if not len(nb):     # the budget cut this neighbourhood off
                     return
@@ -236,7 +248,7 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
         if batch is None:
             break
         truncated = len(batch) > left
-        batch = np.unique(batch[~told.known(batch)])[:left] if strategy == "heuristic" else (
+        batch = _unique(batch[~told.known(batch)])[:left] if strategy == "heuristic" else (
             batch[:left])
         pts = space.points(batch)
         cycles, energy = cost(pts)
@@ -260,8 +272,8 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
                            fix="raise the search budget (--search-budget) or the buffer sizes")
     # runner-ups: the next best *distinct costs* (points tied on both keys, e.g. loop
     # orders that do not matter when a loop has one trip, are listed once)
-    _, first = np.unique(keys[:, order], axis=1, return_index=True)
-    order = order[np.sort(first)][:keep + 1]
+    kk = keys[:, order]   # sorted: equal costs are adjacent
+    order = order[np.flatnonzero(np.r_[True, (kk[:, 1:] != kk[:, :-1]).any(axis=0)])][:keep + 1]
     sc = [Scored(int(idx[i]), int(cyc[i]), float(en[i])) for i in order]
     return SearchResult(best=sc[0], runner_ups=tuple(sc[1:]), objective=objective,
                         strategy=strategy, evaluated=told.count, space_size=space.size,

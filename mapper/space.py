@@ -125,11 +125,11 @@ class Mapspace:
         o, r, k, c = (x.ravel() for x in np.meshgrid(np.arange(len(ORDERS)), r, k, c,
                                                      indexing="ij"))
         idx = self.encode(np.zeros_like(o), r, k, c, o)
-        pts = self.points(idx)
-        ev = pts.tiles
-        fill = fills_array(self.layer, self.arch, self.dataflows[0], ev.images, ev.rows,
-                           ev.cols, ev.k_tile, ev.c_tile)
-        ev = ev.take(fill)
+        nb, pt, qt = self.rsel[r].T
+        fill = fills_array(self.layer, self.arch, self.dataflows[0], nb, pt, qt, self.kts[k],
+                           self.cts[c])
+        ev = score_points(self.layer, self.arch, nb[fill], pt[fill], qt[fill], self.kts[k][fill],
+                          self.cts[c][fill], o[fill])
         best = least_traffic(ev)
         if best < 0:
             raise_no_fit(self.layer, self.arch, ev)

@@ -17,7 +17,7 @@ min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows, likewise for co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -146,12 +146,6 @@ class TileEval:
         """Every DRAM read and write, bytes."""
         return self.read + self.write_output
 
-    def take(self, sel) -> "TileEval":
-        """The entries ``sel`` (a mask or indices)."""
-        def pick(v):
-            return {k: x[sel] for k, x in v.items()} if isinstance(v, dict) else v[sel]
-        return TileEval(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
-
     def tiling(self, i: int) -> Tiling:
         """The :class:`Tiling` of entry ``i``."""
         return Tiling(
@@ -220,6 +214,8 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order)
     trips = np.stack([Tr, Tk, Tc])                      # (3, n)
     loops = ORDER_TABLE[np.asarray(order)]              # (n, 3) outermost first
     cols = np.arange(n)
+    # per loop position (outermost first): which loop sits there and its trip count
+    at = [(loops[:, j], trips[loops[:, j], cols]) for j in range(3)]
 
     def refetch(rel):
         # product of the irrelevant trips outside the innermost relevant loop with > 1 trip
@@ -227,9 +223,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order)
         acc = np.ones(n, dtype=np.int64)
         relevant = np.zeros(3, dtype=bool)
         relevant[list(rel)] = True
-        for j in range(3):
-            lp = loops[:, j]
-            tr = trips[lp, cols]
+        for lp, tr in at:
             isrel = relevant[lp]
             f = np.where(isrel & (tr > 1), acc, f)
             acc = np.where(isrel, acc, acc * tr)

@@ -94,7 +94,8 @@ class Costs:
     traffic), ``bounds`` (name -> cycles, a count, that resource needs; see the module
     doc), ``cycles`` (the layer's cycles, a count: the largest bound), ``access``
     ((level, operand) -> (read bytes, write bytes), DRAM included), ``energy`` (energy
-    column -> pJ, :mod:`sim.energy`) and ``energy_pj`` (their sum)."""
+    column -> pJ, :mod:`sim.energy`; a term that is the same for every point, such as the
+    MACs', is one number) and ``energy_pj`` (their sum)."""
     compute: np.ndarray
     memory: np.ndarray
     bounds: dict
@@ -111,6 +112,10 @@ class Costs:
         if b[name] == b["compute"]:
             name = "compute" if b["compute"] == int(self.compute[i]) + 1 else "memory"
         return name
+
+    def energy_of(self, i: int) -> dict:
+        """Energy column -> pJ of point ``i``."""
+        return {k: float(v if np.ndim(v) == 0 else v[i]) for k, v in self.energy.items()}
 
     def level_bytes(self, arch: Architecture, i: int) -> dict:
         """On-chip level -> {"read": B, "write": B} of point ``i`` (all operands)."""
@@ -227,8 +232,7 @@ class CostModel:
             moved = sum(r + w for (name, _), (r, w) in access.items() if name == lvl.name)
             bounds[f"{lvl.name} bandwidth"] = transfer_cycles(moved, arch.level_bpc[i])
         cycles = np.maximum.reduce(list(bounds.values()))
-        energy = {k: np.broadcast_to(np.asarray(v, dtype=np.float64), cycles.shape) for k, v in
-                  energy_terms(arch, self.tab, layer.macs, act_ops, cycles, access).items()}
+        energy = energy_terms(arch, self.tab, layer.macs, act_ops, cycles, access)
         return Costs(compute=comp, memory=mem, bounds=bounds, cycles=cycles, access=access,
                      energy=energy, energy_pj=sum(energy.values()))
 
@@ -262,7 +266,7 @@ class CostModel:
             dram_read_psum_bytes=t.read_psum, bound=c.bound(0), folds=m.folds,
             row_folds=m.row_folds, col_folds=m.col_folds, tiling=m.tiling.label(layer),
             buffer_bytes=c.level_bytes(arch, 0), dataflow=m.dataflow.name)
-        return with_energy(r, {k: float(v[0]) for k, v in c.energy.items()})
+        return with_energy(r, c.energy_of(0))
 
     # ---- vector-unit ops --------------------------------------------------------------
     def op_result(self, layer: OpLayer) -> LayerResult:

@@ -32,12 +32,12 @@ def __getattr__(name):
 def load_arch(spec) -> _arch.Architecture:
     """An Architecture from a preset name, YAML path, SCALE-Sim .cfg path, or itself;
     a GPU preset name or ``kind: gpu`` YAML gives an ``arch.GpuSpec``."""
-    return spec if isinstance(spec, (_arch.Architecture, _arch.GpuSpec)) else _arch.load(spec)
+    return spec if isinstance(spec, _arch.Architecture) or _arch.is_gpu(spec) else _arch.load(spec)
 
 
 def _accelerator(a, what: str) -> _arch.Architecture:
     """``a`` if it is an accelerator, else an ArchError saying ``what`` needs one."""
-    if isinstance(a, _arch.GpuSpec):
+    if _arch.is_gpu(a):
         raise _arch.ArchError(f"{a.name!r} is a GPU preset; {what} needs an accelerator "
                               "(a systolic-array architecture)",
                               fix="give an accelerator preset or YAML, or use `tilesim run "
@@ -51,7 +51,7 @@ def target(arch, fidelity: str = "analytic", precision: str | None = None):
     ``precision``); an accelerator runs the cost model or the discrete-event engine
     (``fidelity="des"``) at the precision of its YAML, so ``precision`` must be None."""
     a = load_arch(arch)
-    if isinstance(a, _arch.GpuSpec):
+    if _arch.is_gpu(a):
         if fidelity == "des":
             _accelerator(a, "the discrete-event engine (--fidelity des)")
     elif precision is not None:
@@ -71,7 +71,7 @@ def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = N
     from tilesim.explore.compare import GPU_DEFAULT_PRECISION
     from tilesim.sim.gpu import simulate_gpu as _gpu_model
     g = load_arch(gpu)
-    if not isinstance(g, _arch.GpuSpec):
+    if not _arch.is_gpu(g):
         raise _arch.ArchError(f"{g.name!r} is an accelerator, not a GPU preset",
                               fix="give a GPU preset: " + ", ".join(_arch.gpu_presets()))
     return _gpu_model(load_model(model, batch, input_shape=input_shape), g,
@@ -131,7 +131,7 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
         raise ValueError(f"unknown fidelity {fidelity!r}; use one of {', '.join(FIDELITIES)}")
     model = load_model(model, batch, input_shape=input_shape)
     arch = target(arch, fidelity, precision)
-    if isinstance(arch, _arch.GpuSpec):
+    if _arch.is_gpu(arch):
         return simulate_gpu(arch, model, precision=precision)
     if fidelity == "des":
         return simulate_des(arch, model, progress=progress, objective=objective,
