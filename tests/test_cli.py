@@ -161,3 +161,25 @@ def test_layer_table_has_whole_numbers_everywhere(tmp_path):
     assert all(pd.api.types.is_integer_dtype(df[c]) for c in counts)
     pool = df[df["kind"] == "maxpool"].iloc[0]
     assert pool["unified_buffer_write_bytes"] == pool["dram_read_bytes"] + pool["dram_write_bytes"]
+
+
+def test_deprecated_objective_default_warns_one_line_and_means_traffic(tmp_path, capsys):
+    """`--objective default` (and `objective: default` in a sweep spec) warns once, in one
+    line, and runs the `traffic` objective; the outputs say so."""
+    out = tmp_path / "r"
+    assert main(["run", "--arch", "tpu_v1", "--model", "alexnet", "--objective", "default",
+                 "--quiet", "--out", str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tilesim: warning: objective 'default' is deprecated; it means 'traffic' "
+                   "(the least DRAM traffic tiling): use 'traffic'"]
+    assert json.loads((out / "summary.json").read_text())["mapping_objective"] == "traffic"
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: t\nbase: tpu_v1\nmodels: [alexnet]\n"
+                    "vary:\n  memory[0].bandwidth: [8 GB/s, 34 GB/s]\nobjective: default\n")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "sw"), "--workers", "1",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("tilesim: warning: objective 'default' is deprecated") == 1
+    rows = (tmp_path / "sw" / "results.csv").read_text().splitlines()
+    head = rows[0].split(",")
+    assert {r.split(",")[head.index("objective")] for r in rows[1:]} == {"traffic"}

@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 
 # The command validates only its own inputs with pydantic; pydantic's discovery of
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from tilesim.arch import ArchError
-from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, MappingError
+from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, MappingError, resolve_objective
 from tilesim.reports import terminal as term
 
 from . import api
@@ -117,18 +118,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from tilesim.explore.sweep.driver import sweep
+    from tilesim.explore.sweep.driver import check_columns, sweep
     objectives = _objectives(args)
 
     def start(plan, executor):
         if args.report:   # a report's columns are known now: check them before any work
-            from tilesim.explore.sweep import SweepError
-            from tilesim.explore.sweep.worker import ROW_COLUMNS
-            cols = set(ROW_COLUMNS) | set(plan.param_names)
-            for c in (*objectives, *([args.color] if args.color else [])):
-                if c not in cols:
-                    raise SweepError(f"--objectives / --color: {c!r} is not a results column",
-                                     fix="use one of: " + ", ".join(sorted(cols)))
+            check_columns(plan, (*objectives, *([args.color] if args.color else [])))
         print(term.sweep_start_line(plan.spec.name, len(plan.designs),
                                     len(plan.designs[0].jobs) if plan.designs else 0,
                                     plan.rows, executor.describe(), args.out), file=sys.stderr)
@@ -435,11 +430,19 @@ def main(argv=None) -> int:
     if args.cmd == "run" and args.trace_limit and not args.trace:
         parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
-    if getattr(args, "objective", None) in DEPRECATED_OBJECTIVES:
-        new = DEPRECATED_OBJECTIVES[args.objective]
-        print(f"tilesim: warning: --objective {args.objective} is deprecated; it means "
-              f"--objective {new} (the least DRAM traffic tiling)", file=sys.stderr)
-        args.objective = new
+    with warnings.catch_warnings():   # every warning (a deprecated name, ...) is one line
+        warnings.showwarning = _warning_line
+        if getattr(args, "objective", None) in DEPRECATED_OBJECTIVES:
+            args.objective = resolve_objective(args.objective)   # warns once, here
+        return _dispatch(args)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"tilesim: warning: {message}", file=sys.stderr)
+
+
+def _dispatch(args) -> int:
+    """Run the command; bad input is exit 2 with one line, a cut pipe 141, Ctrl-C 130."""
     try:
         return args.fn(args)
     except api.INPUT_ERRORS as e:

@@ -64,6 +64,18 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     return df
 
 
+def check_columns(p, columns, what: str = "--objectives / --color") -> None:
+    """SweepError unless every name in ``columns`` is a column of the plan ``p``'s results
+    (a report's objectives and colour, checked before any work)."""
+    from .errors import SweepError
+    from .worker import ROW_COLUMNS
+    cols = set(ROW_COLUMNS) | set(p.param_names)
+    for c in columns:
+        if c not in cols:
+            raise SweepError(f"{what}: {c!r} is not a results column",
+                             fix="use one of: " + ", ".join(sorted(cols)))
+
+
 def sweep_meta(p, counts: dict, command: str | None) -> dict:
     return {"name": p.spec.name, "spec": p.source, "base": p.base_name,
             "params": list(p.param_names), "designs": len(p.designs), "rows": counts["rows"],
