@@ -246,29 +246,25 @@ def compare(ref: Path, new: Path) -> int:
             got = json.loads((run / "summary.json").read_text()).get("mapping_objective", "")
             objective = "traffic" if got in ("default", "traffic") else got or None
         remapped = False
-        for pa in sorted(run.iterdir()):
-            if pa.suffix != ".csv" or pa.name == "model.csv":
+        # layer tables first: a remapped layer excuses the run's totals (summary.json)
+        files_in = sorted(run.iterdir(), key=lambda f: (f.suffix != ".csv" or
+                                                        f.name == "model.csv", f.name))
+        for pa in files_in:
+            if pa.suffix not in (".csv", ".json") or pa.name in ("recorded.json", "trace.json"):
                 continue
             pb = new / rel / pa.name
             if not pb.is_file():
                 diffs.append(f"{pb}: missing")
                 continue
             files += 1
-            remapped |= _cmp_csv(pa, pb, diffs, allowed, objective)
-        for pa in sorted(run.iterdir()):
-            if pa.name == "model.csv":
-                files += 1
-                _cmp_csv(pa, new / rel / pa.name, diffs)
-            if pa.suffix != ".json" or pa.name in ("recorded.json", "trace.json"):
+            if pa.suffix == ".csv":
+                layers = pa.name != "model.csv"
+                remapped |= _cmp_csv(pa, pb, diffs, allowed, objective if layers else None)
                 continue
-            pb = new / rel / pa.name
-            if not pb.is_file():
-                diffs.append(f"{pb}: missing")
-                continue
-            files += 1
             a, b = json.loads(pa.read_text()), json.loads(pb.read_text())
-            if pa.name == "summary.json" and a.get("mapping_objective") == "default":
-                a["mapping_objective"] = "traffic"
+            for d in (a, b):   # the deprecated name of the same objective
+                if pa.name == "summary.json" and d.get("mapping_objective") == "default":
+                    d["mapping_objective"] = "traffic"
             if pa.name == "summary.json" and remapped:
                 continue   # totals follow the remapped layers, listed above
             _cmp_json(a, b, str(pb), diffs)
