@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
                       model_validator)
 
-from . import units
+from . import units, validate
 
 OPERANDS = ("input", "weight", "output")
 PRECISION_BYTES = {"int4": 0.5, "int8": 1, "uint8": 1, "int16": 2, "fp16": 2, "bf16": 2,
@@ -253,6 +253,26 @@ class Architecture(_Frozen):
     def to_yaml_dict(self) -> dict:
         """A plain dict with unit strings, loadable again by :func:`arch.load`."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    # ---- building in code -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data, source: str = "<dict>", lines: dict | None = None) -> Architecture:
+        """Validate a dict of the YAML form (unit strings: ``"700 MHz"``, ``"24 MiB"``) as
+        a file is validated; errors name ``source``, the key path and a fix."""
+        return validate.build(cls, data, source, lines, semantic_problems)
+
+    def replace(self, changes, value=validate._UNSET, /) -> Architecture:
+        """A new, validated Architecture with values changed by key path::
+
+            a.replace("memory[1].size", "2 MiB")
+            a.replace({"memory[1].size": "2 MiB", "clock": "1 GHz",
+                       "compute.arrays[0].rows": 128})
+
+        Values are written as in the YAML (unit strings); ``None`` removes an optional key.
+        A path names a value of :meth:`to_yaml_dict` or an optional key left unset. Errors
+        (an unknown key, an index out of range, a bad value) are ArchErrors that name the
+        key path and the fix; ``self`` is never changed."""
+        return validate.replace(self, changes, value, rebuild=Architecture.from_dict)
 
 
 def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
