@@ -27,7 +27,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+                      WithJsonSchema, model_validator)
 
 from . import units
 
@@ -71,12 +72,20 @@ def _power(text) -> float:
     return w
 
 
-Ops = Annotated[float, BeforeValidator(parse_ops), PlainSerializer(_fmt_ops)]
-Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq)]
-Bytes = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size)]
+_OPS_JSON = {"type": "string", "description": "a peak throughput: number and unit GFLOPS, "
+             "TFLOPS, PFLOPS, GOPS, TOPS or POPS (2 ops per MAC)", "examples": ["312 TFLOPS"],
+             "pattern": f"^{units.JSON_NUMBER}[gGtTpP]([fF][lL])?[oO][pP]([sS]|/[sS])\\s*$"}
+Ops = Annotated[float, BeforeValidator(parse_ops), PlainSerializer(_fmt_ops),
+                WithJsonSchema(_OPS_JSON)]
+Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq),
+                  WithJsonSchema(units.json_schema_of("clock"))]
+Bytes = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size),
+                  WithJsonSchema(units.json_schema_of("size"))]
 BytesPerS = Annotated[float, BeforeValidator(_bandwidth),
-                      PlainSerializer(lambda v: f"{v / 1e9:.15g} GB/s")]
-Watts = Annotated[float, BeforeValidator(_power), PlainSerializer(lambda w: f"{w:.15g} W")]
+                      PlainSerializer(lambda v: f"{v / 1e9:.15g} GB/s"),
+                      WithJsonSchema(units.json_schema_of("bandwidth_per_s"))]
+Watts = Annotated[float, BeforeValidator(_power), PlainSerializer(lambda w: f"{w:.15g} W"),
+                  WithJsonSchema(units.json_schema_of("power"))]
 
 
 class _Frozen(BaseModel):

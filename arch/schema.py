@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
-                      model_validator)
+                      WithJsonSchema, model_validator)
 
 from . import units, validate
 
@@ -72,16 +72,26 @@ def _latency(v):
     return Latency(value=val, per=per)
 
 
-Size = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size)]
-Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq)]
-Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambda v: f"{v:g} nm")]
+def _json(kind: str) -> WithJsonSchema:
+    """How a unit-string field appears in the JSON Schema (``tilesim schema``)."""
+    return WithJsonSchema(units.json_schema_of(kind))
+
+
+Size = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size),
+                 _json("size")]
+Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq),
+                  _json("clock")]
+Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambda v: f"{v:g} nm"),
+                 _json("node")]
 Bandwidth = Annotated[Rate, BeforeValidator(_rate),
-                      PlainSerializer(lambda r: units.fmt_rate(r.value, r.per))]
+                      PlainSerializer(lambda r: units.fmt_rate(r.value, r.per)), _json("bandwidth")]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
-Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy)]
-Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power)]
+Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy),
+                   _json("energy")]
+Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power),
+                  _json("power")]
 LatencyT = Annotated[Latency, BeforeValidator(_latency),
-                     PlainSerializer(lambda l: units.fmt_latency(l.value, l.per))]
+                     PlainSerializer(lambda l: units.fmt_latency(l.value, l.per)), _json("latency")]
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
 

@@ -79,6 +79,15 @@ def settable(data: dict, keys: tuple, root: type[BaseModel]) -> str | None:
     problem = keypath.check(data, keys)
     if problem is None:
         return None
+    cur = data
+    for i, k in enumerate(keys):   # a key after a list: say where the index goes
+        if isinstance(k, str) and isinstance(cur, list):
+            here = keypath.fmt(keys[:i])
+            return (f"{here} is a list; give an index, e.g. "
+                    f"{keypath.fmt(keys[:i] + (0,) + keys[i:])}")
+        if keypath.check(cur, (k,)) is not None:
+            break
+        cur = cur[k]
     if len(keys) > 1 and keypath.check(data, keys[:-1]) is not None:
         return problem   # the parent is missing: say what is wrong on the way
     parent = keypath.get(data, keys[:-1])

@@ -255,6 +255,19 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_schema(args) -> int:
+    import json
+
+    from tilesim.arch import json_schema
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        from tilesim.reports import write_text
+        print(f"wrote {write_text(args.out, text)}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 ARCH_HELP = "preset name, architecture YAML or SCALE-Sim .cfg"
 REPORT_HELP = "also write a report: self-contained HTML, or Markdown when FILE ends in .md"
 PARETO_HELP = ("columns the Pareto front minimises (default latency_ms,energy_uj; e.g. add "
@@ -393,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "this column (default area_sq_mm)")
     rp.add_argument("--title", help="report title")
     sub.add_parser("list", help="list architecture presets and zoo models")
+    sc = sub.add_parser("schema", help="print the JSON Schema of architecture files (for "
+                        "editors: see docs/schema.md)")
+    sc.add_argument("--out", metavar="FILE", help="write it to FILE instead")
     for name, sp in sub.choices.items():
         sp.set_defaults(fn=globals()[f"cmd_{name}"])
     return p
