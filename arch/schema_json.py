@@ -18,13 +18,15 @@ from pydantic.json_schema import models_json_schema
 from .gpu_schema import GpuSpec
 from .schema import Architecture
 
-DIALECT = "https://json-schema.org/draft/2020-12/schema"
+#: draft-07: what editors' YAML support (yaml-language-server) implements; the document
+#: uses nothing newer
+DIALECT = "http://json-schema.org/draft-07/schema#"
 
 
 def json_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of an accelerator or GPU architecture file."""
+    """The JSON Schema (draft-07) of an accelerator or GPU architecture file."""
     _, top = models_json_schema([(Architecture, "validation"), (GpuSpec, "validation")],
-                                ref_template="#/$defs/{model}")
+                                ref_template="#/definitions/{model}")
     defs = top["$defs"]
     defs["MemoryLevel"].update({
         "if": {"properties": {"kind": {"const": "dram"}}, "required": ["kind"]},
@@ -39,7 +41,7 @@ def json_schema() -> dict:
                        "\"34 GB/s\", \"700 MHz\", \"3 pJ\", \"3 mW\").",
         "type": "object",
         "if": {"properties": {"kind": {"const": "gpu"}}, "required": ["kind"]},
-        "then": {"$ref": "#/$defs/GpuSpec"},
-        "else": {"$ref": "#/$defs/Architecture"},
-        "$defs": defs,
+        "then": {"$ref": "#/definitions/GpuSpec"},
+        "else": {"$ref": "#/definitions/Architecture"},
+        "definitions": defs,
     }
