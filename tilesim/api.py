@@ -271,8 +271,12 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     :func:`tilesim.explore.sweep.driver.sweep` and ``examples/sweep_resnet18.yaml``.
     ``resume`` refuses stored rows of another tilesim version unless ``recompute_stale``."""
     from tilesim.explore.sweep.driver import sweep as _sweep
-    return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume, progress=progress,
-                  recompute_stale=recompute_stale)
+    from tilesim.explore.sweep.errors import SweepError
+    try:
+        return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume,
+                      progress=progress, recompute_stale=recompute_stale)
+    except SweepError as e:   # advice in keyword arguments (resume=True), not CLI flags
+        raise e.for_python() from None
 
 
 def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
