@@ -41,7 +41,9 @@ def _accelerator(a, what: str) -> _arch.Architecture:
         raise _arch.ArchError(f"{a.name!r} is a GPU preset; {what} needs an accelerator "
                               "(a systolic-array architecture)",
                               fix="give an accelerator preset or YAML, or use `tilesim run "
-                                  "--arch GPU` (analytic) / `tilesim compare --gpu GPU`")
+                                  "--arch GPU` (analytic) / `tilesim compare --gpu GPU` "
+                                  "(API: tilesim.simulate(GPU, model) / "
+                                  "tilesim.compare(archs, GPU, model))")
     return a
 
 
@@ -58,7 +60,8 @@ def target(arch, fidelity: str = "analytic", precision: str | None = None):
         raise _arch.ArchError(f"a precision ({precision}) is only chosen for a GPU preset; "
                               f"{a.name!r} is an accelerator",
                               fix="set the accelerator's precision in its YAML (precision: "
-                                  "{input: ..., weight: ...}) and drop --precision")
+                                  "{input: ..., weight: ...}) and drop --precision "
+                                  "(API: precision=None)")
     return a
 
 
