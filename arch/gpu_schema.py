@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
                       WithJsonSchema, model_validator)
 
-from . import units
+from . import units, validate
 
 GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
 #: bytes per element a kernel reads and writes at each precision (tf32 is stored as fp32)
@@ -140,3 +140,9 @@ class GpuSpec(_Frozen):
     def to_yaml_dict(self) -> dict:
         """A plain dict with unit strings, loadable again by :func:`arch.load`."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def replace(self, changes, value=validate.UNSET, /) -> GpuSpec:
+        """A new, validated GpuSpec with values changed by key path, as
+        :meth:`arch.schema.Architecture.replace` (``g.replace("tdp", "300 W")``)."""
+        return validate.replace(self, changes, value,
+                                rebuild=lambda d, source: validate.build(GpuSpec, d, source))

@@ -271,7 +271,7 @@ class Architecture(_Frozen):
         a file is validated; errors name ``source``, the key path and a fix."""
         return validate.build(cls, data, source, lines, semantic_problems)
 
-    def replace(self, changes, value=validate._UNSET, /) -> Architecture:
+    def replace(self, changes, value=validate.UNSET, /) -> Architecture:
         """A new, validated Architecture with values changed by key path::
 
             a.replace("memory[1].size", "2 MiB")

@@ -42,19 +42,20 @@ def build(cls: type[BaseModel], data, source: str = "<dict>", lines: dict | None
     return obj
 
 
-_UNSET = object()
+#: the missing second argument of replace(path, value)
+UNSET = object()
 
 
-def replace(obj: BaseModel, changes, value=_UNSET, *, rebuild: Callable, source: str = "<replace>"):
+def replace(obj: BaseModel, changes, value=UNSET, *, rebuild: Callable, source: str = "<replace>"):
     """``rebuild(dict, source)`` of ``obj``'s YAML form with ``changes`` applied: a key path
     and a value, or a mapping {key path: value}. A key path names an existing value or an
     optional key left unset; a value is what the YAML would hold ("2 MiB", 128, ...)."""
     if isinstance(changes, str):
-        if value is _UNSET:
+        if value is UNSET:
             raise TypeError("replace(path, value) or replace({path: value, ...}): the value "
                             f"for {changes!r} is missing")
         changes = {changes: value}
-    elif value is not _UNSET or not isinstance(changes, Mapping):
+    elif value is not UNSET or not isinstance(changes, Mapping):
         raise TypeError("replace(path, value) or replace({path: value, ...})")
     base = obj.to_yaml_dict()
     edits = []

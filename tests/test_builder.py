@@ -57,6 +57,16 @@ def test_replace_and_back(preset):
                       a.array.rows}) == a
 
 
+def test_gpu_replace():
+    """A GPU preset is derived the same way."""
+    g = arch.load("a100")
+    h = g.replace({"tdp": "300 W", "peak.int8": "500 TOPS"})
+    assert (h.tdp, h.peak.int8, g.tdp) == (300.0, 500e12, 400.0)
+    assert h.replace({"tdp": "400 W", "peak.int8": "624 TOPS"}) == g
+    with pytest.raises(arch.ArchError, match="did you mean 'tdp'"):
+        g.replace("tpd", "300 W")
+
+
 def test_replace_sets_and_removes_optional_keys():
     """An optional key left unset can be set by its path; None removes it again."""
     a = arch.load("tpu_v1")

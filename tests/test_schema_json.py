@@ -60,7 +60,9 @@ def test_schema_describes_keys_enums_and_units(schema):
     assert "fp16" in d["Precision"]["properties"]["input"]["enum"]
     for field in (a["properties"]["clock"], a["properties"]["technology"],
                   m["properties"]["bandwidth"]["anyOf"][0], m["properties"]["size"]["anyOf"][0],
-                  m["properties"]["leakage"]["anyOf"][0], sa["properties"]["mac_energy"]["anyOf"][0],
+                  m["properties"]["leakage"]["anyOf"][0],
+                  m["properties"]["latency"]["anyOf"][0],
+                  sa["properties"]["mac_energy"]["anyOf"][0],
                   d["GpuSpec"]["properties"]["l2_size"], d["Peaks"]["properties"]["fp32"]):
         assert field["type"] == "string" and field["pattern"].startswith("^"), field
     assert "Rate" not in d and "Latency" not in d
