@@ -154,8 +154,11 @@ def cell(value, column: str) -> str:
         return fmt(value, unit)
     if value is None or (isinstance(value, float) and value != value):
         return MISSING
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return str(bool(value))
     if isinstance(value, float) or type(value).__name__.startswith("float"):
-        return fmt(value, "number")
+        s = fmt(value, "number", digits=4)   # a number of no known unit: "4", "0.5"
+        return s.rstrip("0").rstrip(".") if "." in s else s
     if isinstance(value, int) or type(value).__name__.startswith("int"):
         return fmt(value, "count", exact=True)
     return str(value)

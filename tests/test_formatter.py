@@ -157,3 +157,19 @@ def test_markdown_uses_the_formatter(capsys, monkeypatch):
     rc, got = _run(capsys, monkeypatch, 80, "run", "--arch", "tpu_v1", "--model", "alexnet",
                    "--format", "markdown")
     assert rc == 0 and "| layer | kind | MACs |" in got.out and " µJ |" in got.out
+
+
+def test_markdown_report_sections_have_tables(tmp_path, capsys):
+    """The Markdown report's Utilisation and Roofline sections hold tables (not only plots,
+    which Markdown leaves out), numbers through the one formatter."""
+    md = tmp_path / "r.md"
+    assert main(["run", "--arch", "tpu_v1", "--model", "resnet18", "--quiet",
+                 "--report", str(md)]) == 0
+    text = md.read_text(encoding="utf-8")
+    sections = {s.split("\n", 1)[0]: s for s in text.split("\n## ")[1:]}
+    util, roof = sections["Utilisation per layer"], sections["Roofline"]
+    assert "| MAC-weighted mean |" in util and " % |" in util
+    assert "| peak compute |" in roof and "TOPS |" in roof and "GB/s |" in roof
+    assert "| layer | intensity | attainable | achieved | of attainable |" in roof
+    assert "| conv1 |" in roof and "ops/B |" in roof
+    assert "e+" not in text and "nan" not in text   # no 4.507e+08 pJ
