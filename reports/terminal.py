@@ -92,8 +92,8 @@ COMPARE_SPEC = [
     ("latency_ms", "latency", "unit:ms"),
     ("throughput_samples_per_s", "samples/s", lambda v: fmt(v, "number")),
     ("energy_uj", "energy", "unit:uJ"),
-    ("speedup_vs_gpu_model", "speed vs GPU model", "unit:x"),
-    ("energy_ratio_vs_gpu_model", "energy vs GPU model", "unit:x"),
+    ("speedup_vs_gpu_model", "speedup", "unit:x"),            # against the GPU model
+    ("energy_ratio_vs_gpu_model", "energy ratio", "unit:x"),  # (said under the table)
 ]
 
 
@@ -320,6 +320,8 @@ def compare_text(df, s: dict, gpu: str, accelerator_source: str, quiet: bool = F
             (d["design"], d["design"], "unit:ms") for d in s["designs"]], width=width))
     tot = pd.DataFrame(s["designs"]).fillna({"energy_uj": float("nan")})
     out.append(format_table(tot, COMPARE_SPEC, width=width))
+    out.append("speedup: the GPU model's latency / the design's; energy ratio: the design's "
+               "energy / the GPU model's")
     e = s["gpu_model_error"]
     out.append(f"energy sources: accelerators {accelerator_source}; GPU model {gpu}: TDP x "
                "modelled time (an upper bound)"
