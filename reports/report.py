@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import plots
 from .pareto import pareto
-from .tables import _isnum as _isnum_unit
+from .tables import is_number
 from .units import cell, fmt
 
 LABELS = {"latency_ms": "latency (ms)", "energy_uj": "energy (µJ)", "area_sq_mm": "area (mm²)",
@@ -359,7 +359,7 @@ td,th{border:1px solid #ddd;padding:3px 6px}th{background:#f0f0f0}td.n{text-alig
 
 def _isnum(s: str) -> bool:
     """A number, with or without its unit label ("1.98 ms"): right-aligned."""
-    return _isnum_unit(s)
+    return is_number(s)
 
 
 def to_html(sections: list[Section], title: str, meta: str = "") -> str:

@@ -92,7 +92,7 @@ def format_table(df, spec, total: dict | None = None, width: int | None = None,
     head, body = _cells(df, spec)
     if total is not None:
         body.append([_fmt(total[c], f) if c in total else "" for c, _, f in spec])
-    numeric = [all(_isnum(r[i]) for r in body if r[i]) for i in range(len(head))]
+    numeric = [all(is_number(r[i]) for r in body if r[i]) for i in range(len(head))]
     dropped = []
     if width:
         head, body, numeric, dropped = _fit(head, body, numeric, width)
@@ -116,7 +116,7 @@ def markdown_table(df, spec, total: dict | None = None) -> str:
     if total is not None:
         body.append([_fmt(total[c], f) if c in total else "" for c, _, f in spec])
         body[-1][0] = f"**{body[-1][0]}**"
-    numeric = [all(_isnum(r[i]) for r in body if r[i]) for i in range(len(head))]
+    numeric = [all(is_number(r[i]) for r in body if r[i]) for i in range(len(head))]
     out = ["| " + " | ".join(head) + " |",
            "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in body]
@@ -129,7 +129,7 @@ _SUFFIXES = ("%", "x", "pJ", "nJ", "µJ", "mJ", "J", "B", "kB", "MB", "GB", "TB"
              "samples/s", "ops/B")
 
 
-def _isnum(s: str) -> bool:
+def is_number(s: str) -> bool:
     """A number, with or without the formatter's unit label ("1.98 ms", "4.31 %", "-")."""
     if s == "-":
         return True

@@ -137,7 +137,8 @@ def quiet_line(s: dict) -> str:
     parts = [f"total: {fmt(s['latency_ms'], 'ms')}"]
     if "gpu_precision" not in s:
         parts[0] += f" ({fmt(s['total_cycles'], 'cycles', exact=True)} cycles)"
-    parts += [f"{fmt(s['macs'], 'MACs', exact=True)} MACs", f"util {fmt(s['utilization'], 'fraction')}"]
+    parts += [f"{fmt(s['macs'], 'MACs', exact=True)} MACs",
+              f"util {fmt(s['utilization'], 'fraction')}"]
     if "energy_uj" in s:
         parts.append(f"energy {fmt(s['energy_uj'], 'uJ')}")
     parts.append(f"DRAM {fmt(s['dram_read_bytes'] + s['dram_write_bytes'], 'B')}")

@@ -11,7 +11,7 @@ one such value and labels it at the edge::
 Three significant digits, the prefix chosen so that the mantissa is in [1, 1000) after
 rounding (999.9 µJ reads "1.00 mJ"). Bytes use SI prefixes (1 kB = 1000 B, 1 MB = 1e6 B),
 as the terminal always did; binary sizes (KiB) belong to the architecture YAML. Counts
-(cycles, MACs, ops) are plain with thousands separators below one million, then K/M/G/T
+(cycles, MACs, ops) are plain with thousands separators below one million, then M/G/T
 scaled ("1.39 M"), or always plain with ``exact=True``; the noun is in the column header.
 A value that is missing or not finite (None, NaN, inf) reads "-", never "nan".
 
@@ -40,7 +40,7 @@ _SCALED = {
 _BASE = {"uJ": "pJ", "J": "pJ", "ms": "s"}
 #: counts: no unit label in the cell (the header names the noun)
 COUNTS = ("count", "cycles", "MACs", "ops", "events", "tiles", "samples")
-_COUNT_SCALES = [(1e3, "K"), (1e6, "M"), (1e9, "G"), (1e12, "T"), (1e15, "P")]
+_COUNT_SCALES = [(1e6, "M"), (1e9, "G"), (1e12, "T"), (1e15, "P")]   # below 1e6: plain
 #: plain numbers with a fixed label after them
 _LABELLED = {"TOPS/W": " TOPS/W", "mm2": " mm²", "x": "x", "samples/s": " samples/s",
              "ops/B": " ops/B", "number": ""}
@@ -79,7 +79,8 @@ def _scaled(v: float, scales, digits: int) -> str:
         if a >= k:
             i = j
     # rounding to ``digits`` may reach 1000 of this prefix: then the next one
-    if i + 1 < len(scales) and float(f"{a / scales[i][0]:.{digits}g}") >= scales[i + 1][0] / scales[i][0]:
+    if i + 1 < len(scales) and \
+            float(f"{a / scales[i][0]:.{digits}g}") >= scales[i + 1][0] / scales[i][0]:
         i += 1
     k, label = scales[i]
     return f"{sig(v / k, digits)} {label}"
@@ -91,7 +92,7 @@ def fmt(value, unit: str, digits: int = 3, exact: bool = False) -> str:
     - energy ``pJ`` (``uJ``, ``J`` accepted) -> pJ/nJ/µJ/mJ/J; bytes ``B`` -> B/kB/MB/GB (SI);
       time ``s`` (``ms`` accepted) -> ps/ns/µs/ms/s; ``B/s``, ``ops/s`` (-> GOPS/TOPS),
       ``Hz``, ``W`` likewise;
-    - counts (``cycles``, ``MACs``, ``ops``, ``count``, ...): "123,456" below 1e6, else
+    - counts (``cycles``, ``MACs``, ``ops``, ``count``, ...): "123,456" below 1e6, else M/G/T:
       "1.39 M" (``exact``: always every digit);
     - ``fraction`` (0-1) -> "4.31 %"; ``%`` (already percent) -> "4.31 %";
     - ``TOPS/W``, ``mm2``, ``x`` (a ratio), ``samples/s``, ``ops/B``, ``number``: the value
@@ -115,7 +116,7 @@ def fmt(value, unit: str, digits: int = 3, exact: bool = False) -> str:
             if v == int(v):
                 return f"{int(v):,}"
             return f"{v:,.0f}" if abs(v) >= 1e3 else sig(v, digits)
-        return _scaled(v, _COUNT_SCALES[1:], digits)
+        return _scaled(v, _COUNT_SCALES, digits)
     if unit in ("fraction", "%"):
         p = 100 * v if unit == "fraction" else v
         return f"{sig(p, digits)} %"
