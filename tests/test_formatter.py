@@ -173,3 +173,16 @@ def test_markdown_report_sections_have_tables(tmp_path, capsys):
     assert "| layer | intensity | attainable | achieved | of attainable |" in roof
     assert "| conv1 |" in roof and "ops/B |" in roof
     assert "e+" not in text and "nan" not in text   # no 4.507e+08 pJ
+
+
+def test_ascii_stdout_does_not_fail(tmp_path):
+    """A stdout that cannot encode µ (PYTHONIOENCODING=ascii) gets "?" instead of an error."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "COLUMNS": "80"}
+    proc = subprocess.run([sys.executable, "-m", "tilesim.cli", "run", "--arch", "tpu_v1",
+                           "--model", "alexnet"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120, encoding="ascii", errors="strict")
+    assert proc.returncode == 0, proc.stderr
+    assert "?s" in proc.stdout and "TOTAL" in proc.stdout

@@ -455,11 +455,22 @@ def main(argv=None) -> int:
     if args.cmd == "run" and args.trace_limit and not args.trace:
         parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
+    _printable_units()
     with warnings.catch_warnings():   # every warning (a deprecated name, ...) is one line
         warnings.showwarning = _warning_line
         if getattr(args, "objective", None) in DEPRECATED_OBJECTIVES:
             args.objective = resolve_objective(args.objective)   # warns once, here
         return _dispatch(args)
+
+
+def _printable_units() -> None:
+    """Numbers are labelled µJ, µs, mm²: a stdout that cannot encode them (an ASCII
+    locale, PYTHONIOENCODING=ascii) shows "?" for them rather than failing."""
+    try:
+        "µ²…".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
