@@ -50,6 +50,8 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     executor = make_executor(workers, dask, dask_timeout)
     tmp = None
     try:
+        if on_start is not None:   # may check, ask and refuse: before the store is made
+            on_start(p, executor)
         if out is None:
             tmp = tempfile.TemporaryDirectory(prefix="tilesim-sweep-")
             out_dir = Path(tmp.name)
@@ -57,8 +59,6 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
             out_dir = Path(out)
         store = Store(out_dir / "results.sqlite", version=p.settings["tilesim"])
         try:
-            if on_start is not None:
-                on_start(p, executor)
             bar = Progress(p.rows, label="rows") if show else None
             counts = run_plan(p, store, executor, resume=resume, progress=bar,
                               recompute_stale=recompute_stale)
