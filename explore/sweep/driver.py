@@ -86,7 +86,7 @@ def _planning():
     def cb(i: int, n: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = Progress(n, label="design points planned", prefix="tilesim: planning: ",
+            bar = Progress(n, label="design points", prefix="tilesim: planning: ",
                            delay=1.0, clear=True)
         bar.set(i)
         if i >= n:

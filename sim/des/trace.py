@@ -4,7 +4,7 @@ one for the layers. The recorder belongs to one run (no module state); past ``li
 events it stops recording and counts what it dropped.
 
 ``DEFAULT_LIMIT`` covers ResNet-50 at batch 1 on tpu_v1 (155,708 events, measured) with
-60 % to spare; such a trace is about 22 MB of compact JSON. Larger runs (a bigger batch,
+60 % to spare; that trace is 21.3 MB of compact JSON. Larger runs (a bigger batch,
 a longer network) are truncated at the limit and say so (``otherData.truncated``)."""
 from __future__ import annotations
 
