@@ -61,6 +61,12 @@ class Progress:
         self._updates = 0
         self._window: deque = deque([(self.t0, done)])
 
+    def start_at(self, done: int) -> None:
+        """``done`` units were finished before this run (rows found in a resumed sweep's
+        store): counted in the bar, not in the rate."""
+        self.done = self.start_done = done
+        self._window = deque([(time.monotonic(), done)])
+
     def rate(self, now: float) -> float:
         """Units per second over the last ``WINDOW_S`` seconds."""
         w = self._window

@@ -207,3 +207,16 @@ def test_resnet50_trace_fits_the_default_limit(tmp_path):
     other = json.loads(t.read_text())["otherData"]
     assert other["dropped_events"] == 0 and not other["truncated"]
     assert other["limit"] == DEFAULT_LIMIT and other["events"] < 0.7 * DEFAULT_LIMIT
+
+
+def test_resumed_rows_count_in_the_bar_not_the_rate(monkeypatch):
+    """Rows found in a resumed sweep's store fill the bar but do not inflate the rate."""
+    clock = FakeClock()
+    monkeypatch.setattr(prog.time, "monotonic", clock)
+    p = prog.Progress(1000, stream=io.StringIO())
+    p.start_at(500)
+    for _ in range(50):
+        clock.t += 1.0
+        p.update(1)
+    assert p.done == 550 and abs(p.rate(clock.t) - 1.0) < 1e-9
+    assert abs(p.eta(clock.t) - 450) < 1e-6

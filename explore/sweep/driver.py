@@ -79,15 +79,18 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
 
 def _planning():
     """A ``progress(i, n)`` for :func:`spec.plan`: a bar of design points planned, drawn
-    on a terminal after a second (a small plan shows nothing) and erased when done."""
-    from tilesim.explore.progress import Progress
+    on a terminal after a second (a small plan shows nothing) and erased when done;
+    elsewhere (a log) only for plans of ``CONFIRM_ROWS`` design points or more."""
+    from tilesim.explore.progress import Progress, wanted
     bar = None
 
     def cb(i: int, n: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = Progress(n, label="design points", prefix="tilesim: planning: ",
-                           delay=1.0, clear=True)
+            bar = (Progress(n, label="design points", prefix="tilesim: planning: ", delay=1.0,
+                            clear=True) if n >= CONFIRM_ROWS or wanted() else False)
+        if bar is False:
+            return
         bar.set(i)
         if i >= n:
             bar.close()
