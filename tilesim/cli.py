@@ -124,7 +124,7 @@ def cmd_sweep(args) -> int:
     objectives = _objectives(args)
     designs, rows = size(args.spec)   # from the spec alone: a big sweep is refused at once
     ask = rows > CONFIRM_ROWS and not args.yes
-    if ask and not sys.stdin.isatty():
+    if ask and not (sys.stdin is not None and sys.stdin.isatty()):
         print(f"tilesim: error: this sweep is {rows:,} rows ({designs:,} design points), over "
               f"{CONFIRM_ROWS:,}, and stdin is not a terminal to confirm it: add --yes to run "
               "it (or shrink the vary lists / use sampling: random)", file=sys.stderr)
@@ -170,13 +170,13 @@ class _Declined(Exception):
 
 
 def _confirm(plan, executor, estimate) -> None:
-    """Say a big sweep's size and estimated time (one design point timed here) on stderr
-    and ask on the terminal; _Declined unless the answer is yes."""
+    """Say a big sweep's size and estimated time (design points timed in this process) on
+    stderr and ask on the terminal; _Declined unless the answer is yes."""
     from tilesim.explore.progress import clock
     print(f"tilesim: sweep {plan.spec.name}: {plan.rows:,} rows ({len(plan.designs):,} design "
-          "points); timing a design point to estimate...", file=sys.stderr)
+          "points); timing design points to estimate its time...", file=sys.stderr)
     per, total = estimate(plan, executor)
-    print(f"tilesim: one design point took {per:.2f} s here: about {clock(total)} (h:mm:ss) "
+    print(f"tilesim: a design point took {per:.2f} s here: about {clock(total)} (h:mm:ss) "
           f"on {executor.describe()}", file=sys.stderr)
     print("Run it? [y/N] ", end="", file=sys.stderr, flush=True)   # stdout stays the results'
     answer = sys.stdin.readline()
