@@ -59,7 +59,7 @@ def test_console_errors_are_detected(tmp_path):
 def test_report_loads_without_console_errors_and_plots_render(report, tmp_path):
     html = report.read_text()
     n_svg = html.count("<figure><svg")
-    assert n_svg == 5
+    assert n_svg == 6
     probed = tmp_path / "probed.html"
     probed.write_text(html.replace("</body>", PROBE, 1))
     dom, console = browse(probed, tmp_path, "--dump-dom")
