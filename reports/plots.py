@@ -152,6 +152,7 @@ def _layer_axis(ax, names, label: str = "layer") -> None:
         ax.set_xticklabels(names[::step], rotation=90, fontsize=7)
         ax.set_xlabel(f"{label} (every {step}th of {n} named)", fontsize=8)
     ax.set_xticks(range(n), minor=True)
+    ax.xaxis.remove_overlapping_locs = False     # a tick mark for every layer
     ax.tick_params(axis="x", which="minor", length=2)
 
 
