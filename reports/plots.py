@@ -34,12 +34,14 @@ def _renderer(fig):
     return canvas.get_renderer()
 
 
-def _labels(ax, which: str, renderer) -> list:
-    """(label, extent) of the visible, non-empty tick labels of one axis, in axis order."""
+def _labels(ax, which: str, renderer, minor: bool | None = None) -> list:
+    """(label, extent) of the visible, non-empty tick labels of one axis (major, minor or
+    both when ``minor`` is None), in axis order."""
     axis = ax.xaxis if which == "x" else ax.yaxis
     lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
     out = []
-    for ticks in (axis.get_major_ticks(), axis.get_minor_ticks()):
+    kinds = {None: (False, True), False: (False,), True: (True,)}[minor]
+    for ticks in (axis.get_minor_ticks() if m else axis.get_major_ticks() for m in kinds):
         for t in ticks:
             for lab in (t.label1, t.label2):
                 if not (lab.get_visible() and lab.get_text().strip()):
@@ -74,17 +76,19 @@ def tick_label_overlaps(fig) -> list[tuple[str, str, str]]:
 
 
 def declutter(fig) -> None:
-    """Hide every tick label that would overlap the last kept one on its axis (so a long
-    layer axis shows every n-th name, and a log axis its decades only)."""
+    """Hide every tick label that would overlap one kept before it on its axis, major
+    labels first (so a long layer axis shows every n-th name, and a log axis keeps its
+    decades and drops the minor labels between them)."""
     r = _renderer(fig)
     for ax in fig.axes:
         for which in ("x", "y"):
             kept = []
-            for lab, ext in _labels(ax, which, r):
-                if any(_overlap(ext, k) for k in kept[-3:]):
-                    lab.set_visible(False)
-                else:
-                    kept.append(ext)
+            for minor in (False, True):
+                for lab, ext in _labels(ax, which, r, minor):
+                    if any(_overlap(ext, k) for k in kept):
+                        lab.set_visible(False)
+                    else:
+                        kept.append(ext)
 
 
 def to_svg(fig) -> str:
@@ -166,6 +170,18 @@ def _wide_range(v) -> bool:
     v = np.asarray(v, dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
     return len(v) > 1 and v.max() / v.min() > 30
+
+
+def _log_axis(ax, which: str = "y") -> None:
+    """A log scale labelled with plain numbers (0.01, 1, 300), minor ticks labelled only
+    when the axis spans less than two decades (declutter thins them)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
+    axis.set_minor_formatter(fmt if lo > 0 and hi / lo < 100 else NullFormatter())
 
 
 def stall_columns(layers) -> list[str]:
@@ -287,9 +303,11 @@ def roofline_runs(runs: dict) -> str:
     lo, hi = max(ois.min() / 4, 1e-3), max([ois.max() * 4] + [r * 8 for r in ridges])
     xs = np.logspace(np.log10(lo), np.log10(hi), 200)
     one = len(runs) == 1
+    shared: dict = {}        # one line per distinct roof, naming the runs that share it
     for i, (name, (L, rf)) in enumerate(runs.items()):
-        col = PALETTE[i % len(PALETTE)]
-        peak, bw = rf["peak_ops_per_s"], rf.get("dram_bytes_per_s")
+        key = (rf["peak_ops_per_s"], rf.get("dram_bytes_per_s"))
+        shared.setdefault(key, (PALETTE[i % len(PALETTE)], []))[1].append(name)
+    for (peak, bw), (col, who) in shared.items():
         roof = np.full_like(xs, peak)
         if bw:
             roof = np.minimum(roof, xs * bw)
@@ -297,16 +315,18 @@ def roofline_runs(runs: dict) -> str:
         ax.plot(xs, roof / 1e9, color=PALETTE[3] if one else col, lw=2.4, alpha=0.9,
                 label=(f"roof: {peak / 1e12:.3g} TOPS" + (f", DRAM {bw / 1e9:.3g} GB/s" if bw
                                                            else "")
-                       + ("" if one else f" ({name})")), zorder=2)
+                       + ("" if one else f" ({', '.join(who)})")), zorder=2)
+    for i, (name, (L, rf)) in enumerate(runs.items()):
+        col = PALETTE[i % len(PALETTE)]
         oi, perf = pts[name]
         ax.scatter(oi, perf / 1e9, s=14, color=PALETTE[0] if one else col,
                    label=name if not one else f"{name} ({len(oi)})", zorder=3,
                    edgecolors="white", linewidths=0.3)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ymin = (perfs.min() / 3 if len(perfs) else min(peaks) / 1e3) / 1e9
     ax.set_ylim(ymin, max(peaks) * 3 / 1e9)
+    _log_axis(ax, "x")
+    _log_axis(ax, "y")
     ax.set_xlabel("operational intensity (ops / DRAM byte)")
     ax.set_ylabel("performance (GOPS)")
     ax.set_title("Roofline")
@@ -403,7 +423,7 @@ def overlay(names, series: dict, ylabel: str, title: str, log: bool | None = Non
         ax.plot(np.arange(len(v)), v, marker="o", ms=2.5, lw=1.0, alpha=0.85,
                 color=PALETTE[i % len(PALETTE)], label=name)
     if log:
-        ax.set_yscale("log")
+        _log_axis(ax)
     elif ylim0:
         ax.set_ylim(0, None)
     ax.set_ylabel(ylabel)
@@ -416,9 +436,11 @@ def overlay(names, series: dict, ylabel: str, title: str, log: bool | None = Non
     return to_svg(fig)
 
 
-def bars(labels, series: dict, ylabel: str, title: str, log: bool | None = False) -> str:
-    """Grouped bars: one group per label, one bar per series. ``log``: None picks a log
-    axis when the values span more than two orders of magnitude."""
+def bars(labels, series: dict, ylabel: str, title: str, log: bool | None = False,
+         color_by_label: bool = False) -> str:
+    """Grouped bars: one group per label, one bar per series (``color_by_label``: one
+    series, each bar in its label's colour, as the runs are elsewhere). ``log``: None picks
+    a log axis when the values span more than a factor of 30."""
     fig = _fig(12, 3.0)
     ax = fig.add_subplot()
     x = np.arange(len(labels))
@@ -427,10 +449,11 @@ def bars(labels, series: dict, ylabel: str, title: str, log: bool | None = False
         log = _wide_range(np.concatenate([np.asarray(v, dtype=float)
                                           for v in series.values()]))
     for i, (name, vals) in enumerate(series.items()):
-        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, vals, width=0.8 / k,
-               color=PALETTE[i % len(PALETTE)], label=name)
+        col = ([PALETTE[j % len(PALETTE)] for j in range(len(labels))] if color_by_label
+               else PALETTE[i % len(PALETTE)])
+        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, vals, width=0.8 / k, color=col, label=name)
     if log:
-        ax.set_yscale("log")
+        _log_axis(ax)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if len(labels) > 12:
@@ -470,8 +493,8 @@ def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
         ax.step(f[x], f[y], where="post", color="k", lw=0.8, zorder=3)
     ax.scatter(f[x], f[y], s=40, facecolors="none", edgecolors="k", lw=1.0, zorder=4,
                label="Pareto front")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    _log_axis(ax, "x")
+    _log_axis(ax, "y")
     ax.set_xlabel(lab(x))
     ax.set_ylabel(lab(y))
     ax.set_title(title, fontsize=9)

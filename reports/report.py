@@ -213,11 +213,13 @@ def design_comparison(runs: list[RunData]) -> Section:
     sec = Section("Design comparison", [("table", _table(pd.DataFrame(rows)))])
     names = [r.name for r in runs]
     series = {"latency (ms)": [r.summary.get("latency_ms", 0) for r in runs]}
-    sec.items.append(("svg", plots.bars(names, series, "latency (ms)", "Latency by design", log=None)))
+    sec.items.append(("svg", plots.bars(names, series, "latency (ms)", "Latency by design", log=None,
+                                        color_by_label=True)))
     if all("energy_uj" in r.summary for r in runs):
         sec.items.append(("svg", plots.bars(names, {"energy (µJ)": [r.summary["energy_uj"]
                                                                    for r in runs]},
-                                            "energy (µJ)", "Energy by design", log=None)))
+                                            "energy (µJ)", "Energy by design", log=None,
+                                            color_by_label=True)))
     return sec
 
 
