@@ -60,6 +60,14 @@ def _overlap(a, b, pad: float = 0.5) -> bool:
             and b.y0 < a.y1 - pad)
 
 
+def _crowded(a, b, which: str, gap: float = 4.0) -> bool:
+    """Two labels of one axis closer than ``gap`` pixels along it (the labels of an axis
+    sit side by side, so their extents across it do not matter)."""
+    if which == "x":
+        return a.x0 < b.x1 + gap and b.x0 < a.x1 + gap
+    return a.y0 < b.y1 + gap and b.y0 < a.y1 + gap
+
+
 def tick_label_overlaps(fig) -> list[tuple[str, str, str]]:
     """Every pair of visible tick labels of one axis whose text boxes overlap, as
     (axis, text, text); empty when the figure's axes are readable."""
@@ -85,7 +93,7 @@ def declutter(fig) -> None:
             kept = []
             for minor in (False, True):
                 for lab, ext in _labels(ax, which, r, minor):
-                    if any(_overlap(ext, k) for k in kept):
+                    if any(_crowded(ext, k, which) for k in kept):
                         lab.set_visible(False)
                     else:
                         kept.append(ext)
