@@ -139,41 +139,68 @@ def _cards(summary: dict) -> list:
 
 
 # ---- sections ---------------------------------------------------------------------------
+def _sources_text(s: dict) -> str | None:
+    src = s.get("energy_sources") or {}
+    return ("Energy sources: " + "; ".join(f"{k}: {v}" for k, v in sorted(src.items()))
+            if src else None)
+
+
+def _stall_share_text(L) -> str | None:
+    causes = plots.stall_columns(L)
+    if not causes or L[causes].fillna(0).to_numpy().sum() <= 0:
+        return None
+    tot = {c[len("stall_"):-len("_cycles")]: float(L[c].fillna(0).sum()) for c in causes}
+    whole = float(L["total_cycles"].sum()) or 1.0
+    return ("Share of the run's cycles: compute "
+            f"{100 * float(L['compute_cycles'].sum()) / whole:.1f} %; " + "; ".join(
+                f"{k} {100 * v / whole:.1f} %" for k, v in tot.items() if v > 0) + ".")
+
+
+def _roof_text(rf: dict) -> str | None:
+    if not rf.get("peak_ops_per_s"):
+        return None
+    bw = rf.get("dram_bytes_per_s")
+    return (f"Peak {rf['peak_ops_per_s'] / 1e12:.3g} TOPS (2 ops per MAC); DRAM "
+            + (f"{bw / 1e9:.3g} GB/s" if bw else "unlimited")
+            + "; one point per MAC layer (DRAM bytes read + written).")
+
+
+def _title(run: RunData) -> str:
+    return f"{run.summary.get('model', run.name)} on {run.summary.get('arch', '?')}"
+
+
 def run_sections(run: RunData) -> list[Section]:
     s, L = run.summary, run.layers
-    title = f"{s.get('model', run.name)} on {s.get('arch', '?')}"
-    out = [Section(title, [("cards", _cards(s))])]
+    out = [Section(_title(run), [("cards", _cards(s))])]
     clock = float(s.get("clock_hz") or 1.0)
     lat = Section("Per-layer latency and energy")
     lat.items.append(("svg", plots.latency_breakdown(L, clock)))
     if plots.energy_levels(L.columns):
         lat.items.append(("svg", plots.energy_breakdown(L)))
-        src = s.get("energy_sources") or {}
-        if src:
-            lat.items.append(("text", "Energy sources: " + "; ".join(
-                f"{k}: {v}" for k, v in sorted(src.items()))))
+        if _sources_text(s):
+            lat.items.append(("text", _sources_text(s)))
     out.append(lat)
-    causes = plots.stall_columns(L)
-    if causes and L[causes].fillna(0).to_numpy().sum() > 0:
-        tot = {c[len("stall_"):-len("_cycles")]: float(L[c].fillna(0).sum()) for c in causes}
-        whole = float(L["total_cycles"].sum()) or 1.0
-        out.append(Section("Stalls by cause", [
-            ("svg", plots.stall_by_cause(L, clock)),
-            ("text", "Share of the run's cycles: compute "
-             f"{100 * float(L['compute_cycles'].sum()) / whole:.1f} %; " + "; ".join(
-                 f"{k} {100 * v / whole:.1f} %" for k, v in tot.items() if v > 0) + ".")]))
+    if _stall_share_text(L):
+        out.append(Section("Stalls by cause", [("svg", plots.stall_by_cause(L, clock)),
+                                               ("text", _stall_share_text(L))]))
     out.append(Section("Utilisation per layer", [("svg", plots.utilization(
         L, s.get("utilization")))]))
     if run.roof.get("peak_ops_per_s"):
         rf = run.roof
-        bw = rf.get("dram_bytes_per_s")
         out.append(Section("Roofline", [
-            ("svg", plots.roofline(L, rf["peak_ops_per_s"], bw)),
-            ("text", f"Peak {rf['peak_ops_per_s'] / 1e12:.3g} TOPS (2 ops per MAC); DRAM "
-                     + (f"{bw / 1e9:.3g} GB/s" if bw else "unlimited")
-                     + "; one point per MAC layer (DRAM bytes read + written).")]))
+            ("svg", plots.roofline(L, rf["peak_ops_per_s"], rf.get("dram_bytes_per_s"))),
+            ("text", _roof_text(rf))]))
     out += run_details(run)
     return out
+
+
+def run_summary(run: RunData, suffix: str) -> Section:
+    """One run's cards and notes (energy sources, stall shares, roof) without its plots,
+    for a report whose plots overlay several runs."""
+    s, L = run.summary, run.layers
+    notes = [t for t in (_sources_text(s) if plots.energy_levels(L.columns) else None,
+                         _stall_share_text(L), _roof_text(run.roof)) if t]
+    return Section(_title(run) + suffix, [("cards", _cards(s))] + [("text", t) for t in notes])
 
 
 def run_details(run: RunData, suffix: str = "") -> list[Section]:
@@ -187,8 +214,8 @@ def run_details(run: RunData, suffix: str = "") -> list[Section]:
                 else "") + (" (truncated at the trace limit)" if od.get("truncated") else "")
         out.append(Section("DES timeline" + suffix, [
             ("svg", plots.timeline(run.trace, L, clock if "clock_hz" in s else None)),
-            ("text", f"Device rows from trace.json: {note}. The layers row comes from the "
-                     "layer table and spans the whole run.")]))
+            ("text", f"From trace.json: {note}. The layers row comes from the layer "
+                     "table and spans the whole run.")]))
     cols = ["layer", "kind", "macs", "total_cycles", "latency_ms", "utilization",
             "dram_read_bytes", "dram_write_bytes", "energy_pj", "bound", "dataflow"]
     heads = {"macs": "MACs", "total_cycles": "total (cycles, last index)",
@@ -231,7 +258,9 @@ def overlay_sections(runs: list[RunData]) -> list[Section]:
     same = all(n == names[0] for n in names)
     axis = names[0] if same else None
     label = {r.name: r.name for r in runs}
-    sec = Section("Per-layer comparison (one series per run)")
+    sec = Section("Per-layer comparison (one series per run)", [(
+        "text", "Per-layer latency, energy and utilisation, whole-run time by cause and the "
+        "roofline of " + ", ".join(r.name for r in runs) + " (plots in the HTML report).")])
     if not same:
         sec.items.append(("text", "The runs have different layers: plotted by layer index."))
 
@@ -384,7 +413,7 @@ def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None,
         secs.append(design_comparison(runs))
         secs += overlay_sections(runs)
         for r in runs:
-            secs += run_details(r, f": {r.name}")
+            secs += [run_summary(r, f": {r.name}"), *run_details(r, f": {r.name}")]
     elif runs:
         secs += run_sections(runs[0])
     for df, meta in sweeps:

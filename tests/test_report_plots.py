@@ -121,3 +121,6 @@ def test_several_runs_are_overlaid_in_shared_plots(tmp_path_factory):
     assert html.count("<h2>Per-layer comparison (one series per run)</h2>") == 1
     assert "<h2>Utilisation per layer</h2>" not in html and "<h2>Roofline</h2>" not in html
     assert sum(html.count(f"<h2>Layers: {n}</h2>") for n in names) == 3
+    # each run keeps its summary cards and notes (no number of a run is lost)
+    assert html.count('<div class="cards">') == 3
+    assert "<h2>resnet50 on nvdla_small: nvdla</h2>" in html
