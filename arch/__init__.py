@@ -5,7 +5,7 @@ from .schema import OPERANDS, Architecture, MemoryLevel, Precision, SystolicArra
 
 __all__ = ["ArchError", "Architecture", "MemoryLevel", "OPERANDS", "Precision", "SystolicArray",
            "dump_yaml", "from_dict", "from_yaml", "load", "presets", "GpuSpec", "gpu_presets",
-           "is_gpu"]
+           "is_gpu", "json_schema"]
 
 
 def __getattr__(name):
@@ -13,4 +13,7 @@ def __getattr__(name):
     if name == "GpuSpec":
         from .gpu_schema import GpuSpec
         return GpuSpec
+    if name == "json_schema":   # builds both schemas: only `tilesim schema` needs it
+        from .schema_json import json_schema
+        return json_schema
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

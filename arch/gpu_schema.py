@@ -27,9 +27,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+                      WithJsonSchema, model_validator)
 
-from . import units
+from . import units, validate
 
 GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
 #: bytes per element a kernel reads and writes at each precision (tf32 is stored as fp32)
@@ -71,12 +72,20 @@ def _power(text) -> float:
     return w
 
 
-Ops = Annotated[float, BeforeValidator(parse_ops), PlainSerializer(_fmt_ops)]
-Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq)]
-Bytes = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size)]
+_OPS_JSON = {"type": "string", "description": "a peak throughput: number and unit GFLOPS, "
+             "TFLOPS, PFLOPS, GOPS, TOPS or POPS (2 ops per MAC)", "examples": ["312 TFLOPS"],
+             "pattern": f"^{units.JSON_NUMBER}[gGtTpP]([fF][lL])?[oO][pP]([sS]|/[sS])\\s*$"}
+Ops = Annotated[float, BeforeValidator(parse_ops), PlainSerializer(_fmt_ops),
+                WithJsonSchema(_OPS_JSON)]
+Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq),
+                  WithJsonSchema(units.json_schema_of("clock"))]
+Bytes = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size),
+                  WithJsonSchema(units.json_schema_of("size"))]
 BytesPerS = Annotated[float, BeforeValidator(_bandwidth),
-                      PlainSerializer(lambda v: f"{v / 1e9:.15g} GB/s")]
-Watts = Annotated[float, BeforeValidator(_power), PlainSerializer(lambda w: f"{w:.15g} W")]
+                      PlainSerializer(lambda v: f"{v / 1e9:.15g} GB/s"),
+                      WithJsonSchema(units.json_schema_of("bandwidth_per_s"))]
+Watts = Annotated[float, BeforeValidator(_power), PlainSerializer(lambda w: f"{w:.15g} W"),
+                  WithJsonSchema(units.json_schema_of("power"))]
 
 
 class _Frozen(BaseModel):
@@ -131,3 +140,9 @@ class GpuSpec(_Frozen):
     def to_yaml_dict(self) -> dict:
         """A plain dict with unit strings, loadable again by :func:`arch.load`."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def replace(self, changes, value=validate.UNSET, /) -> GpuSpec:
+        """A new, validated GpuSpec with values changed by key path, as
+        :meth:`arch.schema.Architecture.replace` (``g.replace("tdp", "300 W")``)."""
+        return validate.replace(self, changes, value,
+                                rebuild=lambda d, source: validate.build(GpuSpec, d, source))

@@ -23,9 +23,9 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
-                      model_validator)
+                      WithJsonSchema, model_validator)
 
-from . import units
+from . import units, validate
 
 OPERANDS = ("input", "weight", "output")
 PRECISION_BYTES = {"int4": 0.5, "int8": 1, "uint8": 1, "int16": 2, "fp16": 2, "bf16": 2,
@@ -72,16 +72,26 @@ def _latency(v):
     return Latency(value=val, per=per)
 
 
-Size = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size)]
-Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq)]
-Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambda v: f"{v:g} nm")]
+def _json(kind: str) -> WithJsonSchema:
+    """How a unit-string field appears in the JSON Schema (``tilesim schema``)."""
+    return WithJsonSchema(units.json_schema_of(kind))
+
+
+Size = Annotated[int, BeforeValidator(units.parse_size), PlainSerializer(units.fmt_size),
+                 _json("size")]
+Clock = Annotated[float, BeforeValidator(units.parse_freq), PlainSerializer(units.fmt_freq),
+                  _json("clock")]
+Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambda v: f"{v:g} nm"),
+                 _json("node")]
 Bandwidth = Annotated[Rate, BeforeValidator(_rate),
-                      PlainSerializer(lambda r: units.fmt_rate(r.value, r.per))]
+                      PlainSerializer(lambda r: units.fmt_rate(r.value, r.per)), _json("bandwidth")]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
-Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy)]
-Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power)]
+Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy),
+                   _json("energy")]
+Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power),
+                  _json("power")]
 LatencyT = Annotated[Latency, BeforeValidator(_latency),
-                     PlainSerializer(lambda l: units.fmt_latency(l.value, l.per))]
+                     PlainSerializer(lambda l: units.fmt_latency(l.value, l.per)), _json("latency")]
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
 
@@ -253,6 +263,26 @@ class Architecture(_Frozen):
     def to_yaml_dict(self) -> dict:
         """A plain dict with unit strings, loadable again by :func:`arch.load`."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    # ---- building in code -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data, source: str = "<dict>", lines: dict | None = None) -> Architecture:
+        """Validate a dict of the YAML form (unit strings: ``"700 MHz"``, ``"24 MiB"``) as
+        a file is validated; errors name ``source``, the key path and a fix."""
+        return validate.build(cls, data, source, lines, semantic_problems)
+
+    def replace(self, changes, value=validate.UNSET, /) -> Architecture:
+        """A new, validated Architecture with values changed by key path::
+
+            a.replace("memory[1].size", "2 MiB")
+            a.replace({"memory[1].size": "2 MiB", "clock": "1 GHz",
+                       "compute.arrays[0].rows": 128})
+
+        Values are written as in the YAML (unit strings); ``None`` removes an optional key.
+        A path names a value of :meth:`to_yaml_dict` or an optional key left unset. Errors
+        (an unknown key, an index out of range, a bad value) are ArchErrors that name the
+        key path and the fix; ``self`` is never changed."""
+        return validate.replace(self, changes, value, rebuild=Architecture.from_dict)
 
 
 def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:

@@ -185,3 +185,52 @@ def fmt_rate(value: float, per: str) -> str:
         if value >= mult:
             return f"{value / mult:.15g} {unit}"
     return f"{value:.15g} B/s"
+
+
+# ---- JSON Schema: the unit strings an architecture file may hold -------------------------
+# Each pattern accepts a number and a unit its parser reads (never a bare number, which
+# DESIGN §4 asks to write with its unit); value checks (a zero size, a fraction of a
+# byte) are left to the loader.
+JSON_NUMBER = r"\s*\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*"
+
+
+def _ci(word: str) -> str:
+    """``word`` as a case-insensitive regex (JSON Schema patterns have no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isascii() and c.isalpha()
+                   else re.escape(c) for c in word)
+
+
+def _alt(words) -> str:
+    return "(" + "|".join(words) + ")"
+
+
+JSON_UNITS = {
+    "size": (f"^{JSON_NUMBER}{_alt(['B', 'bytes?', 'kB', 'KiB', 'MiB', 'GiB', 'TiB'])}\\s*$",
+             "a size: number and unit B, kB (1000), KiB, MiB, GiB (1024); KB/MB are refused "
+             "as ambiguous", ["24 MiB", "256 KiB", "512 B"]),
+    "clock": (f"^{JSON_NUMBER}{_alt(_ci(u) for u in ('Hz', 'kHz', 'MHz', 'GHz'))}\\s*$",
+              "a clock frequency: number and unit Hz, kHz, MHz or GHz", ["700 MHz", "1.4 GHz"]),
+    "node": (f"^{JSON_NUMBER}{_ci('nm')}\\s*$", "a technology node in nm", ["28 nm"]),
+    "bandwidth": ("^\\s*(" + _ci("unlimited") + "|" + JSON_NUMBER
+                  + _alt(["[kKmMgGtT]?B/s", "[kKmMgG][iI]B/s", "(B|[bB]ytes?) ?/ ?cycle"])
+                  + ")\\s*$",
+                  "a bandwidth in bytes: number and unit GB/s, MB/s, kB/s, GiB/s, B/cycle, or "
+                  "'unlimited' (never stalls)", ["34 GB/s", "16 B/cycle", "unlimited"]),
+    "bandwidth_per_s": (f"^{JSON_NUMBER}" + _alt(["[kKmMgGtT]?B/s", "[kKmMgG][iI]B/s"]) + "\\s*$",
+                        "a bandwidth in bytes per second: number and unit GB/s, MB/s, GiB/s",
+                        ["2039 GB/s"]),
+    "energy": (f"^{JSON_NUMBER}{_alt(_ci(u) for u in ('fJ', 'pJ', 'nJ', 'uJ', 'µJ'))}$",
+               "an energy: number and unit fJ, pJ, nJ or uJ", ["3 pJ", "0.5 pJ"]),
+    "power": (f"^{JSON_NUMBER}{_alt(_ci(u) for u in ('nW', 'uW', 'µW', 'mW', 'W'))}$",
+              "a power: number and unit nW, uW, mW or W", ["3 mW", "400 W"]),
+    "latency": ("^" + _alt([f"\\s*\\+?[0-9]+\\s*{_alt(_ci(u) for u in ('cycles', 'cycle', 'cyc'))}",
+                            f"{JSON_NUMBER}{_alt(_ci(u) for u in ('ns', 'us', 'ps'))}"]) + "\\s*$",
+                "an access latency: whole cycles, or ns / us / ps", ["100 ns", "40 cycles"]),
+}
+
+
+def json_schema_of(kind: str) -> dict:
+    """The JSON Schema of a unit-string value of ``kind`` (a key of JSON_UNITS)."""
+    pattern, description, examples = JSON_UNITS[kind]
+    return {"type": "string", "pattern": pattern, "description": description,
+            "examples": examples}

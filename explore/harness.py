@@ -226,7 +226,8 @@ def measure(model: Model, device: str = "cpu", precision: str = "fp32", repeats:
             warmup: int = 5, whole_model: bool = True) -> Measurement:
     """Time every layer of ``model`` (its own batch) on ``device`` at ``precision``."""
     if device not in ("cpu", "cuda"):
-        raise BaselineError(f"unknown device {device!r}", fix="use --device cuda or --device cpu")
+        raise BaselineError(f"unknown device {device!r}",   # the command's --device has choices
+                            fix="use device='cuda' or device='cpu'")
     if precision not in PRECISIONS:
         raise BaselineError(f"unknown precision {precision!r}",
                             fix="use one of " + ", ".join(PRECISIONS))
@@ -236,7 +237,8 @@ def measure(model: Model, device: str = "cpu", precision: str = "fp32", repeats:
     torch = _torch()
     if device == "cuda" and not torch.cuda.is_available():
         raise BaselineError("--device cuda: no CUDA device is visible to PyTorch",
-                            fix="use --device cpu, or run on a machine with an NVIDIA GPU and "
+                            fix="use --device cpu (API: device='cpu'), or run on a machine with an "
+                                "NVIDIA GPU and "
                                 "a CUDA build of torch")
     env = _env(torch, device)
     rows, runs = [], []

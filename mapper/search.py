@@ -269,7 +269,8 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
                 f"out after {told.count} of {space.size} candidates" if not complete else
                 f"none of the {space.size} candidates fits the buffers")
         raise MappingError(f"layer {space.layer.name!r}: no legal mapping found: {what}",
-                           fix="raise the search budget (--search-budget) or the buffer sizes")
+                           fix="raise the search budget (--search-budget; API: budget=) or the "
+                               "buffer sizes")
     # runner-ups: the next best *distinct costs* (points tied on both keys, e.g. loop
     # orders that do not matter when a loop has one trip, are listed once)
     kk = keys[:, order]   # sorted: equal costs are adjacent

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from . import plots
 from .pareto import pareto
+from .tables import is_number
+from .units import cell, fmt
 
 LABELS = {"latency_ms": "latency (ms)", "energy_uj": "energy (µJ)", "area_sq_mm": "area (mm²)",
           "edp_uj_ms": "EDP (µJ·ms)", "utilization": "utilisation (0-1)",
@@ -79,35 +81,63 @@ def load_dir(path) -> dict:
 
 
 # ---- formatting -------------------------------------------------------------------------
-def _num(v, nd=4) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        try:
-            import numpy as np
-            if isinstance(v, np.integer):
-                return f"{int(v):,}"
-            if isinstance(v, np.floating):
-                v = float(v)
-            else:
-                return str(v)
-        except ImportError:
-            return str(v)
-    if isinstance(v, int):
-        return f"{v:,}"
-    a = abs(v)
-    if a != 0 and (a >= 1e6 or a < 1e-3):
-        return f"{v:.{nd}g}"
-    return f"{v:,.0f}" if a >= 1e4 else f"{v:.{nd}g}"   # 33,887 (not 3.389e+04)
+#: table headers where a cell carries its own unit (LABELS name the plots' axes)
+TABLE_LABELS = {**LABELS, "latency_ms": "latency", "energy_uj": "energy",
+                "utilization": "utilisation", "area_sq_mm": "area", "avg_power_w": "power",
+                "onchip_bytes": "on-chip", "macs": "MACs", "energy_pj": "energy"}
 
 
-def _table(df, cols=None, headers=None, limit=None) -> dict:
+def _table(df, cols=None, headers=None, limit=None, units: dict | None = None) -> dict:
+    """A table item: every number through the one formatter (reports/units.py), by its
+    column's unit (``units``: column -> unit where the name does not say it)."""
     cols = [c for c in (cols or list(df.columns)) if c in df.columns]
     sub = df[cols] if limit is None else df[cols].head(limit)
-    return {"head": [headers.get(c, LABELS.get(c, c)) if headers else LABELS.get(c, c)
-                     for c in cols],
-            "rows": [[_num(v) for v in r] for r in sub.itertuples(index=False)],
+    units = units or {}
+
+    def one(v, c):
+        return fmt(v, units[c]) if c in units else cell(v, c)
+    return {"head": [(headers or TABLE_LABELS).get(c, TABLE_LABELS.get(c, c)) for c in cols],
+            "rows": [[one(v, c) for v, c in zip(r, cols)] for r in sub.itertuples(index=False)],
             "more": 0 if limit is None else max(0, len(df) - limit)}
+
+
+def _utilisation_table(L) -> dict:
+    """Utilisation of the MAC layers: lowest, median, MAC-weighted mean, highest, and the
+    layers at each end."""
+    import pandas as pd
+    mac = L[L["macs"] > 0] if "macs" in L.columns else L.iloc[:0]
+    if not len(mac) or "utilization" not in mac.columns:
+        return _table(pd.DataFrame({"note": ["no MAC layer"]}))
+    u = mac["utilization"].astype(float)
+    lo, hi = mac.loc[u.idxmin()], mac.loc[u.idxmax()]
+    rows = [("MAC layers", len(mac), ""), ("lowest", lo["utilization"], lo["layer"]),
+            ("median", u.median(), ""),
+            ("MAC-weighted mean", float((u * mac["macs"]).sum() / mac["macs"].sum()), ""),
+            ("highest", hi["utilization"], hi["layer"])]
+    return {"head": ["utilisation", "value", "layer"],
+            "rows": [[k, fmt(v, "count") if k == "MAC layers" else fmt(v, "fraction"), str(n)]
+                     for k, v, n in rows], "more": 0}
+
+
+def _roofline_tables(L, peak: float, bw: float | None) -> list:
+    """The roof (peak ops/s, DRAM bytes/s, ridge point) and each MAC layer's operational
+    intensity, attainable and achieved ops/s (2 ops per MAC, DRAM bytes read + written)."""
+    import pandas as pd
+    roof = pd.DataFrame({"quantity": ["peak compute", "DRAM bandwidth", "ridge point"],
+                         "value": [fmt(peak, "ops/s"), fmt(bw, "B/s") if bw else "unlimited",
+                                   fmt(peak / bw, "ops/B") if bw else "-"]})
+    mac = L[L["macs"] > 0]
+    ops = 2 * mac["macs"].astype(float)
+    byts = (mac["dram_read_bytes"] + mac["dram_write_bytes"]).astype(float)
+    oi = ops / byts.where(byts > 0)
+    attain = oi * bw if bw else oi * 0 + peak
+    attain = attain.where(attain < peak, peak).fillna(peak)
+    achieved = ops / (mac["latency_ms"].astype(float) * 1e-3)
+    per = pd.DataFrame({"layer": mac["layer"], "intensity": oi, "attainable": attain,
+                        "achieved": achieved, "of attainable": achieved / attain})
+    return [_table(roof), _table(per, units={"intensity": "ops/B", "attainable": "ops/s",
+                                             "achieved": "ops/s",
+                                             "of attainable": "fraction"})]
 
 
 def _cards(summary: dict) -> list:
@@ -115,26 +145,26 @@ def _cards(summary: dict) -> list:
     c = [("model", f"{s.get('model', '?')} (batch {s.get('batch', '?')})"),
          ("architecture", str(s.get("arch", "?"))), ("fidelity", str(s.get("fidelity", "")))]
     if "latency_ms" in s:
-        c.append(("latency", f"{s['latency_ms']:.4g} ms"))
+        c.append(("latency", fmt(s['latency_ms'], "ms")))
     if "throughput_samples_per_s" in s:
-        c.append(("throughput", f"{s['throughput_samples_per_s']:,.1f} samples/s"))
+        c.append(("throughput", fmt(s['throughput_samples_per_s'], "samples/s")))
     if "utilization" in s:
-        c.append(("utilisation", f"{100 * s['utilization']:.1f} %"))
+        c.append(("utilisation", fmt(s['utilization'], "fraction")))
     if "energy_uj" in s:
         src = s.get("energy_source") or (  # GPU runs: TDP x time; accelerators: per term
             "access counts x technology tables; each term's source in energy_sources"
             if s.get("energy_sources") else None)
-        c.append(("energy", f"{s['energy_uj']:,.1f} µJ" + (f" ({src})" if src else "")))
+        c.append(("energy", fmt(s['energy_uj'], "uJ") + (f" ({src})" if src else "")))
     if "tops_per_w" in s:
-        c.append(("efficiency", f"{s['tops_per_w']:.3g} TOPS/W"))
+        c.append(("efficiency", fmt(s['tops_per_w'], "TOPS/W")))
     if "avg_power_w" in s:
-        c.append(("average power", f"{s['avg_power_w']:.3g} W"))
+        c.append(("average power", fmt(s['avg_power_w'], "W")))
     if "area_sq_mm" in s:
-        c.append(("area", f"~{s['area_sq_mm']:.3g} mm²"))
+        c.append(("area", "~" + fmt(s['area_sq_mm'], "mm2")))
     if "dram_read_bytes" in s:
-        c.append(("DRAM traffic", f"{(s['dram_read_bytes'] + s['dram_write_bytes']) / 1e6:,.2f} MB"))
+        c.append(("DRAM traffic", fmt(s['dram_read_bytes'] + s['dram_write_bytes'], "B")))
     if "macs" in s:
-        c.append(("work", f"{s['macs'] / 1e9:.3f} GMACs"))
+        c.append(("work", fmt(s['macs'], "MACs") + " MACs"))
     return c
 
 
@@ -160,8 +190,8 @@ def _roof_text(rf: dict) -> str | None:
     if not rf.get("peak_ops_per_s"):
         return None
     bw = rf.get("dram_bytes_per_s")
-    return (f"Peak {rf['peak_ops_per_s'] / 1e12:.3g} TOPS (2 ops per MAC); DRAM "
-            + (f"{bw / 1e9:.3g} GB/s" if bw else "unlimited")
+    return (f"Peak {fmt(rf['peak_ops_per_s'], 'ops/s')} (2 ops per MAC); DRAM "
+            + (fmt(bw, "B/s") if bw else "unlimited")
             + "; one point per MAC layer (DRAM bytes read + written).")
 
 
@@ -184,12 +214,14 @@ def run_sections(run: RunData) -> list[Section]:
         out.append(Section("Stalls by cause", [("svg", plots.stall_by_cause(L, clock)),
                                                ("text", _stall_share_text(L))]))
     out.append(Section("Utilisation per layer", [("svg", plots.utilization(
-        L, s.get("utilization")))]))
+        L, s.get("utilization"))), ("table", _utilisation_table(L))]))
     if run.roof.get("peak_ops_per_s"):
         rf = run.roof
         out.append(Section("Roofline", [
             ("svg", plots.roofline(L, rf["peak_ops_per_s"], rf.get("dram_bytes_per_s"))),
-            ("text", _roof_text(rf))]))
+            ("text", _roof_text(rf)),
+            *[("table", t) for t in _roofline_tables(L, rf["peak_ops_per_s"],
+                                                     rf.get("dram_bytes_per_s"))]]))
     out += run_details(run)
     return out
 
@@ -200,7 +232,12 @@ def run_summary(run: RunData, suffix: str) -> Section:
     s, L = run.summary, run.layers
     notes = [t for t in (_sources_text(s) if plots.energy_levels(L.columns) else None,
                          _stall_share_text(L), _roof_text(run.roof)) if t]
-    return Section(_title(run) + suffix, [("cards", _cards(s))] + [("text", t) for t in notes])
+    sec = Section(_title(run) + suffix, [("cards", _cards(s))] + [("text", t) for t in notes])
+    sec.items.append(("table", _utilisation_table(L)))
+    if run.roof.get("peak_ops_per_s"):
+        sec.items += [("table", t) for t in _roofline_tables(
+            L, run.roof["peak_ops_per_s"], run.roof.get("dram_bytes_per_s"))]
+    return sec
 
 
 def run_details(run: RunData, suffix: str = "") -> list[Section]:
@@ -218,9 +255,8 @@ def run_details(run: RunData, suffix: str = "") -> list[Section]:
                      "table and spans the whole run.")]))
     cols = ["layer", "kind", "macs", "total_cycles", "latency_ms", "utilization",
             "dram_read_bytes", "dram_write_bytes", "energy_pj", "bound", "dataflow"]
-    heads = {"macs": "MACs", "total_cycles": "total (cycles, last index)",
-             "dram_read_bytes": "DRAM read (B)", "dram_write_bytes": "DRAM write (B)",
-             "energy_pj": "energy (pJ)"}
+    heads = {**TABLE_LABELS, "total_cycles": "cycles (last index)",
+             "dram_read_bytes": "DRAM read", "dram_write_bytes": "DRAM write"}
     out.append(Section("Layers" + suffix, [("table", _table(L, cols, heads))]))
     return out
 
@@ -229,13 +265,14 @@ def design_comparison(runs: list[RunData]) -> Section:
     """Runs side by side: one column per run."""
     import pandas as pd
     keys = [("arch", "architecture"), ("model", "model"), ("batch", "batch"),
-            ("latency_ms", "latency (ms)"), ("throughput_samples_per_s", "throughput (samples/s)"),
-            ("utilization", "utilisation (0-1)"), ("energy_uj", "energy (µJ)"),
-            ("tops_per_w", "TOPS/W"), ("avg_power_w", "power (W)"),
-            ("area_sq_mm", "area (mm²)"), ("dram_read_bytes", "DRAM read (B)"),
-            ("dram_write_bytes", "DRAM write (B)"), ("peak_macs_per_cycle", "peak MACs/cycle"),
+            ("latency_ms", "latency"), ("throughput_samples_per_s", "throughput"),
+            ("utilization", "utilisation"), ("energy_uj", "energy"),
+            ("tops_per_w", "efficiency"), ("avg_power_w", "power"),
+            ("area_sq_mm", "area"), ("dram_read_bytes", "DRAM read"),
+            ("dram_write_bytes", "DRAM write"), ("peak_macs_per_cycle", "peak MACs/cycle"),
             ("fidelity", "fidelity")]
-    rows = [{"metric": lab, **{r.name: r.summary.get(k) for r in runs}} for k, lab in keys
+    rows = [{"metric": lab, **{r.name: cell(r.summary.get(k), k) for r in runs}}
+            for k, lab in keys
             if any(k in r.summary for r in runs)]
     sec = Section("Design comparison", [("table", _table(pd.DataFrame(rows)))])
     names = [r.name for r in runs]
@@ -331,7 +368,7 @@ def compare_sections(df, summary: dict) -> list[Section]:
     else:
         tot = df.groupby(["design", "source"], sort=False)[metrics].sum(min_count=1).reset_index()
     sec = Section("Accelerator vs GPU", [("table", _table(
-        tot, headers={**LABELS, "latency_basis": "latency basis",
+        tot, headers={**TABLE_LABELS, "latency_basis": "latency basis",
                       "energy_source": "energy source"}))])
     order = list(dict.fromkeys(df["layer"]))
     piv = df.pivot_table(index="layer", columns="series", values="latency_ms", sort=False)
@@ -342,10 +379,10 @@ def compare_sections(df, summary: dict) -> list[Section]:
                                         {"latency (ms)": tot["latency_ms"].to_numpy()},
                                         "latency (ms)", "Total latency")))
     flat = piv.reset_index()
-    flat.columns = ["layer"] + [f"{c} latency (ms)" for c in piv.columns]
-    sec.items.append(("table", _table(flat)))
+    flat.columns = ["layer"] + [f"{c} latency" for c in piv.columns]
+    sec.items.append(("table", _table(flat, units={c: "ms" for c in flat.columns[1:]})))
     if summary:
-        rows = [(k, json.dumps(v) if isinstance(v, (dict, list)) else v)
+        rows = [(k, json.dumps(v) if isinstance(v, (dict, list)) else cell(v, k.split(".")[-1]))
                 for k, v in _flatten(summary)]
         import pandas as pd
         sec.items.append(("table", _table(pd.DataFrame(rows, columns=["key", "value"]))))
@@ -440,11 +477,8 @@ p{overflow-wrap:anywhere}p.meta{color:#666;font-size:.8em}
 
 
 def _isnum(s: str) -> bool:
-    try:
-        float(s.replace(",", ""))
-        return True
-    except ValueError:
-        return False
+    """A number, with or without its unit label ("1.98 ms"): right-aligned."""
+    return is_number(s)
 
 
 def _breakable(h: str) -> str:

@@ -6,216 +6,291 @@ prints it. Imports nothing of tilesim's other packages (DESIGN §1), nor pandas 
 """
 from __future__ import annotations
 
-from .tables import format_table, markdown_table
+import shutil
+import textwrap
+
+from .tables import format_table, markdown_table, truncate, wrap
+from .units import cell, fmt
 
 
-def _dash(fmt):
-    """``fmt`` for a value that may be missing (None or NaN), which shows as "-"."""
-    return lambda v: "-" if v is None or v != v else fmt(v)
+def terminal_width() -> int:
+    """Characters per line: ``$COLUMNS`` if set, else the terminal's width, else 80 (stdout
+    not a terminal); at least 40."""
+    return max(40, shutil.get_terminal_size(fallback=(80, 24)).columns)
 
 
 def _table(markdown: bool):
     return markdown_table if markdown else format_table
 
 
-_MB = lambda v: f"{v / 1e6:,.3f}"  # noqa: E731
-_UJ = lambda v: f"{v / 1e6:,.2f}"  # noqa: E731
+#: short headers of result-table columns on the terminal (others: the column name);
+#: every cell carries its unit
+HEADERS = {"layer": "layer", "kind": "kind", "macs": "MACs", "vector_ops": "vector ops",
+           "compute_cycles": "compute cyc", "stall_cycles": "stall cyc",
+           "total_cycles": "cycles", "latency_ms": "latency", "utilization": "util",
+           "dram_read_bytes": "DRAM rd", "dram_write_bytes": "DRAM wr", "energy_pj": "energy",
+           "bound": "bound", "dataflow": "dataflow"}
+#: ``tilesim run``: the columns shown by default (those the run has), chosen to fit 80
+#: characters; ``--wide`` shows :data:`WIDE_COLUMNS`, ``--columns`` any layers.csv columns
+DEFAULT_COLUMNS = ("layer", "kind", "macs", "latency_ms", "utilization", "dram_read_bytes",
+                   "energy_pj", "bound")
+WIDE_COLUMNS = ("layer", "kind", "macs", "compute_cycles", "stall_cycles", "total_cycles",
+                "latency_ms", "utilization", "dram_read_bytes", "dram_write_bytes",
+                "energy_pj", "bound")
 
-#: ``tilesim run`` on an accelerator: one row per layer
-LAYER_SPEC = [
-    ("layer", "layer", ""), ("kind", "kind", ""),
-    ("macs", "MACs (M)", lambda v: f"{v / 1e6:,.2f}"),
-    ("compute_cycles", "compute (cyc)", ",d"), ("stall_cycles", "stall (cyc)", ",d"),
-    ("total_cycles", "total (cyc)", ",d"), ("latency_ms", "latency (ms)", ".4f"),
-    ("utilization", "util (%)", lambda v: f"{100 * v:.1f}"),
-    ("dram_read_bytes", "DRAM rd (MB)", _MB), ("dram_write_bytes", "DRAM wr (MB)", _MB),
-    ("bound", "bound", ""),
-]
-#: the energy column, before "bound", when the run has energy
-ENERGY_COLUMN = ("energy_pj", "energy (uJ)", _UJ)
 
-#: ``tilesim run`` on a GPU preset (the GPU latency model): one row per layer
-GPU_LAYER_SPEC = [
-    ("layer", "layer", ""), ("kind", "kind", ""),
-    ("macs", "MACs (M)", lambda v: f"{v / 1e6:,.2f}"),
-    ("latency_ms", "latency (ms)", ".4f"),
-    ("utilization", "util (%)", lambda v: f"{100 * v:.1f}"),
-    ("dram_read_bytes", "DRAM rd (MB)", _MB), ("dram_write_bytes", "DRAM wr (MB)", _MB),
-    ENERGY_COLUMN, ("bound", "bound", ""),
-]
+def column_spec(columns) -> list:
+    """A table spec of result-table ``columns``: header and the one formatter per cell."""
+    return [(c, HEADERS.get(c, c), (lambda c: lambda v: cell(v, c))(c)) for c in columns]
 
-#: ``tilesim verify``: one row per MAC layer checked
+
+def unknown_columns(asked, valid) -> str | None:
+    """None when every column ``asked`` is one of ``valid``, else the message naming them."""
+    bad = [c for c in asked if c not in valid]
+    if not bad:
+        return None
+    return (f"--columns: no column {', '.join(map(repr, bad))}; valid columns (layers.csv): "
+            + ", ".join(valid))
+
+
+#: ``tilesim verify``: one row per MAC layer checked (``--wide``: all of them; by default
+#: :data:`VERIFY_DEFAULT`, fitted to the terminal's width)
+_exact = lambda v: fmt(v, "count", exact=True)  # noqa: E731
 VERIFY_SPEC = [
     ("layer", "layer", ""), ("dataflow", "dataflow", ""), ("exec_shape", "executor on", ""),
-    ("tiles", "tiles", ",d"),
-    ("exec_max_err", "exec max |err|", lambda v: f"{v:.3g}"),
+    ("tiles", "tiles", _exact),
+    ("exec_max_err", "exec max |err|", lambda v: fmt(v, "number")),
     ("tiles_fit", "tiles fit", lambda v: "yes" if v else "NO"),
     ("pe_shape", "PE model on", ""),
-    ("pe_max_err", "PE max |err|", _dash(lambda v: f"{v:.3g}")),
-    ("pe_cycles", "PE cycles (last idx)", _dash(lambda v: f"{int(v):,d}")),
-    ("analytic_cycles", "analytic (last idx)", _dash(lambda v: f"{int(v):,d}")),
+    ("pe_max_err", "PE max |err|", lambda v: fmt(v, "number")),
+    ("pe_cycles", "PE cycles (last idx)", _exact),
+    ("analytic_cycles", "analytic (last idx)", _exact),
     ("status", "status", ""),
 ]
+VERIFY_DEFAULT = ("layer", "status", "tiles", "exec_max_err", "tiles_fit", "pe_max_err",
+                  "pe_cycles", "analytic_cycles")
+_VERIFY_SHORT = {"exec_max_err": "exec err", "tiles_fit": "fits", "pe_max_err": "PE err",
+                 "pe_cycles": "PE cycles", "analytic_cycles": "analytic"}
 
 #: ``tilesim verify --torch-device``: the reference kernels against PyTorch
 TORCH_SPEC = [
     ("layer", "layer", ""), ("torch_shape", "torch on", ""), ("torch_dtype", "torch dtype", ""),
-    ("torch_max_err", "torch max |err|", lambda v: "-" if v != v else f"{v:.3g}"),
+    ("torch_max_err", "torch max |err|", lambda v: fmt(v, "number")),
     ("torch_ok", "torch", lambda v: "pass" if v else "FAIL"),
 ]
 
 #: ``tilesim baseline``: one row per measured layer
 BASELINE_SPEC = [
-    ("layer", "layer", ""), ("kind", "kind", ""), ("latency_ms", "median (ms)", ".4f"),
-    ("latency_ms_min", "min (ms)", ".4f"), ("precision_measured", "measured at", ""),
+    ("layer", "layer", ""), ("kind", "kind", ""), ("latency_ms", "median", "unit:ms"),
+    ("latency_ms_min", "min", "unit:ms"), ("precision_measured", "measured at", ""),
     ("note", "note", ""),
 ]
 
 #: ``tilesim compare``: one row per design (compare_summary.json's ``designs``)
 COMPARE_SPEC = [
     ("design", "design", ""), ("source", "source", ""),
-    ("latency_ms", "latency (ms)", ".4f"),
-    ("throughput_samples_per_s", "throughput (samples/s)", ",.1f"),
-    ("energy_uj", "energy (uJ)", _dash(lambda v: f"{v:,.1f}")),
-    ("speedup_vs_gpu_model", "speed vs GPU model (x)", ".3f"),
-    ("energy_ratio_vs_gpu_model", "energy vs GPU model (x)", _dash(lambda v: f"{v:.3f}")),
+    ("latency_ms", "latency", "unit:ms"),
+    ("throughput_samples_per_s", "samples/s", lambda v: fmt(v, "number")),
+    ("energy_uj", "energy", "unit:uJ"),
+    ("speedup_vs_gpu_model", "speedup", "unit:x"),            # against the GPU model
+    ("energy_ratio_vs_gpu_model", "energy ratio", "unit:x"),  # (said under the table)
 ]
 
 
 # ---- tilesim run ------------------------------------------------------------------------
-def run_header(s: dict, description: str, array: tuple | None) -> str:
+def run_header(s: dict, description: str, array: tuple | None, width: int | None = None) -> str:
     """The first line: model, batch, layers and where it runs. ``s`` a run's summary;
     ``array`` (rows, cols, count, dataflow) for an accelerator, None for a GPU preset
     (then ``description`` and the GPU model's precision are shown)."""
     where = (f"{description}; GPU model at {s['gpu_precision']}" if array is None else
-             f"{array[0]}x{array[1]}x{array[2]} {array[3]}, {s['clock_hz'] / 1e6:g} MHz")
-    return f"# {s['model']} (batch {s['batch']}, {s['layers']} layers) on {s['arch']}: {where}"
+             f"{array[0]}x{array[1]}x{array[2]} {array[3]}, {fmt(s['clock_hz'], 'Hz')}")
+    return wrap(f"# {s['model']} (batch {s['batch']}, {s['layers']} layers) on {s['arch']}: "
+                f"{where}", width)
 
 
-def layer_table(df, s: dict, markdown: bool = False) -> str:
-    """The per-layer table of ``tilesim run`` with its TOTAL row (``s``: the summary)."""
-    table = _table(markdown)
-    if "gpu_precision" in s:
-        total = {"layer": "TOTAL", **{k: s[k] for k in ("macs", "latency_ms", "utilization",
-                                                         "dram_read_bytes", "dram_write_bytes")},
-                 "energy_pj": s["energy_uj"] * 1e6}
-        return table(df, GPU_LAYER_SPEC, total)
+def layer_table(df, s: dict, markdown: bool = False, columns=None, width: int | None = None,
+                wide: bool = False) -> str:
+    """The per-layer table of ``tilesim run`` with its TOTAL row (``s``: the summary):
+    ``columns`` (layers.csv names; default :data:`DEFAULT_COLUMNS`, ``wide``:
+    :data:`WIDE_COLUMNS`), fitted to ``width`` characters unless ``wide`` or ``markdown``."""
+    if columns is None:
+        columns = [c for c in (WIDE_COLUMNS if wide else DEFAULT_COLUMNS) if c in df.columns]
     total = {"layer": "TOTAL", **{k: s[k] for k in (
-        "macs", "compute_cycles", "stall_cycles", "total_cycles", "latency_ms", "utilization",
-        "dram_read_bytes", "dram_write_bytes")}}
-    spec = LAYER_SPEC
+        "macs", "vector_ops", "compute_cycles", "stall_cycles", "total_cycles", "latency_ms",
+        "utilization", "dram_read_bytes", "dram_write_bytes") if k in s}}
     if "energy_uj" in s:
-        spec = LAYER_SPEC[:-1] + [ENERGY_COLUMN] + LAYER_SPEC[-1:]
         total["energy_pj"] = s["energy_uj"] * 1e6
-    return (table(df, spec, total) + "\nlayer cycles are last-cycle indices (SCALE-Sim "
-            "convention); the total counts cycles (sum of layer total + 1)")
+    spec = column_spec(columns)
+    if markdown:
+        text = markdown_table(df, spec, total)
+    else:
+        text = format_table(df, spec, total, None if wide else width,
+                            hint="; --columns or --wide to choose")
+    if {"compute_cycles", "total_cycles"} & set(columns):
+        text += "\n" + wrap("layer cycles are last-cycle indices (SCALE-Sim convention); the "
+                            "total counts cycles (sum of layer total + 1)", width)
+    return text
 
 
-def run_totals(s: dict) -> str:
-    """The total line and the energy lines of ``tilesim run`` (printed even with --quiet)."""
+def quiet_line(s: dict) -> str:
+    """``tilesim run --quiet``: the one line of totals."""
+    parts = [f"total: {fmt(s['latency_ms'], 'ms')}"]
+    if "gpu_precision" not in s:
+        parts[0] += f" ({fmt(s['total_cycles'], 'cycles', exact=True)} cycles)"
+    parts += [f"{fmt(s['macs'], 'MACs', exact=True)} MACs",
+              f"util {fmt(s['utilization'], 'fraction')}"]
+    if "energy_uj" in s:
+        parts.append(f"energy {fmt(s['energy_uj'], 'uJ')}")
+    parts.append(f"DRAM {fmt(s['dram_read_bytes'] + s['dram_write_bytes'], 'B')}")
+    return ", ".join(parts)
+
+
+def run_totals(s: dict, width: int | None = None) -> str:
+    """The total line and the energy lines of ``tilesim run``, wrapped to ``width``."""
     if "gpu_precision" in s:
         p = s["gpu_precision"]
-        return (f"total: {s['latency_ms']:.4f} ms modelled on {s['arch']} at {p} | "
-                f"{s['macs'] / 1e9:.4f} GMACs | utilization {100 * s['utilization']:.2f} % of "
-                f"the dense {p} peak | throughput {s['throughput_samples_per_s']:,.1f} "
-                f"samples/s\nenergy: {s['energy_uj']:,.1f} uJ, source: {s['energy_source']}")
-    out = [f"total: {s['total_cycles']:,} cycles = {s['latency_ms']:.4f} ms at "
-           f"{s['clock_hz'] / 1e6:g} MHz | {s['macs'] / 1e9:.4f} GMACs | "
-           f"utilization {100 * s['utilization']:.2f} % | "
-           f"throughput {s['throughput_samples_per_s']:.2f} samples/s | DRAM read "
-           f"{s['dram_read_bytes'] / 1e6:.3f} MB, write {s['dram_write_bytes'] / 1e6:.3f} MB"]
+        return wrap(
+            f"total: {fmt(s['latency_ms'], 'ms')} modelled on {s['arch']} at {p} | "
+            f"{fmt(s['macs'], 'MACs')} MACs | utilization {fmt(s['utilization'], 'fraction')} "
+            f"of the dense {p} peak | throughput "
+            f"{fmt(s['throughput_samples_per_s'], 'samples/s')}\nenergy: "
+            f"{fmt(s['energy_uj'], 'uJ')}, source: {s['energy_source']}", width)
+    out = [f"total: {fmt(s['total_cycles'], 'cycles', exact=True)} cycles = "
+           f"{fmt(s['latency_ms'], 'ms')} at {fmt(s['clock_hz'], 'Hz')} | "
+           f"{fmt(s['macs'], 'MACs')} MACs | utilization {fmt(s['utilization'], 'fraction')} | "
+           f"throughput {fmt(s['throughput_samples_per_s'], 'samples/s')} | DRAM read "
+           f"{fmt(s['dram_read_bytes'], 'B')}, write {fmt(s['dram_write_bytes'], 'B')}"]
     if "energy_uj" in s:
-        out.append(f"energy: {s['energy_uj']:,.1f} uJ ({s['tops_per_w']:.3f} TOPS/W, average "
-                   f"{s['avg_power_w']:.3f} W) | area ~{s['area_sq_mm']:.2f} mm^2 | mappings "
-                   f"searched for {s['mapping_objective']} | energy and area sources: "
-                   "arch/technology.py")
+        out.append(f"energy: {fmt(s['energy_uj'], 'uJ')} ({fmt(s['tops_per_w'], 'TOPS/W')}, "
+                   f"average {fmt(s['avg_power_w'], 'W')}) | area "
+                   f"~{fmt(s['area_sq_mm'], 'mm2')} | mappings searched for "
+                   f"{s['mapping_objective']} | energy and area sources: arch/technology.py")
         tables = dict.fromkeys(part for src in s["energy_sources"].values()
                                for part in src.split(" + "))
         out.append(f"energy source tables: {'; '.join(tables)} (per column: summary.json "
                    "energy_sources)")
-    return "\n".join(out)
+    return wrap("\n".join(out), width)
 
 
-def des_line(s: dict, events: int, seconds: float) -> str:
+def des_line(s: dict, events: int, seconds: float, width: int | None = None) -> str:
     """Stalls by cause of a DES run (its summary ``s``), and how fast it simulated."""
     causes = ("input", "weight", "psum", "writeback", "contention", "other")
-    return ("des stalls (cycles): " + ", ".join(f"{c} {s[f'stall_{c}_cycles']:,}" for c in causes)
-            + f" | {events:,} events in {seconds:.2f} s, mapping included "
-            f"({events / max(seconds, 1e-9):,.0f} events/s)")
+    return wrap("des stalls (cycles): " + ", ".join(
+        f"{c} {fmt(s[f'stall_{c}_cycles'], 'cycles', exact=True)}" for c in causes)
+        + f" | {events:,} events in {seconds:.2f} s, mapping included "
+        f"({events / max(seconds, 1e-9):,.0f} events/s)", width)
 
 
-def trace_line(events: int, path, limit: int, dropped: int, truncated: bool) -> str:
+def trace_line(events: int, path, limit: int, dropped: int, truncated: bool,
+               width: int | None = None) -> str:
     note = (f"; truncated at the limit of {limit:,} events, {dropped:,} more dropped "
             "(raise --trace-limit)" if truncated else "")
-    return (f"trace: wrote {events:,} events to {path} (Chrome trace format, opens in "
-            f"Perfetto){note}")
+    return wrap(f"trace: wrote {events:,} events to {path} (Chrome trace format, opens in "
+                f"Perfetto){note}", width)
 
 
 # ---- tilesim verify ---------------------------------------------------------------------
 def verify_header(model: str, batch: int, arch: str, array: tuple, precision: str, seed: int,
-                  mapper: str, layers: int, skipped: int) -> str:
+                  mapper: str, layers: int, skipped: int, width: int | None = None) -> str:
     """``array``: (rows, cols, count, dataflow); ``layers`` MAC layers checked."""
-    return (f"# verify {model} (batch {batch}) on {arch}: {array[0]}x{array[1]}x{array[2]} "
-            f"{array[3]}, {precision}, seed {seed}, mappings: {mapper}: {layers} MAC layers "
-            f"({skipped} vector-unit layers not verified)")
+    return wrap(f"# verify {model} (batch {batch}) on {arch}: {array[0]}x{array[1]}x{array[2]} "
+                f"{array[3]}, {precision}, seed {seed}, mappings: {mapper}: {layers} MAC layers "
+                f"({skipped} vector-unit layers not verified)", width)
 
 
-def verify_table(df, markdown: bool = False) -> str:
-    """The checks (one row per layer; ``status`` "pass" or "FAIL") and the verdict line."""
+def verify_table(df, markdown: bool = False, width: int | None = None,
+                 wide: bool = False) -> str:
+    """The checks (one row per layer; ``status`` "pass" or "FAIL") and the verdict line;
+    on the terminal the :data:`VERIFY_DEFAULT` columns fitted to ``width`` unless ``wide``."""
     passed = int((df["status"] == "pass").sum()) if len(df) else 0
+    if markdown or wide:
+        table = _table(markdown)(df, VERIFY_SPEC)
+    else:
+        by = {c: (c, _VERIFY_SHORT.get(c, h), f) for c, h, f in VERIFY_SPEC}
+        table = format_table(df, [by[c] for c in VERIFY_DEFAULT], width=width,
+                             hint="; --wide shows all")
     return "\n".join([
-        _table(markdown)(df, VERIFY_SPEC),
-        "errors are in output units (integer: LSBs, must be 0); cycles are last-cycle indices "
-        "(SCALE-Sim convention); 'NxCxHxW->K' = run on a shrunk copy (see docs/outputs.md)",
+        table,
+        wrap("errors are in output units (integer: LSBs, must be 0); cycles are last-cycle "
+             "indices (SCALE-Sim convention); 'NxCxHxW->K' = run on a shrunk copy (see "
+             "docs/outputs.md)" + ("" if markdown or wide else "; --wide adds the dataflow "
+                                   "and the shapes run"), None if markdown else width),
         f"verify: {passed}/{len(df)} layers pass" + ("" if passed == len(df) else " - MISMATCH")])
 
 
-def torch_table(df, device: str, markdown: bool = False) -> str:
+def torch_table(df, device: str, markdown: bool = False, width: int | None = None) -> str:
     """The reference kernels against PyTorch (one row per layer, ``torch_ok``)."""
     n_ok = int(df["torch_ok"].sum()) if len(df) else 0
-    return (_table(markdown)(df, TORCH_SPEC) + f"\ntorch ({device}): {n_ok}/{len(df)} layers "
+    table = markdown_table(df, TORCH_SPEC) if markdown else format_table(df, TORCH_SPEC,
+                                                                         width=width)
+    return (table + f"\ntorch ({device}): {n_ok}/{len(df)} layers "
             "agree with the reference kernels" + ("" if n_ok == len(df) else " - MISMATCH"))
 
 
 # ---- tilesim map ------------------------------------------------------------------------
+def _wrap_code(line: str, width: int | None) -> str:
+    """A loop-nest line fitted to ``width``: its ``# comment`` wrapped under itself."""
+    if not width or len(line) <= width:
+        return line
+    i = line.find("  # ")
+    if i < 0:
+        return wrap(line, width, indent="    ")
+    code, comment = line[:i + 2], line[i + 4:]
+    if len(code) > width - 24:   # the comment goes on lines of its own, under the code
+        lead = " " * (len(line) - len(line.lstrip()) + 4)
+        return "\n".join([wrap(code.rstrip(), width, indent="    ")] + textwrap.wrap(
+            comment, width, initial_indent=lead + "# ", subsequent_indent=lead + "# "))
+    return "\n".join(textwrap.wrap(comment, width, initial_indent=code + "# ",
+                                   subsequent_indent=" " * len(code) + "# "))
+
+
 def map_text(layer: dict, model: str, arch: str, clock_hz: float, search: dict, nest: list,
-             best: dict, energy: dict, sources: dict, runner_ups: list) -> str:
+             best: dict, energy: dict, sources: dict, runner_ups: list,
+             width: int | None = None) -> str:
     """One layer's mapping: ``layer`` its dims (name, kind, N..Q, stride, groups);
     ``search`` (objective, strategy, evaluated, space_size, seconds, complete); ``nest``
     the loop-nest lines; ``best`` the cost of the best mapping (cycles, compute_cycles,
     bound, energy_pj, dram_read_bytes, dram_write_bytes); ``energy`` its pJ per
     ``*_energy_pj`` term and ``sources`` their tables; ``runner_ups`` [(mapping summary,
-    cycles, energy_pj, DRAM bytes)], best first."""
+    cycles, energy_pj, DRAM bytes)], best first. Lines fit ``width`` (None: as they come)."""
     l, out = layer, []
-    out.append(f"# layer {l['name']} ({l['kind']}: N={l['N']} C={l['C']} H={l['H']} W={l['W']} "
-               f"K={l['K']} R={l['R']} S={l['S']} P={l['P']} Q={l['Q']}, stride "
-               f"{l['stride'][0]}, groups {l['groups']}) of {model} on {arch}")
+    out.append(wrap(f"# layer {l['name']} ({l['kind']}: N={l['N']} C={l['C']} H={l['H']} "
+                    f"W={l['W']} K={l['K']} R={l['R']} S={l['S']} P={l['P']} Q={l['Q']}, stride "
+                    f"{l['stride'][0]}, groups {l['groups']}) of {model} on {arch}", width))
     sr = search
-    out.append(f"# searched for {sr['objective']} ({sr['strategy']}): {sr['evaluated']:,} "
-               f"of {sr['space_size']:,} candidate mappings scored in "
-               f"{sr['seconds'] * 1e3:.1f} ms" + ("" if sr["complete"] else " (budget reached)"))
-    out += nest
+    out.append(wrap(f"# searched for {sr['objective']} ({sr['strategy']}): {sr['evaluated']:,} "
+                    f"of {sr['space_size']:,} candidate mappings scored in "
+                    f"{fmt(sr['seconds'], 's')}" + ("" if sr["complete"] else " (budget reached)"),
+                    width))
+    out += [_wrap_code(x, width) for x in nest]
     b = best
-    out.append(f"cost: {b['cycles']:,} cycles ({b['cycles'] / clock_hz * 1e3:.4f} ms, "
-               f"{b['bound']}-bound, compute {b['compute_cycles'] + 1:,}), energy "
-               f"{b['energy_pj'] / 1e6:,.3f} uJ, DRAM read {b['dram_read_bytes']:,} B, write "
-               f"{b['dram_write_bytes']:,} B")
+    out.append(wrap(f"cost: {fmt(b['cycles'], 'cycles', exact=True)} cycles "
+                    f"({fmt(b['cycles'] / clock_hz, 's')}, {b['bound']}-bound, compute "
+                    f"{fmt(b['compute_cycles'] + 1, 'cycles', exact=True)}), energy "
+                    f"{fmt(b['energy_pj'], 'pJ')}, DRAM read {fmt(b['dram_read_bytes'], 'B')}, "
+                    f"write {fmt(b['dram_write_bytes'], 'B')}", width))
     out.append("energy by term:")
-    for k, v in sorted(energy.items(), key=lambda kv: -kv[1]):
-        if v:
-            out.append(f"  {k[:-len('_energy_pj')]:34s} {v / 1e6:>12,.3f} uJ  "
-                       f"[{sources.get(k, '')}]")
+    terms = [(k, v) for k, v in sorted(energy.items(), key=lambda kv: -kv[1]) if v]
+    tw = max((len(k) - len("_energy_pj") for k, _ in terms), default=0)
+    for k, v in terms:
+        out.append(wrap(f"  {k[:-len('_energy_pj')]:{tw}s}  {fmt(v, 'pJ'):>9}  "
+                        f"[{sources.get(k, '')}]", width, indent=" " * (tw + 13)))
     if runner_ups:
         key = {"latency": lambda c, e, t: c, "energy": lambda c, e, t: e,
                "edp": lambda c, e, t: c * e, "traffic": lambda c, e, t: t}[sr["objective"]]
         out.append(f"runner-ups (next best under {sr['objective']}):")
-        out.append(f"  {'#':>2}  {'mapping':58s} {'cycles':>12} {'energy (uJ)':>12} "
-                   f"{'vs best':>8}")
         best_key = key(b["cycles"], b["energy_pj"], b["dram_read_bytes"] + b["dram_write_bytes"])
-        for i, (summary, cyc, e_pj, traffic) in enumerate(runner_ups, 2):
-            d = key(cyc, e_pj, traffic) / best_key - 1
-            out.append(f"  {i:>2}  {summary:58s} {cyc:>12,} {e_pj / 1e6:>12,.3f} "
-                       f"{100 * d:>+7.2f}%")
+        rows = [(str(i), summary, fmt(cyc, "cycles", exact=True), fmt(e_pj, "pJ"),
+                 f"{100 * (key(cyc, e_pj, traffic) / best_key - 1):+.2f}%")
+                for i, (summary, cyc, e_pj, traffic) in enumerate(runner_ups, 2)]
+        head = ("#", "mapping", "cycles", "energy", "vs best")
+        w = [max(len(r[j]) for r in [head, *rows]) for j in range(5)]
+        if width:   # the mapping column takes what is left (at least 20)
+            w[1] = max(20, min(w[1], width - 2 - sum(w) + w[1] - 8))
+        for r in [head, *rows]:
+            out.append("  " + "  ".join(
+                (truncate(c, w[j]).ljust(w[j]) if j == 1 else c.rjust(w[j]))
+                for j, c in enumerate(r)).rstrip())
     return "\n".join(out)
 
 
@@ -231,21 +306,23 @@ def baseline_text(df, m: dict) -> str:
         + [format_table(df, BASELINE_SPEC)])
 
 
-def compare_text(df, s: dict, gpu: str, accelerator_source: str, quiet: bool = False) -> str:
+def compare_text(df, s: dict, gpu: str, accelerator_source: str, quiet: bool = False,
+                 width: int | None = None) -> str:
     """``tilesim compare``: per-layer latency of every design (``df``: compare.csv's long
     table) unless ``quiet``, the totals per design and the GPU model's error (``s``:
-    compare_summary.json)."""
+    compare_summary.json); fitted to ``width`` characters (None: as wide as it comes)."""
     import pandas as pd
-    out = [f"# {s['model']} (batch {s['batch']}): {len(s['designs'])} designs; GPU model of "
-           f"{s['gpu']} at {s['gpu_precision']}, fusion: {s['gpu_model_fusion']}"]
+    out = [wrap(f"# {s['model']} (batch {s['batch']}): {len(s['designs'])} designs; GPU model of "
+           f"{s['gpu']} at {s['gpu_precision']}, fusion: {s['gpu_model_fusion']}", width)]
     if not quiet:
         wide = df.pivot_table(index="layer", columns="design", values="latency_ms",
                               sort=False).reset_index()
-        fmt = _dash(lambda v: f"{v:.4f}")   # "-": not measured
-        out.append(format_table(wide, [("layer", "layer", "")] + [
-            (d["design"], f"{d['design']} (ms)", fmt) for d in s["designs"]]))
+        out.append(format_table(wide, [("layer", "layer", "")] + [   # "-": not measured
+            (d["design"], d["design"], "unit:ms") for d in s["designs"]], width=width))
     tot = pd.DataFrame(s["designs"]).fillna({"energy_uj": float("nan")})
-    out.append(format_table(tot, COMPARE_SPEC))
+    out.append(format_table(tot, COMPARE_SPEC, width=width))
+    out.append("speedup: the GPU model's latency / the design's; energy ratio: the design's "
+               "energy / the GPU model's")
     e = s["gpu_model_error"]
     out.append(f"energy sources: accelerators {accelerator_source}; GPU model {gpu}: TDP x "
                "modelled time (an upper bound)"
@@ -262,7 +339,7 @@ def compare_text(df, s: dict, gpu: str, accelerator_source: str, quiet: bool = F
         if e["measured_device"] != "cuda":
             out.append("note: the measurement is of a CPU, not of the GPU modelled; its error "
                        "figures say nothing about the GPU model's accuracy")
-    return "\n".join(out)
+    return wrap("\n".join(out), width)
 
 
 def list_text(archs: list, gpus: list, models: list) -> str:

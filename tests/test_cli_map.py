@@ -3,6 +3,7 @@ outputs carry energy, and a layer that fits no buffer is a one-line error."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -33,9 +34,9 @@ def test_energy_objective_spends_less_energy_latency_objective_fewer_cycles():
 def test_run_with_objective_and_budget_writes_energy(tmp_path, capsys):
     out = tmp_path / "o"
     assert main(["run", "--arch", "tpu_v1", "--model", TINY, "--objective", "edp",
-                 "--search-budget", "3000", "--out", str(out), "--quiet"]) == 0
+                 "--search-budget", "3000", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "uJ" in text and "TOPS/W" in text and "mm^2" in text
+    assert re.search(r"energy: [\d.]+ [nµm]?J", text) and "TOPS/W" in text and "mm²" in text
     s = json.loads((out / "summary.json").read_text())
     df = pd.read_csv(out / "layers.csv")
     assert s["energy_uj"] == pytest.approx(df["energy_pj"].sum() * 1e-6)
@@ -102,11 +103,12 @@ def test_map_top_must_not_be_negative(capsys):
     assert e.value.code == 2 and "--top: -1 must be >= 0" in capsys.readouterr().err
 
 
-def test_run_prints_the_energy_source_tables(tmp_path, capsys):
+def test_run_prints_the_energy_source_tables(tmp_path, capsys, monkeypatch):
     """The energy line is followed by the source tables of its figures; an explicit
     per-level override in the YAML shows up as one."""
     from tilesim import arch
-    assert main(["run", "--arch", "tpu_v1", "--model", TINY, "--quiet"]) == 0
+    monkeypatch.setenv("COLUMNS", "1000")   # the line unwrapped
+    assert main(["run", "--arch", "tpu_v1", "--model", TINY]) == 0
     line = [l for l in capsys.readouterr().out.splitlines()
             if l.startswith("energy source tables: ")]
     assert len(line) == 1 and "Horowitz, ISSCC 2014, 45 nm" in line[0]
@@ -115,7 +117,7 @@ def test_run_prints_the_energy_source_tables(tmp_path, capsys):
     d["memory"][2]["read_energy"] = "5 pJ"
     y = tmp_path / "a.yaml"
     y.write_text(arch.dump_yaml(arch.from_dict(d)))
-    assert main(["run", "--arch", str(y), "--model", TINY, "--quiet"]) == 0
+    assert main(["run", "--arch", str(y), "--model", TINY]) == 0
     assert "explicit override in the architecture YAML" in capsys.readouterr().out
 
 

@@ -181,8 +181,10 @@ def test_trace_truncates_cleanly(tmp_path, capsys):
     out = tmp_path / "t.json"
     assert main(["run", "--arch", "tpu_v1", "--model", "alexnet", "--fidelity", "des",
                  "--trace", str(out), "--trace-limit", "300", "--quiet"]) == 0
-    text = capsys.readouterr().out
-    assert "truncated at the limit of 300 events" in text
+    got = capsys.readouterr()   # --quiet: the total line; the truncation a warning
+    assert len(got.out.splitlines()) == 1 and got.out.startswith("total: ")
+    assert got.err.startswith("tilesim: warning: trace:")
+    assert "truncated at the limit of 300 events" in got.err
     d = json.loads(out.read_text())
     assert d["otherData"]["truncated"] and d["otherData"]["events"] == 300
     assert sum(e["ph"] == "X" for e in d["traceEvents"]) == 300

@@ -11,6 +11,7 @@ import pytest
 
 import tilesim
 from tilesim.cli import main
+from tilesim.reports.units import fmt
 
 ROOT = Path(__file__).parents[1]
 TINY = str(ROOT / "examples" / "tiny_net.yaml")
@@ -64,7 +65,7 @@ def test_run_report_has_every_section(dirs):
         assert title in html, title
     assert html.count("<svg") == 6
     s = json.loads((dirs["des"] / "summary.json").read_text())
-    assert f"{s['latency_ms']:.4g} ms" in html
+    assert fmt(s["latency_ms"], "ms") in html   # the one formatter
     # every energy level of layers.csv is in the stacked plot's legend
     cols = pd.read_csv(dirs["des"] / "layers.csv").columns
     for lvl in ("mac", "array", "dram", "global_buffer", "leakage"):
@@ -98,7 +99,7 @@ def test_compare_tables_from_long_format(dirs, tmp_path):
     df = pd.read_csv(dirs["cmp"] / "compare.csv")
     tot = df.groupby("source")["latency_ms"].sum()
     for src, v in tot.items():
-        assert re.search(rf"\| nvdla_small \| {src} \| {re.escape(f'{v:.4g}')} \|", text), src
+        assert re.search(rf"\| nvdla_small \| {src} \| {re.escape(fmt(v, 'ms'))} \|", text), src
     assert "| speedup.gpu-model | 4 |" in text
     html = tmp_path / "c.html"
     assert main(["report", str(dirs["cmp"]), "-o", str(html)]) == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tilesim.cli import main
+from tilesim.reports.units import fmt
 
 
 def test_gpu_run_report_has_gpu_roofline_and_energy_source(tmp_path, capsys):
@@ -51,9 +52,9 @@ def test_compare_report_totals_are_the_summary_s(tmp_path):
                  "--model", tiny, "--quiet", "--out", str(out), "--report", str(md)]) == 0
     text = md.read_text()
     s = json.loads((out / "compare_summary.json").read_text())
-    assert "| t4 (measured) | gpu-measured | 7.25 | whole model | 137.9 |  | not measured |" \
-        in text                                     # not 0.5 x layers
+    assert "| t4 (measured) | gpu-measured | 7.25 ms | whole model | 138 samples/s | - | " \
+        "not measured |" in text                    # not 0.5 x layers
     tpu = next(d for d in s["designs"] if d["design"] == "tpu_v1")
-    assert f"| {tpu['throughput_samples_per_s']:,.0f} |" in text
+    assert f"| {fmt(tpu['throughput_samples_per_s'], 'samples/s')} |" in text
     assert "| GPU TDP x modelled time" in text and "| access counts x technology" in text
     assert '"design"' not in text                    # no JSON dump of the designs

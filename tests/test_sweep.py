@@ -180,12 +180,34 @@ def test_existing_store_needs_resume(tmp_path):
     """Rerunning into a finished store without --resume is an error; with it, nothing is
     recomputed; a store of another sweep is refused."""
     tilesim.sweep(spec(), out=tmp_path, workers=1)
-    with pytest.raises(SweepError, match="--resume"):
+    with pytest.raises(SweepError, match="pass resume=True") as e:   # Python advice
         tilesim.sweep(spec(), out=tmp_path, workers=1)
+    assert "--" not in str(e.value)
     df = tilesim.sweep(spec(), out=tmp_path, workers=1, resume=True)
     assert df.attrs["sweep"]["computed"] == 0 and df.attrs["sweep"]["resumed"] == 6
     with pytest.raises(SweepError, match="different sweep"):
         tilesim.sweep(spec(batch=[2]), out=tmp_path, workers=1, resume=True)
+
+
+def test_advice_speaks_the_callers_language(tmp_path, capsys):
+    """The same refusal tells the tilesim command to add --resume and a Python caller to
+    pass resume=True; an error with no flag in it is the same for both."""
+    import yaml
+    small = spec(vary={"compute.arrays[0].rows": [8]}, tie={})
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(small))
+    out = tmp_path / "o"
+    assert main(["sweep", str(f), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    assert main(["sweep", str(f), "--out", str(out), "--quiet", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "add --resume" in err and "resume=True" not in err
+    with pytest.raises(SweepError) as e:
+        tilesim.sweep(str(f), out=out, workers=1)
+    assert "pass resume=True" in str(e.value) and "--" not in str(e.value)
+    with pytest.raises(SweepError, match="workers=-1 must be >= 1.*Fix: give workers=1"):
+        tilesim.sweep(small, workers=-1)
+    e = SweepError("vary.x: bad", fix="give a value")
+    assert e.for_python() is e
 
 
 def test_example_spec_in_readme_has_500_points():

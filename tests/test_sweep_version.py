@@ -49,8 +49,9 @@ def test_resume_under_another_version_refuses(done, monkeypatch, tmp_path, capsy
     msg = str(e.value)
     assert "\n" not in msg
     for needle in (str(out / "results.sqlite"), f"6 by tilesim {RUNNING}", f"running {OTHER}",
-                   "--recompute-stale"):
+                   "recompute_stale=True"):   # a Python caller gets the keyword, not the flag
         assert needle in msg, needle
+    assert "--recompute-stale" not in msg
     assert _versions(out) == {RUNNING: 6}          # nothing was touched
     f = tmp_path / "spec.yaml"
     f.write_text(yaml.safe_dump(spec(), sort_keys=False))

@@ -23,7 +23,7 @@ def test_cli_verify_passes(capsys):
     out = capsys.readouterr().out
     assert "features.0" in out and "features.3" in out and "features.6" not in out
     assert "verify: 2/2 layers pass" in out and "FAIL" not in out
-    assert "last idx" in out and "LSB" in out
+    assert "last-cycle" in out and "LSB" in out
 
 
 def test_api_verify_frame_and_determinism():

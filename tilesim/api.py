@@ -41,7 +41,9 @@ def _accelerator(a, what: str) -> _arch.Architecture:
         raise _arch.ArchError(f"{a.name!r} is a GPU preset; {what} needs an accelerator "
                               "(a systolic-array architecture)",
                               fix="give an accelerator preset or YAML, or use `tilesim run "
-                                  "--arch GPU` (analytic) / `tilesim compare --gpu GPU`")
+                                  "--arch GPU` (analytic) / `tilesim compare --gpu GPU` "
+                                  "(API: tilesim.simulate(GPU, model) / "
+                                  "tilesim.compare(archs, GPU, model))")
     return a
 
 
@@ -58,7 +60,8 @@ def target(arch, fidelity: str = "analytic", precision: str | None = None):
         raise _arch.ArchError(f"a precision ({precision}) is only chosen for a GPU preset; "
                               f"{a.name!r} is an accelerator",
                               fix="set the accelerator's precision in its YAML (precision: "
-                                  "{input: ..., weight: ...}) and drop --precision")
+                                  "{input: ..., weight: ...}) and drop --precision "
+                                  "(API: precision=None)")
     return a
 
 
@@ -271,8 +274,12 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     :func:`tilesim.explore.sweep.driver.sweep` and ``examples/sweep_resnet18.yaml``.
     ``resume`` refuses stored rows of another tilesim version unless ``recompute_stale``."""
     from tilesim.explore.sweep.driver import sweep as _sweep
-    return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume, progress=progress,
-                  recompute_stale=recompute_stale)
+    from tilesim.explore.sweep.errors import SweepError
+    try:
+        return _sweep(spec, out=out, workers=workers, dask=dask, resume=resume,
+                      progress=progress, recompute_stale=recompute_stale)
+    except SweepError as e:   # advice in keyword arguments (resume=True), not CLI flags
+        raise e.for_python() from None
 
 
 def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,

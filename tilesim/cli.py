@@ -93,27 +93,44 @@ def cmd_run(args) -> int:
         else:
             result = api.simulate(arch, model, precision=args.precision, **search)
     s = result.summary()
-    if not args.quiet:   # the only table of a run on the terminal: --quiet builds none
-        print(term.run_header(s, arch.description, _array(arch)))
-        print(term.layer_table(api.layers_frame(result), s, args.format == "markdown"))
-    print(term.run_totals(s))
+    if args.quiet:   # one line; no table is built (run --quiet imports no pandas)
+        print(term.quiet_line(s))
+    else:
+        df, width = api.layers_frame(result), term.terminal_width()
+        columns = None
+        if args.columns:
+            columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+            bad = term.unknown_columns(columns, list(df.columns))
+            if bad:
+                print(f"tilesim: error: {bad}", file=sys.stderr)
+                return 2
+        print(term.run_header(s, arch.description, _array(arch), width))
+        print(term.layer_table(df, s, args.format == "markdown", columns, width, args.wide))
+        print(term.run_totals(s, width))
     trace = run.trace if run is not None else None
     chrome = trace.to_chrome() if trace is not None else None
-    if run is not None:
-        print(term.des_line(s, run.events, des_s))
+    if run is not None and not args.quiet:
+        print(term.des_line(s, run.events, des_s, term.terminal_width()))
     if trace is not None:
         from tilesim.reports import write_json
         write_json(chrome, args.trace)
-        print(term.trace_line(len(trace.events), args.trace, trace.limit, trace.dropped,
-                              trace.truncated))
+        line = term.trace_line(len(trace.events), args.trace, trace.limit, trace.dropped,
+                               trace.truncated, None if args.quiet else term.terminal_width())
+        if not args.quiet:
+            print(line)
+        elif trace.truncated:   # with --quiet a truncated trace is still said, on stderr
+            print(f"tilesim: warning: {line}", file=sys.stderr)
     if args.out:
         paths = api.write_outputs(args.out, result, arch, model, command=args.command_line,
                                   trace=chrome)
-        print(f"wrote {', '.join(paths.values())}")
+        if not args.quiet:
+            print(f"wrote {', '.join(paths.values())}")
     if args.report:
         from tilesim.explore.reporting import run_report
-        print("report: " + str(run_report(result, arch, args.report, chrome, args.command_line,
-                                          s.get("gpu_precision"))))
+        path = run_report(result, arch, args.report, chrome, args.command_line,
+                          s.get("gpu_precision"))
+        if not args.quiet:
+            print(f"report: {path}")
     return 0
 
 
@@ -179,17 +196,18 @@ def cmd_verify(args) -> int:
     arch, model, search = api.load_arch(args.arch), _load_model(args), _search(args)
     with _naming_arch_file(args.arch):
         res = api.verify(arch, model, layers=args.layers, seed=args.seed, **search)
-    md = args.format == "markdown"
+    md, width = args.format == "markdown", term.terminal_width()
     print(term.verify_header(model.name, model.batch, arch.name, _array(arch), res.precision,
-                             res.seed, res.mapper, len(res.checks), res.skipped_ops))
-    print(term.verify_table(res.frame(), md))
+                             res.seed, res.mapper, len(res.checks), res.skipped_ops, width))
+    print(term.verify_table(res.frame(), md, width, args.wide))
     torch_ok = True
     if args.torch_device:
         from tilesim.explore.torch_check import frame
         tc = api.verify_torch(arch, model, device=args.torch_device, layers=args.layers,
                               seed=args.seed)
         torch_ok = all(c.torch_ok for c in tc)
-        print(term.torch_table(frame(tc), tc[0].torch_device if tc else args.torch_device, md))
+        print(term.torch_table(frame(tc), tc[0].torch_device if tc else args.torch_device, md,
+                               None if args.wide else width))
     return 0 if res.ok and torch_ok else 1
 
 
@@ -209,7 +227,7 @@ def cmd_map(args) -> int:
                         r.energy_breakdown, energy_sources(a),
                         [(tiling_summary(mm), rr.cycles, rr.energy_pj,
                           rr.dram_read_bytes + rr.dram_write_bytes)
-                         for mm, rr in got["runner_ups"]]))
+                         for mm, rr in got["runner_ups"]], term.terminal_width()))
     return 0
 
 
@@ -229,7 +247,7 @@ def cmd_compare(args) -> int:
                       precision=args.precision, measured=args.gpu_measured,
                       objective=args.objective, input_shape=args.input_shape)
     print(term.compare_text(got["frame"], got["summary"], got["gpu"].name,
-                            api.ACCELERATOR_ENERGY_SOURCE, args.quiet))
+                            api.ACCELERATOR_ENERGY_SOURCE, args.quiet, term.terminal_width()))
     if args.out:
         paths = api.write_compare(args.out, got, command=args.command_line)
         print(f"wrote {', '.join(paths.values())}")
@@ -252,6 +270,19 @@ def cmd_list(args) -> int:
     print(term.list_text([(n, arch.load(n).description) for n in arch.presets()],
                          [(n, g.description, g.precisions) for n, g in gpus.items()],
                          [(n, len(m.layers), m.macs, m.params) for n, m in models.items()]))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from tilesim.arch import json_schema
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        from tilesim.reports import write_text
+        print(f"wrote {write_text(args.out, text)}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -307,7 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     _inputs(r)
     r.add_argument("--out", help="write layers.csv, summary.json, arch.yaml, model.csv here")
     r.add_argument("--format", **formats, help="per-layer table style on the terminal")
-    r.add_argument("--quiet", action="store_true", help="print only the total line")
+    r.add_argument("--quiet", action="store_true", help="print one line: the totals (no "
+                   "table, no file list; a truncated trace is still said on stderr)")
+    r.add_argument("--columns", metavar="A,B,...", help="per-layer table columns, by their "
+                   "layers.csv names (default: " + ",".join(term.DEFAULT_COLUMNS) + ")")
+    r.add_argument("--wide", action="store_true", help="all the usual per-layer columns "
+                   "(cycles, DRAM write too), not fitted to the terminal's width")
     _search_args(r)
     r.add_argument("--fidelity", choices=api.FIDELITIES, default="analytic", help="timing "
                    "model: analytic (closed form, default) or des (SimPy discrete-event engine)")
@@ -327,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=_int(0), default=0, help="seed of the random operands "
                    "(default 0)")   # >= 0: numpy refuses negative seeds
     v.add_argument("--format", **formats, help="table style on the terminal")
+    v.add_argument("--wide", action="store_true", help="every column (dataflow, the shapes "
+                   "run), not fitted to the terminal's width")
     v.add_argument("--torch-device", choices=("cpu", "cuda"), default=None, help="also compare "
                    "the reference kernels with PyTorch's conv2d on this device (torch extra)")
     _search_args(v)
@@ -393,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "this column (default area_sq_mm)")
     rp.add_argument("--title", help="report title")
     sub.add_parser("list", help="list architecture presets and zoo models")
+    sc = sub.add_parser("schema", help="print the JSON Schema of architecture files (for "
+                        "editors: see docs/schema.md)")
+    sc.add_argument("--out", metavar="FILE", help="write it to FILE instead")
     for name, sp in sub.choices.items():
         sp.set_defaults(fn=globals()[f"cmd_{name}"])
     return p
@@ -430,11 +471,22 @@ def main(argv=None) -> int:
     if args.cmd == "run" and args.trace_limit and not args.trace:
         parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
+    _printable_units()
     with warnings.catch_warnings():   # every warning (a deprecated name, ...) is one line
         warnings.showwarning = _warning_line
         if getattr(args, "objective", None) in DEPRECATED_OBJECTIVES:
             args.objective = resolve_objective(args.objective)   # warns once, here
         return _dispatch(args)
+
+
+def _printable_units() -> None:
+    """Numbers are labelled µJ, µs, mm²: a stdout that cannot encode them (an ASCII
+    locale, PYTHONIOENCODING=ascii) shows "?" for them rather than failing."""
+    try:
+        "µ²…".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:

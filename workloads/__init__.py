@@ -27,7 +27,8 @@ def load(spec, batch: int = 1, input_shape=None,
     dimensions and is required for a PyTorch factory; ``allow_unsupported`` passes ops
     tilesim cannot model through as free ops, with a warning, instead of failing."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
-        raise WorkloadError(f"batch = {batch!r} must be a positive integer", fix="use --batch 1 or more")
+        raise WorkloadError(f"batch = {batch!r} must be a positive integer",
+                            fix="use --batch 1 or more (API: batch=1 or more)")
     if not isinstance(spec, (str, Path)):  # an in-memory network
         if callable(getattr(spec, "named_modules", None)):
             if input_shape is None:
@@ -53,8 +54,8 @@ def load(spec, batch: int = 1, input_shape=None,
                             allow_unsupported=allow_unsupported)
     if input_shape is not None:
         raise WorkloadError(f"an input shape is only for ONNX and PyTorch models, not {s!r}",
-                            fix="drop --input-shape (zoo models, CSV and YAML tables fix "
-                            "their own shapes)")
+                            fix="drop --input-shape (API: input_shape=); zoo models, CSV and "
+                            "YAML tables fix their own shapes")
     if suffix == ".csv":
         from .scalesim_csv import read_scalesim_csv
         return read_scalesim_csv(path, batch)

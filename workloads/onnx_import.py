@@ -105,7 +105,8 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
     except Exception as e:  # onnx raises its own InferenceError / ValidationError types
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WorkloadError(f"ONNX shape inference failed: {msg}", source=where,
-                            fix="check the model with onnx.checker, or give --input-shape") from None
+                            fix="check the model with onnx.checker, or give --input-shape "
+                            "(API: input_shape=)") from None
     nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported)
     return lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}")
 
@@ -192,13 +193,14 @@ def _fix_inputs(onnx, model, batch, input_shape, where, copy: bool):
             if want[0] not in (1, batch):
                 raise WorkloadError(f"the input shape {_fmt(want)} says batch {want[0]}, "
                                     f"but the batch is {batch}", source=where,
-                                    fix=f"use --batch {want[0]}, or write the input shape with a "
-                                    "leading 1")
+                                    fix=f"use --batch {want[0]} (API: batch={want[0]}), or "
+                                    "write the input shape with a leading 1")
         else:
             want = list(dims)
             if not want:
                 raise WorkloadError(f"input {vi.name!r} has no shape in the file", source=where,
-                                    fix="give the input shape, e.g. --input-shape 1x3x224x224")
+                                    fix="give the input shape, e.g. --input-shape 1x3x224x224 "
+                                    "(API: input_shape=)")
             dyn = [i for i, d in enumerate(want) if not isinstance(d, int) or d <= 0]
             if [i for i in dyn if i > 0]:
                 raise WorkloadError(f"input {vi.name!r} has dynamic shape {_fmt(dims)}",

@@ -46,7 +46,8 @@ def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported:
                             fix="check the path before ':'")
     if input_shape is None:
         raise WorkloadError("a PyTorch model needs an input shape", source=spec,
-                            fix="give --input-shape, e.g. --input-shape 1x3x224x224")
+                            fix="give --input-shape, e.g. --input-shape 1x3x224x224 "
+                                "(API: input_shape=(1, 3, 224, 224))")
     torch = _need_torch()
     net = _call_factory(path, fn, spec)
     if not isinstance(net, torch.nn.Module):
@@ -108,7 +109,8 @@ def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = Fa
     if shp[0] not in (1, batch):
         raise WorkloadError(f"the input shape {'x'.join(map(str, shp))} says batch {shp[0]}, "
                             f"but the batch is {batch}",
-                            fix=f"use --batch {shp[0]}, or write the input shape with a leading 1")
+                            fix=f"use --batch {shp[0]} (API: batch={shp[0]}), or write the input "
+                                "shape with a leading 1")
     shp[0] = batch
     name = name or type(module).__name__
     source = source or f"torch:{type(module).__name__}"

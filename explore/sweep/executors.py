@@ -59,7 +59,9 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
         if self.workers < 1:
-            raise SweepError(f"--workers {self.workers} must be >= 1", fix="give --workers 1 or more")
+            raise SweepError(f"--workers {self.workers} must be >= 1", fix="give --workers 1 or more",
+                             py_message=f"workers={self.workers} must be >= 1",
+                             py_fix="give workers=1 or more, or None for all cores")
 
     def describe(self) -> str:
         return f"{self.workers} local worker process{'es' if self.workers > 1 else ''}"
@@ -94,7 +96,9 @@ class LocalExecutor:
                 if restarts > POOL_RESTARTS:
                     raise SweepError(f"worker processes died {restarts} times (killed, or out "
                                      "of memory)", fix="finished design points are saved; rerun "
-                                     "with --resume, perhaps with fewer --workers") from None
+                                     "with --resume, perhaps with fewer --workers",
+                                     py_fix="finished design points are saved in out; rerun "
+                                     "with resume=True, perhaps with fewer workers") from None
                 continue
             except BaseException:   # Ctrl-C, or an error in the parent: stop the workers
                 _stop_workers(pool)
@@ -113,7 +117,9 @@ class DaskExecutor:
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise SweepError("--dask needs the dask extra (dask.distributed is not installed)",
-                             fix="pip install 'tilesim[dask]'") from None
+                             fix="pip install 'tilesim[dask]'",
+                             py_message="dask= needs the dask extra (dask.distributed is not "
+                                        "installed)") from None
         self.address, self.cluster = address, None
         self.workers = workers or default_workers()
         if address == "local":
@@ -127,7 +133,9 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as e:
                 raise SweepError(f"cannot reach the Dask scheduler at {address!r} ({e})",
                                  fix="start one (`dask scheduler`), check the address "
-                                     "(tcp://HOST:8786), or use --dask local or --workers N"
+                                     "(tcp://HOST:8786), or use --dask local or --workers N",
+                                 py_fix="start one (`dask scheduler`), check the address "
+                                        "(tcp://HOST:8786), or use dask='local' or workers=N"
                                  ) from None
 
     def describe(self) -> str:

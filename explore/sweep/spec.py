@@ -38,7 +38,7 @@ from tilesim.arch.loader import _model_at
 from tilesim.arch.schema import Architecture, semantic_problems
 from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, resolve_objective
 
-from . import keypath
+from tilesim.arch import keypath
 from .errors import SweepError
 
 

@@ -38,7 +38,8 @@ class Store:
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
             raise SweepError(f"cannot open the results store: {e}", source=str(self.path),
-                             fix="delete the file or choose another --out folder") from None
+                             fix="delete the file or choose another --out folder",
+                             py_fix="delete the file or choose another out folder") from None
 
     def close(self) -> None:
         self.db.close()
@@ -75,11 +76,13 @@ class Store:
                 stale and m.get("spec") == spec_json):
             raise SweepError("the store holds a different sweep (other design points, models "
                              "or settings)", source=str(self.path),
-                             fix="use another --out folder, or delete the old store")
+                             fix="use another --out folder, or delete the old store",
+                             py_fix="use another out folder, or delete the old store")
         if n and not resume:
             raise SweepError(f"the store already holds {n} rows of this sweep",
                              source=str(self.path),
-                             fix="add --resume to finish it, or use another --out folder")
+                             fix="add --resume to finish it, or use another --out folder",
+                             py_fix="pass resume=True to finish it, or use another out folder")
         if stale and not recompute_stale:
             made = ", ".join(f"{c} by tilesim {v}" if v is not None else
                              f"{c} by an unknown version (before 0.2.0 stores recorded none)"
@@ -87,8 +90,10 @@ class Store:
             raise SweepError(f"{sum(stale.values())} of its {n} rows were computed by another "
                              f"tilesim version ({made}), not by the running {self.version}; "
                              "their numbers may differ", source=str(self.path),
-                             fix="add --recompute-stale to recompute those rows (Python: "
-                                 "recompute_stale=True), or use another --out folder")
+                             fix="add --recompute-stale to recompute those rows, or use "
+                                 "another --out folder",
+                             py_fix="pass recompute_stale=True to recompute those rows, or "
+                                    "use another out folder")
         with self.db:
             self.db.execute("BEGIN")
             if not self._has_version_column():
