@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from report_cases import NAMES, case
+from test_report import self_contained
 from tilesim.reports import plots
 
 
@@ -43,7 +44,9 @@ def test_the_overlap_check_finds_crowded_labels_and_declutter_clears_them():
 
 @pytest.mark.parametrize("name", [*NAMES, pytest.param("sweep_full", marks=pytest.mark.slow)])
 def test_no_tick_labels_overlap_in_any_report_figure(tmp_path_factory, name):
+    """Every figure of the report, and the page is still self-contained."""
     c = case(tmp_path_factory, name)
+    self_contained(c["html"].read_text())
     assert len(c["figures"]) >= 1
     for fig in c["figures"]:
         assert plots.tick_label_overlaps(fig) == [], [ax.get_title() for ax in fig.axes]
