@@ -223,8 +223,9 @@ def _time(torch, fn, inputs, device, repeats, warmup) -> list[float]:
 
 
 def measure(model: Model, device: str = "cpu", precision: str = "fp32", repeats: int = 50,
-            warmup: int = 5, whole_model: bool = True) -> Measurement:
-    """Time every layer of ``model`` (its own batch) on ``device`` at ``precision``."""
+            warmup: int = 5, whole_model: bool = True, progress=None) -> Measurement:
+    """Time every layer of ``model`` (its own batch) on ``device`` at ``precision``;
+    ``progress(i, n, name)`` as layer ``i`` of ``n`` starts (``n`` the whole model's run)."""
     if device not in ("cpu", "cuda"):
         raise BaselineError(f"unknown device {device!r}",   # the command's --device has choices
                             fix="use device='cuda' or device='cpu'")
@@ -250,7 +251,10 @@ def measure(model: Model, device: str = "cpu", precision: str = "fp32", repeats:
             on = precision == "tf32"
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
         try:
-            for l in model.layers:
+            n_steps = len(model.layers) + (1 if whole_model else 0)
+            for i, l in enumerate(model.layers):
+                if progress:
+                    progress(i, n_steps, l.name)
                 row = {"scope": "layer", "layer": l.name, "kind": l.kind, "macs": l.macs}
                 got = _build(torch, l, device, precision, fallback)
                 if isinstance(got, str):
@@ -265,6 +269,8 @@ def measure(model: Model, device: str = "cpu", precision: str = "fp32", repeats:
                              "latency_ms_min": min(ts) * 1e3, "precision_measured": measured,
                              "repeats": repeats, "rotated_inputs": len(inputs), "note": note})
             if whole_model and runs:
+                if progress:
+                    progress(len(model.layers), n_steps, "(model)")
                 n = max(len(i) for _, i in runs)
 
                 def all_layers(j):

@@ -39,5 +39,9 @@ def write_csv(df, path: str | Path) -> Path:
     return write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
-def write_json(obj, path: str | Path) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+def write_json(obj, path: str | Path, compact: bool = False) -> Path:
+    """``obj`` as JSON, written atomically: indented for small metadata files (summary.json,
+    sweep.json), ``compact`` (no spaces or newlines) for big ones (a DES trace)."""
+    text = (json.dumps(obj, separators=(",", ":")) if compact
+            else json.dumps(obj, indent=2, sort_keys=False))
+    return write_text(path, text + "\n")

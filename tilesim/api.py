@@ -100,13 +100,14 @@ FIDELITIES = ("analytic", "des")
 
 
 def baseline(model, device: str = "cpu", precision: str = "fp32", batch: int | None = None,
-             repeats: int = 50, warmup: int = 5, input_shape=None, out=None):
+             repeats: int = 50, warmup: int = 5, input_shape=None, out=None, progress=None):
     """Measure every layer of ``model`` (and the whole model) with PyTorch on ``device``
     (``cuda`` or ``cpu``; the ``torch`` extra): a ``tilesim.explore.harness.Measurement``. With
-    ``out``, its table is written there as CSV (atomically)."""
+    ``out``, its table is written there as CSV (atomically); ``progress(i, n, name)`` is
+    called as each layer starts."""
     from tilesim.explore.harness import measure
     m = measure(load_model(model, batch, input_shape=input_shape), device=device,
-                precision=precision, repeats=repeats, warmup=warmup)
+                precision=precision, repeats=repeats, warmup=warmup, progress=progress)
     if out is not None:
         from tilesim.reports import write_csv
         write_csv(m.frame(), out)
@@ -206,7 +207,7 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
         "summary": write_json(summary, out / "summary.json"),
     }
     if trace is not None:   # the report's DES timeline
-        paths["trace"] = write_json(trace, out / "trace.json")
+        paths["trace"] = write_json(trace, out / "trace.json", compact=True)
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -269,10 +270,12 @@ def verify_torch(arch, model, device: str = "cpu", layers: int | None = None, se
 
 
 def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
-          resume: bool = False, progress: bool = False, recompute_stale: bool = False):
+          resume: bool = False, progress: bool | None = None, recompute_stale: bool = False):
     """Run a design sweep (YAML spec path, dict or SweepSpec) -> DataFrame; see
     :func:`tilesim.explore.sweep.driver.sweep` and ``examples/sweep_resnet18.yaml``.
-    ``resume`` refuses stored rows of another tilesim version unless ``recompute_stale``."""
+    ``resume`` refuses stored rows of another tilesim version unless ``recompute_stale``.
+    ``progress`` on stderr: None (default) when stderr is a terminal, True always, False
+    never. No confirmation is asked, whatever the size (the CLI asks above 10^4 rows)."""
     from tilesim.explore.sweep.driver import sweep as _sweep
     from tilesim.explore.sweep.errors import SweepError
     try:

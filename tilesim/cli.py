@@ -82,16 +82,17 @@ def cmd_run(args) -> int:
     arch = api.target(args.arch, args.fidelity, args.precision)   # GPU or accelerator
     model = _load_model(args)
     run, search = None, _search(args)
-    with _naming_arch_file(args.arch):
+    with _naming_arch_file(args.arch), _progress(args, args.fidelity) as progress:
         if args.fidelity == "des":
             from tilesim.sim.des import DEFAULT_LIMIT
             t0 = time.perf_counter()
             run = api.simulate_des(arch, model, trace_limit=(args.trace_limit or DEFAULT_LIMIT)
-                                   if args.trace else None, **search)
+                                   if args.trace else None, progress=progress, **search)
             des_s = time.perf_counter() - t0
             result = run.result
         else:
-            result = api.simulate(arch, model, precision=args.precision, **search)
+            result = api.simulate(arch, model, precision=args.precision, progress=progress,
+                                  **search)
     s = result.summary()
     if args.quiet:   # one line; no table is built (run --quiet imports no pandas)
         print(term.quiet_line(s))
@@ -113,7 +114,7 @@ def cmd_run(args) -> int:
         print(term.des_line(s, run.events, des_s, term.terminal_width()))
     if trace is not None:
         from tilesim.reports import write_json
-        write_json(chrome, args.trace)
+        write_json(chrome, args.trace, compact=True)
         line = term.trace_line(len(trace.events), args.trace, trace.limit, trace.dropped,
                                trace.truncated, None if args.quiet else term.terminal_width())
         if not args.quiet:
@@ -135,12 +136,22 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from tilesim.explore.sweep.driver import check_columns, sweep
+    from tilesim.explore.sweep.driver import CONFIRM_ROWS, check_columns, estimate, sweep
+    from tilesim.explore.sweep.spec import size
     objectives = _objectives(args)
+    designs, rows = size(args.spec)   # from the spec alone: a big sweep is refused at once
+    ask = rows > CONFIRM_ROWS and not args.yes
+    if ask and not (sys.stdin is not None and sys.stdin.isatty()):
+        print(f"tilesim: error: this sweep is {rows:,} rows ({designs:,} design points), over "
+              f"{CONFIRM_ROWS:,}, and stdin is not a terminal to confirm it: add --yes to run "
+              "it (or shrink the vary lists / use sampling: random)", file=sys.stderr)
+        return 2
 
     def start(plan, executor):
         if args.report:   # a report's columns are known now: check them before any work
             check_columns(plan, (*objectives, *([args.color] if args.color else [])))
+        if ask:
+            _confirm(plan, executor, estimate)
         print(term.sweep_start_line(plan.spec.name, len(plan.designs),
                                     len(plan.designs[0].jobs) if plan.designs else 0,
                                     plan.rows, executor.describe(), args.out), file=sys.stderr)
@@ -151,6 +162,9 @@ def cmd_sweep(args) -> int:
                    resume=args.resume, progress=not args.quiet,
                    recompute_stale=args.recompute_stale,
                    command=args.command_line, on_start=start)
+    except _Declined:
+        print("tilesim: sweep not started", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"tilesim: interrupted; finished design points are saved in {args.out}/"
               "results.sqlite: rerun with --resume to finish", file=sys.stderr)
@@ -166,6 +180,32 @@ def cmd_sweep(args) -> int:
             return 2
         print(f"report: {path}")
     return 0
+
+
+class _Declined(Exception):
+    """The user answered no to a big sweep."""
+
+
+def _confirm(plan, executor, estimate) -> None:
+    """Say a big sweep's size and estimated time (design points timed in this process) on
+    stderr and ask on the terminal; _Declined unless the answer is yes."""
+    from tilesim.explore.progress import clock
+    print(f"tilesim: sweep {plan.spec.name}: {plan.rows:,} rows ({len(plan.designs):,} design "
+          "points); timing design points to estimate its time...", file=sys.stderr)
+    per, total = estimate(plan, executor)
+    print(f"tilesim: a design point took {per:.2f} s here: about {clock(total)} (h:mm:ss) "
+          f"on {executor.describe()}", file=sys.stderr)
+    print("Run it? [y/N] ", end="", file=sys.stderr, flush=True)   # stdout stays the results'
+    answer = sys.stdin.readline()
+    if answer.strip().lower() not in ("y", "yes"):
+        raise _Declined
+
+
+def _progress(args, what: str):
+    """Per-layer progress on stderr (a ``progress(i, n, name)`` callback, or None): on a
+    terminal, or always with --progress; never with --quiet."""
+    from tilesim.explore.progress import layer_progress, wanted
+    return layer_progress(wanted(getattr(args, "quiet", False), args.progress), what)
 
 
 def _objectives(args) -> tuple:
@@ -194,8 +234,9 @@ def cmd_report(args) -> int:
 
 def cmd_verify(args) -> int:
     arch, model, search = api.load_arch(args.arch), _load_model(args), _search(args)
-    with _naming_arch_file(args.arch):
-        res = api.verify(arch, model, layers=args.layers, seed=args.seed, **search)
+    with _naming_arch_file(args.arch), _progress(args, "verify") as progress:
+        res = api.verify(arch, model, layers=args.layers, seed=args.seed, progress=progress,
+                         **search)
     md, width = args.format == "markdown", term.terminal_width()
     print(term.verify_header(model.name, model.batch, arch.name, _array(arch), res.precision,
                              res.seed, res.mapper, len(res.checks), res.skipped_ops, width))
@@ -232,8 +273,11 @@ def cmd_map(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    m = api.baseline(_load_model(args), device=args.device, precision=args.precision,
-                     repeats=args.repeats, warmup=args.warmup, out=args.out)
+    model = _load_model(args)
+    with _progress(args, "baseline") as progress:
+        m = api.baseline(model, device=args.device, precision=args.precision,
+                         repeats=args.repeats, warmup=args.warmup, out=args.out,
+                         progress=progress)
     print(term.baseline_text(m.frame(), {
         "model": m.model, "batch": m.batch, "torch_version": m.env["torch_version"],
         "device_name": m.env["device_name"], "precision": m.precision, "timer": m.env["timer"],
@@ -311,6 +355,15 @@ def _inputs(p, arch: str | None = "one", batch: int | None = 1) -> None:
                    if batch else "batch size (default: the measurement's, else 1)")
 
 
+def _progress_args(p, quiet: bool = True) -> None:
+    """--progress (and --quiet where the command has none): per-layer progress on stderr
+    is shown on a terminal, always with --progress, never with --quiet."""
+    p.add_argument("--progress", action="store_true", help="show per-layer progress on "
+                   "stderr even when it is not a terminal (default: only on a terminal)")
+    if quiet:
+        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
 def _search_args(p, objective_only: bool = False) -> None:
     """The mapping search's flags (compare: the objective only)."""
     p.add_argument("--objective", choices=OBJECTIVE_CHOICES, default="edp",
@@ -353,9 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", metavar="FILE", help="with --fidelity des: write a Chrome "
                    "trace-format JSON timeline (opens in Perfetto)")
     r.add_argument("--trace-limit", type=_int(1), default=None, metavar="N", help="most events "
-                   "the trace keeps (default 100,000); beyond it the trace is truncated and "
-                   "says so")
+                   "the trace keeps (default 250,000: all of ResNet-50 at batch 1); beyond it "
+                   "the trace is truncated and says so")
     r.add_argument("--report", metavar="FILE", type=_report_file, help=REPORT_HELP)
+    _progress_args(r, quiet=False)
     v = sub.add_parser("verify", help="check mapped tiles and PE-model cycles against "
                        "reference kernels and the analytic model (exit 1 on a mismatch)")
     _inputs(v)
@@ -368,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--torch-device", choices=("cpu", "cuda"), default=None, help="also compare "
                    "the reference kernels with PyTorch's conv2d on this device (torch extra)")
     _search_args(v)
+    _progress_args(v)
     mp = sub.add_parser("map", help="show one layer's searched mapping as nested loops")
     _inputs(mp)
     mp.add_argument("--layer", required=True, help="name of a MAC layer of the model")
@@ -386,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "median is reported (default 50)")
     b.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     b.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
+    _progress_args(b)
     c = sub.add_parser("compare", help="accelerator designs next to a GPU (model, and a "
                        "measurement from `tilesim baseline`)")
     _inputs(c, arch="many", batch=None)
@@ -420,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--color", metavar="COLUMN", help="colour the Pareto plot by this column "
                     "(default area_sq_mm; e.g. a varied key path)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.add_argument("--yes", action="store_true", help="run a sweep of over 10,000 rows "
+                    "without asking (without a terminal, such a sweep needs --yes)")
     rp = sub.add_parser("report", help="HTML or Markdown report of output folders")
     rp.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by tilesim run "
                     "--out, sweep --out or compare (several runs are compared side by side)")

@@ -15,8 +15,12 @@ def make_executor(workers: int | None = None, dask: str | None = None,
     return DaskExecutor(dask, workers, dask_timeout) if dask else LocalExecutor(workers)
 
 
+#: ``tilesim sweep`` asks (or, without a terminal, wants --yes) above this many rows
+CONFIRM_ROWS = 10_000
+
+
 def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
-          resume: bool = False, progress: bool = False, command: str | None = None,
+          resume: bool = False, progress: bool | None = None, command: str | None = None,
           on_start=None, dask_timeout: float = 10.0, recompute_stale: bool = False):
     """Run a sweep spec (YAML path, dict or SweepSpec); returns its results DataFrame (one
     row per design point and model, parameters and results as columns).
@@ -28,15 +32,26 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     sweep in ``out``: stored rows are not recomputed. The store records the tilesim version
     of every row; resuming into rows of another version is a SweepError unless
     ``recompute_stale``, which recomputes them. All input is checked, and the executor
-    reached, before any work starts."""
+    reached, before any work starts.
+
+    ``progress`` (on stderr: the planning of a big sweep, then a bar of rows with rate and
+    ETA): None (the default) shows it when stderr is a terminal, True always, False never.
+    The Python API never asks for confirmation, however big the sweep (``tilesim sweep``
+    does above ``CONFIRM_ROWS`` rows); :func:`tilesim.explore.sweep.spec.size` gives a
+    spec's size without planning it, :func:`estimate` a planned one's time."""
+    from tilesim.explore.progress import wanted
+
     from .progress import Progress
     from .run import frame, run_plan
     from .spec import plan
     from .store import Store
-    p = plan(spec, version=_version.__version__)
+    show = wanted(force=bool(progress)) if progress is not False else False
+    p = plan(spec, version=_version.__version__, progress=_planning() if show else None)
     executor = make_executor(workers, dask, dask_timeout)
     tmp = None
     try:
+        if on_start is not None:   # may check, ask and refuse: before the store is made
+            on_start(p, executor)
         if out is None:
             tmp = tempfile.TemporaryDirectory(prefix="tilesim-sweep-")
             out_dir = Path(tmp.name)
@@ -44,9 +59,7 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
             out_dir = Path(out)
         store = Store(out_dir / "results.sqlite", version=p.settings["tilesim"])
         try:
-            if on_start is not None:
-                on_start(p, executor)
-            bar = Progress(p.rows, label="rows") if progress else None
+            bar = Progress(p.rows, label="rows") if show else None
             counts = run_plan(p, store, executor, resume=resume, progress=bar,
                               recompute_stale=recompute_stale)
             df = frame(p, store)
@@ -62,6 +75,44 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
         tmp.cleanup()
     df.attrs["sweep"] = sweep_meta(p, counts, command)
     return df
+
+
+def _planning():
+    """A ``progress(i, n)`` for :func:`spec.plan`: a bar of design points planned, drawn
+    on a terminal after a second (a small plan shows nothing) and erased when done;
+    elsewhere (a log) only for plans of ``CONFIRM_ROWS`` design points or more."""
+    from tilesim.explore.progress import Progress, wanted
+    bar = None
+
+    def cb(i: int, n: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = (Progress(n, label="design points", prefix="tilesim: planning: ", delay=1.0,
+                            clear=True) if n >= CONFIRM_ROWS or wanted() else False)
+        if bar is False:
+            return
+        bar.set(i)
+        if i >= n:
+            bar.close()
+    return cb
+
+
+def estimate(p, executor, samples: int = 2) -> tuple[float, float]:
+    """(seconds one design point took here, estimated seconds for the plan ``p`` on
+    ``executor``): the first ``samples`` feasible design points are evaluated in this
+    process (nothing is stored) and the fastest taken, the first paying for warm-up;
+    infeasible points are counted as free."""
+    import time
+
+    from .worker import Task, evaluate
+    feasible = [d for d in p.designs if not d.infeasible]
+    times = []
+    for d in feasible[:samples]:
+        t0 = time.perf_counter()
+        evaluate(Task(d.index, d.params, d.arch, d.infeasible, d.jobs, p.settings))
+        times.append(time.perf_counter() - t0)
+    per = min(times) if times else 0.0
+    return per, per * len(feasible) / max(1, getattr(executor, "workers", 1) or 1)
 
 
 def check_columns(p, columns, what: str = "--objectives / --color") -> None:

@@ -68,7 +68,7 @@ class LocalExecutor:
 
     def run(self, tasks, on_rows) -> None:
         import multiprocessing as mp
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
         import threading
         # fork is fastest (workers inherit imported modules and numba's compiled code) but
@@ -76,7 +76,10 @@ class LocalExecutor:
         methods = mp.get_all_start_methods()
         ctx = mp.get_context("fork" if "fork" in methods and threading.active_count() == 1
                              else "forkserver" if "forkserver" in methods else "spawn")
-        pending = list(tasks)
+        # pending by position, and as_completed (waiters installed once): wait() on every
+        # completion, and list.remove, cost O(designs) each, so O(designs^2) in all: at
+        # 10^5 design points the parent, not the workers, set the pace
+        pending = dict(enumerate(tasks))
         restarts = 0
         while pending:
             pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx,
@@ -84,13 +87,10 @@ class LocalExecutor:
                                        initargs=(os.getpid() if ctx.get_start_method() == "fork"
                                                  else None,))
             try:
-                futs = {pool.submit(evaluate, t): t for t in pending}
-                while futs:
-                    done, _ = wait(futs, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        t = futs.pop(f)
-                        on_rows(f.result())
-                        pending.remove(t)
+                futs = {pool.submit(evaluate, t): i for i, t in pending.items()}
+                for f in as_completed(futs):
+                    on_rows(f.result())
+                    del pending[futs[f]]
             except BrokenProcessPool:
                 restarts += 1
                 if restarts > POOL_RESTARTS:

@@ -28,7 +28,7 @@ def run_plan(plan: Plan, store: Store, executor, resume: bool = False, progress=
     todo = tasks_of(plan, done)
     skipped = plan.rows - sum(len(t.jobs) for t in todo)
     if progress is not None:
-        progress.done = progress.start_done = skipped
+        progress.start_at(skipped)
 
     def on_rows(rows):
         store.put(rows)

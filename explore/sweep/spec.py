@@ -211,8 +211,22 @@ def _check_path(base: dict, path: str, src: str, where: str) -> tuple:
     return keys
 
 
-def plan(spec, source: str | None = None, version: str = "") -> Plan:
-    """Parse, validate and expand ``spec`` (path, dict or SweepSpec) into a Plan.
+def size(spec, source: str | None = None) -> tuple[int, int]:
+    """(design points, rows) of ``spec`` from the spec alone: no architecture or model is
+    loaded, so a sweep's size is known (and a big one refused) at once, before planning."""
+    s, _, _ = load_spec(spec, source)
+    total = 1
+    for values in s.vary.values():
+        total *= len(values)
+    designs = total if s.sampling.method == "grid" else min(total, s.sampling.points or total)
+    models = sum(1 if isinstance(m, ModelEntry) else len(s.batch) for m in s.models)
+    return designs, designs * models
+
+
+def plan(spec, source: str | None = None, version: str = "", progress=None) -> Plan:
+    """Parse, validate and expand ``spec`` (path, dict or SweepSpec) into a Plan;
+    ``progress(i, n)`` is called as design point ``i`` of ``n`` is built (a 10^5-point
+    plan takes tens of seconds).
 
     Raises SweepError (bad spec, unknown key path, wrong value type, empty grid) or
     ArchError / WorkloadError (base architecture or model) before any work starts."""
@@ -282,7 +296,10 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
     # another version finds the same keys and can refuse (or recompute) those rows
     asked = {k: v for k, v in settings.items() if k != "tilesim"}
     designs = []
+    n_points = size(s)[0]
     for index, combo in enumerate(_points(vary, s.sampling)):
+        if progress is not None:
+            progress(index, n_points)
         params = [(p, v) for (p, _, _), v in zip(vary, combo)]
         by_path = dict(params)
         params += [(t, by_path[f]) for t, _, f in ties]
@@ -302,6 +319,8 @@ def plan(spec, source: str | None = None, version: str = "") -> Plan:
         jobs = tuple(Job(_digest({"arch": d, "model": h, "batch": b, "settings": asked}),
                          label, b, model) for label, b, model, h in models)
         designs.append(Design(index, tuple(params), d, reason, jobs))
+    if progress is not None:
+        progress(len(designs), n_points)
     names = tuple(p for p, _, _ in vary) + tuple(t for t, _, _ in ties)
     keys = [j.key for dd in designs for j in dd.jobs]
     if len(set(keys)) != len(keys):

@@ -1,12 +1,16 @@
 """A bounded timeline of a DES run, written as Chrome trace-format JSON (opens in
 Perfetto and chrome://tracing): one track per DMA engine, DRAM channel and array, plus
 one for the layers. The recorder belongs to one run (no module state); past ``limit``
-events it stops recording and counts what it dropped."""
+events it stops recording and counts what it dropped.
+
+``DEFAULT_LIMIT`` covers ResNet-50 at batch 1 on tpu_v1 (155,708 events, measured) with
+60 % to spare; that trace is 21.3 MB of compact JSON. Larger runs (a bigger batch,
+a longer network) are truncated at the limit and say so (``otherData.truncated``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEFAULT_LIMIT = 100_000
+DEFAULT_LIMIT = 250_000
 
 
 @dataclass
