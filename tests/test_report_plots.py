@@ -85,9 +85,10 @@ def test_roofline_shows_the_compute_roof(tmp_path_factory):
 
 
 def test_des_timeline_covers_the_whole_run_with_stalls_by_cause(tmp_path_factory):
-    """The trace stops at its event limit (ResNet-50 needs ~156,000 events), yet the
-    timeline's axis and layer row span the whole run; the part the trace lacks is marked.
-    The stall plot stacks every cause the DES attributes cycles to."""
+    """The timeline's axis and layer row span the whole run, and so do the device rows
+    when the trace holds every event (ResNet-50 needs ~156,000; the limit was 100,000);
+    else the part the trace lacks is marked. The stall plot stacks every cause the DES
+    attributes cycles to."""
     c = case(tmp_path_factory, "resnet50_des")
     d = c["dirs"][0]
     s = json.loads((d / "summary.json").read_text())
@@ -100,6 +101,9 @@ def test_des_timeline_covers_the_whole_run_with_stalls_by_cause(tmp_path_factory
     trace = json.loads((d / "trace.json").read_text())
     if trace["otherData"]["truncated"]:
         assert any("limit" in t.get_text() for t in ax.texts)
+    else:
+        device = max(p.vertices[:, 0].max() for c in ax.collections[1:] for p in c.get_paths())
+        assert device >= 0.99 * end_us and not ax.texts
     L = pd.read_csv(d / "layers.csv")
     legend = [t.get_text() for t in figure(c, "stalls by cause").axes[0].get_legend().get_texts()]
     causes = [k for k in plots.STALL_CAUSES if L[f"stall_{k}_cycles"].sum() > 0]
@@ -127,3 +131,21 @@ def test_several_runs_are_overlaid_in_shared_plots(tmp_path_factory):
     # each run keeps its summary cards and notes (no number of a run is lost)
     assert html.count('<div class="cards">') == 3
     assert "<h2>resnet50 on nvdla_small: nvdla</h2>" in html
+
+
+def test_a_truncated_trace_is_marked_and_the_axis_still_spans_the_run(monkeypatch):
+    """A trace cut at its event limit (events up to 40 µs of a 100 µs run): the axis and
+    the layers row run to 100 µs, and the untraced rest of the device rows is labelled."""
+    figs = []
+    render = plots.to_svg
+    monkeypatch.setattr(plots, "to_svg", lambda f: figs.append(f) or render(f))
+    layers = pd.DataFrame({"layer": ["a.0.x", "a.1.x"], "total_cycles": [60_000, 40_000]})
+    trace = {"traceEvents": [
+        {"name": "thread_name", "ph": "M", "pid": 0, "tid": 0, "args": {"name": "dma 0"}},
+        {"name": "load", "ph": "X", "pid": 0, "tid": 0, "ts": 0.0, "dur": 40.0}],
+        "otherData": {"events": 1, "limit": 1, "dropped_events": 9, "truncated": True}}
+    plots.timeline(trace, layers, clock_hz=1e9)
+    ax = figs[0].axes[0]
+    assert ax.get_xlim()[1] == pytest.approx(100.0)
+    assert any("limit of 1 events" in t.get_text() for t in ax.texts)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["layers", "dma 0"]
