@@ -169,42 +169,95 @@ def _cards(summary: dict) -> list:
 
 
 # ---- sections ---------------------------------------------------------------------------
+def _sources_text(s: dict) -> str | None:
+    src = s.get("energy_sources") or {}
+    return ("Energy sources: " + "; ".join(f"{k}: {v}" for k, v in sorted(src.items()))
+            if src else None)
+
+
+def _stall_share_text(L) -> str | None:
+    causes = plots.stall_columns(L)
+    if not causes or L[causes].fillna(0).to_numpy().sum() <= 0:
+        return None
+    tot = {c[len("stall_"):-len("_cycles")]: float(L[c].fillna(0).sum()) for c in causes}
+    whole = float(L["total_cycles"].sum()) or 1.0
+    return ("Share of the run's cycles: compute "
+            f"{100 * float(L['compute_cycles'].sum()) / whole:.1f} %; " + "; ".join(
+                f"{k} {100 * v / whole:.1f} %" for k, v in tot.items() if v > 0) + ".")
+
+
+def _roof_text(rf: dict) -> str | None:
+    if not rf.get("peak_ops_per_s"):
+        return None
+    bw = rf.get("dram_bytes_per_s")
+    return (f"Peak {fmt(rf['peak_ops_per_s'], 'ops/s')} (2 ops per MAC); DRAM "
+            + (fmt(bw, "B/s") if bw else "unlimited")
+            + "; one point per MAC layer (DRAM bytes read + written).")
+
+
+def _title(run: RunData) -> str:
+    return f"{run.summary.get('model', run.name)} on {run.summary.get('arch', '?')}"
+
+
 def run_sections(run: RunData) -> list[Section]:
     s, L = run.summary, run.layers
-    title = f"{s.get('model', run.name)} on {s.get('arch', '?')}"
-    out = [Section(title, [("cards", _cards(s))])]
+    out = [Section(_title(run), [("cards", _cards(s))])]
     clock = float(s.get("clock_hz") or 1.0)
     lat = Section("Per-layer latency and energy")
     lat.items.append(("svg", plots.latency_breakdown(L, clock)))
     if plots.energy_levels(L.columns):
         lat.items.append(("svg", plots.energy_breakdown(L)))
-        src = s.get("energy_sources") or {}
-        if src:
-            lat.items.append(("text", "Energy sources: " + "; ".join(
-                f"{k}: {v}" for k, v in sorted(src.items()))))
+        if _sources_text(s):
+            lat.items.append(("text", _sources_text(s)))
     out.append(lat)
-    out.append(Section("Utilisation per layer", [("svg", plots.utilization(L)),
-                                                  ("table", _utilisation_table(L))]))
+    if _stall_share_text(L):
+        out.append(Section("Stalls by cause", [("svg", plots.stall_by_cause(L, clock)),
+                                               ("text", _stall_share_text(L))]))
+    out.append(Section("Utilisation per layer", [("svg", plots.utilization(
+        L, s.get("utilization"))), ("table", _utilisation_table(L))]))
     if run.roof.get("peak_ops_per_s"):
         rf = run.roof
-        bw = rf.get("dram_bytes_per_s")
         out.append(Section("Roofline", [
-            ("svg", plots.roofline(L, rf["peak_ops_per_s"], bw)),
-            ("text", f"Peak {fmt(rf['peak_ops_per_s'], 'ops/s')} (2 ops per MAC); DRAM "
-                     + (fmt(bw, "B/s") if bw else "unlimited")
-                     + "; one point per MAC layer (DRAM bytes read + written)."),
-            *[("table", t) for t in _roofline_tables(L, rf["peak_ops_per_s"], bw)]]))
+            ("svg", plots.roofline(L, rf["peak_ops_per_s"], rf.get("dram_bytes_per_s"))),
+            ("text", _roof_text(rf)),
+            *[("table", t) for t in _roofline_tables(L, rf["peak_ops_per_s"],
+                                                     rf.get("dram_bytes_per_s"))]]))
+    out += run_details(run)
+    return out
+
+
+def run_summary(run: RunData, suffix: str) -> Section:
+    """One run's cards and notes (energy sources, stall shares, roof) without its plots,
+    for a report whose plots overlay several runs."""
+    s, L = run.summary, run.layers
+    notes = [t for t in (_sources_text(s) if plots.energy_levels(L.columns) else None,
+                         _stall_share_text(L), _roof_text(run.roof)) if t]
+    sec = Section(_title(run) + suffix, [("cards", _cards(s))] + [("text", t) for t in notes])
+    sec.items.append(("table", _utilisation_table(L)))
+    if run.roof.get("peak_ops_per_s"):
+        sec.items += [("table", t) for t in _roofline_tables(
+            L, run.roof["peak_ops_per_s"], run.roof.get("dram_bytes_per_s"))]
+    return sec
+
+
+def run_details(run: RunData, suffix: str = "") -> list[Section]:
+    """The DES timeline (when the run has a trace) and the layer table of one run."""
+    s, L = run.summary, run.layers
+    clock = float(s.get("clock_hz") or 1.0)
+    out = []
     if run.trace:
         od = run.trace.get("otherData", {})
         note = (f"{od.get('events', '?'):,} events" if isinstance(od.get("events"), int)
                 else "") + (" (truncated at the trace limit)" if od.get("truncated") else "")
-        out.append(Section("DES timeline", [("svg", plots.timeline(run.trace)),
-                                            ("text", f"From trace.json: {note}.")]))
+        out.append(Section("DES timeline" + suffix, [
+            ("svg", plots.timeline(run.trace, L, clock if "clock_hz" in s else None)),
+            ("text", f"From trace.json: {note}. The layers row comes from the layer "
+                     "table and spans the whole run.")]))
     cols = ["layer", "kind", "macs", "total_cycles", "latency_ms", "utilization",
             "dram_read_bytes", "dram_write_bytes", "energy_pj", "bound", "dataflow"]
     heads = {**TABLE_LABELS, "total_cycles": "cycles (last index)",
              "dram_read_bytes": "DRAM read", "dram_write_bytes": "DRAM write"}
-    out.append(Section("Layers", [("table", _table(L, cols, heads))]))
+    out.append(Section("Layers" + suffix, [("table", _table(L, cols, heads))]))
     return out
 
 
@@ -224,12 +277,73 @@ def design_comparison(runs: list[RunData]) -> Section:
     sec = Section("Design comparison", [("table", _table(pd.DataFrame(rows)))])
     names = [r.name for r in runs]
     series = {"latency (ms)": [r.summary.get("latency_ms", 0) for r in runs]}
-    sec.items.append(("svg", plots.bars(names, series, "latency (ms)", "Latency by design")))
+    sec.items.append(("svg", plots.bars(names, series, "latency (ms)", "Latency by design", log=None,
+                                        color_by_label=True)))
     if all("energy_uj" in r.summary for r in runs):
         sec.items.append(("svg", plots.bars(names, {"energy (µJ)": [r.summary["energy_uj"]
                                                                    for r in runs]},
-                                            "energy (µJ)", "Energy by design")))
+                                            "energy (µJ)", "Energy by design", log=None,
+                                            color_by_label=True)))
     return sec
+
+
+def overlay_sections(runs: list[RunData]) -> list[Section]:
+    """Several runs in shared plots, one series per run: per-layer latency, energy and
+    utilisation, time by cause, and one roofline."""
+    import numpy as np
+    names = [list(r.layers["layer"].astype(str)) for r in runs]
+    same = all(n == names[0] for n in names)
+    axis = names[0] if same else None
+    label = {r.name: r.name for r in runs}
+    sec = Section("Per-layer comparison (one series per run)", [(
+        "text", "Per-layer latency, energy and utilisation, whole-run time by cause and the "
+        "roofline of " + ", ".join(r.name for r in runs) + " (plots in the HTML report).")])
+    if not same:
+        sec.items.append(("text", "The runs have different layers: plotted by layer index."))
+
+    def ms(r, col):
+        return r.layers[col].to_numpy(dtype=float) / float(r.summary.get("clock_hz") or 1.0) * 1e3
+    lat = {label[r.name]: r.layers["latency_ms"].to_numpy(dtype=float) for r in runs}
+    unit, f = plots._time_unit(max(float(np.nanmax(v, initial=0)) for v in lat.values()))
+    sec.items.append(("svg", plots.overlay(axis, {k: v * f for k, v in lat.items()},
+                                           f"latency ({unit})", "Latency per layer")))
+    if all("energy_pj" in r.layers.columns for r in runs):
+        sec.items.append(("svg", plots.overlay(
+            axis, {label[r.name]: r.layers["energy_pj"].to_numpy(dtype=float) * 1e-6
+                   for r in runs}, "energy (µJ)", "Energy per layer")))
+    if all("utilization" in r.layers.columns for r in runs):
+        sec.items.append(("svg", plots.overlay(
+            axis, {label[r.name]: r.layers["utilization"].to_numpy(dtype=float) * 100
+                   for r in runs}, "PE utilisation (%)", "Utilisation per layer", log=False)))
+    causes = ["compute"]
+    for r in runs:
+        causes += [c[len("stall_"):-len("_cycles")] for c in plots.stall_columns(r.layers)
+                   if r.layers[c].fillna(0).sum() > 0]
+    causes = list(dict.fromkeys(causes))
+    split = {r.name: bool(plots.stall_columns(r.layers)) and
+             r.layers[plots.stall_columns(r.layers)].fillna(0).to_numpy().sum() > 0
+             for r in runs}
+    if not all(split.values()):
+        causes.append("memory stall (cause not split)")
+    series = {}
+    for r in runs:
+        v = []
+        for c in causes:
+            if c == "compute":
+                v.append(ms(r, "compute_cycles").sum())
+            elif c.startswith("memory stall"):
+                v.append(0.0 if split[r.name] else ms(r, "stall_cycles").sum())
+            else:
+                col = f"stall_{c}_cycles"
+                v.append(ms(r, col).sum() if col in r.layers.columns else 0.0)
+        series[label[r.name]] = v
+    sec.items.append(("svg", plots.bars([c if c == "compute" or c.startswith("memory")
+                                         else f"stall: {c}" for c in causes], series,
+                                        "time (ms)", "Whole-run time by cause", log=None)))
+    roofs = {label[r.name]: (r.layers, r.roof) for r in runs if r.roof.get("peak_ops_per_s")}
+    if roofs:
+        sec.items.append(("svg", plots.roofline_runs(roofs)))
+    return [sec]
 
 
 def compare_sections(df, summary: dict) -> list[Section]:
@@ -332,10 +446,13 @@ def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None,
     ((df, meta) pairs), compares ((df, summary) pairs)."""
     secs: list[Section] = []
     runs = list(runs)
-    if len(runs) > 1:
+    if len(runs) > 1:      # overlaid in shared plots, then each run's timeline and table
         secs.append(design_comparison(runs))
-    for r in runs:
-        secs += run_sections(r)
+        secs += overlay_sections(runs)
+        for r in runs:
+            secs += [run_summary(r, f": {r.name}"), *run_details(r, f": {r.name}")]
+    elif runs:
+        secs += run_sections(runs[0])
     for df, meta in sweeps:
         secs += sweep_sections(df, meta, color, objectives)
     for df, summ in compares:
@@ -346,20 +463,28 @@ def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None,
 # ---- rendering --------------------------------------------------------------------------
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;
-max-width:1100px}
+max-width:1240px}
 h1{font-size:1.6em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:120px;background:#fafafa}
 .card .k{font-size:.75em;color:#666;text-transform:uppercase}.card .v{font-size:1.1em;font-weight:600}
 table{border-collapse:collapse;font-size:.8em;margin:8px 0}
-td,th{border:1px solid #ddd;padding:3px 6px}th{background:#f0f0f0}td.n{text-align:right}
-.tw{overflow-x:auto}figure{margin:8px 0}svg{max-width:100%;height:auto}p.meta{color:#666;font-size:.8em}
+td,th{border:1px solid #ddd;padding:3px 6px;overflow-wrap:break-word}
+th{background:#f0f0f0;font-weight:600;vertical-align:bottom}td.n{text-align:right;white-space:nowrap}
+.tw{overflow-x:auto;max-width:100%}figure{margin:8px 0}svg{max-width:100%;height:auto}
+p{overflow-wrap:anywhere}p.meta{color:#666;font-size:.8em}
 """
 
 
 def _isnum(s: str) -> bool:
     """A number, with or without its unit label ("1.98 ms"): right-aligned."""
     return is_number(s)
+
+
+def _breakable(h: str) -> str:
+    """A header that may wrap after a dot or before a bracket (``compute.arrays[0].rows``),
+    so a wide table fits the page without breaking words."""
+    return h.replace(".", ".<wbr>").replace("[", "<wbr>[")
 
 
 def to_html(sections: list[Section], title: str, meta: str = "") -> str:
@@ -381,7 +506,7 @@ def to_html(sections: list[Section], title: str, meta: str = "") -> str:
             elif kind == "text":
                 parts.append(f"<p>{e(p)}</p>")
             elif kind == "table":
-                head = "".join(f"<th>{e(h)}</th>" for h in p["head"])
+                head = "".join(f"<th>{_breakable(e(h))}</th>" for h in p["head"])
                 body = "".join("<tr>" + "".join(
                     f'<td class="n">{e(c)}</td>' if _isnum(c) else f"<td>{e(c)}</td>"
                     for c in r) + "</tr>" for r in p["rows"])

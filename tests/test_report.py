@@ -61,9 +61,9 @@ def test_run_report_has_every_section(dirs):
     html = (dirs["t"] / "run.html").read_text()
     self_contained(html)
     for title in ("Per-layer latency and energy", "Utilisation per layer", "Roofline",
-                  "DES timeline", "Layers", "Energy per layer, by level"):
+                  "DES timeline", "Layers", "Energy per layer, by level", "Stalls by cause"):
         assert title in html, title
-    assert html.count("<svg") == 5
+    assert html.count("<svg") == 6
     s = json.loads((dirs["des"] / "summary.json").read_text())
     assert fmt(s["latency_ms"], "ms") in html   # the one formatter
     # every energy level of layers.csv is in the stacked plot's legend
@@ -83,7 +83,10 @@ def test_report_of_dirs_is_deterministic_and_compares(dirs, tmp_path):
     html = a.read_text()
     assert html.replace("a.html", "") == b.read_text().replace("b.html", "")
     self_contained(html)
-    assert "Design comparison" in html and html.count("<h2>DES timeline</h2>") == 1
+    assert "Design comparison" in html and html.count("<h2>DES timeline: des</h2>") == 1
+    # overlaid, not repeated: one set of shared plots, each run a series in it
+    assert html.count("<h2>Per-layer comparison (one series per run)</h2>") == 1
+    assert "Utilisation per layer</h2>" not in html
     assert "nvdla_small" in html and "eyeriss_like" in html
 
 

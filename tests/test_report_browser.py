@@ -1,6 +1,8 @@
 """The HTML report opens in a real headless browser (Chromium) without console errors,
-and every plot (inline SVG) renders with a size and drawn content. Skipped when no
-Chromium is installed (CI installs Debian's `chromium`)."""
+every plot (inline SVG) renders with a size and drawn content, and the reports of
+ResNet-50, a 3-run comparison and the example sweep fit a 1400 px window (no sideways
+scrolling, no table clipped inside its box). Skipped when no Chromium is installed (CI
+installs Debian's `chromium`)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from report_cases import NAMES, case
 from tilesim.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -59,7 +62,7 @@ def test_console_errors_are_detected(tmp_path):
 def test_report_loads_without_console_errors_and_plots_render(report, tmp_path):
     html = report.read_text()
     n_svg = html.count("<figure><svg")
-    assert n_svg == 5
+    assert n_svg == 6
     probed = tmp_path / "probed.html"
     probed.write_text(html.replace("</body>", PROBE, 1))
     dom, console = browse(probed, tmp_path, "--dump-dom")
@@ -78,3 +81,44 @@ def test_report_loads_without_console_errors_and_plots_render(report, tmp_path):
     img = mpimg.imread(shot)
     ink = (img[..., :3].min(axis=2) < 0.9).mean()
     assert img.shape[0] >= 3000 and ink > 0.05, ink
+
+
+# the page's width and every table box's hidden overflow, after layout at the window's size
+WIDTH_PROBE = """<script>
+document.body.setAttribute('data-width-check', JSON.stringify({
+  page: document.documentElement.scrollWidth,
+  clipped: Array.from(document.querySelectorAll('.tw')).map(function (d) {
+    return d.scrollWidth - d.clientWidth; }),
+  svgs: Array.from(document.querySelectorAll('figure > svg')).map(function (s) {
+    return s.getBoundingClientRect().right; })}));
+</script></body>"""
+
+
+def widths(page: Path, tmp: Path, width: int = 1400) -> dict:
+    probed = tmp / "width.html"
+    probed.write_text(page.read_text().replace("</body>", WIDTH_PROBE, 1))
+    dom, console = browse(probed, tmp, "--dump-dom", f"--window-size={width},1000")
+    assert console == [], console
+    m = re.search(r'data-width-check="([^"]*)"', dom)
+    assert m, dom[:500]
+    return json.loads(m.group(1).replace("&quot;", '"'))
+
+
+def test_width_check_sees_a_page_too_wide(tmp_path):
+    """Negative control: a 2,000 px table is reported as wider than the window."""
+    wide = tmp_path / "wide.html"
+    wide.write_text('<!DOCTYPE html><html><body><table style="width:2000px"><tr><td>x</td>'
+                    '</tr></table><div class="tw" style="overflow-x:auto"><div style="width:'
+                    '3000px">y</div></div></body></html>')
+    got = widths(wide, tmp_path)
+    assert got["page"] > 1400 and max(got["clipped"]) > 0
+
+
+@pytest.mark.parametrize("name", [*NAMES, pytest.param("sweep_full", marks=pytest.mark.slow)])
+def test_reports_fit_a_1400px_window(tmp_path_factory, tmp_path, name):
+    """scrollWidth <= 1400 at a 1400 px viewport; no table scrolls inside its box (every
+    result column on screen); every plot inside the window."""
+    got = widths(case(tmp_path_factory, name)["html"], tmp_path)
+    assert got["page"] <= 1400, got["page"]
+    assert all(c <= 0 for c in got["clipped"]), got["clipped"]
+    assert got["svgs"] and max(got["svgs"]) <= 1400, got["svgs"]
