@@ -9,6 +9,7 @@ the code paths that need them (``--help``, ``list``, ``run --quiet``: no pandas)
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shlex
 import sys
@@ -22,11 +23,20 @@ from contextlib import contextmanager
 # Set PYDANTIC_DISABLE_PLUGINS="" to have plugins loaded anyway.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from tilesim.arch import ArchError
-from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, MappingError, resolve_objective
-from tilesim.reports import terminal as term
+# Importing pydantic, numpy and our packages allocates some 10^5 long-lived objects; the
+# cyclic garbage collector would scan them again and again while they load. It pauses for
+# these imports and, after them, those objects are moved out of its way (gc.freeze).
+gc.disable()
+try:
+    from tilesim.arch import ArchError
+    from tilesim.mapper import (DEPRECATED_OBJECTIVES, OBJECTIVES, MappingError,
+                                resolve_objective)
+    from tilesim.reports import terminal as term
 
-from . import api
+    from . import api
+finally:
+    gc.freeze()
+    gc.enable()
 
 GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
 OBJECTIVE_CHOICES = (*OBJECTIVES, *DEPRECATED_OBJECTIVES)
