@@ -19,7 +19,9 @@ from tilesim.cli import main
 ROOT = Path(__file__).parents[1]
 BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
                 if shutil.which(b)), None)
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no Chromium installed")
+# each test starts Chromium (seconds): slow, so CI runs them and `-m "not slow"` does not
+pytestmark = [pytest.mark.skipif(BROWSER is None, reason="no Chromium installed"),
+              pytest.mark.slow]
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

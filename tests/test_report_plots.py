@@ -42,7 +42,11 @@ def test_the_overlap_check_finds_crowded_labels_and_declutter_clears_them():
     assert 5 <= len(visible_ticks(ax)) < 72
 
 
-@pytest.mark.parametrize("name", [*NAMES, pytest.param("sweep_full", marks=pytest.mark.slow)])
+# the whole-network reports take seconds each to build: slow (CI runs them); the sweep
+# subset stays in the quick loop
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n != "sweep_subset"
+                                  else n for n in NAMES]
+                         + [pytest.param("sweep_full", marks=pytest.mark.slow)])
 def test_no_tick_labels_overlap_in_any_report_figure(tmp_path_factory, name):
     """Every figure of the report, and the page is still self-contained."""
     c = case(tmp_path_factory, name)
@@ -54,6 +58,7 @@ def test_no_tick_labels_overlap_in_any_report_figure(tmp_path_factory, name):
         assert len(visible_ticks(ax, "x")) + len(visible_ticks(ax, "y")) >= 4, ax.get_title()
 
 
+@pytest.mark.slow   # builds a whole-network report (seconds)
 def test_long_layer_axis_is_labelled_by_block(tmp_path_factory):
     """ResNet-50's 72 layers: one label per block (layer1.0, ...), a minor tick per layer."""
     c = case(tmp_path_factory, "resnet50_analytic")
@@ -84,6 +89,7 @@ def test_roofline_shows_the_compute_roof(tmp_path_factory):
     assert flat.min() < hi / 4 and ax.get_ylim()[0] < peak < ax.get_ylim()[1]
 
 
+@pytest.mark.slow   # builds a whole-network report (seconds)
 def test_des_timeline_covers_the_whole_run_with_stalls_by_cause(tmp_path_factory):
     """The timeline's axis and layer row span the whole run, and so do the device rows
     when the trace holds every event (ResNet-50 needs ~156,000; the limit was 100,000);
@@ -111,6 +117,7 @@ def test_des_timeline_covers_the_whole_run_with_stalls_by_cause(tmp_path_factory
     assert "<h2>Stalls by cause</h2>" in c["html"].read_text()
 
 
+@pytest.mark.slow   # builds a whole-network report (seconds)
 def test_several_runs_are_overlaid_in_shared_plots(tmp_path_factory):
     """Three runs: one set of per-layer plots with one series per run, one roofline with
     each run's roof; no per-run repetition of the plot sections."""
