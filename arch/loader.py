@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import BaseModel
 
 from . import validate
 from .errors import ArchError
@@ -126,7 +125,3 @@ def dump_yaml(arch: Architecture | GpuSpec) -> str:
     """The resolved architecture as YAML that :func:`load` reads back to an equal object."""
     return yaml.safe_dump(arch.to_yaml_dict(), sort_keys=False)
 
-
-def _model_at(path, root: type[BaseModel] = Architecture) -> type[BaseModel] | None:
-    """The schema class that owns the last key of ``path`` (see :func:`validate.model_at`)."""
-    return validate.model_at(path, root)

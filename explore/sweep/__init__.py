@@ -1,7 +1,7 @@
 """Design sweeps: specs, design-point expansion, executors and a resumable store."""
 from .errors import SweepError
 from .executors import DaskExecutor, LocalExecutor, default_workers
-from .progress import Progress
+from tilesim.explore.progress import Progress
 from .run import frame, run_plan, tasks_of
 from .spec import Plan, SweepSpec, load_spec, plan
 from .store import Store

@@ -41,7 +41,7 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
     spec's size without planning it, :func:`estimate` a planned one's time."""
     from tilesim.explore.progress import wanted
 
-    from .progress import Progress
+    from tilesim.explore.progress import Progress
     from .run import frame, run_plan
     from .spec import plan
     from .store import Store

@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import tilesim.arch as _arch
 import tilesim.workloads as _wl
-from tilesim.arch.loader import _model_at
 from tilesim.arch.schema import Architecture, semantic_problems
+from tilesim.arch.validate import settable
 from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, resolve_objective
 
 from tilesim.arch import keypath
@@ -198,16 +198,11 @@ def _check_path(base: dict, path: str, src: str, where: str) -> tuple:
     except ValueError as e:
         raise SweepError(f"{where}: {e}", source=src,
                          fix="write a key path like compute.arrays[0].rows or memory[1].size")
-    problem = keypath.check(base, keys)
+    # a value of the base, or a schema field left out of its dict form (an unset optional)
+    problem = settable(base, keys, Architecture)
     if problem is not None:
-        # a schema field left out of the dict form (an unset optional) may still be set
-        parent_ok = keypath.check(base, keys[:-1]) is None if len(keys) > 1 else True
-        cls = _model_at(tuple(k for k in keys)) if parent_ok else None
-        if not (parent_ok and isinstance(keys[-1], str) and cls is not None
-                and keys[-1] in cls.model_fields
-                and isinstance(keypath.get(base, keys[:-1]) if len(keys) > 1 else base, dict)):
-            raise SweepError(f"{where}: unknown key path {path!r} in the base architecture",
-                             source=src, fix=problem)
+        raise SweepError(f"{where}: unknown key path {path!r} in the base architecture",
+                         source=src, fix=problem)
     return keys
 
 
