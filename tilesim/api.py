@@ -123,8 +123,8 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
     ``model`` is a zoo name, a file path, a Model, an onnx.ModelProto or a
     torch.nn.Module (give ``input_shape``, e.g. ``(1, 3, 224, 224)``); ``batch`` None
     keeps the Model's batch (1 for a name or file). Each MAC layer's mapping is searched for ``objective``
-    (``edp`` by default, ``latency``, ``energy``; ``default`` = least DRAM traffic, no
-    search) with
+    (``edp`` by default, ``latency``, ``energy``, ``traffic``: the least DRAM traffic;
+    ``default`` is a deprecated name of ``traffic``) with
     ``strategy`` (``heuristic`` or ``exhaustive``) within ``budget`` (a number of candidates
     per layer or a :class:`mapper.Budget` of candidates and seconds).
 
@@ -249,7 +249,7 @@ def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | N
     ``layers`` if given) and compare with the reference kernels and the analytic cycles;
     returns a :class:`sim.verify.VerifyResult` (``.ok``, ``.checks``, ``.frame()``).
     Layers are mapped as :func:`simulate` maps them (``objective``, ``strategy``,
-    ``budget``; ``objective="default"``: the least-traffic mapper, no search)."""
+    ``budget``; ``objective="traffic"``: the least DRAM traffic)."""
     from tilesim.sim import make_mapper
     from tilesim.sim.verify import verify_model
     a = _accelerator(load_arch(arch), "verify")
