@@ -95,3 +95,16 @@ def test_wheel_installs_only_tilesim(tmp_path):
     for p in SETUP["packages"]:
         assert p.replace(".", "/") + "/__init__.py" in names, p
     assert "tilesim/arch/presets/tpu_v1.yaml" in names
+
+
+def test_a_source_checkout_finds_its_subpackages_without_an_install_hook():
+    """From the checkout's root, with no editable-install hook active (site's .pth files
+    not processed), `import tilesim.arch` finds arch/ beside tilesim/ (the fallback in
+    tilesim/__init__.py): a non-editable install run from the repository still works."""
+    import sysconfig
+    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import tilesim.arch, "
+            "tilesim.sim.cost; print(tilesim.arch.__file__)")
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(ROOT),
+                          sysconfig.get_paths()["purelib"]], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert Path(out.strip()) == ROOT / "arch" / "__init__.py"
