@@ -154,9 +154,17 @@ class MemoryLevel(_Frozen):
     paid once per transfer before its data moves, in cycles or ns (default 0);
     ``dma_engines`` is how many transfers may be in flight at once (default 2, so a
     write-back need not queue behind a prefetch's latency).
+
+    ``scope``: ``shared`` (the default: one buffer that the whole array reads) or ``pe``
+    (one instance inside every PE: a register file or scratchpad; ``size`` is per PE).
+    A ``pe`` level sits below the array's spatial unrolling, so it is listed after every
+    shared level; each operand may have at most one; it holds the operand values the
+    PE's MACs read (and, for outputs, the partial sums they write) and is filled from
+    the innermost shared level holding that operand (see :mod:`sim.cost`).
     """
     name: str
     kind: Literal["dram", "sram", "regfile"]
+    scope: Literal["shared", "pe"] = "shared"
     holds: Annotated[list[Literal["input", "weight", "output"]], Field(min_length=1)]
     size: Size | None = None
     bandwidth: Bandwidth | None = None
@@ -215,7 +223,20 @@ class Architecture(_Frozen):
 
     @property
     def onchip(self) -> list[MemoryLevel]:
-        return self.memory[1:]
+        """The shared on-chip levels (``scope: shared``), outermost first: the levels
+        that hold tiles."""
+        return [m for m in self.memory[1:] if m.scope == "shared"]
+
+    @property
+    def pe_levels(self) -> list[MemoryLevel]:
+        """The per-PE levels (``scope: pe``): one instance in every PE."""
+        return [m for m in self.memory[1:] if m.scope == "pe"]
+
+    @property
+    def pes(self) -> int:
+        """PEs of all arrays: the instance count of a ``scope: pe`` level."""
+        a = self.array
+        return a.rows * a.cols * a.count
 
     @cached_property
     def level_bpc(self) -> tuple[float, ...]:
@@ -262,7 +283,11 @@ class Architecture(_Frozen):
 
     def to_yaml_dict(self) -> dict:
         """A plain dict with unit strings, loadable again by :func:`arch.load`."""
-        return self.model_dump(mode="json", exclude_none=True)
+        d = self.model_dump(mode="json", exclude_none=True)
+        for m in d["memory"]:   # the default scope is left implicit, as files write it
+            if m.get("scope") == "shared":
+                del m["scope"]
+        return d
 
     # ---- building in code -------------------------------------------------------------
     @classmethod
@@ -285,6 +310,14 @@ class Architecture(_Frozen):
         return validate.replace(self, changes, value, rebuild=Architecture.from_dict)
 
 
+def pe_level_need(a: Architecture, m: MemoryLevel) -> int:
+    """Bytes per PE a ``scope: pe`` level needs: one value of every operand it holds (at
+    the operand's precision; outputs at the accumulator's), two when double-buffered."""
+    pb = a.precision.bytes
+    need = sum(pb["accumulator" if op == "output" else op] for op in m.holds)
+    return math.ceil(need * (2 if m.double_buffered else 1))
+
+
 def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
     """Cross-field problems as (key path, problem, fix); empty when the design is sound."""
     out = []
@@ -304,9 +337,33 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
         if op not in a.memory[0].holds:
             out.append(("memory[0].holds", f"the DRAM level does not hold {op!r}",
                         f"add {op!r} to memory[0].holds"))
-        if not any(op in m.holds for m in a.memory[1:]):
-            out.append(("memory[1].holds", f"no on-chip level holds {op!r}",
-                        f"add {op!r} to the holds list of a buffer, e.g. memory[1].holds"))
+        if not any(op in m.holds for m in a.memory[1:] if m.scope == "shared"):
+            out.append(("memory[1].holds", f"no shared on-chip level holds {op!r}",
+                        f"add {op!r} to the holds list of a buffer, e.g. memory[1].holds "
+                        "(a scope: pe level is filled from a shared one)"))
+        pe_holders = [i for i, m in enumerate(a.memory) if m.scope == "pe" and op in m.holds]
+        for i in pe_holders[1:]:
+            out.append((f"memory[{i}].holds", f"{op!r} is held by more than one scope: pe "
+                        f"level ({', '.join(a.memory[j].name for j in pe_holders)})",
+                        f"keep {op!r} in one scope: pe level"))
+    if a.memory[0].scope == "pe":
+        out.append(("memory[0].scope", "the DRAM level cannot be per PE",
+                    "remove scope from memory[0] (DRAM is shared)"))
+    seen_pe = None
+    for i, m in enumerate(a.memory[1:], 1):
+        if m.scope == "pe":
+            seen_pe = seen_pe or m.name
+            need = pe_level_need(a, m)
+            if m.size is not None and m.size < need:
+                ops = ", ".join(m.holds)
+                db = ", two of each as it is double-buffered" if m.double_buffered else ""
+                out.append((f"memory[{i}].size", f"scope: pe level {m.name!r} holds one "
+                            f"value of {ops} per PE{db}: it needs at least {need} B per PE, "
+                            f"has {m.size} B", f"raise memory[{i}].size to at least {need} B"))
+        elif seen_pe:
+            out.append((f"memory[{i}].scope", f"shared level {m.name!r} is listed after the "
+                        f"scope: pe level {seen_pe!r}", "list scope: pe levels last "
+                        "(innermost: they sit inside the PEs)"))
     for i, m in enumerate(a.memory[1:], 1):
         for key in ("channels", "latency", "dma_engines"):
             if getattr(m, key) is not None:

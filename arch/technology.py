@@ -194,8 +194,9 @@ def level_leakage_w(arch: Architecture, index: int) -> Figure:
         return Figure(lvl.leakage, "W", "yaml")
     if lvl.kind == "dram":
         return Figure(0.0, "W", "not modelled (off-chip)")
-    return Figure(lvl.size / 1024 * SRAM_LEAK_W_PER_KIB * area_scale(arch.technology), "W",
-                  "assumption+stillmaker2017")
+    copies = arch.pes if lvl.scope == "pe" else 1   # a scope: pe level's size is per PE
+    return Figure(copies * lvl.size / 1024 * SRAM_LEAK_W_PER_KIB * area_scale(arch.technology),
+                  "W", "assumption+stillmaker2017")
 
 
 def area_mm2(arch: Architecture) -> dict[str, Figure]:
@@ -211,8 +212,8 @@ def area_mm2(arch: Architecture) -> dict[str, Figure]:
                            "horowitz2014+area-node"),
            "vector": Figure(arch.compute.vector.lanes * ADD_UM2[p.output or p.input] * s / 1e6,
                             "mm2", "horowitz2014+area-node")}
-    for lvl in arch.onchip:
-        bits = lvl.size * 8
+    for lvl in arch.memory[1:]:
+        bits = lvl.size * 8 * (arch.pes if lvl.scope == "pe" else 1)
         out[lvl.name] = Figure(bits * SRAM_CELL_UM2 / SRAM_EFFICIENCY * s / 1e6, "mm2",
                                "mistry2007+area-node")
     return out

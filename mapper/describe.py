@@ -45,6 +45,11 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
                      f"of {lvl.size:,} B{db}")
     a = f"{m.array_rows}x{m.array_cols}" + (f" x{m.array_count}" if m.array_count > 1 else "")
     lines.append(f"{ind}on the array ({a}, dataflow {df.name}, {df.stationary} stationary):")
+    for lvl in arch.pe_levels:
+        from tilesim.arch.schema import pe_level_need
+        db = ", double-buffered" if lvl.double_buffered else ""
+        lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}] in every PE: "
+                     f"{pe_level_need(arch, lvl):,} B of {lvl.size:,} B{db}")
     lines.append(f"{ind}  for fold in range({m.folds}):".ljust(36) +
                  f"# groups {m.groups} x row folds {m.row_folds} x col folds {m.col_folds}")
     lines.append(f"{ind}    rows <- {df.rows} {_DIM_WORDS[df.rows]} = {m.rows_dim}, "

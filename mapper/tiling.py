@@ -96,6 +96,18 @@ def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, 
     return keep
 
 
+def _shared_levels(arch: Architecture):
+    """(memory index, level) of the shared on-chip levels: the ones that hold tiles
+    (``scope: pe`` levels hold one value per PE, below the array's unrolling)."""
+    return [(i, m) for i, m in enumerate(arch.memory) if i and m.scope == "shared"]
+
+
+def _innermost_out(arch: Architecture) -> int:
+    """Memory index of the innermost shared level holding outputs (it keeps partial
+    sums at accumulator precision)."""
+    return max(i for i, m in _shared_levels(arch) if "output" in m.holds)
+
+
 ORDER_TABLE = np.array(ORDERS, dtype=np.int64)  # (6, 3): loop indices, outermost first
 
 
@@ -196,9 +208,9 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order)
     out_tile = nb * pt * qt * kt                        # elements
 
     # capacity of every on-chip level
-    innermost_out = max(i for i, m in enumerate(arch.memory) if "output" in m.holds)
+    innermost_out = _innermost_out(arch)
     usage, fits = {}, np.ones(len(nb), dtype=bool)
-    for i, lvl in enumerate(arch.memory[1:], 1):
+    for i, lvl in _shared_levels(arch):
         u = np.zeros(len(nb), dtype=np.float64)
         if "input" in lvl.holds:
             u += in_tile
@@ -258,12 +270,12 @@ def raise_no_fit(layer: MacLayer, arch: Architecture, ev: TileEval) -> None:
     """Name the layer, the level, the operand whose tile needs the most of it, and the
     smallest size of that level with which some candidate tiling fits every level."""
     pb = arch.precision.bytes
-    innermost_out = max(i for i, m in enumerate(arch.memory) if "output" in m.holds)
+    innermost_out = _innermost_out(arch)
     for idx, lvl in enumerate(arch.memory):
         if lvl.name not in ev.usage or (ev.usage[lvl.name] <= lvl.size).any():
             continue
         others = np.ones(len(ev), dtype=bool)
-        for j, other in enumerate(arch.memory[1:], 1):
+        for j, other in _shared_levels(arch):
             if j != idx:
                 others &= ev.usage[other.name] <= other.size
         pool = np.flatnonzero(others) if others.any() else np.arange(len(others))

@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tilesim.arch import Architecture
-from tilesim.mapper import Mapping, Points, points_of
+from tilesim.mapper import DATAFLOWS, Mapping, Points, points_of
 from tilesim.workloads import MacLayer, OpLayer
 
 from .energy import OPERANDS, energy_terms, energy_table, with_energy
@@ -118,13 +118,45 @@ class Costs:
         return {k: float(v if np.ndim(v) == 0 else v[i]) for k, v in self.energy.items()}
 
     def level_bytes(self, arch: Architecture, i: int) -> dict:
-        """On-chip level -> {"read": B, "write": B} of point ``i`` (all operands)."""
+        """On-chip level -> {"read": B, "write": B} of point ``i`` (all operands; a
+        ``scope: pe`` level's summed over the PEs)."""
         out = {}
-        for lvl in arch.onchip:
+        for lvl in arch.memory[1:]:
             rw = [self.access[(lvl.name, op)] for op in lvl.holds]
             out[lvl.name] = {"read": int(sum(r[i] for r, _ in rw)),
                              "write": int(sum(w[i] for _, w in rw))}
         return out
+
+
+def pe_access(arch: Architecture, layer: MacLayer, pts: Points, elems: dict) -> dict:
+    """(level, operand) -> (read, write) bytes of the ``scope: pe`` levels, summed over
+    the PEs, per point.
+
+    Every MAC reads its two operands from the PE's registers and reads and writes one
+    partial sum (at accumulator precision): an operand held at a pe level is read
+    ``MACs`` times, outputs are also written ``MACs`` times. Writes of an input or weight
+    value: the stationary operand of the point's dataflow is written once per load into
+    the array (what the array reads of it from the innermost shared level holding it:
+    ``elements x reads per element``; the shift through the rows above its PE is the
+    array's hop energy, not a register write); a moving operand is latched by every PE
+    that uses it, once per MAC."""
+    pe = arch.pe_levels
+    if not pe:
+        return {}
+    pb = arch.precision.bytes
+    macs = layer.macs
+    stationary = np.array([DATAFLOWS[n].stationary for n in pts.dataflows])[pts.dataflow]
+    out = {}
+    for l in pe:
+        for op in l.holds:
+            b = pb["accumulator" if op == "output" else op]
+            use = _int(np.full(len(pts), macs * b, dtype=np.float64))
+            if op == "output":
+                out[(l.name, op)] = (use, use)
+            else:
+                loads = _int(elems[op] * pts.reads[op] * b)
+                out[(l.name, op)] = (use, np.where(stationary == op, loads, use))
+    return out
 
 
 def op_access(arch: Architecture, rd: int, wr: int) -> dict:
@@ -145,9 +177,11 @@ def op_access(arch: Architecture, rd: int, wr: int) -> dict:
 
 def op_level_bytes(arch: Architecture, rd: int, wr: int) -> dict:
     """:func:`op_access` summed per on-chip level: {level: {"read": B, "write": B}}."""
-    return {l.name: {"read": rd * ("input" in l.holds) + wr * ("output" in l.holds),
-                     "write": rd * ("input" in l.holds) + wr * ("output" in l.holds)}
-            for l in arch.onchip}
+    out = {l.name: {"read": rd * ("input" in l.holds) + wr * ("output" in l.holds),
+                    "write": rd * ("input" in l.holds) + wr * ("output" in l.holds)}
+           for l in arch.onchip}
+    out.update({l.name: {"read": 0, "write": 0} for l in arch.pe_levels})  # no MACs
+    return out
 
 
 class CostModel:
@@ -193,6 +227,7 @@ class CostModel:
             for l in holders:
                 r, w = out[(l.name, op)]
                 out[(l.name, op)] = (r + wo if op == "output" else r, w + fills[op])
+        out.update(pe_access(arch, layer, pts, elems))
         return out
 
     def evaluate(self, layer: MacLayer, pts: Points) -> Costs:
@@ -230,6 +265,8 @@ class CostModel:
         access = self.access(layer, pts)
         for i, lvl in enumerate(arch.memory[1:], 1):
             moved = sum(r + w for (name, _), (r, w) in access.items() if name == lvl.name)
+            if lvl.scope == "pe":   # the bandwidth is each instance's: bytes per PE
+                moved = -(-moved // arch.pes)
             bounds[f"{lvl.name} bandwidth"] = transfer_cycles(moved, arch.level_bpc[i])
         cycles = np.maximum.reduce(list(bounds.values()))
         energy = energy_terms(arch, self.tab, layer.macs, act_ops, cycles, access)

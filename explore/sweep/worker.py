@@ -37,7 +37,8 @@ def _describe(a) -> dict:
     bw = dram.bandwidth
     return {"arch": a.name, "pes": arr.rows * arr.cols * arr.count, "dataflow": arr.dataflow,
             "clock_mhz": a.clock / 1e6,
-            "onchip_bytes": sum(m.size or 0 for m in a.onchip),
+            "onchip_bytes": sum((m.size or 0) * (a.pes if m.scope == "pe" else 1)
+                                for m in a.memory[1:]),
             "dram_gb_per_s": (a.dram_bpc * a.clock / 1e9) if bw else None}
 
 

@@ -36,6 +36,8 @@ def check_fits(m: Mapping, arch: Architecture) -> None:
     double-buffered): a mapping made for another architecture must not run."""
     usage = points_of(m, arch).tiles.usage
     for i, lvl in enumerate(arch.memory[1:], 1):
+        if lvl.scope == "pe":   # one value per PE: checked when the architecture loads
+            continue
         need = math.ceil(usage[lvl.name][0])
         if need > lvl.size:
             db = " (double-buffered: two tiles)" if lvl.double_buffered else ""
