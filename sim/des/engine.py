@@ -243,10 +243,13 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
     env.process(prefetcher(ev_in, "input", prog.in_bytes))
     env.process(prefetcher(ev_w, "weight", prog.w_bytes))
     env.process(allocator())
-    env.process(lead())
+    led = env.process(lead())
     for a in range(1, len(shares)):
         env.process(helper(a, *shares[a]))
     env.run()
+    if not led.processed:   # every event ran out before the last step: a program bug
+        raise RuntimeError(f"discrete-event program deadlocked at cycle {env.now} of "
+                           f"{n} steps (an output slot never freed?)")
     end = env.now
     stalls["writeback"] += end - end_compute[0]
     return Outcome(end=end, array_busy=busy, channel_busy=ch_busy, dma_busy=dma_busy,

@@ -143,19 +143,26 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
 
 
 def op_program(layer: OpLayer, arch: Architecture) -> Program:
-    """A vector-unit op streamed in chunks: one per output row of each image and per
-    ``lanes`` output channels (at most MAX_OP_CHUNKS); input and output bytes (at output
-    precision, as the analytic model counts them) and vector cycles are dealt to the
-    chunks in proportion. Chunk j's input is loaded, processed, and its output written
-    back, double-buffered like the operands of a MAC layer."""
+    """A vector-unit op streamed in chunks: one per input or output row of each image,
+    whichever has more, and per ``lanes`` output channels (at most MAX_OP_CHUNKS), so a
+    reduction over rows (a global average pool: one output row) streams its input as the
+    other ops do. Input and output bytes (at output precision, as the analytic model
+    counts them) and vector cycles are dealt to the chunks in proportion. Chunk j's input
+    is loaded and processed, double-buffered like the operands of a MAC layer; a chunk
+    with output bytes writes them back and the next chunk opens a new output, one
+    without keeps accumulating into the open one."""
     pb = arch.precision.bytes["output"]
     lanes = arch.compute.vector.lanes
-    n = max(1, min(MAX_OP_CHUNKS, layer.N * layer.P * -(-layer.K // lanes)))
-    ones = [1] * n
     rd = int(layer.in_elems * pb)
     wr = int(layer.out_elems * pb)
+    n = max(1, min(MAX_OP_CHUNKS, layer.N * max(layer.P, layer.H) * -(-layer.K // lanes)))
+    ones = [1] * n
+    store = _deal(wr, ones)   # the last chunk stores at least one byte (wr >= 1)
+    # a chunk that stores nothing keeps accumulating into the open output (a reduction
+    # such as a global pool writes fewer bytes than it has chunks); a store frees it
+    opens = tuple(j == 0 or store[j - 1] > 0 for j in range(n))
     vec = max(math.ceil(layer.ops / lanes), 1)
     ways = operand_ways(arch)
-    return Program(in_bytes=_deal(rd, ones), w_bytes=(0,) * n, new_out=(True,) * n,
+    return Program(in_bytes=_deal(rd, ones), w_bytes=(0,) * n, new_out=opens,
                    psum_bytes=(0,) * n, compute=_deal(vec, ones), free_in=(True,) * n,
-                   free_w=(False,) * n, store_bytes=_deal(wr, ones), ways=ways)
+                   free_w=(False,) * n, store_bytes=store, ways=ways)
