@@ -309,8 +309,8 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             push(_Layer(OpLayer, name=nd.name, op="concat", N=n, C=ins[0][1], K=k, H=h, W=w,
                         P=h, Q=w, inputs=len(ins) + len(nd.consts),
                         params=a.get("params", 0)), nd.output)
-        elif op == "gap":
-            n, c, h, w = nchw(shape(src, nd.name), nd.name)
+        elif op == "gap":  # over H x W, or over the tokens of (N, T, C) (``tokens``)
+            n, c, h, w = (features_last if a.get("tokens") else nchw)(shape(src, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1), nd.output)
         elif op in ("maxpool", "avgpool"):
             n, c, h, w = nchw(shape(src, nd.name), nd.name)
