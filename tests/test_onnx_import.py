@@ -18,8 +18,8 @@ from zoo_onnx import zoo_to_onnx  # noqa: E402
 
 
 # ---- round trips ---------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(ZOO))
-def test_zoo_round_trip(name):
+@pytest.mark.parametrize("name", sorted(set(ZOO) - {"convnext_tiny", "vit_b_16"}))
+def test_zoo_round_trip(name):  # ConvNeXt-T and ViT-B/16: tests/test_zoo_vision.py
     """Each zoo model written as ONNX imports to the very same layers, MACs and parameters."""
     zoo = ZOO[name](2)
     m = read_onnx(zoo_to_onnx(zoo), batch=2)

@@ -133,13 +133,14 @@ def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = Fa
     try:
         gm = torch.fx.symbolic_trace(module)
     except Exception as e:  # data-dependent control flow and friends
+        m = _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, e)
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         warnings.warn(f"{source}: torch.fx cannot trace the module ({type(e).__name__}: "
-                      f"{first}); importing it through torch.onnx.export instead, which runs "
-                      "it once on an all-zeros input: a data-dependent `if` keeps only the "
-                      "branch those zeros take, baked into the layers", UserWarning,
+                      f"{first}); imported through torch.onnx.export instead, which ran it "
+                      "once on an all-zeros input: a data-dependent `if` keeps only the "
+                      "branch those zeros took, baked into the layers", UserWarning,
                       stacklevel=2)
-        return _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, e)
+        return m
     shapes, multi = _meta_shapes(torch, gm, shp, source)
     nodes, outputs = _translate(torch, gm, shapes, multi, source, allow_unsupported)
     return lower(nodes, shapes, outputs, name=name, batch=batch, source=source)
