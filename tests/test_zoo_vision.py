@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from tilesim.workloads.ir import MacLayer, OpLayer, matmul
+from tilesim.workloads.ir import OpLayer, matmul
 from tilesim.workloads.zoo import ZOO
 
 VISION = ["convnext_tiny", "vit_b_16"]
