@@ -1,20 +1,68 @@
 """Read a SCALE-Sim ``.cfg`` file as an Architecture.
 
-Mapping (SCALE-Sim v2/v3 semantics): ArrayHeight -> rows, ArrayWidth -> cols,
-Dataflow -> dataflow, {Ifmap,Filter,Ofmap}SramSzkB -> three double-buffered SRAMs
-(SCALE-Sim's kB is 1024 bytes), Bandwidth -> DRAM words per cycle with 1-byte words
-(int8). SCALE-Sim has no clock, technology or vector unit: 1 GHz, 28 nm and a vector
-unit as wide as the array are filled in and recorded in the resolved YAML.
+Every key SCALE-Sim v2/v3 defines is either honoured or named in one warning:
+
+========================================  ==============================================
+key                                       tilesim
+========================================  ==============================================
+[general] run_name                        the architecture's name
+[architecture_presets] ArrayHeight,       array rows, cols, dataflow
+ArrayWidth, Dataflow
+{Ifmap,Filter,Ofmap}SramSzkB              three double-buffered SRAMs holding inputs,
+                                          weights, outputs (SCALE-Sim's kB is 1024 bytes)
+Bandwidth                                 DRAM words per cycle, 1-byte words (int8), when
+                                          [run_presets] InterfaceBandwidth is USER (or
+                                          absent); 10 when absent
+[run_presets] InterfaceBandwidth          USER: the Bandwidth above; CALC: SCALE-Sim runs
+                                          stall-free and reports the bandwidth it needed,
+                                          which is tilesim's ``unlimited`` DRAM bandwidth
+                                          (Bandwidth is then ignored)
+{Ifmap,Filter,Ofmap}Offset                ignored: trace addresses, no effect on timing
+ReadRequestBuffer, WriteRequestBuffer,    ignored: the Ramulator memory back end and SRAM
+MemoryBanks, UseRamulatorTrace            banking are not modelled
+[layout] (custom layouts, SRAM banks)     ignored: on-chip layouts and bank conflicts are
+                                          not modelled
+[sparsity] (SparsitySupport, ...)         ignored: structured sparsity belongs to the
+                                          workload here (densities per operand)
+any other key                             ignored, named as unknown to SCALE-Sim
+========================================  ==============================================
+
+SCALE-Sim has no clock, technology, precision or vector unit; the values filled in (1 GHz,
+28 nm, int8 operands and outputs with int32 accumulators, a vector unit as wide as the
+array) are announced in a second warning and written into the architecture's
+``description``, so the run's ``arch.yaml`` records them with the values.
 """
 from __future__ import annotations
 
 import configparser
+import warnings
 from pathlib import Path
 
 from .errors import ArchError
 
 REQUIRED = ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
             "Dataflow")
+#: keys read, per section
+HONOURED = {"general": {"run_name"},
+            "architecture_presets": set(REQUIRED) | {"Bandwidth"},
+            "run_presets": {"InterfaceBandwidth"}}
+#: keys SCALE-Sim defines that tilesim does not model, with the reason
+NOT_MODELLED = {
+    "IfmapOffset": "trace addresses", "FilterOffset": "trace addresses",
+    "OfmapOffset": "trace addresses", "ReadRequestBuffer": "Ramulator request queues",
+    "WriteRequestBuffer": "Ramulator request queues", "MemoryBanks": "SRAM banking",
+    "UseRamulatorTrace": "Ramulator back end", "IfmapCustomLayout": "on-chip layout",
+    "FilterCustomLayout": "on-chip layout", "IfmapSRAMBankBandwidth": "SRAM banking",
+    "IfmapSRAMBankNum": "SRAM banking", "IfmapSRAMBankPort": "SRAM banking",
+    "FilterSRAMBankBandwidth": "SRAM banking", "FilterSRAMBankNum": "SRAM banking",
+    "FilterSRAMBankPort": "SRAM banking", "SparsitySupport": "sparsity is a workload property",
+    "SparseRep": "sparsity is a workload property",
+    "OptimizedMapping": "sparsity is a workload property",
+    "BlockSize": "sparsity is a workload property",
+    "RandomNumberGeneratorSeed": "sparsity is a workload property"}
+ASSUMED = ("clock 1 GHz, technology 28 nm, int8 inputs, weights and outputs (SCALE-Sim's "
+           "1-byte words) with int32 accumulators, a vector unit of {lanes} lanes (the array "
+           "width)")
 
 
 def cfg_dict(path: Path, text: str) -> dict:
@@ -56,7 +104,16 @@ def cfg_dict(path: Path, text: str) -> dict:
     if df not in ("os", "ws", "is"):
         raise ArchError(f"[{sec}] Dataflow: {vals['Dataflow']!r} is not os, ws or is", source=src,
                         fix="use Dataflow: os, ws or is")
-    bw = 10.0
+    mode = "USER"
+    if cp.has_option("run_presets", "InterfaceBandwidth"):
+        mode = cp.get("run_presets", "InterfaceBandwidth").strip().upper()
+        if mode not in ("USER", "CALC"):
+            raise ArchError(f"[run_presets] InterfaceBandwidth: {mode!r} is not USER or CALC",
+                            source=src, fix="use InterfaceBandwidth: USER (the Bandwidth "
+                            "key) or CALC (stall-free: unlimited DRAM bandwidth)")
+    bw, assumed = 10.0, []
+    if "Bandwidth" not in vals and mode == "USER":
+        assumed.append("Bandwidth 10 words per cycle (SCALE-Sim's default)")
     if "Bandwidth" in vals:
         try:
             bw = float(vals["Bandwidth"])
@@ -67,10 +124,30 @@ def cfg_dict(path: Path, text: str) -> dict:
             raise ArchError(f"[{sec}] Bandwidth: {bw:g} must be positive", source=src,
                             fix="give words per cycle, e.g. Bandwidth: 10")
     name = cp.get("general", "run_name", fallback=path.stem).strip()
+    groups: dict = {}  # (section, reason) -> ["key=value", ...], in file order
+    for section in cp.sections():
+        for key, value in cp.items(section, raw=True):
+            if key in HONOURED.get(section, ()):
+                if key == "Bandwidth" and mode == "CALC":
+                    why = "InterfaceBandwidth is CALC: unlimited"
+                else:
+                    continue
+            else:
+                why = NOT_MODELLED.get(key, "unknown to SCALE-Sim")
+            groups.setdefault((section, why), []).append(f"{key}={value.strip()}")
+    ignored = [f"[{sec}] {', '.join(kv)} ({why})" for (sec, why), kv in groups.items()]
+    if ignored:
+        warnings.warn(f"{src}: SCALE-Sim keys not modelled, ignored: " + "; ".join(ignored),
+                      UserWarning, stacklevel=2)
+    assumed.insert(0, ASSUMED.format(lanes=ints["ArrayWidth"]))
+    assumption = "; ".join(assumed)
+    warnings.warn(f"{src}: assumed (SCALE-Sim does not say): {assumption}; recorded in the "
+                  "architecture's description (arch.yaml)", UserWarning, stacklevel=2)
     data = {
         "version": 1, "name": name,
-        "description": f"read from SCALE-Sim config {path.name}; clock 1 GHz, 28 nm and vector "
-                       "unit width filled in (SCALE-Sim has none)",
+        "description": f"read from SCALE-Sim config {path.name}; assumed (SCALE-Sim does not "
+                       f"say): {assumption}" + (f"; ignored: {'; '.join(ignored)}"
+                                               if ignored else ""),
         "clock": "1 GHz", "technology": "28 nm",
         "precision": {"input": "int8", "weight": "int8", "accumulator": "int32", "output": "int8"},
         "compute": {"arrays": [{"name": "array", "rows": ints["ArrayHeight"],
@@ -78,7 +155,7 @@ def cfg_dict(path: Path, text: str) -> dict:
                     "vector": {"lanes": ints["ArrayWidth"]}},
         "memory": [
             {"name": "dram", "kind": "dram", "holds": ["input", "weight", "output"],
-             "bandwidth": f"{bw} B/cycle"},
+             "bandwidth": "unlimited" if mode == "CALC" else f"{bw} B/cycle"},
             {"name": "ifmap_sram", "kind": "sram", "holds": ["input"],
              "size": f"{ints['IfmapSramSzkB']} KiB", "double_buffered": True},
             {"name": "filter_sram", "kind": "sram", "holds": ["weight"],

@@ -60,6 +60,9 @@ class Mapper:
         return (_shape_key(layer), self.arch_hash, self.objective, self.strategy, self.budget)
 
     def map(self, layer: MacLayer) -> Mapping:
+        """The mapping of ``layer``'s shared-weight nest (:attr:`MacLayer.nest`: a MatMul
+        of two activations is mapped with its batch folded into the groups)."""
+        layer = layer.nest
         key = self.key(layer)
         hit = self._cache.get(key)
         if hit is None:

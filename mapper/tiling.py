@@ -176,10 +176,20 @@ class TileEval:
                        first_load=int(self.first_load[i]), last_store=int(self.last_store[i]))
 
 
+def operand_bytes(layer: MacLayer, arch: Architecture) -> dict:
+    """Bytes per element of the layer's operands: the architecture's precisions, except
+    that a w operand which is an activation (attention's MatMul:
+    ``layer.weights_are_activations``) is stored at the activation (input) precision."""
+    pb = dict(arch.precision.bytes)
+    if layer.weights_are_activations:
+        pb["weight"] = pb["input"]
+    return pb
+
+
 def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order) -> TileEval:
     """Tile sizes, trips, per-level usage, capacity fit and DRAM traffic of arbitrary
     tilings given as parallel arrays (``order`` indexes :data:`ORDERS`)."""
-    pb = arch.precision.bytes
+    pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
     N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
@@ -269,7 +279,7 @@ def least_traffic(ev: TileEval) -> int:
 def raise_no_fit(layer: MacLayer, arch: Architecture, ev: TileEval) -> None:
     """Name the layer, the level, the operand whose tile needs the most of it, and the
     smallest size of that level with which some candidate tiling fits every level."""
-    pb = arch.precision.bytes
+    pb = operand_bytes(layer, arch)
     innermost_out = _innermost_out(arch)
     for idx, lvl in enumerate(arch.memory):
         if lvl.name not in ev.usage or (ev.usage[lvl.name] <= lvl.size).any():

@@ -55,6 +55,7 @@ import numpy as np
 
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapping, Points, points_of
+from tilesim.mapper.tiling import operand_bytes
 from tilesim.workloads import MacLayer, OpLayer
 
 from .energy import OPERANDS, energy_terms, energy_table, with_energy
@@ -84,6 +85,17 @@ def compute_cycles(pts: Points, groups: int, count: int) -> np.ndarray:
 def mapping_compute_cycles(m: Mapping, arch: Architecture) -> int:
     """:func:`compute_cycles` of one Mapping on ``arch`` (its own array count)."""
     return int(compute_cycles(points_of(m, arch), m.groups, m.array_count)[0])
+
+
+def dram_reads(layer: MacLayer, read_input, read_weight) -> tuple:
+    """(activation bytes, weight bytes) a MAC layer reads from DRAM. The one place the
+    operand kinds matter here: when the w operand is an activation (attention's MatMul,
+    ``layer.weights_are_activations``) it is read as an activation, so the layer reads no
+    weights (its precision is the activation's: :func:`mapper.tiling.operand_bytes`). On
+    chip it takes the array's w-operand path (the levels holding weights)."""
+    if layer.weights_are_activations:
+        return read_input + read_weight, read_weight * 0
+    return read_input, read_weight
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,7 @@ def pe_access(arch: Architecture, layer: MacLayer, pts: Points, elems: dict) -> 
     pe = arch.pe_levels
     if not pe:
         return {}
-    pb = arch.precision.bytes
+    pb = operand_bytes(layer, arch)
     macs = layer.macs
     stationary = np.array([DATAFLOWS[n].stationary for n in pts.dataflows])[pts.dataflow]
     out = {}
@@ -201,7 +213,7 @@ class CostModel:
     def access(self, layer: MacLayer, pts: Points) -> dict:
         """(level, operand) -> (read bytes, write bytes) per point, DRAM included."""
         arch = self.arch
-        pb = arch.precision.bytes
+        pb = operand_bytes(layer, arch)
         t = pts.tiles
         g, M, N, K = layer.gemm
         elems = {"input": g * M * K, "weight": g * N * K, "output": g * M * N}
@@ -210,8 +222,9 @@ class CostModel:
                                             t.write_output))
         out = {(l.name, op): (zero, zero) for l in arch.memory for op in l.holds}
         d = arch.dram.name
-        out[(d, "input")] = (ri, zero)
-        out[(d, "weight")] = (rw, zero)
+        act, wgt = dram_reads(layer, ri, rw)
+        out[(d, "input")] = (act, zero)
+        out[(d, "weight")] = (wgt, zero)
         out[(d, "output")] = (rp, wo)
         fills = {"input": ri, "weight": rw, "output": rp}
         for op in OPERANDS:
@@ -292,6 +305,7 @@ class CostModel:
         layer, arch, t = m.layer, self.arch, m.traffic
         c = self.point(m)
         comp, total = int(c.compute[0]), int(c.cycles[0]) - 1
+        act, wgt = dram_reads(layer, t.read_input, t.read_weight)
         r = LayerResult(
             layer=layer.name, kind=layer.kind, macs=layer.macs,
             vector_ops=layer.output_elems if layer.activation else 0,
@@ -299,7 +313,7 @@ class CostModel:
             memory_cycles=int(c.memory[0]),
             utilization=layer.macs / (arch.peak_macs_per_cycle * (total + 1)),
             dram_read_bytes=t.read, dram_write_bytes=t.write_output,
-            dram_read_input_bytes=t.read_input, dram_read_weight_bytes=t.read_weight,
+            dram_read_input_bytes=act, dram_read_weight_bytes=wgt,
             dram_read_psum_bytes=t.read_psum, bound=c.bound(0), folds=m.folds,
             row_folds=m.row_folds, col_folds=m.col_folds, tiling=m.tiling.label(layer),
             buffer_bytes=c.level_bytes(arch, 0), dataflow=m.dataflow.name)

@@ -34,6 +34,7 @@ import numpy as np
 
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapper
+from tilesim.mapper.tiling import operand_bytes
 from tilesim.workloads import MacLayer, Model
 from tilesim.workloads.ir import conv_out
 
@@ -116,9 +117,10 @@ def random_operands(layer: MacLayer, arch: Architecture, rng: np.random.Generato
     p = arch.precision
     shapes = {"input": (layer.N, layer.C, layer.H, layer.W),
               "weight": (layer.K, layer.C // layer.groups, layer.R, layer.S)}
+    precs = {"input": p.input, "weight": p.input if layer.weights_are_activations else p.weight}
     out = []
     for op in ("input", "weight"):
-        prec = getattr(p, op)
+        prec = precs[op]
         if _is_int(prec):
             lo, hi = INT_RANGES[prec]
             dt = (np.uint8 if prec == "uint8" else
@@ -126,7 +128,7 @@ def random_operands(layer: MacLayer, arch: Architecture, rng: np.random.Generato
             out.append(rng.integers(lo, hi, shapes[op], dtype=dt))
         else:
             out.append(_round_float(rng.standard_normal(shapes[op], dtype=np.float32), prec))
-    if _is_int(p.input) != _is_int(p.weight):  # mixed: compute in float
+    if _is_int(precs["input"]) != _is_int(precs["weight"]):  # mixed: compute in float
         out = [o.astype(np.float32) for o in out]
     return out[0], out[1]
 
@@ -205,7 +207,8 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
                  exec_macs: float = 3e8, pe_budget: float = 1e8) -> LayerCheck:
     """Check one MAC layer (see the module doc); ``mapper.map`` gives its mappings."""
     from .pe import simulate_mapping, work
-    pb = arch.precision.bytes
+    layer = layer.nest  # a MatMul of two activations: its batch folded into the groups
+    pb = operand_bytes(layer, arch)
     el = shrink(layer, lambda l: l.macs, exec_macs)
     m = mapper.map(el)
     x, w = random_operands(el, arch, rng)

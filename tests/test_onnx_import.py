@@ -18,8 +18,8 @@ from zoo_onnx import zoo_to_onnx  # noqa: E402
 
 
 # ---- round trips ---------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(ZOO))
-def test_zoo_round_trip(name):
+@pytest.mark.parametrize("name", sorted(set(ZOO) - {"convnext_tiny", "vit_b_16"}))
+def test_zoo_round_trip(name):  # ConvNeXt-T and ViT-B/16: tests/test_zoo_vision.py
     """Each zoo model written as ONNX imports to the very same layers, MACs and parameters."""
     zoo = ZOO[name](2)
     m = read_onnx(zoo_to_onnx(zoo), batch=2)
@@ -274,7 +274,7 @@ def test_pad_not_before_conv_is_a_layer():
 
 def test_hardswish_globalmaxpool_upsample_and_token_matmul():
     """HardSwish fuses; GlobalMaxPool is a window over H x W; Upsample is resize; a
-    MatMul on (N, T, C) tokens is an fc with N*T rows."""
+    MatMul on (N, T, C) tokens is an fc over 1 x T positions (N stays the batch)."""
     nodes = [_conv("c", "x", "c_out", "w"),
              helper.make_node("HardSwish", ["c_out"], ["hs"]),
              helper.make_node("Upsample", ["hs", "scales"], ["up"], name="up", mode="nearest"),
@@ -288,7 +288,8 @@ def test_hardswish_globalmaxpool_upsample_and_token_matmul():
     assert conv.activation == "hardswish" and (conv.P, conv.K) == (4, 8)
     assert (up.op, up.H, up.P) == ("resize", 4, 8)
     assert (gmp.op, gmp.R, gmp.S, gmp.P, gmp.ops) == ("maxpool", 8, 8, 1, 8 * 64)
-    assert (proj.kind, proj.N, proj.C, proj.K, proj.macs) == ("fc", 2, 4, 5, 40)
+    assert (proj.kind, proj.N, proj.C, proj.K, proj.macs) == ("fc", 1, 4, 5, 40)
+    assert (proj.H, proj.W, proj.P, proj.Q) == (1, 2, 1, 2)
 
 
 def test_gap_forms_and_pad_folding():

@@ -81,7 +81,8 @@ def test_functional_ops_and_pass_through():
 
     with pytest.raises(WorkloadError) as e:
         read_torch(Net(), "1x3x16x16")
-    assert "ConvTranspose2d ('up')" in str(e.value) and "getitem" in str(e.value)
+    # the slice [:, :8] (getitem) is a free view, not an unsupported op
+    assert "ConvTranspose2d ('up')" in str(e.value) and "getitem" not in str(e.value)
     with pytest.warns(UserWarning, match="pass-through"):
         m = read_torch(Net(), "1x3x16x16", allow_unsupported=True)
     kinds = [(l.name, l.kind) for l in m.layers]

@@ -12,6 +12,7 @@ from tilesim.workloads.zoo import ZOO
 
 NAMES = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2", "yolo_tiny",
          "efficientnet_b0"]
+VISION = ["convnext_tiny", "vit_b_16"]  # tests/test_zoo_vision.py
 SEQUENTIAL = ["alexnet", "vgg16", "yolo_tiny"]
 
 # Parameter totals: sum(p.numel() for p in torchvision.models.<name>().parameters()), as
@@ -112,9 +113,9 @@ def block_input(layers, prefix: str):
 
 
 def test_zoo_names():
-    """The zoo holds exactly the eight agreed model names, all reachable via workloads.load."""
-    assert sorted(ZOO) == sorted(NAMES)
-    assert workloads.zoo_names() == sorted(NAMES)
+    """The zoo holds exactly the ten agreed model names, all reachable via workloads.load."""
+    assert sorted(ZOO) == sorted(NAMES + VISION)
+    assert workloads.zoo_names() == sorted(NAMES + VISION)
     assert workloads.load("resnet50", batch=2).batch == 2
 
 

@@ -11,8 +11,21 @@ produce the zoo's conventions exactly:
   is a vector op of its own (``relu``, ``swish``, ...);
 * ``x * sigmoid(x)`` is recognised as ``swish`` (SiLU), as ONNX writes it;
 * an add of a constant vector right after a bias-free fc or conv is its bias;
-* reshape / flatten / squeeze / dropout / identity are free (no layer); transpose is
-  data movement (a vector op copying every element); resize is a vector op;
+* reshape / flatten / squeeze / dropout / identity / slicing (getitem, split, chunk)
+  are free (no layer); transpose is data movement (a vector op copying every element,
+  written in its input's (N, C, H, W) view), except next to a MatMul of two activations
+  (the head split and merge of attention: a transpose read only by such MatMuls, or
+  reading one's output, is free: the array streams its operands in either order);
+  resize is a vector op;
+* a linear layer (and a layernorm or softmax) reads its features from the last axis:
+  (N, ..., C) with the positions between (rank 3 (N, L, C) as H x W = 1 x L, rank 4
+  (N, H, W, C) as H x W); a linear layer over positions is an ``fc`` with H x W > 1;
+* a MatMul of two activations (…, M, R) @ (…, R, N) is a ``matmul`` MAC layer
+  (``weights_are_activations``): N the leading axis, the other leading axes the groups;
+  a multiplication or division of its output by a scalar (attention's 1/sqrt(d)) is
+  folded into it; softmax and layernorm are vector ops of their own (never fused);
+* constant parameters read by an add, mul or concat (a layer scale, a position
+  embedding, a class token) and a layernorm's scale and shift are the op's ``params``;
 * an explicit pad read only by a conv or pool is folded into its padding; elsewhere it
   is a vector op ``pad`` (a copy of the padded tensor);
 * tensors of rank 2 (N, C) and 3 (N, C, L) are read as (N, C, 1, 1) and (N, C, 1, L).
@@ -32,10 +45,12 @@ from .ir import MacLayer, Model, OpLayer
 #: canonical activation names (the ``activation`` field, or the op of a standalone vector op)
 ACTIVATIONS = ("relu", "relu6", "leaky", "sigmoid", "swish", "hardswish", "hardsigmoid",
                "tanh", "gelu", "elu", "selu", "softplus", "mish", "softmax", "clip")
+#: vector ops over the feature (last) axis: never fused, features in C
+ROWWISE = ("softmax", "layernorm")
 
 #: canonical graph ops
-GRAPH_OPS = ("conv", "linear", "bn", "act", "maxpool", "avgpool", "gap", "add", "mul",
-             "concat", "free", "transpose", "resize", "pad", "pass")
+GRAPH_OPS = ("conv", "linear", "matmul", "layernorm", "bn", "act", "maxpool", "avgpool",
+             "gap", "add", "mul", "concat", "free", "transpose", "resize", "pad", "pass")
 
 
 @dataclass
@@ -47,7 +62,9 @@ class GNode:
 
     attrs by op: conv: K, R, S, stride (2), pads (top, left, bottom, right), dilation (2),
     groups, bias; linear: K, C, bias; act: kind; maxpool/avgpool: R, S, stride, pads;
-    concat: axis; pad: pads (top, left, bottom, right).
+    concat: axis; pad: pads (top, left, bottom, right); layernorm: params; add, mul,
+    concat: params (the constant parameters they read, 0 if none). matmul: inputs are
+    the two activations (A, B), shapes (…, M, R) and (…, R, N).
     """
 
     name: str
@@ -71,6 +88,46 @@ def nchw(shape, what: str) -> tuple[int, int, int, int]:
         return (1, s[0], 1, 1)
     raise WorkloadError(f"{what}: tensor of shape {list(s)} (rank {len(s)}) is not supported",
                         fix="tilesim models tensors of rank 1 to 4 (N, C, H, W)")
+
+
+def features_last(shape, what: str) -> tuple[int, int, int, int]:
+    """(N, C, H, W) of a tensor whose features are its last axis: (N, ..., C)."""
+    s = tuple(int(d) for d in shape)
+    if len(s) == 4:
+        return (s[0], s[3], s[1], s[2])
+    if len(s) == 3:
+        return (s[0], s[2], 1, s[1])
+    if len(s) in (1, 2):
+        return nchw(s, what)
+    raise WorkloadError(f"{what}: tensor of shape {list(s)} (rank {len(s)}) is not supported",
+                        fix="tilesim models tensors of rank 1 to 4")
+
+
+def _free_near_matmul(nodes: list[GNode], outputs) -> list[GNode]:
+    """Turn into free views the transposes that only feed MatMuls of two activations or
+    that read one's output (through other views): attention's head split and merge."""
+    by_out = {n.output: n for n in nodes}
+    readers: dict = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    outs = set(outputs)
+
+    def only_mm(t, depth=0) -> bool:
+        rs = readers.get(t, [])
+        return (bool(rs) and t not in outs and depth < 16 and all(
+            r.op == "matmul" or (r.op in ("free", "transpose") and only_mm(r.output, depth + 1))
+            for r in rs))
+
+    def from_mm(t, depth=0) -> bool:
+        n = by_out.get(t)
+        if n is None or depth >= 16:
+            return False
+        return n.op == "matmul" or (n.op in ("free", "transpose") and bool(n.inputs)
+                                    and from_mm(n.inputs[0], depth + 1))
+
+    return [replace(n, op="free") if n.op == "transpose" and (
+        only_mm(n.output) or from_mm(n.inputs[0])) else n for n in nodes]
 
 
 def _swish(nodes: list[GNode], consumers: dict) -> list[GNode]:
@@ -108,7 +165,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             c[t] = c.get(t, 0) + 1
         return c
 
-    nodes = _swish(nodes, count(nodes))
+    nodes = _free_near_matmul(_swish(nodes, count(nodes)), outputs)
     consumers = count(nodes)
 
     layers: list[_Layer] = []
@@ -180,21 +237,38 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                         dilation=tuple(a["dilation"]), groups=a["groups"], bias=a["bias"]),
                  nd.output)
         elif op == "linear":
-            numel = math.prod(shape(src, nd.name))
-            if numel % a["C"]:
-                raise WorkloadError(f"node {nd.name!r}: input of {numel} elements does not "
-                                    f"split into rows of {a['C']} features")
-            push(_Layer(MacLayer, name=nd.name, N=numel // a["C"], K=a["K"], C=a["C"], H=1, W=1,
-                        R=1, S=1, P=1, Q=1, bias=a["bias"], origin="fc"), nd.output)
+            ins = shape(src, nd.name)
+            if len(ins) in (3, 4) and ins[-1] == a["C"]:  # over tokens / positions
+                n, c, h, w = features_last(ins, nd.name)
+            else:
+                numel = math.prod(ins)
+                if numel % a["C"]:
+                    raise WorkloadError(f"node {nd.name!r}: input of {numel} elements does "
+                                        f"not split into rows of {a['C']} features")
+                n, c, h, w = numel // a["C"], a["C"], 1, 1
+            push(_Layer(MacLayer, name=nd.name, N=n, K=a["K"], C=c, H=h, W=w, R=1, S=1, P=h,
+                        Q=w, bias=a["bias"], origin="fc"), nd.output)
+        elif op == "matmul":
+            push(_matmul(nd, shape(nd.inputs[0], nd.name), shape(nd.inputs[1], nd.name),
+                         shape(nd.output, nd.name)), nd.output)
+        elif op == "layernorm":
+            n, c, h, w = features_last(shape(src, nd.name), nd.name)
+            push(_Layer(OpLayer, name=nd.name, op="layernorm", N=n, C=c, H=h, W=w, P=h, Q=w,
+                        params=a.get("params", 0)), nd.output)
         elif op == "bn":
             prod = producer.get(src)
             if (prod is not None and prod.cls is MacLayer and not prod.kw.get("batchnorm")
-                    and not prod.kw.get("activation") and single_use(src)):
+                    and not prod.kw.get("activation") and single_use(src)
+                    and not prod.kw.get("weights_are_activations")):
                 prod.kw["batchnorm"] = True
                 producer[nd.output] = prod
             else:
                 push(_op(nd, "batchnorm", shape(src, nd.name), shape(nd.output, nd.name)),
                      nd.output)
+        elif op == "act" and a["kind"] in ROWWISE:
+            n, c, h, w = features_last(shape(src, nd.name), nd.name)
+            push(_Layer(OpLayer, name=nd.name, op=a["kind"], N=n, C=c, H=h, W=w, P=h, Q=w),
+                 nd.output)
         elif op == "act":
             prod = producer.get(src)
             if prod is not None and not prod.kw.get("activation") and single_use(src):
@@ -207,15 +281,24 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             prod = producer.get(src)
             if (op == "add" and len(nd.inputs) == 1 and len(nd.consts) == 1
                     and prod is not None and prod.cls is MacLayer and not prod.kw.get("bias")
+                    and not prod.kw.get("weights_are_activations")
                     and not prod.kw.get("batchnorm") and not prod.kw.get("activation")
                     and single_use(src) and len(nd.consts[0]) >= 1  # a vector, not a scalar
                     and math.prod(nd.consts[0]) == prod.kw["K"]):
                 prod.kw["bias"] = True
                 producer[nd.output] = prod
                 continue
+            if (op == "mul" and len(nd.inputs) == 1 and len(nd.consts) == 1
+                    and math.prod(nd.consts[0]) == 1 and prod is not None
+                    and prod.kw.get("weights_are_activations") and not prod.kw.get("activation")
+                    and single_use(src)):  # attention's scale, folded into its MatMul
+                producer[nd.output] = prod
+                alias[nd.output] = src
+                continue
             n, c, h, w = nchw(shape(nd.output, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w,
-                        inputs=max(2, len(nd.inputs) + len(nd.consts))), nd.output)
+                        inputs=max(2, len(nd.inputs) + len(nd.consts)),
+                        params=a.get("params", 0)), nd.output)
         elif op == "concat":
             ins = [nchw(shape(t, nd.name), nd.name) for t in nd.inputs]
             n, k, h, w = nchw(shape(nd.output, nd.name), nd.name)
@@ -224,9 +307,10 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                 raise WorkloadError(f"node {nd.name!r}: concat along axis {a['axis']} is not "
                                     "supported", fix="tilesim concatenates along channels (axis 1)")
             push(_Layer(OpLayer, name=nd.name, op="concat", N=n, C=ins[0][1], K=k, H=h, W=w,
-                        P=h, Q=w, inputs=len(ins)), nd.output)
-        elif op == "gap":
-            n, c, h, w = nchw(shape(src, nd.name), nd.name)
+                        P=h, Q=w, inputs=len(ins) + len(nd.consts),
+                        params=a.get("params", 0)), nd.output)
+        elif op == "gap":  # over H x W, or over the tokens of (N, T, C) (``tokens``)
+            n, c, h, w = (features_last if a.get("tokens") else nchw)(shape(src, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1), nd.output)
         elif op in ("maxpool", "avgpool"):
             n, c, h, w = nchw(shape(src, nd.name), nd.name)
@@ -234,7 +318,9 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             push(_Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, P=p, Q=q, R=a["R"],
                         S=a["S"], stride=tuple(a["stride"]), padding=tuple(a["pads"][:2])),
                  nd.output)
-        elif op in ("transpose", "resize"):
+        elif op == "transpose":  # same elements: the input's (N, C, H, W) view
+            push(_op(nd, op, shape(src, nd.name), shape(src, nd.name)), nd.output)
+        elif op == "resize":
             push(_op(nd, op, shape(src, nd.name), shape(nd.output, nd.name)), nd.output)
         else:  # pragma: no cover - importers only emit GRAPH_OPS
             raise AssertionError(op)
@@ -243,6 +329,22 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                             source=source, fix="give a model with convolutions, GEMMs or "
                             "vector ops")
     return Model(name=name, layers=tuple(l.build() for l in layers), batch=batch, source=source)
+
+
+def _matmul(nd: GNode, a_shape, b_shape, out_shape) -> _Layer:
+    """The ``matmul`` MAC layer of (…, M, R) @ (…, R, N) -> (…, M, N), both activations."""
+    a_s, b_s, o_s = (tuple(int(d) for d in x) for x in (a_shape, b_shape, out_shape))
+    if min(len(a_s), len(b_s)) < 2 or a_s[:-2] != o_s[:-2] or b_s[:-2] != o_s[:-2] \
+            or a_s[-1] != b_s[-2]:
+        raise WorkloadError(f"node {nd.name!r}: MatMul of two activations {list(a_s)} @ "
+                            f"{list(b_s)} with broadcasting is not supported",
+                            fix="give both operands the same leading (batch, head) axes")
+    lead = o_s[:-2]
+    n = lead[0] if lead else 1
+    g = math.prod(lead[1:])
+    m, r, c = a_s[-2], a_s[-1], b_s[-1]
+    return _Layer(MacLayer, name=nd.name, N=n, K=g * c, C=g * r, H=1, W=m, R=1, S=1, P=1,
+                  Q=m, groups=g, origin="matmul", weights_are_activations=True)
 
 
 def _op(nd: GNode, op: str, in_shape, out_shape) -> _Layer:

@@ -10,9 +10,20 @@ where g = k // (K/groups). Convolution, depthwise (groups == C == K), grouped, p
 The output size P, Q is stored, not recomputed, so that importers with their own
 output-size rule (SCALE-Sim: ceil((H - R + s) / s), no padding) keep theirs.
 
+A MatMul of two activations (attention's ``Q @ K^T`` and ``P @ V``) is a MacLayer with
+``weights_are_activations=True`` (``origin="matmul"``, kind ``matmul``): the ``w`` operand of
+the nest is a second activation tensor, one per image, so it has no parameters and moves
+as an activation. Written per image (``N`` = batch) as a grouped GEMM: ``groups`` = heads
+(batch matrices per image), ``C/groups`` the reduction, ``K/groups`` the output columns,
+``Q`` the output rows (``H = P = 1``, ``W = Q``, ``R = S = 1``). :attr:`MacLayer.nest`
+folds the batch into the groups (``N = 1``), which gives the shared-weight loop nest the
+mapper, the cost model, the executor and the PE model run unchanged.
+
 An :class:`OpLayer` is a non-MAC operation (pooling, elementwise add, concat, global
-average pooling, activation) that runs on the vector unit; it has an op count and a
-tensor traffic, no MACs.
+average pooling, activation, normalisation) that runs on the vector unit; it has an op
+count and a tensor traffic, no MACs. Ops that reduce over the feature axis (``layernorm``,
+``softmax``) hold that axis in ``C``: ``N`` the batch, ``H x W`` the rows (positions).
+Op counts per element are in docs/vector_ops.md.
 """
 from __future__ import annotations
 
@@ -21,11 +32,12 @@ from dataclasses import dataclass
 
 from .errors import WorkloadError
 
-MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "fc", "gemm")
+MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "fc", "gemm", "matmul")
 OP_KINDS = ("maxpool", "avgpool", "gap", "add", "concat", "relu", "sigmoid", "swish", "mul",
             # standalone activations, batchnorm and data movement (from the importers)
             "relu6", "leaky", "hardswish", "hardsigmoid", "tanh", "gelu", "elu", "selu",
-            "softplus", "mish", "softmax", "clip", "batchnorm", "transpose", "resize", "pad")
+            "softplus", "mish", "softmax", "clip", "batchnorm", "transpose", "resize", "pad",
+            "layernorm")
 
 
 def _ints(obj, fields) -> None:
@@ -82,7 +94,10 @@ class MacLayer:
     bias: bool = False
     batchnorm: bool = False  # a folded BatchNorm: 2*K parameters (scale, shift), no run-time cost
     activation: str | None = None  # fused post-op on the vector unit, e.g. "relu"
-    origin: str = "conv"  # "conv", "fc" or "gemm": how the layer was written
+    origin: str = "conv"  # "conv", "fc", "gemm" or "matmul": how the layer was written
+    # the w operand is a second activation (attention's MatMul): no parameters, moved as
+    # an activation, one per image (see the module docstring and :attr:`nest`)
+    weights_are_activations: bool = False
 
     def __post_init__(self):
         _ints(self, ("N", "K", "C", "H", "W", "R", "S", "P", "Q", "groups"))
@@ -101,11 +116,14 @@ class MacLayer:
             raise WorkloadError(
                 f"layer {self.name!r}: groups = {self.groups} must divide C = {self.C} and K = {self.K}",
                 fix="use a group count that divides both channel counts")
+        if self.weights_are_activations and (self.bias or self.batchnorm):
+            raise WorkloadError(f"layer {self.name!r}: a MatMul of two activations has no "
+                                "bias nor BatchNorm", fix="use an add or batchnorm op after it")
 
     # ---- derived quantities -------------------------------------------------------
     @property
     def kind(self) -> str:
-        if self.origin in ("fc", "gemm"):
+        if self.origin in ("fc", "gemm", "matmul"):
             return self.origin
         if self.groups > 1:
             return "depthwise" if self.groups == self.C == self.K else "grouped"
@@ -119,11 +137,30 @@ class MacLayer:
 
     @property
     def params(self) -> int:
+        if self.weights_are_activations:
+            return 0
         return self.weight_elems + (self.K if self.bias else 0) + (2 * self.K if self.batchnorm else 0)
 
     @property
     def weight_elems(self) -> int:
-        return self.K * (self.C // self.groups) * self.R * self.S
+        """Elements of the w operand: shared by the batch, or one per image when it is an
+        activation."""
+        per = self.K * (self.C // self.groups) * self.R * self.S
+        return per * self.N if self.weights_are_activations else per
+
+    @property
+    def nest(self) -> "MacLayer":
+        """The loop nest with weights shared across images, as the mapper, cost model,
+        executor and PE model read it: the layer itself, or, when the w operand is an
+        activation (one per image), the batch folded into the groups: N = 1,
+        groups x N, C x N, K x N. Input (N, C, H, W) and output (N, K, P, Q) keep their
+        memory layout ((1, N*C, H, W) is the same bytes); the w operand becomes
+        (N*K, C/groups, R, S), image n's matrices after image n-1's. MACs are unchanged."""
+        if not self.weights_are_activations or self.N == 1:
+            return self
+        from dataclasses import replace
+        return replace(self, N=1, groups=self.groups * self.N, C=self.C * self.N,
+                       K=self.K * self.N)
 
     @property
     def input_elems(self) -> int:
@@ -170,6 +207,9 @@ class OpLayer:
     padding: tuple[int, int] = (0, 0)
     inputs: int = 1  # number of input tensors (add, concat, mul)
     activation: str | None = None  # fused post-op (e.g. the ReLU after a residual add)
+    # constant parameters the op reads: LayerNorm's scale and shift, a layer scale's or a
+    # position embedding's values, a class token
+    params: int = 0
 
     def __post_init__(self):
         if self.op not in OP_KINDS:
@@ -178,6 +218,11 @@ class OpLayer:
         if self.K == 0:
             object.__setattr__(self, "K", self.C)
         _ints(self, ("N", "C", "H", "W", "P", "Q", "K", "R", "S", "inputs"))
+        if isinstance(self.params, bool) or not isinstance(self.params, numbers.Integral) \
+                or self.params < 0:
+            raise WorkloadError(f"layer {self.name!r}: params = {self.params!r} must be a "
+                                "whole number >= 0", fix="give params as a count of values")
+        object.__setattr__(self, "params", int(self.params))
         for f in ("N", "C", "H", "W", "P", "Q", "K", "R", "S", "inputs"):
             v = getattr(self, f)
             if v <= 0:
@@ -186,12 +231,18 @@ class OpLayer:
 
     kind = property(lambda self: self.op)
     macs = 0
-    params = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows a feature-axis op (layernorm, softmax) reduces: N x H x W, C values each."""
+        return self.N * self.H * self.W
 
     @property
     def in_elems(self) -> int:
         if self.op == "concat":
             return self.N * self.K * self.H * self.W
+        if self.op == "layernorm":  # its input, then its scale and shift (2 C values)
+            return self.N * self.C * self.H * self.W + self.params
         return self.inputs * self.N * self.C * self.H * self.W
 
     @property
@@ -213,6 +264,10 @@ class OpLayer:
             return self.out_elems * (self.inputs - 1)
         if self.op == "concat":
             return 0
+        if self.op == "layernorm":  # docs/vector_ops.md: 5 per element, 3 per row
+            return 5 * self.out_elems + 3 * self.rows
+        if self.op == "softmax":    # docs/vector_ops.md: 4 per element, 1 per row
+            return 4 * self.out_elems + self.rows
         return self.out_elems  # activations, batchnorm, transpose, resize, pad: one op per element
 
     def with_batch(self, n: int) -> "OpLayer":
@@ -287,10 +342,12 @@ def conv(name, n, c, h, w, k, r, s=None, stride=1, pad=0, dilation=1, groups=1,
                     activation=activation)
 
 
-def fc(name, n, in_features, out_features, bias=True, activation=None) -> MacLayer:
-    """A fully connected layer: N x in -> N x out."""
-    return MacLayer(name=name, N=n, K=out_features, C=in_features, H=1, W=1, R=1, S=1,
-                    P=1, Q=1, bias=bias, activation=activation, origin="fc")
+def fc(name, n, in_features, out_features, bias=True, activation=None, h=1, w=1) -> MacLayer:
+    """A fully connected layer: N x in -> N x out; applied at every one of ``h`` x ``w``
+    positions (a Linear on an (N, tokens, features) or (N, H, W, features) tensor) it is
+    a 1x1 convolution over them, written ``fc``."""
+    return MacLayer(name=name, N=n, K=out_features, C=in_features, H=h, W=w, R=1, S=1,
+                    P=h, Q=w, bias=bias, activation=activation, origin="fc")
 
 
 def gemm(name, m, n, k) -> MacLayer:
@@ -315,6 +372,18 @@ def eltwise(name, op, n, c, h, w, inputs=2, activation=None) -> OpLayer:
                    activation=activation)
 
 
-def concat(name, n, channels: list[int], h, w) -> OpLayer:
+def concat(name, n, channels: list[int], h, w, params: int = 0) -> OpLayer:
     return OpLayer(name=name, op="concat", N=n, C=channels[0], K=sum(channels), H=h, W=w,
-                   P=h, Q=w, inputs=len(channels))
+                   P=h, Q=w, inputs=len(channels), params=params)
+
+
+def rowwise(name, op, n, c, h=1, w=1, params: int = 0) -> OpLayer:
+    """A feature-axis op (``layernorm``, ``softmax``) over N x H x W rows of C values."""
+    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w, params=params)
+
+
+def matmul(name, n, rows, red, cols, heads=1) -> MacLayer:
+    """A MatMul of two activations per image: ``heads`` products (rows x red) @ (red x cols)
+    (see the module docstring for the layout)."""
+    return MacLayer(name=name, N=n, K=heads * cols, C=heads * red, H=1, W=rows, R=1, S=1,
+                    P=1, Q=rows, groups=heads, origin="matmul", weights_are_activations=True)

@@ -2,16 +2,22 @@
 
 Only the graph and the weights' shapes are read, never the weight data (external data
 files need not be present). Shapes come from ONNX shape inference after the graph
-inputs are fixed: the leading dimension of every input is the batch and is set to
-``batch``; any other dynamic dimension needs ``input_shape``.
+inputs are fixed: the leading dimension of every data input is the batch and is set to
+``batch``; any other dynamic dimension needs ``input_shape``. A graph input that has an
+initializer, or that is a declared weight (every node reading it reads it as a
+parameter: the weight or bias of Conv / Gemm, the second operand of MatMul when its
+shape in the file is static, the tensors of BatchNormalization / LayerNormalization),
+keeps its own shape, as exporters such as ZigZag's write weights as graph inputs.
 
 Supported ops (the zoo's conventions, see :mod:`workloads.graph`): Conv (1-D and 2-D,
 groups, dilation, pads, auto_pad), Gemm, MatMul with a constant weight (+ Add of a
-bias), BatchNormalization, Relu / Clip / LeakyRelu / Sigmoid / HardSwish / HardSigmoid /
+bias), MatMul of two activations (attention: ``matmul``, a Mul / Div of its output by a
+scalar folded in), BatchNormalization, LayerNormalization (last axis), Relu / Clip / LeakyRelu / Sigmoid / HardSwish / HardSigmoid /
 Tanh / Gelu / Elu / Selu / Softplus / Mish / Softmax, ``x * Sigmoid(x)`` (SiLU),
 MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool / ReduceMean over H, W, Add /
 Sub / Mul / Div / Sum, Concat, Reshape / Flatten / Squeeze / Unsqueeze / Identity /
-Dropout / Cast (free), Transpose (data movement), Resize / Upsample, Pad (folded
+Dropout / Cast / Gather / Slice / Split / Expand of an activation (free views), Transpose
+(data movement, free next to a MatMul of two activations), Resize / Upsample, Pad (folded
 into the conv or pool that reads it). Nodes whose inputs
 are all constants or shapes (Shape, Gather, Constant ...) are folded away. Any other op
 is an error listing every unsupported node, unless ``allow_unsupported`` is set: then
@@ -35,7 +41,12 @@ from .graph import GNode, lower
 _ACTS = {"Relu": "relu", "LeakyRelu": "leaky", "Sigmoid": "sigmoid", "HardSwish": "hardswish",
          "HardSigmoid": "hardsigmoid", "Tanh": "tanh", "Gelu": "gelu", "Elu": "elu",
          "Selu": "selu", "Softplus": "softplus", "Mish": "mish", "Softmax": "softmax"}
-_FREE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast"}
+_FREE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast", "Gather",
+         "Slice", "Split", "Expand"}
+#: node input slots that hold parameters: a graph input read only there is a weight
+_WEIGHT_SLOTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (1, 2),
+                 "BatchNormalization": (1, 2, 3, 4), "LayerNormalization": (1, 2),
+                 "InstanceNormalization": (1, 2)}
 _ELTWISE = {"Add": "add", "Sub": "add", "Sum": "add", "Mul": "mul", "Div": "mul"}
 _STATIC = {"Shape", "Size"}  # outputs known once shapes are static
 
@@ -98,7 +109,10 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
                             f"{type(src).__name__}", source=where)
     name = name or model.graph.name or "onnx_model"
     _check_structure(model, where)
-    model = _fix_inputs(onnx, model, batch, input_shape, where, copy=data is None)
+    if data is None:  # the caller's ModelProto: work on a copy
+        model = type(model).FromString(model.SerializeToString())
+    _weights_as_initializers(onnx, model, where)
+    model = _fix_inputs(onnx, model, batch, input_shape, where, copy=False)
     _fold_pads(model)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
@@ -133,6 +147,47 @@ def _check_structure(model, where: str) -> None:
         if o.name not in known:
             raise WorkloadError(f"graph output {o.name!r} is produced by no node (truncated file?)",
                                 source=where, fix="export the model again")
+
+
+def declared_weights(model) -> list:
+    """Graph inputs without an initializer that are weights: every node reading one reads
+    it in a parameter slot (:data:`_WEIGHT_SLOTS`, or MatMul's second operand when the
+    file gives it a static shape)."""
+    g = model.graph
+    inits = {t.name for t in g.initializer}
+    slots: dict = {}
+    for n in g.node:
+        for i, t in enumerate(n.input):
+            if not t:
+                continue
+            if n.op_type == "MatMul" and i == 1:
+                slots.setdefault(t, []).append("matmul")
+            else:
+                slots.setdefault(t, []).append(i in _WEIGHT_SLOTS.get(n.op_type, ()))
+    out = []
+    for vi in g.input:
+        uses = slots.get(vi.name, [])
+        if vi.name in inits or not uses:
+            continue
+        static = bool(_dims(vi)) and all(isinstance(d, int) and d > 0 for d in _dims(vi))
+        if all(u is True for u in uses) or (static and all(u in (True, "matmul") for u in uses)):
+            out.append(vi)
+    return out
+
+
+def _weights_as_initializers(onnx, model, where) -> None:
+    """Give every declared weight (:func:`declared_weights`) a shape-only initializer, so
+    that it keeps its shape and reads as a constant; ``model`` is the importer's own."""
+    for vi in declared_weights(model):
+        dims = _dims(vi)
+        if not dims or not all(isinstance(d, int) and d > 0 for d in dims):
+            raise WorkloadError(f"weight input {vi.name!r} has no static shape in the file "
+                                f"({_fmt(dims) or 'none'})", source=where,
+                                fix="export the model with static weight shapes, or with the "
+                                "weights as initializers")
+        model.graph.initializer.append(onnx.TensorProto(
+            name=vi.name, data_type=vi.type.tensor_type.elem_type or onnx.TensorProto.FLOAT,
+            dims=dims, data_location=onnx.TensorProto.EXTERNAL))
 
 
 def _dims(vi) -> list:
@@ -237,6 +292,10 @@ def _translate(onnx, g, where, allow_unsupported):
             shapes[vi.name] = tuple(d)
     consts = {t.name: t for t in g.initializer}  # name -> TensorProto (shape, maybe data)
     static = set(consts)
+    # static tensor -> {floating-point initializer of more than one value: elements} it is
+    # computed from: the parameters an add, mul or concat reads
+    params = {t.name: {t.name: math.prod(t.dims)} for t in g.initializer
+              if t.data_type in _FLOATS and math.prod(t.dims) > 1}
     nodes, bad = [], []
     for i, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{i}"
@@ -256,10 +315,17 @@ def _translate(onnx, g, where, allow_unsupported):
             continue
         if n.op_type in _STATIC or not dyn:
             static.update(n.output)
+            src = {k: v for t in n.input for k, v in params.get(t, {}).items()}
+            params.update((o, src) for o in n.output if src)
             continue
         out = n.output[0]
         try:
             nd = _node(n, name, attrs, dyn, consts, shapes, numpy_helper)
+            if nd.op in ("add", "mul", "concat", "layernorm"):
+                src = {k: v for t in n.input if t not in dyn for k, v in params.get(t, {}).items()}
+                nd.attrs["params"] = sum(src.values())
+                if nd.op == "concat":
+                    nd.consts = [shapes.get(t, ()) for t in n.input if t and t not in dyn]
         except WorkloadError as e:
             raise WorkloadError(e.bare, source=where, fix=e.fix) from None
         except _Unsupported as e:
@@ -281,6 +347,9 @@ def _translate(onnx, g, where, allow_unsupported):
 
 class _Unsupported(Exception):
     pass
+
+
+_FLOATS = (1, 10, 11, 16)  # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
 
 def _fold_pads(model) -> None:
@@ -415,6 +484,13 @@ def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
         return GNode(name, "conv", [x], out, dict(
             K=wd[0], R=r, S=s, stride=stride, pads=pads, dilation=dil,
             groups=groups, bias=len(n.input) > 2 and bool(n.input[2])))
+    if op == "MatMul" and len(dyn) == 2:
+        return GNode(name, "matmul", list(dyn), out)
+    if op == "LayerNormalization":
+        rank = len(shapes.get(x, ()))
+        if int(attrs.get("axis", -1)) % max(rank, 1) != rank - 1:
+            raise _Unsupported("only the normalisation of the last axis")
+        return GNode(name, "layernorm", [x], out)
     if op in ("Gemm", "MatMul"):
         if len(dyn) != 1 or n.input[0] != x:
             raise _Unsupported("only activation x constant weight is supported")

@@ -5,8 +5,20 @@ The module is traced with ``torch.fx.symbolic_trace`` and run once on *meta* ten
 the traced graph is then lowered with the same conventions as the ONNX importer and
 the zoo (:mod:`workloads.graph`). When tracing fails (data-dependent control flow),
 the module is exported with ``torch.onnx.export`` (TorchScript exporter, BatchNorm
-kept, the module in its own train/eval mode) and read by the ONNX importer; that route
-runs the module on real zeros, so it needs real weights and the ``onnx`` package.
+kept, the module in its own train/eval mode) and read by the ONNX importer, with a
+warning giving the reason: that route runs the module once on real zeros, so it needs
+real weights and the ``onnx`` package, and a data-dependent ``if`` keeps the one branch
+those zeros take.
+
+Besides convs, linears, norms, pools and activations, the importer reads the ops of
+torchvision-style models: indexing and slicing (``x[:, 0]``, ``x[:, :, None, None]``),
+view / reshape / flatten / permute / transpose, chunk / split / unbind, cat, mean,
+LayerNorm (module or ``F.layer_norm``), GELU, softmax, matmul / bmm / ``@`` (of two
+activations: attention; of an activation and a parameter: a linear layer),
+``F.scaled_dot_product_attention`` and ``nn.MultiheadAttention`` (self-attention,
+``batch_first``), identity-at-inference modules (dropout, stochastic depth written as
+a module returning its input) and a parameter read by an add, mul or cat (layer scale,
+position embedding, class token: the op's ``params``).
 
 Layer names: a module's dotted path (``layer1.0.conv1``); a functional op is named
 after the module it sits in and the op (``layer1.0.add``), as in the zoo.
@@ -121,9 +133,16 @@ def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = Fa
     try:
         gm = torch.fx.symbolic_trace(module)
     except Exception as e:  # data-dependent control flow and friends
-        return _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, e)
-    shapes = _meta_shapes(torch, gm, shp, source)
-    nodes, outputs = _translate(torch, gm, shapes, source, allow_unsupported)
+        m = _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, e)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        warnings.warn(f"{source}: torch.fx cannot trace the module ({type(e).__name__}: "
+                      f"{first}); imported through torch.onnx.export instead, which ran it "
+                      "once on an all-zeros input: a data-dependent `if` keeps only the "
+                      "branch those zeros took, baked into the layers", UserWarning,
+                      stacklevel=2)
+        return m
+    shapes, multi = _meta_shapes(torch, gm, shp, source)
+    nodes, outputs = _translate(torch, gm, shapes, multi, source, allow_unsupported)
     return lower(nodes, shapes, outputs, name=name, batch=batch, source=source)
 
 
@@ -183,10 +202,15 @@ def _meta_shapes(torch, gm, shp, source) -> dict:
                             f"{str(e).splitlines()[0] if str(e) else ''}", source=source,
                             fix="check the input shape the module expects") from None
     env = interp.env
+    multi = set()  # nodes whose value is a tuple or list holding tensors (chunk, split, MHA)
     for node, v in env.items():
         if isinstance(v, torch.Tensor):
             shapes[node.name] = tuple(int(d) for d in v.shape)
-    return shapes
+        elif isinstance(v, (tuple, list)) and any(isinstance(x, torch.Tensor) for x in v):
+            multi.add(node.name)
+            first = next(x for x in v if isinstance(x, torch.Tensor))
+            shapes.setdefault(node.name + "::0", tuple(int(d) for d in first.shape))
+    return shapes, multi
 
 
 def _layer_name(node) -> str:
@@ -195,6 +219,8 @@ def _layer_name(node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     scope = list(stack)[-1] if stack else ""
     base = getattr(node.target, "__name__", str(node.target)).strip("_")
+    base = {"iadd": "add", "imul": "mul", "isub": "sub", "itruediv": "div",
+            "truediv": "div"}.get(base, base)
     return f"{scope}.{base}" if scope else base
 
 
@@ -208,7 +234,9 @@ _ACT_FUNCS = {"relu": "relu", "relu_": "relu", "relu6": "relu6", "leaky_relu": "
               "selu": "selu", "softplus": "softplus", "mish": "mish", "softmax": "softmax"}
 _FREE_MODULES = {"Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Identity"}
 _FREE_FUNCS = {"flatten", "reshape", "view", "squeeze", "unsqueeze", "contiguous", "dropout",
-               "clone", "detach", "float", "to", "type_as", "identity"}
+               "clone", "detach", "float", "to", "type_as", "identity", "getitem", "chunk",
+               "split", "unbind", "tensor_split", "narrow", "select", "view_as", "reshape_as",
+               "expand", "expand_as", "unflatten", "stochastic_depth", "drop_path"}
 _MOVE_FUNCS = {"permute", "transpose", "t"}
 
 
@@ -216,9 +244,10 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-def _translate(torch, gm, shapes, source, allow_unsupported):
+def _translate(torch, gm, shapes, multi, source, allow_unsupported):
     nodes, bad, outputs = [], [], []
     static: set = set()
+    params: dict = {}  # static node -> {parameter target: elements} it is computed from
     mods = dict(gm.named_modules())
     for node in gm.graph.nodes:
         if node.op == "placeholder":
@@ -226,26 +255,28 @@ def _translate(torch, gm, shapes, source, allow_unsupported):
         if node.op == "output":
             outputs = [a.name for a in _flat(node.args) if isinstance(a, torch.fx.Node)]
             continue
-        if node.op == "get_attr" or node.name not in shapes:
+        if node.op == "get_attr" or (node.name not in shapes and node.name not in multi):
             static.add(node.name)  # parameters, sizes, Python values
+            params[node.name] = _param_sources(torch, gm, node, params)
             continue
         dyn = [a.name for a in _flat((node.args, node.kwargs))
                if isinstance(a, torch.fx.Node) and a.name not in static]
         if not dyn:
             static.add(node.name)
+            params[node.name] = _param_sources(torch, gm, node, params)
             continue
         name = _layer_name(node)
         try:
             if node.op == "call_module":
                 nd = _module(torch, mods[node.target], name, node, dyn, shapes)
             else:
-                nd = _function(torch, node, name, dyn, shapes, static)
+                nd = _function(torch, node, name, dyn, shapes, static, params)
         except _Unsupported as e:
             what = (type(mods[node.target]).__name__ if node.op == "call_module"
                     else getattr(node.target, "__name__", str(node.target)))
             bad.append((what, name, str(e)))
             nd = GNode(name, "pass", dyn[:1], node.name)
-        nodes.append(nd)
+        nodes.extend(nd if isinstance(nd, list) else [nd])
     if bad:
         listing = "; ".join(f"{op} ({nm!r}{': ' + why if why else ''})" for op, nm, why in bad)
         if not allow_unsupported:
@@ -256,6 +287,29 @@ def _translate(torch, gm, shapes, source, allow_unsupported):
         warnings.warn(f"{source}: unsupported PyTorch ops treated as free pass-through (no "
                       f"time, no traffic): {listing}", UserWarning, stacklevel=3)
     return nodes, outputs
+
+
+def _param_sources(torch, gm, node, params) -> dict:
+    """{parameter target: elements} of the parameters a static node is computed from."""
+    if node.op == "get_attr":
+        try:
+            v = gm.get_parameter(node.target)
+        except AttributeError:
+            return {}
+        return {node.target: v.numel()}
+    out: dict = {}
+    for a in node.all_input_nodes:
+        out.update(params.get(a.name, {}))
+    return out
+
+
+def _const_params(node, torch, params) -> int:
+    """Elements of the distinct parameters the static arguments of ``node`` read."""
+    src: dict = {}
+    for a in _flat((node.args, node.kwargs)):
+        if isinstance(a, torch.fx.Node):
+            src.update(params.get(a.name, {}))
+    return sum(src.values())
 
 
 def _flat(x):
@@ -306,6 +360,11 @@ def _module(torch, m, name, node, dyn, shapes) -> GNode:
                                                     bias=m.bias is not None))
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         return GNode(name, "bn", [x], out)
+    if isinstance(m, nn.LayerNorm):
+        return GNode(name, "layernorm", [x], out,
+                     dict(params=sum(p.numel() for p in m.parameters(recurse=False))))
+    if isinstance(m, nn.MultiheadAttention):
+        return _mha(m, name, node, dyn, shapes)
     if cls in _ACT_MODULES:
         return GNode(name, "act", [x], out, dict(kind=_ACT_MODULES[cls]))
     if isinstance(m, nn.Hardtanh):
@@ -322,11 +381,60 @@ def _module(torch, m, name, node, dyn, shapes) -> GNode:
     if isinstance(m, (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)):
         lft, rgt, top, bot = m.padding
         return GNode(name, "pad", [x], out, dict(pads=(top, lft, bot, rgt)))
-    if cls in _FREE_MODULES:
+    if cls in _FREE_MODULES or cls in ("StochasticDepth", "DropPath"):
         return GNode(name, "free", [x], out)
     if isinstance(m, nn.Upsample):
         return GNode(name, "resize", [x], out)
     raise _Unsupported("")
+
+
+def _attention(name, q, k, v, out, shapes, tag="") -> list:
+    """softmax(q @ k^T) @ v on (..., T, d) tensors ``q``, ``k``, ``v``: two matmuls of two
+    activations and a softmax (the scale folds into the softmax)."""
+    sq, sk, sv = shapes[q], shapes[k], shapes[v]
+    kt = f"{out}::{tag}kt"
+    shapes[kt] = sk[:-2] + (sk[-1], sk[-2])
+    s, p = f"{out}::{tag}scores", f"{out}::{tag}probs"
+    shapes[s] = shapes[p] = sq[:-1] + (sk[-2],)
+    shapes[out] = sq[:-1] + (sv[-1],)
+    return [GNode(f"{name}.kt", "free", [k], kt),
+            GNode(f"{name}.matmul", "matmul", [q, kt], s),
+            GNode(f"{name}.softmax", "act", [s], p, dict(kind="softmax")),
+            GNode(f"{name}.matmul_1", "matmul", [p, v], out)]
+
+
+def _mha(m, name, node, dyn, shapes) -> list:
+    """nn.MultiheadAttention (self-attention, batch_first): the in-projection, the
+    attention of its heads and the out-projection."""
+    args = list(node.args) + [node.kwargs.get(k) for k in ("query", "key", "value")
+                              if k in node.kwargs]
+    names = [getattr(a, "name", None) for a in args[:3]]
+    if not m.batch_first:
+        raise _Unsupported("only batch_first=True")
+    if len(set(names)) != 1 or node.kwargs.get("attn_mask") is not None \
+            or getattr(m, "bias_k", None) is not None:
+        raise _Unsupported("only self-attention (query is key is value), no mask, no bias_kv")
+    x, out = dyn[0], node.name
+    b, t, e = shapes[x]
+    h = m.num_heads
+    d = e // h
+    qkv, merged = f"{out}::qkv", f"{out}::merged"
+    shapes[qkv] = (b, t, 3 * e)
+    heads = {}
+    for part in ("q", "k", "v"):
+        heads[part] = f"{out}::{part}"
+        shapes[heads[part]] = (b, h, t, d)
+    ctx = f"{out}::ctx"
+    nodes = [GNode(f"{name}.in_proj", "linear", [x], qkv,
+                   dict(K=3 * e, C=e, bias=m.in_proj_bias is not None))]
+    nodes += [GNode(f"{name}.{p}", "free", [qkv], heads[p]) for p in ("q", "k", "v")]
+    nodes += _attention(name, heads["q"], heads["k"], heads["v"], ctx, shapes)
+    shapes[merged] = (b, t, e)
+    nodes += [GNode(f"{name}.merge", "free", [ctx], merged),
+              GNode(f"{name}.out_proj", "linear", [merged], out,
+                    dict(K=e, C=e, bias=m.out_proj.bias is not None))]
+    shapes[out] = (b, t, e)
+    return nodes
 
 
 def _adaptive(name, x, out, shapes, is_max) -> GNode:
@@ -349,7 +457,7 @@ def _arg(node, i, key, default=None):
     return node.kwargs.get(key, default)
 
 
-def _function(torch, node, name, dyn, shapes, static) -> GNode:
+def _function(torch, node, name, dyn, shapes, static, params) -> GNode:
     t = node.target
     fn = t if isinstance(t, str) else getattr(t, "__name__", str(t))
     fn = fn.strip("_") if fn.startswith("__") else fn
@@ -360,9 +468,38 @@ def _function(torch, node, name, dyn, shapes, static) -> GNode:
         consts = [shapes.get(a.name, ()) if isinstance(a, torch.fx.Node) else ()
                   for a in node.args[:2]
                   if not (isinstance(a, torch.fx.Node) and a.name not in static)]
-        return GNode(name, "add" if fn in ("add", "sub") else "mul", dyn, out, consts=consts)
+        return GNode(name, "add" if fn in ("add", "sub") else "mul", dyn, out, consts=consts,
+                     attrs=dict(params=_const_params(node, torch, params)))
     if fn in ("cat", "concat"):
-        return GNode(name, "concat", dyn, out, dict(axis=int(_arg(node, 1, "dim", 0))))
+        ts = _arg(node, 0, "tensors", [])
+        consts = [shapes.get(a.name, ()) for a in ts
+                  if isinstance(a, torch.fx.Node) and a.name in static]
+        return GNode(name, "concat", dyn, out, dict(axis=int(_arg(node, 1, "dim", 0)),
+                                                    params=_const_params(node, torch, params)),
+                     consts=consts)
+    if fn in ("matmul", "bmm", "mm"):
+        a_, b_ = node.args[0], node.args[1]
+        if len(dyn) == 2:
+            return GNode(name, "matmul", [a_.name, b_.name], out)
+        w = b_ if getattr(a_, "name", None) == x else None
+        ws = shapes.get(getattr(w, "name", None), ())
+        if w is None or len(ws) != 2:
+            raise _Unsupported("only activation @ activation or activation @ 2-D parameter")
+        return GNode(name, "linear", [x], out, dict(K=ws[1], C=ws[0], bias=False))
+    if fn == "linear":
+        ws = shapes.get(getattr(_arg(node, 1, "weight"), "name", None), ())
+        if len(ws) != 2:
+            raise _Unsupported("weight is not a 2-D parameter")
+        return GNode(name, "linear", [x], out, dict(K=ws[0], C=ws[1],
+                                                    bias=_arg(node, 2, "bias") is not None))
+    if fn == "layer_norm":
+        return GNode(name, "layernorm", [x], out, dict(params=_const_params(node, torch, params)))
+    if fn == "scaled_dot_product_attention":
+        q, k, v = (getattr(_arg(node, i, key), "name", None) for i, key in
+                   enumerate(("query", "key", "value")))
+        if None in (q, k, v) or _arg(node, 3, "attn_mask") is not None:
+            raise _Unsupported("query, key and value must be activations; no attn_mask")
+        return _attention(name, q, k, v, out, shapes)
     if fn in _ACT_FUNCS:
         return GNode(name, "act", [x], out, dict(kind=_ACT_FUNCS[fn]))
     if fn in ("hardtanh", "clamp", "clip"):
@@ -387,7 +524,9 @@ def _function(torch, node, name, dyn, shapes, static) -> GNode:
         dims = [dims] if isinstance(dims, int) else list(dims or [])
         if len(shapes[x]) == 4 and sorted(d % 4 for d in dims) == [2, 3]:
             return GNode(name, "gap", [x], out)
-        raise _Unsupported("only the mean over H and W (global average pool)")
+        if len(shapes[x]) == 3 and [d % 3 for d in dims] == [1]:  # (N, T, C) over tokens
+            return GNode(name, "gap", [x], out, dict(tokens=True))
+        raise _Unsupported("only the mean over H and W, or over the tokens of (N, T, C)")
     if fn == "pad":
         p = list(_arg(node, 1, "pad"))
         if len(p) != 4:

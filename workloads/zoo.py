@@ -48,12 +48,32 @@ Variants:
     convs 1024 and 1024, then a 1x1 conv to 125 = 5 anchors x (20 classes + 5) with
     bias and a linear activation. BatchNorm and leaky ReLU on all other convs. The
     region (detection) layer is post-processing and is left out.
+``convnext_tiny``
+    torchvision ConvNeXt-T, 224x224x3: a 4x4/4 patchify stem with LayerNorm2d, stages of
+    3, 3, 9, 3 CNBlocks at 96, 192, 384, 768 channels (7x7 depthwise conv with bias,
+    permute to channels-last, LayerNorm, Linear 4x up with GELU, Linear down, permute
+    back, layer scale ``mul`` of C parameters, residual ``add``), downsampling by
+    LayerNorm2d + 2x2/2 conv, then global average pool, LayerNorm2d, Linear 768->1000.
+    torchvision's LayerNorm2d is a permute, a layer norm and a permute back: the permutes
+    are ``transpose`` ops (data movement), written in the input tensor's (N, C, H, W)
+    view. Stochastic depth is an identity at inference and left out.
+``vit_b_16``
+    torchvision ViT-B/16, 224x224x3: a 16x16/16 conv patch embedding, flatten + permute
+    to 196 tokens, the class token concatenated (768 parameters) and the position
+    embedding added (197 x 768 parameters), 12 encoder blocks (LayerNorm,
+    nn.MultiheadAttention with 12 heads of 64: the in-projection to q, k, v, the
+    ``Q @ K^T`` scores, softmax, ``P @ V`` and the out-projection; residual add;
+    LayerNorm, MLP 768->3072 (GELU)->768, residual add), a final LayerNorm and the head
+    on the class token, Linear 768->1000. Attention's two MatMuls are MAC layers whose
+    both operands are activations (``matmul``); the head split and merge are views of
+    their operands (free). Linear layers on (N, tokens, features) are ``fc`` layers over
+    H x W = 1 x tokens positions; layernorm and softmax hold the features in C.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from .ir import Model, OpLayer, conv, eltwise, fc, gap, pool
+from .ir import Model, OpLayer, conv, eltwise, fc, gap, matmul, pool, rowwise
 
 Shape = tuple[int, int, int]  # (channels, height, width) of one image
 
@@ -272,6 +292,89 @@ def yolo_tiny(batch: int = 1) -> Model:
     return net.model("yolo_tiny")
 
 
+# ---- ConvNeXt-T ------------------------------------------------------------------------
+def _move(name, shape) -> OpLayer:
+    """A permute of a tensor of (torch) ``shape``: a copy of every element, written in the
+    input's (N, C, H, W) view (rank 3 (N, C, L) reads as (N, C, 1, L))."""
+    n, c, h, w = shape if len(shape) == 4 else (shape[0], shape[1], 1, shape[2])
+    return OpLayer(name=name, op="transpose", N=n, C=c, H=h, W=w, P=h, Q=w)
+
+
+def _layernorm2d(net: _Net, name: str) -> None:
+    """torchvision LayerNorm2d on the current (C, H, W): permute, layer_norm, permute."""
+    c, h, w = net.x
+    net.layers += [_move(f"{name}.permute", (net.n, c, h, w)),
+                   rowwise(f"{name}.layer_norm", "layernorm", net.n, c, h, w, params=2 * c),
+                   _move(f"{name}.permute_1", (net.n, h, w, c))]
+
+
+def convnext_tiny(batch: int = 1) -> Model:
+    """torchvision ConvNeXt-T at 224x224: 28,589,128 parameters."""
+    net = _Net(_check_batch(batch), 3, 224, 224)
+    n = net.n
+    net.conv("features.0.0", 96, 4, stride=4, pad=0, bias=True)
+    _layernorm2d(net, "features.0.1")
+    idx = 1
+    for stage, (dim, depth) in enumerate(zip((96, 192, 384, 768), (3, 3, 9, 3))):
+        if stage:
+            _layernorm2d(net, f"features.{idx}.0")
+            net.conv(f"features.{idx}.1", dim, 2, stride=2, pad=0, bias=True)
+            idx += 1
+        for b in range(depth):
+            p = f"features.{idx}.{b}"
+            _, h, w = net.conv(f"{p}.block.0", dim, 7, pad=3, groups=dim, bias=True)
+            net.layers += [
+                _move(f"{p}.block.1.permute", (n, dim, h, w)),
+                rowwise(f"{p}.block.2", "layernorm", n, dim, h, w, params=2 * dim),
+                fc(f"{p}.block.3", n, dim, 4 * dim, activation="gelu", h=h, w=w),
+                fc(f"{p}.block.5", n, 4 * dim, dim, h=h, w=w),
+                _move(f"{p}.block.6.permute", (n, h, w, dim)),
+                OpLayer(name=f"{p}.mul", op="mul", N=n, C=dim, H=h, W=w, P=h, Q=w, inputs=2,
+                        params=dim)]  # layer scale
+            net.add(f"{p}.add")
+        idx += 1
+    net.gap("avgpool")
+    _layernorm2d(net, "classifier.0")
+    net.fc("classifier.2", 1000)
+    return net.model("convnext_tiny")
+
+
+# ---- ViT-B/16 --------------------------------------------------------------------------
+def vit_b_16(batch: int = 1) -> Model:
+    """torchvision ViT-B/16 at 224x224: 86,567,656 parameters."""
+    n = _check_batch(batch)
+    E, T, heads, mlp = 768, 197, 12, 3072
+    d = E // heads
+    layers = [conv("conv_proj", n, 3, 224, 224, E, 16, stride=16, bias=True),
+              _move("permute", (n, E, 196)),
+              OpLayer(name="cat", op="concat", N=n, C=196, K=T, H=1, W=E, P=1, Q=E, inputs=2,
+                      params=E),  # the class token
+              OpLayer(name="encoder.add", op="add", N=n, C=T, H=1, W=E, P=1, Q=E, inputs=2,
+                      params=T * E)]  # the position embedding
+
+    def residual(name):  # an add on (N, T, E), in its (N, C, H, W) view
+        return OpLayer(name=name, op="add", N=n, C=T, H=1, W=E, P=1, Q=E, inputs=2)
+
+    for i in range(12):
+        p = f"encoder.layers.encoder_layer_{i}"
+        a = f"{p}.self_attention"
+        layers += [
+            rowwise(f"{p}.ln_1", "layernorm", n, E, 1, T, params=2 * E),
+            fc(f"{a}.in_proj", n, E, 3 * E, h=1, w=T),
+            matmul(f"{a}.matmul", n, T, d, T, heads=heads),        # Q @ K^T
+            rowwise(f"{a}.softmax", "softmax", n, T, heads, T),
+            matmul(f"{a}.matmul_1", n, T, T, d, heads=heads),      # P @ V
+            fc(f"{a}.out_proj", n, E, E, h=1, w=T),
+            residual(f"{p}.add"),
+            rowwise(f"{p}.ln_2", "layernorm", n, E, 1, T, params=2 * E),
+            fc(f"{p}.mlp.0", n, E, mlp, activation="gelu", h=1, w=T),
+            fc(f"{p}.mlp.3", n, mlp, E, h=1, w=T),
+            residual(f"{p}.add_1")]
+    layers += [rowwise("encoder.ln", "layernorm", n, E, 1, T, params=2 * E),
+               fc("heads.head", n, E, 1000)]
+    return Model(name="vit_b_16", layers=tuple(layers), batch=n, source="zoo")
+
+
 ZOO: dict[str, Callable[[int], Model]] = {
     "alexnet": alexnet,
     "vgg16": vgg16,
@@ -281,6 +384,8 @@ ZOO: dict[str, Callable[[int], Model]] = {
     "mobilenet_v2": mobilenet_v2,
     "efficientnet_b0": efficientnet_b0,
     "yolo_tiny": yolo_tiny,
+    "convnext_tiny": convnext_tiny,
+    "vit_b_16": vit_b_16,
 }
 
 __all__ = ["ZOO", *ZOO]

@@ -16,7 +16,7 @@ from tilesim.arch import Architecture
 from tilesim.mapper import Mapper, Mapping, MappingError, points_of
 from tilesim.workloads import MacLayer, Model, OpLayer
 
-from ..cost import CostModel, op_level_bytes, transfer_cycles
+from ..cost import CostModel, dram_reads, op_level_bytes, transfer_cycles
 from ..energy import energy_terms, with_energy
 from ..results import LayerResult, ModelResult
 from .engine import CAUSES, Hardware, Outcome, run
@@ -118,8 +118,8 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         memory_cycles=int(c.memory[0]),
         utilization=layer.macs / (arch.peak_macs_per_cycle * occupied),
         dram_read_bytes=round(o.read_bytes), dram_write_bytes=round(o.write_bytes),
-        dram_read_input_bytes=round(sum(prog.in_bytes)),
-        dram_read_weight_bytes=round(sum(prog.w_bytes)),
+        **dict(zip(("dram_read_input_bytes", "dram_read_weight_bytes"),
+                   dram_reads(layer, round(sum(prog.in_bytes)), round(sum(prog.w_bytes))))),
         dram_read_psum_bytes=round(sum(prog.psum_bytes)), bound=bound, folds=m.folds,
         row_folds=m.row_folds, col_folds=m.col_folds, tiling=m.tiling.label(layer),
         buffer_bytes=c.level_bytes(arch, 0), fidelity="des", dataflow=m.dataflow.name,

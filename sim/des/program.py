@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from tilesim.arch import Architecture
 from tilesim.mapper import Mapping
-from tilesim.mapper.tiling import iter_tiles
+from tilesim.mapper.tiling import iter_tiles, operand_bytes
 from tilesim.workloads import OpLayer
 
 from ..cost import mapping_compute_cycles
@@ -79,7 +79,7 @@ def _deal(total: int, work: list) -> tuple:
 
 def mac_program(m: Mapping, arch: Architecture) -> Program:
     layer, tl = m.layer, m.tiling
-    pb = arch.precision.bytes
+    pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, kg = layer.groups, layer.K // layer.groups
     cg = layer.C // g
