@@ -63,7 +63,7 @@ def test_keys_are_content_hashes():
 @pytest.mark.parametrize("edit, words", [
     ({"vary": {"compute.arrays[0].rowz": [8]}}, ["vary.compute.arrays[0].rowz",
                                                  "unknown key path", "did you mean 'rows'"]),
-    ({"vary": {"memory[7].size": ["1 MiB"]}}, ["memory[7].size", "use an index below 2"]),
+    ({"vary": {"memory[7].size": ["1 MiB"]}}, ["memory[7].size", "use an index below 5"]),
     ({"vary": {"compute.arrays[0].rows": [8, "big"]}}, ["vary.compute.arrays[0].rows[1]",
                                                        "'big'", "not valid"]),
     ({"vary": {"memory[1].size": ["12 parsecs"]}}, ["vary.memory[1].size[0]", "not valid"]),
