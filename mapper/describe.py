@@ -5,8 +5,13 @@ from tilesim.arch import Architecture
 
 from .mapping import Mapping
 
-_DIM_WORDS = {"M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
+_DIM_WORDS = {"G": "groups", "M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
               "K": "reduction (C/groups*R*S)"}
+
+
+def _dims(m: Mapping, dims: tuple) -> str:
+    """``dims`` in words with their extent, e.g. ``G groups x N filters (K/groups) = 32``."""
+    return f"{' x '.join(f'{d} {_DIM_WORDS[d]}' for d in dims)} = {m.dim(dims)}"
 
 
 def tiling_summary(m: Mapping) -> str:
@@ -45,9 +50,9 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
                      f"of {lvl.size:,} B{db}")
     a = f"{m.array_rows}x{m.array_cols}" + (f" x{m.array_count}" if m.array_count > 1 else "")
     lines.append(f"{ind}on the array ({a}, dataflow {df.name}, {df.stationary} stationary):")
+    outer = "".join(f"{_DIM_WORDS[d]} {m.dim(d)} x " for d in df.outer)
     lines.append(f"{ind}  for fold in range({m.folds}):".ljust(36) +
-                 f"# groups {m.groups} x row folds {m.row_folds} x col folds {m.col_folds}")
-    lines.append(f"{ind}    rows <- {df.rows} {_DIM_WORDS[df.rows]} = {m.rows_dim}, "
-                 f"cols <- {df.cols} {_DIM_WORDS[df.cols]} = {m.cols_dim}, "
-                 f"stream {df.stream} {_DIM_WORDS[df.stream]} = {m.stream_len} cycles")
+                 f"# {outer}row folds {m.row_folds} x col folds {m.col_folds}")
+    lines.append(f"{ind}    rows <- {_dims(m, df.rows)}, cols <- {_dims(m, df.cols)}, "
+                 f"stream {_dims(m, df.stream)} cycles")
     return lines

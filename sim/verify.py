@@ -195,10 +195,8 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     cycles x PEs), from the GEMM dims alone (no mapping needed)."""
     a = arch.array
     g, M, N, K = layer.gemm
-    dims = {"M": M, "N": N, "K": K}
-    df = DATAFLOWS[dataflow]
-    rf, cf = df.folds(dims, a.rows, a.cols)
-    return g * rf * cf * df.fold_cycles(a.rows, a.cols, dims[df.stream]) * a.rows * a.cols
+    p = DATAFLOWS[dataflow].plan({"G": g, "M": M, "N": N, "K": K}, a.rows, a.cols)
+    return p.folds * p.fold_cycles * a.rows * a.cols
 
 
 def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,

@@ -150,7 +150,8 @@ def test_tiles_fill_the_array():
         m = seed_mapping(layer, make_arch(rows=16, cols=16, dataflow=df, size="64 KiB"))
         t = m.tiling
         ext = {"M": t.images * t.rows * t.cols, "N": t.k_tile, "K": t.c_tile * 9}
-        assert ext[m.dataflow.rows] >= 16 and ext[m.dataflow.cols] >= 16
+        (rows,), (cols,) = m.dataflow.rows, m.dataflow.cols
+        assert ext[rows] >= 16 and ext[cols] >= 16
 
 
 @pytest.mark.parametrize("objective", ["traffic", "edp"])
