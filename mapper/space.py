@@ -113,11 +113,11 @@ class Mapspace:
                       reads={op: v[d] for op, v in self._reads.items()},
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
-    def seed(self) -> int:
+    def seed(self, dataflow: str | None = None) -> int:
         """The least-DRAM-traffic point on the coarse grid (powers of two, multiples of
-        the array's columns, full extents: ``grid_axes`` without balanced tiles) under the
-        array's own dataflow (os, ws or is: it applies to every layer), among tiles that
-        fill the array; ties go to the smaller
+        the array's columns, full extents: ``grid_axes`` without balanced tiles) under
+        ``dataflow`` (default the array's own: os, ws or is, which applies to every
+        layer), among tiles that fill the array; ties go to the smaller
         unhidden first load + last store, then to fewer tiles, then to the first in
         (loop order, output block, k tile, c tile) order. Every search scores it first,
         so a searched mapping is never worse than it under the search's objective.
@@ -130,9 +130,13 @@ class Mapspace:
         c = np.searchsorted(self.cts, cts0)
         o, r, k, c = (x.ravel() for x in np.meshgrid(np.arange(len(ORDERS)), r, k, c,
                                                      indexing="ij"))
-        idx = self.encode(np.zeros_like(o), r, k, c, o)
+        d = self.dataflows.index(dataflow or self.dataflows[0])
+        if not self._applies[d]:
+            raise ValueError(f"dataflow {self.dataflows[d]!r} does not apply to layer "
+                             f"{self.layer.name!r}")
+        idx = self.encode(np.full_like(o, d), r, k, c, o)
         nb, pt, qt = self.rsel[r].T
-        fill = fills_array(self.layer, self.arch, self.dataflows[0], nb, pt, qt, self.kts[k],
+        fill = fills_array(self.layer, self.arch, self.dataflows[d], nb, pt, qt, self.kts[k],
                            self.cts[c])
         ev = score_points(self.layer, self.arch, nb[fill], pt[fill], qt[fill], self.kts[k][fill],
                           self.cts[c][fill], o[fill])
