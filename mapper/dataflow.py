@@ -3,20 +3,25 @@ columns, which stream through in time, and which operand stays in the PEs.
 
 A MAC layer is G groups of the GEMM  out[M, N] = in[M, K] @ w[K, N]  with M = N*P*Q
 output pixels, N = K/groups filters and K = C/groups*R*S reduction (see
-:attr:`workloads.MacLayer.gemm`). A dataflow places these four dims (G, M, N, K): an
-array axis may carry several dims (flattened, first dim outermost: ``cols = (G, N)``
-enumerates channel g's N filters after channel g-1's), one tuple of dims streams
-through in time, and every dim on neither axis nor the stream is an outer loop of
-folds (G for the GEMM dataflows: groups run one after another).
+:attr:`workloads.MacLayer.gemm`), the reduction being C = C/groups input channels x
+RS = R*S filter taps (c outermost, as the GEMM lowering orders it). A dataflow places
+the dims G, M, N, C, RS: an array axis may carry several dims (flattened, first dim
+outermost: ``cols = (G, N)`` enumerates channel g's N filters after channel g-1's;
+``rows = (C, RS)`` is the whole reduction K), one tuple of dims streams through in
+time, and every dim on neither axis nor the stream is an outer loop of folds (G for
+the GEMM dataflows: groups run one after another).
 
 ========  ==========  ============  ===========  ==========  =================  =====
 dataflow  array rows  array cols    streams (T)  outer       stationary         links
 ========  ==========  ============  ===========  ==========  =================  =====
-os        M (pixels)  N (filters)   K (reduce)   G (groups)  outputs (psums)    both
-ws        K (reduce)  N (filters)   M (pixels)   G (groups)  weights            both
-is        K (reduce)  M (pixels)    N (filters)  G (groups)  inputs             both
+os        M (pixels)  N (filters)   K (reduce)   G           outputs (psums)    both
+ws        K (reduce)  N (filters)   M (pixels)   G           weights            both
+is        K (reduce)  M (pixels)    N (filters)  G           inputs             both
 dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
+kc        C (chan)    N (filters)   M (pixels)   G, RS       weights            both
 ========  ==========  ============  ===========  ==========  =================  =====
+
+(K = C x RS.)
 
 os, ws and is are SCALE-Sim's assignment (its Sr, Sc and T), so fold counts agree with
 it. ``links`` names the axes along which a PE passes data to its neighbour within a
@@ -34,14 +39,23 @@ from the PE above and passes it down; column j's output for pixel m leaves the b
 row at ``Ra + m + Ra - 1``, in every column at once. The innermost input buffer thus
 delivers Ra x Ca elements a cycle (ws: Ra). A dataflow applies to a layer only when no
 operand would have to reach several PEs of an unlinked axis (:meth:`Dataflow.applies`):
-dw needs C/groups = 1 and K/groups = 1 (depthwise, multiplier 1), or the columns would
-need shared inputs.
+dw needs K/groups = 1, one filter per group (a depthwise layer of multiplier 1, or a
+grouped layer with one filter per group), or columns would need shared inputs.
+
+**kc (K x C unrolling, filter window in time).** Input channels on the rows, filters on
+the columns (ZigZag's K x C spatial unrolling of its tpu_like and edge_tpu_like
+arrays), pixels streamed, and the R*S filter taps an outer loop of folds: each PE
+holds one weight, so fold (g, r, s, row fold, column fold) is a ws fold over the C x N
+weights of tap (r, s), and its partial sums are added into the output buffer, which
+therefore takes R*S x row folds partial-sum writes per output. Same per-fold formula as
+ws; R*S times the folds of a C x N slice, so it never beats ws in cycles (ws packs the
+R*S taps into the rows), but it is the mapping ZigZag costs.
 
 Per-fold cycles (:meth:`Dataflow.fold_cycles`), with an Ra x Ca array streaming T
 elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols linked)``,
 
-* os: ``T + Ra + Ca - 2``; ws, is: ``T + 2 Ra + Ca - 2`` (cycle-exact with SCALE-Sim
-  v3); dw: ``T + 2 Ra - 1``;
+* os: ``T + Ra + Ca - 2``; ws, is, kc: ``T + 2 Ra + Ca - 2`` (os, ws, is cycle-exact
+  with SCALE-Sim v3); dw: ``T + 2 Ra - 1``;
 
 each proven register by register by :mod:`sim.pe`.
 """
@@ -50,10 +64,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-DIMS = ("G", "M", "N", "K")
+DIMS = ("G", "M", "N", "C", "RS")
+K = ("C", "RS")     # the GEMM reduction
 # operand -> the dims that index it
-OPERAND_DIMS = {"input": ("G", "M", "K"), "weight": ("G", "K", "N"), "output": ("G", "M", "N")}
+OPERAND_DIMS = {"input": ("G", "M", "C", "RS"), "weight": ("G", "C", "RS", "N"),
+                "output": ("G", "M", "N")}
 AXES = ("rows", "cols")
+
+
+def gemm_dims(groups: int, M: int, N: int, K: int, rs: int = 1) -> dict:
+    """The dims of G groups of an M x K @ K x N GEMM whose reduction K is K/rs channels
+    x ``rs`` filter taps: {"G", "M", "N", "C", "RS"}."""
+    return {"G": groups, "M": M, "N": N, "C": K // rs, "RS": rs}
+
+
+def layer_dims(layer) -> dict:
+    """:func:`gemm_dims` of a :class:`workloads.MacLayer`."""
+    g, M, N, K = layer.gemm
+    return gemm_dims(g, M, N, K, layer.R * layer.S)
 
 
 @dataclass(frozen=True)
@@ -108,13 +136,13 @@ class Dataflow:
         return math.prod(dims[d] for d in missing)
 
     def applies(self, dims: dict) -> bool:
-        """Whether the array can run a layer of GEMM ``dims`` ({"G", "M", "N", "K"})
-        this way: no operand must be copied to several PEs along an axis that cannot
+        """Whether the array can run a layer of ``dims`` (:func:`gemm_dims`) this way: no operand must be copied to several PEs along an axis that cannot
         forward it (e.g. dw on a layer whose columns would share inputs)."""
         return all(self._copies(op, ax, dims) == 1 for op in OPERAND_DIMS for ax in AXES)
 
     def plan(self, dims: dict, rows: int, cols: int) -> Fold:
-        """The :class:`Fold` of a layer of GEMM ``dims`` on a ``rows`` x ``cols`` array.
+        """The :class:`Fold` of a layer of ``dims`` (:func:`gemm_dims`) on a ``rows`` x
+        ``cols`` array.
 
         Reads per element: an operand indexed by every dim of both axes is loaded once
         per outer iteration it does not depend on; one that lacks all dims of a linked
@@ -144,12 +172,14 @@ class Dataflow:
 
 
 DATAFLOWS = {
-    "os": Dataflow("os", rows=("M",), cols=("N",), stream=("K",), stationary="output",
+    "os": Dataflow("os", rows=("M",), cols=("N",), stream=K, stationary="output",
                    preload=False),
-    "ws": Dataflow("ws", rows=("K",), cols=("N",), stream=("M",), stationary="weight",
+    "ws": Dataflow("ws", rows=K, cols=("N",), stream=("M",), stationary="weight",
                    preload=True),
-    "is": Dataflow("is", rows=("K",), cols=("M",), stream=("N",), stationary="input",
+    "is": Dataflow("is", rows=K, cols=("M",), stream=("N",), stationary="input",
                    preload=True),
-    "dw": Dataflow("dw", rows=("K",), cols=("G", "N"), stream=("M",), stationary="weight",
+    "dw": Dataflow("dw", rows=K, cols=("G", "N"), stream=("M",), stationary="weight",
                    preload=True, links=("rows",)),
+    "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=("M",), stationary="weight",
+                   preload=True),
 }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from tilesim.workloads import MacLayer
 
-from .dataflow import Dataflow, Fold
+from .dataflow import Dataflow, Fold, gemm_dims
 
 LOOPS = ("r", "k", "c")  # output-row blocks, output-channel blocks, input-channel blocks
 ORDERS = tuple(itertools.permutations(range(3)))  # indices into LOOPS, outermost first
@@ -92,11 +92,14 @@ class Mapping:
 
     @property
     def dims(self) -> dict:
-        """The GEMM dims: {"G": groups, "M", "N", "K"}."""
-        return {"G": self.groups, "M": self.M, "N": self.N, "K": self.K}
+        """The dims a dataflow places (:func:`mapper.dataflow.gemm_dims`): {"G": groups,
+        "M", "N", "C": K / RS, "RS": R*S}; ``dim("K")`` is C x RS."""
+        return gemm_dims(self.groups, self.M, self.N, self.K, self.layer.R * self.layer.S)
 
     def dim(self, names) -> int:
         """Extent of a dim, or the product of a tuple of dims (an array axis)."""
+        if names == "K":
+            return self.K
         d = self.dims
         return d[names] if isinstance(names, str) else math.prod(d[n] for n in names)
 

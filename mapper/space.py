@@ -28,7 +28,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
-from .dataflow import DATAFLOWS, OPERAND_DIMS
+from .dataflow import DATAFLOWS, OPERAND_DIMS, layer_dims
 from .mapping import LOOPS, ORDERS, Mapping, Tiling
 from .tiling import TileEval, fills_array, grid_axes, least_traffic, raise_no_fit, score_points
 
@@ -76,8 +76,7 @@ class Mapspace:
         self.shape = (len(self.dataflows), len(self.rsel), len(self.kts), len(self.cts),
                       len(ORDERS))
         self.size = int(np.prod(self.shape))
-        g, M, N, K = layer.gemm
-        dims = {"G": g, "M": M, "N": N, "K": K}
+        dims = layer_dims(layer)
         dfs = [DATAFLOWS[d] for d in self.dataflows]
         plans = [d.plan(dims, a.rows, a.cols) for d in dfs]
         i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731

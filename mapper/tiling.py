@@ -90,7 +90,8 @@ def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, 
     # groups, so a tile of kt channels spans max(1, kt // Ng) groups
     extent = {"G": (np.maximum(1, kt // Ng), g), "M": (nb * pt * qt, M),
               "N": (np.minimum(kt, Ng), Ng),
-              "K": ((ct if g == 1 else layer.C // g) * layer.R * layer.S, Kr)}
+              "C": (ct if g == 1 else layer.C // g, layer.C // g),
+              "RS": (layer.R * layer.S, layer.R * layer.S)}
     df = DATAFLOWS[dataflow]
     keep = np.ones(len(nb), dtype=bool)
     for dims, side in ((df.rows, a.rows), (df.cols, a.cols)):

@@ -34,6 +34,7 @@ import numpy as np
 
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapper
+from tilesim.mapper.dataflow import layer_dims
 from tilesim.workloads import MacLayer, Model
 from tilesim.workloads.ir import conv_out
 
@@ -194,8 +195,7 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     """PE-cycle updates of the PE model for ``layer`` with ``dataflow`` (folds x per-fold
     cycles x PEs), from the GEMM dims alone (no mapping needed)."""
     a = arch.array
-    g, M, N, K = layer.gemm
-    p = DATAFLOWS[dataflow].plan({"G": g, "M": M, "N": N, "K": K}, a.rows, a.cols)
+    p = DATAFLOWS[dataflow].plan(layer_dims(layer), a.rows, a.cols)
     return p.folds * p.fold_cycles * a.rows * a.cols
 
 

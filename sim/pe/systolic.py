@@ -29,6 +29,10 @@ at the end of the previous cycle, then all registers update at once):
   operand for pixel m into PE(i, j) at cycle ``Ra + m + i``; partial sums move down as
   in ws (tags checked) and pixel m's output leaves the bottom row of every column at
   ``Ra + m + Ra-1``. Per fold ``T + 2 Ra - 1`` cycles.
+* **kc** (rows = C channels, cols = N filters, streams M; the R*S taps and the groups
+  loop over folds). Every fold is a ws fold over the C x N weights of one tap (r, s):
+  the feeder of row i streams the im2col column of (channel i, tap (r, s)); the fold's
+  outputs are added into the output buffer, tap after tap. Per fold ``T + 2 Ra + Ca - 2``.
 
 Conventions (the same as SCALE-Sim's and :mod:`sim.cost`'s):
 
@@ -52,9 +56,10 @@ import numpy as np
 from numba import njit
 
 from tilesim.mapper import DATAFLOWS
+from tilesim.mapper.dataflow import gemm_dims
 
-OS, WS, IS, DW = 0, 1, 2, 3
-DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW}   # the numba boundary: names -> codes
+OS, WS, IS, DW, KC = 0, 1, 2, 3, 4
+DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC}   # numba boundary: codes
 
 
 @njit(cache=True)
@@ -233,6 +238,38 @@ def _run_folds_dw(a, b, Ra, Ca, count, out, busy):
 
 
 @njit(cache=True)
+def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy):
+    """All folds of a grouped GEMM under kc: the reduction index is c * RS + t (channel
+    c, tap t); for every group and tap, rows C, columns N, stream M (ws folds)."""
+    G, M, K = a.shape
+    N = b.shape[2]
+    C = K // RS
+    T = M
+    rf, cf = (C + Ra - 1) // Ra, (N + Ca - 1) // Ca
+    f = 0
+    for g in range(G):
+        for tap in range(RS):
+            for ri in range(rf):
+                r0, r1 = ri * Ra, min(C, ri * Ra + Ra)
+                for ci in range(cf):
+                    c0, c1 = ci * Ca, min(N, ci * Ca + Ca)
+                    S = np.zeros((Ra, Ca), dtype=out.dtype)
+                    X = np.zeros((T, Ra), dtype=out.dtype)
+                    for i in range(r1 - r0):
+                        k = (r0 + i) * RS + tap
+                        S[i, :c1 - c0] = b[g, k, c0:c1]
+                        X[:, i] = a[g, :, k]
+                    o = np.zeros((T, Ca), dtype=out.dtype)
+                    L = _fold_stationary(S, X, T, Ra, Ca, o)
+                    if L < 0:
+                        return -1
+                    out[g, :, c0:c1] += o[:, :c1 - c0]
+                    busy[f % count] += L
+                    f += 1
+    return 0
+
+
+@njit(cache=True)
 def _run_folds(a, b, df, Ra, Ca, count, out, busy):
     """All folds of a grouped GEMM: a (G, M, K), b (G, K, N), out (G, M, N) += a @ b.
     ``busy[arr]`` accumulates each array's cycles. Returns -1 on a tag mismatch."""
@@ -292,10 +329,11 @@ class PEResult:
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
-                  count: int = 1) -> PEResult:
+                  count: int = 1, rs: int = 1) -> PEResult:
     """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
-    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is or dw (dw only where it
-    applies, :meth:`mapper.Dataflow.applies`: one input channel and one filter per group)."""
+    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw or kc (dw only where it
+    applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
+    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc unrolls)."""
     if dataflow not in DATAFLOW_CODE:
         raise ValueError(f"dataflow {dataflow!r}: use one of {', '.join(DATAFLOW_CODE)}")
     if a.ndim == 2:
@@ -307,13 +345,19 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     out = np.zeros((a.shape[0], a.shape[1], b.shape[2]), dtype=dt)
     busy = np.zeros(count, dtype=np.int64)
     G, M, K = a.shape
-    dims = {"G": G, "M": M, "N": b.shape[2], "K": K}
+    if K % rs:
+        raise ValueError(f"reduction K = {K} is not a multiple of rs = {rs}")
+    dims = gemm_dims(G, M, b.shape[2], K, rs)
     df = DATAFLOWS[dataflow]
     if not df.applies(dims):
         raise ValueError(f"dataflow {dataflow!r} does not apply to a GEMM of {dims}")
     code = DATAFLOW_CODE[dataflow]
-    rc = (_run_folds_dw(a, b, rows, cols, count, out, busy) if code == DW else
-          _run_folds(a, b, code, rows, cols, count, out, busy))
+    if code == DW:
+        rc = _run_folds_dw(a, b, rows, cols, count, out, busy)
+    elif code == KC:
+        rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy)
+    else:
+        rc = _run_folds(a, b, code, rows, cols, count, out, busy)
     if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
@@ -355,7 +399,7 @@ def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
     """Run a mapped MAC layer on the PE model: (output (N, K, P, Q), PEResult)."""
     a, b = lower(mapping.layer, x, w)
     r = simulate_gemm(a, b, mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
-                      mapping.array_count)
+                      mapping.array_count, rs=mapping.layer.R * mapping.layer.S)
     return unlower(mapping.layer, r.output), r
 
 

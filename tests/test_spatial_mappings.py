@@ -1,6 +1,7 @@
 """Spatial mappings as data: os/ws/is keep their closed forms under the generalised
-Dataflow, and the channel-parallel depthwise dataflow (dw) is exact in every fidelity
-(PE model cycles and outputs, executor, DES) and applies to depthwise layers only."""
+Dataflow; the channel-parallel depthwise dataflow (dw, depthwise layers only) and the
+K x C unrolling with the filter window in time (kc) are exact in every fidelity (PE
+model cycles and outputs, executor, DES)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import assume, given, settings, strategies as st
 from conftest import layer_result, make_arch, seed_mapping
 from tilesim import arch
 from tilesim.mapper import DATAFLOWS, MappingError, Mapspace
+from tilesim.mapper.dataflow import gemm_dims, layer_dims
 from tilesim.sim import make_mapper
 from tilesim.sim.des import simulate_mac as des_mac
 from tilesim.sim.kernels import conv2d_layer
@@ -39,6 +41,23 @@ def depthwise(draw):
                 stride=draw(st.integers(1, 2)), pad=pad, dilation=dil, groups=c)
 
 
+@st.composite
+def convs(draw):
+    """Small dense, grouped and depthwise convs and FC layers (kc applies to all)."""
+    g = draw(st.sampled_from([1, 1, 2, 3]))
+    if g == 1 and draw(st.booleans()):
+        return fc("fc", draw(st.integers(1, 3)), draw(st.integers(1, 12)),
+                  draw(st.integers(1, 12)))
+    r = draw(st.integers(1, 3))
+    h = draw(st.integers(r, 6))
+    return conv("c", draw(st.integers(1, 2)), g * draw(st.integers(1, 5)), h, h,
+                g * draw(st.integers(1, 5)), r, stride=draw(st.integers(1, 2)),
+                pad=draw(st.integers(0, 1)), groups=g)
+
+
+LAYERS = {"dw": depthwise(), "kc": convs()}
+
+
 # ---- the table: os/ws/is unchanged ----------------------------------------------------------
 @given(st.integers(1, 5), st.integers(1, 40), st.integers(1, 40), st.integers(1, 40),
        st.integers(1, 9), st.integers(1, 9))
@@ -47,23 +66,25 @@ def test_gemm_dataflows_keep_their_closed_forms(g, M, N, K, ra, ca):
     T + 2 Ra + Ca - 2 (ws, is); an operand lacking an axis's dim is re-read per fold of
     that axis (the pre-generalisation rule)."""
     dims = {"G": g, "M": M, "N": N, "K": K}
+    rs = [d for d in (9, 3, 1) if K % d == 0][0]
+    gd = gemm_dims(g, M, N, K, rs)
     cd = lambda a, b: -(-a // b)  # noqa: E731
     for name, (r, c, t) in {"os": ("M", "N", "K"), "ws": ("K", "N", "M"),
                             "is": ("K", "M", "N")}.items():
-        p = DATAFLOWS[name].plan(dims, ra, ca)
+        p = DATAFLOWS[name].plan(gd, ra, ca)
         rf, cf = cd(dims[r], ra), cd(dims[c], ca)
         assert (p.row_folds, p.col_folds, p.folds) == (rf, cf, g * rf * cf)
         assert p.fold_cycles == dims[t] + (ra if name != "os" else 0) + ra + ca - 2
         have = {"input": "MK", "weight": "KN", "output": "MN"}
         assert p.reads == {op: (1 if r in d else rf) * (1 if c in d else cf)
                            for op, d in have.items()}
-        assert DATAFLOWS[name].applies(dims)
+        assert DATAFLOWS[name].applies(gd)
 
 
 def test_dw_applies_to_depthwise_only():
     """dw needs one input channel and one filter per group: columns cannot share inputs."""
     dwl = conv("dw", 1, 16, 6, 6, 16, 3, pad=1, groups=16)
-    assert DATAFLOWS["dw"].applies(dict(zip("GMNK", dwl.gemm)))
+    assert DATAFLOWS["dw"].applies(layer_dims(dwl))
     for other in (conv("dense", 1, 16, 6, 6, 8, 3, pad=1),
                   conv("grouped", 1, 16, 6, 6, 16, 3, pad=1, groups=4),
                   conv("multiplier2", 1, 8, 6, 6, 16, 3, pad=1, groups=8), fc("fc", 1, 8, 4)):
@@ -96,6 +117,25 @@ def test_dw_hand_derived_cycles():
     assert layer_result(seed_mapping(layer, a2, "dw"), a2).compute_cycles == 95 - 1
 
 
+def test_kc_hand_derived_cycles_and_reads():
+    """16 -> 8 channels, 3x3 over 6x6 (pad 1) on an 8x8 array: kc folds the 9 taps and
+    the 2 channel blocks of 8 rows: 9 x 2 ws folds of 36 + 16 + 8 - 2 = 58 cycles; ws
+    packs the reduction (144 rows: 18 folds of the same length). Outputs take a partial
+    sum per fold of their column: 18 writes; each input and weight is read once."""
+    layer = conv("c", 1, 16, 6, 6, 8, 3, pad=1)
+    a = make_arch(rows=8, cols=8, dataflows=["kc"])
+    kc = seed_mapping(layer, a, "kc")
+    r = layer_result(kc, a)
+    assert (r.folds, r.row_folds, r.col_folds) == (18, 2, 1)
+    assert r.compute_cycles == 18 * 58 - 1
+    assert kc.plan.reads == {"input": 1, "weight": 1, "output": 18}
+    assert layer_result(seed_mapping(layer, a), a).compute_cycles == 18 * 58 - 1
+    # a 3-channel first layer: kc uses 3 of 8 rows per tap, ws packs 27 reduction rows
+    first = conv("c", 1, 3, 6, 6, 8, 3, pad=1)
+    assert layer_result(seed_mapping(first, a, "kc"), a).compute_cycles == 9 * 58 - 1
+    assert layer_result(seed_mapping(first, a), a).compute_cycles == 4 * 58 - 1
+
+
 def test_dw_reads_each_operand_as_often_as_ws():
     """On a depthwise layer both dataflows read every im2col input and weight element
     once from the buffer and write each output once per row fold (9 taps on 4 rows:
@@ -120,14 +160,16 @@ def test_dw_tiny_timeline():
 
 
 # ---- every fidelity --------------------------------------------------------------------
+@pytest.mark.parametrize("df", ["dw", "kc"])
 @FAST
-@given(depthwise(), st.integers(1, 9), st.integers(1, 9), st.integers(1, 3),
-       st.integers(0, 2 ** 31))
-def test_pe_dw_equals_reference_and_cost_model(layer, rows, cols, count, seed):
-    """PE model under dw: outputs bit-exact with the reference kernel, last-output cycle
-    == the cost model's compute cycles (multi-fold, multi-array)."""
-    a = make_arch(rows=rows, cols=cols, count=count, dataflows=["dw"])
-    m = seed_mapping(layer, a, "dw")
+@given(data=st.data(), rows=st.integers(1, 9), cols=st.integers(1, 9),
+       count=st.integers(1, 3), seed=st.integers(0, 2 ** 31))
+def test_pe_equals_reference_and_cost_model(df, data, rows, cols, count, seed):
+    """PE model under dw / kc: outputs bit-exact with the reference kernel, last-output
+    cycle == the cost model's compute cycles (multi-fold, multi-array)."""
+    layer = data.draw(LAYERS[df])
+    a = make_arch(rows=rows, cols=cols, count=count, dataflows=[df])
+    m = seed_mapping(layer, a, df)
     x, w = operands(layer, seed)
     out, r = simulate_mapping(m, x, w)
     assert np.array_equal(out, conv2d_layer(layer, x, w))
@@ -135,14 +177,16 @@ def test_pe_dw_equals_reference_and_cost_model(layer, rows, cols, count, seed):
     assert r.last_cycle == layer_result(m, a).compute_cycles
 
 
+@pytest.mark.parametrize("df", ["dw", "kc"])
 @FAST
-@given(depthwise(), st.integers(1, 8), st.integers(1, 8),
-       st.sampled_from(["256 B", "512 B", "64 KiB"]), st.integers(0, 2 ** 31))
-def test_executor_runs_dw_mappings_bit_exact(layer, rows, cols, size, seed):
-    """dw mappings (small buffers force many tiles) execute bit-exactly."""
+@given(data=st.data(), rows=st.integers(1, 8), cols=st.integers(1, 8),
+       size=st.sampled_from(["256 B", "512 B", "64 KiB"]), seed=st.integers(0, 2 ** 31))
+def test_executor_runs_mappings_bit_exact(df, data, rows, cols, size, seed):
+    """dw / kc mappings (small buffers force many tiles) execute bit-exactly."""
+    layer = data.draw(LAYERS[df])
     try:
-        m = seed_mapping(layer, make_arch(rows=rows, cols=cols, size=size, dataflows=["dw"]),
-                         "dw")
+        m = seed_mapping(layer, make_arch(rows=rows, cols=cols, size=size, dataflows=[df]),
+                         df)
     except MappingError:
         assume(False)
     x, w = operands(layer, seed)
@@ -151,17 +195,20 @@ def test_executor_runs_dw_mappings_bit_exact(layer, rows, cols, size, seed):
     assert np.array_equal(ex.output, conv2d_layer(layer, x, w))
 
 
+@pytest.mark.parametrize("df, layer", [
+    ("dw", conv("dw", 2, 8, 6, 6, 8, 3, pad=1, groups=8)),
+    ("kc", conv("c3x3", 2, 6, 9, 7, 10, 3, pad=1)),
+    ("kc", conv("grouped", 1, 12, 5, 5, 6, 3, pad=1, groups=3))])
 @pytest.mark.parametrize("count", [1, 2, 3])
-def test_des_equals_cost_model_under_dw(count):
+def test_des_equals_cost_model(df, layer, count):
     """Unlimited bandwidth: DES cycles == cost model's; finite bandwidth: the engine
     moves exactly the mapping's bytes."""
-    layer = conv("dw", 2, 8, 6, 6, 8, 3, pad=1, groups=8)
-    a = make_arch(rows=4, cols=3, count=count, size="2 KiB", dataflows=["dw"])
-    m = seed_mapping(layer, a, "dw")
-    assert m.dataflow.name == "dw"
+    a = make_arch(rows=4, cols=3, count=count, size="2 KiB", dataflows=[df])
+    m = seed_mapping(layer, a, df)
+    assert m.dataflow.name == df
     assert des_mac(m, a).total_cycles == layer_result(m, a).total_cycles
     b = make_arch(rows=4, cols=3, count=count, size="2 KiB", bandwidth="3 B/cycle",
-                  dataflows=["dw"])
+                  dataflows=[df])
     r, t = des_mac(m, b), m.traffic
     assert (r.dram_read_input_bytes, r.dram_read_weight_bytes, r.dram_write_bytes) == \
         (t.read_input, t.read_weight, t.write_output)
