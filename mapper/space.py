@@ -4,8 +4,9 @@ A point of the space is (dataflow, output block, output-channel tile, input-chan
 tile, loop order):
 
 * **dataflow**: the array's ``dataflow``, or any of ``dataflows`` when the array is
-  configurable (the spatial mapping is then chosen per layer; a dataflow that does
-  not apply to the layer, :meth:`mapper.Dataflow.applies`, makes its points illegal);
+  configurable (the spatial mapping is then chosen per layer); a dataflow that does
+  not apply to the layer (:meth:`mapper.Dataflow.applies`, e.g. dw on a dense layer)
+  is left out of its space;
 * **tile sizes** at the buffer level: the grid of :func:`mapper.tiling.grid_axes` with
   ``balanced`` trip counts, so it includes uneven (imperfect) tiles: for every trip
   count t <= ``balanced`` the smallest tile with t trips, plus powers of two, multiples
@@ -46,7 +47,7 @@ class Points:
     included), ``fold_cycles`` (one fold's cycles), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer); ``tiles`` the buffer tiling's
     sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal`` (the
-    tiles fit and fill the array, and the dataflow applies to the layer)."""
+    tiles fit and fill the array)."""
     index: np.ndarray
     dataflow: np.ndarray
     row_folds: np.ndarray
@@ -68,7 +69,10 @@ class Mapspace:
     def __init__(self, layer: MacLayer, arch: Architecture, balanced: int = BALANCED):
         self.layer, self.arch = layer, arch
         a = arch.array
-        self.dataflows = tuple(dict.fromkeys([a.dataflow] + list(a.dataflows or [])))
+        dims = layer_dims(layer)
+        # the array's own dataflow (os, ws or is) applies to every layer: it comes first
+        self.dataflows = tuple(d for d in dict.fromkeys([a.dataflow] + list(a.dataflows or []))
+                               if DATAFLOWS[d].applies(dims))
         rsel, kts, cts = grid_axes(layer, arch, balanced)
         self.rsel = np.array(rsel, dtype=np.int64)
         self.kts = np.array(kts, dtype=np.int64)
@@ -76,7 +80,6 @@ class Mapspace:
         self.shape = (len(self.dataflows), len(self.rsel), len(self.kts), len(self.cts),
                       len(ORDERS))
         self.size = int(np.prod(self.shape))
-        dims = layer_dims(layer)
         dfs = [DATAFLOWS[d] for d in self.dataflows]
         plans = [d.plan(dims, a.rows, a.cols) for d in dfs]
         i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
@@ -85,7 +88,6 @@ class Mapspace:
         self._folds = i64([p.folds for p in plans])
         self._fc = i64([p.fold_cycles for p in plans])
         self._reads = {op: i64([p.reads[op] for p in plans]) for op in OPERAND_DIMS}
-        self._applies = np.array([d.applies(dims) for d in dfs], dtype=bool)
 
     # ---- indexing -------------------------------------------------------------------
     def decode(self, index) -> tuple[np.ndarray, ...]:
@@ -101,7 +103,7 @@ class Mapspace:
         nb, pt, qt = self.rsel[r].T
         kt, ct = self.kts[k], self.cts[c]
         ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o)
-        legal = ev.fits & self._applies[d]
+        legal = ev.fits.copy()
         for i, name in enumerate(self.dataflows):
             sel = d == i
             if sel.any():
@@ -129,10 +131,11 @@ class Mapspace:
         c = np.searchsorted(self.cts, cts0)
         o, r, k, c = (x.ravel() for x in np.meshgrid(np.arange(len(ORDERS)), r, k, c,
                                                      indexing="ij"))
-        d = self.dataflows.index(dataflow or self.dataflows[0])
-        if not self._applies[d]:
-            raise ValueError(f"dataflow {self.dataflows[d]!r} does not apply to layer "
-                             f"{self.layer.name!r}")
+        dataflow = dataflow or self.dataflows[0]
+        if dataflow not in self.dataflows:
+            raise ValueError(f"dataflow {dataflow!r} is not offered by the array or does "
+                             f"not apply to layer {self.layer.name!r}")
+        d = self.dataflows.index(dataflow)
         idx = self.encode(np.full_like(o, d), r, k, c, o)
         nb, pt, qt = self.rsel[r].T
         fill = fills_array(self.layer, self.arch, self.dataflows[d], nb, pt, qt, self.kts[k],
