@@ -28,9 +28,9 @@ it. ``links`` names the axes along which a PE passes data to its neighbour withi
 fold: in os the a operand moves right and b down; in ws/is the streamed operand moves
 right and the partial sums down.
 
-**dw (channel-parallel depthwise).** Rows hold the R*S taps of a filter (K = C/G*R*S
-with C/G = 1), columns hold channels (G x N, N = 1), so one fold computes up to
-``cols`` channels at once instead of one. Weights are stationary, shifted in from the
+**dw (channel-parallel depthwise).** Rows hold a group's reduction (the R*S taps of a
+depthwise filter), columns hold the groups (channels: G x N, N = 1), so one fold
+computes up to ``cols`` channels at once instead of one. Weights are stationary, shifted in from the
 top over Ra cycles as in ws. Columns need different channels, so inputs are *not*
 forwarded across columns: column j has its own input feeder, which pushes its
 channel's im2col element for pixel m into PE(i, j) at cycle ``Ra + m + i`` (the row
@@ -72,10 +72,10 @@ OPERAND_DIMS = {"input": ("G", "M", "C", "RS"), "weight": ("G", "C", "RS", "N"),
 AXES = ("rows", "cols")
 
 
-def gemm_dims(groups: int, M: int, N: int, K: int, rs: int = 1) -> dict:
-    """The dims of G groups of an M x K @ K x N GEMM whose reduction K is K/rs channels
-    x ``rs`` filter taps: {"G", "M", "N", "C", "RS"}."""
-    return {"G": groups, "M": M, "N": N, "C": K // rs, "RS": rs}
+def gemm_dims(groups: int, M: int, N: int, reduction: int, rs: int = 1) -> dict:
+    """The dims of ``groups`` GEMMs M x K @ K x N whose reduction K (``reduction``) is
+    K / rs channels x ``rs`` filter taps: {"G", "M", "N", "C", "RS"}."""
+    return {"G": groups, "M": M, "N": N, "C": reduction // rs, "RS": rs}
 
 
 def layer_dims(layer) -> dict:
