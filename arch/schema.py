@@ -117,9 +117,11 @@ class SystolicArray(_Frozen):
     dataflow: Literal["os", "ws", "is"]
     count: PositiveInt = 1
     # optional (energy/mapspace): a configurable array lists every dataflow it supports
-    # (which GEMM dim is stationary); the mapper may pick one per layer. Energy overrides
-    # in pJ replace the technology table's figures (arch/technology.py).
-    dataflows: list[Literal["os", "ws", "is"]] | None = None
+    # (mapper/dataflow.py: os, ws, is; dw, channel-parallel depthwise, which applies to
+    # layers with one filter per group only; kc, K x C with the filter window in time);
+    # the mapper picks one per layer. Energy overrides in pJ replace the technology
+    # table's figures (arch/technology.py).
+    dataflows: list[Literal["os", "ws", "is", "dw", "kc"]] | None = None
     mac_energy: Energy | None = None   # one MAC at the array's precision
     hop_energy: Energy | None = None   # one operand moving one PE to the next
 

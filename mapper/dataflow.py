@@ -1,76 +1,185 @@
-"""Dataflows as data: which GEMM dimension sits on the array's rows, which on its
-columns, and which streams through in time.
+"""Dataflows as data: which loop dimensions sit on the array's rows, which on its
+columns, which stream through in time, and which operand stays in the PEs.
 
-A MAC layer (one group) is the GEMM  out[M, N] = in[M, K] @ w[K, N]  with
-M = N*P*Q output pixels, N = K/groups filters and K = C/groups*R*S reduction
-(see :attr:`workloads.MacLayer.gemm`). The three classic systolic dataflows are:
+A MAC layer is G groups of the GEMM  out[M, N] = in[M, K] @ w[K, N]  with M = N*P*Q
+output pixels, N = K/groups filters and K = C/groups*R*S reduction (see
+:attr:`workloads.MacLayer.gemm`), the reduction being C = C/groups input channels x
+RS = R*S filter taps (c outermost, as the GEMM lowering orders it). A dataflow places
+the dims G, M, N, C, RS: an array axis may carry several dims (flattened, first dim
+outermost: ``cols = (G, N)`` enumerates channel g's N filters after channel g-1's;
+``rows = (C, RS)`` is the whole reduction K), one tuple of dims streams through in
+time, and every dim on neither axis nor the stream is an outer loop of folds (G for
+the GEMM dataflows: groups run one after another).
 
-========  ==========  ==========  ===========  =====================================
-dataflow  array rows  array cols  streams (T)  stationary in the PEs
-========  ==========  ==========  ===========  =====================================
-os        M (pixels)  N (filters) K (reduce)   outputs (partial sums)
-ws        K (reduce)  N (filters) M (pixels)   weights
-is        K (reduce)  M (pixels)  N (filters)  inputs
-========  ==========  ==========  ===========  =====================================
+========  ==========  ============  ===========  ==========  =================  =====
+dataflow  array rows  array cols    streams (T)  outer       stationary         links
+========  ==========  ============  ===========  ==========  =================  =====
+os        M (pixels)  N (filters)   K (reduce)   G           outputs (psums)    both
+ws        K (reduce)  N (filters)   M (pixels)   G           weights            both
+is        K (reduce)  M (pixels)    N (filters)  G           inputs             both
+dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
+kc        C (chan)    N (filters)   M (pixels)   G, RS       weights            both
+========  ==========  ============  ===========  ==========  =================  =====
 
-This is SCALE-Sim's assignment (its Sr, Sc and T), so fold counts agree with it.
+(K = C x RS.)
+
+os, ws and is are SCALE-Sim's assignment (its Sr, Sc and T), so fold counts agree with
+it. ``links`` names the axes along which a PE passes data to its neighbour within a
+fold: in os the a operand moves right and b down; in ws/is the streamed operand moves
+right and the partial sums down.
+
+**dw (channel-parallel depthwise).** Rows hold a group's reduction (the R*S taps of a
+depthwise filter), columns hold the groups (channels: G x N, N = 1), so one fold
+computes up to ``cols`` channels at once instead of one. Weights are stationary, shifted in from the
+top over Ra cycles as in ws. Columns need different channels, so inputs are *not*
+forwarded across columns: column j has its own input feeder, which pushes its
+channel's im2col element for pixel m into PE(i, j) at cycle ``Ra + m + i`` (the row
+skew of ws, without ws's column skew); each PE adds its product to the partial sum
+from the PE above and passes it down; column j's output for pixel m leaves the bottom
+row at ``Ra + m + Ra - 1``, in every column at once. The innermost input buffer thus
+delivers Ra x Ca elements a cycle (ws: Ra). A dataflow applies to a layer only when no
+operand would have to reach several PEs of an unlinked axis (:meth:`Dataflow.applies`):
+dw needs K/groups = 1, one filter per group (a depthwise layer of multiplier 1, or a
+grouped layer with one filter per group), or columns would need shared inputs.
+
+**kc (K x C unrolling, filter window in time).** Input channels on the rows, filters on
+the columns (ZigZag's K x C spatial unrolling of its tpu_like and edge_tpu_like
+arrays), pixels streamed, and the R*S filter taps an outer loop of folds: each PE
+holds one weight, so fold (g, r, s, row fold, column fold) is a ws fold over the C x N
+weights of tap (r, s), and its partial sums are added into the output buffer, which
+therefore takes R*S x row folds partial-sum writes per output. Same per-fold formula as
+ws; R*S times the folds of a C x N slice, so it never beats ws in cycles (ws packs the
+R*S taps into the rows), but it is the mapping ZigZag costs.
+
+Per-fold cycles (:meth:`Dataflow.fold_cycles`), with an Ra x Ca array streaming T
+elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols linked)``,
+
+* os: ``T + Ra + Ca - 2``; ws, is, kc: ``T + 2 Ra + Ca - 2`` (os, ws, is cycle-exact
+  with SCALE-Sim v3); dw: ``T + 2 Ra - 1``;
+
+each proven register by register by :mod:`sim.pe`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-# operand -> the GEMM dims that index it
-OPERAND_DIMS = {"input": ("M", "K"), "weight": ("K", "N"), "output": ("M", "N")}
+DIMS = ("G", "M", "N", "C", "RS")
+K = ("C", "RS")     # the GEMM reduction
+# operand -> the dims that index it
+OPERAND_DIMS = {"input": ("G", "M", "C", "RS"), "weight": ("G", "C", "RS", "N"),
+                "output": ("G", "M", "N")}
+AXES = ("rows", "cols")
+
+
+def gemm_dims(groups: int, M: int, N: int, reduction: int, rs: int = 1) -> dict:
+    """The dims of ``groups`` GEMMs M x K @ K x N whose reduction K (``reduction``) is
+    K / rs channels x ``rs`` filter taps: {"G", "M", "N", "C", "RS"}."""
+    return {"G": groups, "M": M, "N": N, "C": reduction // rs, "RS": rs}
+
+
+def layer_dims(layer) -> dict:
+    """:func:`gemm_dims` of a :class:`workloads.MacLayer`."""
+    g, M, N, K = layer.gemm
+    return gemm_dims(g, M, N, K, layer.R * layer.S)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """How one layer folds onto an array under a dataflow: ``row_folds`` and
+    ``col_folds`` (folds of the dims on each axis), ``folds`` (of the whole layer,
+    outer dims included), ``stream`` (T), ``fold_cycles`` (one fold) and ``reads``
+    (operand -> how often the array reads each element from its innermost buffer;
+    for outputs, partial-sum writes per element)."""
+    row_folds: int
+    col_folds: int
+    folds: int
+    stream: int
+    fold_cycles: int
+    reads: dict
 
 
 @dataclass(frozen=True)
 class Dataflow:
-    """One dataflow as data; its fold terms are methods, so no caller branches on its name.
-
-    Per-fold compute (cycle-exact with SCALE-Sim v3, proven register by register by
-    :mod:`sim.pe`): with an Ra x Ca array streaming T elements,
-
-    * an output-stationary fold (``preload`` False) takes ``T + Ra + Ca - 2`` cycles:
-      operands skew in over Ra - 1 cycles, stream T cycles, the last partial sums
-      ripple through Ca - 1 columns; outputs stay in the PEs;
-    * a weight- or input-stationary fold (``preload`` True) takes ``T + 2 Ra + Ca - 2``:
-      the same plus Ra cycles to shift the stationary operand down the Ra rows.
-    """
+    """One dataflow as data (see the module doc); its fold terms are methods, so no
+    caller branches on its name."""
     name: str
-    rows: str    # GEMM dim spread over the array's rows
-    cols: str    # GEMM dim spread over the array's columns
-    stream: str  # GEMM dim that streams through in time
+    rows: tuple      # dims spread over the array's rows (flattened, first outermost)
+    cols: tuple      # dims spread over the array's columns
+    stream: tuple    # dims that stream through in time
     stationary: str  # the operand that stays in the PEs during a fold
     preload: bool    # the stationary operand is shifted in over the rows before streaming
+    links: tuple = AXES   # axes along which PEs pass data to their neighbours
+
+    @property
+    def outer(self) -> tuple:
+        """Dims on neither axis nor the stream: loops of whole folds."""
+        placed = set(self.rows) | set(self.cols) | set(self.stream)
+        return tuple(d for d in DIMS if d not in placed)
+
+    def axis(self, name: str) -> tuple:
+        return self.rows if name == "rows" else self.cols
 
     def fold_cycles(self, rows, cols, stream):
         """Cycles of one fold on a ``rows`` x ``cols`` array streaming ``stream``
         elements (numbers or numpy arrays)."""
-        return stream + (2 if self.preload else 1) * rows + cols - 2
+        return (stream + (rows if self.preload else 0) + (rows - 1) * ("rows" in self.links)
+                + (cols - 1) * ("cols" in self.links))
 
-    def folds(self, dims: dict, rows: int, cols: int) -> tuple[int, int]:
-        """(row folds, column folds) of one group's GEMM ``dims`` ({"M", "N", "K"}) on a
-        ``rows`` x ``cols`` array."""
-        return -(-dims[self.rows] // rows), -(-dims[self.cols] // cols)
+    def _copies(self, operand: str, axis: str, dims: dict) -> int:
+        """PEs of one fold along ``axis`` that need the same element of ``operand`` but
+        cannot pass it on (1 unless the axis is unlinked or only partly indexes it)."""
+        ax = self.axis(axis)
+        missing = [d for d in ax if d not in OPERAND_DIMS[operand]]
+        if not missing or (axis in self.links and len(missing) == len(ax)):
+            return 1
+        return math.prod(dims[d] for d in missing)
 
-    def reads_per_element(self, operand: str, row_folds: int, col_folds: int) -> int:
-        """How often the array reads each element of ``operand`` from its buffer.
+    def applies(self, dims: dict) -> bool:
+        """Whether the array can run a layer of ``dims`` (:func:`gemm_dims`) this way: no operand must be copied to several PEs along an axis that cannot
+        forward it (e.g. dw on a layer whose columns would share inputs)."""
+        return all(self._copies(op, ax, dims) == 1 for op in OPERAND_DIMS for ax in AXES)
 
-        An operand indexed by both array dims is loaded once; one that lacks the rows
-        (cols) dim is re-streamed for every row (col) fold. For the output operand this
-        is the number of partial-sum writes per element.
+    def plan(self, dims: dict, rows: int, cols: int) -> Fold:
+        """The :class:`Fold` of a layer of ``dims`` (:func:`gemm_dims`) on a ``rows`` x
+        ``cols`` array.
+
+        Reads per element: an operand indexed by every dim of both axes is loaded once
+        per outer iteration it does not depend on; one that lacks all dims of a linked
+        axis is forwarded along it within a fold and re-streamed for every fold of that
+        axis; one that lacks some dims of an axis that cannot forward it is read by each
+        PE that needs it (the product of the missing dims; never in a layer the dataflow
+        :meth:`applies` to).
         """
-        dims = OPERAND_DIMS[operand]
-        f = 1
-        if self.rows not in dims:
-            f *= row_folds
-        if self.cols not in dims:
-            f *= col_folds
-        return f
+        ext = {a: math.prod(dims[d] for d in self.axis(a)) for a in AXES}
+        rf, cf = -(-ext["rows"] // rows), -(-ext["cols"] // cols)
+        outer = math.prod(dims[d] for d in self.outer)
+        T = math.prod(dims[d] for d in self.stream)
+        axis_folds = {"rows": rf, "cols": cf}
+        reads = {}
+        for op, od in OPERAND_DIMS.items():
+            f = math.prod(dims[d] for d in self.outer if d not in od)
+            for a in AXES:
+                ax = self.axis(a)
+                missing = [d for d in ax if d not in od]
+                if missing and a in self.links and len(missing) == len(ax):
+                    f *= axis_folds[a]
+                else:
+                    f *= self._copies(op, a, dims)
+            reads[op] = f
+        return Fold(row_folds=rf, col_folds=cf, folds=outer * rf * cf, stream=T,
+                    fold_cycles=self.fold_cycles(rows, cols, T), reads=reads)
 
 
 DATAFLOWS = {
-    "os": Dataflow("os", rows="M", cols="N", stream="K", stationary="output", preload=False),
-    "ws": Dataflow("ws", rows="K", cols="N", stream="M", stationary="weight", preload=True),
-    "is": Dataflow("is", rows="K", cols="M", stream="N", stationary="input", preload=True),
+    "os": Dataflow("os", rows=("M",), cols=("N",), stream=K, stationary="output",
+                   preload=False),
+    "ws": Dataflow("ws", rows=K, cols=("N",), stream=("M",), stationary="weight",
+                   preload=True),
+    "is": Dataflow("is", rows=K, cols=("M",), stream=("N",), stationary="input",
+                   preload=True),
+    "dw": Dataflow("dw", rows=K, cols=("G", "N"), stream=("M",), stationary="weight",
+                   preload=True, links=("rows",)),
+    "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=("M",), stationary="weight",
+                   preload=True),
 }

@@ -3,10 +3,18 @@ from __future__ import annotations
 
 from tilesim.arch import Architecture
 
+from .dataflow import K
 from .mapping import Mapping
 
-_DIM_WORDS = {"M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
-              "K": "reduction (C/groups*R*S)"}
+_DIM_WORDS = {"G": "groups", "M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
+              "K": "reduction (C/groups*R*S)", "C": "input channels (C/groups)",
+              "RS": "filter taps (R*S)"}
+
+
+def _dims(m: Mapping, dims: tuple) -> str:
+    """``dims`` in words with their extent, e.g. ``G groups x N filters (K/groups) = 32``."""
+    names = ("K",) if dims == K else dims
+    return f"{' x '.join(f'{d} {_DIM_WORDS[d]}' for d in names)} = {m.dim(dims)}"
 
 
 def tiling_summary(m: Mapping) -> str:
@@ -50,9 +58,9 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
         db = ", double-buffered" if lvl.double_buffered else ""
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}] in every PE: "
                      f"{pe_level_need(arch, lvl):,} B of {lvl.size:,} B{db}")
+    outer = "".join(f"{_DIM_WORDS[d]} {m.dim(d)} x " for d in df.outer)
     lines.append(f"{ind}  for fold in range({m.folds}):".ljust(36) +
-                 f"# groups {m.groups} x row folds {m.row_folds} x col folds {m.col_folds}")
-    lines.append(f"{ind}    rows <- {df.rows} {_DIM_WORDS[df.rows]} = {m.rows_dim}, "
-                 f"cols <- {df.cols} {_DIM_WORDS[df.cols]} = {m.cols_dim}, "
-                 f"stream {df.stream} {_DIM_WORDS[df.stream]} = {m.stream_len} cycles")
+                 f"# {outer}row folds {m.row_folds} x col folds {m.col_folds}")
+    lines.append(f"{ind}    rows <- {_dims(m, df.rows)}, cols <- {_dims(m, df.cols)}, "
+                 f"stream {_dims(m, df.stream)} cycles")
     return lines

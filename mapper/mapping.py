@@ -3,11 +3,12 @@ how a searched mapping was found (:class:`SearchResult`)."""
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 from tilesim.workloads import MacLayer
 
-from .dataflow import Dataflow
+from .dataflow import Dataflow, Fold, gemm_dims
 
 LOOPS = ("r", "k", "c")  # output-row blocks, output-channel blocks, input-channel blocks
 ORDERS = tuple(itertools.permutations(range(3)))  # indices into LOOPS, outermost first
@@ -68,9 +69,10 @@ class Mapping:
     """A MAC layer on the array: GEMM view, spatial folding and buffer tiling.
 
     The layer (one GEMM per group) is lowered to ``M x K @ K x N``; ``dataflow`` puts
-    two of M, N, K on the array's rows and columns and streams the third; each group
-    needs ``row_folds * col_folds`` folds and the ``groups * row_folds * col_folds``
-    folds are shared round-robin by the ``array_count`` arrays.
+    the dims G, M, N, K on the array's rows and columns, the stream and outer loops
+    (:mod:`mapper.dataflow`); ``row_folds`` and ``col_folds`` fold each axis, and the
+    layer's :attr:`folds` (outer loops included: ``groups * row_folds * col_folds`` for
+    os/ws/is) are shared round-robin by the ``array_count`` arrays.
     """
     layer: MacLayer
     dataflow: Dataflow
@@ -88,8 +90,23 @@ class Mapping:
     notes: tuple[str, ...] = field(default=())
     search: SearchResult | None = None  # how the mapping was found (None: built by hand)
 
-    def dim(self, name: str) -> int:
-        return {"M": self.M, "N": self.N, "K": self.K}[name]
+    @property
+    def dims(self) -> dict:
+        """The dims a dataflow places (:func:`mapper.dataflow.gemm_dims`): {"G": groups,
+        "M", "N", "C": K / RS, "RS": R*S}; ``dim("K")`` is C x RS."""
+        return gemm_dims(self.groups, self.M, self.N, self.K, self.layer.R * self.layer.S)
+
+    def dim(self, names) -> int:
+        """Extent of a dim, or the product of a tuple of dims (an array axis)."""
+        if names == "K":
+            return self.K
+        d = self.dims
+        return d[names] if isinstance(names, str) else math.prod(d[n] for n in names)
+
+    @property
+    def plan(self) -> Fold:
+        """The array folding of this mapping (:meth:`mapper.Dataflow.plan`)."""
+        return self.dataflow.plan(self.dims, self.array_rows, self.array_cols)
 
     @property
     def rows_dim(self) -> int:
@@ -105,8 +122,8 @@ class Mapping:
 
     @property
     def folds(self) -> int:
-        """Folds of the whole layer (all groups)."""
-        return self.groups * self.row_folds * self.col_folds
+        """Folds of the whole layer (outer loops such as groups included)."""
+        return self.plan.folds
 
     @property
     def folds_per_array(self) -> int:

@@ -4,7 +4,9 @@ A point of the space is (dataflow, output block, output-channel tile, input-chan
 tile, loop order):
 
 * **dataflow**: the array's ``dataflow``, or any of ``dataflows`` when the array is
-  configurable (which GEMM dim is stationary is then chosen per layer);
+  configurable (the spatial mapping is then chosen per layer); a dataflow that does
+  not apply to the layer (:meth:`mapper.Dataflow.applies`, e.g. dw on a dense layer)
+  is left out of its space;
 * **tile sizes** at the buffer level: the grid of :func:`mapper.tiling.grid_axes` with
   ``balanced`` trip counts, so it includes uneven (imperfect) tiles: for every trip
   count t <= ``balanced`` the smallest tile with t trips, plus powers of two, multiples
@@ -27,7 +29,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
-from .dataflow import DATAFLOWS, OPERAND_DIMS
+from .dataflow import DATAFLOWS, OPERAND_DIMS, layer_dims
 from .mapping import LOOPS, ORDERS, Mapping, Tiling
 from .tiling import TileEval, fills_array, grid_axes, least_traffic, raise_no_fit, score_points
 
@@ -40,14 +42,17 @@ class Points:
     """A batch of mapspace points: parallel numpy arrays, what the cost model scores.
 
     ``dataflow`` indexes ``dataflows`` (names); per point the array folding of its
-    dataflow: ``row_folds``, ``col_folds`` (per group), ``fold_cycles`` (one fold's
-    cycles, :meth:`mapper.Dataflow.fold_cycles`), ``reads`` (operand -> how often the
+    dataflow (:meth:`mapper.Dataflow.plan`): ``row_folds``, ``col_folds`` (folds of the
+    dims on each axis), ``folds`` (of the whole layer, outer dims such as groups
+    included), ``fold_cycles`` (one fold's cycles), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer); ``tiles`` the buffer tiling's
-    sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal``."""
+    sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal`` (the
+    tiles fit and fill the array)."""
     index: np.ndarray
     dataflow: np.ndarray
     row_folds: np.ndarray
     col_folds: np.ndarray
+    folds: np.ndarray
     fold_cycles: np.ndarray
     reads: dict
     tiles: TileEval
@@ -64,7 +69,10 @@ class Mapspace:
     def __init__(self, layer: MacLayer, arch: Architecture, balanced: int = BALANCED):
         self.layer, self.arch = layer, arch
         a = arch.array
-        self.dataflows = tuple(dict.fromkeys([a.dataflow] + list(a.dataflows or [])))
+        dims = layer_dims(layer)
+        # the array's own dataflow (os, ws or is) applies to every layer: it comes first
+        self.dataflows = tuple(d for d in dict.fromkeys([a.dataflow] + list(a.dataflows or []))
+                               if DATAFLOWS[d].applies(dims))
         rsel, kts, cts = grid_axes(layer, arch, balanced)
         self.rsel = np.array(rsel, dtype=np.int64)
         self.kts = np.array(kts, dtype=np.int64)
@@ -72,17 +80,14 @@ class Mapspace:
         self.shape = (len(self.dataflows), len(self.rsel), len(self.kts), len(self.cts),
                       len(ORDERS))
         self.size = int(np.prod(self.shape))
-        g, M, N, K = layer.gemm
-        dims = {"M": M, "N": N, "K": K}
         dfs = [DATAFLOWS[d] for d in self.dataflows]
-        folds = [d.folds(dims, a.rows, a.cols) for d in dfs]
-        self._rf = np.array([f[0] for f in folds], dtype=np.int64)
-        self._cf = np.array([f[1] for f in folds], dtype=np.int64)
-        self._fc = np.array([d.fold_cycles(a.rows, a.cols, dims[d.stream]) for d in dfs],
-                            dtype=np.int64)
-        self._reads = {op: np.array([d.reads_per_element(op, rf, cf) for d, (rf, cf) in
-                                     zip(dfs, folds)], dtype=np.int64)
-                       for op in OPERAND_DIMS}
+        plans = [d.plan(dims, a.rows, a.cols) for d in dfs]
+        i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
+        self._rf = i64([p.row_folds for p in plans])
+        self._cf = i64([p.col_folds for p in plans])
+        self._folds = i64([p.folds for p in plans])
+        self._fc = i64([p.fold_cycles for p in plans])
+        self._reads = {op: i64([p.reads[op] for p in plans]) for op in OPERAND_DIMS}
 
     # ---- indexing -------------------------------------------------------------------
     def decode(self, index) -> tuple[np.ndarray, ...]:
@@ -105,13 +110,15 @@ class Mapspace:
                 legal[sel] &= fills_array(self.layer, self.arch, name, nb[sel], pt[sel], qt[sel],
                                           kt[sel], ct[sel])
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
-                      fold_cycles=self._fc[d], reads={op: v[d] for op, v in self._reads.items()},
+                      folds=self._folds[d], fold_cycles=self._fc[d],
+                      reads={op: v[d] for op, v in self._reads.items()},
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
-    def seed(self) -> int:
+    def seed(self, dataflow: str | None = None) -> int:
         """The least-DRAM-traffic point on the coarse grid (powers of two, multiples of
-        the array's columns, full extents: ``grid_axes`` without balanced tiles) under the
-        array's own dataflow, among tiles that fill the array; ties go to the smaller
+        the array's columns, full extents: ``grid_axes`` without balanced tiles) under
+        ``dataflow`` (default the array's own: os, ws or is, which applies to every
+        layer), among tiles that fill the array; ties go to the smaller
         unhidden first load + last store, then to fewer tiles, then to the first in
         (loop order, output block, k tile, c tile) order. Every search scores it first,
         so a searched mapping is never worse than it under the search's objective.
@@ -124,9 +131,14 @@ class Mapspace:
         c = np.searchsorted(self.cts, cts0)
         o, r, k, c = (x.ravel() for x in np.meshgrid(np.arange(len(ORDERS)), r, k, c,
                                                      indexing="ij"))
-        idx = self.encode(np.zeros_like(o), r, k, c, o)
+        dataflow = dataflow or self.dataflows[0]
+        if dataflow not in self.dataflows:
+            raise ValueError(f"dataflow {dataflow!r} is not offered by the array or does "
+                             f"not apply to layer {self.layer.name!r}")
+        d = self.dataflows.index(dataflow)
+        idx = self.encode(np.full_like(o, d), r, k, c, o)
         nb, pt, qt = self.rsel[r].T
-        fill = fills_array(self.layer, self.arch, self.dataflows[0], nb, pt, qt, self.kts[k],
+        fill = fills_array(self.layer, self.arch, self.dataflows[d], nb, pt, qt, self.kts[k],
                            self.cts[c])
         ev = score_points(self.layer, self.arch, nb[fill], pt[fill], qt[fill], self.kts[k][fill],
                           self.cts[c][fill], o[fill])
@@ -168,11 +180,11 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
             ORDERS.index(tuple(LOOPS.index(x) for x in t.order)))]
     ev = score_points(m.layer, arch, *one)
     df = m.dataflow
-    legal = ev.fits & fills_array(m.layer, arch, df.name, *one[:5])
+    p = m.plan
+    legal = ev.fits & fills_array(m.layer, arch, df.name, *one[:5]) & df.applies(m.dims)
     i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-    return Points(index=i64(0), dataflow=i64(0), row_folds=i64(m.row_folds),
-                  col_folds=i64(m.col_folds),
-                  fold_cycles=i64(df.fold_cycles(m.array_rows, m.array_cols, m.stream_len)),
-                  reads={op: i64(df.reads_per_element(op, m.row_folds, m.col_folds))
-                         for op in OPERAND_DIMS},
+    return Points(index=i64(0), dataflow=i64(0), row_folds=i64(p.row_folds),
+                  col_folds=i64(p.col_folds), folds=i64(p.folds),
+                  fold_cycles=i64(p.fold_cycles),
+                  reads={op: i64(v) for op, v in p.reads.items()},
                   tiles=ev, legal=legal, dataflows=(df.name,))

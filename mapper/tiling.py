@@ -86,12 +86,18 @@ def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, 
     whole dim), so that buffer tiles never starve a fold."""
     a = arch.array
     g, M, Ng, Kr = layer.gemm
-    extent = {"M": (nb * pt * qt, M), "N": (np.minimum(kt, Ng), Ng),
-              "K": ((ct if g == 1 else layer.C // g) * layer.R * layer.S, Kr)}
+    # (tile extent, full extent) of each GEMM dim; output-channel tiles are aligned to
+    # groups, so a tile of kt channels spans max(1, kt // Ng) groups
+    extent = {"G": (np.maximum(1, kt // Ng), g), "M": (nb * pt * qt, M),
+              "N": (np.minimum(kt, Ng), Ng),
+              "C": (ct if g == 1 else layer.C // g, layer.C // g),
+              "RS": (layer.R * layer.S, layer.R * layer.S)}
     df = DATAFLOWS[dataflow]
     keep = np.ones(len(nb), dtype=bool)
-    for dim, side in ((df.rows, a.rows), (df.cols, a.cols)):
-        e, full = extent[dim]
+    for dims, side in ((df.rows, a.rows), (df.cols, a.cols)):
+        e, full = 1, 1
+        for d in dims:
+            e, full = e * extent[d][0], full * extent[d][1]
         keep &= e >= min(side, full)
     return keep
 

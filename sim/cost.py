@@ -10,7 +10,9 @@ cycle-exact with SCALE-Sim v3: ``tests/test_scalesim_golden.py``; proven registe
 register by :mod:`sim.pe`). Partial folds cost as much as full ones, folds do not
 overlap, and ``compute_cycles = folds_per_array * per_fold - 1`` (the index of the last
 cycle, counting from 0: SCALE-Sim's convention), ``folds_per_array`` =
-ceil(groups * row_folds * col_folds / count) when ``count`` arrays share the layer.
+ceil(folds / count) when ``count`` arrays share the layer; the layer's folds
+(:meth:`mapper.Dataflow.plan`: ``groups * row_folds * col_folds`` for os/ws/is) come
+with the points.
 
 Memory: DRAM moves the mapping's traffic at the DRAM bandwidth, ``memory_cycles =
 ceil(bytes / bytes_per_cycle)``. The first input + weight tile must arrive before
@@ -76,15 +78,14 @@ def transfer_cycles(nbytes, bpc: float):
     return np.ceil(np.asarray(nbytes) / bpc).astype(np.int64)
 
 
-def compute_cycles(pts: Points, groups: int, count: int) -> np.ndarray:
+def compute_cycles(pts: Points, count: int) -> np.ndarray:
     """Last-cycle index of the arrays for each point (SCALE-Sim's Total Cycles)."""
-    folds = groups * pts.row_folds * pts.col_folds
-    return -(-folds // count) * pts.fold_cycles - 1
+    return -(-pts.folds // count) * pts.fold_cycles - 1
 
 
 def mapping_compute_cycles(m: Mapping, arch: Architecture) -> int:
     """:func:`compute_cycles` of one Mapping on ``arch`` (its own array count)."""
-    return int(compute_cycles(points_of(m, arch), m.groups, m.array_count)[0])
+    return int(compute_cycles(points_of(m, arch), m.array_count)[0])
 
 
 def dram_reads(layer: MacLayer, read_input, read_weight) -> tuple:
@@ -249,7 +250,7 @@ class CostModel:
         t = pts.tiles
         bpc = arch.dram_bpc
         hidden = arch.hidden
-        comp = compute_cycles(pts, layer.groups, arch.array.count)
+        comp = compute_cycles(pts, arch.array.count)
         ri, rw, rp, wo = (_int(v) for v in (t.read_input, t.read_weight, t.read_psum,
                                             t.write_output))
         reads = ri + rw + rp

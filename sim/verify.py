@@ -35,6 +35,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapper
 from tilesim.mapper.tiling import operand_bytes
+from tilesim.mapper.dataflow import layer_dims
 from tilesim.workloads import MacLayer, Model
 from tilesim.workloads.ir import conv_out
 
@@ -196,11 +197,8 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     """PE-cycle updates of the PE model for ``layer`` with ``dataflow`` (folds x per-fold
     cycles x PEs), from the GEMM dims alone (no mapping needed)."""
     a = arch.array
-    g, M, N, K = layer.gemm
-    dims = {"M": M, "N": N, "K": K}
-    df = DATAFLOWS[dataflow]
-    rf, cf = df.folds(dims, a.rows, a.cols)
-    return g * rf * cf * df.fold_cycles(a.rows, a.cols, dims[df.stream]) * a.rows * a.cols
+    p = DATAFLOWS[dataflow].plan(layer_dims(layer), a.rows, a.cols)
+    return p.folds * p.fold_cycles * a.rows * a.cols
 
 
 def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,

@@ -13,14 +13,17 @@ settings.load_profile("tilesim")
 
 
 def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", size="64 MiB",
-              double_buffered=True, precision=("int8", "int8", "int32"), buf_bandwidth=None):
-    """A one-buffer accelerator (all operands in one SRAM) for hand-derived cases."""
+              double_buffered=True, precision=("int8", "int8", "int32"), buf_bandwidth=None,
+              dataflows=None):
+    """A one-buffer accelerator (all operands in one SRAM) for hand-derived cases;
+    ``dataflows`` lists further dataflows the array offers (e.g. ["dw"])."""
     i, w, acc = precision
+    extra = {"dataflows": list(dict.fromkeys([dataflow] + dataflows))} if dataflows else {}
     return arch.from_dict({
         "version": 1, "name": "test", "clock": "1 GHz", "technology": "28 nm",
         "precision": {"input": i, "weight": w, "accumulator": acc},
         "compute": {"arrays": [{"rows": rows, "cols": cols, "dataflow": dataflow,
-                                "count": count}], "vector": {"lanes": 4}},
+                                "count": count, **extra}], "vector": {"lanes": 4}},
         "memory": [
             {"name": "dram", "kind": "dram", "holds": ["input", "weight", "output"],
              "bandwidth": bandwidth},
@@ -35,12 +38,13 @@ def small_arch():
     return make_arch
 
 
-def seed_mapping(layer, arch):
-    """The least-DRAM-traffic mapping on the coarse grid (``Mapspace.seed``): the point
-    every mapping search scores first, with no search."""
+def seed_mapping(layer, arch, dataflow=None):
+    """The least-DRAM-traffic mapping on the coarse grid (``Mapspace.seed``) under
+    ``dataflow`` (default the array's own): the point every mapping search scores
+    first, with no search."""
     from tilesim.mapper import Mapspace
     space = Mapspace(layer, arch)
-    return space.mapping(space.seed())
+    return space.mapping(space.seed(dataflow))
 
 
 def layer_result(m, arch):

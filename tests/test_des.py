@@ -268,6 +268,24 @@ def test_program_replays_tiles_in_order():
     assert sum(p.new_out) == sum(1 for b in p.store_bytes if b)
 
 
+@pytest.mark.slow  # whole-network DES agreement, about 10 s per case
+@pytest.mark.parametrize("objective", ["traffic", "edp"])
+def test_depthwise_dataflow_network_unlimited_equal_finite_within_ten_percent(objective):
+    """edge_tpu_like offers [ws, dw]: MobileNetV2's depthwise layers go on dw under edp
+    (ws under traffic, a tie the lower index wins). Unlimited bandwidth: every layer's DES
+    cycles equal the analytic model's; as shipped: within 10 %."""
+    from tilesim.sim import make_mapper
+    m = workloads.load("mobilenet_v2")
+    for a, tol in ((unlimited("edge_tpu_like"), 0), (arch.load("edge_tpu_like"), 0.10)):
+        mapper = make_mapper(a, objective)
+        ana = simulate_model(m, a, mapper)
+        des = des_model(m, a, mapper).result
+        dws = {x.dataflow for x in ana.layers if x.kind == "depthwise"}
+        assert dws == ({"dw"} if objective == "edp" else {"ws"})
+        for x, y in zip(ana.layers, des.layers, strict=True):
+            assert abs(y.cycles - x.cycles) <= tol * x.cycles, (x.layer, x.cycles, y.cycles)
+
+
 @pytest.mark.slow  # whole-network DES agreement
 @pytest.mark.parametrize("preset", ["tpu_v1", "nvdla_small"])
 @pytest.mark.parametrize("model", ["resnet50", "mobilenet_v2"])

@@ -2,6 +2,8 @@
 the DRAM traffic formula equals a brute-force replay of the tile loop."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -149,8 +151,9 @@ def test_tiles_fill_the_array():
     for df in ("os", "ws", "is"):
         m = seed_mapping(layer, make_arch(rows=16, cols=16, dataflow=df, size="64 KiB"))
         t = m.tiling
-        ext = {"M": t.images * t.rows * t.cols, "N": t.k_tile, "K": t.c_tile * 9}
-        assert ext[m.dataflow.rows] >= 16 and ext[m.dataflow.cols] >= 16
+        ext = {"M": t.images * t.rows * t.cols, "N": t.k_tile, "C": t.c_tile, "RS": 9}
+        span = {ax: math.prod(ext[d] for d in getattr(m.dataflow, ax)) for ax in ("rows", "cols")}
+        assert span["rows"] >= 16 and span["cols"] >= 16
 
 
 @pytest.mark.parametrize("objective", ["traffic", "edp"])

@@ -23,13 +23,23 @@ at the end of the previous cycle, then all registers update at once):
   adds its product to the partial sum arriving from the PE above (tags checked) and
   passes it down; a finished output leaves the bottom row of column j at cycle
   ``Ra + t + Ra-1 + j``. Per fold ``T + 2 Ra + Ca - 2`` cycles.
+* **dw** (rows = K = R*S taps, cols = G x N channels, streams M; weights stationary).
+  The weights are shifted in from the top as in ws (Ra cycles). Columns hold different
+  channels, so no operand moves sideways: column j's own feeder pushes its channel's
+  operand for pixel m into PE(i, j) at cycle ``Ra + m + i``; partial sums move down as
+  in ws (tags checked) and pixel m's output leaves the bottom row of every column at
+  ``Ra + m + Ra-1``. Per fold ``T + 2 Ra - 1`` cycles.
+* **kc** (rows = C channels, cols = N filters, streams M; the R*S taps and the groups
+  loop over folds). Every fold is a ws fold over the C x N weights of one tap (r, s):
+  the feeder of row i streams the im2col column of (channel i, tap (r, s)); the fold's
+  outputs are added into the output buffer, tap after tap. Per fold ``T + 2 Ra + Ca - 2``.
 
 Conventions (the same as SCALE-Sim's and :mod:`sim.cost`'s):
 
 * Feeders run the whole Ra x Ca schedule in every fold: rows/columns of a partial
   (edge) fold are fed zeros, so an edge fold takes as long as a full one.
-* Folds run back to back without overlap; fold f of the layer (groups outermost, then
-  row folds, then column folds) runs on array ``f % count``.
+* Folds run back to back without overlap; fold f of the layer (outer dims such as
+  groups outermost, then row folds, then column folds) runs on array ``f % count``.
 * The cycle returned is the **index** of the cycle in which the layer's last output is
   produced, the first cycle being 0 (SCALE-Sim's "Total Cycles"), i.e. the number of
   cycles minus one; with several arrays, the latest over the arrays.
@@ -46,9 +56,10 @@ import numpy as np
 from numba import njit
 
 from tilesim.mapper import DATAFLOWS
+from tilesim.mapper.dataflow import gemm_dims
 
-OS, WS, IS = 0, 1, 2
-DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS}   # the numba boundary: names -> int codes
+OS, WS, IS, DW, KC = 0, 1, 2, 3, 4
+DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC}   # numba boundary: codes
 
 
 @njit(cache=True)
@@ -150,6 +161,115 @@ def _fold_stationary(S, X, T, Ra, Ca, out):
 
 
 @njit(cache=True)
+def _fold_dw(S, X, T, Ra, Ca, out):
+    """One dw fold. S (Ra, Ca) stationary, X (T, Ra, Ca) each column's own stream;
+    out (T, Ca)[m, j] += X[m, :, j] . S[:, j]. Returns the fold's cycle count
+    (last-output cycle index + 1), -1 on a tag mismatch."""
+    s = np.zeros((Ra, Ca), dtype=out.dtype)
+    # preload: the stationary operand enters at the top and shifts down one row a cycle
+    for t in range(Ra):
+        for i in range(Ra - 1, 0, -1):
+            for j in range(Ca):
+                s[i, j] = s[i - 1, j]
+        for j in range(Ca):
+            s[0, j] = S[Ra - 1 - t, j]
+    x = np.zeros((Ra, Ca), dtype=out.dtype)
+    x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
+    p = np.zeros((Ra, Ca), dtype=out.dtype)
+    p_tag = np.full((Ra, Ca), -1, dtype=np.int64)
+    remaining = T * Ca
+    t = Ra
+    while True:
+        for i in range(Ra - 1, -1, -1):          # bottom row first: psums move down
+            for j in range(Ca):
+                m = t - Ra - i                   # column j's feeder, row i: no sideways move
+                if 0 <= m < T:
+                    x[i, j] = X[m, i, j]
+                    x_tag[i, j] = m
+                else:
+                    x_tag[i, j] = -1
+                tag = x_tag[i, j]
+                if tag < 0:
+                    p_tag[i, j] = -1
+                    continue
+                if i == 0:
+                    p[i, j] = x[i, j] * s[i, j]
+                else:
+                    if p_tag[i - 1, j] != tag:
+                        return -1
+                    p[i, j] = p[i - 1, j] + x[i, j] * s[i, j]
+                p_tag[i, j] = tag
+                if i == Ra - 1:                  # leaves the array at the bottom
+                    out[tag, j] += p[i, j]
+                    remaining -= 1
+                    if remaining == 0:
+                        return t + 1
+        t += 1
+
+
+@njit(cache=True)
+def _run_folds_dw(a, b, Ra, Ca, count, out, busy):
+    """All folds of a grouped GEMM under dw: rows K, columns the flattened (group,
+    filter) pairs q = g * N + n, stream M. a (G, M, K), b (G, K, N), out (G, M, N)."""
+    G, M, K = a.shape
+    N = b.shape[2]
+    T = M
+    rf, cf = (K + Ra - 1) // Ra, (G * N + Ca - 1) // Ca
+    f = 0
+    for ri in range(rf):
+        r0, r1 = ri * Ra, min(K, ri * Ra + Ra)
+        for ci in range(cf):
+            c0, c1 = ci * Ca, min(G * N, ci * Ca + Ca)
+            S = np.zeros((Ra, Ca), dtype=out.dtype)
+            X = np.zeros((T, Ra, Ca), dtype=out.dtype)
+            for q in range(c0, c1):
+                g, n = q // N, q % N
+                S[:r1 - r0, q - c0] = b[g, r0:r1, n]
+                X[:, :r1 - r0, q - c0] = a[g, :, r0:r1]
+            o = np.zeros((T, Ca), dtype=out.dtype)
+            L = _fold_dw(S, X, T, Ra, Ca, o)
+            if L < 0:
+                return -1
+            for q in range(c0, c1):
+                out[q // N, :, q % N] += o[:, q - c0]
+            busy[f % count] += L
+            f += 1
+    return 0
+
+
+@njit(cache=True)
+def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy):
+    """All folds of a grouped GEMM under kc: the reduction index is c * RS + t (channel
+    c, tap t); for every group and tap, rows C, columns N, stream M (ws folds)."""
+    G, M, K = a.shape
+    N = b.shape[2]
+    C = K // RS
+    T = M
+    rf, cf = (C + Ra - 1) // Ra, (N + Ca - 1) // Ca
+    f = 0
+    for g in range(G):
+        for tap in range(RS):
+            for ri in range(rf):
+                r0, r1 = ri * Ra, min(C, ri * Ra + Ra)
+                for ci in range(cf):
+                    c0, c1 = ci * Ca, min(N, ci * Ca + Ca)
+                    S = np.zeros((Ra, Ca), dtype=out.dtype)
+                    X = np.zeros((T, Ra), dtype=out.dtype)
+                    for i in range(r1 - r0):
+                        k = (r0 + i) * RS + tap
+                        S[i, :c1 - c0] = b[g, k, c0:c1]
+                        X[:, i] = a[g, :, k]
+                    o = np.zeros((T, Ca), dtype=out.dtype)
+                    L = _fold_stationary(S, X, T, Ra, Ca, o)
+                    if L < 0:
+                        return -1
+                    out[g, :, c0:c1] += o[:, :c1 - c0]
+                    busy[f % count] += L
+                    f += 1
+    return 0
+
+
+@njit(cache=True)
 def _run_folds(a, b, df, Ra, Ca, count, out, busy):
     """All folds of a grouped GEMM: a (G, M, K), b (G, K, N), out (G, M, N) += a @ b.
     ``busy[arr]`` accumulates each array's cycles. Returns -1 on a tag mismatch."""
@@ -209,11 +329,13 @@ class PEResult:
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
-                  count: int = 1) -> PEResult:
+                  count: int = 1, rs: int = 1) -> PEResult:
     """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
-    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws or is."""
+    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw or kc (dw only where it
+    applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
+    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc unrolls)."""
     if dataflow not in DATAFLOW_CODE:
-        raise ValueError(f"dataflow {dataflow!r}: use one of os, ws, is")
+        raise ValueError(f"dataflow {dataflow!r}: use one of {', '.join(DATAFLOW_CODE)}")
     if a.ndim == 2:
         a, b = a[None], b[None]
     integer = np.issubdtype(a.dtype, np.integer)
@@ -222,12 +344,24 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     b = np.ascontiguousarray(b, dtype=dt)
     out = np.zeros((a.shape[0], a.shape[1], b.shape[2]), dtype=dt)
     busy = np.zeros(count, dtype=np.int64)
-    if _run_folds(a, b, DATAFLOW_CODE[dataflow], rows, cols, count, out, busy) < 0:
+    G, M, K = a.shape
+    if K % rs:
+        raise ValueError(f"reduction K = {K} is not a multiple of rs = {rs}")
+    dims = gemm_dims(G, M, b.shape[2], K, rs)
+    df = DATAFLOWS[dataflow]
+    if not df.applies(dims):
+        raise ValueError(f"dataflow {dataflow!r} does not apply to a GEMM of {dims}")
+    code = DATAFLOW_CODE[dataflow]
+    if code == DW:
+        rc = _run_folds_dw(a, b, rows, cols, count, out, busy)
+    elif code == KC:
+        rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy)
+    else:
+        rc = _run_folds(a, b, code, rows, cols, count, out, busy)
+    if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
-    G, M, K = a.shape
-    rf, cf = DATAFLOWS[dataflow].folds({"M": M, "N": b.shape[2], "K": K}, rows, cols)
-    folds = G * rf * cf
+    folds = df.plan(dims, rows, cols).folds
     return PEResult(output=out, last_cycle=int(busy.max()) - 1, folds=folds,
                     array_cycles=tuple(int(v) for v in busy))
 
@@ -265,13 +399,12 @@ def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
     """Run a mapped MAC layer on the PE model: (output (N, K, P, Q), PEResult)."""
     a, b = lower(mapping.layer, x, w)
     r = simulate_gemm(a, b, mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
-                      mapping.array_count)
+                      mapping.array_count, rs=mapping.layer.R * mapping.layer.S)
     return unlower(mapping.layer, r.output), r
 
 
 def work(mapping) -> int:
     """PE-cycle updates the model performs for ``mapping`` (folds x cycles x PEs): what
     its run time is proportional to (a few ns each)."""
-    per = mapping.dataflow.fold_cycles(mapping.array_rows, mapping.array_cols,
-                                       mapping.stream_len)
-    return mapping.folds * per * mapping.array_rows * mapping.array_cols
+    p = mapping.plan
+    return p.folds * p.fold_cycles * mapping.array_rows * mapping.array_cols
