@@ -133,7 +133,7 @@ def test_infeasible_points_are_recorded_with_reason():
     tiny = by[("64 B", 3)]
     assert tiny["status"] == "infeasible" and "global_buffer" in tiny["reason"]
     unsound = by[("108 KiB", 1)]
-    assert unsound["status"] == "infeasible" and "no on-chip level holds 'weight'" in unsound["reason"]
+    assert unsound["status"] == "infeasible" and "no shared on-chip level holds 'weight'" in unsound["reason"]
 
 
 def test_identical_layer_shapes_are_mapped_once_per_design():
