@@ -388,11 +388,15 @@ CODESIGN_HEADERS = {"top1": "top-1", "latency_ms": "latency", "energy_uj": "ener
 
 
 def codesign_table(df, knobs, objectives, width: int | None = None) -> str:
-    """Points of a co-design run: the network, the architecture knobs (key paths) and the
-    objective columns, with units."""
-    cols = ["network", *[k for k in knobs if k in df.columns],
-            *[o for o in objectives if o in df.columns]]
-    spec = [(c, CODESIGN_HEADERS.get(c, c), (lambda c: lambda v: cell(v, c))(c)) for c in cols]
+    """Points of a co-design run: the network (``net``: family and knob values), the objective
+    columns with units, then the architecture knobs (key paths, ``compute.`` left out of
+    the header; ``compute.arrays[0].`` too)."""
+    import re
+    cols = ["net", *[o for o in objectives if o in df.columns],
+            *[k for k in knobs if k in df.columns]]
+    heads = {"net": "network", **CODESIGN_HEADERS}
+    spec = [(c, heads.get(c, re.sub(r"^compute\.arrays\[0\]\.", "", str(c))),
+             (lambda c: lambda v: cell(v, c))(c)) for c in cols]
     return format_table(df, spec, width=width)
 
 
@@ -437,10 +441,11 @@ def codesign_text(front, meta: dict, knobs, seconds: float, out,
                       + ", ".join(f"{k} {v:,}" for k, v in ev.items())
                       + f" evaluated ({meta['computed']:,} computed, the rest from the store) "
                       f"in {seconds:.1f} s", width),
-                 f"Pareto front of the joint search (top-1 maximised; "
-                 f"{', '.join(o for o in meta['objectives'] if o != 'top1')} minimised; "
-                 + (f"constraints {', '.join(meta['constraints'])}" if meta["constraints"]
-                    else "no constraints") + f"): {len(front)} points"]
+                 wrap(f"Pareto front of the joint search (top-1 maximised; "
+                      f"{', '.join(o for o in meta['objectives'] if o != 'top1')} minimised; "
+                      + (f"constraints {', '.join(meta['constraints'])}"
+                         if meta["constraints"] else "no constraints")
+                      + f"): {len(front)} points", width)]
     if len(front):
         out_lines.append(codesign_table(front, knobs, meta["objectives"], width))
     out_lines.append(wrap("note: " + meta["accuracy_note"], width))

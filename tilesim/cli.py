@@ -215,8 +215,7 @@ def cmd_codesign(args) -> int:
         print(f"tilesim: interrupted; finished evaluations are saved in {args.out}/"
               "results.sqlite: rerun with --resume to continue", file=sys.stderr)
         return 130
-    knobs = [c for c in r.frame.columns if c in r.meta["spec_dict"]["arch"]
-             or c in r.meta["spec_dict"]["tie"]]
+    knobs = [c for c in r.frame.columns if c in r.meta["spec_dict"]["arch"]]
     print(term.codesign_text(r.front, r.meta, knobs, time.perf_counter() - t0, args.out,
                              term.terminal_width()))
     if args.report:

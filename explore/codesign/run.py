@@ -156,6 +156,7 @@ def frame_of(space: Space, ev: Evaluator, search: str, order) -> list[dict]:
         o = outcome_of(space, n, row)
         vals = _row_values(space, n, row)
         rec = {"search": search, "order": i, "design": design, "network": v.label,
+               "net": f"{v.family} " + "/".join(str(x) for _, x in v.knobs),
                "family": v.family, **{f"net.{k}": x for k, x in v.knobs},
                **dict(space.arch_params(combo)),
                "default_hardware": combo is None and space.fixed_arch is None,

@@ -129,9 +129,11 @@ class LocalExecutor:
 class DaskExecutor:
     """The same tasks on a Dask cluster: ``address`` of a running scheduler, or
     ``"local"`` for a LocalCluster of ``workers`` processes on 127.0.0.1. The scheduler
-    is contacted when the executor is made, before any work."""
+    is contacted when the executor is made, before any work. ``processes=False`` runs a
+    LocalCluster's workers as threads of this process (tests)."""
 
-    def __init__(self, address: str, workers: int | None = None, timeout: float = 10.0):
+    def __init__(self, address: str, workers: int | None = None, timeout: float = 10.0,
+                 processes: bool = True):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -143,7 +145,7 @@ class DaskExecutor:
         self.workers = workers or default_workers()
         if address == "local":
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, host="127.0.0.1",
+                                        processes=processes, host="127.0.0.1",
                                         dashboard_address=None)
             self.client = Client(self.cluster)
         else:
