@@ -523,7 +523,7 @@ def codesign_sections(df, meta: dict) -> list[Section]:
         sec.items.append(("text", f"Default hardware: {meta.get('default_hardware')}; default "
                           f"network: {meta.get('default_network')}. Hypervolume of the "
                           "objectives min-max normalised over the "
-                          f"{cmp['normalised_over']} feasible points of the three searches "
+                          f"{cmp['normalised_over']} feasible evaluations of the three searches "
                           f"(top-1 flipped to be minimised), reference point "
                           f"{cmp['reference_point']:g} in each; larger is better. The joint "
                           "front dominates both single-sided optima: "

@@ -387,7 +387,8 @@ CODESIGN_HEADERS = {"top1": "top-1", "latency_ms": "latency", "energy_uj": "ener
                     "area_sq_mm": "area", "edp": "EDP (µJ·ms)", "power_w": "power"}
 
 
-def codesign_table(df, knobs, objectives, width: int | None = None) -> str:
+def codesign_table(df, knobs, objectives, width: int | None = None,
+                   markdown: bool = False) -> str:
     """Points of a co-design run: the network (``net``: family and knob values), the objective
     columns with units, then the architecture knobs (key paths, ``compute.`` left out of
     the header; ``compute.arrays[0].`` too)."""
@@ -397,7 +398,7 @@ def codesign_table(df, knobs, objectives, width: int | None = None) -> str:
     heads = {"net": "network", **CODESIGN_HEADERS}
     spec = [(c, heads.get(c, re.sub(r"^compute\.arrays\[0\]\.", "", str(c))),
              (lambda c: lambda v: cell(v, c))(c)) for c in cols]
-    return format_table(df, spec, width=width)
+    return markdown_table(df, spec) if markdown else format_table(df, spec, width=width)
 
 
 def codesign_comparison_lines(cmp: dict, default_hardware: str, default_network: str) -> list:
@@ -407,7 +408,7 @@ def codesign_comparison_lines(cmp: dict, default_hardware: str, default_network:
     yes = "yes" if cmp["joint_dominates_both"] else "no"
     return [f"single-sided optima vs the joint front (hypervolume of the normalised "
             f"objectives {', '.join(cmp['objectives'])}: min-max over the "
-            f"{cmp['normalised_over']} feasible points of the three searches, top-1 "
+            f"{cmp['normalised_over']} feasible evaluations of the three searches, top-1 "
             f"flipped, reference point {cmp['reference_point']:g}; larger is better):",
             f"  joint front: {j['points']} points, hypervolume {j['hypervolume']:.4f}",
             f"  best network for the default hardware ({default_hardware}): {n['points']} "

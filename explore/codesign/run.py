@@ -162,10 +162,16 @@ def frame_of(space: Space, ev: Evaluator, search: str, order) -> list[dict]:
                "default_hardware": combo is None and space.fixed_arch is None,
                "default_network": net == space.default_net,
                "top1": v.top1, "top1_precision": v.precision, "top1_source": v.top1_source,
-               "edp": vals["edp"], "power_w": vals["power_w"], "feasible": o.feasible}
+               "edp": vals["edp"], "power_w": vals["power_w"], "feasible": o.feasible,
+               "violates": "; ".join(str(c) for c, e in zip(space.constraints, o.excess)
+                                     if e > 0)}
         for k in ("design", "network", "model"):
             row.pop(k, None)
-        rec.update({k: x for k, x in row.items() if k not in rec})
+        # a fixed column order, whether the row was just computed or read from the store
+        from ..sweep.worker import ROW_COLUMNS
+        rank = {c: i for i, c in enumerate(ROW_COLUMNS)}
+        rec.update({k: row[k] for k in sorted(row, key=lambda k: (rank.get(k, len(rank)), k))
+                    if k not in rec})
         out.append(rec)
     return out
 
@@ -180,7 +186,7 @@ def _front(space: Space, df):
 
 def compare_fronts(space: Space, df) -> dict:
     """How far the single-sided optima are from the joint front: every front's
-    hypervolume with the objectives min-max normalised over all feasible points of the
+    hypervolume with the objectives min-max normalised over all feasible evaluations of the
     three searches (top-1 flipped so that every objective is minimised), reference point
     1.1 in each; and how many points of each single-sided front the joint front weakly
     dominates (no worse in every objective)."""
@@ -313,6 +319,10 @@ def codesign(spec, out=None, workers: int | None = None, dask: str | None = None
     for c in [c for c, _, _ in space.knobs] + [t for t, _, _ in space.ties]:
         if c in df.columns and df[c].map(type).nunique() > 1:
             df[c] = df[c].map(lambda v: v if isinstance(v, str) else json.dumps(v))
+    for c in [c for c in df.columns if str(c).startswith("net.")]:
+        vals = [r.get(c) for r in recs if r.get(c) is not None]
+        if vals and all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            df[c] = df[c].astype("Int64")   # knob values stay integers beside missing ones
     joint = df[df["search"] == JOINT]
     front = _front(space, joint)
     df["on_front"] = False

@@ -144,8 +144,9 @@ class DaskExecutor:
         self.address, self.cluster = address, None
         self.workers = workers or default_workers()
         if address == "local":
+            where = {"host": "127.0.0.1"} if processes else {}   # threads: in-process comms
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=processes, host="127.0.0.1",
+                                        processes=processes, **where,
                                         dashboard_address=None)
             self.client = Client(self.cluster)
         else:
