@@ -87,7 +87,8 @@ def load_dir(path) -> dict:
 #: table headers where a cell carries its own unit (LABELS name the plots' axes)
 TABLE_LABELS = {**LABELS, "latency_ms": "latency", "energy_uj": "energy",
                 "utilization": "utilisation", "area_sq_mm": "area", "avg_power_w": "power",
-                "onchip_bytes": "on-chip", "macs": "MACs", "energy_pj": "energy"}
+                "onchip_bytes": "on-chip", "macs": "MACs", "energy_pj": "energy", "net": "network",
+                "top1": "top-1", "power_w": "power"}
 
 
 def _table(df, cols=None, headers=None, limit=None, units: dict | None = None) -> dict:
@@ -456,7 +457,6 @@ def codesign_sections(df, meta: dict) -> list[Section]:
     objectives = list(meta.get("objectives", ["top1", "latency_ms"]))
     spec = meta.get("spec_dict", {})
     knobs = [k for k in [*spec.get("arch", {}), *spec.get("tie", {})] if k in df.columns]
-    netk = [c for c in df.columns if str(c).startswith("net.")]
     ok = df[(df["status"] == "ok") & df["feasible"].astype(bool)]
     joint = ok[ok["search"] == "joint"]
     front = joint[joint["on_front"].astype(bool)]
@@ -486,7 +486,9 @@ def codesign_sections(df, meta: dict) -> list[Section]:
         sec.items.append(("svg", plots.pareto_scatter(
             joint, front, x2, "top1", "family", f"top-1 vs {LABELS.get(x2, x2)}, colour: "
             "network family", LABELS, line=False)))
-        cols = ["network", *netk, *knobs, *objectives, "area_sq_mm", "power_w"]
+        tied = set(spec.get("tie", {}))
+        cols = ["net" if "net" in front.columns else "network",
+                *[k for k in knobs if k not in tied], *objectives, "area_sq_mm", "power_w"]
         cols = [c for c in dict.fromkeys(cols) if c in front.columns]
         sec.items.append(("text", f"The {len(front)} points of the joint front, each with "
                           "its hardware (architecture knobs) and network, most accurate first:"))
