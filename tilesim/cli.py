@@ -542,8 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--fix-arch", metavar="ARCH", help="one accelerator (preset or YAML): "
                     "find the best network for it (with --budget)")
     cd.add_argument("--fix-network", metavar="FAMILY:K=V,...", help="one network, e.g. "
-                    "mobilenet_v2:width=1.0,resolution=224: find the smallest accelerator "
-                    "for it (with --budget)")
+                    "mobilenet_v2:width=1.0,resolution=224, or 'default' (the spec's "
+                    "default_network): find the smallest accelerator for it (with --budget)")
     cd.add_argument("--budget", action="append", default=[], metavar="COLUMN=VALUE",
                     help="a constraint added to the spec's: latency_ms=2 means latency_ms <= "
                     "2, top1=74 means top1 >= 74 (repeatable)")

@@ -132,9 +132,17 @@ def _search(space: Space, ev: Evaluator, search: str, show: bool) -> list[tuple]
     bar = Progress(budget, label="evaluations", prefix=f"tilesim: codesign {search}: ") \
         if show else None
 
+    room = None
+    if bar is not None and bar.tty:   # one redrawn line: the note fits the terminal
+        import shutil
+        room = max(20, shutil.get_terminal_size((80, 24)).columns - 80)
+
     def on_generation(gen, new, order, known):
         if bar is not None:
-            bar.set(len(order), f"gen {gen} | " + _front_note(space, known))
+            note = f"gen {gen} | " + _front_note(space, known)
+            if room is not None and len(note) > room:
+                note = note[:room - 1] + "…"
+            bar.set(len(order), note)
 
     directions = [OBJECTIVE_COLUMNS[o][1] for o in space.objectives]
     order = run_search(choices, directions, lambda pts: ev(search, pts), s.evaluations,
@@ -296,7 +304,7 @@ def codesign(spec, out=None, workers: int | None = None, dask: str | None = None
                  "nets": [n.label for n in space.nets],
                  "budgets": list(map(str, space.constraints))}, sort_keys=True),
                 resume, recompute_stale)
-            rows = {k: json.loads(r) for k, r in store.db.execute("SELECT key, row FROM results")}
+            rows = store.row_map()
             ev = Evaluator(space, store, executor, rows)
             searches = [JOINT]
             single = (space.spec.single_sided and space.fixed_arch is None
