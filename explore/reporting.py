@@ -50,7 +50,7 @@ def report(dirs, out, color: str | None = None, title: str | None = None,
     from tilesim.reports.report import build, load_dir
     if isinstance(dirs, (str, Path)):
         dirs = [dirs]
-    runs, sweeps, compares = [], [], []
+    runs, sweeps, compares, codesigns = [], [], [], []
     for d in dirs:
         got = load_dir(d)
         if "run" in got:
@@ -60,9 +60,11 @@ def report(dirs, out, color: str | None = None, title: str | None = None,
             sweeps.append(got["sweep"])
         if "compare" in got:
             compares.append(got["compare"])
+        if "codesign" in got:
+            codesigns.append(got["codesign"])
     title = title or "tilesim report: " + ", ".join(Path(d).name for d in dirs)
-    return write_report(build(title, runs, sweeps, compares, color, objectives), out, title,
-                        command)
+    return write_report(build(title, runs, sweeps, compares, color, objectives, codesigns),
+                        out, title, command)
 
 
 def run_report(result, arch, out, trace=None, command: str | None = None,
@@ -84,3 +86,10 @@ def sweep_report(df, meta: dict, out, color: str | None = None,
     title = f"tilesim sweep report: {meta.get('name', '')}"
     return write_report(build(title, sweeps=[(df, meta)], color=color, objectives=objectives),
                         out, title, command)
+
+
+def codesign_report(df, meta: dict, out, command: str | None = None) -> Path:
+    """The report of a co-design run (``tilesim codesign --report``)."""
+    from tilesim.reports.report import build
+    title = f"tilesim co-design report: {meta.get('name', '')}"
+    return write_report(build(title, codesigns=[(df, meta)]), out, title, command)

@@ -49,3 +49,42 @@ def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
         idx = pos[idx]
         mask[idx] = pareto_mask(df.iloc[idx][objectives].to_numpy(dtype=float), flags)
     return df[mask]
+
+
+def hypervolume(values, ref, maximize=None) -> float:
+    """The exact hypervolume dominated by the rows of ``values`` (n x k) and bounded by the
+    reference point ``ref`` (k), all columns minimised unless ``maximize[j]`` (then a row
+    counts where it is above ``ref[j]``). Rows not better than ``ref`` in every column add
+    nothing; rows with NaN are ignored. Dimension sweep over the last column, recursing
+    on the others (exact; fine for fronts of a few hundred points in up to 5 objectives)."""
+    v = np.asarray(values, dtype=float).reshape(-1, len(ref))
+    r = np.asarray(ref, dtype=float)
+    if maximize is not None:
+        flip = np.asarray(maximize, dtype=bool)
+        v = np.where(flip[None, :], -v, v)
+        r = np.where(flip, -r, r)
+    v = v[~np.isnan(v).any(axis=1)]
+    v = v[(v < r[None, :]).all(axis=1)]
+    return _hv(v, r)
+
+
+def _hv(v: np.ndarray, r: np.ndarray) -> float:
+    if len(v) == 0:
+        return 0.0
+    if v.shape[1] == 1:
+        return float(r[0] - v[:, 0].min())
+    v = v[pareto_mask(v)]
+    if v.shape[1] == 2:
+        # a staircase: sorted by x, each point's strip runs to the next point's x
+        o = v[np.lexsort((v[:, 1], v[:, 0]))]
+        xs = np.append(o[1:, 0], r[0])
+        ys = np.minimum.accumulate(o[:, 1])
+        return float(((xs - o[:, 0]) * (r[1] - ys)).sum())
+    o = v[np.argsort(v[:, -1], kind="stable")]
+    total = 0.0
+    for i in range(len(o)):
+        top = o[i + 1, -1] if i + 1 < len(o) else r[-1]
+        h = top - o[i, -1]
+        if h > 0:
+            total += h * _hv(o[:i + 1, :-1], r[:-1])
+    return total

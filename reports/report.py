@@ -21,7 +21,8 @@ LABELS = {"latency_ms": "latency (ms)", "energy_uj": "energy (µJ)", "area_sq_mm
           "edp_uj_ms": "EDP (µJ·ms)", "utilization": "utilisation (0-1)",
           "throughput_samples_per_s": "throughput (samples/s)", "tops_per_w": "TOPS/W",
           "avg_power_w": "power (W)", "pes": "PEs", "onchip_bytes": "on-chip (bytes)",
-          "dram_gb_per_s": "DRAM (GB/s)", "clock_mhz": "clock (MHz)"}
+          "dram_gb_per_s": "DRAM (GB/s)", "clock_mhz": "clock (MHz)", "top1": "top-1 (%)",
+          "edp": "EDP (µJ·ms)", "power_w": "power (W)"}
 
 
 @dataclass
@@ -68,7 +69,9 @@ def load_dir(path) -> dict:
     if (d / "layers.csv").is_file():
         got["run"] = RunData(d.name, _read_json(d / "summary.json") or {},
                              _read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
-    if (d / "results.csv").is_file():
+    if (d / "codesign.json").is_file() and (d / "results.csv").is_file():
+        got["codesign"] = (_read_csv(d / "results.csv"), _read_json(d / "codesign.json"))
+    elif (d / "results.csv").is_file():
         got["sweep"] = (_read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
     if (d / "compare.csv").is_file():
         got["compare"] = (_read_csv(d / "compare.csv"),
@@ -84,7 +87,8 @@ def load_dir(path) -> dict:
 #: table headers where a cell carries its own unit (LABELS name the plots' axes)
 TABLE_LABELS = {**LABELS, "latency_ms": "latency", "energy_uj": "energy",
                 "utilization": "utilisation", "area_sq_mm": "area", "avg_power_w": "power",
-                "onchip_bytes": "on-chip", "macs": "MACs", "energy_pj": "energy"}
+                "onchip_bytes": "on-chip", "macs": "MACs", "energy_pj": "energy", "net": "network",
+                "top1": "top-1", "power_w": "power"}
 
 
 def _table(df, cols=None, headers=None, limit=None, units: dict | None = None) -> dict:
@@ -440,8 +444,108 @@ def sweep_sections(df, meta: dict, color: str | None = None,
     return out
 
 
+SEARCH_NAMES = {"joint": "joint search", "network_only": "best network, default hardware",
+                "hardware_only": "best hardware, default network"}
+
+
+def codesign_sections(df, meta: dict) -> list[Section]:
+    """A co-design run (``df``: results.csv, every evaluated point of every search;
+    ``meta``: codesign.json): the joint front with accuracy on the y axis, each front
+    point's hardware and network, the single-sided optima against the joint front, and
+    the answer of a --fix-arch / --fix-network run."""
+    import pandas as pd
+    objectives = list(meta.get("objectives", ["top1", "latency_ms"]))
+    spec = meta.get("spec_dict", {})
+    knobs = [k for k in [*spec.get("arch", {}), *spec.get("tie", {})] if k in df.columns]
+    ok = df[(df["status"] == "ok") & df["feasible"].astype(bool)]
+    joint = ok[ok["search"] == "joint"]
+    front = joint[joint["on_front"].astype(bool)]
+    cards = [("co-design", str(meta.get("name", "?"))),
+             ("space", f"{meta['space']['points']:,} points"),
+             ("architectures", f"{meta['space']['architectures']:,}"),
+             ("networks", f"{meta['space']['networks']:,}"),
+             ("search", str(meta.get("method", ""))),
+             ("evaluated", f"{int((df['search'] == 'joint').sum()):,}"),
+             ("front", f"{len(front):,} points"),
+             ("constraints", ", ".join(meta.get("constraints", [])) or "none")]
+    out = [Section(f"Co-design {meta.get('name', '')}", [
+        ("cards", cards),
+        ("text", "Architecture knobs: " + (", ".join(knobs) or "none (fixed)")
+         + ". Networks: " + ", ".join(dict.fromkeys(df["network"])) + "."),
+        ("text", "Accuracy: " + str(meta.get("accuracy_note", "")) + ". Each network's "
+         "top-1 is its published ImageNet-1k accuracy; the table below cites the source of "
+         "every one.")])]
+    if len(joint):
+        x2 = next((o for o in objectives if o not in ("top1", "latency_ms")), "energy_uj")
+        sec = Section("Pareto front: accuracy against latency and "
+                      + LABELS.get(x2, x2).split(" (")[0])
+        sec.items.append(("svg", plots.pareto_scatter(
+            joint, front, "latency_ms", "top1", "area_sq_mm" if "area_sq_mm" in joint else
+            x2, f"top-1 vs latency, colour: area ({len(front)} of {len(joint)} feasible "
+            "points on the front over " + ", ".join(objectives) + ")", LABELS, line=False)))
+        sec.items.append(("svg", plots.pareto_scatter(
+            joint, front, x2, "top1", "family", f"top-1 vs {LABELS.get(x2, x2)}, colour: "
+            "network family", LABELS, line=False)))
+        tied = set(spec.get("tie", {}))
+        cols = ["net" if "net" in front.columns else "network",
+                *[k for k in knobs if k not in tied], *objectives, "area_sq_mm", "power_w"]
+        cols = [c for c in dict.fromkeys(cols) if c in front.columns]
+        sec.items.append(("text", f"The {len(front)} points of the joint front, each with "
+                          "its hardware (architecture knobs) and network, most accurate first:"))
+        sec.items.append(("table", _table(front.sort_values(["top1", "latency_ms"],
+                                                            ascending=[False, True]), cols)))
+        out.append(sec)
+    cmp = meta.get("single_sided")
+    if cmp:
+        sec = Section("Joint front against the single-sided optima")
+        sides = df[(df["status"] == "ok") & df["feasible"].astype(bool)]
+        from .pareto import pareto as _pareto
+        obj_cols = objectives
+        mx = [o for o in objectives if o == "top1"]
+        parts = []
+        for name in ("joint", "network_only", "hardware_only"):
+            g = sides[sides["search"] == name]
+            if len(g):
+                f = _pareto(g, obj_cols, maximize=mx, feasible_only=False).copy()
+                f["front of"] = SEARCH_NAMES[name]
+                parts.append(f)
+        allf = pd.concat(parts) if parts else sides.iloc[:0]
+        if len(allf):
+            sec.items.append(("svg", plots.pareto_scatter(
+                allf, allf[allf["front of"] == SEARCH_NAMES["joint"]], "latency_ms", "top1",
+                "front of", "the three fronts: top-1 vs latency (joint front ringed)", LABELS,
+                line=False)))
+        rows = pd.DataFrame([
+            {"front": SEARCH_NAMES[n], "points": cmp[n]["points"],
+             "hypervolume": round(cmp[n]["hypervolume"], 4),
+             "weakly dominated by the joint front": (
+                 f"{cmp[n]['weakly_dominated_by_joint']} of {cmp[n]['points']}"
+                 if n != "joint" else "-")} for n in ("joint", "network_only", "hardware_only")])
+        sec.items.append(("table", _table(rows)))
+        sec.items.append(("text", f"Default hardware: {meta.get('default_hardware')}; default "
+                          f"network: {meta.get('default_network')}. Hypervolume of the "
+                          "objectives min-max normalised over the "
+                          f"{cmp['normalised_over']} feasible evaluations of the three searches "
+                          f"(top-1 flipped to be minimised), reference point "
+                          f"{cmp['reference_point']:g} in each; larger is better. The joint "
+                          "front dominates both single-sided optima: "
+                          + ("yes" if cmp["joint_dominates_both"] else "no") + "."))
+        out.append(sec)
+    ans = meta.get("answer")
+    if ans:
+        text = (f"{ans['question']}: " + (f"{ans['network']}" + (
+            " on " + ", ".join(f"{k} = {v}" for k, v in ans["arch"].items())
+            if ans["arch"] else "") + f" (top-1 {ans['top1']:g} %, latency "
+            f"{ans['latency_ms']:.3g} ms, area {ans['area_sq_mm']:.3g} mm²)"
+            if ans["found"] else "none of the evaluated points"))
+        out.append(Section("Answer", [("text", text)]))
+    src = df.drop_duplicates("network")[["network", "top1", "top1_precision", "top1_source"]]
+    out.append(Section("Accuracy sources", [("table", _table(src))]))
+    return out
+
+
 def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None,
-          objectives=("latency_ms", "energy_uj")) -> list[Section]:
+          objectives=("latency_ms", "energy_uj"), codesigns=()) -> list[Section]:
     """All sections: runs (and their side-by-side comparison when several), sweeps
     ((df, meta) pairs), compares ((df, summary) pairs)."""
     secs: list[Section] = []
@@ -457,6 +561,8 @@ def build(title: str, runs=(), sweeps=(), compares=(), color: str | None = None,
         secs += sweep_sections(df, meta, color, objectives)
     for df, summ in compares:
         secs += compare_sections(df, summ)
+    for df, meta in codesigns:
+        secs += codesign_sections(df, meta)
     return secs
 
 

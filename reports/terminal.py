@@ -373,3 +373,89 @@ def sweep_done_text(df, m: dict, seconds: float, out) -> str:
             f"({m['computed'] / max(seconds, 1e-9):.2f} rows/s)\n"
             f"wrote {out}/results.csv, {out}/sweep.json, {out}/base_arch.yaml "
             f"(store {out}/results.sqlite)")
+
+
+def codesign_start_line(name: str, points: int, archs: int, nets: int, method: str,
+                        evaluations: int, executor: str, out) -> str:
+    return (f"# codesign {name}: {points:,} points ({archs:,} architectures x {nets} "
+            f"networks); {method} search of up to {evaluations:,} evaluations on {executor}; "
+            f"store {out}/results.sqlite")
+
+
+#: headers of the co-design columns (every cell carries its unit)
+CODESIGN_HEADERS = {"top1": "top-1", "latency_ms": "latency", "energy_uj": "energy",
+                    "area_sq_mm": "area", "edp": "EDP (µJ·ms)", "power_w": "power"}
+
+
+def codesign_table(df, knobs, objectives, width: int | None = None,
+                   markdown: bool = False) -> str:
+    """Points of a co-design run: the network (``net``: family and knob values), the objective
+    columns with units, then the architecture knobs (key paths, ``compute.`` left out of
+    the header; ``compute.arrays[0].`` too)."""
+    import re
+    cols = ["net", *[o for o in objectives if o in df.columns],
+            *[k for k in knobs if k in df.columns]]
+    heads = {"net": "network", **CODESIGN_HEADERS}
+    spec = [(c, heads.get(c, re.sub(r"^compute\.arrays\[0\]\.", "", str(c))),
+             (lambda c: lambda v: cell(v, c))(c)) for c in cols]
+    return markdown_table(df, spec) if markdown else format_table(df, spec, width=width)
+
+
+def codesign_comparison_lines(cmp: dict, default_hardware: str, default_network: str) -> list:
+    """The single-sided optima against the joint front, with the numbers of
+    codesign.json's ``single_sided`` (what tests/test_codesign.py checks against the store)."""
+    j, n, h = cmp["joint"], cmp["network_only"], cmp["hardware_only"]
+    yes = "yes" if cmp["joint_dominates_both"] else "no"
+    return [f"single-sided optima vs the joint front (hypervolume of the normalised "
+            f"objectives {', '.join(cmp['objectives'])}: min-max over the "
+            f"{cmp['normalised_over']} feasible evaluations of the three searches, top-1 "
+            f"flipped, reference point {cmp['reference_point']:g}; larger is better):",
+            f"  joint front: {j['points']} points, hypervolume {j['hypervolume']:.4f}",
+            f"  best network for the default hardware ({default_hardware}): {n['points']} "
+            f"points, hypervolume {n['hypervolume']:.4f}; {n['weakly_dominated_by_joint']} of "
+            f"{n['points']} weakly dominated by the joint front",
+            f"  best hardware for the default network ({default_network}): {h['points']} "
+            f"points, hypervolume {h['hypervolume']:.4f}; {h['weakly_dominated_by_joint']} of "
+            f"{h['points']} weakly dominated by the joint front",
+            f"  the joint front dominates both single-sided optima: {yes}"]
+
+
+def codesign_answer_lines(a: dict) -> list:
+    if not a["found"]:
+        return [f"answer: none found: no evaluated point is {a['question']}"]
+    arch = ", ".join(f"{k} = {v}" for k, v in a["arch"].items())
+    return [f"answer: {a['question']}: {a['network']}" + (f" on {arch}" if arch else "")
+            + f": top-1 {fmt(a['top1'], '%')}, latency {fmt(a['latency_ms'], 'ms')}, "
+            f"energy {fmt(a['energy_uj'], 'uJ')}, area {fmt(a['area_sq_mm'], 'mm2')}, "
+            f"power {fmt(a['power_w'], 'W')}",
+            f"  top-1 source: {a['top1_source']}"]
+
+
+def codesign_text(front, meta: dict, knobs, seconds: float, out,
+                  width: int | None = None) -> str:
+    """After ``tilesim codesign``: the joint front, the accuracy note, the single-sided
+    comparison or the answer, and the files written."""
+    ev = meta["evaluated"]
+    out_lines = [wrap(f"codesign {meta['name']}: {meta['space']['points']:,} points "
+                      f"({meta['space']['architectures']:,} architectures x "
+                      f"{meta['space']['networks']} networks); {meta['method']} search: "
+                      + ", ".join(f"{k} {v:,}" for k, v in ev.items())
+                      + f" evaluated ({meta['computed']:,} computed, the rest from the store) "
+                      f"in {seconds:.1f} s", width),
+                 wrap(f"Pareto front of the joint search (top-1 maximised; "
+                      f"{', '.join(o for o in meta['objectives'] if o != 'top1')} minimised; "
+                      + (f"constraints {', '.join(meta['constraints'])}"
+                         if meta["constraints"] else "no constraints")
+                      + f"): {len(front)} points", width)]
+    if len(front):
+        out_lines.append(codesign_table(front, knobs, meta["objectives"], width))
+    out_lines.append(wrap("note: " + meta["accuracy_note"], width))
+    if "single_sided" in meta:
+        out_lines += [wrap(x, width) for x in codesign_comparison_lines(
+            meta["single_sided"], meta["default_hardware"], meta["default_network"])]
+    if meta.get("answer"):
+        out_lines += [wrap(x, width) for x in codesign_answer_lines(meta["answer"])]
+    if out is not None:
+        out_lines.append(f"wrote {out}/results.csv, {out}/front.csv, {out}/codesign.json, "
+                         f"{out}/base_arch.yaml (store {out}/results.sqlite)")
+    return "\n".join(out_lines)

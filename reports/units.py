@@ -134,7 +134,8 @@ def unit_of(column: str) -> str | None:
              "folds": "count", "row_folds": "count", "col_folds": "count", "tiles": "tiles",
              "params": "count", "peak_macs_per_cycle": "number", "batch": "count",
              "layers": "count", "edp_uj_ms": "number", "onchip_bytes": "B", "pes": "count",
-             "dram_gb_per_s": "number", "clock_mhz": "number"}
+             "dram_gb_per_s": "number", "clock_mhz": "number", "top1": "%",
+             "edp": "number", "power_w": "W"}
     if c in exact:
         return exact[c]
     for suffix, unit in (("_energy_pj", "pJ"), ("_pj", "pJ"), ("_uj", "uJ"), ("_bytes", "B"),

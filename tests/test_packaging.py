@@ -78,7 +78,7 @@ def test_a_folder_with_its_own_arch_package(tmp_path):
 @pytest.mark.slow
 def test_wheel_installs_only_tilesim(tmp_path):
     """A built wheel's RECORD names only tilesim/ and tilesim-VERSION.dist-info/, holds every
-    listed package and the preset YAMLs, and its version is tilesim._version's."""
+    listed package, the preset YAMLs and the families' accuracy data, and its version is tilesim._version's."""
     import tilesim._version
     got = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
                           str(tmp_path), str(ROOT)], capture_output=True, text=True,
@@ -95,6 +95,7 @@ def test_wheel_installs_only_tilesim(tmp_path):
     for p in SETUP["packages"]:
         assert p.replace(".", "/") + "/__init__.py" in names, p
     assert "tilesim/arch/presets/tpu_v1.yaml" in names
+    assert "tilesim/workloads/data/families.yaml" in names
 
 
 def test_a_source_checkout_finds_its_subpackages_without_an_install_hook():

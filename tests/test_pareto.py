@@ -59,3 +59,33 @@ def test_brute_force_agreement():
 def test_unknown_column_is_an_error():
     with pytest.raises(ValueError, match="no column 'cycles'"):
         tilesim.pareto(table(), objectives=("cycles", "energy_uj"))
+
+
+def test_hypervolume_by_hand():
+    """Boxes to the reference point: one point, a staircase of two (0.5 + 0.5 - 0.25),
+    a cube, a maximised column, and points beyond the reference add nothing."""
+    from tilesim.reports.pareto import hypervolume
+    assert hypervolume([[0, 0]], [1, 1]) == 1.0
+    assert hypervolume([[0.5, 0], [0, 0.5]], [1, 1]) == 0.75
+    assert hypervolume([[0.5, 0.5, 0.5]], [1, 1, 1]) == 0.125
+    assert hypervolume([[3.0, 0.0]], [1.0, 1.0], maximize=[True, False]) == 2.0
+    assert hypervolume([[2, 0], [0.5, 0.5]], [1, 1]) == 0.25
+    assert hypervolume([[0.5, 0.5], [0.5, 0.5], [0.6, 0.6]], [1, 1]) == 0.25
+
+
+def test_hypervolume_matches_inclusion_exclusion():
+    """Three random 3-D points: the exact union of their boxes by inclusion-exclusion."""
+    import itertools
+
+    import numpy as np
+
+    from tilesim.reports.pareto import hypervolume
+    rng = np.random.default_rng(7)
+    p = rng.random((3, 3))
+    ref = np.ones(3)
+    total = 0.0
+    for k in (1, 2, 3):
+        for sub in itertools.combinations(range(3), k):
+            corner = p[list(sub)].max(axis=0)
+            total += (-1) ** (k + 1) * np.prod(ref - corner)
+    assert hypervolume(p, ref) == pytest.approx(total, rel=1e-12)

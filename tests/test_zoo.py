@@ -10,8 +10,9 @@ from tilesim.workloads.errors import WorkloadError
 from tilesim.workloads.ir import MacLayer, OpLayer
 from tilesim.workloads.zoo import ZOO
 
-NAMES = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2", "yolo_tiny",
-         "efficientnet_b0"]
+NAMES = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+         "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "yolo_tiny",
+         "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"]
 VISION = ["convnext_tiny", "vit_b_16"]  # tests/test_zoo_vision.py
 SEQUENTIAL = ["alexnet", "vgg16", "yolo_tiny"]
 
@@ -43,6 +44,13 @@ PARAMS = {
     "mobilenet_v2": 3_504_872,
     "yolo_tiny": 15_861_773,
     "efficientnet_b0": 5_288_548,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "mobilenet_v3_large": 5_483_032,
+    "mobilenet_v3_small": 2_542_856,
+    "efficientnet_b1": 7_794_184,
+    "efficientnet_b2": 9_109_994,
+    "efficientnet_b3": 12_233_232,
 }
 
 # Published MAC figures (multiply-accumulates of convs + fully connected layers only,
@@ -61,6 +69,14 @@ PUBLISHED_MACS = {
     "mobilenet_v2": 300.8e6,
     "yolo_tiny": 6.97e9 / 2,
     "efficientnet_b0": 0.39e9,  # torchvision docs (GFLOPS 0.39); Tan & Le 2019, Table 2: 0.39B FLOPS
+    # torchvision weights' meta "_ops" (GFLOPS, three decimals), as in workloads/data/families.yaml
+    "resnet101": 7.801e9,
+    "resnet152": 11.514e9,
+    "mobilenet_v3_large": 0.217e9,
+    "mobilenet_v3_small": 0.057e9,
+    "efficientnet_b1": 0.687e9,
+    "efficientnet_b2": 1.088e9,
+    "efficientnet_b3": 1.827e9,
 }
 
 # Exact counts with torchvision-style (fvcore) counting of convs + fc. ResNet-50's
@@ -81,9 +97,19 @@ EXACT_MACS = {
     "mobilenet_v2": 300_774_272,
     "yolo_tiny": 74_760_192 + 5 * 199_360_512 + 797_442_048 + 1_594_884_096 + 21_632_000,
     "efficientnet_b0": 385_814_752,  # this zoo's exact count (SE 1x1 convs included)
+    "resnet101": 7_801_405_440,
+    "resnet152": 11_513_626_624,
+    "mobilenet_v3_large": 216_589_760,
+    "mobilenet_v3_small": 56_510_400,
+    "efficientnet_b1": 686_802_832,
+    "efficientnet_b2": 1_087_529_456,
+    "efficientnet_b3": 1_827_141_392,
 }
 
-INPUT = {name: (3, 224, 224) for name in NAMES} | {"yolo_tiny": (3, 416, 416)}
+INPUT = {name: (3, 224, 224) for name in NAMES} | {"yolo_tiny": (3, 416, 416),
+                                                   "efficientnet_b1": (3, 240, 240),
+                                                   "efficientnet_b2": (3, 288, 288),
+                                                   "efficientnet_b3": (3, 300, 300)}
 
 
 def mac_sum(model) -> int:
@@ -113,7 +139,7 @@ def block_input(layers, prefix: str):
 
 
 def test_zoo_names():
-    """The zoo holds exactly the ten agreed model names, all reachable via workloads.load."""
+    """The zoo holds exactly the agreed model names, all reachable via workloads.load."""
     assert sorted(ZOO) == sorted(NAMES + VISION)
     assert workloads.zoo_names() == sorted(NAMES + VISION)
     assert workloads.load("resnet50", batch=2).batch == 2
@@ -263,9 +289,9 @@ def test_activations_fused(name):
     """Activations live on MAC layers; there are no standalone activation layers."""
     m = ZOO[name](1)
     assert not [l for l in m.layers if isinstance(l, OpLayer)
-                and l.op in ("relu", "sigmoid", "swish")]
+                and l.op in ("relu", "sigmoid", "swish", "hardswish", "hardsigmoid")]
     assert {l.activation for l in m.mac_layers} <= {None, "relu", "relu6", "leaky", "swish",
-                                                    "sigmoid"}
+                                                    "sigmoid", "hardswish", "hardsigmoid"}
     assert m.mac_layers[0].activation is not None
 
 

@@ -73,6 +73,9 @@ class _Builder:
         if kind == "swish":
             s = self.node("Sigmoid", [x], f"{base}/silu_sig", f"{base}/silu_sig")
             return self.node("Mul", [x, s], f"{base}/silu", f"{base}/silu")
+        if kind in ("hardswish", "hardsigmoid"):
+            op = {"hardswish": "HardSwish", "hardsigmoid": "HardSigmoid"}[kind]
+            return self.node(op, [x], f"{base}/{kind}", f"{base}/{kind}")
         raise ValueError(kind)
 
 

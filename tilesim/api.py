@@ -285,6 +285,33 @@ def sweep(spec, out=None, workers: int | None = None, dask: str | None = None,
         raise e.for_python() from None
 
 
+def codesign(spec, out=None, workers: int | None = None, dask: str | None = None,
+             resume: bool = False, progress: bool | None = None, fix_arch=None,
+             fix_network=None, budget=(), recompute_stale: bool = False, executor=None):
+    """Search the accelerator and the network together (a co-design spec: YAML path or
+    dict; see ``examples/codesign_edge.yaml`` and docs/codesign.md). Returns a
+    :class:`tilesim.explore.codesign.CodesignResult`: ``result.frame`` (a DataFrame, one
+    row per evaluated point with ``top1`` and ``top1_source``), ``result.front`` (the
+    joint Pareto front) and ``result.meta``; ``frame, front = tilesim.codesign(...)``.
+
+    ``fix_arch`` (a preset, path or Architecture): the best network for that accelerator;
+    ``fix_network`` (``"mobilenet_v2:width=1.0,resolution=224"`` or a dict with
+    ``family``): the smallest accelerator for that network; ``budget``: constraints
+    added to the spec's (``["latency_ms <= 2"]``); the answer is ``result.meta["answer"]``.
+    ``out`` keeps the resumable store and writes results.csv, front.csv, codesign.json;
+    ``workers`` / ``dask`` / ``resume`` / ``progress`` as :func:`sweep`; ``executor``
+    an executor object (e.g. a ``DaskExecutor`` on your own cluster)."""
+    from tilesim.explore.codesign import codesign as _codesign
+    from tilesim.explore.sweep.errors import SweepError
+    budgets = [budget] if isinstance(budget, str) else list(budget)
+    try:
+        return _codesign(spec, out=out, workers=workers, dask=dask, resume=resume,
+                         progress=progress, fix_arch=fix_arch, fix_network=fix_network,
+                         budgets=budgets, recompute_stale=recompute_stale, executor=executor)
+    except SweepError as e:
+        raise e.for_python() from None
+
+
 def pareto(df, objectives=("latency_ms", "energy_uj"), maximize=(), by=None,
            feasible_only: bool = True):
     """The Pareto-front rows of a results table (see :func:`reports.pareto`)."""

@@ -192,6 +192,52 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_codesign(args) -> int:
+    from tilesim.explore.codesign import codesign
+
+    def start(space, executor):
+        s = space.spec.search
+        from tilesim.explore.codesign.search import method_for
+        print(term.codesign_start_line(space.spec.name, space.size, space.n_arch,
+                                       len(space.nets),
+                                       method_for(s.method, space.choices(), s.evaluations),
+                                       s.evaluations, executor.describe(), args.out),
+              file=sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        r = codesign(args.spec, out=args.out, workers=args.workers, dask=args.dask,
+                     dask_timeout=args.dask_timeout, resume=args.resume,
+                     progress=not args.quiet, fix_arch=args.fix_arch,
+                     fix_network=args.fix_network, budgets=[_budget(b) for b in args.budget],
+                     recompute_stale=args.recompute_stale, command=args.command_line,
+                     on_start=start)
+    except KeyboardInterrupt:
+        print(f"tilesim: interrupted; finished evaluations are saved in {args.out}/"
+              "results.sqlite: rerun with --resume to continue", file=sys.stderr)
+        return 130
+    knobs = [c for c in r.frame.columns if c in r.meta["spec_dict"]["arch"]]
+    print(term.codesign_text(r.front, r.meta, knobs, time.perf_counter() - t0, args.out,
+                             term.terminal_width()))
+    if args.report:
+        from tilesim.explore.reporting import codesign_report
+        path = codesign_report(r.frame, r.meta, args.report, args.command_line)
+        print(f"report: {path}")
+    return 0
+
+
+def _budget(text: str) -> str:
+    """``--budget latency_ms=2`` as a constraint: ``top1=74`` is ``top1 >= 74`` (top-1 is
+    maximised), any other column ``COLUMN <= VALUE``; ``<=`` / ``>=`` may be written."""
+    if "<=" in text or ">=" in text:
+        return text
+    col, eq, val = text.partition("=")
+    if not eq:
+        from tilesim.explore.sweep import SweepError
+        raise SweepError(f"--budget {text!r} is not COLUMN=VALUE",
+                         fix="write e.g. --budget latency_ms=2 (or 'power_w<=2')")
+    return f"{col.strip()} {'>=' if col.strip() == 'top1' else '<='} {val.strip()}"
+
+
 class _Declined(Exception):
     """The user answered no to a big sweep."""
 
@@ -488,6 +534,33 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.add_argument("--yes", action="store_true", help="run a sweep of over 10,000 rows "
                     "without asking (without a terminal, such a sweep needs --yes)")
+    cd = sub.add_parser("codesign", help="search the accelerator and the network together "
+                        "(published accuracy) to one Pareto front")
+    cd.add_argument("spec", help="co-design spec YAML (see examples/codesign_edge.yaml)")
+    cd.add_argument("--out", required=True, help="folder for results.sqlite (the store), "
+                    "results.csv, front.csv, codesign.json, base_arch.yaml")
+    cd.add_argument("--fix-arch", metavar="ARCH", help="one accelerator (preset or YAML): "
+                    "find the best network for it (with --budget)")
+    cd.add_argument("--fix-network", metavar="FAMILY:K=V,...", help="one network, e.g. "
+                    "mobilenet_v2:width=1.0,resolution=224, or 'default' (the spec's "
+                    "default_network): find the smallest accelerator for it (with --budget)")
+    cd.add_argument("--budget", action="append", default=[], metavar="COLUMN=VALUE",
+                    help="a constraint added to the spec's: latency_ms=2 means latency_ms <= "
+                    "2, top1=74 means top1 >= 74 (repeatable)")
+    cd.add_argument("--workers", type=_int(1), default=None, metavar="N",
+                    help="local worker processes (default: all cores)")
+    cd.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
+                    "address or 'local'; needs the dask extra")
+    cd.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
+                    help="seconds to wait for the Dask scheduler (default 10)")
+    cd.add_argument("--resume", action="store_true", help="continue a killed run in --out "
+                    "(the search replays the store; nothing stored is recomputed)")
+    cd.add_argument("--recompute-stale", action="store_true", help="with --resume: recompute "
+                    "the stored rows another tilesim version computed (else refused)")
+    cd.add_argument("--report", metavar="FILE", type=_report_file, help="also write a report "
+                    "(HTML, or Markdown for .md): the front, each point's hardware and "
+                    "network, the single-sided optima")
+    cd.add_argument("--quiet", action="store_true", help="no progress line")
     rp = sub.add_parser("report", help="HTML or Markdown report of output folders")
     rp.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by tilesim run "
                     "--out, sweep --out or compare (several runs are compared side by side)")

@@ -205,17 +205,57 @@ def resnet50(batch: int = 1) -> Model:
     return _resnet("resnet50", batch, True, [3, 4, 6, 3])
 
 
+def resnet101(batch: int = 1) -> Model:
+    """torchvision ResNet-101 v1.5: 44,549,160 parameters."""
+    return _resnet("resnet101", batch, True, [3, 4, 23, 3])
+
+
+def resnet152(batch: int = 1) -> Model:
+    """torchvision ResNet-152 v1.5: 60,192,808 parameters."""
+    return _resnet("resnet152", batch, True, [3, 8, 36, 3])
+
+
+_RESNET_BLOCKS = {18: (False, [2, 2, 2, 2]), 34: (False, [3, 4, 6, 3]),
+                  50: (True, [3, 4, 6, 3]), 101: (True, [3, 4, 23, 3]),
+                  152: (True, [3, 8, 36, 3])}
+
+
+def resnet(batch: int = 1, depth: int = 50) -> Model:
+    """torchvision ResNet-``depth`` (18, 34, 50, 101, 152) at 224x224: the family builder."""
+    if depth not in _RESNET_BLOCKS:
+        from .errors import WorkloadError
+        raise WorkloadError(f"resnet depth {depth!r} is not one of 18, 34, 50, 101, 152",
+                            fix="use depth 18, 34, 50, 101 or 152")
+    return _resnet(f"resnet{depth}", batch, *_RESNET_BLOCKS[depth])
+
+
 # ---- MobileNetV2 -----------------------------------------------------------------------
 _MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
          (6, 160, 3, 2), (6, 320, 1, 1)]  # (expansion t, channels c, repeats n, stride s)
 
 
-def mobilenet_v2(batch: int = 1) -> Model:
-    """torchvision MobileNetV2 (width 1.0) at 224x224: 3,504,872 parameters."""
-    net = _Net(_check_batch(batch), 3, 224, 224)
-    net.conv("features.0.0", 32, 3, stride=2, bn=True, act="relu6")
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    """Round ``v`` to a multiple of ``divisor`` (at least ``divisor``), never more than 10 %
+    below ``v`` (TF-slim / Keras / torchvision ``_make_divisible``)."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def mobilenet_v2(batch: int = 1, width: float = 1.0, resolution: int = 224,
+                 classes: int = 1000) -> Model:
+    """MobileNetV2 at ``resolution`` x ``resolution`` with width multiplier ``width``.
+
+    Defaults: torchvision MobileNetV2 (width 1.0, 224x224, 1000 classes): 3,504,872
+    parameters. Other widths follow the released TF-slim checkpoints (Keras
+    ``MobileNetV2(alpha=...)``): every layer's channels ``make_divisible(int(c * width),
+    8)``, the stem ``make_divisible(32 * width, 8)``, expansions 6x the block input, and the
+    last 1x1 conv 1280 channels unless ``width > 1`` (then ``make_divisible(1280 * width, 8)``).
+    The TF-slim checkpoints have 1001 classes (background first)."""
+    net = _Net(_check_batch(batch), 3, resolution, resolution)
+    net.conv("features.0.0", _make_divisible(32 * width), 3, stride=2, bn=True, act="relu6")
     i = 1
     for t, c, n, s in _MBV2:
+        out_c = _make_divisible(int(c * width))
         for j in range(n):
             stride = s if j == 0 else 1
             cin = net.x[0]
@@ -225,30 +265,48 @@ def mobilenet_v2(batch: int = 1) -> Model:
                 net.conv(f"{p}.0.0", hidden, 1, bn=True, act="relu6")
                 m = 1
             net.conv(f"{p}.{m}.0", hidden, 3, stride=stride, groups=hidden, bn=True, act="relu6")
-            net.conv(f"{p}.{m + 1}", c, 1, bn=True)  # linear bottleneck (BN at .{m + 2})
-            if stride == 1 and cin == c:
+            net.conv(f"{p}.{m + 1}", out_c, 1, bn=True)  # linear bottleneck (BN at .{m + 2})
+            if stride == 1 and cin == out_c:
                 net.add(f"features.{i}.add")
             i += 1
-    net.conv(f"features.{i}.0", 1280, 1, bn=True, act="relu6")
+    last = _make_divisible(1280 * width) if width > 1.0 else 1280
+    net.conv(f"features.{i}.0", last, 1, bn=True, act="relu6")
     net.gap("avgpool")
-    net.fc("classifier.1", 1000)
-    return net.model("mobilenet_v2")
+    net.fc("classifier.1", classes)
+    default = width == 1.0 and resolution == 224 and classes == 1000
+    return net.model("mobilenet_v2" if default else
+                     f"mobilenet_v2_{width:g}_{resolution}" + ("" if classes == 1000 else
+                                                               f"_c{classes}"))
 
 
-# ---- EfficientNet-B0 ---------------------------------------------------------------------
+# ---- EfficientNet-B0..B3 -----------------------------------------------------------------
 _EFFB0 = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]  # (t, kernel, s, c, n)
+#: torchvision's (width, depth, eval resolution) of B0..B3 (``_efficientnet_conf`` and the
+#: IMAGENET1K_V1 weights' crop size)
+_EFF_SCALE = {0: (1.0, 1.0, 224), 1: (1.0, 1.1, 240), 2: (1.1, 1.2, 288), 3: (1.2, 1.4, 300)}
 
 
-def efficientnet_b0(batch: int = 1) -> Model:
-    """torchvision EfficientNet-B0 at 224x224: 5,288,548 parameters."""
-    net = _Net(_check_batch(batch), 3, 224, 224)
-    net.conv("features.0.0", 32, 3, stride=2, bn=True, act="swish")
+def efficientnet(batch: int = 1, variant: int = 0, resolution: int | None = None) -> Model:
+    """torchvision EfficientNet-B``variant`` (0..3) at its evaluation resolution (224,
+    240, 288, 300; or ``resolution``): channels ``make_divisible(c * width, 8)``, stage
+    repeats ``ceil(n * depth)``, SE squeeze ``max(1, block input // 4)``, last conv 4x the
+    last stage's channels."""
+    import math
+    if variant not in _EFF_SCALE:
+        from .errors import WorkloadError
+        raise WorkloadError(f"efficientnet variant {variant!r} is not one of 0, 1, 2, 3",
+                            fix="use variant 0, 1, 2 or 3 (B0..B3)")
+    width, depth, res = _EFF_SCALE[variant]
+    res = resolution or res
+    net = _Net(_check_batch(batch), 3, res, res)
+    net.conv("features.0.0", _make_divisible(32 * width), 3, stride=2, bn=True, act="swish")
     for stage, (t, r, s, c, n) in enumerate(_EFFB0, start=1):
-        for j in range(n):
+        out_c = _make_divisible(c * width)
+        for j in range(int(math.ceil(n * depth))):
             stride = s if j == 0 else 1
             cin = net.x[0]
-            hidden, p, m = cin * t, f"features.{stage}.{j}.block", 0
+            hidden, p, m = _make_divisible(cin * t), f"features.{stage}.{j}.block", 0
             if t != 1:
                 net.conv(f"{p}.0.0", hidden, 1, bn=True, act="swish")
                 m = 1
@@ -258,13 +316,100 @@ def efficientnet_b0(batch: int = 1) -> Model:
             net.conv(f"{p}.{m + 1}.fc1", max(1, cin // 4), 1, bias=True, act="swish")
             net.conv(f"{p}.{m + 1}.fc2", hidden, 1, bias=True, act="sigmoid")
             net.mul(f"{p}.{m + 1}.mul", x)
-            net.conv(f"{p}.{m + 2}.0", c, 1, bn=True)
-            if stride == 1 and cin == c:
+            net.conv(f"{p}.{m + 2}.0", out_c, 1, bn=True)
+            if stride == 1 and cin == out_c:
                 net.add(f"features.{stage}.{j}.add")
-    net.conv("features.8.0", 1280, 1, bn=True, act="swish")
+    net.conv("features.8.0", 4 * net.x[0], 1, bn=True, act="swish")
     net.gap("avgpool")
     net.fc("classifier.1", 1000)
-    return net.model("efficientnet_b0")
+    name = f"efficientnet_b{variant}"
+    return net.model(name if resolution in (None, _EFF_SCALE[variant][2]) else f"{name}_{res}")
+
+
+def efficientnet_b0(batch: int = 1) -> Model:
+    """torchvision EfficientNet-B0 at 224x224: 5,288,548 parameters."""
+    return efficientnet(batch, 0)
+
+
+def efficientnet_b1(batch: int = 1) -> Model:
+    """torchvision EfficientNet-B1 at 240x240: 7,794,184 parameters."""
+    return efficientnet(batch, 1)
+
+
+def efficientnet_b2(batch: int = 1) -> Model:
+    """torchvision EfficientNet-B2 at 288x288: 9,109,994 parameters."""
+    return efficientnet(batch, 2)
+
+
+def efficientnet_b3(batch: int = 1) -> Model:
+    """torchvision EfficientNet-B3 at 300x300: 12,233,232 parameters."""
+    return efficientnet(batch, 3)
+
+
+# ---- MobileNetV3 -------------------------------------------------------------------------
+# (kernel, expanded, out, SE, activation, stride) per bneck, torchvision _mobilenet_v3_conf
+_MBV3 = {
+    "large": ([(3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2),
+               (3, 72, 24, False, "relu", 1), (5, 72, 40, True, "relu", 2),
+               (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
+               (3, 240, 80, False, "hardswish", 2), (3, 200, 80, False, "hardswish", 1),
+               (3, 184, 80, False, "hardswish", 1), (3, 184, 80, False, "hardswish", 1),
+               (3, 480, 112, True, "hardswish", 1), (3, 672, 112, True, "hardswish", 1),
+               (5, 672, 160, True, "hardswish", 2), (5, 960, 160, True, "hardswish", 1),
+               (5, 960, 160, True, "hardswish", 1)], 1280),
+    "small": ([(3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2),
+               (3, 88, 24, False, "relu", 1), (5, 96, 40, True, "hardswish", 2),
+               (5, 240, 40, True, "hardswish", 1), (5, 240, 40, True, "hardswish", 1),
+               (5, 120, 48, True, "hardswish", 1), (5, 144, 48, True, "hardswish", 1),
+               (5, 288, 96, True, "hardswish", 2), (5, 576, 96, True, "hardswish", 1),
+               (5, 576, 96, True, "hardswish", 1)], 1024),
+}
+
+
+def mobilenet_v3(batch: int = 1, size: str = "large", resolution: int = 224) -> Model:
+    """torchvision MobileNetV3-Large / -Small (width 1.0): stem 3x3/2 conv to 16
+    (hardswish), bnecks (1x1 expansion unless expanded == input, depthwise k x k, SE with
+    ``make_divisible(expanded // 4, 8)`` squeeze channels, ReLU then hardsigmoid, 1x1
+    linear projection, residual add when the shape is kept), a 1x1 conv to 6x the last
+    bneck's channels (hardswish), global pool, fc to 1280 / 1024 (hardswish), fc to 1000."""
+    if size not in _MBV3:
+        from .errors import WorkloadError
+        raise WorkloadError(f"mobilenet_v3 size {size!r} is not 'large' or 'small'",
+                            fix="use size large or small")
+    blocks, last = _MBV3[size]
+    net = _Net(_check_batch(batch), 3, resolution, resolution)
+    net.conv("features.0.0", 16, 3, stride=2, bn=True, act="hardswish")
+    for i, (k, exp, out, se, act, stride) in enumerate(blocks, start=1):
+        cin, p, m = net.x[0], f"features.{i}.block", 0
+        if exp != cin:
+            net.conv(f"{p}.0.0", exp, 1, bn=True, act=act)
+            m = 1
+        x = net.conv(f"{p}.{m}.0", exp, k, stride=stride, groups=exp, bn=True, act=act)
+        if se:
+            m += 1
+            net.gap(f"{p}.{m}.avgpool")
+            net.conv(f"{p}.{m}.fc1", _make_divisible(exp // 4), 1, bias=True, act="relu")
+            net.conv(f"{p}.{m}.fc2", exp, 1, bias=True, act="hardsigmoid")
+            net.mul(f"{p}.{m}.mul", x)
+        net.conv(f"{p}.{m + 1}.0", out, 1, bn=True)
+        if stride == 1 and cin == out:
+            net.add(f"features.{i}.add")
+    net.conv(f"features.{len(blocks) + 1}.0", 6 * net.x[0], 1, bn=True, act="hardswish")
+    net.gap("avgpool")
+    net.fc("classifier.0", last, act="hardswish")
+    net.fc("classifier.3", 1000)
+    name = f"mobilenet_v3_{size}"
+    return net.model(name if resolution == 224 else f"{name}_{resolution}")
+
+
+def mobilenet_v3_large(batch: int = 1) -> Model:
+    """torchvision MobileNetV3-Large at 224x224: 5,483,032 parameters."""
+    return mobilenet_v3(batch, "large")
+
+
+def mobilenet_v3_small(batch: int = 1) -> Model:
+    """torchvision MobileNetV3-Small at 224x224: 2,542,856 parameters."""
+    return mobilenet_v3(batch, "small")
 
 
 # ---- Tiny YOLOv2 (VOC) -----------------------------------------------------------------
@@ -381,11 +526,27 @@ ZOO: dict[str, Callable[[int], Model]] = {
     "resnet18": resnet18,
     "resnet34": resnet34,
     "resnet50": resnet50,
+    "resnet101": resnet101,
+    "resnet152": resnet152,
     "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v3_large": mobilenet_v3_large,
+    "mobilenet_v3_small": mobilenet_v3_small,
     "efficientnet_b0": efficientnet_b0,
+    "efficientnet_b1": efficientnet_b1,
+    "efficientnet_b2": efficientnet_b2,
+    "efficientnet_b3": efficientnet_b3,
     "yolo_tiny": yolo_tiny,
     "convnext_tiny": convnext_tiny,
     "vit_b_16": vit_b_16,
 }
 
-__all__ = ["ZOO", *ZOO]
+#: parametric family builders (``workloads/families.py`` pairs their variants with published
+#: accuracy): ``builder(batch, **knobs)``
+FAMILY_BUILDERS: dict[str, Callable[..., Model]] = {
+    "mobilenet_v2": mobilenet_v2,
+    "resnet": resnet,
+    "efficientnet": efficientnet,
+    "mobilenet_v3": mobilenet_v3,
+}
+
+__all__ = ["FAMILY_BUILDERS", "ZOO", *ZOO, "resnet", "efficientnet", "mobilenet_v3"]

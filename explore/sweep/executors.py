@@ -58,6 +58,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
+        self._pool = None
         if self.workers < 1:
             raise SweepError(f"--workers {self.workers} must be >= 1", fix="give --workers 1 or more",
                              py_message=f"workers={self.workers} must be >= 1",
@@ -66,32 +67,42 @@ class LocalExecutor:
     def describe(self) -> str:
         return f"{self.workers} local worker process{'es' if self.workers > 1 else ''}"
 
-    def run(self, tasks, on_rows) -> None:
+    def _new_pool(self):
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from concurrent.futures.process import BrokenProcessPool
         import threading
+        from concurrent.futures import ProcessPoolExecutor
         # fork is fastest (workers inherit imported modules and numba's compiled code) but
         # unsafe in a process with threads (a Dask client, a notebook): then forkserver
         methods = mp.get_all_start_methods()
         ctx = mp.get_context("fork" if "fork" in methods and threading.active_count() == 1
                              else "forkserver" if "forkserver" in methods else "spawn")
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                   initializer=_ignore_sigint,
+                                   initargs=(os.getpid() if ctx.get_start_method() == "fork"
+                                             else None,))
+
+    def run(self, tasks, on_rows) -> None:
+        """Evaluate ``tasks``, handing each one's rows to ``on_rows`` as it finishes. The
+        worker processes stay up between calls (a co-design search calls once per
+        generation) until :meth:`close`."""
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
         # pending by position, and as_completed (waiters installed once): wait() on every
         # completion, and list.remove, cost O(designs) each, so O(designs^2) in all: at
         # 10^5 design points the parent, not the workers, set the pace
         pending = dict(enumerate(tasks))
         restarts = 0
         while pending:
-            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx,
-                                       initializer=_ignore_sigint,
-                                       initargs=(os.getpid() if ctx.get_start_method() == "fork"
-                                                 else None,))
+            if getattr(self, "_pool", None) is None:
+                self._pool = self._new_pool()
+            pool = self._pool
             try:
                 futs = {pool.submit(evaluate, t): i for i, t in pending.items()}
                 for f in as_completed(futs):
                     on_rows(f.result())
                     del pending[futs[f]]
             except BrokenProcessPool:
+                self._discard()
                 restarts += 1
                 if restarts > POOL_RESTARTS:
                     raise SweepError(f"worker processes died {restarts} times (killed, or out "
@@ -102,17 +113,27 @@ class LocalExecutor:
                 continue
             except BaseException:   # Ctrl-C, or an error in the parent: stop the workers
                 _stop_workers(pool)
+                self._discard()
                 raise
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _discard(self) -> None:
+        pool, self._pool = getattr(self, "_pool", None), None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self._discard()
 
 
 class DaskExecutor:
     """The same tasks on a Dask cluster: ``address`` of a running scheduler, or
     ``"local"`` for a LocalCluster of ``workers`` processes on 127.0.0.1. The scheduler
-    is contacted when the executor is made, before any work."""
+    is contacted when the executor is made, before any work. ``processes=False`` runs a
+    LocalCluster's workers as threads of this process (tests)."""
 
-    def __init__(self, address: str, workers: int | None = None, timeout: float = 10.0):
+    def __init__(self, address: str, workers: int | None = None, timeout: float = 10.0,
+                 processes: bool = True):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -123,8 +144,9 @@ class DaskExecutor:
         self.address, self.cluster = address, None
         self.workers = workers or default_workers()
         if address == "local":
+            where = {"host": "127.0.0.1"} if processes else {}   # threads: in-process comms
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, host="127.0.0.1",
+                                        processes=processes, **where,
                                         dashboard_address=None)
             self.client = Client(self.cluster)
         else:

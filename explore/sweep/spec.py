@@ -300,17 +300,7 @@ def plan(spec, source: str | None = None, version: str = "", progress=None) -> P
         params += [(t, by_path[f]) for t, _, f in ties]
         edits = [(k, v) for (_, k, _), v in zip(vary, combo)]
         edits += [(k, by_path[f]) for _, k, f in ties]
-        d = keypath.set_many(base_dict, edits)
-        reason = ""
-        try:
-            a = Architecture.model_validate(d, context={"defer_semantic_checks": True})
-            problems = semantic_problems(a)
-            if problems:
-                reason = "; ".join(f"{p}: {m}" for p, m, _ in problems)
-            else:
-                d = a.to_yaml_dict()
-        except ValidationError as e:
-            reason = str(e.errors()[0]["msg"])
+        d, reason = resolve_design(base_dict, edits)
         jobs = tuple(Job(_digest({"arch": d, "model": h, "batch": b, "settings": asked}),
                          label, b, model) for label, b, model, h in models)
         designs.append(Design(index, tuple(params), d, reason, jobs))
@@ -322,6 +312,22 @@ def plan(spec, source: str | None = None, version: str = "", progress=None) -> P
         raise SweepError("two design points resolve to the same architecture and model",
                          source=src, fix="remove repeated values from the vary lists")
     return Plan(s, src, base.name, settings, tuple(designs), names)
+
+
+def resolve_design(base_dict: dict, edits) -> tuple[dict, str]:
+    """(architecture dict, why it is infeasible or "") of ``base_dict`` with the key-path
+    ``edits`` [(keys, value)] applied: the resolved YAML form when sound, else the edited
+    dict and the first problems (jointly unsound values, found by the schema's semantic
+    checks)."""
+    d = keypath.set_many(base_dict, edits)
+    try:
+        a = Architecture.model_validate(d, context={"defer_semantic_checks": True})
+    except ValidationError as e:
+        return d, str(e.errors()[0]["msg"])
+    problems = semantic_problems(a)
+    if problems:
+        return d, "; ".join(f"{p}: {m}" for p, m, _ in problems)
+    return a.to_yaml_dict(), ""
 
 
 def _points(vary, sampling: Sampling):

@@ -125,6 +125,11 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
+    def row_map(self) -> dict:
+        """{key: row dict} of every stored row (a co-design search reads its points back
+        by key)."""
+        return {k: json.loads(r) for k, r in self.db.execute("SELECT key, row FROM results")}
+
     def dump(self) -> list[tuple]:
         """Every row, ordered by key (what two runs of one sweep must agree on)."""
         return list(self.db.execute(
