@@ -75,6 +75,8 @@ def check_number(v, what: str, fail, *, lo=None, hi=None, integer: bool = False,
                        f"{limit_text(INT_MAX)}",
                        fix=f"give a number up to {limit_text(hi or INT_MAX)}")
     if lo is not None and (v < lo or (lo_open and v == lo)):
+        if integer and lo == 1:
+            raise fail(f"{what} = {v} must be positive", fix="give a number >= 1")
         raise fail(f"{what} = {v:g}{u} is {'not above' if lo_open else 'below'} the "
                    f"smallest allowed, {lo:g}{u}",
                    fix=f"give a value {'above' if lo_open else 'of at least'} {lo:g}{u}")
@@ -92,7 +94,7 @@ def parse_int_text(text: str, what: str, fail, *, lo: int = 1, hi: int = INT_MAX
     s = text.strip()
     if not re.fullmatch(r"[-+]?[0-9]+", s):
         how = (" (no '_' separators)" if "_" in s else "")
-        raise fail(f"{what} = {text!r} is not a decimal integer{how}",
+        raise fail(f"{what} = {text!r} is not an integer{how}",
                    fix="give a whole number in plain digits, e.g. 224")
     return check_number(int(s), what, fail, lo=lo, hi=hi, integer=True)
 
@@ -101,7 +103,7 @@ def parse_real_text(text: str, what: str, fail, *, lo=None, hi=None, lo_open=Fal
     """A finite decimal number from text (``12.5``, ``1e3``), checked by :func:`check_number`."""
     s = text.strip()
     if not _DEC_FLOAT.fullmatch(s):
-        raise fail(f"{what} = {text!r} is not a decimal number",
+        raise fail(f"{what} = {text!r} is not a number",
                    fix="give a number like 10 or 12.5")
     return check_number(float(s), what, fail, lo=lo, hi=hi, lo_open=lo_open)
 
