@@ -43,6 +43,8 @@ _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "time
 
 def limit_text(v: int) -> str:
     """``2**63 - 1`` style text of a power-of-two limit (or the plain number)."""
+    if v <= 10 ** 6:
+        return f"{v:,}"
     for e in range(1, 128):
         if v == 2 ** e:
             return f"2**{e} ({v:.2g})"
@@ -81,7 +83,7 @@ def check_number(v, what: str, fail, *, lo=None, hi=None, integer: bool = False,
                    f"smallest allowed, {lo:g}{u}",
                    fix=f"give a value {'above' if lo_open else 'of at least'} {lo:g}{u}")
     if hi is not None and v > hi:
-        limit = limit_text(hi) if isinstance(hi, int) and hi > 10 ** 6 else f"{hi:g}"
+        limit = limit_text(hi) if isinstance(hi, int) else f"{hi:g}"
         raise fail(f"{what} = {v:.6g}{u} is above the largest allowed, {limit}{u}",
                    fix=f"give a value up to {limit}{u}")
     return v
@@ -140,11 +142,12 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
     def err(line, message, fix):
         where = f"{source}:{line}" if line else source
         path = []    # the key path being read, for the message
-        for n in stack:
+        for depth, n in enumerate(stack):
+            inner = depth == len(stack) - 1   # its child being read is not in items yet
             if n.kind == "seq":
-                path.append(len(n.items))
-            elif len(n.items) % 2:
-                path.append(n.items[-1].value)
+                path.append(len(n.items) - (not inner))
+            elif len(n.items) % 2 == inner and len(n.items) > (not inner):
+                path.append(n.items[-1 - (not inner)].value)
         return fail(f"{format_path(path) + ': ' if path else ''}{message}", source=where, fix=fix)
 
     resolver = yaml.resolver.Resolver()
@@ -210,6 +213,9 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
                 raise err(line, "a second YAML document ('---') in one file",
                           "keep one document per file")
     except yaml.YAMLError as e:
+        if "maximum nesting depth" in str(e):   # libyaml's own limit, met while scanning ahead
+            raise err(None, f"nesting deeper than {MAX_DEPTH} levels",
+                      "flatten the structure (tilesim files nest a few levels)") from None
         if loader is not yaml.SafeLoader:   # PyYAML's own parser names the line better
             try:
                 for _ in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -257,7 +263,7 @@ def _scalar(ev, resolver, fail):
             return value
         tag = resolver.resolve(yaml.ScalarNode, value, ev.implicit)
     kind = tag.replace(_CORE, "")
-    if kind in ("str", "timestamp"):
+    if kind in ("str", "timestamp", "merge"):   # a merge key '<<' is refused as a key
         return value
     if kind == "null":
         if value not in ("", "~", "null", "Null", "NULL"):

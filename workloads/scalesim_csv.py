@@ -37,7 +37,7 @@ def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
         for r in reader:
             rows.append((reader.line_num, r))
     except csv.Error as e:   # a field over csv's 128 KiB limit, a NUL byte, ...
-        raise WorkloadError(f"not a readable CSV row: {e}", source=f"{src}:{reader.line_num + 1}",
+        raise WorkloadError(f"not a readable CSV row: {e}", source=f"{src}:{reader.line_num}",
                             fix="write plain comma-separated fields (names and whole "
                                 "numbers)") from None
     rows = [(ln, [c.strip() for c in r]) for ln, r in rows if any(c.strip() for c in r)]
