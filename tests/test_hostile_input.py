@@ -389,7 +389,7 @@ def _replace_value(text: str, line: int, value: str) -> str:
 
 
 @SLOW_PROPERTY
-@given(edits=st.lists(st.tuples(st.integers(0, 100), VALUE), min_size=1, max_size=3))
+@given(edits=st.lists(st.tuples(st.integers(0, 100), VALUE), max_size=3))
 def test_any_arch_yaml_loads_or_is_refused(tmp_path_factory, edits):
     """An architecture with any values put in place of its own runs or exits 2 cleanly."""
     import contextlib
@@ -424,35 +424,50 @@ def _main_quiet(argv):
 
 LAYER_KEYS = ["name", "type", "C", "H", "W", "K", "R", "S", "M", "N", "stride", "padding",
               "dilation", "groups", "bias", "activation", "inputs", "<<", "bogus"]
+#: a valid layer of each type, which the drawn values then override
+GOOD_LAYERS = {"conv": {"C": 4, "H": 8, "W": 8, "K": 4, "R": 3, "padding": 1},
+               "fc": {"C": 16, "K": 8}, "gemm": {"M": 4, "N": 8, "K": 16},
+               "maxpool": {"C": 4, "H": 8, "W": 8, "R": 2}, "gap": {"C": 4, "H": 8, "W": 8},
+               "add": {"C": 4, "H": 8, "W": 8}}
 
 
 @SLOW_PROPERTY
-@given(layers=st.lists(st.dictionaries(st.sampled_from(LAYER_KEYS), VALUE, max_size=8),
-                       min_size=1, max_size=3),
-       typ=st.sampled_from(["conv", "fc", "gemm", "maxpool", "gap", "add", "x"]))
-def test_any_layer_table_loads_or_is_refused(tmp_path_factory, layers, typ):
+@given(layers=st.lists(st.tuples(st.sampled_from(sorted(GOOD_LAYERS)),
+                                 st.dictionaries(st.sampled_from(LAYER_KEYS), VALUE,
+                                                 max_size=2)), min_size=1, max_size=3))
+def test_any_layer_table_loads_or_is_refused(tmp_path_factory, layers):
+    """A layer table whose valid layers get any values for any keys runs or exits 2."""
     d = tmp_path_factory.mktemp("t")
-    body = "".join("  - name: l%d\n    type: %s\n" % (i, typ)
-                   + "".join(f"    {k}: {v}\n" for k, v in layer.items() if k not in
-                             ("name", "type")) for i, layer in enumerate(layers))
+    body = ""
+    for i, (typ, override) in enumerate(layers):
+        fields = {"name": f"l{i}", "type": typ, **GOOD_LAYERS[typ], **override}
+        body += "  - " + "\n    ".join(f"{k}: {v}" for k, v in fields.items()) + "\n"
     (d / "t.yaml").write_text("name: t\nlayers:\n" + body, encoding="utf-8")
     loads_or_refused(*_main_quiet(["run", "--arch", "nvdla_small", "--model", d / "t.yaml",
                                    "--quiet", "--search-budget", "5"]))
 
 
 CELL = st.one_of(st.sampled_from(["1", "3", "8", "32", "0", "-2", "2_24", "1e3", " 7 ", "",
-                                  "9223372036854775808", "\"8\"", "x" * 200]),
+                                  "9223372036854775808", "\"8\"", "x" * 200, "a,b", "\"",
+                                  "\n"]),
                  st.integers(-5, 2 ** 64).map(str), st.text(max_size=5))
 
 
 @SLOW_PROPERTY
-@given(rows=st.lists(st.lists(CELL, min_size=0, max_size=10), min_size=1, max_size=3),
-       gemm=st.booleans())
+@given(rows=st.lists(st.lists(st.tuples(st.integers(0, 9), CELL), max_size=2), min_size=1,
+                     max_size=3), gemm=st.booleans())
 def test_any_scalesim_csv_loads_or_is_refused(tmp_path_factory, rows, gemm):
+    """A topology CSV whose valid rows get any cells anywhere runs or exits 2."""
     d = tmp_path_factory.mktemp("c")
-    head = "Layer, M, N, K,\n" if gemm else CSV_HEADER
-    (d / "t.csv").write_text(head + "".join(", ".join(r) + "\n" for r in rows),
-                             encoding="utf-8")
+    head, good = (("Layer, M, N, K,\n", ["g", "4", "8", "16"]) if gemm else
+                  (CSV_HEADER, ["c", "8", "8", "3", "3", "4", "4", "1"]))
+    text = head
+    for i, edits in enumerate(rows):
+        cells = [f"{good[0]}{i}", *good[1:]]
+        for col, value in edits:
+            cells[col % len(cells)] = value
+        text += ", ".join(cells) + ",\n"
+    (d / "t.csv").write_text(text, encoding="utf-8")
     loads_or_refused(*_main_quiet(["run", "--arch", "nvdla_small", "--model", d / "t.csv",
                                    "--quiet", "--search-budget", "5"]))
 
@@ -461,6 +476,7 @@ def test_any_scalesim_csv_loads_or_is_refused(tmp_path_factory, rows, gemm):
 @given(edits=st.lists(st.tuples(st.integers(0, 20), st.one_of(VALUE, CELL)), min_size=1,
                       max_size=3), bom=st.booleans())
 def test_any_scalesim_cfg_loads_or_is_refused(tmp_path_factory, edits, bom):
+    """A SCALE-Sim config with any values (and perhaps a BOM) runs or exits 2."""
     d = tmp_path_factory.mktemp("g")
     lines = CFG.splitlines(keepends=True)
     for line, value in edits:
@@ -475,8 +491,9 @@ def test_any_scalesim_cfg_loads_or_is_refused(tmp_path_factory, edits, bom):
 
 
 @settings(max_examples=25, deadline=None)
-@given(edits=st.lists(st.tuples(st.integers(0, 20), VALUE), min_size=1, max_size=2))
+@given(edits=st.lists(st.tuples(st.integers(0, 20), VALUE), max_size=2))
 def test_any_sweep_spec_plans_or_is_refused(tmp_path_factory, edits):
+    """A sweep spec with any values put in place of its own runs or exits 2."""
     d = tmp_path_factory.mktemp("s")
     text = SPEC + "sampling: {method: grid, seed: 0}\nbatch: [1]\n"
     for line, value in edits:
