@@ -26,7 +26,7 @@ POWER_MAX = 1e4                     # W
 LATENCY_MAX = 1e9                   # cycles or ns
 
 
-def _fail(message: str, fix: str) -> ValueError:
+def value_error(message: str, fix: str) -> ValueError:
     """A ValueError as the schema's validators raise it ("problem; fix")."""
     return ValueError(f"{message}; {fix}")
 
@@ -44,12 +44,12 @@ def _split(text) -> tuple[float, str]:
         raise ValueError(f"{text!r} is not a quantity")
     if isinstance(text, (int, float)):
         if isinstance(text, int) and abs(text) > 2 ** 63:
-            return check_number(text, "value", _fail, integer=True), ""
-        return check_number(float(text), "value", _fail), ""
+            return check_number(text, "value", value_error, integer=True), ""
+        return check_number(float(text), "value", value_error), ""
     m = re.fullmatch(_NUM + r"([A-Za-z/ ]*)\s*", str(text))
     if not m:
         raise ValueError(f"cannot read {text!r} as a number with a unit")
-    return check_number(float(m.group(1)), f"{text!r}", _fail), m.group(2).strip()
+    return check_number(float(m.group(1)), f"{text!r}", value_error), m.group(2).strip()
 
 
 def _no_unit(what: str, text, suggestion: str) -> ValueError:
@@ -78,7 +78,7 @@ def parse_size(text) -> int:
         raise ValueError(f"size {text!r} must be positive; give a size like 256 KiB")
     if b != int(b):
         raise ValueError(f"size {text!r} is not a whole number of bytes; round it to whole bytes")
-    return check_number(int(b), f"size {text!r}", _fail, hi=SIZE_MAX, unit="B")
+    return check_number(int(b), f"size {text!r}", value_error, hi=SIZE_MAX, unit="B")
 
 
 def parse_rate(text) -> tuple[float, str]:
@@ -105,7 +105,7 @@ def parse_rate(text) -> tuple[float, str]:
     if val <= 0:
         raise ValueError(f"bandwidth {text!r} must be positive; give one like 34 GB/s")
     lo, hi = (BPC_MIN, BPC_MAX) if per == "B/cycle" else (RATE_MIN, RATE_MAX)
-    return check_number(val, f"bandwidth {text!r}", _fail, lo=lo, hi=hi, unit=per), per
+    return check_number(val, f"bandwidth {text!r}", value_error, lo=lo, hi=hi, unit=per), per
 
 
 def parse_freq(text) -> float:
@@ -122,7 +122,7 @@ def parse_freq(text) -> float:
     hz = v * FREQ_UNITS[u]
     if hz <= 0:
         raise ValueError(f"clock {text!r} must be positive; give one like 700 MHz")
-    return check_number(hz, f"clock {text!r}", _fail, lo=CLOCK_MIN, hi=CLOCK_MAX, unit="Hz")
+    return check_number(hz, f"clock {text!r}", value_error, lo=CLOCK_MIN, hi=CLOCK_MAX, unit="Hz")
 
 
 def parse_node(text) -> float:
@@ -132,7 +132,7 @@ def parse_node(text) -> float:
         raise ValueError(f"technology {text!r}: write the node in nm, e.g. 28 nm")
     if v <= 0:
         raise ValueError(f"technology {text!r} must be positive")
-    return check_number(v, f"technology {text!r}", _fail, lo=NODE_MIN, hi=NODE_MAX, unit="nm")
+    return check_number(v, f"technology {text!r}", value_error, lo=NODE_MIN, hi=NODE_MAX, unit="nm")
 
 
 ENERGY_UNITS = {"fj": 1e-3, "pj": 1.0, "nj": 1e3, "uj": 1e6, "µj": 1e6}
@@ -148,7 +148,7 @@ def _parse_scaled(text, units: dict, what: str, example: str, hi: float, base: s
         raise ValueError(f"{what} {text!r} needs a unit; write it like {example}")
     if v < 0:
         raise ValueError(f"{what} {text!r} must not be negative")
-    return check_number(v * units[u], f"{what} {text!r}", _fail, hi=hi, unit=base)
+    return check_number(v * units[u], f"{what} {text!r}", value_error, hi=hi, unit=base)
 
 
 def parse_energy(text) -> float:
@@ -168,7 +168,7 @@ def _split_any(text) -> tuple[float, str]:
     m = re.fullmatch(_NUM + r"([A-Za-zµ]*)\s*", str(text))
     if not m:
         raise ValueError(f"cannot read {text!r} as a number with a unit")
-    return check_number(float(m.group(1)), f"{text!r}", _fail), m.group(2)
+    return check_number(float(m.group(1)), f"{text!r}", value_error), m.group(2)
 
 
 def fmt_energy(pj: float) -> str:
@@ -196,7 +196,7 @@ def parse_latency(text) -> tuple[float, str]:
     if per == "cycles" and val != int(val):
         raise ValueError(f"latency {text!r} is not a whole number of cycles; round it, "
                          "or give it in ns")
-    return check_number(val, f"latency {text!r}", _fail, hi=LATENCY_MAX, unit=per), per
+    return check_number(val, f"latency {text!r}", value_error, hi=LATENCY_MAX, unit=per), per
 
 
 def fmt_latency(value: float, per: str) -> str:
