@@ -293,9 +293,9 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
     if a.memory[0].kind != "dram":
         out.append(("memory[0].kind", f"the first memory level ({a.memory[0].name!r}) is not "
                     "DRAM", "list levels from DRAM inwards: memory[0] must have kind: dram"))
-    names = [m.name for m in a.memory]
-    for i, n in enumerate(names):
-        if n in names[:i]:
+    names: set = set()
+    for i, n in enumerate(m.name for m in a.memory):
+        if n in names or names.add(n):
             out.append((f"memory[{i}].name", f"level name {n!r} is used twice",
                         "give every memory level a unique name"))
     for i, m in enumerate(a.memory[1:], 1):

@@ -207,7 +207,7 @@ def test_arch_numbers_checked(tmp_path, capsys, old, new, needles):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--batch", "9223372036854775808"], "2**63 - 1"), (["--batch", "0"], "positive"),
+    (["--batch", "9223372036854775808"], "2**63 - 1"), (["--batch", "0"], "must be >= 1"),
     (["--batch", "1_0"], "'_'"), (["--batch", "2000000000000"], "2**50"),
     (["--search-budget", "99999999999999999999"], "2**63 - 1"),
 ])

@@ -513,7 +513,10 @@ def _int(lo: int):
     def parse(s: str) -> int:
         def fail(message, fix):
             return argparse.ArgumentTypeError(f"{message}; {fix}")
-        return parse_int_text(s, "value", fail, lo=lo, hi=INT_MAX)
+        v = parse_int_text(s, "value", fail, lo=-INT_MAX - 1, hi=INT_MAX)
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{v} must be >= {lo}")
+        return v
     return parse
 
 
