@@ -139,11 +139,13 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
 
     stack: list[_Node] = []
 
-    def err(line, message, fix):
+    def err(line, message, fix, levels=None):
+        """The error at ``line``, with the key path being read (``levels``: the open
+        collections above a finished node, each holding its child already)."""
         where = f"{source}:{line}" if line else source
-        path = []    # the key path being read, for the message
-        for depth, n in enumerate(stack):
-            inner = depth == len(stack) - 1   # its child being read is not in items yet
+        path = []
+        for depth, n in enumerate(stack if levels is None else levels):
+            inner = levels is None and depth == len(stack) - 1   # its child is not in items yet
             if n.kind == "seq":
                 path.append(len(n.items) - (not inner))
             elif len(n.items) % 2 == inner and len(n.items) > (not inner):
@@ -207,8 +209,8 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
                 node.size = 1 + sum(c.size for c in node.items)
                 if node.size > spelled + ALIAS_BUDGET:
                     raise err(node.line, f"aliases expand this document beyond {ALIAS_BUDGET:,} "
-                              f"nodes more than it spells out ({node.size:,} nodes by this line)",
-                              "write the values out, or use fewer nested aliases")
+                              f"nodes more than it spells out ({node.size:,} nodes here)",
+                              "write the values out, or use fewer nested aliases", stack)
             elif isinstance(ev, yaml.DocumentStartEvent) and root is not None:
                 raise err(line, "a second YAML document ('---') in one file",
                           "keep one document per file")
