@@ -36,6 +36,7 @@ INT_MAX = 2 ** 63 - 1
 COUNT_MAX = 2 ** 50
 
 _DEC_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_TEXT_INT = re.compile(r"[-+]?[0-9]+")
 _DEC_FLOAT = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
@@ -59,6 +60,9 @@ def check_number(v, what: str, fail, *, lo=None, hi=None, integer: bool = False,
     """``v`` (an int or a float, never a bool) checked: finite, representable (an integer
     within int64), whole when ``integer``, within [``lo``, ``hi``] (``lo`` excluded when
     ``lo_open``). Returns it (an int when ``integer``); else raises ``fail(message, fix=...)``."""
+    if type(v) is int and -INT_MAX - 1 <= v <= INT_MAX and (lo is None or v > lo or (
+            v == lo and not lo_open)) and (hi is None or v <= hi):
+        return v     # the common case, quickly
     u = f" {unit}" if unit else ""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise fail(f"{what} = {v!r} is not a number",
@@ -94,7 +98,7 @@ def parse_int_text(text: str, what: str, fail, *, lo: int = 1, hi: int = INT_MAX
     optional sign, nothing else (no ``2_24``, ``0x10``, ``1e3`` or other scripts' digits),
     checked by :func:`check_number`."""
     s = text.strip()
-    if not re.fullmatch(r"[-+]?[0-9]+", s):
+    if not _TEXT_INT.fullmatch(s):
         how = (" (no '_' separators)" if "_" in s else "")
         raise fail(f"{what} = {text!r} is not an integer{how}",
                    fix="give a whole number in plain digits, e.g. 224")
@@ -154,14 +158,17 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
 
     resolver = yaml.resolver.Resolver()
     anchors: dict[str, _Node] = {}
+    memo: dict = {}    # scalar (text, tag, style, implicit) -> value: tables repeat them
     root = None
     spelled = 0        # nodes written in the text
+    Scalar, MapStart, SeqStart, Alias = (yaml.ScalarEvent, yaml.MappingStartEvent,
+                                         yaml.SequenceStartEvent, yaml.AliasEvent)
     try:
         for ev in yaml.parse(text, Loader=loader):
-            line = ev.start_mark.line + 1 if ev.start_mark else None
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent,
-                               yaml.ScalarEvent, yaml.AliasEvent)):
-                if isinstance(ev, yaml.AliasEvent):
+            cls = type(ev)
+            if cls is Scalar or cls is MapStart or cls is SeqStart or cls is Alias:
+                line = ev.start_mark.line + 1
+                if cls is Alias:
                     if not aliases:
                         raise err(line, f"alias *{ev.anchor} in a file that must be plain "
                                   "data", "write the values out in full (no &anchors or "
@@ -178,19 +185,24 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
                         raise err(line, f"anchor &{ev.anchor} in a file that must be plain data",
                                   "remove the anchor and write the values out in full")
                     tag = ev.tag
-                    if tag not in (None, "!") and not (
-                            tag in _SCALAR_TAGS if isinstance(ev, yaml.ScalarEvent) else
-                            tag == _CORE + ("map" if isinstance(ev, yaml.MappingStartEvent)
-                                            else "seq")):
+                    if tag is not None and tag != "!" and not (
+                            tag in _SCALAR_TAGS if cls is Scalar else
+                            tag == _CORE + ("map" if cls is MapStart else "seq")):
                         raise err(line, f"tag {tag.replace(_CORE, '!!')} is not allowed",
                                   "remove the tag: tilesim reads plain YAML data (mappings, "
                                   "lists, text, numbers, true/false)")
                     spelled += 1
-                    if isinstance(ev, yaml.ScalarEvent):
-                        node = _Node("scalar", line, _scalar(ev, resolver, lambda m, fix: err(line, m, fix)))
+                    if cls is Scalar:
+                        key = (ev.value, tag, ev.style, ev.implicit)
+                        value = memo.get(key, memo)
+                        if value is memo:
+                            try:
+                                value = memo[key] = _scalar(ev, resolver)
+                            except _Bad as b:
+                                raise err(line, b.message, b.fix) from None
+                        node = _Node("scalar", line, value)
                     else:
-                        node = _Node("map" if isinstance(ev, yaml.MappingStartEvent) else "seq",
-                                     line)
+                        node = _Node("map" if cls is MapStart else "seq", line)
                     if ev.anchor is not None:
                         node.anchor = ev.anchor
                         anchors[ev.anchor] = node
@@ -198,12 +210,12 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
                     stack[-1].items.append(node)
                 else:
                     root = node
-                if node.kind != "scalar" and not node.done:
+                if not node.done:
                     stack.append(node)
                     if len(stack) > MAX_DEPTH:
                         raise err(line, f"nesting deeper than {MAX_DEPTH} levels",
                                   "flatten the structure (tilesim files nest a few levels)")
-            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
                 node = stack.pop()
                 node.done = True
                 node.size = 1 + sum(c.size for c in node.items)
@@ -211,8 +223,8 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
                     raise err(node.line, f"aliases expand this document beyond {ALIAS_BUDGET:,} "
                               f"nodes more than it spells out ({node.size:,} nodes here)",
                               "write the values out, or use fewer nested aliases", stack)
-            elif isinstance(ev, yaml.DocumentStartEvent) and root is not None:
-                raise err(line, "a second YAML document ('---') in one file",
+            elif cls is yaml.DocumentStartEvent and root is not None:
+                raise err(ev.start_mark.line + 1, "a second YAML document ('---') in one file",
                           "keep one document per file")
     except yaml.YAMLError as e:
         if "maximum nesting depth" in str(e):   # libyaml's own limit, met while scanning ahead
@@ -255,7 +267,15 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
     return build(root, ()), lines
 
 
-def _scalar(ev, resolver, fail):
+class _Bad(Exception):
+    """A scalar's problem, before the reader knows where it is (becomes the caller's error)."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.message, self.fix = message, fix
+
+
+def _scalar(ev, resolver, fail=_Bad):
     """The value of a scalar event: text, a decimal number, true/false or null."""
     import yaml
     value = ev.value

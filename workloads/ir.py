@@ -35,6 +35,8 @@ ACTIVATIONS = ("relu", "relu6", "leaky", "sigmoid", "swish", "hardswish", "hards
 
 def _whole(v, what: str, layer) -> int:
     """``v`` as an int when it is a whole number (numpy ints welcome); never truncated."""
+    if type(v) is int:   # the common case, without the ABC check
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise WorkloadError(f"layer {layer!r}: {what} = {v!r} must be a whole number",
                             fix=f"give {what} as an integer (a fraction is not truncated)")
@@ -60,13 +62,17 @@ def _ints(obj, fields) -> None:
     """Normalise integer fields (numpy ints welcome) and reject non-integers."""
     for f in fields:
         v = getattr(obj, f)
+        if type(v) is int:   # the common case, without the ABC check
+            continue
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise WorkloadError(f"layer {obj.name!r}: {f} = {v!r} must be a positive integer",
                                 fix=f"give {f} a whole number >= 1")
         object.__setattr__(obj, f, int(v))
     for f in ("stride", "padding", "dilation"):
         if hasattr(obj, f):
-            object.__setattr__(obj, f, tuple(_whole(x, f, obj.name) for x in getattr(obj, f)))
+            t = getattr(obj, f)
+            if type(t) is not tuple or len(t) != 2 or type(t[0]) is not int or type(t[1]) is not int:
+                object.__setattr__(obj, f, tuple(_whole(x, f, obj.name) for x in t))
 
 
 def _check_window(name, stride, pad, dilation) -> None:
