@@ -19,7 +19,9 @@ from tilesim._input import check_number
 SIZE_MAX = 2 ** 50                  # 1 PiB
 CLOCK_MIN, CLOCK_MAX = 1e3, 100e9   # 1 kHz .. 100 GHz
 RATE_MIN, RATE_MAX = 1e3, 1e15      # 1 kB/s .. 1 PB/s
-BPC_MIN, BPC_MAX = 1e-3, 2.0 ** 20  # bytes per cycle (given, or resolved with the clock)
+BPC_MIN, BPC_MAX = 0.01, 2.0 ** 20  # bytes per cycle (given, or resolved with the clock);
+# with at most 2**50 MACs and elements in a model (workloads.ir.COUNT_MAX), its bytes
+# over BPC_MIN stay well inside int64 cycles
 NODE_MIN, NODE_MAX = 1.0, 1000.0    # nm
 ENERGY_MAX = 1e6                    # pJ per access or operation (1 uJ)
 POWER_MAX = 1e4                     # W

@@ -195,7 +195,7 @@ def test_yaml11_booleans_refused(tmp_path, capsys, value):
     ("clock: 1 GHz", "clock: 1e-9 Hz", ["clock", "1000 Hz"]),
     ("clock: 1 GHz", "clock: 1e400 Hz", ["clock", "finite"]),
     ("bandwidth: 8 GB/s", "bandwidth: 1e-3 kB/s", ["memory[0].bandwidth", "1000 B/s"]),
-    ("bandwidth: 8 GB/s", "bandwidth: 2 kB/s", ["memory[0].bandwidth", "0.001 B/cycle"]),
+    ("bandwidth: 8 GB/s", "bandwidth: 2 MB/s", ["memory[0].bandwidth", "0.01 B/cycle"]),
     ("rows: 8", "rows: 1000000000", ["compute.arrays[0].rows", "65536"]),
     ("rows: 8", "rows: 9223372036854775807", ["compute.arrays[0].rows", "65536"]),
 ])
@@ -245,6 +245,19 @@ def test_a_layer_at_the_limit_is_accepted():
     assert layer.macs == _input.COUNT_MAX
     with pytest.raises(workloads.WorkloadError, match="MACs"):
         ir.gemm("g", 2 ** 20 + 1, 2 ** 15, 2 ** 15)
+
+
+def test_a_network_beyond_the_limit_in_all_is_refused(tmp_path, capsys):
+    """Layers within the limit that add up beyond it are refused (totals and bytes at the
+    slowest bandwidth would leave int64); exactly at the limit is fine."""
+    half = ir.gemm("a", 2 ** 19, 2 ** 15, 2 ** 15)
+    assert half.macs == _input.COUNT_MAX // 2
+    assert workloads.Model("m", (half, ir.gemm("b", 2 ** 19, 2 ** 15, 2 ** 15))).macs == \
+        _input.COUNT_MAX
+    text = "name: t\nlayers:\n" + "".join(
+        f"  - {{name: g{i}, type: gemm, M: 524288, N: 32768, K: 32768}}\n" for i in range(3))
+    refused(*run_model(tmp_path, capsys, "t.yaml", text)[::2], "model 't'", "1.69e+15",
+            "2**50", "smaller batch")
 
 
 # ---- strict layer-table fields -------------------------------------------------------------
@@ -324,7 +337,7 @@ def test_scalesim_cfg_bom_and_percent_accepted(tmp_path):
     ("IfmapSramSzkB: 64", "IfmapSramSzkB: 1000000000000000", ["IfmapSramSzkB", "1.1e+12"]),
     ("Bandwidth: 10", "Bandwidth: inf", ["Bandwidth", "not a number"]),
     ("Bandwidth: 10", "Bandwidth: 1e400", ["Bandwidth", "finite"]),
-    ("Bandwidth: 10", "Bandwidth: 0.00001", ["Bandwidth", "0.001"]),
+    ("Bandwidth: 10", "Bandwidth: 0.00001", ["Bandwidth", "0.01"]),
 ])
 def test_scalesim_cfg_numbers_checked(tmp_path, capsys, old, new, needles):
     """SCALE-Sim cfg numbers keep their own units but pass the same checks."""

@@ -282,6 +282,15 @@ class Model:
                                 fix="give every layer a unique name")
         if not self.layers:
             raise WorkloadError(f"model {self.name!r} has no layers")
+        # the whole network within COUNT_MAX too: totals (and a layer's bytes at the
+        # slowest bandwidth allowed, arch.units.BPC_MIN) then stay inside int64
+        total = sum(max(l.macs, l.input_elems) if isinstance(l, MacLayer)
+                    else max(l.in_elems, l.out_elems, l.ops) for l in self.layers)
+        if total > COUNT_MAX:
+            raise WorkloadError(f"model {self.name!r}: {total:.3g} MACs and elements in all "
+                                f"(batch {self.batch}) are above the limit "
+                                f"{limit_text(COUNT_MAX)} a model may have",
+                                fix="use a smaller batch or fewer layers")
 
     @property
     def macs(self) -> int:
