@@ -405,33 +405,37 @@ def _replace_value(text: str, line: int, value: str) -> str:
 @given(edits=st.lists(st.tuples(st.integers(0, 100), VALUE), max_size=3))
 def test_any_arch_yaml_loads_or_is_refused(tmp_path_factory, edits):
     """An architecture with any values put in place of its own runs or exits 2 cleanly."""
-    import contextlib
-    import io
     text = NVDLA
     for line, value in edits:
         text = _replace_value(text, line, value)
     d = tmp_path_factory.mktemp("a")
     (d / "a.yaml").write_text(text, encoding="utf-8")
     (d / "m.yaml").write_text(TINY)
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            rc = main(["run", "--arch", str(d / "a.yaml"), "--model", str(d / "m.yaml"),
-                       "--quiet", "--search-budget", "5"])
-        except SystemExit as e:
-            rc = e.code
-    loads_or_refused(rc, err.getvalue())
+    loads_or_refused(*_main_quiet(["run", "--arch", d / "a.yaml", "--model", d / "m.yaml",
+                                   "--quiet", "--search-budget", "5"]))
+
+
+#: the most Python memory one drawn input may take (tracemalloc peak)
+PEAK_LIMIT = 200e6
 
 
 def _main_quiet(argv):
+    """(exit code, stderr) of ``tilesim ARGV`` in this process, its Python allocations
+    bounded by PEAK_LIMIT."""
     import contextlib
     import io
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            rc = main([str(a) for a in argv])
-        except SystemExit as e:
-            rc = e.code
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                rc = main([str(a) for a in argv])
+            except SystemExit as e:
+                rc = e.code
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAK_LIMIT, f"{argv}: peak {peak / 1e6:.0f} MB"
     return rc, err.getvalue()
 
 
