@@ -380,6 +380,16 @@ def test_sweep_numbers_checked(tmp_path, capsys, old, new, needles):
     assert not (tmp_path / "out" / "results.sqlite").exists()
 
 
+@pytest.mark.parametrize("seed,needle", [(-1, "below the smallest allowed, 0"),
+                                         (1.5, "not a whole number"),
+                                         (2 ** 64, "2**63 - 1"), ("1", "not a number")])
+def test_verify_seed_checked_where_it_enters(seed, needle):
+    """The API's verify seed is checked (numpy raised on a negative one)."""
+    import tilesim
+    with pytest.raises(ValueError, match=needle.replace("*", "\\*")):
+        tilesim.verify("nvdla_small", "resnet18", seed=seed, layers=1)
+
+
 # ---- property tests: every reader, drawn inputs --------------------------------------------
 TOKENS = ["0", "-1", "1.9", "2_24", "1:00", "010", "0x1F", ".inf", "-.inf", ".nan", "1e400",
           "9223372036854775808", "99999999999999999999999", "yes", "no", "~", "''", '"no"',
