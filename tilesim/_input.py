@@ -11,8 +11,8 @@ recursive composer, so that
 
 - nesting deeper than :data:`MAX_DEPTH` is refused (no RecursionError);
 - an alias (``*a``) is counted, not copied, until the document is known to stay within
-  :data:`ALIAS_BUDGET` nodes more than it spells out (a 250-byte "billion laughs" is
-  refused in milliseconds);
+  :data:`ALIAS_BUDGET` nodes more than it spells out (a 300-byte "billion laughs" is
+  refused in a millisecond);
 - only plain data is built: tags other than the core scalar, mapping and sequence ones
   (``!!python/name:``, ``!!binary``, ``!!set``) are refused, and so are merge keys (``<<``),
   duplicate keys and keys that are not scalars;
@@ -31,8 +31,8 @@ MAX_DEPTH = 64
 ALIAS_BUDGET = 100_000
 #: the largest integer tilesim reads (int64)
 INT_MAX = 2 ** 63 - 1
-#: the largest count a layer may have (MACs, elements, operations): 2**50, about 1.1e15.
-#: Bytes, re-reads and cycles derived from a count stay well inside int64.
+#: the largest count a layer, and a whole network, may have (MACs, elements, operations):
+#: 2**50, about 1.1e15. Bytes, re-reads and cycles derived from them stay inside int64.
 COUNT_MAX = 2 ** 50
 
 _DEC_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
@@ -230,7 +230,8 @@ def read_yaml(text: str, source: str, fail, *, aliases: bool = True):
         if "maximum nesting depth" in str(e):   # libyaml's own limit, met while scanning ahead
             raise err(None, f"nesting deeper than {MAX_DEPTH} levels",
                       "flatten the structure (tilesim files nest a few levels)") from None
-        if loader is not yaml.SafeLoader:   # PyYAML's own parser names the line better
+        if loader is not yaml.SafeLoader and len(text) < 2 ** 20:
+            # PyYAML's own parser names the line better (and is slower: small files only)
             try:
                 for _ in yaml.parse(text, Loader=yaml.SafeLoader):
                     pass
