@@ -51,7 +51,9 @@ def _check_layer(obj, dims, counts) -> None:
     if obj.activation is not None and obj.activation not in ACTIVATIONS:
         raise WorkloadError(f"layer {obj.name!r}: unknown activation {obj.activation!r}",
                             fix=f"use one of {', '.join(ACTIVATIONS)} (or none)")
-    for what, v in [(f, getattr(obj, f)) for f in dims] + list(counts):
+    window = [(f, max(getattr(obj, f))) for f in ("stride", "padding", "dilation")
+              if hasattr(obj, f)]
+    for what, v in [(f, getattr(obj, f)) for f in dims] + window + list(counts):
         if v > COUNT_MAX:
             raise WorkloadError(f"layer {obj.name!r}: {what} = {v:.3g} is above the limit "
                                 f"{limit_text(COUNT_MAX)} a layer may have",
