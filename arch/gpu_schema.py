@@ -30,11 +30,15 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
                       WithJsonSchema, model_validator)
 
+from tilesim._input import check_number
+
 from . import units, validate
 
 GPU_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
 #: bytes per element a kernel reads and writes at each precision (tf32 is stored as fp32)
 GPU_PRECISION_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+#: the largest peak throughput a GPU file may give (1e18 ops/s: 1,000 POPS)
+OPS_MAX = 1e18
 _OPS_UNITS = {"tflops": 1e12, "tops": 1e12, "gflops": 1e9, "gops": 1e9, "pflops": 1e15,
               "pops": 1e15}
 
@@ -51,7 +55,7 @@ def parse_ops(text) -> float:
     v = float(m.group(1)) * _OPS_UNITS[unit]
     if v <= 0:
         raise ValueError(f"peak {text!r} must be positive")
-    return v
+    return check_number(v, f"peak {text!r}", units.value_error, hi=OPS_MAX, unit="ops/s")
 
 
 def _fmt_ops(v: float) -> str:

@@ -35,10 +35,15 @@ array) are announced in a second warning and written into the architecture's
 from __future__ import annotations
 
 import configparser
+import functools
 import warnings
 from pathlib import Path
 
+from tilesim._input import parse_int_text, parse_real_text
+
 from .errors import ArchError
+from .schema import COUNT_MAX
+from .units import BPC_MAX, BPC_MIN, SIZE_MAX
 
 REQUIRED = ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
             "Dataflow")
@@ -70,7 +75,9 @@ def cfg_dict(path: Path, text: str) -> dict:
     ``path``; :func:`arch.loader.load` validates it (this module does not import the
     loader: no import circle)."""
     src = str(path)
-    cp = configparser.ConfigParser(strict=True)
+    text = text.removeprefix("\ufeff")   # a UTF-8 byte-order mark (Windows editors)
+    # no interpolation: a '%' in a value is text, not a reference to another key
+    cp = configparser.ConfigParser(strict=True, interpolation=None)
     cp.optionxform = str  # keep key case
     try:
         cp.read_string(text, source=src)
@@ -90,16 +97,11 @@ def cfg_dict(path: Path, text: str) -> dict:
             raise ArchError(f"[{sec}] {key}: required key is missing", source=src,
                             fix=f"add a line '{key}: ...'")
         vals[key] = p[key].strip()
-    ints = {}
-    for key in ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB"):
-        try:
-            ints[key] = int(vals[key])
-        except ValueError:
-            raise ArchError(f"[{sec}] {key}: {vals[key]!r} is not an integer", source=src,
-                            fix="give a whole number") from None
-        if ints[key] <= 0:
-            raise ArchError(f"[{sec}] {key}: {ints[key]} must be positive", source=src,
-                            fix="give a number >= 1")
+    fail = functools.partial(ArchError, source=src)
+    ints = {key: parse_int_text(vals[key], f"[{sec}] {key}", fail, lo=1,
+                                hi=COUNT_MAX if key.startswith("Array") else SIZE_MAX // 1024)
+            for key in ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB",
+                        "OfmapSramSzkB")}
     df = vals["Dataflow"].lower()
     if df not in ("os", "ws", "is"):
         raise ArchError(f"[{sec}] Dataflow: {vals['Dataflow']!r} is not os, ws or is", source=src,
@@ -115,14 +117,8 @@ def cfg_dict(path: Path, text: str) -> dict:
     if "Bandwidth" not in vals and mode == "USER":
         assumed.append("Bandwidth 10 words per cycle (SCALE-Sim's default)")
     if "Bandwidth" in vals:
-        try:
-            bw = float(vals["Bandwidth"])
-        except ValueError:
-            raise ArchError(f"[{sec}] Bandwidth: {vals['Bandwidth']!r} is not a number",
-                            source=src, fix="give words per cycle, e.g. Bandwidth: 10") from None
-        if not bw > 0:
-            raise ArchError(f"[{sec}] Bandwidth: {bw:g} must be positive", source=src,
-                            fix="give words per cycle, e.g. Bandwidth: 10")
+        bw = parse_real_text(vals["Bandwidth"], f"[{sec}] Bandwidth (words per cycle)", fail,
+                             lo=BPC_MIN, hi=BPC_MAX)
     name = cp.get("general", "run_name", fallback=path.stem).strip()
     groups: dict = {}  # (section, reason) -> ["key=value", ...], in file order
     for section in cp.sections():

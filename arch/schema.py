@@ -85,7 +85,9 @@ Node = Annotated[float, BeforeValidator(units.parse_node), PlainSerializer(lambd
                  _json("node")]
 Bandwidth = Annotated[Rate, BeforeValidator(_rate),
                       PlainSerializer(lambda r: units.fmt_rate(r.value, r.per)), _json("bandwidth")]
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+#: a count in an architecture (rows, cols, lanes, banks, ...): a whole number, 1 .. 65,536
+COUNT_MAX = 65_536
+PositiveInt = Annotated[int, Field(gt=0, le=COUNT_MAX, strict=True)]
 Energy = Annotated[float, BeforeValidator(units.parse_energy), PlainSerializer(units.fmt_energy),
                    _json("energy")]
 Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(units.fmt_power),
@@ -326,9 +328,9 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
     if a.memory[0].kind != "dram":
         out.append(("memory[0].kind", f"the first memory level ({a.memory[0].name!r}) is not "
                     "DRAM", "list levels from DRAM inwards: memory[0] must have kind: dram"))
-    names = [m.name for m in a.memory]
-    for i, n in enumerate(names):
-        if n in names[:i]:
+    names: set = set()
+    for i, n in enumerate(m.name for m in a.memory):
+        if n in names or names.add(n):
             out.append((f"memory[{i}].name", f"level name {n!r} is used twice",
                         "give every memory level a unique name"))
     for i, m in enumerate(a.memory[1:], 1):
@@ -371,6 +373,12 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
             if getattr(m, key) is not None:
                 out.append((f"memory[{i}].{key}", f"{key} is a DRAM property but "
                             f"{m.name!r} is on-chip", f"move {key} to memory[0] (the DRAM)"))
+    for i, bpc in enumerate(a.level_bpc):
+        if bpc < units.BPC_MIN:
+            out.append((f"memory[{i}].bandwidth", f"{units.fmt_rate(a.memory[i].bandwidth.value, 'B/s')}"
+                        f" at {units.fmt_freq(a.clock)} is {bpc:.3g} B/cycle, below the smallest "
+                        f"allowed, {units.BPC_MIN:g} B/cycle", "give a larger bandwidth or a "
+                        "slower clock"))
     if len(a.compute.arrays) != 1:
         out.append(("compute.arrays", f"{len(a.compute.arrays)} array types given; this version "
                     "maps layers onto one", "give one entry (use count: N for N identical arrays)"))

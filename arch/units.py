@@ -2,13 +2,35 @@
 
 Sizes accept B, kB (1000), KiB, MiB, GiB (1024-based) and MB, GB, TB only in the
 SI sense when written in a bandwidth. "KB", "MB" and "GB" as *sizes* are rejected as
-ambiguous (1000- or 1024-based?); write KiB/MiB/GiB or kB. A plain number is bytes
-(size), Hz (clock) or bytes/cycle (bandwidth).
+ambiguous (1000- or 1024-based?); write KiB/MiB/GiB or kB. A size, clock or bandwidth
+needs its unit: a plain number (``clock: 800``) is an error that suggests one.
+
+Every value is checked by the one number checker (``tilesim._input.check_number``):
+finite, and within the limits below (named in the message when exceeded).
 """
 from __future__ import annotations
 
 import math
 import re
+
+from tilesim._input import check_number
+
+#: limits of the quantities an architecture may hold
+SIZE_MAX = 2 ** 50                  # 1 PiB
+CLOCK_MIN, CLOCK_MAX = 1e3, 100e9   # 1 kHz .. 100 GHz
+RATE_MIN, RATE_MAX = 1e3, 1e15      # 1 kB/s .. 1 PB/s
+BPC_MIN, BPC_MAX = 0.01, 2.0 ** 20  # bytes per cycle (given, or resolved with the clock);
+# with at most 2**50 MACs and elements in a model (workloads.ir.COUNT_MAX), its bytes
+# over BPC_MIN stay well inside int64 cycles
+NODE_MIN, NODE_MAX = 1.0, 1000.0    # nm
+ENERGY_MAX = 1e6                    # pJ per access or operation (1 uJ)
+POWER_MAX = 1e4                     # W
+LATENCY_MAX = 1e9                   # cycles or ns
+
+
+def value_error(message: str, fix: str) -> ValueError:
+    """A ValueError as the schema's validators raise it ("problem; fix")."""
+    return ValueError(f"{message}; {fix}")
 
 _NUM = r"\s*([+-]?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*"
 SIZE_UNITS = {"": 1, "B": 1, "byte": 1, "bytes": 1, "KiB": 1024, "MiB": 1024 ** 2,
@@ -23,17 +45,27 @@ def _split(text) -> tuple[float, str]:
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a quantity")
     if isinstance(text, (int, float)):
-        return float(text), ""
+        if isinstance(text, int) and abs(text) > 2 ** 63:
+            return check_number(text, "value", value_error, integer=True), ""
+        return check_number(float(text), "value", value_error), ""
     m = re.fullmatch(_NUM + r"([A-Za-z/ ]*)\s*", str(text))
     if not m:
         raise ValueError(f"cannot read {text!r} as a number with a unit")
-    return float(m.group(1)), m.group(2).strip()
+    return check_number(float(m.group(1)), f"{text!r}", value_error), m.group(2).strip()
+
+
+def _no_unit(what: str, text, suggestion: str) -> ValueError:
+    return ValueError(f"{what} {text!r} has no unit; write it with one, e.g. {suggestion!r}")
 
 
 def parse_size(text) -> int:
-    """Bytes from "24 MiB", "128 KiB", "36 kB" or a plain number of bytes. Units are
-    case-sensitive (Kib would be kibibits); KB/MB/GB/TB are refused as ambiguous."""
+    """Bytes from "24 MiB", "128 KiB", "36 kB" or "512 B", at most SIZE_MAX. Units are
+    case-sensitive (Kib would be kibibits); KB/MB/GB/TB are refused as ambiguous; a plain
+    number is refused (say the unit)."""
     v, unit = _split(text)
+    if unit == "" and v > 0:
+        raise _no_unit("size", text, fmt_size(int(v)) if v > 0 and v == int(v) and v <= SIZE_MAX
+                       else f"{v:g} B")
     if unit in SIZE_UNITS:
         mult = SIZE_UNITS[unit]
     elif unit[:1].lower() in _PREFIX_EXP and unit[1:].lower() in ("", "b"):
@@ -48,12 +80,12 @@ def parse_size(text) -> int:
         raise ValueError(f"size {text!r} must be positive; give a size like 256 KiB")
     if b != int(b):
         raise ValueError(f"size {text!r} is not a whole number of bytes; round it to whole bytes")
-    return int(b)
+    return check_number(int(b), f"size {text!r}", value_error, hi=SIZE_MAX, unit="B")
 
 
 def parse_rate(text) -> tuple[float, str]:
-    """(value, 'B/s' | 'B/cycle') from "34 GB/s", "10 B/cycle", a number (bytes/cycle)
-    or "unlimited" (an ideal memory that never stalls: infinite bytes per cycle)."""
+    """(value, 'B/s' | 'B/cycle') from "34 GB/s", "10 B/cycle" or "unlimited" (an ideal
+    memory that never stalls: infinite bytes per cycle); a plain number is refused."""
     if isinstance(text, str) and text.strip().lower() == "unlimited":
         return math.inf, "B/cycle"
     v, unit = _split(text)
@@ -62,7 +94,11 @@ def parse_rate(text) -> tuple[float, str]:
     if "bit" in u or u.endswith("bps") or re.fullmatch(r"[kKMGT]?b/s", raw):
         raise ValueError(f"bandwidth {text!r} is in bits; write it in bytes, e.g. GB/s "
                          "(1 Gbit/s = 0.125 GB/s)")
-    if u in ("", "b/cycle", "bytes/cycle", "byte/cycle"):
+    if u == "":
+        if v > 0:
+            raise _no_unit("bandwidth", text, f"{v:g} B/cycle")
+        raise ValueError(f"bandwidth {text!r} must be positive; give one like 34 GB/s")
+    if u in ("b/cycle", "bytes/cycle", "byte/cycle"):
         val, per = v, "B/cycle"
     elif u in RATE_UNITS:
         val, per = v * RATE_UNITS[u], "B/s"
@@ -70,19 +106,25 @@ def parse_rate(text) -> tuple[float, str]:
         raise ValueError(f"unknown bandwidth unit in {text!r}; use GB/s, MB/s, GiB/s or B/cycle")
     if val <= 0:
         raise ValueError(f"bandwidth {text!r} must be positive; give one like 34 GB/s")
-    return val, per
+    lo, hi = (BPC_MIN, BPC_MAX) if per == "B/cycle" else (RATE_MIN, RATE_MAX)
+    return check_number(val, f"bandwidth {text!r}", value_error, lo=lo, hi=hi, unit=per), per
 
 
 def parse_freq(text) -> float:
-    """Hz from "700 MHz", "1.4 GHz" or a number of Hz."""
+    """Hz from "700 MHz", "1.4 GHz" or "5 kHz", within CLOCK_MIN .. CLOCK_MAX; a plain
+    number is refused."""
     v, unit = _split(text)
     u = unit.lower()
-    if u not in FREQ_UNITS and u != "":
+    if u == "":
+        if v > 0:
+            raise _no_unit("clock", text, fmt_freq(v) if v >= CLOCK_MIN else f"{v:g} MHz")
+        raise ValueError(f"clock {text!r} must be positive; give one like 700 MHz")
+    if u not in FREQ_UNITS:
         raise ValueError(f"unknown clock unit in {text!r}; use Hz, kHz, MHz or GHz")
-    hz = v * FREQ_UNITS.get(u, 1.0)
+    hz = v * FREQ_UNITS[u]
     if hz <= 0:
         raise ValueError(f"clock {text!r} must be positive; give one like 700 MHz")
-    return hz
+    return check_number(hz, f"clock {text!r}", value_error, lo=CLOCK_MIN, hi=CLOCK_MAX, unit="Hz")
 
 
 def parse_node(text) -> float:
@@ -92,42 +134,43 @@ def parse_node(text) -> float:
         raise ValueError(f"technology {text!r}: write the node in nm, e.g. 28 nm")
     if v <= 0:
         raise ValueError(f"technology {text!r} must be positive")
-    return v
+    return check_number(v, f"technology {text!r}", value_error, lo=NODE_MIN, hi=NODE_MAX, unit="nm")
 
 
 ENERGY_UNITS = {"fj": 1e-3, "pj": 1.0, "nj": 1e3, "uj": 1e6, "µj": 1e6}
 POWER_UNITS = {"nw": 1e-9, "uw": 1e-6, "µw": 1e-6, "mw": 1e-3, "w": 1.0}
 
 
-def _parse_scaled(text, units: dict, what: str, example: str) -> float:
-    """A non-negative number with one of ``units`` (name -> scale); a plain number is
-    refused (say the unit)."""
+def _parse_scaled(text, units: dict, what: str, example: str, hi: float, base: str) -> float:
+    """A non-negative number with one of ``units`` (name -> scale), at most ``hi`` in
+    the ``base`` unit; a plain number is refused (say the unit)."""
     v, unit = _split_any(text)
     u = unit.lower()
     if u not in units:
         raise ValueError(f"{what} {text!r} needs a unit; write it like {example}")
     if v < 0:
         raise ValueError(f"{what} {text!r} must not be negative")
-    return v * units[u]
+    return check_number(v * units[u], f"{what} {text!r}", value_error, hi=hi, unit=base)
 
 
 def parse_energy(text) -> float:
     """pJ from "1.2 pJ", "2 nJ", "500 fJ"."""
-    return _parse_scaled(text, ENERGY_UNITS, "energy", "1.2 pJ (fJ, pJ, nJ, uJ)")
+    return _parse_scaled(text, ENERGY_UNITS, "energy", "1.2 pJ (fJ, pJ, nJ, uJ)", ENERGY_MAX,
+                         "pJ")
 
 
 def parse_power(text) -> float:
     """Watts from "30 mW", "1.5 W", "20 uW"."""
-    return _parse_scaled(text, POWER_UNITS, "power", "30 mW (nW, uW, mW, W)")
+    return _parse_scaled(text, POWER_UNITS, "power", "30 mW (nW, uW, mW, W)", POWER_MAX, "W")
 
 
 def _split_any(text) -> tuple[float, str]:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text), ""
+        return _split(text)
     m = re.fullmatch(_NUM + r"([A-Za-zµ]*)\s*", str(text))
     if not m:
         raise ValueError(f"cannot read {text!r} as a number with a unit")
-    return float(m.group(1)), m.group(2)
+    return check_number(float(m.group(1)), f"{text!r}", value_error), m.group(2)
 
 
 def fmt_energy(pj: float) -> str:
@@ -155,7 +198,7 @@ def parse_latency(text) -> tuple[float, str]:
     if per == "cycles" and val != int(val):
         raise ValueError(f"latency {text!r} is not a whole number of cycles; round it, "
                          "or give it in ns")
-    return val, per
+    return check_number(val, f"latency {text!r}", value_error, hi=LATENCY_MAX, unit=per), per
 
 
 def fmt_latency(value: float, per: str) -> str:

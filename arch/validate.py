@@ -163,6 +163,8 @@ def explain(err: ValidationError, source: str, lines: dict,
         fix = "use one of the listed values"
     elif typ in ("greater_than", "int_type", "int_parsing", "int_from_float"):
         fix = "give a positive whole number"
+    elif typ == "less_than_equal":
+        fix = f"give a whole number up to {first.get('ctx', {}).get('le', 'the limit')}"
     elif typ in ("model_type", "model_attributes_type", "dict_type"):
         fix = "write a mapping of keys here (see a preset from `tilesim list`)"
     elif typ == "list_type":

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from tilesim._input import check_number
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapper
 from tilesim.mapper.tiling import operand_bytes
@@ -243,6 +244,8 @@ def verify_model(model: Model, arch: Architecture, layers: int | None = None, se
     ``mapper`` (anything with ``.map(layer) -> Mapping``) defaults to a
     :class:`mapper.Mapper` for the ``traffic`` objective; the API and CLI pass the mapper that
     ``tilesim run`` uses, so the mappings verified are the ones simulated."""
+    seed = check_number(seed, "seed", lambda m, fix: ValueError(f"{m}; {fix}"), lo=0,
+                        integer=True)   # numpy takes no negative seed
     rng = np.random.default_rng(seed)
     if mapper is None:
         from .run import make_mapper

@@ -315,13 +315,13 @@ TABLE_CASES = [
      ["net.yaml:3:", "does not fit", "Fix: "]),
     ("duplicate-key", L + "  - name: c\n    type: conv\n    C: 16\n    C: 8\n"
                           "    H: 32\n    W: 32\n    K: 32\n    R: 3\n",
-     ["net.yaml:6:", "duplicate key 'C'", "first at line 5", "Fix: keep one"]),
+     ["net.yaml:6:", "duplicate key 'layers[0].C'", "first at line 5", "Fix: keep one"]),
     ("yaml-syntax", L + CONV.rstrip("}\n") % "" + "\n",
      ["net.yaml:3:", "not valid YAML", "Fix: "]),  # the line where the '{' opens
     ("unknown-top-level-key", "nam: t\nlayers:\n" + CONV % "",
      ["net.yaml", "'nam'", "Fix: allowed: name, description, layers"]),
     ("no-layers", "name: t\n", ["net.yaml", "'layers'", "Fix: "]),
-    ("layers-not-a-list", "name: t\nlayers: 5\n", ["net.yaml:1:", "'layers'", "Fix: "]),
+    ("layers-not-a-list", "name: t\nlayers: 5\n", ["net.yaml:2:", "'layers'", "Fix: "]),
     ("layer-not-a-mapping", L + "  - 5\n", ["net.yaml", "layers[0]", "Fix: "]),
     ("empty-file", "", ["net.yaml", "Fix: "]),
 ]

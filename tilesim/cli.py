@@ -34,6 +34,7 @@ try:
     from tilesim.reports import terminal as term
 
     from . import api
+    from ._input import INT_MAX, parse_int_text
 finally:
     gc.freeze()
     gc.enable()
@@ -581,12 +582,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _int(lo: int):
-    """An argparse type: an integer >= ``lo``."""
+    """An argparse type: a decimal integer >= ``lo`` within int64 (the one number checker)."""
     def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+        def fail(message, fix):
+            return argparse.ArgumentTypeError(f"{message}; {fix}")
+        v = parse_int_text(s, "value", fail, lo=-INT_MAX - 1, hi=INT_MAX)
         if v < lo:
             raise argparse.ArgumentTypeError(f"{v} must be >= {lo}")
         return v

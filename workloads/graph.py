@@ -40,11 +40,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from .errors import WorkloadError
-from .ir import MacLayer, Model, OpLayer
-
-#: canonical activation names (the ``activation`` field, or the op of a standalone vector op)
-ACTIVATIONS = ("relu", "relu6", "leaky", "sigmoid", "swish", "hardswish", "hardsigmoid",
-               "tanh", "gelu", "elu", "selu", "softplus", "mish", "softmax", "clip")
+from .ir import ACTIVATIONS, MacLayer, Model, OpLayer  # noqa: F401 (ACTIVATIONS: graph's too)
 #: vector ops over the feature (last) axis: never fused, features in C
 ROWWISE = ("softmax", "layernorm")
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+from tilesim._input import COUNT_MAX, limit_text
+
 from .errors import WorkloadError
 
 MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "fc", "gemm", "matmul")
@@ -38,19 +40,53 @@ OP_KINDS = ("maxpool", "avgpool", "gap", "add", "concat", "relu", "sigmoid", "sw
             "relu6", "leaky", "hardswish", "hardsigmoid", "tanh", "gelu", "elu", "selu",
             "softplus", "mish", "softmax", "clip", "batchnorm", "transpose", "resize", "pad",
             "layernorm")
+#: canonical activation names (the ``activation`` field, or the op of a standalone vector op)
+ACTIVATIONS = ("relu", "relu6", "leaky", "sigmoid", "swish", "hardswish", "hardsigmoid",
+               "tanh", "gelu", "elu", "selu", "softplus", "mish", "softmax", "clip")
+
+
+def _whole(v, what: str, layer) -> int:
+    """``v`` as an int when it is a whole number (numpy ints welcome); never truncated."""
+    if type(v) is int:   # the common case, without the ABC check
+        return v
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise WorkloadError(f"layer {layer!r}: {what} = {v!r} must be a whole number",
+                            fix=f"give {what} as an integer (a fraction is not truncated)")
+    return int(v)
+
+
+def _check_layer(obj, dims, counts) -> None:
+    """The checks every layer passes: a known activation, and dimensions and counts
+    (MACs, elements, operations) within COUNT_MAX, so that no count derived from them
+    (bytes, re-reads, cycles) can leave int64. (An empty name is the importers' to refuse:
+    the mapper's caches key layers by shape with the name blanked.)"""
+    if obj.activation is not None and obj.activation not in ACTIVATIONS:
+        raise WorkloadError(f"layer {obj.name!r}: unknown activation {obj.activation!r}",
+                            fix=f"use one of {', '.join(ACTIVATIONS)} (or none)")
+    window = [(f, max(getattr(obj, f))) for f in ("stride", "padding", "dilation")
+              if hasattr(obj, f)]
+    for what, v in [(f, getattr(obj, f)) for f in dims] + window + list(counts):
+        if v > COUNT_MAX:
+            raise WorkloadError(f"layer {obj.name!r}: {what} = {v:.3g} is above the limit "
+                                f"{limit_text(COUNT_MAX)} a layer may have",
+                                fix="use smaller dimensions or a smaller batch")
 
 
 def _ints(obj, fields) -> None:
     """Normalise integer fields (numpy ints welcome) and reject non-integers."""
     for f in fields:
         v = getattr(obj, f)
+        if type(v) is int:   # the common case, without the ABC check
+            continue
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise WorkloadError(f"layer {obj.name!r}: {f} = {v!r} must be a positive integer",
                                 fix=f"give {f} a whole number >= 1")
         object.__setattr__(obj, f, int(v))
     for f in ("stride", "padding", "dilation"):
         if hasattr(obj, f):
-            object.__setattr__(obj, f, tuple(int(x) for x in getattr(obj, f)))
+            t = getattr(obj, f)
+            if type(t) is not tuple or len(t) != 2 or type(t[0]) is not int or type(t[1]) is not int:
+                object.__setattr__(obj, f, tuple(_whole(x, f, obj.name) for x in t))
 
 
 def _check_window(name, stride, pad, dilation) -> None:
@@ -63,9 +99,11 @@ def _check_window(name, stride, pad, dilation) -> None:
 def _pair(v, what: str, layer: str) -> tuple[int, int]:
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
-            raise WorkloadError(f"layer {layer!r}: {what} must be an int or a pair, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+            raise WorkloadError(f"layer {layer!r}: {what} must be an int or a pair, got {v!r}",
+                                fix=f"write {what}: 2 or {what}: [2, 2]")
+        return _whole(v[0], what, layer), _whole(v[1], what, layer)
+    v = _whole(v, what, layer)
+    return v, v
 
 
 def conv_out(size: int, kernel: int, stride: int, pad: int, dilation: int = 1) -> int:
@@ -119,6 +157,9 @@ class MacLayer:
         if self.weights_are_activations and (self.bias or self.batchnorm):
             raise WorkloadError(f"layer {self.name!r}: a MatMul of two activations has no "
                                 "bias nor BatchNorm", fix="use an add or batchnorm op after it")
+        _check_layer(self, ("N", "K", "C", "H", "W", "R", "S", "P", "Q"),
+                     [("MACs", self.macs), ("input elements", self.input_elems),
+                      ("output elements", self.output_elems), ("weights", self.weight_elems)])
 
     # ---- derived quantities -------------------------------------------------------
     @property
@@ -228,6 +269,9 @@ class OpLayer:
             if v <= 0:
                 raise WorkloadError(f"layer {self.name!r}: {f} = {v!r} must be a positive integer",
                                     fix=f"give {f} a value >= 1")
+        _check_layer(self, ("N", "C", "H", "W", "P", "Q", "K", "R", "S", "inputs"),
+                     [("input elements", self.in_elems), ("output elements", self.out_elems),
+                      ("operations", self.ops)])
 
     kind = property(lambda self: self.op)
     macs = 0
@@ -288,13 +332,22 @@ class Model:
     source: str = "zoo"
 
     def __post_init__(self):
-        names = [l.name for l in self.layers]
-        dup = {n for n in names if names.count(n) > 1}
+        seen: set = set()
+        dup = {l.name for l in self.layers if l.name in seen or seen.add(l.name)}   # O(n)
         if dup:
             raise WorkloadError(f"model {self.name!r}: duplicate layer names {sorted(dup)}",
                                 fix="give every layer a unique name")
         if not self.layers:
             raise WorkloadError(f"model {self.name!r} has no layers")
+        # the whole network within COUNT_MAX too: totals (and a layer's bytes at the
+        # slowest bandwidth allowed, arch.units.BPC_MIN) then stay inside int64
+        total = sum(max(l.macs, l.input_elems) if isinstance(l, MacLayer)
+                    else max(l.in_elems, l.out_elems, l.ops) for l in self.layers)
+        if total > COUNT_MAX:
+            raise WorkloadError(f"model {self.name!r}: {total:.3g} MACs and elements in all "
+                                f"(batch {self.batch}) are above the limit "
+                                f"{limit_text(COUNT_MAX)} a model may have",
+                                fix="use a smaller batch or fewer layers")
 
     @property
     def macs(self) -> int:

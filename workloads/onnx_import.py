@@ -436,6 +436,10 @@ def _const_value(t, numpy_helper):
         return None
 
 
+#: the values ONNX defines for a conv / pool's auto_pad attribute
+_AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
 def _window(attrs, kernel, in_shape, what):
     """(stride, pads as (top, left, bottom, right), dilation) of a conv / pool window."""
     nsp = len(kernel)
@@ -443,7 +447,10 @@ def _window(attrs, kernel, in_shape, what):
     dil = _ints(attrs.get("dilations"), nsp, 1)
     pads = _ints(attrs.get("pads"), 2 * nsp, 0)
     auto = attrs.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    auto = auto.decode(errors="replace") if isinstance(auto, bytes) else auto
+    if auto not in _AUTO_PAD:
+        raise WorkloadError(f"{what}: auto_pad = {auto!r} is not an ONNX value",
+                            fix=f"use one of {', '.join(_AUTO_PAD)}")
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         pads = [0] * (2 * nsp)
         for i in range(nsp):

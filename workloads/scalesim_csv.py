@@ -13,8 +13,11 @@ filters and a reduction of K: the layer below is built the same way.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from pathlib import Path
+
+from tilesim._input import COUNT_MAX, parse_int_text
 
 from .errors import WorkloadError, read_text
 from .ir import MacLayer, Model
@@ -28,7 +31,15 @@ def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
     path = Path(path)
     src = str(path)
     text = read_text(path)
-    rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text)))]
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    try:
+        for r in reader:
+            rows.append((reader.line_num, r))
+    except csv.Error as e:   # a field over csv's 128 KiB limit, a NUL byte, ...
+        raise WorkloadError(f"not a readable CSV row: {e}", source=f"{src}:{reader.line_num}",
+                            fix="write plain comma-separated fields (names and whole "
+                                "numbers)") from None
     rows = [(ln, [c.strip() for c in r]) for ln, r in rows if any(c.strip() for c in r)]
     if not rows:
         raise WorkloadError("the file is empty", source=src, fix="write a header and one row per layer")
@@ -57,21 +68,16 @@ def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
             raise WorkloadError(f"row has {len(cells)} fields, a {form}-form row needs {want}",
                                 source=where, fix=f"write {', '.join(header[:want])}")
         name = cells[0]
+        if not name:
+            raise WorkloadError("the layer name (first field) is empty", source=where,
+                                fix="give every layer a name")
         if name in seen:
             raise WorkloadError(f"layer name {name!r} is used again (first on line {seen[name]})",
                                 source=where, fix="give every layer a unique name")
         seen[name] = ln
-        nums = []
-        for col, c in zip(header[1:want], cells[1:want]):
-            try:
-                v = int(c)
-            except ValueError:
-                raise WorkloadError(f"{col} = {c!r} is not an integer", source=where,
-                                    fix="give a whole number") from None
-            if v <= 0:
-                raise WorkloadError(f"{col} = {v} must be positive", source=where,
-                                    fix="give a number >= 1")
-            nums.append(v)
+        fail = functools.partial(WorkloadError, source=where)
+        nums = [parse_int_text(c, col, fail, lo=1, hi=COUNT_MAX)
+                for col, c in zip(header[1:want], cells[1:want])]
         if form == "gemm":
             m, n, k = nums
             h, w, r_, s_, c_, kf, st = m, k, 1, k, 1, n, 1

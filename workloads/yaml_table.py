@@ -11,13 +11,16 @@
       - {name: mm, type: gemm, M: 128, N: 64, K: 256}
 
 Shapes follow PyTorch (symmetric padding, floor output rule); ``S`` defaults to ``R``.
-Unknown or duplicate keys, missing keys and bad values are errors naming the line.
+Unknown or duplicate keys, missing keys and bad values are errors naming the line. The
+table is plain data: no anchors, aliases or merge keys; sizes are whole numbers (``1.9``
+is refused, not truncated), ``bias`` is true or false, ``activation`` one of
+``workloads.ir.ACTIVATIONS``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from tilesim._input import read_yaml
 
 from .errors import WorkloadError, read_text
 from .ir import Model, conv, eltwise, fc, gap, gemm, pool
@@ -35,96 +38,78 @@ _KEYS = {
 }
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _mapping(loader, node, deep=False):
-    seen = {}
-    for k, _ in node.value:
-        if not isinstance(k, yaml.ScalarNode):
-            raise WorkloadError("a key must be a plain name",
-                                source=f"{loader.name}:{k.start_mark.line + 1}",
-                                fix="write 'name: value'")
-        key = loader.construct_object(k, deep=True)
-        if key in seen:
-            raise WorkloadError(f"duplicate key {key!r} (first at line {seen[key]})",
-                                source=f"{loader.name}:{k.start_mark.line + 1}",
-                                fix="keep one of the two entries")
-        seen[key] = k.start_mark.line + 1
-    d = loader.construct_mapping(node, deep=True)
-    d["__line__"] = node.start_mark.line + 1
-    return d
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
 def read_yaml_table(path: str | Path, batch: int = 1) -> Model:
     path = Path(path)
     src = str(path)
-    text = read_text(path)
-    loader = _Loader(text)
-    loader.name = src
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
-        raise WorkloadError(f"not valid YAML: {getattr(e, 'problem', e)}",
-                            source=f"{src}:{mark.line + 1}" if mark else src,
-                            fix="check indentation, colons and quotes on that line") from None
-    finally:
-        loader.dispose()
+    data, lines = read_yaml(read_text(path), src, WorkloadError, aliases=False)
     if not isinstance(data, dict) or "layers" not in data:
         raise WorkloadError("expected a mapping with a 'layers' list", source=src,
                             fix="write 'layers:' followed by one mapping per layer")
-    extra = set(data) - {"name", "layers", "__line__", "description"}
+    extra = set(data) - {"name", "layers", "description"}
     if extra:
-        raise WorkloadError(f"unknown top-level key(s) {sorted(extra)}", source=src,
+        raise WorkloadError(f"unknown top-level key(s) {sorted(extra, key=str)}", source=src,
                             fix="allowed: name, description, layers")
     if not isinstance(data["layers"], list) or not data["layers"]:
-        raise WorkloadError("'layers' must be a non-empty list", source=f"{src}:{data['__line__']}",
-                            fix="add at least one layer")
+        raise WorkloadError("'layers' must be a non-empty list",
+                            source=f"{src}:{lines[('layers',)]}", fix="add at least one layer")
     layers, seen = [], {}
     for i, d in enumerate(data["layers"]):
-        line = d.get("__line__") if isinstance(d, dict) else None
-        layers.append(_layer(d, i, src, batch))
+        line = lines[("layers", i)]
+        layers.append(_layer(d, i, f"{src}:{line}", batch))
         if layers[-1].name in seen:
             raise WorkloadError(f"layers[{i}]: layer name {layers[-1].name!r} is used again "
                                 f"(first on line {seen[layers[-1].name]})",
                                 source=f"{src}:{line}", fix="give every layer a unique name")
         seen[layers[-1].name] = line
-    return Model(name=str(data.get("name", path.stem)), layers=tuple(layers), batch=batch,
-                 source=f"yaml:{src}")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name.strip():
+        raise WorkloadError(f"name: {name!r} is not a model name",
+                            source=f"{src}:{lines.get(('name',), 1)}", fix="write name: TEXT")
+    return Model(name=name, layers=tuple(layers), batch=batch, source=f"yaml:{src}")
 
 
-def _layer(d, i, src, batch):
+def _layer(d, i, where, batch):
     if not isinstance(d, dict):
-        raise WorkloadError(f"layers[{i}] is not a mapping", source=src,
+        raise WorkloadError(f"layers[{i}] is not a mapping", source=where,
                             fix="write each layer as {name: ..., type: ..., ...}")
-    where = f"{src}:{d.pop('__line__')}"
+    d = dict(d)
     name, typ = d.pop("name", None), d.pop("type", None)
     if not isinstance(name, str) or typ is None:
         raise WorkloadError(f"layers[{i}] needs a 'name' (text) and a 'type'", source=where,
                             fix="add the missing key")
+    if not name.strip():
+        raise WorkloadError(f"layers[{i}].name is empty", source=where,
+                            fix="give every layer a name")
     if not isinstance(typ, str) or typ not in _KEYS:
         raise WorkloadError(f"layers[{i}] ({name}): unknown type {typ!r}", source=where,
                             fix=f"use one of {', '.join(_KEYS)}")
     req, opt = _KEYS[typ]
+    for key in ("bias",):
+        if key in d and not isinstance(d[key], bool):
+            raise WorkloadError(f"layers[{i}] ({name}): {key} = {d[key]!r} is not true or false",
+                                source=where, fix=f"write {key}: true or {key}: false")
     missing, unknown = req - set(d), set(d) - req - opt
     if missing or unknown:
         what = (f"missing key(s) {sorted(missing)}" if missing else "") + \
-            ("; " if missing and unknown else "") + (f"unknown key(s) {sorted(unknown)}" if unknown else "")
+            ("; " if missing and unknown else "") + (f"unknown key(s) {sorted(unknown, key=str)}" if unknown else "")
         raise WorkloadError(f"layers[{i}] ({name}): {what}", source=where,
                             fix=f"a {typ} layer takes {sorted(req)} and optionally {sorted(opt)}")
+    for key, v in d.items():
+        if key in ("bias", "activation"):
+            continue
+        for x in v if isinstance(v, list) and key in ("stride", "padding", "dilation") else [v]:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise WorkloadError(f"layers[{i}] ({name}): {key} = {x!r} is not a whole number",
+                                    source=where, fix=f"give {key} as an integer (fractions "
+                                    "are not truncated)")
     try:
         if typ == "conv":
             return conv(name, batch, d["C"], d["H"], d["W"], d["K"], d["R"], d.get("S"),
                         stride=d.get("stride", 1), pad=d.get("padding", 0),
                         dilation=d.get("dilation", 1), groups=d.get("groups", 1),
-                        bias=bool(d.get("bias", False)), activation=d.get("activation"))
+                        bias=d.get("bias", False), activation=d.get("activation"))
         if typ == "fc":
-            return fc(name, batch, d["C"], d["K"], bias=bool(d.get("bias", True)),
+            return fc(name, batch, d["C"], d["K"], bias=d.get("bias", True),
                       activation=d.get("activation"))
         if typ == "gemm":
             return gemm(name, d["M"] * batch, d["N"], d["K"])

@@ -28,7 +28,7 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,6 +38,7 @@ from tilesim.arch.schema import Architecture, semantic_problems
 from tilesim.arch.validate import settable
 from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, resolve_objective
 
+from tilesim._input import INT_MAX
 from tilesim.arch import keypath
 from .errors import SweepError
 
@@ -49,19 +50,19 @@ class _Strict(BaseModel):
 
 class Sampling(_Strict):
     method: Literal["grid", "random"] = "grid"
-    points: int | None = Field(default=None, gt=0)   # random: how many design points
-    seed: int = 0
+    points: int | None = Field(default=None, gt=0, le=INT_MAX)   # random: how many points
+    seed: int = Field(default=0, ge=0, le=INT_MAX)   # numpy takes no negative seed
 
 
 class Search(_Strict):
     strategy: Literal["heuristic", "exhaustive"] = "heuristic"
-    candidates: int | None = Field(default=None, gt=0)   # per layer (mapper.Budget default)
-    seconds: float | None = Field(default=None, gt=0)    # per layer (mapper.Budget default)
+    candidates: int | None = Field(default=None, gt=0, le=INT_MAX)   # per layer (mapper.Budget)
+    seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)   # per layer
 
 
 class ModelEntry(_Strict):
     model: str
-    batch: int = Field(default=1, gt=0)
+    batch: int = Field(default=1, gt=0, le=INT_MAX)
 
 
 class SweepSpec(_Strict):
@@ -69,7 +70,7 @@ class SweepSpec(_Strict):
     name: str
     base: str
     models: list[str | ModelEntry] = Field(min_length=1)
-    batch: list[int] = Field(default=[1], min_length=1)
+    batch: list[Annotated[int, Field(gt=0, le=INT_MAX)]] = Field(default=[1], min_length=1)
     vary: dict[str, list[Any]] = Field(default_factory=dict)
     tie: dict[str, str] = Field(default_factory=dict)
     sampling: Sampling = Sampling()
