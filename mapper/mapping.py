@@ -70,7 +70,8 @@ class Mapping:
     The layer (one GEMM per group) is lowered to ``M x K @ K x N``; ``dataflow`` puts
     two of M, N, K on the array's rows and columns and streams the third; each group
     needs ``row_folds * col_folds`` folds and the ``groups * row_folds * col_folds``
-    folds are shared round-robin by the ``array_count`` arrays.
+    folds are shared round-robin by the ``array_count`` arrays. ``preload`` is the
+    array's stationary preload (``serial`` | ``overlapped``, :mod:`mapper.dataflow`).
     """
     layer: MacLayer
     dataflow: Dataflow
@@ -85,6 +86,7 @@ class Mapping:
     col_folds: int
     tiling: Tiling
     traffic: Traffic
+    preload: str = "serial"
     notes: tuple[str, ...] = field(default=())
     search: SearchResult | None = None  # how the mapping was found (None: built by hand)
 

@@ -41,7 +41,9 @@ class Points:
 
     ``dataflow`` indexes ``dataflows`` (names); per point the array folding of its
     dataflow: ``row_folds``, ``col_folds`` (per group), ``fold_cycles`` (one fold's
-    cycles, :meth:`mapper.Dataflow.fold_cycles`), ``reads`` (operand -> how often the
+    cycles, :meth:`mapper.Dataflow.fold_cycles`), ``fold_interval`` (cycles between fold
+    starts on one array under the array's preload, :meth:`mapper.Dataflow.fold_interval`;
+    compute is :func:`mapper.dataflow.chain_cycles` of the two), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer); ``tiles`` the buffer tiling's
     sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal``."""
     index: np.ndarray
@@ -49,6 +51,7 @@ class Points:
     row_folds: np.ndarray
     col_folds: np.ndarray
     fold_cycles: np.ndarray
+    fold_interval: np.ndarray
     reads: dict
     tiles: TileEval
     legal: np.ndarray
@@ -80,6 +83,8 @@ class Mapspace:
         self._cf = np.array([f[1] for f in folds], dtype=np.int64)
         self._fc = np.array([d.fold_cycles(a.rows, a.cols, dims[d.stream]) for d in dfs],
                             dtype=np.int64)
+        self._fi = np.array([d.fold_interval(a.rows, a.cols, dims[d.stream], a.preload)
+                             for d in dfs], dtype=np.int64)
         self._reads = {op: np.array([d.reads_per_element(op, rf, cf) for d, (rf, cf) in
                                      zip(dfs, folds)], dtype=np.int64)
                        for op in OPERAND_DIMS}
@@ -105,7 +110,7 @@ class Mapspace:
                 legal[sel] &= fills_array(self.layer, self.arch, name, nb[sel], pt[sel], qt[sel],
                                           kt[sel], ct[sel])
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
-                      fold_cycles=self._fc[d], reads={op: v[d] for op, v in self._reads.items()},
+                      fold_cycles=self._fc[d], fold_interval=self._fi[d], reads={op: v[d] for op, v in self._reads.items()},
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
     def seed(self) -> int:
@@ -156,7 +161,7 @@ class Mapspace:
                        array_rows=a.rows, array_cols=a.cols, array_count=a.count, groups=g,
                        M=M, N=N, K=K, row_folds=int(p.row_folds[0]),
                        col_folds=int(p.col_folds[0]), tiling=p.tiles.tiling(0),
-                       traffic=p.tiles.traffic_of(0))
+                       traffic=p.tiles.traffic_of(0), preload=a.preload)
 
 
 def points_of(m: Mapping, arch: Architecture) -> Points:
@@ -173,6 +178,8 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
     return Points(index=i64(0), dataflow=i64(0), row_folds=i64(m.row_folds),
                   col_folds=i64(m.col_folds),
                   fold_cycles=i64(df.fold_cycles(m.array_rows, m.array_cols, m.stream_len)),
+                  fold_interval=i64(df.fold_interval(m.array_rows, m.array_cols, m.stream_len,
+                                                     m.preload)),
                   reads={op: i64(df.reads_per_element(op, m.row_folds, m.col_folds))
                          for op in OPERAND_DIMS},
                   tiles=ev, legal=legal, dataflows=(df.name,))

@@ -13,14 +13,16 @@ settings.load_profile("tilesim")
 
 
 def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", size="64 MiB",
-              double_buffered=True, precision=("int8", "int8", "int32"), buf_bandwidth=None):
+              double_buffered=True, precision=("int8", "int8", "int32"), buf_bandwidth=None,
+              preload="serial"):
     """A one-buffer accelerator (all operands in one SRAM) for hand-derived cases."""
     i, w, acc = precision
     return arch.from_dict({
         "version": 1, "name": "test", "clock": "1 GHz", "technology": "28 nm",
         "precision": {"input": i, "weight": w, "accumulator": acc},
         "compute": {"arrays": [{"rows": rows, "cols": cols, "dataflow": dataflow,
-                                "count": count}], "vector": {"lanes": 4}},
+                                "count": count, "preload": preload}],
+                    "vector": {"lanes": 4}},
         "memory": [
             {"name": "dram", "kind": "dram", "holds": ["input", "weight", "output"],
              "bandwidth": bandwidth},
