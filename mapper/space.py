@@ -110,7 +110,8 @@ class Mapspace:
                 legal[sel] &= fills_array(self.layer, self.arch, name, nb[sel], pt[sel], qt[sel],
                                           kt[sel], ct[sel])
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
-                      fold_cycles=self._fc[d], fold_interval=self._fi[d], reads={op: v[d] for op, v in self._reads.items()},
+                      fold_cycles=self._fc[d], fold_interval=self._fi[d],
+                      reads={op: v[d] for op, v in self._reads.items()},
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
     def seed(self) -> int:
