@@ -50,6 +50,8 @@ current fold streams through the active ones. The micro-architecture (what
    complete (started at ``s_f``, done after Ra cycles): ``s_{f+1} = s_f + max(T, Ra)``.
    The first fold loads from cycle 0, ``s_0 = Ra`` as with serial preload. Row i is fed
    i cycles after row 0 (the skew), so other columns and rows meet their shadows ready.
+   As with serial preload, an edge (partial) fold loads and streams the whole Ra x Ca
+   schedule (zeros), so every fold of a layer has the same T and interval.
 
 So one array running F folds of T-element streams on Ra x Ca PEs takes (a count)
 

@@ -20,8 +20,8 @@ dimensions is halved (rounding up) - output pixels M = P*Q (by halving the outpu
 height or width, whichever is larger, and giving the input the size that produces
 it), filters per group K/G, input channels per group C/G, or the group count G - until
 the cost fits. The budgets: the executor runs layers up to ``exec_macs`` MACs (default
-300 M); the PE model runs layers whose work (every array's cycles x PEs; with serial preload folds x per-fold
-cycles x PEs) is at most
+300 M); the PE model runs layers whose work (every array's cycles x PEs; with serial
+preload folds x per-fold cycles x PEs) is at most
 ``pe_budget`` (default 100 M PE-cycles, about 0.4 s). A layer that cannot shrink enough
 (an array so large that one fold exceeds the budget) is reported as PE "skipped".
 The shrunk copy is mapped afresh by the same mapper (the PE budget is judged with the
