@@ -181,3 +181,21 @@ def test_schema_default_presets_and_errors(tmp_path):
         arch.from_dict(d)
     s = arch.json_schema()["definitions"]["SystolicArray"]["properties"]["preload"]
     assert set(s["enum"]) == {"serial", "overlapped"} and s["default"] == "serial"
+
+
+def test_map_and_headers_show_the_preload():
+    """``tilesim map``'s loop nest and the run/verify headers name the preload; the nest
+    gives the fold interval: ws 4 x 3, M = T = 10, K = 8, N = 5: 2 x 2 = 4 folds of
+    10 + 8 + 3 - 2 = 19 cycles, one every max(10, 4) = 10: 3 x 10 + 19 = 49 cycles."""
+    from tilesim.cli import _array
+    from tilesim.mapper.describe import loop_nest
+    from tilesim.reports.terminal import run_header
+    a = make_arch(rows=4, cols=3, preload="overlapped")
+    nest = "\n".join(loop_nest(seed_mapping(gemm("g", 10, 5, 8), a), a))
+    assert "weight stationary, overlapped preload" in nest
+    assert "a fold takes 19 cycles; the next starts 10 cycles after it" in nest
+    assert "49 cycles on the busiest array" in nest
+    s = {"model": "m", "batch": 1, "layers": 1, "arch": "a", "clock_hz": 1e9}
+    assert "4x3x1 ws (overlapped preload)" in run_header(s, "", _array(a))
+    assert "(serial preload)" in run_header(s, "", _array(make_arch()))
+    assert "preload" not in run_header(s, "", _array(make_arch(dataflow="os")))
