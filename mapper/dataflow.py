@@ -111,6 +111,7 @@ class Dataflow:
     stream: str  # GEMM dim that streams through in time
     stationary: str  # the operand that stays in the PEs during a fold
     preload: bool    # the stationary operand is shifted in over the rows before streaming
+    #                  (ws, is); *when* is the array's preload mode, serial | overlapped
 
     def fold_cycles(self, rows, cols, stream):
         """Cycles of one fold on a ``rows`` x ``cols`` array streaming ``stream``
