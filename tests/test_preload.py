@@ -199,3 +199,17 @@ def test_map_and_headers_show_the_preload():
     assert "4x3x1 ws (overlapped preload)" in run_header(s, "", _array(a))
     assert "(serial preload)" in run_header(s, "", _array(make_arch()))
     assert "preload" not in run_header(s, "", _array(make_arch(dataflow="os")))
+
+
+@pytest.mark.slow  # fp32 register-level runs: seconds each
+@pytest.mark.parametrize("df", ["ws", "is"])
+def test_fp32_overlapped_adds_in_the_serial_order(df):
+    """fp32: overlapped folds add their partial sums in the same order as serial ones, so
+    the outputs are identical, and within rounding of float64."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((20, 30)).astype(np.float32)
+    b = rng.standard_normal((30, 10)).astype(np.float32)
+    r = simulate_gemm(a, b, df, 4, 4, 2, "overlapped")
+    assert r.output.dtype == np.float32
+    assert np.array_equal(r.output, simulate_gemm(a, b, df, 4, 4, 2).output)
+    np.testing.assert_allclose(r.output[0], a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
