@@ -9,7 +9,7 @@ YAML (all sizes, bandwidths and clocks as unit strings)::
     precision: {input: int8, weight: int8, accumulator: int32, output: int8}
     compute:
       arrays:
-        - {name: mxu, rows: 256, cols: 256, dataflow: ws, count: 1}
+        - {name: mxu, rows: 256, cols: 256, dataflow: ws, count: 1, preload: overlapped}
       vector: {lanes: 256}
     memory:                        # ordered: DRAM first, then on-chip buffers
       - {name: dram, kind: dram, holds: [input, weight, output], bandwidth: 34 GB/s}
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo,
                       WithJsonSchema, model_validator)
@@ -94,6 +94,11 @@ Power = Annotated[float, BeforeValidator(units.parse_power), PlainSerializer(uni
                   _json("power")]
 LatencyT = Annotated[Latency, BeforeValidator(_latency),
                      PlainSerializer(lambda l: units.fmt_latency(l.value, l.per)), _json("latency")]
+#: stationary preload of a ws/is array (:mod:`mapper.dataflow`): ``serial`` shifts the
+#: stationary operand in before each fold (SCALE-Sim); ``overlapped`` shifts the next
+#: fold's into shadow registers while the current fold streams (TPU v1)
+Preload = Literal["serial", "overlapped"]
+PRELOADS = get_args(Preload)
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
 
@@ -118,6 +123,10 @@ class SystolicArray(_Frozen):
     cols: PositiveInt
     dataflow: Literal["os", "ws", "is"]
     count: PositiveInt = 1
+    # how a ws/is fold's stationary operand is loaded (mapper/dataflow.py): serial (before
+    # each fold, SCALE-Sim's convention) or overlapped (double-buffered: the next fold's
+    # loads while the current one streams); no effect on os
+    preload: Preload = "serial"
     # optional (energy/mapspace): a configurable array lists every dataflow it supports
     # (mapper/dataflow.py: os, ws, is; dw, channel-parallel depthwise, which applies to
     # layers with one filter per group only; kc, K x C with the filter window in time);

@@ -58,11 +58,67 @@ elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols link
   with SCALE-Sim v3); dw: ``T + 2 Ra - 1``;
 
 each proven register by register by :mod:`sim.pe`.
+
+Stationary preload (an array's ``preload``, :data:`PRELOADS`)
+--------------------------------------------------------------
+A weight- or input-stationary fold first shifts its stationary operand down the Ra rows.
+``serial`` (SCALE-Sim's convention, the default) does that before each fold streams, so
+folds run one after the other, each taking :meth:`Dataflow.fold_cycles`. ``overlapped``
+is the TPU v1's double-buffered weights: each PE holds an *active* and a *shadow*
+stationary register, and the next fold's operand shifts into the shadows while the
+current fold streams through the active ones. The micro-architecture (what
+:mod:`sim.pe` runs register by register):
+
+1. **Shadow load.** Column j has a shift chain through the shadow registers of its Ra
+   PEs. A load pushes one value a cycle into row 0's shadow, the value for row Ra - 1
+   first, so after Ra cycles row i's shadow holds row i's value. A value moves down only
+   with the load's front (a register takes the value above when that one is still in
+   transit to a lower row), so a shadow that already holds its row's next value is never
+   shifted away, and the active registers are never touched by a load: a weight on its
+   way down to row i passes the rows above through their *shadow* registers while those
+   rows still compute the previous fold with their *active* ones.
+2. **Switch with the wave.** A PE copies its shadow into its active register at the
+   clock edge where the first streamed element of a new fold reaches it, and that
+   element already multiplies the new value (TPU v1: "the weights are preloaded, and take
+   effect with the advancing wave alongside the first data of a new block"). The switch
+   travels down and right with the data's skew: PE(i, j) switches to fold f at
+   ``s_f + i + j``, where ``s_f`` is the cycle fold f's first element enters row 0.
+3. **Load after the switch (the hazard).** Column j may start loading fold f + 1 in the
+   cycle PE(0, j) switches to fold f (its shadow is then free: the switch reads the old
+   value and the load writes the new one at the same edge). The load's front reaches
+   row k at ``s_f + j + k``, the very cycle PE(k, j) empties its shadow, so it never
+   overwrites a value not yet taken; one cycle earlier it would. Columns therefore load
+   skewed, column j one cycle after column j - 1, like the data.
+4. **Issue.** Fold f + 1's first element enters row 0 as soon as (a) fold f's last
+   element has entered (``s_f + T``) and (b) column 0's shadow load of fold f + 1 is
+   complete (started at ``s_f``, done after Ra cycles): ``s_{f+1} = s_f + max(T, Ra)``.
+   The first fold loads from cycle 0, ``s_0 = Ra`` as with serial preload. Row i is fed
+   i cycles after row 0 (the skew), so other columns and rows meet their shadows ready.
+   As with serial preload, an edge (partial) fold loads and streams the whole Ra x Ca
+   schedule (zeros), so every fold of a layer has the same T and interval.
+
+So one array running F folds of T-element streams on Ra x Ca PEs takes (a count)
+
+* ``serial`` (and every ``os`` array): ``F * fold_cycles`` = ``F (T + 2 Ra + Ca - 2)``
+  for ws/is/kc, ``F (T + Ra + Ca - 2)`` for os (outputs stay in the PEs: no preload), ``F (T + 2 Ra - 1)`` for dw;
+* ``overlapped``, ws/is (kc and dw keep serial preload: no shadow registers in
+  :mod:`sim.pe` for them yet): ``Ra + (F - 1) * max(T, Ra) + (T + Ra + Ca - 2)``: the first
+  preload, then one fold every ``max(T, Ra)`` cycles (the stream when T >= Ra; the shadow
+  load when the stream is short, T < Ra, leaving Ra - T idle issue slots per fold),
+  then the last fold's stream, skew and drain. F = 1 gives ``fold_cycles``; the saving is
+  ``(F - 1) (fold_cycles - max(T, Ra))`` = ``(F - 1) (min(T, Ra) + Ra + Ca - 2)``.
+
+A design that loaded every column at once (no column skew) would have to wait for the
+switch to reach column Ca - 1 before loading: ``max(T, Ra + Ca - 1)`` per fold.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
+
+from tilesim.arch.schema import PRELOADS  # ("serial", "overlapped"); see the module doc
 
 DIMS = ("G", "M", "N", "C", "RS")
 K = ("C", "RS")     # the GEMM reduction
@@ -102,7 +158,21 @@ class Fold:
 @dataclass(frozen=True)
 class Dataflow:
     """One dataflow as data (see the module doc); its fold terms are methods, so no
-    caller branches on its name."""
+    caller branches on its name.
+
+    A layer's compute on one array is :meth:`compute_cycles`, the one formula the cost
+    model, the mapper, the discrete-event engine and ``tilesim verify`` use: F folds
+    issued :meth:`fold_interval` cycles apart, the last one taking ``fold_cycles``:
+
+    * ``serial`` preload (and os, dw, kc in any mode): ``F * fold_cycles``;
+    * ``overlapped`` preload, ws/is: ``(F - 1) * max(T, Ra) + T + 2 Ra + Ca - 2``, i.e.
+      ``Ra`` (first preload) + ``(F - 1) * max(T, Ra)`` (fold issue interval: the stream,
+      or the shadow load when T < Ra) + ``T + Ra + Ca - 2`` (the last fold's stream, skew
+      and drain). Short streams, T < Ra: ``(F + 1) Ra + T + Ca - 2`` (the shadow load
+      sets the pace); T == Ra: ``(F + 2) Ra + Ca - 2``; T > Ra: ``F T + 2 Ra + Ca - 2``
+      (back-to-back streams). The micro-architecture behind it (shadow registers, the
+      switch travelling with the data, the load hazard) is in the module doc.
+    """
     name: str
     rows: tuple      # dims spread over the array's rows (flattened, first outermost)
     cols: tuple      # dims spread over the array's columns
@@ -125,6 +195,31 @@ class Dataflow:
         elements (numbers or numpy arrays)."""
         return (stream + (rows if self.preload else 0) + (rows - 1) * ("rows" in self.links)
                 + (cols - 1) * ("cols" in self.links))
+
+    def fold_interval(self, rows, cols, stream, preload: str = "serial"):
+        """Cycles between the starts of consecutive folds on one array: ``fold_cycles``
+        with ``serial`` preload (and for os, dw and kc), ``max(stream, rows)`` with ``overlapped``
+        (numbers or numpy arrays)."""
+        if preload not in PRELOADS:
+            raise ValueError(f"preload {preload!r}: use one of {', '.join(PRELOADS)}")
+        if preload == "overlapped" and self.overlaps:
+            return np.maximum(stream, rows)
+        return self.fold_cycles(rows, cols, stream)
+
+    def compute_cycles(self, folds, rows, cols, stream, preload: str = "serial"):
+        """Cycles (a count) of ``folds`` (>= 1) folds run back to back on one ``rows`` x
+        ``cols`` array streaming ``stream`` elements each, under ``preload`` (see the class
+        doc; numbers or numpy arrays)."""
+        return chain_cycles(folds, self.fold_cycles(rows, cols, stream),
+                            self.fold_interval(rows, cols, stream, preload))
+
+    @property
+    def overlaps(self) -> bool:
+        """Whether ``preload: overlapped`` applies: ws and is, whose shadow-register
+        schedule :mod:`sim.pe` runs register by register. kc and dw keep serial preload
+        (kc's per-tap partial sums and dw's unlinked columns have no overlapped PE model
+        yet)."""
+        return self.name in ("ws", "is")
 
     def _copies(self, operand: str, axis: str, dims: dict) -> int:
         """PEs of one fold along ``axis`` that need the same element of ``operand`` but
@@ -169,6 +264,13 @@ class Dataflow:
             reads[op] = f
         return Fold(row_folds=rf, col_folds=cf, folds=outer * rf * cf, stream=T,
                     fold_cycles=self.fold_cycles(rows, cols, T), reads=reads)
+
+
+def chain_cycles(folds, fold_cycles, interval):
+    """Cycles (a count) of ``folds`` (>= 1) folds on one array, issued ``interval`` cycles
+    apart, the last taking ``fold_cycles``: ``(folds - 1) * interval + fold_cycles``
+    (:meth:`Dataflow.compute_cycles` with its terms given; numbers or numpy arrays)."""
+    return (folds - 1) * interval + fold_cycles
 
 
 DATAFLOWS = {

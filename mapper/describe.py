@@ -52,7 +52,8 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}]: {t.level_bytes[lvl.name]:,} B "
                      f"of {lvl.size:,} B{db}")
     a = f"{m.array_rows}x{m.array_cols}" + (f" x{m.array_count}" if m.array_count > 1 else "")
-    lines.append(f"{ind}on the array ({a}, dataflow {df.name}, {df.stationary} stationary):")
+    pre = f", {m.preload} preload" if df.preload else ""
+    lines.append(f"{ind}on the array ({a}, dataflow {df.name}, {df.stationary} stationary{pre}):")
     for lvl in arch.pe_levels:
         from tilesim.arch.schema import pe_level_need
         db = ", double-buffered" if lvl.double_buffered else ""
@@ -63,4 +64,11 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
                  f"# {outer}row folds {m.row_folds} x col folds {m.col_folds}")
     lines.append(f"{ind}    rows <- {_dims(m, df.rows)}, cols <- {_dims(m, df.cols)}, "
                  f"stream {_dims(m, df.stream)} cycles")
+    r, c, t = m.array_rows, m.array_cols, m.stream_len
+    fc, fi = df.fold_cycles(r, c, t), df.fold_interval(r, c, t, m.preload)
+    lines.append(f"{ind}    # a fold takes {fc:,} cycles; "
+                 + (f"the next starts {fi:,} cycles after it (max(stream, rows): overlapped "
+                    "preload)" if fi != fc else "folds run one after another")
+                 + f": {int(df.compute_cycles(m.folds_per_array, r, c, t, m.preload)):,} "
+                   "cycles on the busiest array")
     return lines

@@ -72,7 +72,8 @@ class Mapping:
     the dims G, M, N, K on the array's rows and columns, the stream and outer loops
     (:mod:`mapper.dataflow`); ``row_folds`` and ``col_folds`` fold each axis, and the
     layer's :attr:`folds` (outer loops included: ``groups * row_folds * col_folds`` for
-    os/ws/is) are shared round-robin by the ``array_count`` arrays.
+    os/ws/is) are shared round-robin by the ``array_count`` arrays. ``preload`` is the array's
+    stationary preload (``serial`` | ``overlapped``, :mod:`mapper.dataflow`).
     """
     layer: MacLayer
     dataflow: Dataflow
@@ -87,6 +88,7 @@ class Mapping:
     col_folds: int
     tiling: Tiling
     traffic: Traffic
+    preload: str = "serial"
     notes: tuple[str, ...] = field(default=())
     search: SearchResult | None = None  # how the mapping was found (None: built by hand)
 

@@ -44,7 +44,9 @@ class Points:
     ``dataflow`` indexes ``dataflows`` (names); per point the array folding of its
     dataflow (:meth:`mapper.Dataflow.plan`): ``row_folds``, ``col_folds`` (folds of the
     dims on each axis), ``folds`` (of the whole layer, outer dims such as groups
-    included), ``fold_cycles`` (one fold's cycles), ``reads`` (operand -> how often the
+    included), ``fold_cycles`` (one fold's cycles), ``fold_interval`` (cycles between fold
+    starts on one array under the array's preload, :meth:`mapper.Dataflow.fold_interval`;
+    compute is :func:`mapper.dataflow.chain_cycles` of the two), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer); ``tiles`` the buffer tiling's
     sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal`` (the
     tiles fit and fill the array)."""
@@ -54,6 +56,7 @@ class Points:
     col_folds: np.ndarray
     folds: np.ndarray
     fold_cycles: np.ndarray
+    fold_interval: np.ndarray
     reads: dict
     tiles: TileEval
     legal: np.ndarray
@@ -88,6 +91,8 @@ class Mapspace:
         self._folds = i64([p.folds for p in plans])
         self._fc = i64([p.fold_cycles for p in plans])
         self._reads = {op: i64([p.reads[op] for p in plans]) for op in OPERAND_DIMS}
+        self._fi = i64([d.fold_interval(a.rows, a.cols, p.stream, a.preload)
+                        for d, p in zip(dfs, plans)])
 
     # ---- indexing -------------------------------------------------------------------
     def decode(self, index) -> tuple[np.ndarray, ...]:
@@ -111,6 +116,7 @@ class Mapspace:
                                           kt[sel], ct[sel])
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
                       folds=self._folds[d], fold_cycles=self._fc[d],
+                      fold_interval=self._fi[d],
                       reads={op: v[d] for op, v in self._reads.items()},
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
@@ -168,7 +174,7 @@ class Mapspace:
                        array_rows=a.rows, array_cols=a.cols, array_count=a.count, groups=g,
                        M=M, N=N, K=K, row_folds=int(p.row_folds[0]),
                        col_folds=int(p.col_folds[0]), tiling=p.tiles.tiling(0),
-                       traffic=p.tiles.traffic_of(0))
+                       traffic=p.tiles.traffic_of(0), preload=a.preload)
 
 
 def points_of(m: Mapping, arch: Architecture) -> Points:
@@ -186,5 +192,7 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
     return Points(index=i64(0), dataflow=i64(0), row_folds=i64(p.row_folds),
                   col_folds=i64(p.col_folds), folds=i64(p.folds),
                   fold_cycles=i64(p.fold_cycles),
+                  fold_interval=i64(df.fold_interval(m.array_rows, m.array_cols, p.stream,
+                                                     m.preload)),
                   reads={op: i64(v) for op, v in p.reads.items()},
                   tiles=ev, legal=legal, dataflows=(df.name,))

@@ -100,12 +100,20 @@ COMPARE_SPEC = [
 # ---- tilesim run ------------------------------------------------------------------------
 def run_header(s: dict, description: str, array: tuple | None, width: int | None = None) -> str:
     """The first line: model, batch, layers and where it runs. ``s`` a run's summary;
-    ``array`` (rows, cols, count, dataflow) for an accelerator, None for a GPU preset
-    (then ``description`` and the GPU model's precision are shown)."""
+    ``array`` (rows, cols, count, dataflow[, preload]) for an accelerator, None for a GPU
+    preset (then ``description`` and the GPU model's precision are shown)."""
     where = (f"{description}; GPU model at {s['gpu_precision']}" if array is None else
-             f"{array[0]}x{array[1]}x{array[2]} {array[3]}, {fmt(s['clock_hz'], 'Hz')}")
+             f"{_array_text(array)}, {fmt(s['clock_hz'], 'Hz')}")
     return wrap(f"# {s['model']} (batch {s['batch']}, {s['layers']} layers) on {s['arch']}: "
                 f"{where}", width)
+
+
+def _array_text(array: tuple) -> str:
+    """``256x256x1 ws (overlapped preload)``: (rows, cols, count, dataflow[, preload]);
+    the preload is left out when None (an os-only array)."""
+    pre = array[4] if len(array) > 4 else None
+    return (f"{array[0]}x{array[1]}x{array[2]} {array[3]}"
+            + (f" ({pre} preload)" if pre else ""))
 
 
 def layer_table(df, s: dict, markdown: bool = False, columns=None, width: int | None = None,
@@ -192,9 +200,9 @@ def trace_line(events: int, path, limit: int, dropped: int, truncated: bool,
 # ---- tilesim verify ---------------------------------------------------------------------
 def verify_header(model: str, batch: int, arch: str, array: tuple, precision: str, seed: int,
                   mapper: str, layers: int, skipped: int, width: int | None = None) -> str:
-    """``array``: (rows, cols, count, dataflow); ``layers`` MAC layers checked."""
-    return wrap(f"# verify {model} (batch {batch}) on {arch}: {array[0]}x{array[1]}x{array[2]} "
-                f"{array[3]}, {precision}, seed {seed}, mappings: {mapper}: {layers} MAC layers "
+    """``array``: (rows, cols, count, dataflow[, preload]); ``layers`` MAC layers checked."""
+    return wrap(f"# verify {model} (batch {batch}) on {arch}: {_array_text(array)}, "
+                f"{precision}, seed {seed}, mappings: {mapper}: {layers} MAC layers "
                 f"({skipped} vector-unit layers not verified)", width)
 
 

@@ -5,14 +5,17 @@ a single layer is one evaluated point (:meth:`CostModel.mac_result`), and the
 discrete-event engine reads its access counts, floors and energy terms from here, so
 each quantity is written once.
 
-Compute, per fold, is the dataflow's own formula (:meth:`mapper.Dataflow.fold_cycles`,
-cycle-exact with SCALE-Sim v3: ``tests/test_scalesim_golden.py``; proven register by
-register by :mod:`sim.pe`). Partial folds cost as much as full ones, folds do not
-overlap, and ``compute_cycles = folds_per_array * per_fold - 1`` (the index of the last
-cycle, counting from 0: SCALE-Sim's convention), ``folds_per_array`` =
-ceil(folds / count) when ``count`` arrays share the layer; the layer's folds
-(:meth:`mapper.Dataflow.plan`: ``groups * row_folds * col_folds`` for os/ws/is) come
-with the points.
+Compute is the dataflow's own formula (:meth:`mapper.Dataflow.compute_cycles`; per fold
+:meth:`mapper.Dataflow.fold_cycles`, cycle-exact with SCALE-Sim v3:
+``tests/test_scalesim_golden.py``; proven register by register by :mod:`sim.pe`).
+Partial folds cost as much as full ones, and ``compute_cycles = (folds_per_array - 1) *
+fold_interval + fold_cycles - 1`` (the index of the last cycle, counting from 0:
+SCALE-Sim's convention), ``folds_per_array`` = ceil(folds / count) when ``count`` arrays share the layer; the
+layer's folds (:meth:`mapper.Dataflow.plan`: ``groups * row_folds * col_folds`` for
+os/ws/is) come with the points. With ``serial`` preload folds do not
+overlap (``fold_interval = fold_cycles``: ``folds_per_array * fold_cycles - 1``); with
+``overlapped`` preload a ws/is fold starts every ``max(T, rows)`` cycles (the next
+fold's stationary operand loads into shadow registers while the current one streams).
 
 Memory: DRAM moves the mapping's traffic at the DRAM bandwidth, ``memory_cycles =
 ceil(bytes / bytes_per_cycle)``. The first input + weight tile must arrive before
@@ -58,6 +61,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapping, Points, points_of
 from tilesim.mapper.tiling import operand_bytes
+from tilesim.mapper.dataflow import chain_cycles
 from tilesim.workloads import MacLayer, OpLayer
 
 from .energy import OPERANDS, energy_terms, energy_table, with_energy
@@ -79,8 +83,9 @@ def transfer_cycles(nbytes, bpc: float):
 
 
 def compute_cycles(pts: Points, count: int) -> np.ndarray:
-    """Last-cycle index of the arrays for each point (SCALE-Sim's Total Cycles)."""
-    return -(-pts.folds // count) * pts.fold_cycles - 1
+    """Last-cycle index of the arrays for each point (SCALE-Sim's Total Cycles): the
+    most loaded array's folds, :func:`mapper.dataflow.chain_cycles`."""
+    return chain_cycles(-(-pts.folds // count), pts.fold_cycles, pts.fold_interval) - 1
 
 
 def mapping_compute_cycles(m: Mapping, arch: Architecture) -> int:
@@ -296,7 +301,7 @@ class CostModel:
         differ only in name share one evaluation."""
         t = m.tiling
         key = (replace(m.layer, name=""), m.dataflow.name, m.array_rows, m.array_cols,
-               m.array_count, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
+               m.array_count, m.preload, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
         hit = self._results.get(key)
         if hit is None:
             hit = self._results[key] = self._mac_result(m)

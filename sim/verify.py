@@ -20,7 +20,8 @@ dimensions is halved (rounding up) - output pixels M = P*Q (by halving the outpu
 height or width, whichever is larger, and giving the input the size that produces
 it), filters per group K/G, input channels per group C/G, or the group count G - until
 the cost fits. The budgets: the executor runs layers up to ``exec_macs`` MACs (default
-300 M); the PE model runs layers whose work (folds x per-fold cycles x PEs) is at most
+300 M); the PE model runs layers whose work (every array's cycles x PEs; with serial
+preload folds x per-fold cycles x PEs) is at most
 ``pe_budget`` (default 100 M PE-cycles, about 0.4 s). A layer that cannot shrink enough
 (an array so large that one fold exceeds the budget) is reported as PE "skipped".
 The shrunk copy is mapped afresh by the same mapper (the PE budget is judged with the
@@ -195,11 +196,14 @@ def describe(layer: MacLayer, orig: MacLayer) -> str:
 
 
 def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
-    """PE-cycle updates of the PE model for ``layer`` with ``dataflow`` (folds x per-fold
-    cycles x PEs), from the GEMM dims alone (no mapping needed)."""
+    """PE-cycle updates of the PE model for ``layer`` with ``dataflow`` (every array's
+    cycles x PEs, :func:`sim.pe.array_work`), from the GEMM dims alone (no mapping
+    needed)."""
+    from .pe import array_work
     a = arch.array
-    p = DATAFLOWS[dataflow].plan(layer_dims(layer), a.rows, a.cols)
-    return p.folds * p.fold_cycles * a.rows * a.cols
+    df = DATAFLOWS[dataflow]
+    p = df.plan(layer_dims(layer), a.rows, a.cols)
+    return array_work(df, p.folds, a.rows, a.cols, a.count, p.stream, a.preload)
 
 
 def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,

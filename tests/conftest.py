@@ -14,7 +14,7 @@ settings.load_profile("tilesim")
 
 def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", size="64 MiB",
               double_buffered=True, precision=("int8", "int8", "int32"), buf_bandwidth=None,
-              dataflows=None):
+              dataflows=None, preload="serial"):
     """A one-buffer accelerator (all operands in one SRAM) for hand-derived cases;
     ``dataflows`` lists further dataflows the array offers (e.g. ["dw"])."""
     i, w, acc = precision
@@ -23,7 +23,8 @@ def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", siz
         "version": 1, "name": "test", "clock": "1 GHz", "technology": "28 nm",
         "precision": {"input": i, "weight": w, "accumulator": acc},
         "compute": {"arrays": [{"rows": rows, "cols": cols, "dataflow": dataflow,
-                                "count": count, **extra}], "vector": {"lanes": 4}},
+                                "count": count, "preload": preload, **extra}],
+                    "vector": {"lanes": 4}},
         "memory": [
             {"name": "dram", "kind": "dram", "holds": ["input", "weight", "output"],
              "bandwidth": bandwidth},

@@ -84,9 +84,13 @@ def _search(args) -> dict:
 
 
 def _array(arch):
-    """(rows, cols, count, dataflow) of an accelerator's array; None for a GPU preset."""
+    """(rows, cols, count, dataflow, preload) of an accelerator's array (preload None when
+    it runs os only); None for a GPU preset."""
     a = getattr(arch, "array", None)
-    return None if a is None else (a.rows, a.cols, a.count, a.dataflow)
+    if a is None:
+        return None
+    stationary = {a.dataflow, *(a.dataflows or ())} & {"ws", "is"}
+    return (a.rows, a.cols, a.count, a.dataflow, a.preload if stationary else None)
 
 
 def cmd_run(args) -> int:

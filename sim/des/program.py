@@ -11,8 +11,9 @@ the final output at output precision otherwise). This is exactly the replay that
 ``tests/test_mapper.py`` checks the mapper's closed-form traffic against, so the engine
 moves the mapping's bytes.
 
-Compute: the analytic model's layer compute time, ``compute_cycles + 1`` cycles (folds
-per array x per-fold cycles), is dealt to the steps in proportion to their MACs
+Compute: the analytic model's layer compute time, ``compute_cycles + 1`` cycles
+(:meth:`mapper.Dataflow.compute_cycles` of the folds per array: folds x per-fold cycles
+with serial preload, fewer with overlapped), is dealt to the steps in proportion to their MACs
 (``floor(total * cumulative_macs / macs)`` differences). Folds need not align with
 buffer tiles, so this keeps the array's total busy time identical to the fold formula.
 """

@@ -2,8 +2,9 @@
 
 It runs the GEMM view of a layer (per group ``out[M, N] = a[M, K] @ b[K, N]``, see
 :mod:`mapper.dataflow`) fold by fold and returns the output and the index of the cycle
-in which the last output is produced. It proves :meth:`mapper.Dataflow.fold_cycles`:
-nothing in here uses that formula; every fold runs until its last output appears.
+in which the last output is produced. It proves :meth:`mapper.Dataflow.fold_cycles` and
+:meth:`mapper.Dataflow.compute_cycles`: nothing in here uses those formulas; every fold
+runs until its last output appears.
 
 Registers and moves (one cycle = every PE reads its neighbours' registers as they were
 at the end of the previous cycle, then all registers update at once):
@@ -33,13 +34,29 @@ at the end of the previous cycle, then all registers update at once):
   loop over folds). Every fold is a ws fold over the C x N weights of one tap (r, s):
   the feeder of row i streams the im2col column of (channel i, tap (r, s)); the fold's
   outputs are added into the output buffer, tap after tap. Per fold ``T + 2 Ra + Ca - 2``.
+* **ws** / **is** with ``preload: overlapped`` (:func:`_chain_stationary`): an array's
+  folds run as one schedule. Every PE has an active and a shadow stationary register
+  (value, fold tag, and for the shadow the row the value is for). Each cycle: (1) the
+  row-0 feeder issues the current fold's next element, or the next fold's first once the
+  current fold's last has been issued and column 0's shadow load of the next fold is
+  complete; row i is fed what row 0 got i cycles earlier; (2) streamed operands move
+  right; (3) a PE meeting a fold's first element copies its shadow (as of the previous
+  cycle) into its active register, checking that the shadow holds that fold's value for
+  its row, then multiplies with the active register and passes the partial sum down
+  (tags checked); (4) shadow values in transit move one row down with the load's front,
+  and column j pushes the next fold's values into row 0 (row Ra-1's first) from the
+  cycle PE(0, j) took the previous fold's. Overwriting a shadow value its PE has not yet
+  taken is a hazard, as is switching to a shadow not yet loaded: either fails the run.
+  Nothing schedules by formula; :mod:`mapper.dataflow` derives what this gives,
+  ``(F - 1) max(T, Ra) + T + 2 Ra + Ca - 2`` cycles for F folds on one array.
 
 Conventions (the same as SCALE-Sim's and :mod:`sim.cost`'s):
 
 * Feeders run the whole Ra x Ca schedule in every fold: rows/columns of a partial
   (edge) fold are fed zeros, so an edge fold takes as long as a full one.
-* Folds run back to back without overlap; fold f of the layer (outer dims such as
-  groups outermost, then row folds, then column folds) runs on array ``f % count``.
+* With serial preload (and os) folds run back to back without overlap; fold f of the
+  layer (outer dims such as groups outermost, then row folds, then column folds) runs on
+  array ``f % count`` (with overlapped preload too).
 * The cycle returned is the **index** of the cycle in which the layer's last output is
   produced, the first cycle being 0 (SCALE-Sim's "Total Cycles"), i.e. the number of
   cycles minus one; with several arrays, the latest over the arrays.
@@ -56,7 +73,7 @@ import numpy as np
 from numba import njit
 
 from tilesim.mapper import DATAFLOWS
-from tilesim.mapper.dataflow import gemm_dims
+from tilesim.mapper.dataflow import PRELOADS, gemm_dims
 
 OS, WS, IS, DW, KC = 0, 1, 2, 3, 4
 DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC}   # numba boundary: codes
@@ -270,9 +287,153 @@ def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy):
 
 
 @njit(cache=True)
-def _run_folds(a, b, df, Ra, Ca, count, out, busy):
+def _chain_stationary(S, X, Ra, Ca, O, variant=0):
+    """Overlapped preload: the ws/is folds S (F, Ra, Ca) stationary, X (F, T, Ra) streamed
+    run back to back on one array with shadow registers; O (F, T, Ca) += X[f] @ S[f].
+    Returns the cycle count (last-output cycle index + 1), -1 on a hazard (a shadow value
+    overwritten before its PE took it, a PE switching to a shadow not yet loaded) or a
+    tag mismatch, -2 if it runs longer than serial preload would (a stuck schedule).
+
+    ``variant`` 0 is the design (module doc). Two broken designs exist only to show that
+    the hazard checks bite (tests): 1 loads every column in lockstep, as soon as PE(0, 0)
+    has switched; 2 shifts a loading column's whole shadow chain every cycle instead of
+    moving values with the load's front."""
+    F, T = X.shape[0], X.shape[1]
+    dt = O.dtype
+    x = np.zeros((Ra, Ca), dtype=dt)              # streamed operand, moves right
+    xf = np.full((Ra, Ca), -1, dtype=np.int64)    # its fold (-1: none) and stream index
+    xm = np.full((Ra, Ca), -1, dtype=np.int64)
+    p = np.zeros((Ra, Ca), dtype=dt)              # partial sum, moves down
+    pf = np.full((Ra, Ca), -1, dtype=np.int64)
+    pm = np.full((Ra, Ca), -1, dtype=np.int64)
+    wa = np.zeros((Ra, Ca), dtype=dt)             # active stationary value and its fold
+    af = np.full((Ra, Ca), -1, dtype=np.int64)
+    wsh = np.zeros((Ra, Ca), dtype=dt)            # shadow: value, fold, row it is for
+    sf = np.full((Ra, Ca), -1, dtype=np.int64)
+    sr = np.full((Ra, Ca), -1, dtype=np.int64)    # -1: empty (or taken by the PE)
+    lf = np.zeros(Ca, dtype=np.int64)             # per column: fold being (next) loaded
+    lu = np.zeros(Ca, dtype=np.int64)             # ... and its values pushed so far
+    loaded0 = -1                                  # last fold fully loaded into column 0
+    ring_f = np.full(Ra, -1, dtype=np.int64)      # row-0 issues of the last Ra cycles:
+    ring_m = np.full(Ra, -1, dtype=np.int64)      # row i is fed what row 0 got i cycles ago
+    cur_f, cur_m = -1, -1                         # last element issued into row 0
+    remaining = F * T * Ca
+    limit = F * (T + 2 * Ra + Ca) + 16
+    t = 0
+    while t < limit:
+        # 1. issue into row 0: the fold's next element, or the next fold's first once
+        #    the current one has entered and column 0's shadows hold the next fold
+        nf, nm = -1, -1
+        if cur_f >= 0 and cur_m + 1 < T:
+            nf, nm = cur_f, cur_m + 1
+        elif cur_f + 1 < F and loaded0 >= cur_f + 1:
+            nf, nm = cur_f + 1, 0
+        if nf >= 0:
+            cur_f, cur_m = nf, nm
+        ring_f[t % Ra] = nf
+        ring_m[t % Ra] = nm
+        # 2. streamed operands move one PE right; row i's edge gets row 0's issue of t - i
+        for i in range(Ra):
+            for j in range(Ca - 1, 0, -1):
+                x[i, j] = x[i, j - 1]
+                xf[i, j] = xf[i, j - 1]
+                xm[i, j] = xm[i, j - 1]
+            f = -1
+            if t - i >= 0:
+                f = ring_f[(t - i) % Ra]
+            xf[i, 0] = f
+            if f >= 0:
+                xm[i, 0] = ring_m[(t - i) % Ra]
+                x[i, 0] = X[f, xm[i, 0], i]
+        # 3. PEs (bottom row first: partial sums move down). A PE meeting a new fold's
+        #    first element takes its shadow (as it was last cycle) into its active register
+        for i in range(Ra - 1, -1, -1):
+            for j in range(Ca):
+                f = xf[i, j]
+                if f < 0:
+                    pf[i, j] = -1
+                    continue
+                m = xm[i, j]
+                if af[i, j] != f:
+                    if m != 0 or sr[i, j] != i or sf[i, j] != f:
+                        return -1                     # the shadow is not this fold's yet
+                    wa[i, j] = wsh[i, j]
+                    af[i, j] = f
+                    sr[i, j] = -1
+                if i == 0:
+                    p[i, j] = x[i, j] * wa[i, j]
+                else:
+                    if pf[i - 1, j] != f or pm[i - 1, j] != m:
+                        return -1
+                    p[i, j] = p[i - 1, j] + x[i, j] * wa[i, j]
+                pf[i, j] = f
+                pm[i, j] = m
+                if i == Ra - 1:                       # leaves the array at the bottom
+                    O[f, m, j] += p[i, j]
+                    remaining -= 1
+                    if remaining == 0:
+                        return t + 1
+        # 4. shadow chains (bottom first): a value in transit moves down one row; column
+        #    j pushes the next fold's values (row Ra-1's first) into row 0 from the cycle
+        #    PE(0, j) took the previous fold's (fold 0: from cycle 0)
+        for j in range(Ca):
+            f = lf[j]
+            load = f < F and (lu[j] > 0 or f == 0 or af[0, 0 if variant == 1 else j] == f - 1)
+            for i in range(Ra - 1, 0, -1):
+                if sr[i - 1, j] > i - 1 or (variant == 2 and load):
+                    if sr[i, j] == i:
+                        return -1                     # would overwrite a value not yet taken
+                    wsh[i, j] = wsh[i - 1, j]
+                    sf[i, j] = sf[i - 1, j]
+                    sr[i, j] = sr[i - 1, j]
+                elif sr[i, j] > i:
+                    sr[i, j] = -1                     # moved down, nothing follows
+            if load:
+                if sr[0, j] == 0:
+                    return -1
+                u = lu[j]
+                wsh[0, j] = S[f, Ra - 1 - u, j]
+                sf[0, j] = f
+                sr[0, j] = Ra - 1 - u
+                lu[j] = u + 1
+                if lu[j] == Ra:
+                    lf[j] = f + 1
+                    lu[j] = 0
+                    if j == 0:
+                        loaded0 = f
+            elif sr[0, j] > 0:
+                sr[0, j] = -1
+        t += 1
+    return -2
+
+
+@njit(cache=True)
+def _operands(a, b, df, g, r0, r1, c0, c1, S, X):
+    """Fill fold (g, rows r0:r1, cols c0:c1)'s stationary S (Ra, Ca) and streamed X
+    (T, Ra) of a ws or is fold (zeros outside the fold: partial folds)."""
+    if df == WS:     # rows: K, cols: N, stream M; weights stationary
+        S[:r1 - r0, :c1 - c0] = b[g, r0:r1, c0:c1]
+        X[:, :r1 - r0] = a[g, :, r0:r1]
+    else:            # rows: K, cols: M, stream N; inputs stationary
+        S[:r1 - r0, :c1 - c0] = a[g, c0:c1, r0:r1].T
+        X[:, :r1 - r0] = b[g, r0:r1, :].T
+
+
+@njit(cache=True)
+def _scatter(df, g, c0, c1, o, out):
+    """Add a ws/is fold's outputs o (T, Ca) to out (G, M, N)."""
+    if df == WS:
+        out[g, :, c0:c1] += o[:, :c1 - c0]
+    else:
+        out[g, c0:c1, :] += o[:, :c1 - c0].T
+
+
+@njit(cache=True)
+def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy):
     """All folds of a grouped GEMM: a (G, M, K), b (G, K, N), out (G, M, N) += a @ b.
-    ``busy[arr]`` accumulates each array's cycles. Returns -1 on a tag mismatch."""
+    ``busy[arr]`` accumulates each array's cycles. ``overlapped``: ws/is folds of each
+    array run back to back with shadow preload (:func:`_chain_stationary`). Returns -1 on
+    a tag mismatch or hazard."""
     G, M, K = a.shape
     N = b.shape[2]
     if df == OS:
@@ -282,12 +443,25 @@ def _run_folds(a, b, df, Ra, Ca, count, out, busy):
     else:
         rdim, cdim, T = K, M, N
     rf, cf = (rdim + Ra - 1) // Ra, (cdim + Ca - 1) // Ca
+    F = G * rf * cf
+    chain = overlapped and df != OS
+    Fc = F if chain else 0                      # chained folds' operands, gathered first
+    S_all = np.zeros((Fc, Ra, Ca), dtype=out.dtype)
+    X_all = np.zeros((Fc, T, Ra), dtype=out.dtype)
+    where = np.zeros((Fc, 3), dtype=np.int64)   # (g, c0, c1) of each fold
     f = 0
     for g in range(G):
         for ri in range(rf):
             r0, r1 = ri * Ra, min(rdim, ri * Ra + Ra)
             for ci in range(cf):
                 c0, c1 = ci * Ca, min(cdim, ci * Ca + Ca)
+                if chain:
+                    _operands(a, b, df, g, r0, r1, c0, c1, S_all[f], X_all[f])
+                    where[f, 0] = g
+                    where[f, 1] = c0
+                    where[f, 2] = c1
+                    f += 1
+                    continue
                 if df == OS:     # rows: M, cols: N, stream K
                     A = np.zeros((Ra, T), dtype=out.dtype)
                     B = np.zeros((T, Ca), dtype=out.dtype)
@@ -296,26 +470,35 @@ def _run_folds(a, b, df, Ra, Ca, count, out, busy):
                     o = np.zeros((Ra, Ca), dtype=out.dtype)
                     L = _fold_os(A, B, T, Ra, Ca, o)
                     out[g, r0:r1, c0:c1] += o[:r1 - r0, :c1 - c0]
-                elif df == WS:   # rows: K, cols: N, stream M; weights stationary
+                else:
                     S = np.zeros((Ra, Ca), dtype=out.dtype)
                     X = np.zeros((T, Ra), dtype=out.dtype)
-                    S[:r1 - r0, :c1 - c0] = b[g, r0:r1, c0:c1]
-                    X[:, :r1 - r0] = a[g, :, r0:r1]
+                    _operands(a, b, df, g, r0, r1, c0, c1, S, X)
                     o = np.zeros((T, Ca), dtype=out.dtype)
                     L = _fold_stationary(S, X, T, Ra, Ca, o)
-                    out[g, :, c0:c1] += o[:, :c1 - c0]
-                else:            # rows: K, cols: M, stream N; inputs stationary
-                    S = np.zeros((Ra, Ca), dtype=out.dtype)
-                    X = np.zeros((T, Ra), dtype=out.dtype)
-                    S[:r1 - r0, :c1 - c0] = a[g, c0:c1, r0:r1].T
-                    X[:, :r1 - r0] = b[g, r0:r1, :].T
-                    o = np.zeros((T, Ca), dtype=out.dtype)
-                    L = _fold_stationary(S, X, T, Ra, Ca, o)
-                    out[g, c0:c1, :] += o[:, :c1 - c0].T
+                    _scatter(df, g, c0, c1, o, out)
                 if L < 0:
                     return -1
                 busy[f % count] += L
                 f += 1
+    if chain:
+        O_all = np.zeros((Fc, T, Ca), dtype=out.dtype)
+        for arr in range(min(count, F)):     # array arr runs folds arr, arr + count, ...
+            n = (F - arr + count - 1) // count
+            Sa = np.empty((n, Ra, Ca), dtype=out.dtype)
+            Xa = np.empty((n, T, Ra), dtype=out.dtype)
+            for q in range(n):
+                Sa[q] = S_all[arr + q * count]
+                Xa[q] = X_all[arr + q * count]
+            O = np.zeros((n, T, Ca), dtype=out.dtype)
+            L = _chain_stationary(Sa, Xa, Ra, Ca, O)
+            if L < 0:
+                return -1
+            busy[arr] += L
+            for q in range(n):
+                O_all[arr + q * count] = O[q]
+        for f in range(F):                   # fold results added in fold order
+            _scatter(df, where[f, 0], where[f, 1], where[f, 2], O_all[f], out)
     return 0
 
 
@@ -329,13 +512,18 @@ class PEResult:
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
-                  count: int = 1, rs: int = 1) -> PEResult:
+                  count: int = 1, rs: int = 1, preload: str = "serial") -> PEResult:
     """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
     ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw or kc (dw only where it
     applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
-    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc unrolls)."""
+    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc unrolls).
+    ``preload`` serial or overlapped: overlapped chains the folds of each array with
+    shadow registers where the dataflow supports it (:attr:`mapper.Dataflow.overlaps`:
+    ws, is); elsewhere it has no effect."""
     if dataflow not in DATAFLOW_CODE:
         raise ValueError(f"dataflow {dataflow!r}: use one of {', '.join(DATAFLOW_CODE)}")
+    if preload not in PRELOADS:
+        raise ValueError(f"preload {preload!r}: use one of {', '.join(PRELOADS)}")
     if a.ndim == 2:
         a, b = a[None], b[None]
     integer = np.issubdtype(a.dtype, np.integer)
@@ -357,7 +545,8 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     elif code == KC:
         rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy)
     else:
-        rc = _run_folds(a, b, code, rows, cols, count, out, busy)
+        rc = _run_folds(a, b, code, rows, cols, count,
+                        preload == "overlapped" and df.overlaps, out, busy)
     if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
@@ -399,12 +588,25 @@ def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
     """Run a mapped MAC layer on the PE model: (output (N, K, P, Q), PEResult)."""
     a, b = lower(mapping.layer, x, w)
     r = simulate_gemm(a, b, mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
-                      mapping.array_count, rs=mapping.layer.R * mapping.layer.S)
+                      mapping.array_count, rs=mapping.layer.R * mapping.layer.S,
+                      preload=mapping.preload)
     return unlower(mapping.layer, r.output), r
 
 
 def work(mapping) -> int:
-    """PE-cycle updates the model performs for ``mapping`` (folds x cycles x PEs): what
-    its run time is proportional to (a few ns each)."""
-    p = mapping.plan
-    return p.folds * p.fold_cycles * mapping.array_rows * mapping.array_cols
+    """PE-cycle updates the model performs for ``mapping`` (cycles of every array x PEs):
+    what its run time is proportional to (a few ns each)."""
+    m = mapping
+    return array_work(m.dataflow, m.folds, m.array_rows, m.array_cols, m.array_count,
+                      m.plan.stream, m.preload)
+
+
+def array_work(dataflow, folds: int, rows: int, cols: int, count: int, stream: int,
+               preload: str) -> int:
+    """PE-cycle updates of ``folds`` folds dealt round-robin to ``count`` arrays: the sum
+    over the arrays of :meth:`mapper.Dataflow.compute_cycles` x PEs."""
+    total = 0
+    for arr in range(min(count, folds)):
+        n = folds // count + (arr < folds % count)
+        total += int(dataflow.compute_cycles(n, rows, cols, stream, preload))
+    return total * rows * cols
