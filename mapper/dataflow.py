@@ -3,13 +3,16 @@ columns, which stream through in time, and which operand stays in the PEs.
 
 A MAC layer is G groups of the GEMM  out[M, N] = in[M, K] @ w[K, N]  with M = N*P*Q
 output pixels, N = K/groups filters and K = C/groups*R*S reduction (see
-:attr:`workloads.MacLayer.gemm`), the reduction being C = C/groups input channels x
-RS = R*S filter taps (c outermost, as the GEMM lowering orders it). A dataflow places
-the dims G, M, N, C, RS: an array axis may carry several dims (flattened, first dim
-outermost: ``cols = (G, N)`` enumerates channel g's N filters after channel g-1's;
-``rows = (C, RS)`` is the whole reduction K), one tuple of dims streams through in
-time, and every dim on neither axis nor the stream is an outer loop of folds (G for
-the GEMM dataflows: groups run one after another).
+:attr:`workloads.MacLayer.gemm`). The loop dims a dataflow places are the conv nest's:
+G (groups), B (images), P, Q (output rows, columns), N (filters of a group), C (input
+channels of a group), R, S (filter rows, columns); ``M = (B, P, Q)`` (the output
+pixels, image outermost) and ``K = (C, R, S)`` (the reduction, channel outermost, as the
+GEMM lowering orders it) are the GEMM's flattened dims. An array axis may carry several
+dims (flattened, first dim outermost: ``cols = (G, N)`` enumerates channel g's N filters
+after channel g-1's; ``rows = K`` is the whole reduction), one tuple of dims streams
+through in time, and every dim on neither axis nor the stream is an outer loop of folds
+(G for the GEMM dataflows: groups run one after another). A GEMM given only as
+(G, M, N, K) (:func:`gemm_dims`) has B = P = R = 1, Q = M, S = the filter taps.
 
 ========  ==========  ============  ===========  ==========  =================  =====
 dataflow  array rows  array cols    streams (T)  outer       stationary         links
@@ -18,10 +21,10 @@ os        M (pixels)  N (filters)   K (reduce)   G           outputs (psums)    
 ws        K (reduce)  N (filters)   M (pixels)   G           weights            both
 is        K (reduce)  M (pixels)    N (filters)  G           inputs             both
 dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
-kc        C (chan)    N (filters)   M (pixels)   G, RS       weights            both
+kc        C (chan)    N (filters)   M (pixels)   G, R, S     weights            both
 ========  ==========  ============  ===========  ==========  =================  =====
 
-(K = C x RS.)
+(M = B x P x Q, K = C x R x S.)
 
 os, ws and is are SCALE-Sim's assignment (its Sr, Sc and T), so fold counts agree with
 it. ``links`` names the axes along which a PE passes data to its neighbour within a
@@ -64,39 +67,58 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-DIMS = ("G", "M", "N", "C", "RS")
-K = ("C", "RS")     # the GEMM reduction
-# operand -> the dims that index it
-OPERAND_DIMS = {"input": ("G", "M", "C", "RS"), "weight": ("G", "C", "RS", "N"),
-                "output": ("G", "M", "N")}
+DIMS = ("G", "B", "P", "Q", "N", "C", "R", "S")
+M = ("B", "P", "Q")     # the GEMM's output pixels
+K = ("C", "R", "S")     # the GEMM reduction
+# operand -> the dims that index it (inputs as the im2col GEMM operand M x K)
+OPERAND_DIMS = {"input": ("G",) + M + K, "weight": ("G",) + K + ("N",),
+                "output": ("G",) + M + ("N",)}
 AXES = ("rows", "cols")
 
 
 def gemm_dims(groups: int, M: int, N: int, reduction: int, rs: int = 1) -> dict:
     """The dims of ``groups`` GEMMs M x K @ K x N whose reduction K (``reduction``) is
-    K / rs channels x ``rs`` filter taps: {"G", "M", "N", "C", "RS"}."""
-    return {"G": groups, "M": M, "N": N, "C": reduction // rs, "RS": rs}
+    K / rs channels x ``rs`` filter taps: B = P = R = 1, Q = M, S = ``rs``."""
+    return {"G": groups, "B": 1, "P": 1, "Q": M, "N": N, "C": reduction // rs, "R": 1,
+            "S": rs}
 
 
 def layer_dims(layer) -> dict:
-    """:func:`gemm_dims` of a :class:`workloads.MacLayer`."""
-    g, M, N, K = layer.gemm
-    return gemm_dims(g, M, N, K, layer.R * layer.S)
+    """The dims of a :class:`workloads.MacLayer` (its :attr:`~workloads.MacLayer.gemm`
+    view split into the conv nest's dims), plus its ``geometry``: (H, W, stride,
+    padding, dilation), which a dataflow that reads the input tensor itself (rs) needs."""
+    g, _, N, _ = layer.gemm
+    return {"G": g, "B": layer.N, "P": layer.P, "Q": layer.Q, "N": N,
+            "C": layer.C // layer.groups, "R": layer.R, "S": layer.S,
+            "geometry": (layer.H, layer.W, tuple(layer.stride), tuple(layer.padding),
+                         tuple(layer.dilation))}
+
+
+def elements(dims: dict) -> dict:
+    """Elements of each operand of the GEMM view (inputs as im2col: G*M*K) and the MACs."""
+    p = lambda ds: math.prod(dims[d] for d in ds)  # noqa: E731
+    return {"input": p(OPERAND_DIMS["input"]), "weight": p(OPERAND_DIMS["weight"]),
+            "output": p(OPERAND_DIMS["output"]), "macs": p(DIMS)}
 
 
 @dataclass(frozen=True)
 class Fold:
     """How one layer folds onto an array under a dataflow: ``row_folds`` and
     ``col_folds`` (folds of the dims on each axis), ``folds`` (of the whole layer,
-    outer dims included), ``stream`` (T), ``fold_cycles`` (one fold) and ``reads``
+    outer dims included), ``stream`` (T), ``fold_cycles`` (one fold), ``reads``
     (operand -> how often the array reads each element from its innermost buffer;
-    for outputs, partial-sum writes per element)."""
+    for outputs, partial-sum writes per element), ``accesses`` (operand -> element
+    reads from the innermost shared buffer, all folds; for outputs its partial-sum
+    writes: what the cost model charges) and ``pe_writes`` (input, weight -> elements
+    written into ``scope: pe`` registers/scratchpads, all PEs)."""
     row_folds: int
     col_folds: int
     folds: int
     stream: int
     fold_cycles: int
     reads: dict
+    accesses: dict
+    pe_writes: dict
 
 
 @dataclass(frozen=True)
@@ -140,9 +162,10 @@ class Dataflow:
         forward it (e.g. dw on a layer whose columns would share inputs)."""
         return all(self._copies(op, ax, dims) == 1 for op in OPERAND_DIMS for ax in AXES)
 
-    def plan(self, dims: dict, rows: int, cols: int) -> Fold:
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
         """The :class:`Fold` of a layer of ``dims`` (:func:`gemm_dims`) on a ``rows`` x
-        ``cols`` array.
+        ``cols`` array (``pe_entries``: values of each operand one PE's ``scope: pe``
+        levels hold; the GEMM dataflows do not read it).
 
         Reads per element: an operand indexed by every dim of both axes is loaded once
         per outer iteration it does not depend on; one that lacks all dims of a linked
@@ -156,7 +179,7 @@ class Dataflow:
         outer = math.prod(dims[d] for d in self.outer)
         T = math.prod(dims[d] for d in self.stream)
         axis_folds = {"rows": rf, "cols": cf}
-        reads = {}
+        reads, el = {}, elements(dims)
         for op, od in OPERAND_DIMS.items():
             f = math.prod(dims[d] for d in self.outer if d not in od)
             for a in AXES:
@@ -167,19 +190,24 @@ class Dataflow:
                 else:
                     f *= self._copies(op, a, dims)
             reads[op] = f
+        acc = {op: el[op] * reads[op] for op in OPERAND_DIMS}
+        # pe registers: the stationary operand is written once per load into the array,
+        # a moving one latched by every PE that uses it, once per MAC
+        pe = {op: acc[op] if op == self.stationary else el["macs"] for op in ("input", "weight")}
         return Fold(row_folds=rf, col_folds=cf, folds=outer * rf * cf, stream=T,
-                    fold_cycles=self.fold_cycles(rows, cols, T), reads=reads)
+                    fold_cycles=self.fold_cycles(rows, cols, T), reads=reads,
+                    accesses=acc, pe_writes=pe)
 
 
 DATAFLOWS = {
-    "os": Dataflow("os", rows=("M",), cols=("N",), stream=K, stationary="output",
+    "os": Dataflow("os", rows=M, cols=("N",), stream=K, stationary="output",
                    preload=False),
-    "ws": Dataflow("ws", rows=K, cols=("N",), stream=("M",), stationary="weight",
+    "ws": Dataflow("ws", rows=K, cols=("N",), stream=M, stationary="weight",
                    preload=True),
-    "is": Dataflow("is", rows=K, cols=("M",), stream=("N",), stationary="input",
+    "is": Dataflow("is", rows=K, cols=M, stream=("N",), stationary="input",
                    preload=True),
-    "dw": Dataflow("dw", rows=K, cols=("G", "N"), stream=("M",), stationary="weight",
+    "dw": Dataflow("dw", rows=K, cols=("G", "N"), stream=M, stationary="weight",
                    preload=True, links=("rows",)),
-    "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=("M",), stationary="weight",
+    "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=M, stationary="weight",
                    preload=True),
 }

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 from tilesim.arch import Architecture
 
-from .dataflow import K
+from .dataflow import K, M
 from .mapping import Mapping
 
 _DIM_WORDS = {"G": "groups", "M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
               "K": "reduction (C/groups*R*S)", "C": "input channels (C/groups)",
-              "RS": "filter taps (R*S)"}
+              "B": "images", "P": "output rows", "Q": "output columns",
+              "R": "filter rows", "S": "filter columns"}
 
 
 def _dims(m: Mapping, dims: tuple) -> str:
     """``dims`` in words with their extent, e.g. ``G groups x N filters (K/groups) = 32``."""
-    names = ("K",) if dims == K else dims
+    names = ("K",) if dims == K else ("M",) if dims == M else dims
     return f"{' x '.join(f'{d} {_DIM_WORDS[d]}' for d in names)} = {m.dim(dims)}"
 
 

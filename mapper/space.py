@@ -31,7 +31,8 @@ from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS, OPERAND_DIMS, layer_dims
 from .mapping import LOOPS, ORDERS, Mapping, Tiling
-from .tiling import TileEval, fills_array, grid_axes, least_traffic, raise_no_fit, score_points
+from .tiling import (TileEval, fills_array, grid_axes, least_traffic, operand_bytes,
+                     raise_no_fit, score_points)
 
 #: default number of balanced trip counts per dim added to the grid
 BALANCED = 16
@@ -45,7 +46,10 @@ class Points:
     dataflow (:meth:`mapper.Dataflow.plan`): ``row_folds``, ``col_folds`` (folds of the
     dims on each axis), ``folds`` (of the whole layer, outer dims such as groups
     included), ``fold_cycles`` (one fold's cycles), ``reads`` (operand -> how often the
-    array reads each element from its innermost buffer); ``tiles`` the buffer tiling's
+    array reads each element from its innermost buffer), ``accesses`` (operand -> the
+    element reads of it from the innermost shared buffer; outputs: partial-sum writes),
+    ``pe_writes`` (input, weight -> elements written into ``scope: pe`` levels);
+    ``tiles`` the buffer tiling's
     sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal`` (the
     tiles fit and fill the array)."""
     index: np.ndarray
@@ -55,6 +59,8 @@ class Points:
     folds: np.ndarray
     fold_cycles: np.ndarray
     reads: dict
+    accesses: dict
+    pe_writes: dict
     tiles: TileEval
     legal: np.ndarray
     dataflows: tuple = ()
@@ -81,13 +87,16 @@ class Mapspace:
                       len(ORDERS))
         self.size = int(np.prod(self.shape))
         dfs = [DATAFLOWS[d] for d in self.dataflows]
-        plans = [d.plan(dims, a.rows, a.cols) for d in dfs]
+        self.pe_entries = pe_entries(layer, arch)
+        plans = [d.plan(dims, a.rows, a.cols, self.pe_entries) for d in dfs]
         i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
         self._rf = i64([p.row_folds for p in plans])
         self._cf = i64([p.col_folds for p in plans])
         self._folds = i64([p.folds for p in plans])
         self._fc = i64([p.fold_cycles for p in plans])
-        self._reads = {op: i64([p.reads[op] for p in plans]) for op in OPERAND_DIMS}
+        self._reads = {op: np.array([p.reads[op] for p in plans]) for op in OPERAND_DIMS}
+        self._acc = {op: i64([p.accesses[op] for p in plans]) for op in OPERAND_DIMS}
+        self._pew = {op: i64([p.pe_writes[op] for p in plans]) for op in ("input", "weight")}
 
     # ---- indexing -------------------------------------------------------------------
     def decode(self, index) -> tuple[np.ndarray, ...]:
@@ -112,6 +121,8 @@ class Mapspace:
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
                       folds=self._folds[d], fold_cycles=self._fc[d],
                       reads={op: v[d] for op, v in self._reads.items()},
+                      accesses={op: v[d] for op, v in self._acc.items()},
+                      pe_writes={op: v[d] for op, v in self._pew.items()},
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
     def seed(self, dataflow: str | None = None) -> int:
@@ -168,7 +179,22 @@ class Mapspace:
                        array_rows=a.rows, array_cols=a.cols, array_count=a.count, groups=g,
                        M=M, N=N, K=K, row_folds=int(p.row_folds[0]),
                        col_folds=int(p.col_folds[0]), tiling=p.tiles.tiling(0),
-                       traffic=p.tiles.traffic_of(0))
+                       traffic=p.tiles.traffic_of(0),
+                       pe_entries=tuple(sorted(self.pe_entries.items())))
+
+
+def pe_entries(layer: MacLayer, arch: Architecture) -> dict:
+    """Values of each operand that one PE's ``scope: pe`` levels hold: a level's size
+    over the operand's precision (accumulator precision for outputs), split evenly
+    among the operands it holds, summed over the levels holding the operand; an operand
+    no pe level holds is absent."""
+    pb = operand_bytes(layer, arch)
+    out: dict = {}
+    for lvl in arch.pe_levels:
+        for op in lvl.holds:
+            b = pb["accumulator" if op == "output" else op]
+            out[op] = out.get(op, 0) + int(lvl.size / len(lvl.holds) // b)
+    return out
 
 
 def points_of(m: Mapping, arch: Architecture) -> Points:
@@ -186,5 +212,7 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
     return Points(index=i64(0), dataflow=i64(0), row_folds=i64(p.row_folds),
                   col_folds=i64(p.col_folds), folds=i64(p.folds),
                   fold_cycles=i64(p.fold_cycles),
-                  reads={op: i64(v) for op, v in p.reads.items()},
+                  reads={op: np.array([v]) for op, v in p.reads.items()},
+                  accesses={op: i64(v) for op, v in p.accesses.items()},
+                  pe_writes={op: i64(v) for op, v in p.pe_writes.items()},
                   tiles=ev, legal=legal, dataflows=(df.name,))

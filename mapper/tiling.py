@@ -88,10 +88,10 @@ def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, 
     g, M, Ng, Kr = layer.gemm
     # (tile extent, full extent) of each GEMM dim; output-channel tiles are aligned to
     # groups, so a tile of kt channels spans max(1, kt // Ng) groups
-    extent = {"G": (np.maximum(1, kt // Ng), g), "M": (nb * pt * qt, M),
-              "N": (np.minimum(kt, Ng), Ng),
+    extent = {"G": (np.maximum(1, kt // Ng), g), "B": (nb, layer.N), "P": (pt, layer.P),
+              "Q": (qt, layer.Q), "N": (np.minimum(kt, Ng), Ng),
               "C": (ct if g == 1 else layer.C // g, layer.C // g),
-              "RS": (layer.R * layer.S, layer.R * layer.S)}
+              "R": (layer.R, layer.R), "S": (layer.S, layer.S)}
     df = DATAFLOWS[dataflow]
     keep = np.ones(len(nb), dtype=bool)
     for dims, side in ((df.rows, a.rows), (df.cols, a.cols)):
