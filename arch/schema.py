@@ -114,14 +114,14 @@ class SystolicArray(_Frozen):
     name: str = "array"
     rows: PositiveInt
     cols: PositiveInt
-    dataflow: Literal["os", "ws", "is"]
+    dataflow: Literal["os", "ws", "is", "rs"]
     count: PositiveInt = 1
     # optional (energy/mapspace): a configurable array lists every dataflow it supports
     # (mapper/dataflow.py: os, ws, is; dw, channel-parallel depthwise, which applies to
     # layers with one filter per group only; kc, K x C with the filter window in time);
     # the mapper picks one per layer. Energy overrides in pJ replace the technology
     # table's figures (arch/technology.py).
-    dataflows: list[Literal["os", "ws", "is", "dw", "kc"]] | None = None
+    dataflows: list[Literal["os", "ws", "is", "dw", "kc", "rs"]] | None = None
     mac_energy: Energy | None = None   # one MAC at the array's precision
     hop_energy: Energy | None = None   # one operand moving one PE to the next
 

@@ -22,6 +22,7 @@ ws        K (reduce)  N (filters)   M (pixels)   G           weights            
 is        K (reduce)  M (pixels)    N (filters)  G           inputs             both
 dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
 kc        C (chan)    N (filters)   M (pixels)   G, R, S     weights            both
+rs        R (f. rows) P (out rows)  Q x S        G, B, N, C  filter rows, psums rows
 ========  ==========  ============  ===========  ==========  =================  =====
 
 (M = B x P x Q, K = C x R x S.)
@@ -53,6 +54,11 @@ weights of tap (r, s), and its partial sums are added into the output buffer, wh
 therefore takes R*S x row folds partial-sum writes per output. Same per-fold formula as
 ws; R*S times the folds of a C x N slice, so it never beats ws in cycles (ws packs the
 R*S taps into the rows), but it is the mapping ZigZag costs.
+
+**rs (row stationary, Eyeriss).** Its own plan (:class:`RowStationary`): logical PE
+sets of filter rows x output rows folded onto the array as the Eyeriss papers do; see
+its docstring for the folding, the per-PE reuse (p filters x q channels), the per-pass
+cycles and the buffer reads.
 
 Per-fold cycles (:meth:`Dataflow.fold_cycles`), with an Ra x Ca array streaming T
 elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols linked)``,
@@ -119,6 +125,7 @@ class Fold:
     reads: dict
     accesses: dict
     pe_writes: dict
+    detail: tuple = ()   # (name, value) pairs a dataflow with its own plan reports (rs)
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,133 @@ class Dataflow:
                     accesses=acc, pe_writes=pe)
 
 
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def rs_pq(S: int, N: int, C: int, pe_entries: dict | None) -> tuple[int, int]:
+    """Filters ``p`` and channels ``q`` one rs PE interleaves (Eyeriss's p and q), from
+    the values its scratchpads hold (``pe_entries``: input, weight, output): the
+    filter spad holds S*p*q weights, the ifmap spad a window of S*q inputs, the psum
+    spad p partial sums. The largest p*q (p <= N, q <= C) that fits, ties to the larger
+    q (fewer partial sums leave the PE); p = q = 1 when a scratchpad is missing or
+    cannot hold one filter row (the PE then holds one row in registers)."""
+    e = pe_entries or {}
+    ein, ew, eo = e.get("input", 0), e.get("weight", 0), e.get("output", 0)
+    best = (1, 1)
+    if ein < S or ew < S or eo < 1:
+        return best
+    for q in range(1, min(C, ein // S) + 1):
+        p = min(N, eo, ew // (S * q))
+        if p >= 1 and (p * q, q) > (best[0] * best[1], best[1]):
+            best = (p, q)
+    return best
+
+
+def _real(idx, size: int) -> set:
+    return {v for v in idx if 0 <= v < size}
+
+
+@dataclass(frozen=True)
+class RowStationary(Dataflow):
+    r"""Row stationary (Eyeriss: Chen, Emer, Sze, ISCA 2016; Chen et al., JSSC 2017).
+
+    **Logical PE set** (one image, one group, one filter, one channel): R x P PEs; PE(i, j)
+    runs the 1-D convolution of filter row i with input row ``j*sh + i*dh`` (padded
+    coordinates), producing the partial sums of output row j (Q outputs x S taps). A
+    filter row is broadcast along its PE row (one buffer read feeds the row), an input
+    row reaches every PE of its diagonal (the PEs with equal ``j*sh + i*dh``: one read),
+    and the partial sums of a column accumulate vertically over the R rows.
+
+    **Folding onto the Ra x Ca array** (its ``rows`` x ``cols``), per group:
+
+    * filter rows: ``Rh = min(R, Ra)``; a taller set is split into ``fr = ceil(R/Ra)``
+      row folds whose partial sums meet in the buffer (``row_folds``);
+    * output rows: strips of ``e = min(P, Ca)`` rows, ``fp = ceil(P/e)`` strips
+      (``col_folds``);
+    * per PE: p filters x q channels interleaved (:func:`rs_pq`: the filter spad holds
+      S*p*q weights, the ifmap spad S*q inputs, the psum spad p sums), so
+      ``nk = ceil(N/p)`` filter chunks and ``nc = ceil(C/q)`` channel chunks;
+    * replication: ``tv = min(Ra // Rh, nc)`` sets are stacked, each on its own channel
+      chunk; their columns form one partial-sum chain of height ``Hc = tv*Rh``, so
+      their sums for the same output add up on the way; ``th = min(Ca // e, nk)`` sets
+      side by side take different filter chunks and share (multicast) the input rows;
+    * passes (``folds``): ``G * B * fp * fr * ceil(nk/th) * ceil(nc/tv)``.
+
+    **A pass, cycle by cycle** (:mod:`sim.pe.rowstationary` runs it register by
+    register). Each PE does one MAC a cycle. Cycles 0..F-1, ``F = S*p*q``: the filter
+    spads fill, one weight a cycle on each PE row's broadcast bus. Then PE row u of the
+    chain (0 at the top, where sums leave) starts ``Hc - 1 - u`` cycles after F (the
+    bottom row first) and runs, for output column x = 0..Q-1, filter f < p, channel
+    c < q, tap s < S (s innermost), ``acc += w[f, c, s] * window[c, s]``: S*Q*p*q MACs.
+    When column x starts, its window ``{x*sw + s*dw}`` is in the ifmap spad (values
+    still in it are kept, the rest are written, delivered while the previous column
+    computed: at most S*q <= S*p*q values, so delivery never stalls; the skew of a
+    diagonal's PEs is absorbed by the network, which we do not model). Filter f's sum
+    is complete at its last MAC, in the cycle in which the row below hands over its own
+    sum for (x, f), which the PE adds and passes up; the top row's sum is the pass's
+    output. So the last output leaves at cycle ``F + Hc - 1 + S*Q*p*q - 1``:
+
+        fold_cycles = S*p*q*(Q + 1) + Hc - 1          (a pass; edge passes as full ones)
+
+    **Buffer reads and writes** (the innermost shared level: ``accesses``), counting
+    only real elements (padding is never read): weights once per image and strip
+    (``G*N*C*R*S * B * fp``: a row broadcast to its strip); inputs once per filter-chunk
+    pass: per pass, the real input rows of the strip's diagonals x the channels x
+    ``cw`` = the values entering the column windows (``sum_x |W_x \ W_{x-1}|``, equal to
+    the real columns read when windows overlap), multicast to every PE of a diagonal and
+    to the side-by-side sets; partial sums written once per row fold and stacked channel
+    group (``G*B*N*P*Q * fr * ceil(nc/tv)``), the first of them needing no read.
+    ``scope: pe`` writes (``pe_writes``): every PE of a strip gets its filter row
+    (``G*N*C*R*S * B * P``); every PE writes the values entering its window
+    (``G*B*nk*C * cw * NR``, NR = the PEs (i, j) whose input row is real).
+
+    What we simplify: edge passes (a partial strip, chunk or fold) cost a full pass;
+    stacked sets take channel chunks and side-by-side sets filter chunks only (no
+    images or strips replicated side by side); spads are refilled every pass; the
+    network delivering inputs and partial sums has no bandwidth limit; a partial sum
+    leaving the array is added in the buffer (read-add-write).
+    """
+
+    def applies(self, dims: dict) -> bool:
+        """Any conv-nest layer (it needs the layer's geometry: a bare GEMM has none)."""
+        return "geometry" in dims
+
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
+        G, B, P, Q, N, C, R, S = (dims[d] for d in DIMS)
+        H, W, (sh, sw), (ph, pw), (dh, dw) = dims["geometry"]
+        p, q = rs_pq(S, N, C, pe_entries)
+        Rh, e = min(R, rows), min(P, cols)
+        fr, fp = _cdiv(R, rows), _cdiv(P, e)
+        nk, nc = _cdiv(N, p), _cdiv(C, q)
+        tv, th = min(rows // Rh, nc), min(cols // e, nk)
+        kpass, cpass = _cdiv(nk, th), _cdiv(nc, tv)
+        passes = G * B * fp * fr * kpass * cpass
+        hc = tv * Rh
+        cyc = S * p * q * (Q + 1) + hc - 1
+        # values entering the column windows of one PE row
+        cw, prev = 0, set()
+        for x in range(Q):
+            win = {x * sw + s * dw - pw for s in range(S)}
+            cw += len(_real(win, W) - prev)
+            prev = win
+        rows_read = sum(len(_real({j * sh + i * dh - ph for j in range(st * e, min(P, st * e + e))
+                                   for i in range(f * Rh, min(R, f * Rh + Rh))}, H))
+                        for st in range(fp) for f in range(fr))
+        nr = sum(0 <= j * sh + i * dh - ph < H for i in range(R) for j in range(P))
+        wel, oel = G * N * C * R * S, G * B * N * P * Q
+        acc = {"input": G * B * kpass * C * cw * rows_read, "weight": wel * B * fp,
+               "output": oel * fr * cpass}
+        inel = G * B * C * H * W
+        reads = {"input": round(acc["input"] / inel, 2) if inel else 0,
+                 "weight": B * fp, "output": fr * cpass}
+        pe = {"input": G * B * nk * C * cw * nr, "weight": wel * B * P}
+        detail = (("p", p), ("q", q), ("set", (Rh, e)), ("stacked", tv), ("side", th),
+                  ("chain", hc), ("filter chunks", nk), ("channel chunks", nc))
+        return Fold(row_folds=fr, col_folds=fp, folds=passes, stream=S * Q * p * q,
+                    fold_cycles=cyc, reads=reads, accesses=acc, pe_writes=pe, detail=detail)
+
+
 DATAFLOWS = {
     "os": Dataflow("os", rows=M, cols=("N",), stream=K, stationary="output",
                    preload=False),
@@ -210,4 +344,6 @@ DATAFLOWS = {
                    preload=True, links=("rows",)),
     "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=M, stationary="weight",
                    preload=True),
+    "rs": RowStationary("rs", rows=("R",), cols=("P",), stream=("Q", "S"),
+                        stationary="filter rows and psums", preload=True, links=AXES),
 }

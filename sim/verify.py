@@ -36,6 +36,7 @@ from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapper
 from tilesim.mapper.tiling import operand_bytes
 from tilesim.mapper.dataflow import layer_dims
+from tilesim.mapper.space import pe_entries
 from tilesim.workloads import MacLayer, Model
 from tilesim.workloads.ir import conv_out
 
@@ -197,7 +198,7 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     """PE-cycle updates of the PE model for ``layer`` with ``dataflow`` (folds x per-fold
     cycles x PEs), from the GEMM dims alone (no mapping needed)."""
     a = arch.array
-    p = DATAFLOWS[dataflow].plan(layer_dims(layer), a.rows, a.cols)
+    p = DATAFLOWS[dataflow].plan(layer_dims(layer), a.rows, a.cols, pe_entries(layer, arch))
     return p.folds * p.fold_cycles * a.rows * a.cols
 
 

@@ -326,6 +326,7 @@ class PEResult:
     last_cycle: int         # index of the cycle the last output is produced (first cycle 0)
     folds: int
     array_cycles: tuple     # cycles each array is busy (counts, not indices)
+    counts: dict | None = None  # what the model counted (rs: buffer reads, spad writes)
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
