@@ -186,14 +186,15 @@ class Mapspace:
 def pe_entries(layer: MacLayer, arch: Architecture) -> dict:
     """Values of each operand that one PE's ``scope: pe`` levels hold: a level's size
     over the operand's precision (accumulator precision for outputs), split evenly
-    among the operands it holds, summed over the levels holding the operand; an operand
-    no pe level holds is absent."""
+    among the operands it holds (halved when double-buffered), summed over the levels
+    holding the operand; an operand no pe level holds is absent."""
     pb = operand_bytes(layer, arch)
     out: dict = {}
     for lvl in arch.pe_levels:
         for op in lvl.holds:
             b = pb["accumulator" if op == "output" else op]
-            out[op] = out.get(op, 0) + int(lvl.size / len(lvl.holds) // b)
+            share = lvl.size / len(lvl.holds) / (2 if lvl.double_buffered else 1)
+            out[op] = out.get(op, 0) + int(share // b)
     return out
 
 

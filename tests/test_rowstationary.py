@@ -228,3 +228,17 @@ def _with_dataflows(a, dfs):
     d = a.model_dump(mode="json")
     d["compute"]["arrays"][0]["dataflows"] = dfs
     return d
+
+
+def test_map_prints_the_rs_folding(capsys):
+    """`tilesim map` on eyeriss_like (rs) shows the set, p x q, replication and passes:
+    AlexNet CONV2 (64 -> 192, 5x5, 27 x 27): q = 2 (10 of 12 ifmap values), p = 12 (12
+    int32 psums), sets of 5 x 14, 2 stacked; 2 strips x 16 filter x 16 channel passes of
+    5*12*2*28 + 10 - 1 = 3,369 cycles."""
+    from tilesim.cli import main
+    assert main(["map", "--arch", "eyeriss_like", "--model", "alexnet", "--layer",
+                 "features.3"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "dataflow rs" in out and "p=12 filters x q=2 channels" in out
+    assert "2 stacked" in out and "for pass in range(512):" in out
+    assert "3,369 cycles = S*p*q*(Q+1) + chain - 1" in out
