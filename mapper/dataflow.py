@@ -139,6 +139,7 @@ class Dataflow:
     stationary: str  # the operand that stays in the PEs during a fold
     preload: bool    # the stationary operand is shifted in over the rows before streaming
     links: tuple = AXES   # axes along which PEs pass data to their neighbours
+    fill: tuple = AXES    # axes a buffer tile must span (mapper.tiling.fills_array)
 
     @property
     def outer(self) -> tuple:
@@ -287,7 +288,10 @@ class RowStationary(Dataflow):
     (``G*N*C*R*S * B * P``); every PE writes the values entering its window
     (``G*B*nk*C * cw * NR``, NR = the PEs (i, j) whose input row is real).
 
-    What we simplify: edge passes (a partial strip, chunk or fold) cost a full pass;
+    What we simplify: edge passes (a partial strip, chunk or fold) cost a full pass; the
+    plan is the whole layer's, whatever the buffer tiles (a tile of fewer output rows
+    than a strip is allowed, ``fill = ("rows",)``, so that layers whose input rows
+    barely fit the buffer still map; its extra passes are not counted);
     stacked sets take channel chunks and side-by-side sets filter chunks only (no
     images or strips replicated side by side); spads are refilled every pass; the
     network delivering inputs and partial sums has no bandwidth limit; a partial sum
@@ -345,5 +349,6 @@ DATAFLOWS = {
     "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=M, stationary="weight",
                    preload=True),
     "rs": RowStationary("rs", rows=("R",), cols=("P",), stream=("Q", "S"),
-                        stationary="filter rows and psums", preload=True, links=AXES),
+                        stationary="filter rows and psums", preload=True, links=AXES,
+                        fill=("rows",)),
 }
