@@ -298,6 +298,12 @@ class RowStationary(Dataflow):
     leaving the array is added in the buffer (read-add-write).
     """
 
+    def fold_cycles(self, rows, cols, stream):
+        """Not a function of the array and the stream alone: a pass's cycles depend on
+        the layer and the scratchpads (:meth:`plan` gives them)."""
+        raise TypeError("rs: a pass's cycles come from RowStationary.plan(dims, rows, "
+                        "cols, pe_entries), not from fold_cycles")
+
     def applies(self, dims: dict) -> bool:
         """Any conv-nest layer (it needs the layer's geometry: a bare GEMM has none)."""
         return "geometry" in dims

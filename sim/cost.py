@@ -43,8 +43,9 @@ bandwidth the layer takes exactly its compute cycles.
 Access counts, per memory level and operand (bytes read and written): DRAM moves the
 tiling's traffic. The innermost on-chip level holding an operand feeds the array: it
 is read once per array access (stationary operands once, streamed ones once per fold
-across them); the innermost output level takes every partial sum at accumulator
-precision. Every level holding an operand is written by the DRAM fills of it and read
+across them; the dataflow's plan counts them: ``Points.accesses``, which under rs
+counts the input tensor's own elements as its rows are multicast, not im2col copies);
+the innermost output level takes every partial sum at accumulator precision. Every level holding an operand is written by the DRAM fills of it and read
 by the write-back of outputs. Energy (:mod:`sim.energy`) is these counts times the
 technology tables' figures, plus MACs, array hops, vector ops and leakage x time.
 """

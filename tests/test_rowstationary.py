@@ -205,6 +205,8 @@ def test_rs_applies_to_layers_not_bare_gemms():
     from tilesim.mapper.dataflow import gemm_dims
     assert RS.applies(layer_dims(conv("c", 1, 3, 6, 6, 4, 3)))
     assert not RS.applies(gemm_dims(1, 16, 4, 27, 9))
+    with pytest.raises(TypeError, match="plan"):    # no array-only per-fold formula
+        RS.fold_cycles(3, 4, 10)
 
 
 def test_search_picks_between_ws_and_rs():
