@@ -289,9 +289,11 @@ class RowStationary(Dataflow):
     (``G*B*nk*C * cw * NR``, NR = the PEs (i, j) whose input row is real).
 
     What we simplify: edge passes (a partial strip, chunk or fold) cost a full pass; the
-    plan is the whole layer's, whatever the buffer tiles (a tile of fewer output rows
-    than a strip is allowed, ``fill = ("rows",)``, so that layers whose input rows
-    barely fit the buffer still map; its extra passes are not counted);
+    plan is the whole layer's, whatever the buffer tiles (as for every dataflow): a tile
+    may hold fewer output rows than a strip, or part of a row (``fill = ("rows",)``, so
+    that layers whose input rows do not fit the buffer, such as ViT's patch conv or an
+    attention MatMul on eyeriss_like, still map; the extra passes such tiles would take
+    are not counted);
     stacked sets take channel chunks and side-by-side sets filter chunks only (no
     images or strips replicated side by side); spads are refilled every pass; the
     network delivering inputs and partial sums has no bandwidth limit; a partial sum
@@ -338,7 +340,7 @@ class RowStationary(Dataflow):
                  "weight": B * fp, "output": fr * cpass}
         pe = {"input": G * B * nk * C * cw * nr, "weight": wel * B * P}
         detail = (("p", p), ("q", q), ("set", (Rh, e)), ("stacked", tv), ("side", th),
-                  ("chain", hc), ("filter chunks", nk), ("channel chunks", nc))
+                  ("chain", hc), ("row folds", fr), ("strips", fp), ("filter chunks", nk), ("channel chunks", nc))
         return Fold(row_folds=fr, col_folds=fp, folds=passes, stream=S * Q * p * q,
                     fold_cycles=cyc, reads=reads, accesses=acc, pe_writes=pe, detail=detail)
 

@@ -244,3 +244,24 @@ def test_map_prints_the_rs_folding(capsys):
     assert "dataflow rs" in out and "p=12 filters x q=2 channels" in out
     assert "2 stacked" in out and "for pass in range(512):" in out
     assert "3,369 cycles = S*p*q*(Q+1) + chain - 1" in out
+
+
+@pytest.mark.parametrize("layer, shape, spads, want", [
+    # 8 filters, 3 output rows on 3 x 14: 4 sets side by side (th = 4), p = q = 1
+    (conv("side", 1, 2, 5, 6, 8, 3), (3, 14), None, {"side": 4, "stacked": 1, "strips": 1}),
+    # R = 3 on 2 rows: two filter-row folds whose psums meet in the buffer
+    (conv("fold", 2, 3, 6, 5, 2, 3, pad=1), (2, 7), (3, 9, 8), {"stacked": 1, "row folds": 2}),
+    # 1x1 on 12 x 14: 12 stacked channel sets chained, side sets on filter chunks
+    (conv("pw", 1, 40, 4, 4, 30, 1), (12, 14), (3, 9, 8), {"stacked": 12, "side": 3})])
+def test_pe_model_replication_cases(layer, shape, spads, want):
+    """The replication and folding cases, one each, by name: PE model == reference and
+    cost model (cycles, counts)."""
+    a = rs_arch(*shape, spads=spads)
+    m = seed_mapping(layer, a)
+    d = dict(m.plan.detail)
+    assert {k: d[k] for k in want} == want
+    x, w = operands(layer, 7)
+    out, r = simulate_mapping(m, x, w)
+    assert np.array_equal(out, conv2d_layer(layer, x, w))
+    assert r.last_cycle == layer_result(m, a).compute_cycles
+    assert {op: r.counts[op] for op in m.plan.accesses} == m.plan.accesses
