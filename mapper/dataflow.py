@@ -3,13 +3,16 @@ columns, which stream through in time, and which operand stays in the PEs.
 
 A MAC layer is G groups of the GEMM  out[M, N] = in[M, K] @ w[K, N]  with M = N*P*Q
 output pixels, N = K/groups filters and K = C/groups*R*S reduction (see
-:attr:`workloads.MacLayer.gemm`), the reduction being C = C/groups input channels x
-RS = R*S filter taps (c outermost, as the GEMM lowering orders it). A dataflow places
-the dims G, M, N, C, RS: an array axis may carry several dims (flattened, first dim
-outermost: ``cols = (G, N)`` enumerates channel g's N filters after channel g-1's;
-``rows = (C, RS)`` is the whole reduction K), one tuple of dims streams through in
-time, and every dim on neither axis nor the stream is an outer loop of folds (G for
-the GEMM dataflows: groups run one after another).
+:attr:`workloads.MacLayer.gemm`). The loop dims a dataflow places are the conv nest's:
+G (groups), B (images), P, Q (output rows, columns), N (filters of a group), C (input
+channels of a group), R, S (filter rows, columns); ``M = (B, P, Q)`` (the output
+pixels, image outermost) and ``K = (C, R, S)`` (the reduction, channel outermost, as the
+GEMM lowering orders it) are the GEMM's flattened dims. An array axis may carry several
+dims (flattened, first dim outermost: ``cols = (G, N)`` enumerates channel g's N filters
+after channel g-1's; ``rows = K`` is the whole reduction), one tuple of dims streams
+through in time, and every dim on neither axis nor the stream is an outer loop of folds
+(G for the GEMM dataflows: groups run one after another). A GEMM given only as
+(G, M, N, K) (:func:`gemm_dims`) has B = P = R = 1, Q = M, S = the filter taps.
 
 ========  ==========  ============  ===========  ==========  =================  =====
 dataflow  array rows  array cols    streams (T)  outer       stationary         links
@@ -18,10 +21,11 @@ os        M (pixels)  N (filters)   K (reduce)   G           outputs (psums)    
 ws        K (reduce)  N (filters)   M (pixels)   G           weights            both
 is        K (reduce)  M (pixels)    N (filters)  G           inputs             both
 dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
-kc        C (chan)    N (filters)   M (pixels)   G, RS       weights            both
+kc        C (chan)    N (filters)   M (pixels)   G, R, S     weights            both
+rs        R (f. rows) P (out rows)  Q x S        G, B, N, C  filter rows, psums rows
 ========  ==========  ============  ===========  ==========  =================  =====
 
-(K = C x RS.)
+(M = B x P x Q, K = C x R x S.)
 
 os, ws and is are SCALE-Sim's assignment (its Sr, Sc and T), so fold counts agree with
 it. ``links`` names the axes along which a PE passes data to its neighbour within a
@@ -50,6 +54,11 @@ weights of tap (r, s), and its partial sums are added into the output buffer, wh
 therefore takes R*S x row folds partial-sum writes per output. Same per-fold formula as
 ws; R*S times the folds of a C x N slice, so it never beats ws in cycles (ws packs the
 R*S taps into the rows), but it is the mapping ZigZag costs.
+
+**rs (row stationary, Eyeriss).** Its own plan (:class:`RowStationary`): logical PE
+sets of filter rows x output rows folded onto the array as the Eyeriss papers do; see
+its docstring for the folding, the per-PE reuse (p filters x q channels), the per-pass
+cycles and the buffer reads.
 
 Per-fold cycles (:meth:`Dataflow.fold_cycles`), with an Ra x Ca array streaming T
 elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols linked)``,
@@ -120,39 +129,59 @@ import numpy as np
 
 from tilesim.arch.schema import PRELOADS  # ("serial", "overlapped"); see the module doc
 
-DIMS = ("G", "M", "N", "C", "RS")
-K = ("C", "RS")     # the GEMM reduction
-# operand -> the dims that index it
-OPERAND_DIMS = {"input": ("G", "M", "C", "RS"), "weight": ("G", "C", "RS", "N"),
-                "output": ("G", "M", "N")}
+DIMS = ("G", "B", "P", "Q", "N", "C", "R", "S")
+M = ("B", "P", "Q")     # the GEMM's output pixels
+K = ("C", "R", "S")     # the GEMM reduction
+# operand -> the dims that index it (inputs as the im2col GEMM operand M x K)
+OPERAND_DIMS = {"input": ("G",) + M + K, "weight": ("G",) + K + ("N",),
+                "output": ("G",) + M + ("N",)}
 AXES = ("rows", "cols")
 
 
 def gemm_dims(groups: int, M: int, N: int, reduction: int, rs: int = 1) -> dict:
     """The dims of ``groups`` GEMMs M x K @ K x N whose reduction K (``reduction``) is
-    K / rs channels x ``rs`` filter taps: {"G", "M", "N", "C", "RS"}."""
-    return {"G": groups, "M": M, "N": N, "C": reduction // rs, "RS": rs}
+    K / rs channels x ``rs`` filter taps: B = P = R = 1, Q = M, S = ``rs``."""
+    return {"G": groups, "B": 1, "P": 1, "Q": M, "N": N, "C": reduction // rs, "R": 1,
+            "S": rs}
 
 
 def layer_dims(layer) -> dict:
-    """:func:`gemm_dims` of a :class:`workloads.MacLayer`."""
-    g, M, N, K = layer.gemm
-    return gemm_dims(g, M, N, K, layer.R * layer.S)
+    """The dims of a :class:`workloads.MacLayer` (its :attr:`~workloads.MacLayer.gemm`
+    view split into the conv nest's dims), plus its ``geometry``: (H, W, stride,
+    padding, dilation), which a dataflow that reads the input tensor itself (rs) needs."""
+    g, _, N, _ = layer.gemm
+    return {"G": g, "B": layer.N, "P": layer.P, "Q": layer.Q, "N": N,
+            "C": layer.C // layer.groups, "R": layer.R, "S": layer.S,
+            "geometry": (layer.H, layer.W, tuple(layer.stride), tuple(layer.padding),
+                         tuple(layer.dilation))}
+
+
+def elements(dims: dict) -> dict:
+    """Elements of each operand of the GEMM view (inputs as im2col: G*M*K) and the MACs."""
+    p = lambda ds: math.prod(dims[d] for d in ds)  # noqa: E731
+    return {"input": p(OPERAND_DIMS["input"]), "weight": p(OPERAND_DIMS["weight"]),
+            "output": p(OPERAND_DIMS["output"]), "macs": p(DIMS)}
 
 
 @dataclass(frozen=True)
 class Fold:
     """How one layer folds onto an array under a dataflow: ``row_folds`` and
     ``col_folds`` (folds of the dims on each axis), ``folds`` (of the whole layer,
-    outer dims included), ``stream`` (T), ``fold_cycles`` (one fold) and ``reads``
+    outer dims included), ``stream`` (T), ``fold_cycles`` (one fold), ``reads``
     (operand -> how often the array reads each element from its innermost buffer;
-    for outputs, partial-sum writes per element)."""
+    for outputs, partial-sum writes per element), ``accesses`` (operand -> element
+    reads from the innermost shared buffer, all folds; for outputs its partial-sum
+    writes: what the cost model charges) and ``pe_writes`` (input, weight -> elements
+    written into ``scope: pe`` registers/scratchpads, all PEs)."""
     row_folds: int
     col_folds: int
     folds: int
     stream: int
     fold_cycles: int
     reads: dict
+    accesses: dict
+    pe_writes: dict
+    detail: tuple = ()   # (name, value) pairs a dataflow with its own plan reports (rs)
 
 
 @dataclass(frozen=True)
@@ -180,6 +209,7 @@ class Dataflow:
     stationary: str  # the operand that stays in the PEs during a fold
     preload: bool    # the stationary operand is shifted in over the rows before streaming
     links: tuple = AXES   # axes along which PEs pass data to their neighbours
+    fill: tuple = AXES    # axes a buffer tile must span (mapper.tiling.fills_array)
 
     @property
     def outer(self) -> tuple:
@@ -213,6 +243,20 @@ class Dataflow:
         return chain_cycles(folds, self.fold_cycles(rows, cols, stream),
                             self.fold_interval(rows, cols, stream, preload))
 
+    def interval(self, fold, rows, preload: str = "serial"):
+        """:meth:`fold_interval` of a planned :class:`Fold` (every dataflow, rs included:
+        its per-pass cycles come from :meth:`plan`)."""
+        if preload not in PRELOADS:
+            raise ValueError(f"preload {preload!r}: use one of {', '.join(PRELOADS)}")
+        if preload == "overlapped" and self.overlaps:
+            return max(fold.stream, rows)
+        return fold.fold_cycles
+
+    def chain(self, fold, folds, rows, preload: str = "serial"):
+        """Cycles (a count) of ``folds`` (>= 1) folds of a planned :class:`Fold` run
+        back to back on one array with ``rows`` rows (:meth:`compute_cycles` from a plan)."""
+        return chain_cycles(folds, fold.fold_cycles, self.interval(fold, rows, preload))
+
     @property
     def overlaps(self) -> bool:
         """Whether ``preload: overlapped`` applies: ws and is, whose shadow-register
@@ -235,9 +279,10 @@ class Dataflow:
         forward it (e.g. dw on a layer whose columns would share inputs)."""
         return all(self._copies(op, ax, dims) == 1 for op in OPERAND_DIMS for ax in AXES)
 
-    def plan(self, dims: dict, rows: int, cols: int) -> Fold:
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
         """The :class:`Fold` of a layer of ``dims`` (:func:`gemm_dims`) on a ``rows`` x
-        ``cols`` array.
+        ``cols`` array (``pe_entries``: values of each operand one PE's ``scope: pe``
+        levels hold; the GEMM dataflows do not read it).
 
         Reads per element: an operand indexed by every dim of both axes is loaded once
         per outer iteration it does not depend on; one that lacks all dims of a linked
@@ -251,7 +296,7 @@ class Dataflow:
         outer = math.prod(dims[d] for d in self.outer)
         T = math.prod(dims[d] for d in self.stream)
         axis_folds = {"rows": rf, "cols": cf}
-        reads = {}
+        reads, el = {}, elements(dims)
         for op, od in OPERAND_DIMS.items():
             f = math.prod(dims[d] for d in self.outer if d not in od)
             for a in AXES:
@@ -262,8 +307,151 @@ class Dataflow:
                 else:
                     f *= self._copies(op, a, dims)
             reads[op] = f
+        acc = {op: el[op] * reads[op] for op in OPERAND_DIMS}
+        # pe registers: the stationary operand is written once per load into the array,
+        # a moving one latched by every PE that uses it, once per MAC
+        pe = {op: acc[op] if op == self.stationary else el["macs"] for op in ("input", "weight")}
         return Fold(row_folds=rf, col_folds=cf, folds=outer * rf * cf, stream=T,
-                    fold_cycles=self.fold_cycles(rows, cols, T), reads=reads)
+                    fold_cycles=self.fold_cycles(rows, cols, T), reads=reads,
+                    accesses=acc, pe_writes=pe)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def rs_pq(S: int, N: int, C: int, pe_entries: dict | None) -> tuple[int, int]:
+    """Filters ``p`` and channels ``q`` one rs PE interleaves (Eyeriss's p and q), from
+    the values its scratchpads hold (``pe_entries``: input, weight, output): the
+    filter spad holds S*p*q weights, the ifmap spad a window of S*q inputs, the psum
+    spad p partial sums. The largest p*q (p <= N, q <= C) that fits, ties to the larger
+    q (fewer partial sums leave the PE); p = q = 1 when a scratchpad is missing or
+    cannot hold one filter row (the PE then holds one row in registers)."""
+    e = pe_entries or {}
+    ein, ew, eo = e.get("input", 0), e.get("weight", 0), e.get("output", 0)
+    best = (1, 1)
+    if ein < S or ew < S or eo < 1:
+        return best
+    for q in range(1, min(C, ein // S) + 1):
+        p = min(N, eo, ew // (S * q))
+        if p >= 1 and (p * q, q) > (best[0] * best[1], best[1]):
+            best = (p, q)
+    return best
+
+
+def _real(idx, size: int) -> set:
+    return {v for v in idx if 0 <= v < size}
+
+
+@dataclass(frozen=True)
+class RowStationary(Dataflow):
+    r"""Row stationary (Eyeriss: Chen, Emer, Sze, ISCA 2016; Chen et al., JSSC 2017).
+
+    **Logical PE set** (one image, one group, one filter, one channel): R x P PEs; PE(i, j)
+    runs the 1-D convolution of filter row i with input row ``j*sh + i*dh`` (padded
+    coordinates), producing the partial sums of output row j (Q outputs x S taps). A
+    filter row is broadcast along its PE row (one buffer read feeds the row), an input
+    row reaches every PE of its diagonal (the PEs with equal ``j*sh + i*dh``: one read),
+    and the partial sums of a column accumulate vertically over the R rows.
+
+    **Folding onto the Ra x Ca array** (its ``rows`` x ``cols``), per group:
+
+    * filter rows: ``Rh = min(R, Ra)``; a taller set is split into ``fr = ceil(R/Ra)``
+      row folds whose partial sums meet in the buffer (``row_folds``);
+    * output rows: strips of ``e = min(P, Ca)`` rows, ``fp = ceil(P/e)`` strips
+      (``col_folds``);
+    * per PE: p filters x q channels interleaved (:func:`rs_pq`: the filter spad holds
+      S*p*q weights, the ifmap spad S*q inputs, the psum spad p sums), so
+      ``nk = ceil(N/p)`` filter chunks and ``nc = ceil(C/q)`` channel chunks;
+    * replication: ``tv = min(Ra // Rh, nc)`` sets are stacked, each on its own channel
+      chunk; their columns form one partial-sum chain of height ``Hc = tv*Rh``, so
+      their sums for the same output add up on the way; ``th = min(Ca // e, nk)`` sets
+      side by side take different filter chunks and share (multicast) the input rows;
+    * passes (``folds``): ``G * B * fp * fr * ceil(nk/th) * ceil(nc/tv)``.
+
+    **A pass, cycle by cycle** (:mod:`sim.pe.rowstationary` runs it register by
+    register). Each PE does one MAC a cycle. Cycles 0..F-1, ``F = S*p*q``: the filter
+    spads fill, one weight a cycle on each PE row's broadcast bus. Then PE row u of the
+    chain (0 at the top, where sums leave) starts ``Hc - 1 - u`` cycles after F (the
+    bottom row first) and runs, for output column x = 0..Q-1, filter f < p, channel
+    c < q, tap s < S (s innermost), ``acc += w[f, c, s] * window[c, s]``: S*Q*p*q MACs.
+    When column x starts, its window ``{x*sw + s*dw}`` is in the ifmap spad (values
+    still in it are kept, the rest are written, delivered while the previous column
+    computed: at most S*q <= S*p*q values, so delivery never stalls; the skew of a
+    diagonal's PEs is absorbed by the network, which we do not model). Filter f's sum
+    is complete at its last MAC, in the cycle in which the row below hands over its own
+    sum for (x, f), which the PE adds and passes up; the top row's sum is the pass's
+    output. So the last output leaves at cycle ``F + Hc - 1 + S*Q*p*q - 1``:
+
+        fold_cycles = S*p*q*(Q + 1) + Hc - 1          (a pass; edge passes as full ones)
+
+    **Buffer reads and writes** (the innermost shared level: ``accesses``), counting
+    only real elements (padding is never read): weights once per image and strip
+    (``G*N*C*R*S * B * fp``: a row broadcast to its strip); inputs once per filter-chunk
+    pass: per pass, the real input rows of the strip's diagonals x the channels x
+    ``cw`` = the values entering the column windows (``sum_x |W_x \ W_{x-1}|``, equal to
+    the real columns read when windows overlap), multicast to every PE of a diagonal and
+    to the side-by-side sets; partial sums written once per row fold and stacked channel
+    group (``G*B*N*P*Q * fr * ceil(nc/tv)``), the first of them needing no read.
+    ``scope: pe`` writes (``pe_writes``): every PE of a strip gets its filter row
+    (``G*N*C*R*S * B * P``); every PE writes the values entering its window
+    (``G*B*nk*C * cw * NR``, NR = the PEs (i, j) whose input row is real).
+
+    What we simplify: edge passes (a partial strip, chunk or fold) cost a full pass; the
+    plan is the whole layer's, whatever the buffer tiles (as for every dataflow): a tile
+    may hold fewer output rows than a strip, or part of a row (``fill = ("rows",)``, so
+    that layers whose input rows do not fit the buffer, such as ViT's patch conv or an
+    attention MatMul on eyeriss_like, still map; the extra passes such tiles would take
+    are not counted);
+    stacked sets take channel chunks and side-by-side sets filter chunks only (no
+    images or strips replicated side by side); spads are refilled every pass; the
+    network delivering inputs and partial sums has no bandwidth limit; a partial sum
+    leaving the array is added in the buffer (read-add-write).
+    """
+
+    def fold_cycles(self, rows, cols, stream):
+        """Not a function of the array and the stream alone: a pass's cycles depend on
+        the layer and the scratchpads (:meth:`plan` gives them)."""
+        raise TypeError("rs: a pass's cycles come from RowStationary.plan(dims, rows, "
+                        "cols, pe_entries), not from fold_cycles")
+
+    def applies(self, dims: dict) -> bool:
+        """Any conv-nest layer (it needs the layer's geometry: a bare GEMM has none)."""
+        return "geometry" in dims
+
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
+        G, B, P, Q, N, C, R, S = (dims[d] for d in DIMS)
+        H, W, (sh, sw), (ph, pw), (dh, dw) = dims["geometry"]
+        p, q = rs_pq(S, N, C, pe_entries)
+        Rh, e = min(R, rows), min(P, cols)
+        fr, fp = _cdiv(R, rows), _cdiv(P, e)
+        nk, nc = _cdiv(N, p), _cdiv(C, q)
+        tv, th = min(rows // Rh, nc), min(cols // e, nk)
+        kpass, cpass = _cdiv(nk, th), _cdiv(nc, tv)
+        passes = G * B * fp * fr * kpass * cpass
+        hc = tv * Rh
+        cyc = S * p * q * (Q + 1) + hc - 1
+        # values entering the column windows of one PE row
+        cw, prev = 0, set()
+        for x in range(Q):
+            win = {x * sw + s * dw - pw for s in range(S)}
+            cw += len(_real(win, W) - prev)
+            prev = win
+        rows_read = sum(len(_real({j * sh + i * dh - ph for j in range(st * e, min(P, st * e + e))
+                                   for i in range(f * Rh, min(R, f * Rh + Rh))}, H))
+                        for st in range(fp) for f in range(fr))
+        nr = sum(0 <= j * sh + i * dh - ph < H for i in range(R) for j in range(P))
+        wel, oel = G * N * C * R * S, G * B * N * P * Q
+        acc = {"input": G * B * kpass * C * cw * rows_read, "weight": wel * B * fp,
+               "output": oel * fr * cpass}
+        inel = G * B * C * H * W
+        reads = {"input": round(acc["input"] / inel, 2) if inel else 0,
+                 "weight": B * fp, "output": fr * cpass}
+        pe = {"input": G * B * nk * C * cw * nr, "weight": wel * B * P}
+        detail = (("p", p), ("q", q), ("set", (Rh, e)), ("stacked", tv), ("side", th),
+                  ("chain", hc), ("row folds", fr), ("strips", fp), ("filter chunks", nk), ("channel chunks", nc))
+        return Fold(row_folds=fr, col_folds=fp, folds=passes, stream=S * Q * p * q,
+                    fold_cycles=cyc, reads=reads, accesses=acc, pe_writes=pe, detail=detail)
 
 
 def chain_cycles(folds, fold_cycles, interval):
@@ -274,14 +462,17 @@ def chain_cycles(folds, fold_cycles, interval):
 
 
 DATAFLOWS = {
-    "os": Dataflow("os", rows=("M",), cols=("N",), stream=K, stationary="output",
+    "os": Dataflow("os", rows=M, cols=("N",), stream=K, stationary="output",
                    preload=False),
-    "ws": Dataflow("ws", rows=K, cols=("N",), stream=("M",), stationary="weight",
+    "ws": Dataflow("ws", rows=K, cols=("N",), stream=M, stationary="weight",
                    preload=True),
-    "is": Dataflow("is", rows=K, cols=("M",), stream=("N",), stationary="input",
+    "is": Dataflow("is", rows=K, cols=M, stream=("N",), stationary="input",
                    preload=True),
-    "dw": Dataflow("dw", rows=K, cols=("G", "N"), stream=("M",), stationary="weight",
+    "dw": Dataflow("dw", rows=K, cols=("G", "N"), stream=M, stationary="weight",
                    preload=True, links=("rows",)),
-    "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=("M",), stationary="weight",
+    "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=M, stationary="weight",
                    preload=True),
+    "rs": RowStationary("rs", rows=("R",), cols=("P",), stream=("Q", "S"),
+                        stationary="filter rows and psums", preload=True, links=AXES,
+                        fill=("rows",)),
 }

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 from tilesim.arch import Architecture
 
-from .dataflow import K
+from .dataflow import K, M
 from .mapping import Mapping
 
 _DIM_WORDS = {"G": "groups", "M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
               "K": "reduction (C/groups*R*S)", "C": "input channels (C/groups)",
-              "RS": "filter taps (R*S)"}
+              "B": "images", "P": "output rows", "Q": "output columns",
+              "R": "filter rows", "S": "filter columns"}
 
 
 def _dims(m: Mapping, dims: tuple) -> str:
     """``dims`` in words with their extent, e.g. ``G groups x N filters (K/groups) = 32``."""
-    names = ("K",) if dims == K else dims
+    names = ("K",) if dims == K else ("M",) if dims == M else dims
     return f"{' x '.join(f'{d} {_DIM_WORDS[d]}' for d in names)} = {m.dim(dims)}"
 
 
@@ -54,21 +55,57 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
     a = f"{m.array_rows}x{m.array_cols}" + (f" x{m.array_count}" if m.array_count > 1 else "")
     pre = f", {m.preload} preload" if df.preload else ""
     lines.append(f"{ind}on the array ({a}, dataflow {df.name}, {df.stationary} stationary{pre}):")
+    fold = m.plan
+    rs = dict(fold.detail)
+    pb = arch.precision.bytes
     for lvl in arch.pe_levels:
         from tilesim.arch.schema import pe_level_need
         db = ", double-buffered" if lvl.double_buffered else ""
+        need = pe_level_need(arch, lvl)
+        if rs:   # rs: S*q inputs (a window), S*p*q weights, p partial sums
+            S, p, q = l.S, rs["p"], rs["q"]
+            vals = {"input": S * q, "weight": S * p * q, "output": p}
+            need = int(sum(vals[op] * pb["accumulator" if op == "output" else op]
+                           for op in lvl.holds) * (2 if lvl.double_buffered else 1))
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}] in every PE: "
-                     f"{pe_level_need(arch, lvl):,} B of {lvl.size:,} B{db}")
+                     f"{need:,} B of {lvl.size:,} B{db}")
+    if rs:
+        lines += _rs_lines(m, fold, rs, ind)
+        return lines
     outer = "".join(f"{_DIM_WORDS[d]} {m.dim(d)} x " for d in df.outer)
     lines.append(f"{ind}  for fold in range({m.folds}):".ljust(36) +
                  f"# {outer}row folds {m.row_folds} x col folds {m.col_folds}")
     lines.append(f"{ind}    rows <- {_dims(m, df.rows)}, cols <- {_dims(m, df.cols)}, "
                  f"stream {_dims(m, df.stream)} cycles")
-    r, c, t = m.array_rows, m.array_cols, m.stream_len
-    fc, fi = df.fold_cycles(r, c, t), df.fold_interval(r, c, t, m.preload)
+    fold = m.plan
+    fc, fi = fold.fold_cycles, df.interval(fold, m.array_rows, m.preload)
     lines.append(f"{ind}    # a fold takes {fc:,} cycles; "
                  + (f"the next starts {fi:,} cycles after it (max(stream, rows): overlapped "
                     "preload)" if fi != fc else "folds run one after another")
-                 + f": {int(df.compute_cycles(m.folds_per_array, r, c, t, m.preload)):,} "
+                 + f": {int(df.chain(fold, m.folds_per_array, m.array_rows, m.preload)):,} "
                    "cycles on the busiest array")
     return lines
+
+
+def _rs_lines(m: Mapping, fold, rs: dict, ind: str) -> list[str]:
+    """Row stationary's folding (:class:`mapper.dataflow.RowStationary`) in words."""
+    l = m.layer
+    (rh, e), tv, th, p, q = rs["set"], rs["stacked"], rs["side"], rs["p"], rs["q"]
+    nk, nc = rs["filter chunks"], rs["channel chunks"]
+    kp, cp = -(-nk // th), -(-nc // tv)
+    return [
+        f"{ind}  logical set: R={l.R} filter rows x P={l.P} output rows; on the array: "
+        f"{rh} filter rows x {e} output rows per set",
+        f"{ind}  per PE: p={p} filters x q={q} channels (filter spad {l.S * p * q}, "
+        f"ifmap spad {l.S * q}, psum spad {p} values)",
+        f"{ind}  sets: {tv} stacked (channel chunks; one psum chain of {rs['chain']} rows) "
+        f"x {th} side by side (filter chunks; inputs multicast) = {tv * rh} x {th * e} "
+        f"of {m.array_rows} x {m.array_cols} PEs",
+        f"{ind}  for pass in range({m.folds}):".ljust(36) +
+        f"# groups {m.groups} x images {l.N} x strips {fold.col_folds} x filter-row folds "
+        f"{fold.row_folds} x filter passes {kp} ({nk} chunks of {p}) x channel passes "
+        f"{cp} ({nc} chunks of {q})",
+        f"{ind}    {fold.fold_cycles:,} cycles = S*p*q*(Q+1) + chain - 1 = "
+        f"{l.S}*{p}*{q}*{l.Q + 1} + {rs['chain']} - 1",
+        f"{ind}  buffer reads per element: input {fold.reads['input']} (of the input tensor), "
+        f"weight {fold.reads['weight']}; psum writes per output {fold.reads['output']}"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from tilesim.workloads import MacLayer
 
-from .dataflow import Dataflow, Fold, gemm_dims
+from .dataflow import Dataflow, Fold, layer_dims
 
 LOOPS = ("r", "k", "c")  # output-row blocks, output-channel blocks, input-channel blocks
 ORDERS = tuple(itertools.permutations(range(3)))  # indices into LOOPS, outermost first
@@ -90,25 +90,32 @@ class Mapping:
     traffic: Traffic
     preload: str = "serial"
     notes: tuple[str, ...] = field(default=())
+    # (operand, values one PE's scope: pe levels hold) pairs: what a dataflow that
+    # chooses its per-PE reuse from the scratchpads (rs) reads; () when none
+    pe_entries: tuple = ()
     search: SearchResult | None = None  # how the mapping was found (None: built by hand)
 
     @property
     def dims(self) -> dict:
-        """The dims a dataflow places (:func:`mapper.dataflow.gemm_dims`): {"G": groups,
-        "M", "N", "C": K / RS, "RS": R*S}; ``dim("K")`` is C x RS."""
-        return gemm_dims(self.groups, self.M, self.N, self.K, self.layer.R * self.layer.S)
+        """The dims a dataflow places (:func:`mapper.dataflow.layer_dims`): G, B, P, Q,
+        N, C, R, S (and the layer's geometry); ``dim("M")`` is B x P x Q, ``dim("K")``
+        C x R x S."""
+        return layer_dims(self.layer)
 
     def dim(self, names) -> int:
         """Extent of a dim, or the product of a tuple of dims (an array axis)."""
         if names == "K":
             return self.K
+        if names == "M":
+            return self.M
         d = self.dims
         return d[names] if isinstance(names, str) else math.prod(d[n] for n in names)
 
     @property
     def plan(self) -> Fold:
         """The array folding of this mapping (:meth:`mapper.Dataflow.plan`)."""
-        return self.dataflow.plan(self.dims, self.array_rows, self.array_cols)
+        return self.dataflow.plan(self.dims, self.array_rows, self.array_cols,
+                                  dict(self.pe_entries))
 
     @property
     def rows_dim(self) -> int:

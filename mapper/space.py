@@ -31,7 +31,8 @@ from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS, OPERAND_DIMS, layer_dims
 from .mapping import LOOPS, ORDERS, Mapping, Tiling
-from .tiling import TileEval, fills_array, grid_axes, least_traffic, raise_no_fit, score_points
+from .tiling import (TileEval, fills_array, grid_axes, least_traffic, operand_bytes,
+                     raise_no_fit, score_points)
 
 #: default number of balanced trip counts per dim added to the grid
 BALANCED = 16
@@ -45,9 +46,12 @@ class Points:
     dataflow (:meth:`mapper.Dataflow.plan`): ``row_folds``, ``col_folds`` (folds of the
     dims on each axis), ``folds`` (of the whole layer, outer dims such as groups
     included), ``fold_cycles`` (one fold's cycles), ``fold_interval`` (cycles between fold
-    starts on one array under the array's preload, :meth:`mapper.Dataflow.fold_interval`;
+    starts on one array under the array's preload, :meth:`mapper.Dataflow.interval`;
     compute is :func:`mapper.dataflow.chain_cycles` of the two), ``reads`` (operand -> how often the
-    array reads each element from its innermost buffer); ``tiles`` the buffer tiling's
+    array reads each element from its innermost buffer), ``accesses`` (operand -> the
+    element reads of it from the innermost shared buffer; outputs: partial-sum writes),
+    ``pe_writes`` (input, weight -> elements written into ``scope: pe`` levels);
+    ``tiles`` the buffer tiling's
     sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal`` (the
     tiles fit and fill the array)."""
     index: np.ndarray
@@ -58,6 +62,8 @@ class Points:
     fold_cycles: np.ndarray
     fold_interval: np.ndarray
     reads: dict
+    accesses: dict
+    pe_writes: dict
     tiles: TileEval
     legal: np.ndarray
     dataflows: tuple = ()
@@ -84,15 +90,17 @@ class Mapspace:
                       len(ORDERS))
         self.size = int(np.prod(self.shape))
         dfs = [DATAFLOWS[d] for d in self.dataflows]
-        plans = [d.plan(dims, a.rows, a.cols) for d in dfs]
+        self.pe_entries = pe_entries(layer, arch)
+        plans = [d.plan(dims, a.rows, a.cols, self.pe_entries) for d in dfs]
         i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
         self._rf = i64([p.row_folds for p in plans])
         self._cf = i64([p.col_folds for p in plans])
         self._folds = i64([p.folds for p in plans])
         self._fc = i64([p.fold_cycles for p in plans])
-        self._reads = {op: i64([p.reads[op] for p in plans]) for op in OPERAND_DIMS}
-        self._fi = i64([d.fold_interval(a.rows, a.cols, p.stream, a.preload)
-                        for d, p in zip(dfs, plans)])
+        self._reads = {op: np.array([p.reads[op] for p in plans]) for op in OPERAND_DIMS}
+        self._acc = {op: i64([p.accesses[op] for p in plans]) for op in OPERAND_DIMS}
+        self._pew = {op: i64([p.pe_writes[op] for p in plans]) for op in ("input", "weight")}
+        self._fi = i64([d.interval(p, a.rows, a.preload) for d, p in zip(dfs, plans)])
 
     # ---- indexing -------------------------------------------------------------------
     def decode(self, index) -> tuple[np.ndarray, ...]:
@@ -118,6 +126,8 @@ class Mapspace:
                       folds=self._folds[d], fold_cycles=self._fc[d],
                       fold_interval=self._fi[d],
                       reads={op: v[d] for op, v in self._reads.items()},
+                      accesses={op: v[d] for op, v in self._acc.items()},
+                      pe_writes={op: v[d] for op, v in self._pew.items()},
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
     def seed(self, dataflow: str | None = None) -> int:
@@ -174,7 +184,23 @@ class Mapspace:
                        array_rows=a.rows, array_cols=a.cols, array_count=a.count, groups=g,
                        M=M, N=N, K=K, row_folds=int(p.row_folds[0]),
                        col_folds=int(p.col_folds[0]), tiling=p.tiles.tiling(0),
-                       traffic=p.tiles.traffic_of(0), preload=a.preload)
+                       traffic=p.tiles.traffic_of(0), preload=a.preload,
+                       pe_entries=tuple(sorted(self.pe_entries.items())))
+
+
+def pe_entries(layer: MacLayer, arch: Architecture) -> dict:
+    """Values of each operand that one PE's ``scope: pe`` levels hold: a level's size
+    over the operand's precision (accumulator precision for outputs), split evenly
+    among the operands it holds (halved when double-buffered), summed over the levels
+    holding the operand; an operand no pe level holds is absent."""
+    pb = operand_bytes(layer, arch)
+    out: dict = {}
+    for lvl in arch.pe_levels:
+        for op in lvl.holds:
+            b = pb["accumulator" if op == "output" else op]
+            share = lvl.size / len(lvl.holds) / (2 if lvl.double_buffered else 1)
+            out[op] = out.get(op, 0) + int(share // b)
+    return out
 
 
 def points_of(m: Mapping, arch: Architecture) -> Points:
@@ -192,7 +218,8 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
     return Points(index=i64(0), dataflow=i64(0), row_folds=i64(p.row_folds),
                   col_folds=i64(p.col_folds), folds=i64(p.folds),
                   fold_cycles=i64(p.fold_cycles),
-                  fold_interval=i64(df.fold_interval(m.array_rows, m.array_cols, p.stream,
-                                                     m.preload)),
-                  reads={op: i64(v) for op, v in p.reads.items()},
+                  fold_interval=i64(df.interval(p, m.array_rows, m.preload)),
+                  reads={op: np.array([v]) for op, v in p.reads.items()},
+                  accesses={op: i64(v) for op, v in p.accesses.items()},
+                  pe_writes={op: i64(v) for op, v in p.pe_writes.items()},
                   tiles=ev, legal=legal, dataflows=(df.name,))

@@ -83,18 +83,22 @@ def grid_axes(layer: MacLayer, arch: Architecture, balanced: int = 0):
 
 def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, kt, ct):
     """Mask of tiles that fill the array along both of its spatial dims (or cover the
-    whole dim), so that buffer tiles never starve a fold."""
+    whole dim), so that buffer tiles never starve a fold (only along the axes in the
+    dataflow's ``fill``: rs does not ask it of its output rows)."""
     a = arch.array
     g, M, Ng, Kr = layer.gemm
     # (tile extent, full extent) of each GEMM dim; output-channel tiles are aligned to
     # groups, so a tile of kt channels spans max(1, kt // Ng) groups
-    extent = {"G": (np.maximum(1, kt // Ng), g), "M": (nb * pt * qt, M),
-              "N": (np.minimum(kt, Ng), Ng),
+    extent = {"G": (np.maximum(1, kt // Ng), g), "B": (nb, layer.N), "P": (pt, layer.P),
+              "Q": (qt, layer.Q), "N": (np.minimum(kt, Ng), Ng),
               "C": (ct if g == 1 else layer.C // g, layer.C // g),
-              "RS": (layer.R * layer.S, layer.R * layer.S)}
+              "R": (layer.R, layer.R), "S": (layer.S, layer.S)}
     df = DATAFLOWS[dataflow]
     keep = np.ones(len(nb), dtype=bool)
-    for dims, side in ((df.rows, a.rows), (df.cols, a.cols)):
+    for ax, side in (("rows", a.rows), ("cols", a.cols)):
+        if ax not in df.fill:
+            continue
+        dims = df.axis(ax)
         e, full = 1, 1
         for d in dims:
             e, full = e * extent[d][0], full * extent[d][1]

@@ -46,8 +46,9 @@ bandwidth the layer takes exactly its compute cycles.
 Access counts, per memory level and operand (bytes read and written): DRAM moves the
 tiling's traffic. The innermost on-chip level holding an operand feeds the array: it
 is read once per array access (stationary operands once, streamed ones once per fold
-across them); the innermost output level takes every partial sum at accumulator
-precision. Every level holding an operand is written by the DRAM fills of it and read
+across them; the dataflow's plan counts them: ``Points.accesses``, which under rs
+counts the input tensor's own elements as its rows are multicast, not im2col copies);
+the innermost output level takes every partial sum at accumulator precision. Every level holding an operand is written by the DRAM fills of it and read
 by the write-back of outputs. Energy (:mod:`sim.energy`) is these counts times the
 technology tables' figures, plus MACs, array hops, vector ops and leakage x time.
 """
@@ -146,24 +147,25 @@ class Costs:
         return out
 
 
-def pe_access(arch: Architecture, layer: MacLayer, pts: Points, elems: dict) -> dict:
+def pe_access(arch: Architecture, layer: MacLayer, pts: Points) -> dict:
     """(level, operand) -> (read, write) bytes of the ``scope: pe`` levels, summed over
     the PEs, per point.
 
     Every MAC reads its two operands from the PE's registers and reads and writes one
     partial sum (at accumulator precision): an operand held at a pe level is read
     ``MACs`` times, outputs are also written ``MACs`` times. Writes of an input or weight
-    value: the stationary operand of the point's dataflow is written once per load into
-    the array (what the array reads of it from the innermost shared level holding it:
-    ``elements x reads per element``; the shift through the rows above its PE is the
-    array's hop energy, not a register write); a moving operand is latched by every PE
-    that uses it, once per MAC."""
+    value are the point's dataflow's (:attr:`mapper.dataflow.Fold.pe_writes`): under
+    the GEMM dataflows the stationary operand is written once per load into the array
+    (what the array reads of it from the innermost shared level holding it; the shift
+    through the rows above its PE is the array's hop energy, not a register write) and
+    a moving operand is latched by every PE that uses it, once per MAC; under rs every
+    PE of a filter row's set gets its copy of the row, and an input value is written
+    into a PE's sliding window once per window it enters."""
     pe = arch.pe_levels
     if not pe:
         return {}
     pb = operand_bytes(layer, arch)
     macs = layer.macs
-    stationary = np.array([DATAFLOWS[n].stationary for n in pts.dataflows])[pts.dataflow]
     out = {}
     for l in pe:
         for op in l.holds:
@@ -172,8 +174,7 @@ def pe_access(arch: Architecture, layer: MacLayer, pts: Points, elems: dict) -> 
             if op == "output":
                 out[(l.name, op)] = (use, use)
             else:
-                loads = _int(elems[op] * pts.reads[op] * b)
-                out[(l.name, op)] = (use, np.where(stationary == op, loads, use))
+                out[(l.name, op)] = (use, _int(pts.pe_writes[op] * b))
     return out
 
 
@@ -222,7 +223,7 @@ class CostModel:
         pb = operand_bytes(layer, arch)
         t = pts.tiles
         g, M, N, K = layer.gemm
-        elems = {"input": g * M * K, "weight": g * N * K, "output": g * M * N}
+        out_elems = g * M * N
         zero = np.zeros(len(pts), dtype=np.int64)
         ri, rw, rp, wo = (_int(v) for v in (t.read_input, t.read_weight, t.read_psum,
                                             t.write_output))
@@ -235,18 +236,18 @@ class CostModel:
         fills = {"input": ri, "weight": rw, "output": rp}
         for op in OPERANDS:
             holders = [l for l in arch.onchip if op in l.holds]
-            f = pts.reads[op]
+            n = pts.accesses[op]
             r, w = out[(holders[-1].name, op)]
             if op == "output":
-                w = w + _int(elems[op] * f * pb["accumulator"])
-                r = r + _int(elems[op] * (f - 1) * pb["accumulator"])
+                w = w + _int(n * pb["accumulator"])
+                r = r + _int((n - out_elems) * pb["accumulator"])
             else:
-                r = r + _int(elems[op] * f * pb[op])
+                r = r + _int(n * pb[op])
             out[(holders[-1].name, op)] = (r, w)
             for l in holders:
                 r, w = out[(l.name, op)]
                 out[(l.name, op)] = (r + wo if op == "output" else r, w + fills[op])
-        out.update(pe_access(arch, layer, pts, elems))
+        out.update(pe_access(arch, layer, pts))
         return out
 
     def evaluate(self, layer: MacLayer, pts: Points) -> Costs:

@@ -38,6 +38,7 @@ from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapper
 from tilesim.mapper.tiling import operand_bytes
 from tilesim.mapper.dataflow import layer_dims
+from tilesim.mapper.space import pe_entries
 from tilesim.workloads import MacLayer, Model
 from tilesim.workloads.ir import conv_out
 
@@ -202,8 +203,8 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     from .pe import array_work
     a = arch.array
     df = DATAFLOWS[dataflow]
-    p = df.plan(layer_dims(layer), a.rows, a.cols)
-    return array_work(df, p.folds, a.rows, a.cols, a.count, p.stream, a.preload)
+    p = df.plan(layer_dims(layer), a.rows, a.cols, pe_entries(layer, arch))
+    return array_work(df, p, a.rows, a.cols, a.count, a.preload)
 
 
 def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,

@@ -43,7 +43,7 @@ def test_both_operands_are_activation_traffic(layer):
 
 
 @pytest.mark.parametrize("layer", [QK, PV], ids=lambda l: l.name)
-@pytest.mark.parametrize("df", ["os", "ws", "is"])
+@pytest.mark.parametrize("df", ["os", "ws", "is", "rs"])
 def test_des_equals_cost_model(layer, df):
     """Unlimited bandwidth: DES cycles equal the cost model's; finite bandwidth: the same
     DRAM bytes, the w operand's counted as activation reads."""
@@ -71,7 +71,7 @@ def operands(layer, rng):
 
 
 @pytest.mark.parametrize("layer", [QK, PV], ids=lambda l: l.name)
-@pytest.mark.parametrize("df", ["os", "ws", "is"])
+@pytest.mark.parametrize("df", ["os", "ws", "is", "rs"])
 @pytest.mark.parametrize("size", ["64 MiB", "512 B"])
 def test_executor_bit_exact(layer, df, size):
     """The executor runs the mapping of the folded nest and matches the reference kernel
@@ -90,7 +90,7 @@ def test_executor_bit_exact(layer, df, size):
 
 
 @pytest.mark.parametrize("layer", [QK, PV], ids=lambda l: l.name)
-@pytest.mark.parametrize("df", ["os", "ws", "is"])
+@pytest.mark.parametrize("df", ["os", "ws", "is", "rs"])
 @pytest.mark.parametrize("count", [1, 2])
 def test_pe_model_cycle_exact(layer, df, count):
     """The register-level PE model computes A @ B exactly and in exactly the cost model's

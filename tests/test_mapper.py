@@ -151,7 +151,8 @@ def test_tiles_fill_the_array():
     for df in ("os", "ws", "is"):
         m = seed_mapping(layer, make_arch(rows=16, cols=16, dataflow=df, size="64 KiB"))
         t = m.tiling
-        ext = {"M": t.images * t.rows * t.cols, "N": t.k_tile, "C": t.c_tile, "RS": 9}
+        ext = {"B": t.images, "P": t.rows, "Q": t.cols, "N": t.k_tile, "C": t.c_tile,
+               "R": 3, "S": 3}
         span = {ax: math.prod(ext[d] for d in getattr(m.dataflow, ax)) for ax in ("rows", "cols")}
         assert span["rows"] >= 16 and span["cols"] >= 16
 

@@ -509,6 +509,7 @@ class PEResult:
     last_cycle: int         # index of the cycle the last output is produced (first cycle 0)
     folds: int
     array_cycles: tuple     # cycles each array is busy (counts, not indices)
+    counts: dict | None = None  # what the model counted (rs: buffer reads, spad writes)
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
@@ -597,16 +598,17 @@ def work(mapping) -> int:
     """PE-cycle updates the model performs for ``mapping`` (cycles of every array x PEs):
     what its run time is proportional to (a few ns each)."""
     m = mapping
-    return array_work(m.dataflow, m.folds, m.array_rows, m.array_cols, m.array_count,
-                      m.plan.stream, m.preload)
+    return array_work(m.dataflow, m.plan, m.array_rows, m.array_cols, m.array_count,
+                      m.preload)
 
 
-def array_work(dataflow, folds: int, rows: int, cols: int, count: int, stream: int,
-               preload: str) -> int:
-    """PE-cycle updates of ``folds`` folds dealt round-robin to ``count`` arrays: the sum
-    over the arrays of :meth:`mapper.Dataflow.compute_cycles` x PEs."""
+def array_work(dataflow, fold, rows: int, cols: int, count: int, preload: str) -> int:
+    """PE-cycle updates of a planned :class:`mapper.dataflow.Fold`'s folds dealt
+    round-robin to ``count`` arrays: the sum over the arrays of
+    :meth:`mapper.Dataflow.chain` x PEs."""
     total = 0
+    folds = fold.folds
     for arr in range(min(count, folds)):
         n = folds // count + (arr < folds % count)
-        total += int(dataflow.compute_cycles(n, rows, cols, stream, preload))
+        total += int(dataflow.chain(fold, n, rows, preload))
     return total * rows * cols
