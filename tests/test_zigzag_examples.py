@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import tilesim.api
 from tilesim import arch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,3 +129,25 @@ def test_tpu_like_weight_rf_is_the_per_pe_registers_summed():
     assert lvl.size == _instances(zz, rf) * rf["size_bits"] // 8 == 128 * 1024
     assert lvl.holds == ["weight"] and (lvl.read_energy, lvl.write_energy) == (0.095, 0.095)
     assert lvl.bandwidth.value == _instances(zz, rf) * _bytes_per_cycle(rf)
+
+
+def _compare_script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "zigzag_compare", ROOT / "docs/validation/zigzag_compare.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("hw", HARDWARE)
+@pytest.mark.parametrize("net", ("resnet18", "mobilenetv2"))
+def test_zoo_layers_match_zigzags_one_to_one(hw, net):
+    """Every layer in ZigZag's committed results has a tilesim zoo layer of the same shape
+    and MAC count (and every zoo MAC layer one ZigZag layer): the comparison compares like
+    with like."""
+    z = _compare_script()
+    _, rows = z.read_zigzag(hw, net)
+    matched, by_name = z.match_layers(rows, tilesim.api.load_model(z.ZOO[net]))
+    assert [l.macs for l in matched] == [int(r["macs"]) for r in rows]
+    assert len({l.name for l in matched}) == len(rows) and by_name == len(rows)

@@ -61,13 +61,13 @@ def _worker(hw: str, net: str, out_csv: str) -> None:
 
     logging.disable(logging.WARNING)
     inputs = Path(zigzag.__file__).parent / "inputs"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as dump:
         _, _, cmes = get_hardware_performance_zigzag(
             str(inputs / "workload" / f"{net}.onnx"), str(inputs / "hardware" / f"{hw}.yaml"),
             str(inputs / "mapping" / f"{MAPPING[hw]}.yaml"), opt=OPT, lpf_limit=LPF_LIMIT,
             dump_folder=dump, loma_show_progress_bar=False)
-    runtime = time.perf_counter() - t0
+    runtime, cpu = time.perf_counter() - t0, time.process_time() - c0
     rows = []
     for idx, (cme, _) in enumerate(cmes[0][1]):
         lay = cme.layer
@@ -104,12 +104,12 @@ def _worker(hw: str, net: str, out_csv: str) -> None:
     with open(out_csv, "w", newline="") as f:
         f.write(f"# ZigZag {zigzag_version()} on {hw} (inputs/hardware/{hw}.yaml, mapping "
                 f"inputs/mapping/{MAPPING[hw]}.yaml), {net} (inputs/workload/{net}.onnx); "
-                f"opt={OPT}, lpf_limit={LPF_LIMIT}; runtime {runtime:.1f} s; energies in pJ "
+                f"opt={OPT}, lpf_limit={LPF_LIMIT}; runtime {runtime:.1f} s wall, cpu {cpu:.1f} s; energies in pJ "
                 f"(read = to the level above + below, write = from above + below), cycles\n")
         w = csv.DictWriter(f, fieldnames=cols, restval="")
         w.writeheader()
         w.writerows(rows)
-    print(json.dumps({"hw": hw, "net": net, "layers": len(rows), "runtime_s": runtime}))
+    print(json.dumps({"hw": hw, "net": net, "layers": len(rows), "runtime_s": runtime, "cpu_s": cpu}))
 
 
 def _worker_hardware(out_json: str) -> None:
@@ -193,7 +193,7 @@ def run_zigzag(py: Path, hardware=HARDWARE, networks=NETWORKS) -> dict:
             if p.returncode:
                 sys.exit(f"zigzag_compare: ZigZag failed on {hw} x {net}:\n{p.stderr[-2000:]}")
             times[(hw, net)] = json.loads(p.stdout.strip().splitlines()[-1])["runtime_s"]
-            print(f"zigzag_compare:   {times[(hw, net)]:.1f} s", file=sys.stderr, flush=True)
+            print(f"zigzag_compare:   {times[(hw, net)]:.1f} s wall", file=sys.stderr, flush=True)
     return times
 
 
@@ -242,20 +242,24 @@ def zz_signature(r: dict) -> tuple:
                      r["stride_y"], r["stride_x"])
 
 
-def _norm(name: str) -> str:
-    """ZigZag's ONNX node name ("/layer1/layer1.0/conv1/Conv") in tilesim's zoo form."""
-    parts = [p for p in name.split("/") if p]
-    return parts[-2] if len(parts) >= 2 else name
+def same_name(zz_name: str, ts_name: str) -> bool:
+    """Whether ZigZag's ONNX node name ("/layer2/layer2.0/downsample/downsample.0/Conv")
+    names tilesim's zoo layer ("layer2.0.downsample.0"): the zoo name's dotted parts appear
+    in order among the node's (its scopes, the operator type dropped)."""
+    zz = [t for p in zz_name.split("/")[1:-1] for t in p.split(".")]
+    it = iter(zz)
+    return all(any(t == z for z in it) for t in ts_name.split("."))
 
 
-def match_layers(zrows: list[dict], model) -> list:
+def match_layers(zrows: list[dict], model) -> tuple[list, int]:
     """For each ZigZag layer (in its order) the tilesim zoo MacLayer of the same shape:
     the unused one whose name matches, else the first unused one of that shape. Every
-    ZigZag layer and every tilesim MAC layer must be matched exactly once."""
+    ZigZag layer and every tilesim MAC layer must be matched exactly once. Returns the
+    layers and how many of them the names confirm."""
     from tilesim.workloads import MacLayer
     macs = [l for l in model.layers if isinstance(l, MacLayer)]
     used = [False] * len(macs)
-    out = []
+    out, by_name = [], 0
     for r in zrows:
         sig = zz_signature(r)
         cands = [i for i, l in enumerate(macs) if not used[i] and signature(
@@ -263,28 +267,31 @@ def match_layers(zrows: list[dict], model) -> list:
         if not cands:
             sys.exit(f"zigzag_compare: ZigZag layer {r['layer']} {sig} has no tilesim layer of "
                      f"that shape in {model.name}")
-        named = [i for i in cands if macs[i].name.replace(".", "") in _norm(r["layer"]).replace(".", "")]
+        named = [i for i in cands if same_name(r["layer"], macs[i].name)]
         i = (named or cands)[0]
+        by_name += bool(named)
         used[i] = True
         out.append(macs[i])
     if not all(used):
         left = [l.name for l, u in zip(macs, used) if not u]
         sys.exit(f"zigzag_compare: tilesim layers with no ZigZag counterpart: {left}")
-    return out
+    return out, by_name
 
 
-def run_tilesim(hw: str, net: str, zrows: list[dict]) -> tuple[list, float, object]:
+def run_tilesim(hw: str, net: str, zrows: list[dict]) -> tuple[list, float, object, int]:
     """tilesim's LayerResults for the layers matched to ``zrows`` (fused activations
-    stripped: ZigZag prices MACs and memories only), the run time and the architecture."""
+    stripped: ZigZag prices MACs and memories only), the run time, the architecture and
+    how many layer matches the names confirm."""
     from dataclasses import replace
 
     import tilesim.api as ts
     from tilesim.workloads import Model
     arch = ts.load_arch(str(ROOT / "examples" / "zigzag" / f"{hw}.yaml"))
-    layers = [replace(l, activation=None) for l in match_layers(zrows, ts.load_model(ZOO[net]))]
+    matched, by_name = match_layers(zrows, ts.load_model(ZOO[net]))
+    layers = [replace(l, activation=None) for l in matched]
     t0 = time.perf_counter()
     res = ts.simulate(arch, Model(f"{net}_mac_layers", tuple(layers), 1, "zoo"), objective="edp")
-    return list(res.layers), time.perf_counter() - t0, arch
+    return list(res.layers), time.perf_counter() - t0, arch, by_name
 
 
 def zz_parts(r: dict) -> dict:
@@ -343,16 +350,22 @@ def explain(zr: dict, lr, arch) -> str:
     if max(zc, tc) > FAR * min(zc, tc):
         pes = arch.peak_macs_per_cycle
         ts_util = lr.macs / (pes * (lr.compute_cycles + 1))
-        bits = [f"spatial util ZZ {100 * zr['spatial_utilization']:.0f} % vs ts compute util "
-                f"{100 * ts_util:.0f} %"]
+        bits = [f"spatial util ZZ {_pct(zr['spatial_utilization'])} vs ts compute util "
+                f"{_pct(ts_util)}"]
         if lr.bound != "compute":
             bits.append(f"ts bound by {lr.bound} ({lr.cycles:,} vs {lr.compute_cycles + 1:,} compute cycles)")
-        zstall = zc - zr["ideal_cycles"]
-        if zstall > 0.5 * zr["ideal_cycles"]:
-            bits.append(f"ZZ {zc:,.0f} vs ideal {zr['ideal_cycles']:,.0f} cycles "
-                        f"(memory stalls, onload {zr['onload_cycles']:,.0f})")
+        zt = zr["ideal_temporal_cycles"]
+        if zt > 1.5 * zr["ideal_cycles"]:
+            bits.append(f"ZZ temporal loops {zt:,.0f} cycles = {zt / zr['ideal_cycles']:.1f}x "
+                        "MACs / PEs")
+        if zc > 1.25 * zt:
+            bits.append(f"ZZ stalls + on/offload {zc - zt:,.0f} cycles")
         notes.append("latency: " + "; ".join(bits))
     return ". ".join(notes)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2g} %" if x < 0.1 else f"{100 * x:.0f} %"
 
 
 def _ratio(a: float, b: float) -> str:
@@ -373,22 +386,23 @@ def _git_commit() -> str:
 
 def _runtime(head: str) -> str:
     import re
-    m = re.search(r"runtime ([0-9.]+) s", head)
+    m = re.search(r"cpu ([0-9.]+) s", head)
     return m.group(1) if m else "-"
 
 
 def write_page() -> int:
     import tilesim
-    summary, far_rows, shares = [], [], []
+    summary, far_rows, shares, named = [], [], [], {}
     for net in NETWORKS:
         for hw in HARDWARE:
             head, zrows = read_zigzag(hw, net)
-            lrs, ts_s, arch = run_tilesim(hw, net, zrows)
+            lrs, ts_s, arch, by_name = run_tilesim(hw, net, zrows)
             ze = sum(r["energy_pj"] for r in zrows)
             te = sum(l.energy_pj for l in lrs)
             zc = sum(r["latency_cycles"] for r in zrows)
             tc = sum(l.cycles for l in lrs)
             summary.append((net, hw, len(zrows), ze, te, zc, tc, _runtime(head), ts_s))
+            named[net] = (by_name, len(zrows))
             zp_all, tp_all = {}, {}
             for zr, lr in zip(zrows, lrs):
                 for k, v in zz_parts(zr).items():
@@ -400,8 +414,8 @@ def write_page() -> int:
                 if max(er, 1 / er) > FAR or max(cr, 1 / cr) > FAR:
                     far_rows.append((net, hw, lr.layer, lr, zr, er, cr, explain(zr, lr, arch)))
             shares.append((net, hw, ze, te, zp_all, tp_all))
-    PAGE.write_text(_page(summary, far_rows, shares, tilesim.__version__))
-    print(f"zigzag_compare: wrote {PAGE.relative_to(ROOT)}", file=sys.stderr)
+    PAGE.write_text(_page(summary, far_rows, shares, named, tilesim.__version__))
+    print(f"zigzag_compare: wrote {PAGE}", file=sys.stderr)
     return 0
 
 
@@ -453,7 +467,7 @@ DESIGN_DIFFERENCES = """\
 """
 
 
-def _page(summary, far_rows, shares, version) -> str:
+def _page(summary, far_rows, shares, named, version) -> str:
     L = ["# tilesim vs ZigZag 3.9.1", "",
          "Generated by `docs/validation/zigzag_compare.py` (do not edit by hand) from tilesim "
          f"{version}, commit {_git_commit()}, and ZigZag's per-layer results cached in "
@@ -467,7 +481,9 @@ def _page(summary, far_rows, shares, version) -> str:
          "to one with the MAC layers of tilesim's zoo `resnet18` and `mobilenet_v2` by shape "
          "(total K and C, output rows x cols, window, groups, stride; ZigZag's K and C are per "
          "group, its OY/OX are tilesim's P/Q), the node name breaking ties; the script stops "
-         "if any layer on either side is left unmatched. Both tools pick each layer's "
+         "if any layer on either side is left unmatched. The names confirm "
+         + ", ".join(f"{a} of {n} {TITLE[net]} layers" for net, (a, n) in named.items())
+         + " (the rest are matched by shape and order; layers of one shape share their results). Both tools pick each layer's "
          "mapping for the least energy x delay (ZigZag `opt=\"EDP\"`, tilesim "
          "`--objective edp`). Batch 1. Energy in uJ (ZigZag's pJ / 10^6), latency in cycles "
          "(ZigZag gives no clock; the transcriptions' 1 GHz is nominal, so cycles are the "
