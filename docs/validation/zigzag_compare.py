@@ -157,14 +157,25 @@ def _strides(layer) -> tuple[int, int]:
     return sx, sy
 
 
+def _fail(msg: str, code: int = 2):
+    """One line on stderr, then exit (2: bad input or environment)."""
+    print(f"zigzag_compare: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _last_line(text: str) -> str:
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
 def zigzag_python(venv: str | None) -> Path | None:
     """The python of the ZigZag venv: ``venv`` if given (an error if it has none), else
     /work/zzvenv if present, else None."""
     if venv is not None:
         py = Path(venv) / "bin" / "python"
         if not py.exists():
-            sys.exit(f"zigzag_compare: --zigzag-venv {venv}: no bin/python there; create it with "
-                     f"python3 -m venv {venv} && {venv}/bin/pip install zigzag-dse=={ZIGZAG_VERSION} six")
+            _fail(f"--zigzag-venv {venv}: no bin/python there; create it with "
+                  f"python3 -m venv {venv} && {venv}/bin/pip install zigzag-dse=={ZIGZAG_VERSION} six")
         return py
     py = DEFAULT_VENV / "bin" / "python"
     return py if py.exists() else None
@@ -176,13 +187,14 @@ def run_zigzag(py: Path, hardware=HARDWARE, networks=NETWORKS) -> dict:
     ver = subprocess.run([str(py), "-c", "from importlib.metadata import version; "
                           "print(version('zigzag-dse'))"], capture_output=True, text=True)
     if ver.returncode or ver.stdout.strip() != ZIGZAG_VERSION:
-        sys.exit(f"zigzag_compare: {py}: zigzag-dse {ZIGZAG_VERSION} is not installed there "
-                 f"({(ver.stdout or ver.stderr).strip()[-200:]}); pip install zigzag-dse=={ZIGZAG_VERSION} six")
+        _fail(f"{py}: zigzag-dse {ZIGZAG_VERSION} is not installed there "
+              f"({_last_line(ver.stdout or ver.stderr)}); run {py.parent}/pip install "
+              f"zigzag-dse=={ZIGZAG_VERSION} six")
     DATA.mkdir(parents=True, exist_ok=True)
     p = subprocess.run([str(py), str(Path(__file__).resolve()), "--worker-hardware",
                         str(DATA / "zigzag_hardware.json")], capture_output=True, text=True)
     if p.returncode:
-        sys.exit(f"zigzag_compare: reading ZigZag's hardware files failed:\n{p.stderr[-2000:]}")
+        _fail(f"reading ZigZag's hardware files failed: {_last_line(p.stderr)}", 1)
     times = {}
     for hw in hardware:
         for net in networks:
@@ -191,7 +203,7 @@ def run_zigzag(py: Path, hardware=HARDWARE, networks=NETWORKS) -> dict:
             p = subprocess.run([str(py), str(Path(__file__).resolve()), "--worker", hw, net, str(out)],
                                capture_output=True, text=True)
             if p.returncode:
-                sys.exit(f"zigzag_compare: ZigZag failed on {hw} x {net}:\n{p.stderr[-2000:]}")
+                _fail(f"ZigZag failed on {hw} x {net}: {_last_line(p.stderr)}", 1)
             times[(hw, net)] = json.loads(p.stdout.strip().splitlines()[-1])["runtime_s"]
             print(f"zigzag_compare:   {times[(hw, net)]:.1f} s wall", file=sys.stderr, flush=True)
     return times
@@ -217,8 +229,8 @@ def read_zigzag(hw: str, net: str) -> tuple[str, list[dict]]:
     """(the CSV's provenance line, its rows with numbers as floats)."""
     path = DATA / f"zigzag_{hw}_{net}.csv"
     if not path.exists():
-        sys.exit(f"zigzag_compare: {path.relative_to(ROOT)} is missing; run with --zigzag "
-                 "(needs a venv with zigzag-dse==3.9.1) to create it")
+        _fail(f"{path.relative_to(ROOT)} is missing; run with --zigzag "
+              "(needs a venv with zigzag-dse==3.9.1) to create it")
     with open(path, newline="") as f:
         head = f.readline().lstrip("# ").strip()
         rows = list(csv.DictReader(f))
@@ -265,8 +277,8 @@ def match_layers(zrows: list[dict], model) -> tuple[list, int]:
         cands = [i for i, l in enumerate(macs) if not used[i] and signature(
             l.K, l.C, l.P, l.Q, l.R, l.S, l.groups, *l.stride) == sig]
         if not cands:
-            sys.exit(f"zigzag_compare: ZigZag layer {r['layer']} {sig} has no tilesim layer of "
-                     f"that shape in {model.name}")
+            _fail(f"ZigZag layer {r['layer']} {sig} has no tilesim layer of that shape in "
+                  f"{model.name}; the zoo model and ZigZag's ONNX differ", 1)
         named = [i for i in cands if same_name(r["layer"], macs[i].name)]
         i = (named or cands)[0]
         by_name += bool(named)
@@ -274,7 +286,7 @@ def match_layers(zrows: list[dict], model) -> tuple[list, int]:
         out.append(macs[i])
     if not all(used):
         left = [l.name for l, u in zip(macs, used) if not u]
-        sys.exit(f"zigzag_compare: tilesim layers with no ZigZag counterpart: {left}")
+        _fail(f"tilesim layers with no ZigZag counterpart: {left}", 1)
     return out, by_name
 
 
@@ -335,8 +347,22 @@ def _fmt_parts(parts: dict, total: float, n: int = 3) -> str:
     return ", ".join(f"{m}{'.' + o if o else ''} {100 * v / total:.0f} %" for (m, o), v in top)
 
 
+def _energy_cause(zp: dict, tp: dict, top: tuple) -> str:
+    """The cause behind the (memory, operand) term that differs most."""
+    mem, op = top
+    z, t = zp.get(top, 0.0), tp.get(top, 0.0)
+    if is_register(mem) and z > t:
+        return "**registers**"
+    if op == "O" and t > z and mem != "dram":
+        return "**psums in SRAM**"
+    if mem == "dram":
+        return "**DRAM tiling**"
+    return f"**{mem} accesses of {op or 'MACs'}**"
+
+
 def explain(zr: dict, lr, arch) -> str:
-    """Why one layer is far apart, read from the two breakdowns."""
+    """Why one layer is far apart, read from the two breakdowns: a cause in bold, then the
+    numbers it comes from."""
     notes = []
     ze, te = zr["energy_pj"], lr.energy_pj
     zc, tc = zr["latency_cycles"], lr.cycles
@@ -344,23 +370,32 @@ def explain(zr: dict, lr, arch) -> str:
         zp, tp = zz_parts(zr), ts_parts(lr)
         keys = set(zp) | set(tp)
         diffs = sorted(keys, key=lambda k: -abs(tp.get(k, 0.0) - zp.get(k, 0.0)))[:2]
-        notes.append("energy: " + "; ".join(
+        notes.append("energy: " + _energy_cause(zp, tp, diffs[0]) + ": " + "; ".join(
             f"{m}{'.' + o if o else ''} ZZ {zp.get((m, o), 0.0) / 1e6:.3g} vs ts "
             f"{tp.get((m, o), 0.0) / 1e6:.3g} uJ" for m, o in diffs))
     if max(zc, tc) > FAR * min(zc, tc):
         pes = arch.peak_macs_per_cycle
-        ts_util = lr.macs / (pes * (lr.compute_cycles + 1))
-        bits = [f"spatial util ZZ {_pct(zr['spatial_utilization'])} vs ts compute util "
-                f"{_pct(ts_util)}"]
+        zu, tu = zr["spatial_utilization"], lr.macs / (pes * (lr.compute_cycles + 1))
+        causes = []
+        if tc < zc and zu < 0.5 * tu:
+            causes.append("**ZZ spatial underfill**")
+        if tc > zc and lr.bound.endswith(" bandwidth"):
+            causes.append("**ts SRAM port**")
+        elif tc > zc and tu < 0.5 * zu:
+            causes.append("**ts fold overhead**")
+        elif tc > zc and lr.bound == "memory":
+            causes.append("**ts DRAM-bound**")
+        bits = [f"spatial util ZZ {_pct(zu)} vs ts compute util {_pct(tu)}"]
         if lr.bound != "compute":
-            bits.append(f"ts bound by {lr.bound} ({lr.cycles:,} vs {lr.compute_cycles + 1:,} compute cycles)")
+            bits.append(f"ts bound by {lr.bound} ({lr.cycles:,} vs {lr.compute_cycles + 1:,} "
+                        "compute cycles)")
         zt = zr["ideal_temporal_cycles"]
         if zt > 1.5 * zr["ideal_cycles"]:
             bits.append(f"ZZ temporal loops {zt:,.0f} cycles = {zt / zr['ideal_cycles']:.1f}x "
                         "MACs / PEs")
         if zc > 1.25 * zt:
             bits.append(f"ZZ stalls + on/offload {zc - zt:,.0f} cycles")
-        notes.append("latency: " + "; ".join(bits))
+        notes.append("latency: " + ("; ".join(causes) + ": " if causes else "") + "; ".join(bits))
     return ". ".join(notes)
 
 
@@ -421,18 +456,43 @@ def write_page() -> int:
 
 
 
+CAUSES = """\
+- **registers**: ZigZag's per-PE register file (rf_*) absorbs this operand's reuse; tilesim
+  has no such level yet, so the same accesses cost SRAM energy or are not counted at all
+  where its mapping keeps the operand stationary in the array.
+- **psums in SRAM**: tilesim writes every fold's partial sums to its innermost output level
+  (a 2 MiB SRAM at 416 pJ per 2048 b on edge_tpu_like), ZigZag keeps them in its output
+  registers (rf_2B) until the reduction completes.
+- **DRAM tiling**: the DRAM traffic differs because the two searches tile differently.
+- **ZZ spatial underfill**: ZigZag's array dimensions unroll K and C (edge_tpu_like: also OX
+  and OY), the filter window in time; a depthwise group (K = C = 1) or the 3-channel first
+  layer leaves most PEs idle (ZigZag's spatial utilisation), where tilesim's
+  weight-stationary lowering puts C x R x S on the rows.
+- **ts SRAM port**: tilesim's cycles are set by an SRAM's bandwidth: with no registers below
+  it, every operand the array reads and every partial sum it writes crosses that port
+  (eyeriss_like's sram_8KB: 16 B/cycle).
+- **ts fold overhead**: few pixels stream per weight-stationary fold (a fully connected
+  layer streams one), so tilesim's per-fold preload, fill and drain dominate.
+- **ts DRAM-bound**: tilesim's cycles are set by the DRAM traffic.
+"""
+
+
 DESIGN_DIFFERENCES = """\
 ## What differs by design
 
 - **Per-PE register files.** ZigZag gives each PE (or slice of PEs) its own register
   files and tiles every memory level separately; tilesim today has no per-PE level
   (issue 14 adds `scope: pe`). Each transcription keeps those levels in a commented
-  `# with scope: pe (issue 14)` block, and puts the operand in its innermost *shared*
-  level instead, read on every use: on eyeriss_like inputs, weights and partial sums come
-  from sram_1M / sram_64KB / sram_8KB at 100 pJ per 384 b / 20 pJ per 128 b / 10 pJ per
-  128 b instead of 1-2 pJ per 8-24 b registers. On tpu_like the weights' only on-chip home
-  is the per-PE rf_128B, written as one shared 128 KiB `weight_rf` level at the register
-  energy; partial sums go to sram_2MB (416 pJ per 2048 b) where ZigZag keeps them in rf_2B.
+  `# with scope: pe (issue 14)` block and puts the operand in its innermost *shared* level
+  instead (tpu_like's weights, whose only on-chip home is the per-PE rf_128B, in one
+  shared 128 KiB `weight_rf` at the register's energy). In ZigZag every MAC reads its
+  input and weight from registers and reads and writes its partial sum in one (on
+  eyeriss_like 1.0 pJ per 8-bit read, 1.5 / 2.0 pJ per 24-bit partial-sum access: a few pJ
+  per MAC against a 0.5 pJ MAC), which is where most of its eyeriss_like energy goes (the
+  energy table above). tilesim's systolic model forwards operands from PE to PE
+  (`hop_energy`, zero here: ZigZag models no interconnect) and counts buffer accesses per
+  fold, so these per-MAC accesses have no counterpart; the partial sums it does count go to
+  an SRAM (sram_8KB, sram_2MB) on every fold.
 - **One tiling level.** tilesim chooses one tile, at the DRAM boundary, and every on-chip
   level holding an operand must hold that whole tile (double-buffered: half the level).
   On eyeriss_like the 8 KiB output buffer therefore caps the output tile, which raises
@@ -490,15 +550,17 @@ def _page(summary, far_rows, shares, named, version) -> str:
          "comparable figure). Ratio = tilesim / ZigZag.", "",
          "## Per network and hardware", "",
          "| network | hardware | layers | ZigZag energy (uJ) | tilesim energy (uJ) | ratio "
-         "| ZigZag latency (cycles) | tilesim latency (cycles) | ratio | ZigZag run time (s) "
+         "| ZigZag latency (cycles) | tilesim latency (cycles) | ratio | ZigZag run time (CPU s) "
          "| tilesim run time (s) |",
          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for net, hw, n, ze, te, zc, tc, zs, tsec in summary:
         L.append(f"| {TITLE[net]} | {hw} | {n} | {ze / 1e6:,.1f} | {te / 1e6:,.1f} | "
                  f"{_ratio(te, ze)} | {zc:,.0f} | {tc:,} | {_ratio(tc, zc)} | {zs} | {tsec:.2f} |")
-    L += ["", "ZigZag's run time is its whole search for the network on one core of a shared "
-          "2-core machine (the CSV's header line); tilesim's is `simulate()` on the same "
-          "layers, its mapping search included.", "",
+    L += ["", "ZigZag's run time is the CPU time of its whole run for the network (parsing, "
+          "spatial and LOMA temporal mapping search, cost model; one process), from the "
+          "CSV's header line, which also has the wall time on the shared 2-core machine it "
+          "ran on. tilesim's is the wall time of `simulate()` on the same layers, its "
+          "mapping search included.", "",
           "## Where the energy goes", "",
           "Share of each network's energy: MAC, registers (ZigZag's `rf_*`, tilesim's "
           "`weight_rf`), and the three largest (memory, operand) terms.", "",
@@ -510,16 +572,28 @@ def _page(summary, far_rows, shares, named, version) -> str:
                  f"| {_fmt_parts(zp, ze)} | {100 * tp[('MAC', '')] / te:.0f} % | {_share(tp, te)} "
                  f"| {_fmt_parts(tp, te)} |")
     L += ["", f"## Layers more than {FAR:g}x apart", "",
-          f"Every layer whose energy or latency differs by more than {FAR:g}x (either way). "
+          f"Every layer whose energy or latency differs by more than {FAR:g}x (either way); "
+          "layers of the same shape, which get the same results from both tools, share a row. "
           "The explanation is read from the two breakdowns: for energy, the two (memory, "
           "operand) terms that differ most (ZZ = ZigZag, ts = tilesim); for latency, "
           "ZigZag's spatial utilisation against tilesim's compute utilisation (MACs / "
-          "(PEs x compute cycles)), what bounds tilesim's cycles, and ZigZag's stalls.", "",
+          "(PEs x compute cycles)), what bounds tilesim's cycles, and ZigZag's stalls. The "
+          "cause in bold is chosen from these numbers by fixed rules (`explain()` in the "
+          "script):", "", CAUSES, "",
           "| network | hardware | layer | shape | energy ZZ (uJ) | energy ts (uJ) | ratio "
           "| cycles ZZ | cycles ts | ratio | explanation |",
           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    for net, hw, name, lr, zr, er, cr, why in far_rows:
-        L.append(f"| {TITLE[net]} | {hw} | {name} | {_shape_of(lr, zr)} | "
+    groups: dict = {}
+    for row in far_rows:
+        net, hw, name, lr, zr, er, cr, why = row
+        key = (net, hw, _shape_of(lr, zr), zr["energy_pj"], lr.energy_pj)
+        groups.setdefault(key, []).append(row)
+    for rows in groups.values():
+        net, hw, _, lr, zr, er, cr, why = rows[0]
+        names = ", ".join(r[2] for r in rows)
+        if len(rows) > 1:
+            names += f" ({len(rows)} layers, each)"
+        L.append(f"| {TITLE[net]} | {hw} | {names} | {_shape_of(lr, zr)} | "
                  f"{zr['energy_pj'] / 1e6:,.2f} | {lr.energy_pj / 1e6:,.2f} | {er:.2f} | "
                  f"{zr['latency_cycles']:,.0f} | {lr.cycles:,} | {cr:.2f} | {why} |")
     if not far_rows:
