@@ -614,7 +614,7 @@ def _verdict(summary) -> str:
     c = sum(within(tc, zc) for _, _, _, _, _, zc, tc, _, _ in summary)
     er = [te / ze for _, _, _, ze, te, _, _, _, _ in summary]
     cr = [tc / zc for _, _, _, _, _, zc, tc, _, _ in summary]
-    return (f"Within {BOUND:.0%} of ZigZag (issue 14's bound): energy {e} of {n} pairs, latency "
+    return (f"Within {100 * BOUND:.0f} % of ZigZag (issue 14's bound): energy {e} of {n} pairs, latency "
             f"{c} of {n}. tilesim / ZigZag ranges over {min(er):.2f}-{max(er):.2f} in energy and "
             f"{min(cr):.2f}-{max(cr):.2f} in latency.")
 
