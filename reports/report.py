@@ -59,24 +59,118 @@ def _read_csv(p: Path):
                          "folder again with tilesim") from None
 
 
+#: what a report needs of each table: (columns that must be there, number columns that
+#: must hold a number in every row; in a sweep, in every feasible row)
+NEEDS = {
+    "layers.csv": (("layer", "kind"), ("macs", "compute_cycles", "stall_cycles", "total_cycles",
+                                       "latency_ms", "utilization", "dram_read_bytes",
+                                       "dram_write_bytes")),
+    "results.csv": (("design", "model", "batch", "status"), ()),
+    "compare.csv": (("layer", "design", "source"), ("latency_ms",)),
+}
+#: summary.json keys a report reads as numbers (when present)
+SUMMARY_NUMBERS = ("latency_ms", "throughput_samples_per_s", "utilization", "energy_uj",
+                   "tops_per_w", "avg_power_w", "area_sq_mm", "dram_read_bytes",
+                   "dram_write_bytes", "macs", "clock_hz", "total_cycles", "batch",
+                   "peak_macs_per_cycle")
+FIX = "write the folder again with tilesim (run --out, sweep --out or compare --out)"
+
+
+def _bad(p: Path, what: str) -> ValueError:
+    return ValueError(f"{p}: {what}. Fix: {FIX}")
+
+
+def check_table(df, p: Path):
+    """``df`` (read from ``p``) as a report reads it: the columns :data:`NEEDS` names are
+    there; every number column (by its name's unit, ``units.unit_of``) holds numbers that
+    are finite and not negative; the required ones hold one in every row (a sweep's: in
+    every feasible row). A ValueError naming the file, the column and the row."""
+    import numpy as np
+    import pandas as pd
+
+    from .units import unit_of
+    cols, required = NEEDS[p.name]
+    missing = [c for c in (*cols, *required) if c not in df.columns]
+    if missing:
+        raise _bad(p, f"no column {missing[0]!r} (a report needs "
+                   + ", ".join(dict.fromkeys((*cols, *required))) + ")")
+    rows = df
+    if p.name == "results.csv":
+        rows = df[df["status"].astype(str) == "ok"]
+        required = [c for c in ("latency_ms", "energy_uj", "total_cycles") if c in df.columns]
+    for c in df.columns:
+        if unit_of(str(c)) is None:
+            continue
+        col = rows[c]
+        num = pd.to_numeric(col, errors="coerce")
+        text = col[num.isna() & col.notna()]
+        if len(text):
+            i = text.index[0]
+            raise _bad(p, f"column {c!r}, row {i + 2}: {str(text.iloc[0])!r} is not a number")
+        v = num.to_numpy(dtype=float)
+        for test, why in ((np.isinf(v), "is not finite"), (v < 0, "is negative"),
+                          (np.isnan(v) & (c in required), "is empty (NaN)")):
+            if test.any():
+                i = int(np.flatnonzero(test)[0])
+                raise _bad(p, f"column {c!r}, row {int(rows.index[i]) + 2}: {col.iloc[i]!r} "
+                           + why)
+        if p.name != "results.csv":
+            df[c] = num
+    return df
+
+
+def check_summary(s, p: Path) -> dict:
+    """A summary.json as a report reads it: a mapping whose numbers (:data:`SUMMARY_NUMBERS`)
+    are finite and not negative."""
+    import math
+    if s is None:
+        return {}
+    if not isinstance(s, dict):
+        raise _bad(p, "the top level is not a mapping of keys")
+    for k in SUMMARY_NUMBERS:
+        v = s.get(k)
+        if v is None and k in s and k not in ("latency_ms", "energy_uj"):
+            continue
+        if k in s and (isinstance(v, bool) or not isinstance(v, (int, float))
+                       or not math.isfinite(v) or v < 0):
+            raise _bad(p, f"key {k!r}: {v!r} is not a finite number >= 0")
+    return s
+
+
 def load_dir(path) -> dict:
-    """The tables and metadata of an output folder (a run, a sweep or a compare)."""
+    """The tables and metadata of an output folder (a run, a sweep or a compare),
+    complete and checked: its ``manifest.json`` (written last by tilesim) must list every
+    file read, each table must hold what a report needs (:func:`check_table`), and each
+    file must match its size and sha256 in the manifest. Files the manifest does not list
+    (left over from an earlier run into the same folder) are not read. A ValueError with
+    the file, the column and the fix otherwise."""
+    from .io import read_manifest, verify_manifest
     d = Path(path)
     if not d.is_dir():
         raise FileNotFoundError(2, "no such folder", str(d))
-    got = {"dir": str(d), "name": d.name}
-    if (d / "layers.csv").is_file():
-        got["run"] = RunData(d.name, _read_json(d / "summary.json") or {},
-                             _read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
-    if (d / "results.csv").is_file():
-        got["sweep"] = (_read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
-    if (d / "compare.csv").is_file():
-        got["compare"] = (_read_csv(d / "compare.csv"),
-                          _read_json(d / "compare_summary.json") or {})
-    if len(got) == 2:
+    if not any((d / n).is_file() for n in NEEDS):
         raise FileNotFoundError(2, "no layers.csv, results.csv or compare.csv in the folder "
                                 "(make one with tilesim run --out, sweep --out or compare)",
                                 str(d))
+    listed = read_manifest(d)
+    got = {"dir": str(d), "name": d.name}
+
+    def json_of(name):
+        return _read_json(d / name) if name in listed else None
+
+    def csv_of(name):
+        return check_table(_read_csv(d / name), d / name)
+    if "layers.csv" in listed:
+        got["run"] = RunData(d.name, check_summary(json_of("summary.json"), d / "summary.json"),
+                             csv_of("layers.csv"), json_of("trace.json"))
+    if "results.csv" in listed:
+        got["sweep"] = (csv_of("results.csv"), json_of("sweep.json") or {})
+    if "compare.csv" in listed:
+        got["compare"] = (csv_of("compare.csv"), json_of("compare_summary.json") or {})
+    if len(got) == 2:
+        raise ValueError(f"{d / 'manifest.json'}: lists no layers.csv, results.csv or "
+                         f"compare.csv. Fix: {FIX}")
+    verify_manifest(d, listed)
     return got
 
 
