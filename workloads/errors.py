@@ -8,11 +8,10 @@ def regular_file(path, fix: str = "check the path") -> None:
     import stat
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        raise WorkloadError("no such file", source=str(path), fix=fix) from None
     except OSError as e:
         raise WorkloadError(f"cannot read the file: {e.strerror}", source=str(path),
-                            fix="check the path and its permissions") from None
+                            fix=f"{fix} and its permissions" if fix != "check the path"
+                            else "check the path and its permissions") from None
     if not stat.S_ISREG(st.st_mode):
         what = ("a folder" if stat.S_ISDIR(st.st_mode) else
                 "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a special file")

@@ -41,6 +41,9 @@ def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported:
     if not fn.isidentifier():
         raise WorkloadError(f"{fn!r} is not a Python function name", source=spec,
                             fix="write --model path/to/file.py:function_name")
+    if not path.exists():
+        raise WorkloadError("no such Python file", source=path_s,
+                            fix="check the path before ':'")
     regular_file(path, "check the path before ':'")
     if input_shape is None:
         raise WorkloadError("a PyTorch model needs an input shape", source=spec,
