@@ -32,13 +32,16 @@ def _ints(obj, fields) -> None:
     """Normalise integer fields (numpy ints welcome) and reject non-integers."""
     for f in fields:
         v = getattr(obj, f)
+        if type(v) is int:   # the common case, without the slow Integral (ABC) check
+            continue
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise WorkloadError(f"layer {obj.name!r}: {f} = {v!r} must be a positive integer",
                                 fix=f"give {f} a whole number >= 1")
         object.__setattr__(obj, f, int(v))
     for f in ("stride", "padding", "dilation"):
-        if hasattr(obj, f):
-            object.__setattr__(obj, f, tuple(int(x) for x in getattr(obj, f)))
+        v = getattr(obj, f, None)
+        if v is not None and not (type(v) is tuple and all(type(x) is int for x in v)):
+            object.__setattr__(obj, f, tuple(int(x) for x in v))
 
 
 def _check_window(name, stride, pad, dilation) -> None:
