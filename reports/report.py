@@ -234,6 +234,70 @@ def _roofline_tables(L, peak: float, bw: float | None) -> list:
                                              "of attainable": "fraction"})]
 
 
+#: per-layer plots and tables of a network with more layers than this show it in bins of
+#: consecutive layers (plots) or its slowest layers (tables), and say so; layers.csv keeps all
+MAX_LAYERS = 200
+
+
+def binned(L, most: int = MAX_LAYERS):
+    """``L`` (a layer table) as at most ``most`` rows, each the sum of a run of consecutive
+    layers, named after the first with the count ("conv7 +49"): cycle columns keep the
+    last-index convention (a bin of layers taking t1+1, t2+1, ... cycles reads
+    sum(t+1) - 1), fractions (utilisation, busy_*) are weighted by each layer's cycles, the
+    other number columns summed. ``L`` itself when it is short enough."""
+    import numpy as np
+    import pandas as pd
+
+    from .units import unit_of
+    n = len(L)
+    if n <= most:
+        return L
+    size = -(-n // most)
+    g = np.arange(n) // size
+    span = (L["total_cycles"].astype(float) + 1) if "total_cycles" in L.columns else None
+    out = {}
+    firsts = L.groupby(g, sort=True).head(1)
+    counts = np.bincount(g)
+    out["layer"] = [f"{name} +{c - 1}" if c > 1 else str(name)
+                    for name, c in zip(firsts["layer"].astype(str), counts)]
+    for c in L.columns:
+        if c == "layer":
+            continue
+        unit = unit_of(str(c))
+        if unit is None:
+            out[c] = firsts[c].to_numpy()
+            continue
+        v = pd.to_numeric(L[c], errors="coerce").astype(float)
+        if unit == "fraction" and span is not None:
+            w = (v * span).groupby(g).sum(min_count=1) / span.groupby(g).sum()
+            out[c] = w.to_numpy()
+        elif c in ("compute_cycles", "total_cycles"):
+            out[c] = ((v + 1).groupby(g).sum() - 1).to_numpy()
+        else:
+            out[c] = v.groupby(g).sum(min_count=1).to_numpy()
+    return pd.DataFrame(out)
+
+
+def slowest(L, most: int = MAX_LAYERS):
+    """The ``most`` layers of ``L`` with the longest latency, in network order (``L`` itself
+    when it is short enough)."""
+    if len(L) <= most or "latency_ms" not in L.columns:
+        return L
+    return L.loc[sorted(L["latency_ms"].astype(float).nlargest(most).index)]
+
+
+def _sampling_note(L) -> str | None:
+    n = len(L)
+    if n <= MAX_LAYERS:
+        return None
+    size = -(-n // MAX_LAYERS)
+    return (f"This network has {n:,} layers: the per-layer plots show them in "
+            f"{-(-n // size):,} bins of {size} consecutive layers (each named after its first "
+            f"layer, '+k' the layers after it; times, bytes and energies summed, utilisation "
+            f"weighted by time), and the per-layer tables the {MAX_LAYERS} slowest layers in "
+            "network order; layers.csv holds every layer.")
+
+
 def _cards(summary: dict) -> list:
     s = summary
     c = [("model", f"{s.get('model', '?')} (batch {s.get('batch', '?')})"),
@@ -294,8 +358,11 @@ def _title(run: RunData) -> str:
 
 
 def run_sections(run: RunData) -> list[Section]:
-    s, L = run.summary, run.layers
+    s, full = run.summary, run.layers
     out = [Section(_title(run), [("cards", _cards(s))])]
+    if _sampling_note(full):
+        out[0].items.append(("text", _sampling_note(full)))
+    L = binned(full)
     clock = float(s.get("clock_hz") or 1.0)
     lat = Section("Per-layer latency and energy")
     lat.items.append(("svg", plots.latency_breakdown(L, clock)))
@@ -308,13 +375,13 @@ def run_sections(run: RunData) -> list[Section]:
         out.append(Section("Stalls by cause", [("svg", plots.stall_by_cause(L, clock)),
                                                ("text", _stall_share_text(L))]))
     out.append(Section("Utilisation per layer", [("svg", plots.utilization(
-        L, s.get("utilization"))), ("table", _utilisation_table(L))]))
+        L, s.get("utilization"))), ("table", _utilisation_table(full))]))
     if run.roof.get("peak_ops_per_s"):
         rf = run.roof
         out.append(Section("Roofline", [
             ("svg", plots.roofline(L, rf["peak_ops_per_s"], rf.get("dram_bytes_per_s"))),
             ("text", _roof_text(rf)),
-            *[("table", t) for t in _roofline_tables(L, rf["peak_ops_per_s"],
+            *[("table", t) for t in _roofline_tables(slowest(full), rf["peak_ops_per_s"],
                                                      rf.get("dram_bytes_per_s"))]]))
     out += run_details(run)
     return out
@@ -330,7 +397,7 @@ def run_summary(run: RunData, suffix: str) -> Section:
     sec.items.append(("table", _utilisation_table(L)))
     if run.roof.get("peak_ops_per_s"):
         sec.items += [("table", t) for t in _roofline_tables(
-            L, run.roof["peak_ops_per_s"], run.roof.get("dram_bytes_per_s"))]
+            slowest(L), run.roof["peak_ops_per_s"], run.roof.get("dram_bytes_per_s"))]
     return sec
 
 
@@ -351,7 +418,11 @@ def run_details(run: RunData, suffix: str = "") -> list[Section]:
             "dram_read_bytes", "dram_write_bytes", "energy_pj", "bound", "dataflow"]
     heads = {**TABLE_LABELS, "total_cycles": "cycles (last index)",
              "dram_read_bytes": "DRAM read", "dram_write_bytes": "DRAM write"}
-    out.append(Section("Layers" + suffix, [("table", _table(L, cols, heads))]))
+    sec = Section("Layers" + suffix, [("table", _table(slowest(L), cols, heads))])
+    if len(L) > MAX_LAYERS:
+        sec.items.insert(0, ("text", f"The {MAX_LAYERS} slowest of {len(L):,} layers, in "
+                                     "network order (layers.csv holds every layer)."))
+    out.append(sec)
     return out
 
 
@@ -385,6 +456,9 @@ def overlay_sections(runs: list[RunData]) -> list[Section]:
     """Several runs in shared plots, one series per run: per-layer latency, energy and
     utilisation, time by cause, and one roofline."""
     import numpy as np
+    from dataclasses import replace
+    whole = runs
+    runs = [replace(r, layers=binned(r.layers)) for r in runs]   # per-layer overlays
     names = [list(r.layers["layer"].astype(str)) for r in runs]
     same = all(n == names[0] for n in names)
     axis = names[0] if same else None
@@ -409,6 +483,7 @@ def overlay_sections(runs: list[RunData]) -> list[Section]:
         sec.items.append(("svg", plots.overlay(
             axis, {label[r.name]: r.layers["utilization"].to_numpy(dtype=float) * 100
                    for r in runs}, "PE utilisation (%)", "Utilisation per layer", log=False)))
+    runs = whole   # whole-run totals and the roofline from every layer
     causes = ["compute"]
     for r in runs:
         causes += [c[len("stall_"):-len("_cycles")] for c in plots.stall_columns(r.layers)
