@@ -256,3 +256,56 @@ def test_a_kill_at_random_times_never_gives_a_mixed_folder(run_dir, tmp_path, ca
         else:
             assert code == 2 and "manifest.json" in err and len(err.splitlines()) == 1, err
             outcomes.add("refused")
+
+
+def test_the_output_scan_catches_nan_infinity_and_negative_counts(tmp_path):
+    """The scanner itself: each bad file is caught, a clean one passes."""
+    bad = {"a.json": '{"latency_ms": NaN}', "b.json": '{"x": [Infinity]}',
+           "c.json": '{"total_cycles": -3}', "d.csv": "layer,energy_pj\nc1,inf\n",
+           "e.csv": "layer,total_cycles\nc1,-1\n", "f.md": "| c1 | nan |\n",
+           "g.html": "<td>-inf</td>"}
+    for name, text in bad.items():
+        d = tmp_path / name.split(".")[0]
+        d.mkdir()
+        (d / name).write_text(text)
+        with pytest.raises(AssertionError):
+            assert_clean_outputs(d)
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (ok / "s.json").write_text('{"latency_ms": 1.5, "delta": -2, "name": "infeasible nan-free"}')
+    (ok / "l.csv").write_text("layer,status,energy_pj\ninfo,infeasible,\n")
+    assert assert_clean_outputs(ok) == 2
+
+
+def test_every_output_of_hostile_runs_that_succeed_is_clean(tmp_path, capsys):
+    """Hostile inputs that are valid (math-text names, an unrepresentable sweep point, a
+    DES trace, GPU comparison): every CSV, JSON, Markdown and HTML file they write holds
+    no NaN, Infinity or negative count."""
+    import yaml
+    names = ["$\\foo$", "$x^", "a_b$", "5%", "<b>"]
+    net = tmp_path / "in" / "net.yaml"
+    net.parent.mkdir()
+    net.write_text("name: \"$n^\"\nlayers:\n" + "".join(
+        f"  - {{name: {json.dumps(n)}, type: conv, C: 8, H: 8, W: 8, K: 8, R: 3}}\n"
+        for n in names))
+    o = tmp_path / "out"
+    runs = [["run", "--arch", "eyeriss_like", "--model", str(net), "--quiet", "--fidelity",
+             "des", "--trace", str(o / "t.json"), "--out", str(o / "des"),
+             "--report", str(o / "des.html")],
+            ["run", "--arch", "t4", "--model", str(net), "--quiet", "--out", str(o / "gpu"),
+             "--report", str(o / "gpu.md")],
+            ["compare", "--arch", "eyeriss_like", "--gpu", "t4", "--model", str(net),
+             "--quiet", "--out", str(o / "cmp"), "--report", str(o / "cmp.html")]]
+    spec = tmp_path / "in" / "s.yaml"
+    spec.write_text(yaml.safe_dump({"version": 1, "name": "s", "base": "eyeriss_like",
+                                    "models": [str(net)],
+                                    "vary": {"compute.arrays[0].rows": [2 ** 63, 8]},
+                                    "search": {"candidates": 200}}))
+    runs.append(["sweep", str(spec), "--out", str(o / "sweep"), "--quiet", "--workers", "1",
+                 "--report", str(o / "sweep.html")])
+    for argv in runs:
+        assert main(argv) == 0, capsys.readouterr().err
+    for d in ("des", "gpu", "cmp", "sweep"):
+        assert main(["report", str(o / d), "-o", str(o / f"r_{d}.md")]) == 0
+    assert main(["report", str(o / "des"), str(o / "gpu"), "-o", str(o / "both.html")]) == 0
+    assert assert_clean_outputs(o) >= 25
