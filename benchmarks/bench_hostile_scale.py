@@ -54,7 +54,8 @@ def layer_table(folder: Path, rows: int) -> tuple[Path, Path]:
         f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
                 "Num Filter, Strides,\n")
         for i in range(rows):
-            f.write((f"c{i}, 16, 16, 3, 3, 16, 16, 1,\n", f"p{i}, 14, 14, 1, 1, 16, 32, 1,\n")[i % 2])
+            f.write((f"c{i}, 16, 16, 3, 3, 16, 16, 1,\n",
+                     f"p{i}, 14, 14, 1, 1, 16, 32, 1,\n")[i % 2])
     return y, c
 
 
