@@ -162,3 +162,20 @@ def test_two_concurrent_sweeps_never_compute_a_point_twice(tmp_path):
         s = Store(out / "results.sqlite")
         assert s.count() == 6
         s.close()
+
+
+def test_the_lock_is_not_held_by_forked_workers(tmp_path):
+    """A process forked while a store is open (a worker) does not hold the lock: once the
+    store is closed, a new writer gets it while the child still runs."""
+    import signal
+    holder = Store(tmp_path / "results.sqlite", version="0.2.0")
+    pid = os.fork()
+    if pid == 0:   # the child: outlives the parent's store
+        time.sleep(30)
+        os._exit(0)
+    try:
+        holder.close()
+        Store(tmp_path / "results.sqlite", version="0.2.0").close()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -94,6 +94,16 @@ class Store:
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
+        # a forked worker process would share the lock (flock belongs to the open file) and
+        # keep it held after this store is closed: the child closes its copy at once
+        import weakref
+        ref = weakref.ref(f)
+
+        def drop_in_child() -> None:
+            held = ref()
+            if held is not None and not held.closed:
+                held.close()
+        os.register_at_fork(after_in_child=drop_in_child)
         return f
 
     def _release(self) -> None:
