@@ -54,12 +54,12 @@ def load(spec) -> Architecture:
     if path.suffix == ".cfg":
         from .scalesim_cfg import cfg_dict
         if not path.is_file():
-            raise ArchError("no such file", source=str(path),
+            raise ArchError(_not_a_file(path), source=str(path),
                             fix="check the path to the SCALE-Sim .cfg")
         return from_dict(cfg_dict(path, read_text(path)), source=str(path))
     if path.suffix in (".yaml", ".yml") or isinstance(spec, os.PathLike) or _exists(path):
         if not path.is_file():
-            raise ArchError("no such file", source=spec_s,
+            raise ArchError(_not_a_file(path), source=spec_s,
                             fix="check the path, or give a preset name: " + ", ".join(presets()))
         return from_yaml(read_text(path), source=spec_s)
     if spec_s in presets():
@@ -85,6 +85,15 @@ def _exists(path: Path) -> bool:
         return path.exists()
     except OSError:
         return False
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` (not a regular file) is not read: it is missing, or a folder or a
+    special file (a FIFO would block the read forever, so it is never opened)."""
+    return ("no such file" if not _exists(path) else
+            "is a folder, not a file" if path.is_dir() else
+            "is a FIFO or other special file, not a regular file; tilesim reads "
+            "architectures from regular files only")
 
 
 def read_text(path: Path) -> str:

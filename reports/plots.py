@@ -20,6 +20,21 @@ STALL_CAUSES = ("input", "weight", "psum", "writeback", "contention", "other")
 LONG = 32          # layers beyond which a layer axis is labelled by block
 
 
+def _literal_text(figure):
+    """A figure function whose text is drawn as written: layer names, model names and
+    varied values come from the user, and matplotlib would read ``$x^`` or ``$\\foo$`` in
+    them as math text (and fail on it). No label of ours uses math text, so it is off
+    (``text.parse_math``, ``text.usetex``) while the figure is built and drawn."""
+    import functools
+
+    @functools.wraps(figure)
+    def draw(*args, **kwargs):
+        import matplotlib
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return figure(*args, **kwargs)
+    return draw
+
+
 def _fig(w=12.0, h=3.4):
     from matplotlib.figure import Figure
     fig = Figure(figsize=(w, h), dpi=96)
@@ -197,6 +212,7 @@ def stall_columns(layers) -> list[str]:
 
 
 # ---- one run ----------------------------------------------------------------------------
+@_literal_text
 def latency_breakdown(layers, clock_hz: float) -> str:
     """Per-layer latency stacked: compute, then memory stall."""
     fig = _fig()
@@ -214,6 +230,7 @@ def latency_breakdown(layers, clock_hz: float) -> str:
     return to_svg(fig)
 
 
+@_literal_text
 def stall_by_cause(layers, clock_hz: float) -> str:
     """Per-layer time stacked: compute, then each stall cause the DES attributes."""
     fig = _fig()
@@ -241,6 +258,7 @@ def stall_by_cause(layers, clock_hz: float) -> str:
     return to_svg(fig)
 
 
+@_literal_text
 def energy_breakdown(layers) -> str:
     """Per-layer energy (µJ) stacked by level."""
     fig = _fig()
@@ -258,6 +276,7 @@ def energy_breakdown(layers) -> str:
     return to_svg(fig)
 
 
+@_literal_text
 def utilization(layers, overall: float | None = None) -> str:
     """PE utilisation per layer (%), the axis scaled to the data; the run's overall
     utilisation as a dashed line when given."""
@@ -287,6 +306,7 @@ def _roof_points(layers):
     return oi, perf
 
 
+@_literal_text
 def roofline(layers, peak_ops_per_s: float, dram_bytes_per_s: float | None) -> str:
     """MAC layers on the roofline: operational intensity (ops per DRAM byte) against
     achieved ops/s; 2 ops per MAC."""
@@ -294,6 +314,7 @@ def roofline(layers, peak_ops_per_s: float, dram_bytes_per_s: float | None) -> s
                                                   "dram_bytes_per_s": dram_bytes_per_s})})
 
 
+@_literal_text
 def roofline_runs(runs: dict) -> str:
     """One roofline plot for several runs: ``{name: (layers, roof)}`` with roof
     ``{"peak_ops_per_s", "dram_bytes_per_s"}``; each run's points and roof in its colour
@@ -343,6 +364,7 @@ def roofline_runs(runs: dict) -> str:
     return to_svg(fig)
 
 
+@_literal_text
 def timeline(trace: dict | None, layers=None, clock_hz: float | None = None,
              bins: int = 1200) -> str:
     """A DES timeline over the whole run: one row per trace track (busy intervals merged at
@@ -413,6 +435,7 @@ def timeline(trace: dict | None, layers=None, clock_hz: float | None = None,
 
 
 # ---- several runs -----------------------------------------------------------------------
+@_literal_text
 def overlay(names, series: dict, ylabel: str, title: str, log: bool | None = None,
             ylim0: bool = True) -> str:
     """Per-layer values of several runs in one plot: one line (with markers) per run over
@@ -444,6 +467,7 @@ def overlay(names, series: dict, ylabel: str, title: str, log: bool | None = Non
     return to_svg(fig)
 
 
+@_literal_text
 def bars(labels, series: dict, ylabel: str, title: str, log: bool | None = False,
          color_by_label: bool = False) -> str:
     """Grouped bars: one group per label, one bar per series (``color_by_label``: one
@@ -474,6 +498,7 @@ def bars(labels, series: dict, ylabel: str, title: str, log: bool | None = False
     return to_svg(fig)
 
 
+@_literal_text
 def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
                    labels: dict | None = None, line: bool = True) -> str:
     """All feasible points, coloured by ``color`` (numeric: colour bar; text: legend), the

@@ -60,26 +60,124 @@ def _read_csv(p: Path):
                          "folder again with tilesim") from None
 
 
+#: what a report needs of each table: (columns that must be there, number columns that
+#: must hold a number in every row; in a sweep, in every feasible row)
+NEEDS = {
+    "layers.csv": (("layer", "kind"), ("macs", "compute_cycles", "stall_cycles", "total_cycles",
+                                       "latency_ms", "utilization", "dram_read_bytes",
+                                       "dram_write_bytes")),
+    "results.csv": (("design", "model", "batch", "status"), ()),
+    "compare.csv": (("layer", "design", "source"), ("latency_ms",)),
+    "codesign results.csv": (("design", "network", "status"), ()),
+}
+#: summary.json keys a report reads as numbers (when present)
+SUMMARY_NUMBERS = ("latency_ms", "throughput_samples_per_s", "utilization", "energy_uj",
+                   "tops_per_w", "avg_power_w", "area_sq_mm", "dram_read_bytes",
+                   "dram_write_bytes", "macs", "clock_hz", "total_cycles", "batch",
+                   "peak_macs_per_cycle")
+FIX = "write the folder again with tilesim (run --out, sweep --out or compare --out)"
+
+
+def _bad(p: Path, what: str) -> ValueError:
+    return ValueError(f"{p}: {what}. Fix: {FIX}")
+
+
+def check_table(df, p: Path, needs=None):
+    """``df`` (read from ``p``) as a report reads it: the columns :data:`NEEDS` names are
+    there; every number column (by its name's unit, ``units.unit_of``) holds numbers that
+    are finite and not negative; the required ones hold one in every row (a sweep's: in
+    every feasible row). A ValueError naming the file, the column and the row."""
+    import numpy as np
+    import pandas as pd
+
+    from .units import unit_of
+    cols, required = needs or NEEDS[p.name]
+    missing = [c for c in (*cols, *required) if c not in df.columns]
+    if missing:
+        raise _bad(p, f"no column {missing[0]!r} (a report needs "
+                   + ", ".join(dict.fromkeys((*cols, *required))) + ")")
+    rows = df
+    if p.name == "results.csv":
+        rows = df[df["status"].astype(str) == "ok"]
+        required = [c for c in ("latency_ms", "energy_uj", "total_cycles") if c in df.columns]
+    for c in df.columns:
+        if unit_of(str(c)) is None:
+            continue
+        col = rows[c]
+        num = pd.to_numeric(col, errors="coerce")
+        text = col[num.isna() & col.notna()]
+        if len(text):
+            i = text.index[0]
+            raise _bad(p, f"column {c!r}, row {i + 2}: {str(text.iloc[0])!r} is not a number")
+        v = num.to_numpy(dtype=float)
+        for test, why in ((np.isinf(v), "is not finite"), (v < 0, "is negative"),
+                          (np.isnan(v) & (c in required), "is empty (NaN)")):
+            if test.any():
+                i = int(np.flatnonzero(test)[0])
+                raise _bad(p, f"column {c!r}, row {int(rows.index[i]) + 2}: {col.iloc[i]!r} "
+                           + why)
+        if p.name != "results.csv":
+            df[c] = num
+    return df
+
+
+def check_summary(s, p: Path) -> dict:
+    """A summary.json as a report reads it: a mapping whose numbers (:data:`SUMMARY_NUMBERS`)
+    are finite and not negative."""
+    import math
+    if s is None:
+        return {}
+    if not isinstance(s, dict):
+        raise _bad(p, "the top level is not a mapping of keys")
+    for k in SUMMARY_NUMBERS:
+        v = s.get(k)
+        if v is None and k in s and k not in ("latency_ms", "energy_uj", "dram_read_bytes",
+                                              "dram_write_bytes"):   # added up: never null
+            continue
+        if k in s and (isinstance(v, bool) or not isinstance(v, (int, float))
+                       or not math.isfinite(v) or v < 0):
+            raise _bad(p, f"key {k!r}: {v!r} is not a finite number >= 0")
+    return s
+
+
 def load_dir(path) -> dict:
-    """The tables and metadata of an output folder (a run, a sweep or a compare)."""
+    """The tables and metadata of an output folder (a run, a sweep or a compare),
+    complete and checked: its ``manifest.json`` (written last by tilesim) must list every
+    file read, each table must hold what a report needs (:func:`check_table`), and each
+    file must match its size and sha256 in the manifest. Files the manifest does not list
+    (left over from an earlier run into the same folder) are not read. A ValueError with
+    the file, the column and the fix otherwise."""
+    from .io import read_manifest, verify_manifest
     d = Path(path)
     if not d.is_dir():
         raise FileNotFoundError(2, "no such folder", str(d))
-    got = {"dir": str(d), "name": d.name}
-    if (d / "layers.csv").is_file():
-        got["run"] = RunData(d.name, _read_json(d / "summary.json") or {},
-                             _read_csv(d / "layers.csv"), _read_json(d / "trace.json"))
-    if (d / "codesign.json").is_file() and (d / "results.csv").is_file():
-        got["codesign"] = (_read_csv(d / "results.csv"), _read_json(d / "codesign.json"))
-    elif (d / "results.csv").is_file():
-        got["sweep"] = (_read_csv(d / "results.csv"), _read_json(d / "sweep.json") or {})
-    if (d / "compare.csv").is_file():
-        got["compare"] = (_read_csv(d / "compare.csv"),
-                          _read_json(d / "compare_summary.json") or {})
-    if len(got) == 2:
+    if not any((d / n).is_file() for n in NEEDS if " " not in n):
         raise FileNotFoundError(2, "no layers.csv, results.csv or compare.csv in the folder "
                                 "(make one with tilesim run --out, sweep --out or compare)",
                                 str(d))
+    listed = read_manifest(d)
+    got = {"dir": str(d), "name": d.name}
+
+    def json_of(name):
+        return _read_json(d / name) if name in listed else None
+
+    def csv_of(name):
+        return check_table(_read_csv(d / name), d / name)
+    if "layers.csv" in listed:
+        got["run"] = RunData(d.name, check_summary(json_of("summary.json"), d / "summary.json"),
+                             csv_of("layers.csv"), json_of("trace.json"))
+    if "codesign.json" in listed and "results.csv" in listed:
+        got["codesign"] = (check_table(_read_csv(d / "results.csv"), d / "results.csv",
+                                       NEEDS["codesign results.csv"]),
+                           json_of("codesign.json"))
+    elif "results.csv" in listed:
+        got["sweep"] = (csv_of("results.csv"), json_of("sweep.json") or {})
+    if "compare.csv" in listed:
+        got["compare"] = (csv_of("compare.csv"), json_of("compare_summary.json") or {})
+    if len(got) == 2:
+        raise ValueError(f"{d / 'manifest.json'}: lists no layers.csv, results.csv or "
+                         f"compare.csv. Fix: {FIX}")
+    verify_manifest(d, listed)
     return got
 
 
@@ -144,6 +242,70 @@ def _roofline_tables(L, peak: float, bw: float | None) -> list:
                                              "of attainable": "fraction"})]
 
 
+#: per-layer plots and tables of a network with more layers than this show it in bins of
+#: consecutive layers (plots) or its slowest layers (tables), and say so; layers.csv keeps all
+MAX_LAYERS = 200
+
+
+def binned(L, most: int = MAX_LAYERS):
+    """``L`` (a layer table) as at most ``most`` rows, each the sum of a run of consecutive
+    layers, named after the first with the count ("conv7 +49"): cycle columns keep the
+    last-index convention (a bin of layers taking t1+1, t2+1, ... cycles reads
+    sum(t+1) - 1), fractions (utilisation, busy_*) are weighted by each layer's cycles, the
+    other number columns summed. ``L`` itself when it is short enough."""
+    import numpy as np
+    import pandas as pd
+
+    from .units import unit_of
+    n = len(L)
+    if n <= most:
+        return L
+    size = -(-n // most)
+    g = np.arange(n) // size
+    span = (L["total_cycles"].astype(float) + 1) if "total_cycles" in L.columns else None
+    out = {}
+    firsts = L.groupby(g, sort=True).head(1)
+    counts = np.bincount(g)
+    out["layer"] = [f"{name} +{c - 1}" if c > 1 else str(name)
+                    for name, c in zip(firsts["layer"].astype(str), counts)]
+    for c in L.columns:
+        if c == "layer":
+            continue
+        unit = unit_of(str(c))
+        if unit is None:
+            out[c] = firsts[c].to_numpy()
+            continue
+        v = pd.to_numeric(L[c], errors="coerce").astype(float)
+        if unit == "fraction" and span is not None:
+            w = (v * span).groupby(g).sum(min_count=1) / span.groupby(g).sum()
+            out[c] = w.to_numpy()
+        elif c in ("compute_cycles", "total_cycles"):
+            out[c] = ((v + 1).groupby(g).sum() - 1).to_numpy()
+        else:
+            out[c] = v.groupby(g).sum(min_count=1).to_numpy()
+    return pd.DataFrame(out)
+
+
+def slowest(L, most: int = MAX_LAYERS):
+    """The ``most`` layers of ``L`` with the longest latency, in network order (``L`` itself
+    when it is short enough)."""
+    if len(L) <= most or "latency_ms" not in L.columns:
+        return L
+    return L.loc[sorted(L["latency_ms"].astype(float).nlargest(most).index)]
+
+
+def _sampling_note(L) -> str | None:
+    n = len(L)
+    if n <= MAX_LAYERS:
+        return None
+    size = -(-n // MAX_LAYERS)
+    return (f"This network has {n:,} layers: the per-layer plots show them in "
+            f"{-(-n // size):,} bins of {size} consecutive layers (each named after its first "
+            f"layer, '+k' the layers after it; times, bytes and energies summed, utilisation "
+            f"weighted by time), and the per-layer tables the {MAX_LAYERS} slowest layers in "
+            "network order; layers.csv holds every layer.")
+
+
 def _cards(summary: dict) -> list:
     s = summary
     c = [("model", f"{s.get('model', '?')} (batch {s.get('batch', '?')})"),
@@ -204,8 +366,11 @@ def _title(run: RunData) -> str:
 
 
 def run_sections(run: RunData) -> list[Section]:
-    s, L = run.summary, run.layers
+    s, full = run.summary, run.layers
     out = [Section(_title(run), [("cards", _cards(s))])]
+    if _sampling_note(full):
+        out[0].items.append(("text", _sampling_note(full)))
+    L = binned(full)
     clock = float(s.get("clock_hz") or 1.0)
     lat = Section("Per-layer latency and energy")
     lat.items.append(("svg", plots.latency_breakdown(L, clock)))
@@ -218,13 +383,13 @@ def run_sections(run: RunData) -> list[Section]:
         out.append(Section("Stalls by cause", [("svg", plots.stall_by_cause(L, clock)),
                                                ("text", _stall_share_text(L))]))
     out.append(Section("Utilisation per layer", [("svg", plots.utilization(
-        L, s.get("utilization"))), ("table", _utilisation_table(L))]))
+        L, s.get("utilization"))), ("table", _utilisation_table(full))]))
     if run.roof.get("peak_ops_per_s"):
         rf = run.roof
         out.append(Section("Roofline", [
             ("svg", plots.roofline(L, rf["peak_ops_per_s"], rf.get("dram_bytes_per_s"))),
             ("text", _roof_text(rf)),
-            *[("table", t) for t in _roofline_tables(L, rf["peak_ops_per_s"],
+            *[("table", t) for t in _roofline_tables(slowest(full), rf["peak_ops_per_s"],
                                                      rf.get("dram_bytes_per_s"))]]))
     out += run_details(run)
     return out
@@ -240,7 +405,7 @@ def run_summary(run: RunData, suffix: str) -> Section:
     sec.items.append(("table", _utilisation_table(L)))
     if run.roof.get("peak_ops_per_s"):
         sec.items += [("table", t) for t in _roofline_tables(
-            L, run.roof["peak_ops_per_s"], run.roof.get("dram_bytes_per_s"))]
+            slowest(L), run.roof["peak_ops_per_s"], run.roof.get("dram_bytes_per_s"))]
     return sec
 
 
@@ -261,7 +426,11 @@ def run_details(run: RunData, suffix: str = "") -> list[Section]:
             "dram_read_bytes", "dram_write_bytes", "energy_pj", "bound", "dataflow"]
     heads = {**TABLE_LABELS, "total_cycles": "cycles (last index)",
              "dram_read_bytes": "DRAM read", "dram_write_bytes": "DRAM write"}
-    out.append(Section("Layers" + suffix, [("table", _table(L, cols, heads))]))
+    sec = Section("Layers" + suffix, [("table", _table(slowest(L), cols, heads))])
+    if len(L) > MAX_LAYERS:
+        sec.items.insert(0, ("text", f"The {MAX_LAYERS} slowest of {len(L):,} layers, in "
+                                     "network order (layers.csv holds every layer)."))
+    out.append(sec)
     return out
 
 
@@ -295,6 +464,9 @@ def overlay_sections(runs: list[RunData]) -> list[Section]:
     """Several runs in shared plots, one series per run: per-layer latency, energy and
     utilisation, time by cause, and one roofline."""
     import numpy as np
+    from dataclasses import replace
+    whole = runs
+    runs = [replace(r, layers=binned(r.layers)) for r in runs]   # per-layer overlays
     names = [list(r.layers["layer"].astype(str)) for r in runs]
     same = all(n == names[0] for n in names)
     axis = names[0] if same else None
@@ -319,6 +491,7 @@ def overlay_sections(runs: list[RunData]) -> list[Section]:
         sec.items.append(("svg", plots.overlay(
             axis, {label[r.name]: r.layers["utilization"].to_numpy(dtype=float) * 100
                    for r in runs}, "PE utilisation (%)", "Utilisation per layer", log=False)))
+    runs = whole   # whole-run totals and the roofline from every layer
     causes = ["compute"]
     for r in runs:
         causes += [c[len("stall_"):-len("_cycles")] for c in plots.stall_columns(r.layers)

@@ -11,6 +11,7 @@ import pytest
 
 import tilesim
 from tilesim.cli import main
+from tilesim.reports import seal_folder
 from tilesim.reports.units import fmt
 
 ROOT = Path(__file__).parents[1]
@@ -38,6 +39,7 @@ def dirs(tmp_path_factory):
     pd.DataFrame(rows).to_csv(cmp_dir / "compare.csv", index=False)
     (cmp_dir / "compare_summary.json").write_text(json.dumps(
         {"gpu": "h100_like", "speedup": {"gpu-model": 4.0}}))
+    seal_folder(cmp_dir, [cmp_dir / "compare.csv", cmp_dir / "compare_summary.json"])
     sweep = t / "sweep"
     tilesim.sweep({"version": 1, "name": "rep", "base": "eyeriss_like", "models": [TINY],
                    "vary": {"compute.arrays[0].rows": [4, 8, 12, 16],

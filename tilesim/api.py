@@ -192,10 +192,11 @@ def model_frame(model: _wl.Model):
 def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model: _wl.Model,
                   command: str | None = None, trace: dict | None = None) -> dict:
     """Write layers.csv, summary.json, arch.yaml and model.csv into ``out_dir``, and
-    trace.json when given a DES ``trace`` (Chrome trace format: ``DesRun.trace.to_chrome()``)."""
-    from tilesim.reports import write_csv, write_json, write_text
+    trace.json when given a DES ``trace`` (Chrome trace format: ``DesRun.trace.to_chrome()``);
+    then, last, manifest.json (every file's size and sha256: the folder is complete)."""
+    from tilesim.reports import open_folder, seal_folder, write_csv, write_json, write_text
 
-    out = Path(out_dir)
+    out = open_folder(out_dir)   # an old manifest goes first: incomplete until sealed
     summary = result.summary()
     summary.update({"tilesim_version": __version__, "fidelity": result.fidelity,
                     "model_source": model.source, "params": model.params,
@@ -208,6 +209,7 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
     }
     if trace is not None:   # the report's DES timeline
         paths["trace"] = write_json(trace, out / "trace.json", compact=True)
+    paths["manifest"] = seal_folder(out, paths.values(), f"tilesim {__version__}")
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -232,14 +234,17 @@ def compare(archs, gpu, model, batch: int | None = None, precision: str | None =
 
 
 def write_compare(out_dir, got: dict, command: str | None = None) -> dict:
-    """Write compare.csv and compare_summary.json (with version and command) into ``out_dir``."""
-    from tilesim.reports import write_csv, write_json
+    """Write compare.csv and compare_summary.json (with version and command) into ``out_dir``,
+    then manifest.json (the folder is complete)."""
+    from tilesim.reports import open_folder, seal_folder, write_csv, write_json
 
-    out = Path(out_dir)
+    out = open_folder(out_dir)   # an old manifest goes first: incomplete until sealed
     summary = dict(got["summary"], tilesim_version=__version__,
                    command=command if command is not None else " ".join(sys.argv))
-    return {"compare": str(write_csv(got["frame"], out / "compare.csv")),
-            "summary": str(write_json(summary, out / "compare_summary.json"))}
+    paths = {"compare": write_csv(got["frame"], out / "compare.csv"),
+             "summary": write_json(summary, out / "compare_summary.json")}
+    paths["manifest"] = seal_folder(out, paths.values(), f"tilesim {__version__}")
+    return {k: str(v) for k, v in paths.items()}
 
 
 def verify(arch, model, layers: int | None = None, seed: int = 0, batch: int | None = None,

@@ -617,11 +617,34 @@ def main(argv=None) -> int:
         parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
     args.command_line = "tilesim " + shlex.join(argv)
     _printable_units()
+    try:
+        _check_outputs(args)
+    except OSError as e:
+        print(f"tilesim: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+        return 2
     with warnings.catch_warnings():   # every warning (a deprecated name, ...) is one line
         warnings.showwarning = _warning_line
         if getattr(args, "objective", None) in DEPRECATED_OBJECTIVES:
             args.objective = resolve_objective(args.objective)   # warns once, here
         return _dispatch(args)
+
+
+#: (command, option) -> what it names: a folder to write into, or a file
+_OUTPUTS = {("run", "out"): "dir", ("compare", "out"): "dir", ("sweep", "out"): "dir",
+            ("run", "trace"): "file", ("run", "report"): "file", ("compare", "report"): "file",
+            ("sweep", "report"): "file", ("report", "output"): "file",
+            ("baseline", "out"): "file", ("schema", "out"): "file",
+            ("codesign", "out"): "dir", ("codesign", "report"): "file"}
+
+
+def _check_outputs(args) -> None:
+    """Every output path checked before any work: an empty one, a folder option naming a
+    file, a file option naming a folder or a special file (a FIFO, /dev/null) is refused."""
+    from tilesim.reports.io import check_dir_target, check_file_target
+    for (cmd, opt), kind in _OUTPUTS.items():
+        v = getattr(args, opt, None) if args.cmd == cmd else None
+        if v is not None:
+            (check_dir_target if kind == "dir" else check_file_target)(v)
 
 
 def _printable_units() -> None:

@@ -1,8 +1,30 @@
 """The one error type of the workloads package."""
 
 
+def regular_file(path, fix: str = "check the path") -> None:
+    """A WorkloadError naming ``path`` unless it is a regular file (a link followed),
+    checked before it is opened: opening a FIFO would wait for a writer forever."""
+    import os
+    import stat
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise WorkloadError(f"cannot read the file: {e.strerror}", source=str(path),
+                            fix=f"{fix} and its permissions" if fix != "check the path"
+                            else "check the path and its permissions") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = ("a folder" if stat.S_ISDIR(st.st_mode) else
+                "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a special file")
+        raise WorkloadError(f"is {what}, not a regular file; tilesim reads models from "
+                            "regular files only", source=str(path),
+                            fix="give the path of the file itself (save a stream to a file "
+                                "first)")
+
+
 def read_text(path) -> str:
-    """A file's text, or a WorkloadError naming it (missing, unreadable, not UTF-8)."""
+    """A file's text, or a WorkloadError naming it (missing, not a regular file,
+    unreadable, not UTF-8)."""
+    regular_file(path)
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:

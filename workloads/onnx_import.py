@@ -35,7 +35,7 @@ import math
 import warnings
 from pathlib import Path
 
-from .errors import WorkloadError
+from .errors import WorkloadError, regular_file
 from .graph import GNode, lower
 
 _ACTS = {"Relu": "relu", "LeakyRelu": "leaky", "Sigmoid": "sigmoid", "HardSwish": "hardswish",
@@ -86,6 +86,7 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
 
     where = str(src) if isinstance(src, (str, Path)) else "<onnx model>"
     if isinstance(src, (str, Path)):
+        regular_file(src)
         try:
             data = Path(src).read_bytes()
         except OSError as e:

@@ -32,7 +32,7 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-from .errors import WorkloadError
+from .errors import WorkloadError, regular_file
 from .graph import GNode, lower
 
 
@@ -53,9 +53,10 @@ def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported:
     if not fn.isidentifier():
         raise WorkloadError(f"{fn!r} is not a Python function name", source=spec,
                             fix="write --model path/to/file.py:function_name")
-    if not path.is_file():
+    if not path.exists():
         raise WorkloadError("no such Python file", source=path_s,
                             fix="check the path before ':'")
+    regular_file(path, "check the path before ':'")
     if input_shape is None:
         raise WorkloadError("a PyTorch model needs an input shape", source=spec,
                             fix="give --input-shape, e.g. --input-shape 1x3x224x224 "
@@ -73,19 +74,29 @@ def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported:
 def _call_factory(path: Path, fn: str, spec: str):
     """Import ``path`` as a script would run (its folder importable) and call ``fn()``.
 
-    The module is registered in ``sys.modules`` (dataclasses and pickling need that) and
-    ``sys.path`` holds the file's folder only for the duration of the call."""
+    The module is registered in ``sys.modules`` (dataclasses and pickling need that),
+    ``sys.path`` holds the file's folder and ``sys.argv`` is ``[path]`` (as for
+    ``python path``: a script that parses its arguments at import sees none of tilesim's)
+    only for the duration of the import and the call. A ``sys.exit()`` in the file is a
+    WorkloadError, not the end of tilesim."""
     import hashlib
     import sys
     mod_name = "_tilesim_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
     folder = str(path.resolve().parent)
+    argv = sys.argv
     sys.path.insert(0, folder)
+    sys.argv = [str(path)]
     try:
         loader_spec = importlib.util.spec_from_file_location(mod_name, path)
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[mod_name] = module
         try:
             loader_spec.loader.exec_module(module)
+        except SystemExit as e:
+            raise WorkloadError(f"the file called sys.exit({e.code!r}) while being imported",
+                                source=str(path), fix="guard the script's own code with "
+                                "`if __name__ == \"__main__\":` so that importing it only "
+                                "defines the factory") from None
         except Exception as e:
             raise WorkloadError(f"importing the file failed: {type(e).__name__}: {e}",
                                 source=str(path), fix="run the file with python to see the "
@@ -96,10 +107,14 @@ def _call_factory(path: Path, fn: str, spec: str):
                                 fix="name a function that returns an nn.Module")
         try:
             return factory()
+        except SystemExit as e:
+            raise WorkloadError(f"{fn}() called sys.exit({e.code!r})", source=spec,
+                                fix="return the network module instead of exiting") from None
         except Exception as e:
             raise WorkloadError(f"{fn}() failed: {type(e).__name__}: {e}", source=spec,
                                 fix="call it from Python to see the error") from None
     finally:
+        sys.argv = argv
         sys.modules.pop(mod_name, None)
         if folder in sys.path:
             sys.path.remove(folder)

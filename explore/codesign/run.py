@@ -384,11 +384,15 @@ def _accuracy_note(space: Space) -> str:
 
 def write_outputs(out_dir: Path, space: Space, df, front, meta: dict) -> dict:
     import tilesim.arch as _arch
-    from tilesim.reports import write_csv, write_json, write_text
+    from tilesim.reports import open_folder, write_csv, write_json, write_text
+    open_folder(out_dir)   # an old manifest goes first: incomplete until sealed
     paths = {"csv": write_csv(df, out_dir / "results.csv"),
              "front": write_csv(front, out_dir / "front.csv"),
              "meta": write_json(meta, out_dir / "codesign.json"),
              "arch": write_text(out_dir / "base_arch.yaml",
                                 _arch.dump_yaml(_arch.from_dict(space.fixed_arch
                                                                 or space.base_dict)))}
+    from tilesim import __version__
+    from tilesim.reports import seal_folder
+    paths["manifest"] = seal_folder(out_dir, list(paths.values()), f"tilesim {__version__}")
     return {k: str(v) for k, v in paths.items()}

@@ -140,7 +140,8 @@ def write_sweep_outputs(out_dir: Path, p, df, counts: dict, command: str | None)
     import importlib.util
 
     import tilesim.arch as _arch
-    from tilesim.reports import write_csv, write_json, write_text
+    from tilesim.reports import open_folder, seal_folder, write_csv, write_json, write_text
+    open_folder(out_dir)   # an old manifest goes first: incomplete until sealed
     paths = {"csv": write_csv(df, out_dir / "results.csv"),
              "meta": write_json(sweep_meta(p, counts, command), out_dir / "sweep.json"),
              "arch": write_text(out_dir / "base_arch.yaml",
@@ -150,6 +151,7 @@ def write_sweep_outputs(out_dir: Path, p, df, counts: dict, command: str | None)
         df.to_parquet(tmp, index=False)
         tmp.replace(out_dir / "results.parquet")
         paths["parquet"] = out_dir / "results.parquet"
+    paths["manifest"] = seal_folder(out_dir, paths.values(), f"tilesim {_version.__version__}")
     return {k: str(v) for k, v in paths.items()}
 
 

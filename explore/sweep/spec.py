@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -181,6 +182,23 @@ def _resolve(name: str, base_dir: Path) -> str:
     return str(p) if not Path(name).is_absolute() and p.is_file() else name
 
 
+def _finite(v) -> bool:
+    """False when ``v`` is, or holds, a float that is NaN or infinite (YAML .nan, .inf)."""
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, dict):
+        return all(_finite(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return all(_finite(x) for x in v)
+    return True
+
+
+#: what building one design point may raise besides a ValidationError: a value the schema
+#: accepts but cannot represent (an integer past int64, a size past a float); the point is
+#: then infeasible with this reason instead of ending the sweep
+UNREPRESENTABLE = (ArithmeticError, ValueError, _arch.ArchError)
+
+
 def _type_problem(data: dict) -> str | None:
     """The first schema (type) problem of ``data``, or None (semantic checks deferred)."""
     try:
@@ -190,6 +208,8 @@ def _type_problem(data: dict) -> str | None:
         loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and
                                                   ("[" in x or x.startswith("function"))))
         return f"{keypath.fmt(loc)}: {err['msg'].removeprefix('Value error, ')}"
+    except UNREPRESENTABLE as e:
+        return f"{type(e).__name__}: {e}"
     return None
 
 
@@ -244,6 +264,9 @@ def plan(spec, source: str | None = None, version: str = "", progress=None) -> P
             raise SweepError(f"vary.{path}: the list of values is empty, so the grid has no "
                              "points", source=src, fix="give at least one value")
         for i, v in enumerate(values):
+            if not _finite(v):
+                raise SweepError(f"vary.{path}[{i}]: value {v!r} is not a finite number",
+                                 source=src, fix="give finite values (no .nan, .inf)")
             bad = _type_problem(keypath.set_(base_dict, keys, v))
             if bad is not None:
                 raise SweepError(f"vary.{path}[{i}]: value {v!r} is not valid for the "
@@ -323,12 +346,14 @@ def resolve_design(base_dict: dict, edits) -> tuple[dict, str]:
     d = keypath.set_many(base_dict, edits)
     try:
         a = Architecture.model_validate(d, context={"defer_semantic_checks": True})
+        problems = semantic_problems(a)
+        if problems:
+            return d, "; ".join(f"{p}: {m}" for p, m, _ in problems)
+        return a.to_yaml_dict(), ""
     except ValidationError as e:
         return d, str(e.errors()[0]["msg"])
-    problems = semantic_problems(a)
-    if problems:
-        return d, "; ".join(f"{p}: {m}" for p, m, _ in problems)
-    return a.to_yaml_dict(), ""
+    except UNREPRESENTABLE as e:   # a value past what the model represents: this point only
+        return d, f"not representable: {type(e).__name__}: {e}"
 
 
 def _points(vary, sampling: Sampling):

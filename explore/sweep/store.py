@@ -24,25 +24,98 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
+#: columns a store's tables must have (a file with other tables or columns is not ours)
+COLUMNS = {"meta": {"key", "value"},
+           "results": {"key", "design", "model", "batch", "status", "row"}}
+
+
 class Store:
     """One sweep's store. The parent process is its only writer; ``version`` (the running
-    tilesim's) is recorded with every row it writes (None: a store opened to read)."""
+    tilesim's) is recorded with every row it writes (None: a store opened to read).
+
+    A writer holds an exclusive lock (``flock`` on ``results.sqlite.lock`` beside the
+    store, which names its PID) from opening to :meth:`close`: a second sweep into the
+    same store is refused at once, naming the holder, so no design point is computed
+    twice. A file that is not a readable store of this schema (truncated, garbage, another
+    program's database) is a SweepError with the fix, before any work."""
 
     def __init__(self, path: str | Path, version: str | None = None):
         self.path, self.version = Path(path), version
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = self._take_lock() if version is not None else None
+        fix = "delete the file (its rows are lost) or choose another --out folder"
+        py_fix = "delete the file (its rows are lost) or choose another out folder"
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.DatabaseError as e:
+            self._release()
+            raise SweepError(f"cannot open the results store: {e}", source=str(self.path),
+                             fix=fix, py_fix=py_fix) from None
+        try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            bad = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if bad != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {bad}")
+            for table, need in COLUMNS.items():
+                have = {c[1] for c in self.db.execute(f"PRAGMA table_info({table})")}
+                if not need <= have:
+                    raise sqlite3.DatabaseError(
+                        f"its table {table!r} lacks the columns "
+                        + ", ".join(sorted(need - have)) + ": not a tilesim sweep store")
+            self.db.execute("SELECT COUNT(*) FROM results").fetchone()
+            dict(self.db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as e:
-            raise SweepError(f"cannot open the results store: {e}", source=str(self.path),
-                             fix="delete the file or choose another --out folder",
-                             py_fix="delete the file or choose another out folder") from None
+            self.close()
+            raise SweepError(f"the results store is damaged or not a tilesim store ({e})",
+                             source=str(self.path), fix=fix, py_fix=py_fix) from None
+
+    def _take_lock(self):
+        """The store's writer lock (an open file holding ``flock``), or a SweepError naming
+        the process that holds it."""
+        import fcntl
+        import os
+        lock = self.path.with_name(self.path.name + ".lock")
+        f = open(lock, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise SweepError(f"another sweep (PID {holder}) is writing this store",
+                             source=str(self.path),
+                             fix="wait for it to finish (then add --resume to use its rows), "
+                                 "or use another --out folder",
+                             py_fix="wait for it to finish (then pass resume=True), or use "
+                                    "another out folder") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        # a forked worker process would share the lock (flock belongs to the open file) and
+        # keep it held after this store is closed: the child closes its copy at once
+        import weakref
+        ref = weakref.ref(f)
+
+        def drop_in_child() -> None:
+            held = ref()
+            if held is not None and not held.closed:
+                held.close()
+        os.register_at_fork(after_in_child=drop_in_child)
+        return f
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()   # closing the file releases the flock
+            self._lock = None
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        finally:
+            self._release()
 
     def meta(self) -> dict:
         return dict(self.db.execute("SELECT key, value FROM meta"))

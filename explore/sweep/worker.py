@@ -19,6 +19,12 @@ ROW_COLUMNS = ("design", "model", "batch", "status", "reason", "fidelity", "obje
                "pes", "dataflow", "clock_mhz", "onchip_bytes", "dram_gb_per_s", *ROW_METRICS)
 
 
+#: what evaluating one design point may raise when a value is past what the model can
+#: represent (an integer past int64, a float overflow): the point is recorded infeasible
+#: with the reason, the sweep goes on (and a resume does not meet it again)
+UNREPRESENTABLE = (ArithmeticError, ValueError)
+
+
 @dataclass(frozen=True)
 class Task:
     """What a worker needs: the design and the jobs of it not yet in the store."""
@@ -46,6 +52,7 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
     """Rows (key, design, model, batch, status, row dict) for every job of ``task``."""
     import tilesim.arch as _arch
     from tilesim.mapper import Budget, MappingError
+    from tilesim.workloads import WorkloadError
 
     from tilesim.sim import make_mapper, simulate_model
     base = {"design": task.design, **dict(task.params)}
@@ -61,12 +68,16 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
         return [out(j, "infeasible", task.infeasible, {}) for j in task.jobs]
     try:
         a = _arch.from_dict(task.arch, source=f"design {task.design}")
+        desc = _describe(a)
+        d = Budget()
+        budget = Budget(candidates=st["candidates"] or d.candidates,
+                        seconds=st["seconds"] or d.seconds)
+        mapper = make_mapper(a, st["objective"], st["strategy"], budget)
     except _arch.ArchError as e:
         return [out(j, "infeasible", str(e), {}) for j in task.jobs]
-    desc = _describe(a)
-    d = Budget()
-    budget = Budget(candidates=st["candidates"] or d.candidates, seconds=st["seconds"] or d.seconds)
-    mapper = make_mapper(a, st["objective"], st["strategy"], budget)
+    except UNREPRESENTABLE as e:   # a value past what the model represents: this point only
+        return [out(j, "infeasible", f"not representable: {type(e).__name__}: {e}", {})
+                for j in task.jobs]
     rows = []
     for job in task.jobs:
         before = mapper.mapped_shapes
@@ -78,6 +89,13 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
                 r = simulate_model(job.model, a, mapper=mapper)
         except MappingError as e:
             rows.append(out(job, "infeasible", e.bare + (f" ({e.fix})" if e.fix else ""), desc))
+            continue
+        except (_arch.ArchError, WorkloadError) as e:   # e.g. a layer that fits nothing
+            rows.append(out(job, "infeasible", str(e), desc))
+            continue
+        except UNREPRESENTABLE as e:   # arithmetic past int64 or float: this point only
+            rows.append(out(job, "infeasible",
+                            f"not representable: {type(e).__name__}: {e}", desc))
             continue
         s = r.summary()
         extra = {**desc, **{k: s.get(k) for k in ROW_METRICS if k in s}}
