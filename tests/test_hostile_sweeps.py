@@ -36,21 +36,34 @@ def sweep(p, out, *flags):
     return main(["sweep", str(p), "--out", str(out), "--quiet", "--workers", "1", *flags])
 
 
-@pytest.mark.parametrize("vary, index", [
-    ({"compute.arrays[0].rows": [2 ** 63, 16]}, 0),
-    ({"compute.arrays[0].rows": [16, 2 ** 62]}, 1),
-    ({"compute.arrays[0].cols": [8, 2 ** 64]}, 1),
+@pytest.mark.parametrize("vary, key", [
+    ({"compute.arrays[0].rows": [2 ** 63, 16]}, "vary.compute.arrays[0].rows[0]"),
+    ({"compute.arrays[0].rows": [16, 2 ** 62]}, "vary.compute.arrays[0].rows[1]"),
+    ({"compute.arrays[0].cols": [8, 2 ** 64]}, "vary.compute.arrays[0].cols[1]"),
 ])
-def test_an_unrepresentable_design_point_is_infeasible(tmp_path, capsys, vary, index):
-    """A rows/cols value past int64 (or whose PE count is): that point's row is infeasible
-    with a reason, the other row is computed; a --resume then computes nothing, and the
-    outputs are clean (no NaN, Infinity or negative count)."""
+def test_an_unrepresentable_vary_value_is_refused_before_any_work(tmp_path, capsys, vary,
+                                                                     key):
+    """A rows/cols value past int64, or past the largest array tilesim takes: the spec is
+    refused with one line naming the vary key, before any design point is computed."""
+    p, out = spec(tmp_path, vary), tmp_path / "out"
+    one_error(["sweep", str(p), "--out", str(out), "--quiet", "--workers", "1"], capsys, key,
+              "Fix:")
+    assert not (out / "results.sqlite").exists()
+
+
+@pytest.mark.parametrize("vary, index", [
+    ({"memory[1].size": ["1 B", "1 MiB"]}, 0),
+    ({"memory[1].size": ["1 MiB", "8 B"]}, 1),
+])
+def test_an_infeasible_design_point_is_recorded_not_fatal(tmp_path, capsys, vary, index):
+    """A design no layer maps on: that point's row is infeasible with a reason, the other
+    row is computed; a --resume then computes nothing, and the outputs are clean (no NaN,
+    Infinity or negative count)."""
     p, out = spec(tmp_path, vary), tmp_path / "out"
     assert sweep(p, out) == 0
     df = pd.read_csv(out / "results.csv")
     assert list(df["status"]) == ["ok" if i != index else "infeasible" for i in range(2)]
-    reason = df.loc[index, "reason"]
-    assert "not representable" in reason or "too large" in reason or "must be" in reason
+    assert "fits" in df.loc[index, "reason"] or "size" in df.loc[index, "reason"]
     assert df.loc[1 - index, "latency_ms"] > 0
     capsys.readouterr()
     assert sweep(p, out, "--resume") == 0

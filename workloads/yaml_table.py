@@ -53,7 +53,8 @@ def _scalar(v: str):
     """A plain YAML scalar of the forms the fast path takes: a decimal integer or a word;
     None for anything else (the full YAML loader then reads the file)."""
     if _INT.match(v):
-        return int(v)
+        n = int(v)   # beyond int64: the safe reader refuses it, naming the key path
+        return n if -2**63 <= n < 2**63 else None
     if _WORD.match(v) and v.lower() not in _SPECIAL:
         return v
     return None

@@ -392,7 +392,7 @@ def write_outputs(out_dir: Path, space: Space, df, front, meta: dict) -> dict:
              "arch": write_text(out_dir / "base_arch.yaml",
                                 _arch.dump_yaml(_arch.from_dict(space.fixed_arch
                                                                 or space.base_dict)))}
-    from tilesim import __version__
+    from tilesim._version import __version__
     from tilesim.reports import seal_folder
     paths["manifest"] = seal_folder(out_dir, list(paths.values()), f"tilesim {__version__}")
     return {k: str(v) for k, v in paths.items()}
