@@ -121,7 +121,7 @@ class SystolicArray(_Frozen):
     name: str = "array"
     rows: PositiveInt
     cols: PositiveInt
-    dataflow: Literal["os", "ws", "is", "rs"]
+    dataflow: Literal["os", "ws", "is", "kc", "rs"]
     count: PositiveInt = 1
     # how a ws/is fold's stationary operand is loaded (mapper/dataflow.py): serial (before
     # each fold, SCALE-Sim's convention) or overlapped (double-buffered: the next fold's

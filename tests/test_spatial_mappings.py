@@ -227,3 +227,21 @@ def test_schema_lists_dw_but_not_as_the_arrays_own():
     assert make_arch(dataflows=["dw"]).array.dataflows == ["ws", "dw"]
     with pytest.raises(arch.ArchError):
         make_arch(dataflow="dw")
+
+
+def test_kc_may_be_the_arrays_own_dataflow():
+    """kc applies to every layer (both axes forward), so an array may run it alone
+    (``dataflow: kc``, as ZigZag's K x C arrays do): the search maps dense, depthwise and
+    fully connected layers with it, at the hand-derived cycles of
+    test_kc_hand_derived_cycles_and_reads; a depthwise layer's one channel per group
+    uses one row: 32 groups x 9 taps of one fold each (64 + 16 + 8 - 2 = 86 cycles)."""
+    a = make_arch(rows=8, cols=8, dataflow="kc")
+    assert a.array.dataflow == "kc"
+    mp = make_mapper(a, "latency")
+    dense = conv("c", 1, 16, 6, 6, 8, 3, pad=1)
+    dwl = conv("dw", 1, 32, 8, 8, 32, 3, pad=1, groups=32)
+    for layer in (dense, dwl, fc("fc", 1, 8, 4)):
+        assert Mapspace(layer, a).dataflows == ("kc",)
+        assert mp.map(layer).dataflow.name == "kc"
+    assert layer_result(seed_mapping(dense, a), a).compute_cycles == 18 * 58 - 1
+    assert layer_result(seed_mapping(dwl, a), a).compute_cycles == 32 * 9 * 86 - 1

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 import tilesim.api
 from tilesim import arch
@@ -48,20 +46,6 @@ def _bytes_per_cycle(mem: dict) -> float:
     return sum(p["bandwidth_max_bits"] for p in mem["ports"]) / 8
 
 
-def _pe_block(hw: str) -> dict:
-    """The levels written in the commented '# with scope: pe (issue 14)' block, by name."""
-    lines = _yaml(hw).read_text().splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("# with scope: pe (issue 14)"))
-    text = "\n".join(re.sub(r"^#", "", l) for l in lines[start + 1:] if l.startswith("#  "))
-    return {m["name"]: m for m in yaml.safe_load(text)}
-
-
-def _pj(text) -> float:
-    v, unit = str(text).split()
-    assert unit == "pJ"
-    return float(v)
-
-
 def test_record_is_zigzag_391_and_complete():
     """The record is of zigzag-dse 3.9.1 and has the three hardware descriptions."""
     assert RECORD["zigzag_version"] == "3.9.1"
@@ -70,8 +54,9 @@ def test_record_is_zigzag_391_and_complete():
 
 @pytest.mark.parametrize("hw", HARDWARE)
 def test_array_is_zigzags(hw):
-    """rows = D2 (C), cols = D1 (K), and rows x cols x count = ZigZag's MAC count; the MAC
-    energy is ZigZag's unit_energy; no hop energy (ZigZag models none)."""
+    """rows = D2 (C), cols = D1 (K), and rows x cols x count = ZigZag's MAC count; the
+    array runs kc alone (ZigZag's mapping unrolls K x C with the filter window in time);
+    the MAC energy is ZigZag's unit_energy; no hop energy (ZigZag models none)."""
     zz = RECORD["hardware"][hw]
     a = arch.load(_yaml(hw))
     arr = a.array
@@ -79,6 +64,7 @@ def test_array_is_zigzags(hw):
     assert arr.rows * arr.cols * arr.count == math.prod(zz["sizes"])
     assert arr.mac_energy == zz["unit_energy_pj"] and arr.hop_energy == 0
     assert a.peak_macs_per_cycle == math.prod(zz["sizes"])
+    assert arr.dataflow == "kc" and arr.dataflows is None
 
 
 @pytest.mark.parametrize("hw", HARDWARE)
@@ -104,31 +90,56 @@ def test_shared_memories_are_zigzags(hw):
 
 
 @pytest.mark.parametrize("hw", HARDWARE)
-def test_register_files_are_in_the_scope_pe_block(hw):
-    """Every memory ZigZag replicates over the PEs appears in the commented scope: pe block
-    with its size per instance (bits / 8), operands and pJ per access, ready to enable."""
+def test_register_files_are_scope_pe_levels(hw):
+    """Every memory ZigZag replicates over the PEs is a scope: pe register level of the
+    same name with its size per instance (bits / 8), operands, pJ per access of
+    bandwidth_max bits and port bandwidth per instance; there is no other scope: pe level."""
     zz = RECORD["hardware"][hw]
-    block = _pe_block(hw)
+    a = arch.load(_yaml(hw))
+    pe = {m.name: m for m in a.pe_levels}
     private = {n: m for n, m in zz["memories"].items() if not _shared(zz, m)}
-    assert set(private) == set(block)
+    assert set(private) == set(pe)
     for name, mem in private.items():
-        lvl = block[name]
-        assert lvl["scope"] == "pe" and lvl["kind"] == "regfile"
-        assert lvl["size"] == f"{mem['size_bits'] // 8} B"
-        assert lvl["holds"] == [OPERAND[o] for o in mem["operands"]]
-        assert (_pj(lvl["read_energy"]), _pj(lvl["write_energy"])) == (mem["r_cost_pj"], mem["w_cost_pj"])
-        assert lvl["access_bits"] == _access_bits(mem)
+        lvl = pe[name]
+        assert lvl.scope == "pe" and lvl.kind == "regfile", name
+        assert lvl.size * 8 == mem["size_bits"], name
+        assert lvl.holds == [OPERAND[o] for o in mem["operands"]], name
+        assert (lvl.read_energy, lvl.write_energy) == (mem["r_cost_pj"], mem["w_cost_pj"]), name
+        assert lvl.access_bits == _access_bits(mem) and lvl.leakage == 0, name
+        assert lvl.bandwidth.per == "B/cycle" and lvl.bandwidth.value == _bytes_per_cycle(mem), name
 
 
-def test_tpu_like_weight_rf_is_the_per_pe_registers_summed():
-    """tpu_like's weights live only in the per-PE rf_128B: today one shared level of
-    1,024 x 128 B at the register's energy."""
+def test_tpu_like_weight_rf_is_the_per_pe_registers_capacity():
+    """tpu_like's weights live only in the per-PE rf_128B; the schema needs a shared level
+    for them too, so weight_rf is the 1,024 x 128 B registers' capacity and port width at
+    no access energy (the per-PE rf_128B level is priced)."""
     zz = RECORD["hardware"]["tpu_like"]
     rf = zz["memories"]["rf_128B"]
-    lvl = {m.name: m for m in arch.load(_yaml("tpu_like")).memory}["weight_rf"]
+    a = arch.load(_yaml("tpu_like"))
+    lvl = {m.name: m for m in a.memory}["weight_rf"]
+    assert lvl.scope == "shared" and lvl.holds == ["weight"]
     assert lvl.size == _instances(zz, rf) * rf["size_bits"] // 8 == 128 * 1024
-    assert lvl.holds == ["weight"] and (lvl.read_energy, lvl.write_energy) == (0.095, 0.095)
+    assert (lvl.read_energy, lvl.write_energy, lvl.leakage) == (0, 0, 0)
     assert lvl.bandwidth.value == _instances(zz, rf) * _bytes_per_cycle(rf)
+    assert _instances(zz, rf) == a.pes
+
+
+@pytest.mark.parametrize("hw", HARDWARE)
+def test_register_energy_is_per_mac(hw):
+    """On a 3x3 conv every MAC reads its weight and reads and writes its 16-bit partial
+    sum in the PE's registers: the output register's energy is MACs x (read + write) x
+    16 / access_bits, the weight register's reads MACs x 8 / access_bits x read energy
+    (its writes come on top)."""
+    from tilesim.workloads import Model
+    from tilesim.workloads.ir import conv
+    a = arch.load(_yaml(hw))
+    layer = conv("c", 1, 32, 14, 14, 32, 3, pad=1)
+    r = tilesim.api.simulate(a, Model("one", (layer,), 1, "test")).layers[0]
+    pe = {op: m for m in a.pe_levels for op in m.holds}
+    out, w = pe["output"], pe["weight"]
+    assert r.energy_breakdown[f"{out.name}_output_energy_pj"] == pytest.approx(
+        layer.macs * (out.read_energy + out.write_energy) * 16 / out.access_bits)
+    assert r.energy_breakdown[f"{w.name}_weight_energy_pj"] > layer.macs * w.read_energy * 8 / w.access_bits
 
 
 def _compare_script():
