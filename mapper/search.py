@@ -145,11 +145,10 @@ class Heuristic:
             return None
 
     def _neighbours(self, cur: int) -> np.ndarray:
-        """Flat indices around ``cur``: every value of each tile axis, and every pair of
-        tile axes, each with every loop order (its dataflow kept)."""
-        sp = self.space
-        shape = sp.shape
-        coord = [int(x) for x in sp.decode(cur)]
+        """Outer indices around outer point ``cur``: every value of each level-1 tile axis,
+        and every pair of them, each with every loop order (its dataflow kept)."""
+        shape = self.space.outer_shape
+        coord = [int(x) for x in np.unravel_index(cur, shape)]
         stride = [int(np.prod(shape[i + 1:])) for i in range(5)]   # C order; stride[4] == 1
         base = sum(c * st for c, st in zip(coord[:4], stride[:4]))  # at loop order 0
         orders = np.arange(shape[4])
@@ -164,65 +163,153 @@ class Heuristic:
             out.append((b + axis(a1, 2) + axis(a2, 1) + orders).ravel())
         return np.concatenate(out)   # may repeat a point; the driver scores it once
 
-    def _run(self, told: "Told"):
+    def _inner_neighbours(self, cur: int) -> np.ndarray:
+        """Full indices around ``cur`` for the inner-tile descent: each tile axis of any
+        level with every order of that level; every pair of tile axes of one level with
+        that level's orders; and every pair of the same dim at two levels (a larger parent
+        tile for an unchanged child: what a small inner level needs)."""
         sp = self.space
-        nd = sp.shape[0]
-        per_df = sp.size // nd
-        n = min(self.samples, per_df)
-        seeds = _unique(np.array(self.seeds, dtype=np.int64))
-        if len(seeds):   # scored on their own first, so any budget keeps them
-            yield seeds
-        first = [seeds]
-        for d in range(nd):   # the same tiling under every dataflow, plus a random sample
-            first += [d * per_df + np.asarray(self.seeds, dtype=np.int64) % per_df,
-                      d * per_df + (self.rng.choice(per_df, size=n, replace=False)
-                                    if per_df > n else np.arange(n))]
-        first = _unique(np.concatenate(first))
-        yield first
-        starts = list(self.seeds)
-        for d in range(nd):   # each dataflow descends from its own best sampled point
-            mine = first[first // per_df == d]
-            starts += mine[told.rank(mine)][:self.restarts].tolist()
+        shape = sp.shape
+        coord = np.array([int(x) for x in sp.decode(cur)], dtype=np.int64)
+        stride = np.array([int(np.prod(shape[i + 1:], dtype=object)) for i in range(len(shape))],
+                          dtype=np.int64)
+        base = int((coord * stride).sum())
+        nlev = 1 + (len(shape) - 5) // 4
+        tile_ax = [(1, 2, 3)] + [tuple(5 + 4 * i + j for j in range(3)) for i in range(nlev - 1)]
+        order_ax = [4] + [8 + 4 * i for i in range(nlev - 1)]
+
+        def vals(ax):
+            return (np.arange(shape[ax]) - coord[ax]) * stride[ax]
+        out = []
+        for lv in range(nlev):
+            o = vals(order_ax[lv])
+            for a in tile_ax[lv]:
+                out.append((base + vals(a)[:, None] + o[None, :]).ravel())
+            for i, a1 in enumerate(tile_ax[lv]):
+                for a2 in tile_ax[lv][i + 1:]:
+                    out.append((base + vals(a1)[:, None, None] + vals(a2)[None, :, None]
+                                + o[None, None, :]).ravel())
+        for d in range(3):   # the same dim at two levels
+            axes = [ta[d] for ta in tile_ax]
+            for i, a1 in enumerate(axes):
+                for a2 in axes[i + 1:]:
+                    out.append((base + vals(a1)[:, None] + vals(a2)[None, :]).ravel())
+        return np.concatenate(out)
+
+    def _descend(self, told: "Told", starts, neighbours, full):
         done = set()
         for cur in dict.fromkeys(starts):
             while cur not in done:
                 done.add(cur)
-                nb = self._neighbours(cur)
+                nb = full(neighbours(cur))
                 new = nb[~told.known(nb)]
                 if len(new):
                     yield _unique(new)
                 nb = nb[told.known(nb)]
                 if not len(nb):     # the budget cut this neighbourhood off
+                    self._cut = True
                     return
                 best = int(nb[told.rank(nb)[0]])
-                if told.key(best) < told.key(cur):
-                    cur = best
+                if told.key(best) < told.key(full(cur)):
+                    cur = best // self._unit
+        return
+
+    def _run(self, told: "Told"):
+        sp = self.space
+        isz = sp.inner_size
+        full = lambda a: np.asarray(a, dtype=np.int64) * isz  # noqa: E731  (inner tiles: level 1's)
+        outer = int(np.prod(sp.outer_shape))
+        nd = sp.shape[0]
+        per_df = outer // nd
+        n = min(self.samples, per_df)
+        seeds = _unique(np.array(self.seeds, dtype=np.int64))
+        if len(seeds):   # scored on their own first, so any budget keeps them
+            yield seeds
+        # phase 1: the level-1 tiling with every level holding it (the search of before)
+        oseeds = np.asarray(self.seeds, dtype=np.int64) // isz
+        first = [seeds]
+        for d in range(nd):   # the same tiling under every dataflow, plus a random sample
+            first += [full(d * per_df + oseeds % per_df),
+                      full(d * per_df + (self.rng.choice(per_df, size=n, replace=False)
+                                         if per_df > n else np.arange(n)))]
+        first = _unique(np.concatenate(first))
+        yield first
+        starts = list(oseeds.tolist())
+        for d in range(nd):   # each dataflow descends from its own best sampled point
+            mine = first[first // isz // per_df == d]
+            starts += (mine[told.rank(mine)][:self.restarts] // isz).tolist()
+        self._cut, self._unit = False, isz
+        yield from self._descend(told, starts, self._neighbours, full)
+        if self._cut or isz == 1:
+            return
+        # phase 2: inner tiles, from the best point so far (never worse than phase 1)
+        self._unit = 1
+        best = told.best()
+        yield from self._descend(told, [best], self._inner_neighbours, lambda a: a)
 
 
 class Told:
-    """What the strategies have been told: the objective's keys per point index."""
+    """What the strategies have been told: the objective's keys per point index (a dense
+    table for spaces up to :attr:`DENSE` points, sorted arrays beyond)."""
+
+    DENSE = 1 << 24
 
     def __init__(self, size: int):
         self.size = size
-        self.k = np.full((1, size), np.nan)   # (keys, size); widened by the first tell
+        self.dense = size <= self.DENSE
+        self.k = np.full((1, size if self.dense else 0), np.nan)   # widened by the first tell
+        self.idx = np.zeros(0, dtype=np.int64)                    # sparse: sorted indices
         self.count = 0
 
+    def _pos(self, idx):
+        """Sparse: positions of ``idx`` in the sorted table and whether they are there."""
+        idx = np.asarray(idx, dtype=np.int64)
+        pos = np.searchsorted(self.idx, idx)
+        ok = pos < len(self.idx)
+        ok[ok] = self.idx[pos[ok]] == idx[ok]
+        return pos, ok
+
     def tell(self, idx, keys) -> None:
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.dense:
+            if self.k.shape[0] != len(keys):
+                self.k = np.full((len(keys), self.size), np.nan)
+            self.count += int(np.isnan(self.k[0, idx]).sum())
+            for row, v in zip(self.k, keys):
+                row[idx] = v
+            return
         if self.k.shape[0] != len(keys):
-            self.k = np.full((len(keys), self.size), np.nan)
-        self.count += int(np.isnan(self.k[0, idx]).sum())
-        for row, v in zip(self.k, keys):
-            row[idx] = v
+            self.k = np.zeros((len(keys), 0))
+        _, ok = self._pos(idx)
+        idx, keys = idx[~ok], np.stack([np.broadcast_to(v, idx.shape)[~ok] for v in keys])
+        idx, first = np.unique(idx, return_index=True)
+        self.count += len(idx)
+        allidx = np.concatenate([self.idx, idx])
+        allk = np.concatenate([self.k, keys[:, first]], axis=1)
+        o = np.argsort(allidx, kind="stable")
+        self.idx, self.k = allidx[o], allk[:, o]
 
     def known(self, idx) -> np.ndarray:
-        return ~np.isnan(self.k[0, idx])
+        if self.dense:
+            return ~np.isnan(self.k[0, idx])
+        return self._pos(idx)[1]
+
+    def _keys(self, idx) -> np.ndarray:
+        if self.dense:
+            return self.k[:, idx]
+        return self.k[:, self._pos(idx)[0]]
 
     def key(self, i: int) -> tuple:
-        return (*self.k[:, i], i)
+        return (*self._keys(np.array([i]))[:, 0], i)
 
     def rank(self, idx) -> np.ndarray:
         """Positions of ``idx`` (all told) sorted best first (ties: lower index)."""
-        return np.lexsort((idx, *self.k[::-1, idx]))
+        return np.lexsort((idx, *self._keys(idx)[::-1]))
+
+    def best(self) -> int:
+        """The best point told so far."""
+        idx = np.flatnonzero(~np.isnan(self.k[0])) if self.dense else self.idx
+        return int(idx[self.rank(idx)[0]])
 
 
 def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str = "heuristic",

@@ -165,34 +165,35 @@ class CostModel:
 
     # ---- MAC layers -------------------------------------------------------------------
     def access(self, layer: MacLayer, pts: Points) -> dict:
-        """(level, operand) -> (read bytes, write bytes) per point, DRAM included."""
-        arch = self.arch
-        pb = arch.precision.bytes
-        t = pts.tiles
+        """(level, operand) -> (read bytes, write bytes) per point, DRAM included: the
+        tiling's transfers between levels (:func:`mapper.tiling.score_points`) plus what
+        the array reads from and writes to the innermost level holding each operand
+        (:meth:`array_access`)."""
+        out = {k: (_int(r), _int(w)) for k, (r, w) in pts.tiles.transfers.items()}
+        for k, (r, w) in self.array_access(layer, pts).items():
+            r0, w0 = out[k]
+            out[k] = (r0 + r, w0 + w)
+        return out
+
+    def array_access(self, layer: MacLayer, pts: Points) -> dict:
+        """(innermost level holding operand, operand) -> (read, write) bytes per point of
+        the array's own accesses: each element of an operand is read ``pts.reads[op]``
+        times (stationary operands once, streamed ones once per fold across them); every
+        partial sum is written at accumulator precision, and read back for each fold
+        after the first."""
+        pb = self.arch.precision.bytes
         g, M, N, K = layer.gemm
         elems = {"input": g * M * K, "weight": g * N * K, "output": g * M * N}
         zero = np.zeros(len(pts), dtype=np.int64)
-        ri, rw, rp, wo = (_int(v) for v in (t.read_input, t.read_weight, t.read_psum,
-                                            t.write_output))
-        out = {(l.name, op): (zero, zero) for l in arch.memory for op in l.holds}
-        d = arch.dram.name
-        out[(d, "input")] = (ri, zero)
-        out[(d, "weight")] = (rw, zero)
-        out[(d, "output")] = (rp, wo)
-        fills = {"input": ri, "weight": rw, "output": rp}
+        out = {}
         for op in OPERANDS:
-            holders = [l for l in arch.onchip if op in l.holds]
+            name = [l for l in self.arch.onchip if op in l.holds][-1].name
             f = pts.reads[op]
-            r, w = out[(holders[-1].name, op)]
             if op == "output":
-                w = w + _int(elems[op] * f * pb["accumulator"])
-                r = r + _int(elems[op] * (f - 1) * pb["accumulator"])
+                out[(name, op)] = (_int(elems[op] * (f - 1) * pb["accumulator"]) + zero,
+                                   _int(elems[op] * f * pb["accumulator"]) + zero)
             else:
-                r = r + _int(elems[op] * f * pb[op])
-            out[(holders[-1].name, op)] = (r, w)
-            for l in holders:
-                r, w = out[(l.name, op)]
-                out[(l.name, op)] = (r + wo if op == "output" else r, w + fills[op])
+                out[(name, op)] = (_int(elems[op] * f * pb[op]) + zero, zero)
         return out
 
     def evaluate(self, layer: MacLayer, pts: Points) -> Costs:
@@ -245,7 +246,7 @@ class CostModel:
         differ only in name share one evaluation."""
         t = m.tiling
         key = (replace(m.layer, name=""), m.dataflow.name, m.array_rows, m.array_cols,
-               m.array_count, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
+               m.array_count, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order, t.inner)
         hit = self._results.get(key)
         if hit is None:
             hit = self._results[key] = self._mac_result(m)
