@@ -271,7 +271,9 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         innermost relevant loop with more than one (full-block) trip, levels 1..h."""
         rel, irr = _REL[op]
         k, t = kinds[:, :6 * h], strips[:, :6 * h]
-        isrel = np.isin(k, rel) & (t > 1)
+        table = np.zeros(5, dtype=bool)   # kind + 1 -> relevant (-1: an empty slot)
+        table[np.array(rel) + 1] = True
+        isrel = table[k + 1] & (t > 1)
         w = 6 * h
         pi = np.where(isrel.any(1), w - 1 - np.argmax(isrel[:, ::-1], axis=1), -1)
         outside = (k == irr) & (np.arange(w)[None, :] <= pi[:, None])
