@@ -130,6 +130,7 @@ class Heuristic:
 
     samples = 256
     restarts = 1
+    inner_candidates = 6_000    # phase 2's own cap (within the budget)
 
     def __init__(self, space: Mapspace, seeds=(), rng_seed: int = 0):
         self.space, self.seeds = space, [int(s) for s in seeds]
@@ -165,9 +166,8 @@ class Heuristic:
 
     def _inner_neighbours(self, cur: int) -> np.ndarray:
         """Full indices around ``cur`` for the inner-tile descent: each tile axis of any
-        level with every order of that level; every pair of tile axes of one level with
-        that level's orders; and every pair of the same dim at two levels (a larger parent
-        tile for an unchanged child: what a small inner level needs)."""
+        level with every order of that level; every pair of tile axes of one level; and every pair of tile axes of two levels (e.g. a
+        larger parent tile for an unchanged child: what a small inner level needs)."""
         sp = self.space
         shape = sp.shape
         coord = np.array([int(x) for x in sp.decode(cur)], dtype=np.int64)
@@ -176,30 +176,33 @@ class Heuristic:
         base = int((coord * stride).sum())
         nlev = 1 + (len(shape) - 5) // 4
         tile_ax = [(1, 2, 3)] + [tuple(5 + 4 * i + j for j in range(3)) for i in range(nlev - 1)]
+        tile_ax = [tuple(a for a in ta if shape[a] > 1) for ta in tile_ax]
         order_ax = [4] + [8 + 4 * i for i in range(nlev - 1)]
 
         def vals(ax):
             return (np.arange(shape[ax]) - coord[ax]) * stride[ax]
         out = []
         for lv in range(nlev):
-            o = vals(order_ax[lv])
+            o = np.zeros(1, dtype=np.int64)   # pairs keep the orders (singles vary them)
             for a in tile_ax[lv]:
-                out.append((base + vals(a)[:, None] + o[None, :]).ravel())
+                out.append((base + vals(a)[:, None] + vals(order_ax[lv])[None, :]).ravel())
             for i, a1 in enumerate(tile_ax[lv]):
                 for a2 in tile_ax[lv][i + 1:]:
                     out.append((base + vals(a1)[:, None, None] + vals(a2)[None, :, None]
                                 + o[None, None, :]).ravel())
-        for d in range(3):   # the same dim at two levels
-            axes = [ta[d] for ta in tile_ax]
-            for i, a1 in enumerate(axes):
-                for a2 in axes[i + 1:]:
-                    out.append((base + vals(a1)[:, None] + vals(a2)[None, :]).ravel())
+        for l1 in range(nlev):   # pairs of axes of two levels
+            for l2 in range(l1 + 1, nlev):
+                for a1 in tile_ax[l1]:
+                    for a2 in tile_ax[l2]:
+                        out.append((base + vals(a1)[:, None] + vals(a2)[None, :]).ravel())
         return np.concatenate(out)
 
     def _descend(self, told: "Told", starts, neighbours, full):
         done = set()
         for cur in dict.fromkeys(starts):
             while cur not in done:
+                if told.count >= getattr(self, "_stop", np.inf):
+                    return
                 done.add(cur)
                 nb = full(neighbours(cur))
                 new = nb[~told.known(nb)]
@@ -242,10 +245,22 @@ class Heuristic:
         yield from self._descend(told, starts, self._neighbours, full)
         if self._cut or isz == 1:
             return
-        # phase 2: inner tiles, from the best point so far (never worse than phase 1)
+        # phase 2: inner tiles, from the best point so far (never worse than phase 1) and
+        # from the best of a random sample of the whole space per dataflow
         self._unit = 1
-        best = told.best()
-        yield from self._descend(told, [best], self._inner_neighbours, lambda a: a)
+        self._stop = told.count + self.inner_candidates
+        starts = [told.best()]
+        per = sp.size // nd
+        m = min(self.samples, per)
+        for d in range(nd):
+            sample = d * per + _unique(self.rng.integers(0, per, size=m, dtype=np.int64))
+            new = sample[~told.known(sample)]
+            if len(new):
+                yield new
+            if not told.known(sample).all():
+                return
+            starts.append(int(sample[told.rank(sample)[0]]))
+        yield from self._descend(told, starts, self._inner_neighbours, lambda a: a)
 
 
 class Told:

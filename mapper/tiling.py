@@ -184,6 +184,27 @@ R_, G_, W_, C_ = 0, 1, 2, 3   # virtual loop kinds: output block, group, k withi
 _REL = {"input": ((R_, G_, C_), W_), "weight": ((G_, W_, C_), R_), "output": ((R_, G_, W_), C_)}
 
 
+def _level_tables():
+    """Per operand, indexed by order * 16 + mask (bit i: loop kind i has more than one
+    trip at the level): whether one of the level's loops the operand depends on has more
+    than one trip, and whether the level's loop over its irrelevant dim sits outside the
+    innermost such loop."""
+    hit = {op: np.zeros(96, dtype=bool) for op in _REL}
+    before = {op: np.zeros(96, dtype=bool) for op in _REL}
+    for o, perm in enumerate(ORDERS):
+        seq = [k for lp in perm for k in {0: (R_,), 1: (G_, W_), 2: (C_,)}[lp]]
+        for mask in range(16):
+            for op, (rel, irr) in _REL.items():
+                hits = [j for j, k in enumerate(seq) if k in rel and mask >> k & 1]
+                if hits:
+                    hit[op][o * 16 + mask] = True
+                    before[op][o * 16 + mask] = seq.index(irr) < hits[-1]
+    return hit, before
+
+
+_HIT, _BEFORE = _level_tables()
+
+
 def _levels(arch: Architecture, nb, pt, qt, kt, ct, order, inner):
     """Per on-chip level (outermost first) the tuple (nb, pt, qt, kt, ct, order)."""
     n = len(arch.onchip)
@@ -197,13 +218,12 @@ def _levels(arch: Architecture, nb, pt, qt, kt, ct, order, inner):
 
 def _partition(extent: int, tiles: list):
     """Hierarchical blocks of a dim of ``extent`` cut by nested ``tiles`` (one array per
-    level): per level, (extent, count) pairs of the blocks, and the number of blocks."""
+    level): per level, (extent, count) pairs of the blocks (the full blocks merged into
+    one pair, plus each parent pair's remainder), and the number of blocks."""
     parts = [[(np.full_like(tiles[0], extent), np.ones_like(tiles[0]))]]
     for t in tiles:
-        nxt = []
-        for e, c in parts[-1]:
-            nxt += [(t + 0 * e, c * (e // t)), (e % t, c * (e % t > 0))]
-        parts.append(nxt)
+        full = sum(c * (e // t) for e, c in parts[-1])
+        parts.append([(t, full)] + [(e % t, c * (e % t > 0)) for e, c in parts[-1]])
     counts = [sum(c for _, c in lv) for lv in parts]
     return parts, counts
 
@@ -227,10 +247,12 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
 
     # sub-dims: images n, rows p, cols q, groups g, k within a group w, channels c
     def gw(k):
-        return np.where(k >= Kg, k // Kg, 1), np.where(k >= Kg, Kg, k)
+        big = k >= Kg
+        return np.where(big, k // Kg, 1), np.where(big, Kg, k)
+    gws = [gw(x[3]) for x in (lv[:1] if same_all else lv)]
+    gws = gws * L if same_all else gws
     tile = {"n": [x[0] for x in lv], "p": [x[1] for x in lv], "q": [x[2] for x in lv],
-            "g": [gw(x[3])[0] for x in lv], "w": [gw(x[3])[1] for x in lv],
-            "c": [x[4] for x in lv]}
+            "g": [x[0] for x in gws], "w": [x[1] for x in gws], "c": [x[4] for x in lv]}
     extent = {"n": N, "p": P, "q": Q, "g": g, "w": Kg, "c": Cg}
     if same_all:   # one level's partition serves every level
         part = {d: _partition(extent[d], tile[d][:1]) for d in tile}
@@ -241,51 +263,53 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
 
     def span_sum(d, span, lvl):
         return sum(c * np.where(c > 0, span(np.maximum(e, 1)), 0) for e, c in part[d][0][lvl])
-    rows_sum = [None] + [span_sum("p", lambda e: _rows_in(e, layer), l) for l in range(1, L + 1)]
-    cols_sum = [None] + [span_sum("q", lambda e: _cols_in(e, layer), l) for l in range(1, L + 1)]
+    nl = 1 if same_all else L   # distinct levels to compute
+    rows_sum = [None] + [span_sum("p", lambda e: _rows_in(e, layer), l) for l in range(1, nl + 1)]
+    cols_sum = [None] + [span_sum("q", lambda e: _cols_in(e, layer), l) for l in range(1, nl + 1)]
+    rows_sum += rows_sum[1:] * (L - nl)
+    cols_sum += cols_sum[1:] * (L - nl)
 
     # virtual loop slots of the concatenated nest (two per loop: k is group, then within)
     def trips_of(d, l):
         prev = extent[d] if l == 1 else tile[d][l - 2]
         return _cdiv(prev, tile[d][l - 1])
-    kinds, strips, slvl = [], [], []
-    for l in range(1, L + 1):
-        loops = ORDER_TABLE[lv[l - 1][5]]
-        tr = {R_: trips_of("n", l) * trips_of("p", l) * trips_of("q", l), G_: trips_of("g", l),
-              W_: trips_of("w", l), C_: trips_of("c", l)}
-        for j in range(3):
-            lp = loops[:, j]
-            k1 = np.where(lp == 1, G_, np.where(lp == 0, R_, C_))
-            k2 = np.where(lp == 1, W_, -1)
-            kinds += [k1, k2]
-            strips += [np.choose(k1, [tr[R_], tr[G_], tr[W_], tr[C_]]),
-                       np.where(lp == 1, tr[W_], 1)]
-            slvl += [l, l]
-    kinds, strips, slvl = np.stack(kinds, 1), np.stack(strips, 1), np.array(slvl)
+    L_loops = 1 if same_all else L   # same tile everywhere: inner loops all have one trip
     cnt_kind = {R_: [a * b * c for a, b, c in zip(cnt["n"], cnt["p"], cnt["q"])],
                 G_: cnt["g"], W_: cnt["w"], C_: cnt["c"]}
-    cols_i = np.arange(n)
+    # per operand, the level of the deepest loop over its irrelevant dim sitting at or
+    # outside the innermost relevant loop with more than one (full-block) trip, for the
+    # loops of levels 1..h (every level has a loop over every dim, so a level with such a
+    # relevant loop sets it to that level, or to the level above when the level's own
+    # irrelevant loop sits inside that relevant loop)
+    deepest = {}
+    m = {op: np.zeros(n, dtype=np.int64) for op in _REL}
+    for l in range(1, L_loops + 1):
+        key = (lv[l - 1][5] * 16 + (trips_of("n", l) * trips_of("p", l) * trips_of("q", l) > 1)
+               + 2 * (trips_of("g", l) > 1) + 4 * (trips_of("w", l) > 1)
+               + 8 * (trips_of("c", l) > 1))
+        for op in _REL:
+            hit, before = _HIT[op][key], _BEFORE[op][key]
+            m[op] = np.where(hit, np.where(before, l, l - 1), m[op])
+            deepest[(op, l)] = m[op]
+    for op in _REL:
+        for l in range(L_loops + 1, L + 1):
+            deepest[(op, l)] = m[op]
 
     def irrelevant_blocks(op, h):
         """Blocks of the operand's irrelevant dim counted by the loops at or outside the
         innermost relevant loop with more than one (full-block) trip, levels 1..h."""
-        rel, irr = _REL[op]
-        k, t = kinds[:, :6 * h], strips[:, :6 * h]
-        table = np.zeros(5, dtype=bool)   # kind + 1 -> relevant (-1: an empty slot)
-        table[np.array(rel) + 1] = True
-        isrel = table[k + 1] & (t > 1)
-        w = 6 * h
-        pi = np.where(isrel.any(1), w - 1 - np.argmax(isrel[:, ::-1], axis=1), -1)
-        outside = (k == irr) & (np.arange(w)[None, :] <= pi[:, None])
-        m = np.max(np.where(outside, slvl[None, :w], 0), axis=1)
-        return np.stack(cnt_kind[irr])[m, cols_i]
+        irr = _REL[op][1]
+        if L_loops == 1:
+            return np.where(deepest[(op, h)] == 1, cnt_kind[irr][1], 1)
+        return np.choose(deepest[(op, h)], cnt_kind[irr][:L + 1])
 
     tiles_b = []   # per level: (input bytes, weight bytes, output elements) of one tile
-    for l in range(1, L + 1):
-        nl, pl, ql, kl, cl = (x for x in lv[l - 1][:5])
+    for l in range(1, nl + 1):
+        il, pl, ql, kl, cl = (x for x in lv[l - 1][:5])
         gl = tile["g"][l - 1]
-        tiles_b.append((nl * _rows_in(pl, layer) * _cols_in(ql, layer) * gl * cl * ib,
-                        kl * cl * RS * wb, nl * pl * ql * kl))
+        tiles_b.append((il * _rows_in(pl, layer) * _cols_in(ql, layer) * gl * cl * ib,
+                        kl * cl * RS * wb, il * pl * ql * kl))
+    tiles_b *= L if same_all else 1
     relevant_dims = {"input": ("n", "p", "q", "g", "c"), "weight": ("g", "w", "c"),
                      "output": ("n", "p", "q", "g", "w")}
     holders = {op: [i for i, m in enumerate(onchip, 1) if op in m.holds]
