@@ -68,11 +68,17 @@ def nested(draw, layer, nlev):
     return out
 
 
-def _with_levels(m, lts):
+def _with_levels(m, lts, a=None):
+    """``m`` with level tiles ``lts``; given its arch ``a``, its tiling (trips, bytes) and
+    traffic rebuilt as the mapspace builds them."""
     top = lts[0]
     tl = replace(m.tiling, images=top.images, rows=top.rows, cols=top.cols,
                  k_tile=top.k_tile, c_tile=top.c_tile, order=top.order, inner=tuple(lts[1:]))
-    return replace(m, tiling=tl)
+    m = replace(m, tiling=tl)
+    if a is None:
+        return m
+    ev = points_of(m, a).tiles
+    return replace(m, tiling=ev.tiling(0), traffic=ev.traffic_of(0))
 
 
 @settings(max_examples=40, deadline=None)
@@ -117,3 +123,30 @@ def test_same_tile_at_every_level_costs_the_single_tiling(name):
                 {k: (int(r[j]), int(w[j])) for k, (r, w) in c0.access.items()}
             assert int(c1.cycles[0]) == int(c0.cycles[j])
             assert float(c1.energy_pj[0]) == float(c0.energy_pj[j])
+
+
+@pytest.mark.parametrize("name", ["iw_o", "tpu_like", "all_iw_o"])
+def test_des_follows_inner_tiles(name):
+    """The DES of a mapping with inner tiles: unlimited bandwidth, the cost model's cycles;
+    finite bandwidth, the cost model's DRAM bytes per operand."""
+    from tilesim.sim.des import simulate_mac
+    from tilesim.workloads.ir import conv
+    a = ARCHS[name]
+    layer = conv("c", 2, 6, 7, 7, 8, 3, pad=1)
+    m = seed_mapping(layer, a)
+    lts = [LevelTile(2, 7, 7, 8, 6, ("r", "k", "c"))]
+    for i in range(1, len(a.onchip)):
+        lts.append(LevelTile(1, 4, 7 - i, 4, 3, ("k", "c", "r")))
+    m = _with_levels(m, lts, a)
+    cm = CostModel(a)
+    r = simulate_mac(m, a, cost=cm)
+    ana = cm.mac_result(m)
+    assert "| L2" in ana.tiling
+    assert (r.dram_read_input_bytes, r.dram_read_weight_bytes, r.dram_read_psum_bytes,
+            r.dram_write_bytes) == (ana.dram_read_input_bytes, ana.dram_read_weight_bytes,
+                                    ana.dram_read_psum_bytes, ana.dram_write_bytes)
+    d = a.model_dump()
+    d["memory"][0]["bandwidth"] = "unlimited"
+    u = arch.from_dict(d)
+    cu = CostModel(u)
+    assert simulate_mac(m, u, cost=cu).total_cycles == cu.mac_result(m).total_cycles
