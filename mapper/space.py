@@ -178,8 +178,10 @@ class Mapspace:
         (loop order, output block, k tile, c tile) order. Every search scores it first,
         so a searched mapping is never worse than it under the search's objective.
 
-        MappingError, naming the level, the operand and the size that would fit, when
-        no tile fits the buffers."""
+        When no such point fits (an inner level too small for any whole level-1 tile),
+        the seed shrinks the inner tiles instead (:meth:`_seed_inner`). MappingError,
+        naming the level, the operand and the size that would fit, when no tile fits
+        the buffers."""
         rsel0, kts0, cts0 = grid_axes(self.layer, self.arch, 0)
         r = [int(np.flatnonzero((self.rsel == v).all(axis=1))[0]) for v in rsel0]
         k = np.searchsorted(self.kts, kts0)
@@ -194,8 +196,57 @@ class Mapspace:
                           self.cts[c][fill], o[fill])
         best = least_traffic(ev)
         if best < 0:
+            if self.inner_size > 1:
+                found = self._seed_inner(idx)
+                if found is not None:
+                    return found
             raise_no_fit(self.layer, self.arch, ev)
         return int(idx[fill][best])
+
+    def _seed_inner(self, idx, keep: int = 8):
+        """A seed with inner tiles, for when no whole level-1 tile fits every level: the
+        ``keep`` least-traffic coarse level-1 tiles that fit level 1, each completed level
+        by level (outermost first) with the inner tile and order of least total transfer
+        bytes that fits that level (deeper levels holding it too), the innermost one
+        also filling the array; the least-traffic result. None when none completes."""
+        first = self.arch.onchip[0].name
+        ev = self.points(idx).tiles
+        ok = np.flatnonzero(ev.usage[first] <= self.arch.onchip[0].size)
+        if not ok.size:
+            return None
+        order = np.lexsort((ok, ev.n_tiles[ok], (ev.first_load + ev.last_store)[ok],
+                            ev.traffic[ok]))
+        done = []
+        for start in idx[ok[order[:keep]]]:
+            cur = int(start)
+            coord = [int(x) for x in self.decode(cur)]
+            for i, ax in enumerate(self.inner_axes):
+                sizes = [len(a) for a in ax]
+                grid = np.stack([x.ravel() for x in np.meshgrid(*[np.arange(n) for n in sizes],
+                                                                indexing="ij")], 1)
+                co = np.array(coord, dtype=np.int64)[None, :].repeat(len(grid), 0)
+                co[:, 5 + 4 * i: 9 + 4 * i] = grid
+                cand = np.ravel_multi_index(tuple(co.T), self.shape)
+                pts = self.points(cand)
+                fit = np.ones(len(cand), dtype=bool)
+                for lvl in self.arch.onchip[: i + 2]:
+                    fit &= pts.tiles.usage[lvl.name] <= lvl.size
+                if i == len(self.inner_axes) - 1:
+                    fit &= pts.legal
+                if not fit.any():
+                    cur = None
+                    break
+                moved = sum(r + w for r, w in pts.tiles.transfers.values())
+                f = np.flatnonzero(fit)
+                cur = int(cand[f[np.lexsort((f, moved[f]))[0]]])
+                coord = [int(x) for x in self.decode(cur)]
+            if cur is not None:
+                done.append(cur)
+        if not done:
+            return None
+        pts = self.points(np.array(done, dtype=np.int64))
+        best = least_traffic(pts.tiles)
+        return int(done[best]) if best >= 0 and pts.legal[best] else None
 
     def index_of(self, dataflow: str, tiling: Tiling) -> int:
         """Flat index of ``tiling`` under ``dataflow`` (it must be on the grid)."""
