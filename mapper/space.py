@@ -71,7 +71,8 @@ class Points:
 class Mapspace:
     """All mappings of ``layer`` on ``arch``; a point is a flat integer index."""
 
-    def __init__(self, layer: MacLayer, arch: Architecture, balanced: int = BALANCED):
+    def __init__(self, layer: MacLayer, arch: Architecture, balanced: int = BALANCED,
+                 inner: bool = True):
         self.layer, self.arch = layer, arch
         a = arch.array
         self.dataflows = tuple(dict.fromkeys([a.dataflow] + list(a.dataflows or [])))
@@ -81,7 +82,7 @@ class Mapspace:
         self.cts = np.array(cts, dtype=np.int64)
         self.outer_shape = (len(self.dataflows), len(self.rsel), len(self.kts), len(self.cts),
                             len(ORDERS))
-        self._inner_axes(layer, arch)
+        self._inner_axes(layer, arch, inner)
         self.shape = self.outer_shape + tuple(x for ax in self.inner_axes for x in
                                               (len(ax[0]), len(ax[1]), len(ax[2]), len(ax[3])))
         self.size = int(np.prod(self.shape, dtype=object))
@@ -98,16 +99,18 @@ class Mapspace:
                                      zip(dfs, folds)], dtype=np.int64)
                        for op in OPERAND_DIMS}
 
-    def _inner_axes(self, layer: MacLayer, arch: Architecture) -> None:
+    def _inner_axes(self, layer: MacLayer, arch: Architecture, inner: bool) -> None:
         """Per inner on-chip level: (output blocks, k tiles, c tiles, orders) it may take;
-        row 0 of each tile axis (-1) means the parent's size."""
+        row 0 of each tile axis (-1) means the parent's size. ``inner`` False: only that
+        (every level holds the level-1 tile, the single tiling)."""
         rsel0, kts0, cts0 = grid_axes(layer, arch, 0)
         onchip = arch.onchip
         self.inner_axes = []
         deps = {"input": {"r", "c"} | ({"k"} if layer.groups > 1 else set()),
                 "weight": {"k", "c"}, "output": {"r", "k"}}
         for l in range(1, len(onchip)):
-            free = set().union(*(deps[op] for m in onchip[l:] for op in m.holds))
+            free = set().union(*(deps[op] for m in onchip[l:] for op in m.holds)) if inner \
+                else set()
             r = np.array([(-1, -1, -1)] + (rsel0 if "r" in free else []), dtype=np.int64)
             k = np.array([-1] + (kts0 if "k" in free else []), dtype=np.int64)
             c = np.array([-1] + (cts0 if "c" in free else []), dtype=np.int64)

@@ -150,3 +150,37 @@ def test_des_follows_inner_tiles(name):
     u = arch.from_dict(d)
     cu = CostModel(u)
     assert simulate_mac(m, u, cost=cu).total_cycles == cu.mac_result(m).total_cycles
+
+
+def _staged(size):
+    """DRAM, a roomy buffer for everything, then a small staging level for inputs and
+    outputs (below the level-1 tile's size)."""
+    return arch.from_dict({
+        "version": 1, "name": "staged", "clock": "1 GHz", "technology": "28 nm",
+        "precision": {"input": "int8", "weight": "int8", "accumulator": "int32"},
+        "compute": {"arrays": [{"rows": 4, "cols": 4, "dataflow": "ws"}],
+                    "vector": {"lanes": 4}},
+        "memory": [{"name": "dram", "kind": "dram", "holds": ALL, "bandwidth": "4 B/cycle"},
+                   {"name": "big", "kind": "sram", "holds": ALL, "size": "1 MiB"},
+                   {"name": "staging", "kind": "sram", "holds": ["input", "output"],
+                    "size": size, "double_buffered": True}]})
+
+
+def test_small_inner_level_shrinks_its_tile_and_names_the_size_that_fits():
+    """An inner level too small for any whole level-1 tile no longer blocks the layer:
+    its tile shrinks; below the smallest tile that fills the array, the error names
+    the level, the operand and a size with which the layer maps."""
+    import re
+    from tilesim.mapper import MappingError
+    from tilesim.sim import make_mapper
+    from tilesim.workloads.ir import conv
+    layer = conv("c", 1, 8, 12, 12, 8, 3, pad=1)
+    m = make_mapper(_staged("256 B")).map(layer)
+    assert m.tiling.inner and "| L2" in m.tiling.label(layer)
+    assert m.tiling.inner[0].sizes != m.tiling.top.sizes
+    with pytest.raises(MappingError) as e:
+        make_mapper(_staged("8 B")).map(layer)
+    msg = str(e.value)
+    assert "'staging'" in msg and "memory[2]" in msg and "tile needs the most" in msg
+    need = int(re.search(r"at least (\d+) B", msg).group(1))
+    make_mapper(_staged(f"{need} B")).map(layer)
