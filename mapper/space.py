@@ -261,7 +261,7 @@ class Mapspace:
         if not (len(r) and len(k) and len(c)):
             raise ValueError(f"tiling {tiling} is not on this mapspace's grid")
         inner = []
-        levels = tiling.levels(len(self.arch.onchip))
+        levels = tiling.levels(len(self.arch.onchip)) if getattr(tiling, "inner", ()) else ()
         for (ra, ka, ca, oa), par, t in zip(self.inner_axes, levels, levels[1:]):
             ri = 0 if (t.images, t.rows, t.cols) == (par.images, par.rows, par.cols) else \
                 np.flatnonzero((np.minimum(ra, (par.images, par.rows, par.cols)) ==

@@ -52,6 +52,7 @@ class NestExecution:
     output: np.ndarray
     tiles: int
     access: dict
+    top_tile_bytes: dict = None   # operand -> bytes of its largest tile at its first holder
 
 
 def _cdiv(a, b):
@@ -84,7 +85,7 @@ def _run(m, arch, x, w) -> NestExecution:
     tile = {d: [] for d in ext}
     for lt in levels:
         k = lt.k_tile
-        if not (k % Kg == 0 or Kg % k == 0):
+        if G > 1 and not (k % Kg == 0 or Kg % k == 0):
             raise ValueError(f"k tile {k} is not aligned to the {Kg} channels of a group")
         tile["n"].append(lt.images)
         tile["p"].append(lt.rows)
@@ -145,6 +146,7 @@ def _run(m, arch, x, w) -> NestExecution:
         return (g0 * Kg + w0, g0 * Kg + w1) if (w0, w1) != (0, Kg) else (g0 * Kg, g1 * Kg)
 
     buf = {}       # (op, h) -> (origin tuple, array)
+    biggest = {"input": 0, "weight": 0, "output": 0}
 
     def take(op, h, i, sl):   # the block ``sl`` (absolute) of the buffer above, or DRAM
         if i == 0:
@@ -172,6 +174,8 @@ def _run(m, arch, x, w) -> NestExecution:
             sl = ((0, layer.R), (0, layer.S), b["c"], (k0, k1))
             nbytes = (k1 - k0) * (b["c"][1] - b["c"][0]) * RS * pb["weight"]
         buf[(op, h)] = (tuple(a for a, _ in sl), take(op, h, i, sl))
+        if i == 0:
+            biggest[op] = max(biggest[op], nbytes)
         count(name[h], op, 0, nbytes)
         if i == 0:
             count(dram, op, nbytes, 0)
@@ -227,6 +231,8 @@ def _run(m, arch, x, w) -> NestExecution:
         else:
             pkey, parr = out_open[Ho[top - 1]]
             acc = parr[tuple(slice(a - pa, c - pa) for (a, c), (pa, _) in zip(key, pkey))].copy()
+        if top == 0:
+            biggest["output"] = max(biggest["output"], acc.size * pb["accumulator"])
         again = int(seen[h][reg].sum())
         seen[h][reg] = True
         nbytes = again * pb["accumulator"]
@@ -314,7 +320,8 @@ def _run(m, arch, x, w) -> NestExecution:
         drain(i)
     out = np.ascontiguousarray(dram_out.transpose(0, 3, 1, 2))
     return NestExecution(output=out, tiles=n_tiles,
-                         access={k: (v[0], v[1]) for k, v in moved.items()})
+                         access={k: (v[0], v[1]) for k, v in moved.items()},
+                         top_tile_bytes=biggest)
 
 
 def _product(lists):
