@@ -1,19 +1,61 @@
-"""Buffer tiling of a MAC layer: candidate tiles, capacity check and the DRAM traffic
-each implies, scored for many candidates at once with numpy.
+"""Tiling of a MAC layer at every on-chip level: candidate tiles, capacity per level, and
+every transfer between levels each tiling implies, scored for many candidates at once
+with numpy.
 
-The buffer-level loop nest has three loops over tiles: ``r`` (output-row blocks:
-``images`` images x ``rows`` output rows x ``cols`` output columns), ``k`` (output-channel
-blocks) and ``c``
-(input-channel blocks of a group). An operand is re-fetched from DRAM once per
-iteration of every loop it does not depend on that sits *outside* the innermost loop
-it does depend on (counting only loops with more than one trip): the tile stays on
-chip while only irrelevant loops inside it turn. Inputs depend on (r, c) (on (r, k) for
-grouped layers, where an output-channel block selects its groups' inputs), weights on
-(k, c), outputs on (r, k); an output re-visited by an outer ``c`` loop spills its partial
-sums to DRAM at accumulator precision and reads them back.
+**The loop nest.** Each on-chip level ``l`` (``arch.memory`` order, outermost first) has
+a tile (images x rows x cols output block, ``k`` output channels, ``c`` input channels
+of a group), nested in the tile of level ``l - 1`` (level 0: the whole layer), and an
+order of its three loops over those sub-tiles inside the parent tile: ``r`` (output
+blocks), ``k`` (output-channel blocks), ``c`` (input-channel blocks). The concatenated
+nest is level 1's loops, then level 2's, ...; the innermost tile is what the array
+computes. A ``k`` loop counts as two, groups then channels within a group (``k`` tiles
+are aligned: a multiple of K/groups or a divisor of it), so a grouped layer's input
+tile, which depends on the groups but not on the channels within one, is shared by the
+k blocks of one group. Inputs depend on (r, groups, c), weights on (groups, k within a
+group, c) = (k, c), outputs on (r, k).
 
-Input tiles include their halo: ``rows`` output rows need
-min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows, likewise for columns.
+**Fills (static schedule).** An operand held at level ``h`` is filled from the next
+outer level holding it (DRAM at the top). Over the loops of levels 1..h, it is
+re-filled once per iteration of every loop it does not depend on that sits outside the
+innermost loop it does depend on with more than one trip; the tile stays while only
+loops inside that one turn. The DMA program is the loop nest itself, so "more than one
+trip" is judged on the loop's trip count over a *full* parent block
+(ceil(parent tile / tile)); in the parent's last, partial block the same loop may turn
+once, and the fill is still issued (a static schedule does not look at the data).
+
+**Fill bytes factorise per dim.** The iterations of the loops at or outside that
+innermost relevant loop enumerate, per dim, a set of block paths, and the nest over
+the dims is a product (a loop's trips depend only on the outer loops of its own dim).
+So ``bytes = element bytes x prod over dims of (sum over the counted blocks of that dim
+of the tile's footprint in it)``. For a dim the operand depends on, every level-h block
+is counted once (its loops with more than one trip are all at or outside the innermost
+one), and the footprint sums are the extent (N, C, K...) except for the input halo: rows
+``sum over level-h row blocks of min(H, (rows - 1) * stride + (R - 1) * dilation + 1)``,
+likewise columns. For the dim it does not depend on (k within a group for inputs, the
+output blocks for weights, c for outputs), the factor is the number of blocks of that
+dim at the deepest level whose loop over it sits at or outside the innermost relevant
+loop (1 when none). Hence ``input = N C rows_sum cols_sum x blocks(k in group)``,
+``weight = weights x blocks(r)``, ``output visits = outputs x blocks(c)``; with one
+level this is the single-tiling refetch rule of before.
+
+**Between levels.** The DRAM reads of an operand are its outermost holder's fills;
+every holder is written by its own fills, and read by the fills of the next inner
+holder, except when that one holds the very same tile (equal extents in every dim the
+operand depends on: the same transfer fills both as it passes, the one-tiling
+convention, so a tiling with the same tile everywhere costs exactly what it did). The
+innermost holder feeds the array (``sim.cost.CostModel.array_access``).
+
+**Outputs.** Partial sums stay in the innermost level holding outputs until their
+reduction completes. Each visit of a level's output tile ends in a drain to the next
+outer output level holding a different tile (DRAM at the top; the levels in between
+hold the same tile and are read by it): ``outputs x output bytes`` once (the final
+values) plus ``(visits - outputs) x accumulator bytes`` of partial sums, which are read
+back by as many reloads. A level that receives partial sums holds its tile at
+accumulator precision; the innermost output level always does, any other at output
+precision.
+
+**Capacity** is checked per level with that level's own tiles of the operands it holds
+(two of each when double-buffered).
 """
 from __future__ import annotations
 

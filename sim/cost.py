@@ -38,12 +38,16 @@ discrete-event engine (:mod:`sim.des`) shows both; they matter on layers of few 
 ``stall_cycles`` is what the largest bound adds to the compute cycles; with unlimited
 bandwidth the layer takes exactly its compute cycles.
 
-Access counts, per memory level and operand (bytes read and written): DRAM moves the
-tiling's traffic. The innermost on-chip level holding an operand feeds the array: it
-is read once per array access (stationary operands once, streamed ones once per fold
-across them); the innermost output level takes every partial sum at accumulator
-precision. Every level holding an operand is written by the DRAM fills of it and read
-by the write-back of outputs. Energy (:mod:`sim.energy`) is these counts times the
+Access counts, per memory level and operand (bytes read and written): the tiling's
+transfers between levels (:func:`mapper.tiling.score_points`: each holder written by
+its fills and read by the fills of the next inner holder with a different tile, DRAM
+by the outermost holder's; outputs drained up and reloaded down), plus the array's own
+accesses (:meth:`CostModel.array_access`): the innermost on-chip level holding an
+operand is read once per array access (stationary operands once, streamed ones once per
+fold across them); the innermost output level takes every partial sum at accumulator
+precision. With the same tile at every level this is the single-tiling count: every
+level holding an operand written by its DRAM fills and read by the write-back of
+outputs. Energy (:mod:`sim.energy`) is these counts times the
 technology tables' figures, plus MACs, array hops, vector ops and leakage x time.
 """
 from __future__ import annotations
