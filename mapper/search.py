@@ -267,7 +267,7 @@ class Told:
     """What the strategies have been told: the objective's keys per point index (a dense
     table for spaces up to :attr:`DENSE` points, sorted arrays beyond)."""
 
-    DENSE = 1 << 24
+    DENSE = 1 << 21   # 16 MiB per objective key
 
     def __init__(self, size: int):
         self.size = size
