@@ -184,3 +184,34 @@ def test_small_inner_level_shrinks_its_tile_and_names_the_size_that_fits():
     assert "'staging'" in msg and "memory[2]" in msg and "tile needs the most" in msg
     need = int(re.search(r"at least (\d+) B", msg).group(1))
     make_mapper(_staged(f"{need} B")).map(layer)
+
+
+def test_hand_derived_three_level_counts():
+    """gemm M=8 pixels, 8 filters, reduction 8 (int8, int32 partial sums) on tpu_like
+    (l1: inputs and outputs, l2: weights, l3: outputs). Level 1 holds the whole layer;
+    levels 2 and 3 hold 4 filters x 4 channels, level 2 looping c outside k.
+
+    * inputs: l1 is filled once from DRAM (64 B);
+    * weights (at l2): the innermost weight loop with 2 trips is l2's k; the only loop
+      over pixels outside it has one trip, so every weight comes once (64 B);
+    * outputs at l3: the innermost loop they depend on with 2 trips is l2's k, and l2's
+      c (2 trips) sits outside it: each output is visited twice, so l3 drains 64 final
+      bytes + 64 x 4 B of partial sums (320 B) into l1 (its tile differs: 8 filters) and
+      reloads 256 B; l1 visits each output once: 64 B to DRAM."""
+    from tilesim.workloads.ir import gemm
+    a = ARCHS["tpu_like"]
+    layer = gemm("g", 8, 8, 8)
+    m = _with_levels(seed_mapping(layer, a), [
+        LevelTile(8, 1, 1, 8, 8, ("r", "k", "c")),
+        LevelTile(8, 1, 1, 4, 4, ("c", "k", "r")),
+        LevelTile(8, 1, 1, 4, 4, ("r", "k", "c"))], a)
+    t = points_of(m, a).tiles.transfers
+    got = {k: (int(r[0]), int(w[0])) for k, (r, w) in t.items()}
+    assert got == {("dram", "input"): (64, 0), ("dram", "weight"): (64, 0),
+                   ("dram", "output"): (0, 64), ("l1", "input"): (0, 64),
+                   ("l1", "output"): (256 + 64, 320), ("l2", "weight"): (0, 64),
+                   ("l3", "output"): (320, 256)}
+    x, w = operands(layer, 3)
+    ex = execute_nest(m, a, x, w)
+    assert ex.access == got
+    assert np.array_equal(ex.output, conv2d_layer(layer, x, w))
