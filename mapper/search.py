@@ -14,8 +14,10 @@ alias of ``traffic`` (:func:`resolve_objective`).
 
 Strategies:
 
-* ``exhaustive``: every point, in index order, in batches. Exact, and the reference
-  the heuristic is tested against; fine for spaces up to a few million points.
+* ``exhaustive``: every point, in batches: first every level-1 tiling with the same
+  tile at every level (in index order), then the points with inner tiles. Exact, and
+  the reference the heuristic is tested against; fine for spaces up to a few million
+  points.
 * ``heuristic``: random-restart coordinate descent. It scores a random sample of the
   space plus the seeds (the least-traffic tiling, :meth:`Mapspace.seed`, so it is never
   worse than that tiling; the same tiling under every dataflow the array allows), then
@@ -119,10 +121,24 @@ class Exhaustive:
             self._seeded = True
             if self.seeds:
                 return np.array(self.seeds, dtype=np.int64)
-        if self._next >= self.space.size:
-            return None
-        lo, self._next = self._next, min(self.space.size, self._next + self.chunk)
-        return np.arange(lo, self._next, dtype=np.int64)
+        isz = self.space.inner_size
+        outer = self.space.size // isz
+        while True:
+            # first every level-1 tiling with every level holding it (the space of
+            # before, in its order), then the points with inner tiles
+            phase2 = self._next >= outer
+            end = self.space.size if phase2 else outer
+            if phase2 and isz == 1 or self._next >= outer + self.space.size:
+                return None
+            lo = self._next - (outer if phase2 else 0)
+            hi = min(end, lo + self.chunk)
+            self._next = hi + (outer if phase2 else 0)
+            if not phase2:
+                return np.arange(lo, hi, dtype=np.int64) * isz
+            batch = np.arange(lo, hi, dtype=np.int64)
+            batch = batch[batch % isz != 0]
+            if len(batch):
+                return batch
 
 
 class Heuristic:
