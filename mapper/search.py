@@ -38,7 +38,8 @@ are scored first, in a batch of their own, whatever the budget, so even a budget
 candidate or a tiny seconds cap returns a mapping no worse than the seed. Only the
 seconds cap can make a result depend on the machine; the default budget is in candidates.
 
-Ties break deterministically: the objective's keys in turn, then the lower index.
+Ties break deterministically: the objective's keys in turn, then a point with the same
+tile at every level (the single tiling), then the lower index.
 """
 from __future__ import annotations
 
@@ -380,7 +381,8 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     idx = np.concatenate(idx_all)
     keys = np.concatenate(keys_all, axis=1)
     cyc, en = np.concatenate(cyc_all), np.concatenate(en_all)
-    order = np.lexsort((idx, *keys[::-1]))
+    # ties: the point with every level holding the level-1 tile, then the lower index
+    order = np.lexsort((idx, idx % space.inner_size != 0, *keys[::-1]))
     order = order[np.isfinite(keys[0, order])]
     if not len(order):
         what = (f"the search budget ({budget.candidates} candidates, {budget.seconds:g} s) ran "
