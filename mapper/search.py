@@ -153,6 +153,7 @@ class Heuristic:
         self.space, self.seeds = space, [int(s) for s in seeds]
         self.rng = np.random.default_rng(rng_seed)
         self._gen = None
+        self._stop = np.inf   # phase 2's candidate cap, once it starts
 
     def ask(self, told: Told) -> np.ndarray | None:
         if self._gen is None:
@@ -218,7 +219,7 @@ class Heuristic:
         done = set()
         for cur in dict.fromkeys(starts):
             while cur not in done:
-                if told.count >= getattr(self, "_stop", np.inf):
+                if told.count >= self._stop:
                     return
                 done.add(cur)
                 nb = full(neighbours(cur))

@@ -215,3 +215,31 @@ def test_hand_derived_three_level_counts():
     ex = execute_nest(m, a, x, w)
     assert ex.access == got
     assert np.array_equal(ex.output, conv2d_layer(layer, x, w))
+
+
+@pytest.mark.parametrize("name", ["tpu_like", "all_iw_o"])
+def test_points_with_inner_tiles_round_trip(name):
+    """A point with inner tiles -> Mapping -> index_of -> the same tiling; the Mapping
+    alone (points_of) scores as its point; labels show the inner levels."""
+    from tilesim.workloads.ir import conv
+    a = ARCHS[name]
+    cm = CostModel(a)
+    layer = conv("c", 2, 6, 7, 7, 8, 3, pad=1)
+    sp = Mapspace(layer, a)
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, sp.size, 300)
+    idx = idx[idx % sp.inner_size != 0][:60]
+    pts = sp.points(idx)
+    c = cm.evaluate(layer, pts)
+    for j, i in enumerate(idx):
+        m = sp.mapping(int(i))
+        back = sp.mapping(sp.index_of(m.dataflow.name, m.tiling))
+        assert back.tiling.inner == m.tiling.inner and back.tiling.top.sizes == m.tiling.top.sizes
+        assert back.tiling.label(layer) == m.tiling.label(layer)
+        one = cm.point(m)
+        assert int(one.cycles[0]) == int(c.cycles[j])
+        assert {k: (int(r[0]), int(w[0])) for k, (r, w) in one.access.items()} == \
+            {k: (int(r[j]), int(w[j])) for k, (r, w) in c.access.items()}
+        if m.tiling.inner:
+            assert "| L" in m.tiling.label(layer) or all(
+                t.sizes == m.tiling.top.sizes for t in m.tiling.inner)
