@@ -38,8 +38,7 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
            f"{t.rows} output rows x {t.cols} output cols of 1 image")
     what = {"r": (f"output block: {blk} (of N={l.N} P={l.P} Q={l.Q})"),
             "k": f"{t.k_tile} output channels (of K={l.K})",
-            "c": (f"{t.c_tile} input channels (of C/groups={cg})" if l.groups == 1 else
-                  f"all {cg} input channels of a group (grouped layer: reduction not split)")}
+            "c": f"{t.c_tile} input channels (of C/groups={cg})"}
     lines = [f"DRAM -> on-chip buffers, loop order {' > '.join(t.order)}:"]
     ind = ""
     for lp in t.order:
@@ -52,6 +51,20 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
         db = ", double-buffered" if lvl.double_buffered else ""
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}]: {t.level_bytes[lvl.name]:,} B "
                      f"of {lvl.size:,} B{db}")
+    levels = t.levels(len(arch.onchip))
+    for lvl, par, lt in zip(arch.onchip[1:], levels, levels[1:]):
+        if lt.sizes == par.sizes:
+            continue
+        cd = lambda a, b: -(-a // b)  # noqa: E731
+        tr = {"r": cd(par.images, lt.images) * cd(par.rows, lt.rows) * cd(par.cols, lt.cols),
+              "k": cd(par.k_tile, lt.k_tile), "c": cd(par.c_tile, lt.c_tile)}
+        lines.append(f"{ind}{lvl.name} sub-tiles ({lt.images} image(s) x {lt.rows} rows x "
+                     f"{lt.cols} cols, {lt.k_tile} output ch, {lt.c_tile} input ch), "
+                     f"loop order {' > '.join(lt.order)}:")
+        for lp in lt.order:
+            if tr[lp] > 1:
+                lines.append(f"{ind}for {lp} in range({tr[lp]}):")
+                ind += "  "
     a = f"{m.array_rows}x{m.array_cols}" + (f" x{m.array_count}" if m.array_count > 1 else "")
     pre = f", {m.preload} preload" if df.preload else ""
     lines.append(f"{ind}on the array ({a}, dataflow {df.name}, {df.stationary} stationary{pre}):")

@@ -15,13 +15,39 @@ ORDERS = tuple(itertools.permutations(range(3)))  # indices into LOOPS, outermos
 
 
 @dataclass(frozen=True)
-class Tiling:
-    """DRAM -> on-chip tiling of a conv layer (the outer, buffer-level loop nest).
+class LevelTile:
+    """The tile of one inner on-chip level (the second and deeper levels of
+    ``arch.memory``): ``images`` x ``rows`` x ``cols`` output block, ``k_tile`` output
+    channels, ``c_tile`` input channels of a group, each at most its parent level's; and
+    ``order``, the loops over these sub-tiles inside the parent tile, outermost first."""
+    images: int
+    rows: int
+    cols: int
+    k_tile: int
+    c_tile: int
+    order: tuple[str, str, str]
 
+    @property
+    def sizes(self) -> tuple[int, int, int, int, int]:
+        return (self.images, self.rows, self.cols, self.k_tile, self.c_tile)
+
+    def label(self) -> str:
+        return (f"r:{self.images}x{self.rows}x{self.cols} k:{self.k_tile} c:{self.c_tile} "
+                f"order {'>'.join(self.order)}")
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """The loop nest of a conv layer tiled at every on-chip level.
+
+    Level 1 (the first on-chip level of ``arch.memory``, the DRAM -> on-chip boundary):
     ``r`` blocks cover ``images`` images x ``rows`` output rows x ``cols`` output columns
-    (rows < P only when images == 1, cols < Q only when rows == 1), ``k`` blocks ``k_tile`` output channels, ``c`` blocks ``c_tile``
-    input channels of a group (for grouped layers the reduction is never split:
-    c_tile = C/groups). ``order`` lists the three loops outermost first.
+    (rows < P only when images == 1, cols < Q only when rows == 1), ``k`` blocks
+    ``k_tile`` output channels, ``c`` blocks ``c_tile`` input channels of a group (grouped
+    layers may split their reduction too). ``order`` lists the three loops outermost first.
+    ``inner``: one :class:`LevelTile` per deeper on-chip level, in ``arch.memory`` order,
+    each nested in the one before; empty when every level holds the level-1 tile (the
+    single tiling of before, costed exactly as it was).
     """
     images: int
     rows: int
@@ -32,6 +58,20 @@ class Tiling:
     trips: tuple[int, int, int]  # (r, k, c) trip counts
     tile_bytes: dict              # operand -> bytes of one tile (output at accumulator precision)
     level_bytes: dict             # on-chip level name -> bytes occupied (x2 if double-buffered)
+    inner: tuple = ()             # LevelTile per deeper on-chip level (empty: all as level 1)
+
+    @property
+    def top(self) -> LevelTile:
+        """The level-1 tile as a :class:`LevelTile`."""
+        return LevelTile(self.images, self.rows, self.cols, self.k_tile, self.c_tile, self.order)
+
+    def levels(self, n: int) -> tuple:
+        """The :class:`LevelTile` of each of ``n`` on-chip levels, outermost first."""
+        if not self.inner:
+            return (self.top,) * n
+        if len(self.inner) != n - 1:
+            raise ValueError(f"tiling has {len(self.inner) + 1} levels, the architecture {n}")
+        return (self.top,) + tuple(self.inner)
 
     @property
     def n_tiles(self) -> int:
@@ -42,7 +82,13 @@ class Tiling:
         """The ``tiling`` column of layers.csv, e.g. ``r:7row k:64 c:64 order r>k>c``."""
         r = (f"{self.images}img" if self.rows == layer.P else
              f"{self.rows}row" if self.cols == layer.Q else f"1row,{self.cols}col")
-        return f"r:{r} k:{self.k_tile} c:{self.c_tile} order {'>'.join(self.order)}"
+        out = f"r:{r} k:{self.k_tile} c:{self.c_tile} order {'>'.join(self.order)}"
+        prev = self.top
+        for i, t in enumerate(self.inner, 2):   # inner levels only where they differ
+            if t.sizes != prev.sizes:
+                out += f" | L{i} {t.label()}"
+            prev = t
+        return out
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ alias of ``traffic`` (:func:`resolve_objective`).
 
 Strategies:
 
-* ``exhaustive``: every point, in index order, in batches. Exact, and the reference
-  the heuristic is tested against; fine for spaces up to a few million points.
+* ``exhaustive``: every point, in batches: first every level-1 tiling with the same
+  tile at every level (in index order), then the points with inner tiles. Exact, and
+  the reference the heuristic is tested against; fine for spaces up to a few million
+  points.
 * ``heuristic``: random-restart coordinate descent. It scores a random sample of the
   space plus the seeds (the least-traffic tiling, :meth:`Mapspace.seed`, so it is never
   worse than that tiling; the same tiling under every dataflow the array allows), then
@@ -36,7 +38,8 @@ are scored first, in a batch of their own, whatever the budget, so even a budget
 candidate or a tiny seconds cap returns a mapping no worse than the seed. Only the
 seconds cap can make a result depend on the machine; the default budget is in candidates.
 
-Ties break deterministically: the objective's keys in turn, then the lower index.
+Ties break deterministically: the objective's keys in turn, then a point with the same
+tile at every level (the single tiling), then the lower index.
 """
 from __future__ import annotations
 
@@ -119,10 +122,24 @@ class Exhaustive:
             self._seeded = True
             if self.seeds:
                 return np.array(self.seeds, dtype=np.int64)
-        if self._next >= self.space.size:
-            return None
-        lo, self._next = self._next, min(self.space.size, self._next + self.chunk)
-        return np.arange(lo, self._next, dtype=np.int64)
+        isz = self.space.inner_size
+        outer = self.space.size // isz
+        while True:
+            # first every level-1 tiling with every level holding it (the space of
+            # before, in its order), then the points with inner tiles
+            phase2 = self._next >= outer
+            end = self.space.size if phase2 else outer
+            if phase2 and isz == 1 or self._next >= outer + self.space.size:
+                return None
+            lo = self._next - (outer if phase2 else 0)
+            hi = min(end, lo + self.chunk)
+            self._next = hi + (outer if phase2 else 0)
+            if not phase2:
+                return np.arange(lo, hi, dtype=np.int64) * isz
+            batch = np.arange(lo, hi, dtype=np.int64)
+            batch = batch[batch % isz != 0]
+            if len(batch):
+                return batch
 
 
 class Heuristic:
@@ -130,11 +147,13 @@ class Heuristic:
 
     samples = 256
     restarts = 1
+    inner_candidates = 6_000    # phase 2's own cap (within the budget)
 
     def __init__(self, space: Mapspace, seeds=(), rng_seed: int = 0):
         self.space, self.seeds = space, [int(s) for s in seeds]
         self.rng = np.random.default_rng(rng_seed)
         self._gen = None
+        self._stop = np.inf   # phase 2's candidate cap, once it starts
 
     def ask(self, told: Told) -> np.ndarray | None:
         if self._gen is None:
@@ -145,11 +164,10 @@ class Heuristic:
             return None
 
     def _neighbours(self, cur: int) -> np.ndarray:
-        """Flat indices around ``cur``: every value of each tile axis, and every pair of
-        tile axes, each with every loop order (its dataflow kept)."""
-        sp = self.space
-        shape = sp.shape
-        coord = [int(x) for x in sp.decode(cur)]
+        """Outer indices around outer point ``cur``: every value of each level-1 tile axis,
+        and every pair of them, each with every loop order (its dataflow kept)."""
+        shape = self.space.outer_shape
+        coord = [int(x) for x in np.unravel_index(cur, shape)]
         stride = [int(np.prod(shape[i + 1:])) for i in range(5)]   # C order; stride[4] == 1
         base = sum(c * st for c, st in zip(coord[:4], stride[:4]))  # at loop order 0
         orders = np.arange(shape[4])
@@ -164,65 +182,167 @@ class Heuristic:
             out.append((b + axis(a1, 2) + axis(a2, 1) + orders).ravel())
         return np.concatenate(out)   # may repeat a point; the driver scores it once
 
-    def _run(self, told: "Told"):
+    def _inner_neighbours(self, cur: int) -> np.ndarray:
+        """Full indices around ``cur`` for the inner-tile descent: each tile axis of any
+        level with every order of that level; every pair of tile axes of one level; and every pair of tile axes of two levels (e.g. a
+        larger parent tile for an unchanged child: what a small inner level needs)."""
         sp = self.space
-        nd = sp.shape[0]
-        per_df = sp.size // nd
-        n = min(self.samples, per_df)
-        seeds = _unique(np.array(self.seeds, dtype=np.int64))
-        if len(seeds):   # scored on their own first, so any budget keeps them
-            yield seeds
-        first = [seeds]
-        for d in range(nd):   # the same tiling under every dataflow, plus a random sample
-            first += [d * per_df + np.asarray(self.seeds, dtype=np.int64) % per_df,
-                      d * per_df + (self.rng.choice(per_df, size=n, replace=False)
-                                    if per_df > n else np.arange(n))]
-        first = _unique(np.concatenate(first))
-        yield first
-        starts = list(self.seeds)
-        for d in range(nd):   # each dataflow descends from its own best sampled point
-            mine = first[first // per_df == d]
-            starts += mine[told.rank(mine)][:self.restarts].tolist()
+        shape = sp.shape
+        coord = np.array([int(x) for x in sp.decode(cur)], dtype=np.int64)
+        stride = np.array([int(np.prod(shape[i + 1:], dtype=object)) for i in range(len(shape))],
+                          dtype=np.int64)
+        base = int((coord * stride).sum())
+        nlev = 1 + (len(shape) - 5) // 4
+        tile_ax = [(1, 2, 3)] + [tuple(5 + 4 * i + j for j in range(3)) for i in range(nlev - 1)]
+        tile_ax = [tuple(a for a in ta if shape[a] > 1) for ta in tile_ax]
+        order_ax = [4] + [8 + 4 * i for i in range(nlev - 1)]
+
+        def vals(ax):
+            return (np.arange(shape[ax]) - coord[ax]) * stride[ax]
+        out = []
+        for lv in range(nlev):
+            o = np.zeros(1, dtype=np.int64)   # pairs keep the orders (singles vary them)
+            for a in tile_ax[lv]:
+                out.append((base + vals(a)[:, None] + vals(order_ax[lv])[None, :]).ravel())
+            for i, a1 in enumerate(tile_ax[lv]):
+                for a2 in tile_ax[lv][i + 1:]:
+                    out.append((base + vals(a1)[:, None, None] + vals(a2)[None, :, None]
+                                + o[None, None, :]).ravel())
+        for l1 in range(nlev):   # pairs of axes of two levels
+            for l2 in range(l1 + 1, nlev):
+                for a1 in tile_ax[l1]:
+                    for a2 in tile_ax[l2]:
+                        out.append((base + vals(a1)[:, None] + vals(a2)[None, :]).ravel())
+        return np.concatenate(out)
+
+    def _descend(self, told: "Told", starts, neighbours, full):
         done = set()
         for cur in dict.fromkeys(starts):
             while cur not in done:
+                if told.count >= self._stop:
+                    return
                 done.add(cur)
-                nb = self._neighbours(cur)
+                nb = full(neighbours(cur))
                 new = nb[~told.known(nb)]
                 if len(new):
                     yield _unique(new)
                 nb = nb[told.known(nb)]
                 if not len(nb):     # the budget cut this neighbourhood off
+                    self._cut = True
                     return
                 best = int(nb[told.rank(nb)[0]])
-                if told.key(best) < told.key(cur):
-                    cur = best
+                if told.key(best) < told.key(full(cur)):
+                    cur = best // self._unit
+        return
+
+    def _run(self, told: "Told"):
+        sp = self.space
+        isz = sp.inner_size
+        full = lambda a: np.asarray(a, dtype=np.int64) * isz  # noqa: E731  (inner tiles: level 1's)
+        outer = int(np.prod(sp.outer_shape))
+        nd = sp.shape[0]
+        per_df = outer // nd
+        n = min(self.samples, per_df)
+        seeds = _unique(np.array(self.seeds, dtype=np.int64))
+        if len(seeds):   # scored on their own first, so any budget keeps them
+            yield seeds
+        # phase 1: the level-1 tiling with every level holding it (the search of before)
+        oseeds = np.asarray(self.seeds, dtype=np.int64) // isz
+        first = [seeds]
+        for d in range(nd):   # the same tiling under every dataflow, plus a random sample
+            first += [full(d * per_df + oseeds % per_df),
+                      full(d * per_df + (self.rng.choice(per_df, size=n, replace=False)
+                                         if per_df > n else np.arange(n)))]
+        first = _unique(np.concatenate(first))
+        yield first
+        starts = list(oseeds.tolist())
+        for d in range(nd):   # each dataflow descends from its own best sampled point
+            mine = first[first // isz // per_df == d]
+            starts += (mine[told.rank(mine)][:self.restarts] // isz).tolist()
+        self._cut, self._unit = False, isz
+        yield from self._descend(told, starts, self._neighbours, full)
+        if self._cut or isz == 1:
+            return
+        # phase 2: inner tiles, from the best point so far (never worse than phase 1) and
+        # from the best of a random sample of the whole space per dataflow
+        self._unit = 1
+        self._stop = told.count + self.inner_candidates
+        starts = [told.best()]
+        per = sp.size // nd
+        m = min(self.samples, per)
+        for d in range(nd):
+            sample = d * per + _unique(self.rng.integers(0, per, size=m, dtype=np.int64))
+            new = sample[~told.known(sample)]
+            if len(new):
+                yield new
+            if not told.known(sample).all():
+                return
+            starts.append(int(sample[told.rank(sample)[0]]))
+        yield from self._descend(told, starts, self._inner_neighbours, lambda a: a)
 
 
 class Told:
-    """What the strategies have been told: the objective's keys per point index."""
+    """What the strategies have been told: the objective's keys per point index (a dense
+    table for spaces up to :attr:`DENSE` points, sorted arrays beyond)."""
+
+    DENSE = 1 << 21   # 16 MiB per objective key
 
     def __init__(self, size: int):
         self.size = size
-        self.k = np.full((1, size), np.nan)   # (keys, size); widened by the first tell
+        self.dense = size <= self.DENSE
+        self.k = np.full((1, size if self.dense else 0), np.nan)   # widened by the first tell
+        self.idx = np.zeros(0, dtype=np.int64)                    # sparse: sorted indices
         self.count = 0
 
+    def _pos(self, idx):
+        """Sparse: positions of ``idx`` in the sorted table and whether they are there."""
+        idx = np.asarray(idx, dtype=np.int64)
+        pos = np.searchsorted(self.idx, idx)
+        ok = pos < len(self.idx)
+        ok[ok] = self.idx[pos[ok]] == idx[ok]
+        return pos, ok
+
     def tell(self, idx, keys) -> None:
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.dense:
+            if self.k.shape[0] != len(keys):
+                self.k = np.full((len(keys), self.size), np.nan)
+            self.count += int(np.isnan(self.k[0, idx]).sum())
+            for row, v in zip(self.k, keys):
+                row[idx] = v
+            return
         if self.k.shape[0] != len(keys):
-            self.k = np.full((len(keys), self.size), np.nan)
-        self.count += int(np.isnan(self.k[0, idx]).sum())
-        for row, v in zip(self.k, keys):
-            row[idx] = v
+            self.k = np.zeros((len(keys), 0))
+        _, ok = self._pos(idx)
+        idx, keys = idx[~ok], np.stack([np.broadcast_to(v, idx.shape)[~ok] for v in keys])
+        idx, first = np.unique(idx, return_index=True)
+        self.count += len(idx)
+        allidx = np.concatenate([self.idx, idx])
+        allk = np.concatenate([self.k, keys[:, first]], axis=1)
+        o = np.argsort(allidx, kind="stable")
+        self.idx, self.k = allidx[o], allk[:, o]
 
     def known(self, idx) -> np.ndarray:
-        return ~np.isnan(self.k[0, idx])
+        if self.dense:
+            return ~np.isnan(self.k[0, idx])
+        return self._pos(idx)[1]
+
+    def _keys(self, idx) -> np.ndarray:
+        if self.dense:
+            return self.k[:, idx]
+        return self.k[:, self._pos(idx)[0]]
 
     def key(self, i: int) -> tuple:
-        return (*self.k[:, i], i)
+        return (*self._keys(np.array([i]))[:, 0], i)
 
     def rank(self, idx) -> np.ndarray:
         """Positions of ``idx`` (all told) sorted best first (ties: lower index)."""
-        return np.lexsort((idx, *self.k[::-1, idx]))
+        return np.lexsort((idx, *self._keys(idx)[::-1]))
+
+    def best(self) -> int:
+        """The best point told so far."""
+        idx = np.flatnonzero(~np.isnan(self.k[0])) if self.dense else self.idx
+        return int(idx[self.rank(idx)[0]])
 
 
 def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str = "heuristic",
@@ -262,7 +382,8 @@ def run_search(space: Mapspace, cost, objective: str = "latency", strategy: str 
     idx = np.concatenate(idx_all)
     keys = np.concatenate(keys_all, axis=1)
     cyc, en = np.concatenate(cyc_all), np.concatenate(en_all)
-    order = np.lexsort((idx, *keys[::-1]))
+    # ties: the point with every level holding the level-1 tile, then the lower index
+    order = np.lexsort((idx, idx % space.inner_size != 0, *keys[::-1]))
     order = order[np.isfinite(keys[0, order])]
     if not len(order):
         what = (f"the search budget ({budget.candidates} candidates, {budget.seconds:g} s) ran "

@@ -12,7 +12,17 @@ tile, loop order):
   count t <= ``balanced`` the smallest tile with t trips, plus powers of two, multiples
   of the array's columns and the full extents. The last tile of a dim may be partial;
   the traffic formulas and :func:`mapper.tiling.iter_tiles` handle it exactly;
-* **loop order** of the three tile loops (all 6 permutations).
+* **loop order** of the three tile loops (all 6 permutations);
+* **inner tiles**: for every on-chip level after the first (``arch.memory`` order), a
+  tile nested in the level above and the order of its loops inside that tile: per dim
+  an index into the coarse grid (powers of two, multiples of the array's columns, full
+  extents; index 0 = the parent's size, larger values are clipped to it), and an order.
+  A dim that no operand held at that level or deeper depends on stays whole there
+  (splitting it only adds refetches), and the order axis lists only the distinct orders
+  of the dims that can split. Inner axes come last in the flat index, so a point whose
+  inner coordinates are all 0 (every level holds the level-1 tile: the single tiling of
+  before) has index ``outer * inner_size``, and an architecture with one on-chip level
+  has the same space and indices as before.
 
 A point is *legal* when its tiles fit every on-chip level (double buffering counted:
 two tiles) and span the array along both of its spatial dims. Points are scored in
@@ -75,7 +85,8 @@ class Points:
 class Mapspace:
     """All mappings of ``layer`` on ``arch``; a point is a flat integer index."""
 
-    def __init__(self, layer: MacLayer, arch: Architecture, balanced: int = BALANCED):
+    def __init__(self, layer: MacLayer, arch: Architecture, balanced: int = BALANCED,
+                 inner: bool = True):
         self.layer, self.arch = layer, arch
         a = arch.array
         dims = layer_dims(layer)
@@ -86,9 +97,13 @@ class Mapspace:
         self.rsel = np.array(rsel, dtype=np.int64)
         self.kts = np.array(kts, dtype=np.int64)
         self.cts = np.array(cts, dtype=np.int64)
-        self.shape = (len(self.dataflows), len(self.rsel), len(self.kts), len(self.cts),
-                      len(ORDERS))
-        self.size = int(np.prod(self.shape))
+        self.outer_shape = (len(self.dataflows), len(self.rsel), len(self.kts), len(self.cts),
+                            len(ORDERS))
+        self._inner_axes(layer, arch, inner)
+        self.shape = self.outer_shape + tuple(x for ax in self.inner_axes for x in
+                                              (len(ax[0]), len(ax[1]), len(ax[2]), len(ax[3])))
+        self.size = int(np.prod(self.shape, dtype=object))
+        self.inner_size = int(np.prod(self.shape[5:], dtype=object))
         dfs = [DATAFLOWS[d] for d in self.dataflows]
         self.pe_entries = pe_entries(layer, arch)
         plans = [d.plan(dims, a.rows, a.cols, self.pe_entries) for d in dfs]
@@ -102,26 +117,76 @@ class Mapspace:
         self._pew = {op: i64([p.pe_writes[op] for p in plans]) for op in ("input", "weight")}
         self._fi = i64([d.interval(p, a.rows, a.preload) for d, p in zip(dfs, plans)])
 
+    def _inner_axes(self, layer: MacLayer, arch: Architecture, inner: bool) -> None:
+        """Per inner on-chip level: (output blocks, k tiles, c tiles, orders) it may take;
+        row 0 of each tile axis (-1) means the parent's size. ``inner`` False: only that
+        (every level holds the level-1 tile, the single tiling)."""
+        rsel0, kts0, cts0 = grid_axes(layer, arch, 0)
+        onchip = arch.onchip
+        self.inner_axes = []
+        deps = {"input": {"r", "c"} | ({"k"} if layer.groups > 1 else set()),
+                "weight": {"k", "c"}, "output": {"r", "k"}}
+        for l in range(1, len(onchip)):
+            free = set().union(*(deps[op] for m in onchip[l:] for op in m.holds)) if inner \
+                else set()
+            r = np.array([(-1, -1, -1)] + (rsel0 if "r" in free else []), dtype=np.int64)
+            k = np.array([-1] + (kts0 if "k" in free else []), dtype=np.int64)
+            c = np.array([-1] + (cts0 if "c" in free else []), dtype=np.int64)
+            r, k, c = (x if len(x) > 1 else x[:1] for x in (r, k, c))
+            split = [i for i, n in enumerate(LOOPS) if n in free]
+            seen, orders = set(), []
+            for j, o in enumerate(ORDERS):   # one order per distinct order of the free loops
+                key = tuple(x for x in o if x in split)
+                if key not in seen:
+                    seen.add(key)
+                    orders.append(j)
+            self.inner_axes.append((r, k, c, np.array(orders, dtype=np.int64)))
+
     # ---- indexing -------------------------------------------------------------------
     def decode(self, index) -> tuple[np.ndarray, ...]:
-        """(dataflow, r, k, c, order) coordinates of flat indices."""
+        """(dataflow, r, k, c, order, then r, k, c, order of each inner level)
+        coordinates of flat indices."""
         return np.unravel_index(np.asarray(index, dtype=np.int64), self.shape)
 
-    def encode(self, d, r, k, c, o) -> np.ndarray:
-        return np.ravel_multi_index((d, r, k, c, o), self.shape)
+    def encode(self, d, r, k, c, o, *inner) -> np.ndarray:
+        if not inner:
+            inner = (0,) * (len(self.shape) - 5)
+        co = np.broadcast_arrays(d, r, k, c, o, *inner)
+        return np.ravel_multi_index(co, self.shape)
+
+    def tiles(self, coords):
+        """Level-1 arrays (nb, pt, qt, kt, ct, order) and the inner levels' tuples of the
+        decoded ``coords``."""
+        d, r, k, c, o = coords[:5]
+        top = (*self.rsel[r].T, self.kts[k], self.cts[c], o)
+        inner, parent = [], top
+        for i, (ra, ka, ca, oa) in enumerate(self.inner_axes):
+            ri, ki, ci, oi = coords[5 + 4 * i: 9 + 4 * i]
+            rv = ra[ri]
+            nb = np.where(ri == 0, parent[0], np.minimum(rv[:, 0], parent[0]))
+            pt = np.where(ri == 0, parent[1], np.minimum(rv[:, 1], parent[1]))
+            qt = np.where(ri == 0, parent[2], np.minimum(rv[:, 2], parent[2]))
+            kt = np.where(ki == 0, parent[3], np.minimum(ka[ki], parent[3]))
+            ct = np.where(ci == 0, parent[4], np.minimum(ca[ci], parent[4]))
+            parent = (nb, pt, qt, kt, ct, oa[oi])
+            inner.append(parent)
+        return top, inner
 
     def points(self, index) -> Points:
         index = np.asarray(index, dtype=np.int64)
-        d, r, k, c, o = self.decode(index)
-        nb, pt, qt = self.rsel[r].T
-        kt, ct = self.kts[k], self.cts[c]
-        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o)
+        coords = self.decode(index)
+        d = coords[0]
+        (nb, pt, qt, kt, ct, o), inner = self.tiles(coords)
+        same = all(not np.any(x) for x in coords[5:])   # every level holds level 1's tile
+        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o,
+                          () if same else inner)
         legal = ev.fits.copy()
+        low = inner[-1] if inner else (nb, pt, qt, kt, ct)   # the tile feeding the array
         for i, name in enumerate(self.dataflows):
             sel = d == i
             if sel.any():
-                legal[sel] &= fills_array(self.layer, self.arch, name, nb[sel], pt[sel], qt[sel],
-                                          kt[sel], ct[sel])
+                legal[sel] &= fills_array(self.layer, self.arch, name,
+                                          *(x[sel] for x in low[:5]))
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
                       folds=self._folds[d], fold_cycles=self._fc[d],
                       fold_interval=self._fi[d],
@@ -139,8 +204,10 @@ class Mapspace:
         (loop order, output block, k tile, c tile) order. Every search scores it first,
         so a searched mapping is never worse than it under the search's objective.
 
-        MappingError, naming the level, the operand and the size that would fit, when
-        no tile fits the buffers."""
+        When no such point fits (an inner level too small for any whole level-1 tile),
+        the seed shrinks the inner tiles instead (:meth:`_seed_inner`). MappingError,
+        naming the level, the operand and the size that would fit, when no tile fits
+        the buffers."""
         rsel0, kts0, cts0 = grid_axes(self.layer, self.arch, 0)
         r = [int(np.flatnonzero((self.rsel == v).all(axis=1))[0]) for v in rsel0]
         k = np.searchsorted(self.kts, kts0)
@@ -152,7 +219,7 @@ class Mapspace:
             raise ValueError(f"dataflow {dataflow!r} is not offered by the array or does "
                              f"not apply to layer {self.layer.name!r}")
         d = self.dataflows.index(dataflow)
-        idx = self.encode(np.full_like(o, d), r, k, c, o)
+        idx = self.encode(np.full_like(o, d), r, k, c, o)   # inner levels: the level-1 tile
         nb, pt, qt = self.rsel[r].T
         fill = fills_array(self.layer, self.arch, self.dataflows[d], nb, pt, qt, self.kts[k],
                            self.cts[c])
@@ -160,8 +227,57 @@ class Mapspace:
                           self.cts[c][fill], o[fill])
         best = least_traffic(ev)
         if best < 0:
+            if self.inner_size > 1:
+                found = self._seed_inner(idx)
+                if found is not None:
+                    return found
             raise_no_fit(self.layer, self.arch, ev)
         return int(idx[fill][best])
+
+    def _seed_inner(self, idx, keep: int = 8):
+        """A seed with inner tiles, for when no whole level-1 tile fits every level: the
+        ``keep`` least-traffic coarse level-1 tiles that fit level 1, each completed level
+        by level (outermost first) with the inner tile and order of least total transfer
+        bytes that fits that level (deeper levels holding it too), the innermost one
+        also filling the array; the least-traffic result. None when none completes."""
+        first = self.arch.onchip[0].name
+        ev = self.points(idx).tiles
+        ok = np.flatnonzero(ev.usage[first] <= self.arch.onchip[0].size)
+        if not ok.size:
+            return None
+        order = np.lexsort((ok, ev.n_tiles[ok], (ev.first_load + ev.last_store)[ok],
+                            ev.traffic[ok]))
+        done = []
+        for start in idx[ok[order[:keep]]]:
+            cur = int(start)
+            coord = [int(x) for x in self.decode(cur)]
+            for i, ax in enumerate(self.inner_axes):
+                sizes = [len(a) for a in ax]
+                grid = np.stack([x.ravel() for x in np.meshgrid(*[np.arange(n) for n in sizes],
+                                                                indexing="ij")], 1)
+                co = np.array(coord, dtype=np.int64)[None, :].repeat(len(grid), 0)
+                co[:, 5 + 4 * i: 9 + 4 * i] = grid
+                cand = np.ravel_multi_index(tuple(co.T), self.shape)
+                pts = self.points(cand)
+                fit = np.ones(len(cand), dtype=bool)
+                for lvl in self.arch.onchip[: i + 2]:
+                    fit &= pts.tiles.usage[lvl.name] <= lvl.size
+                if i == len(self.inner_axes) - 1:
+                    fit &= pts.legal
+                if not fit.any():
+                    cur = None
+                    break
+                moved = sum(r + w for r, w in pts.tiles.transfers.values())
+                f = np.flatnonzero(fit)
+                cur = int(cand[f[np.lexsort((f, moved[f]))[0]]])
+                coord = [int(x) for x in self.decode(cur)]
+            if cur is not None:
+                done.append(cur)
+        if not done:
+            return None
+        pts = self.points(np.array(done, dtype=np.int64))
+        best = least_traffic(pts.tiles)
+        return int(done[best]) if best >= 0 and pts.legal[best] else None
 
     def index_of(self, dataflow: str, tiling: Tiling) -> int:
         """Flat index of ``tiling`` under ``dataflow`` (it must be on the grid)."""
@@ -172,7 +288,23 @@ class Mapspace:
         o = ORDERS.index(tuple(LOOPS.index(x) for x in tiling.order))
         if not (len(r) and len(k) and len(c)):
             raise ValueError(f"tiling {tiling} is not on this mapspace's grid")
-        return int(self.encode(d, r[0], k[0], c[0], o))
+        inner = []
+        levels = tiling.levels(len(self.arch.onchip)) if getattr(tiling, "inner", ()) else ()
+        for (ra, ka, ca, oa), par, t in zip(self.inner_axes, levels, levels[1:]):
+            ri = 0 if (t.images, t.rows, t.cols) == (par.images, par.rows, par.cols) else \
+                np.flatnonzero((np.minimum(ra, (par.images, par.rows, par.cols)) ==
+                                (t.images, t.rows, t.cols)).all(axis=1)[1:]) + 1
+            ki = 0 if t.k_tile == par.k_tile else \
+                np.flatnonzero(np.minimum(ka[1:], par.k_tile) == t.k_tile) + 1
+            ci = 0 if t.c_tile == par.c_tile else \
+                np.flatnonzero(np.minimum(ca[1:], par.c_tile) == t.c_tile) + 1
+            oi = ORDERS.index(tuple(LOOPS.index(x) for x in t.order))
+            oi = [j for j, v in enumerate(oa) if v == oi] or [0]
+            co = [np.atleast_1d(x) for x in (ri, ki, ci)]
+            if not all(len(x) for x in co):
+                raise ValueError(f"tiling {tiling} is not on this mapspace's grid")
+            inner += [int(co[0][0]), int(co[1][0]), int(co[2][0]), int(oi[0])]
+        return int(self.encode(d, r[0], k[0], c[0], o, *inner))
 
     # ---- building Mappings ------------------------------------------------------------
     def mapping(self, index: int) -> Mapping:
@@ -207,13 +339,17 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
     """``m`` as a one-point batch on ``arch`` (its tiles scored against ``arch``'s
     buffers: ``legal`` is False when they do not fit there)."""
     t = m.tiling
-    one = [np.array([v], dtype=np.int64) for v in
-           (t.images, t.rows, t.cols, t.k_tile, t.c_tile,
-            ORDERS.index(tuple(LOOPS.index(x) for x in t.order)))]
-    ev = score_points(m.layer, arch, *one)
+
+    def arrays(lt):
+        return [np.array([v], dtype=np.int64) for v in
+                (*lt.sizes, ORDERS.index(tuple(LOOPS.index(x) for x in lt.order)))]
+    one = arrays(t.top)
+    inner = [arrays(lt) for lt in t.levels(len(arch.onchip))[1:]] if t.inner else []
+    ev = score_points(m.layer, arch, *one, inner=inner)
     df = m.dataflow
     p = m.plan
-    legal = ev.fits & fills_array(m.layer, arch, df.name, *one[:5]) & df.applies(m.dims)
+    low = inner[-1] if inner else one
+    legal = ev.fits & fills_array(m.layer, arch, df.name, *low[:5]) & df.applies(m.dims)
     i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
     return Points(index=i64(0), dataflow=i64(0), row_folds=i64(p.row_folds),
                   col_folds=i64(p.col_folds), folds=i64(p.folds),

@@ -1,19 +1,61 @@
-"""Buffer tiling of a MAC layer: candidate tiles, capacity check and the DRAM traffic
-each implies, scored for many candidates at once with numpy.
+"""Tiling of a MAC layer at every on-chip level: candidate tiles, capacity per level, and
+every transfer between levels each tiling implies, scored for many candidates at once
+with numpy.
 
-The buffer-level loop nest has three loops over tiles: ``r`` (output-row blocks:
-``images`` images x ``rows`` output rows x ``cols`` output columns), ``k`` (output-channel
-blocks) and ``c``
-(input-channel blocks of a group). An operand is re-fetched from DRAM once per
-iteration of every loop it does not depend on that sits *outside* the innermost loop
-it does depend on (counting only loops with more than one trip): the tile stays on
-chip while only irrelevant loops inside it turn. Inputs depend on (r, c) (on (r, k) for
-grouped layers, where an output-channel block selects its groups' inputs), weights on
-(k, c), outputs on (r, k); an output re-visited by an outer ``c`` loop spills its partial
-sums to DRAM at accumulator precision and reads them back.
+**The loop nest.** Each on-chip level ``l`` (``arch.memory`` order, outermost first) has
+a tile (images x rows x cols output block, ``k`` output channels, ``c`` input channels
+of a group), nested in the tile of level ``l - 1`` (level 0: the whole layer), and an
+order of its three loops over those sub-tiles inside the parent tile: ``r`` (output
+blocks), ``k`` (output-channel blocks), ``c`` (input-channel blocks). The concatenated
+nest is level 1's loops, then level 2's, ...; the innermost tile is what the array
+computes. A ``k`` loop counts as two, groups then channels within a group (``k`` tiles
+are aligned: a multiple of K/groups or a divisor of it), so a grouped layer's input
+tile, which depends on the groups but not on the channels within one, is shared by the
+k blocks of one group. Inputs depend on (r, groups, c), weights on (groups, k within a
+group, c) = (k, c), outputs on (r, k).
 
-Input tiles include their halo: ``rows`` output rows need
-min(H, (rows - 1) * stride + (R - 1) * dilation + 1) input rows, likewise for columns.
+**Fills (static schedule).** An operand held at level ``h`` is filled from the next
+outer level holding it (DRAM at the top). Over the loops of levels 1..h, it is
+re-filled once per iteration of every loop it does not depend on that sits outside the
+innermost loop it does depend on with more than one trip; the tile stays while only
+loops inside that one turn. The DMA program is the loop nest itself, so "more than one
+trip" is judged on the loop's trip count over a *full* parent block
+(ceil(parent tile / tile)); in the parent's last, partial block the same loop may turn
+once, and the fill is still issued (a static schedule does not look at the data).
+
+**Fill bytes factorise per dim.** The iterations of the loops at or outside that
+innermost relevant loop enumerate, per dim, a set of block paths, and the nest over
+the dims is a product (a loop's trips depend only on the outer loops of its own dim).
+So ``bytes = element bytes x prod over dims of (sum over the counted blocks of that dim
+of the tile's footprint in it)``. For a dim the operand depends on, every level-h block
+is counted once (its loops with more than one trip are all at or outside the innermost
+one), and the footprint sums are the extent (N, C, K...) except for the input halo: rows
+``sum over level-h row blocks of min(H, (rows - 1) * stride + (R - 1) * dilation + 1)``,
+likewise columns. For the dim it does not depend on (k within a group for inputs, the
+output blocks for weights, c for outputs), the factor is the number of blocks of that
+dim at the deepest level whose loop over it sits at or outside the innermost relevant
+loop (1 when none). Hence ``input = N C rows_sum cols_sum x blocks(k in group)``,
+``weight = weights x blocks(r)``, ``output visits = outputs x blocks(c)``; with one
+level this is the single-tiling refetch rule of before.
+
+**Between levels.** The DRAM reads of an operand are its outermost holder's fills;
+every holder is written by its own fills, and read by the fills of the next inner
+holder, except when that one holds the very same tile (equal extents in every dim the
+operand depends on: the same transfer fills both as it passes, the one-tiling
+convention, so a tiling with the same tile everywhere costs exactly what it did). The
+innermost holder feeds the array (``sim.cost.CostModel.array_access``).
+
+**Outputs.** Partial sums stay in the innermost level holding outputs until their
+reduction completes. Each visit of a level's output tile ends in a drain to the next
+outer output level holding a different tile (DRAM at the top; the levels in between
+hold the same tile and are read by it): ``outputs x output bytes`` once (the final
+values) plus ``(visits - outputs) x accumulator bytes`` of partial sums, which are read
+back by as many reloads. A level that receives partial sums holds its tile at
+accumulator precision; the innermost output level always does, any other at output
+precision.
+
+**Capacity** is checked per level with that level's own tiles of the operands it holds
+(two of each when double-buffered).
 """
 from __future__ import annotations
 
@@ -26,7 +68,7 @@ from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS
 from .errors import MappingError
-from .mapping import LOOPS, ORDERS, Tiling, Traffic
+from .mapping import LOOPS, ORDERS, LevelTile, Tiling, Traffic
 
 
 def _pow2_upto(n: int) -> list[int]:
@@ -39,6 +81,11 @@ def _pow2_upto(n: int) -> list[int]:
 
 def _cdiv(a, b):
     return -(-a // b)
+
+
+def _trunc(a):
+    a = np.asarray(a)
+    return a if a.dtype.kind in "iu" else np.trunc(a).astype(np.int64)
 
 
 def _rows_in(pt, layer: MacLayer):
@@ -74,7 +121,8 @@ def grid_axes(layer: MacLayer, arch: Architecture, balanced: int = 0):
     kts = sorted(set(_pow2_upto(layer.K)) | {a.cols * 2 ** i for i in range(16)
                                             if a.cols * 2 ** i < layer.K} | bal(layer.K))
     g = layer.groups
-    cts = sorted(set(_pow2_upto(layer.C)) | bal(layer.C)) if g == 1 else [layer.C // g]
+    cg = layer.C // g   # a grouped layer's reduction splits too (channels of each group)
+    cts = sorted(set(_pow2_upto(cg)) | bal(cg))
     if g > 1:  # output-channel tiles aligned to groups, so a tile's input channels are exact
         kg = layer.K // g
         kts = sorted({kt for kt in kts if kt % kg == 0 or kg % kt == 0} | {kg})
@@ -91,7 +139,7 @@ def fills_array(layer: MacLayer, arch: Architecture, dataflow: str, nb, pt, qt, 
     # groups, so a tile of kt channels spans max(1, kt // Ng) groups
     extent = {"G": (np.maximum(1, kt // Ng), g), "B": (nb, layer.N), "P": (pt, layer.P),
               "Q": (qt, layer.Q), "N": (np.minimum(kt, Ng), Ng),
-              "C": (ct if g == 1 else layer.C // g, layer.C // g),
+              "C": (ct, layer.C // g),
               "R": (layer.R, layer.R), "S": (layer.S, layer.S)}
     df = DATAFLOWS[dataflow]
     keep = np.ones(len(nb), dtype=bool)
@@ -150,6 +198,8 @@ class TileEval:
     write_output: np.ndarray
     first_load: np.ndarray
     last_store: np.ndarray
+    inner: tuple = ()      # per deeper on-chip level (nb, pt, qt, kt, ct, order) arrays
+    transfers: dict = None  # (level, operand) -> (read, write) bytes between levels
 
     def __len__(self) -> int:
         return len(self.images)
@@ -170,7 +220,14 @@ class TileEval:
 
     def tiling(self, i: int) -> Tiling:
         """The :class:`Tiling` of entry ``i``."""
-        return Tiling(
+        inner = tuple(LevelTile(*(int(v[i]) for v in lv[:5]),
+                                order=tuple(LOOPS[j] for j in ORDERS[int(lv[5][i])]))
+                      for lv in self.inner)
+        sizes = (int(self.images[i]), int(self.rows[i]), int(self.cols[i]),
+                 int(self.k_tile[i]), int(self.c_tile[i]))
+        if all(t.sizes == sizes for t in inner):
+            inner = ()
+        return Tiling(inner=inner,
             images=int(self.images[i]), rows=int(self.rows[i]), cols=int(self.cols[i]),
             k_tile=int(self.k_tile[i]), c_tile=int(self.c_tile[i]),
             order=tuple(LOOPS[j] for j in ORDERS[self.order[i]]),
@@ -186,6 +243,55 @@ class TileEval:
                        first_load=int(self.first_load[i]), last_store=int(self.last_store[i]))
 
 
+R_, G_, W_, C_ = 0, 1, 2, 3   # virtual loop kinds: output block, group, k within a group, c
+#: operand -> (kinds it depends on, the one kind it does not)
+_REL = {"input": ((R_, G_, C_), W_), "weight": ((G_, W_, C_), R_), "output": ((R_, G_, W_), C_)}
+
+
+def _level_tables():
+    """Per operand, indexed by order * 16 + mask (bit i: loop kind i has more than one
+    trip at the level): whether one of the level's loops the operand depends on has more
+    than one trip, and whether the level's loop over its irrelevant dim sits outside the
+    innermost such loop."""
+    hit = {op: np.zeros(96, dtype=bool) for op in _REL}
+    before = {op: np.zeros(96, dtype=bool) for op in _REL}
+    for o, perm in enumerate(ORDERS):
+        seq = [k for lp in perm for k in {0: (R_,), 1: (G_, W_), 2: (C_,)}[lp]]
+        for mask in range(16):
+            for op, (rel, irr) in _REL.items():
+                hits = [j for j, k in enumerate(seq) if k in rel and mask >> k & 1]
+                if hits:
+                    hit[op][o * 16 + mask] = True
+                    before[op][o * 16 + mask] = seq.index(irr) < hits[-1]
+    return hit, before
+
+
+_HIT, _BEFORE = _level_tables()
+
+
+def _levels(arch: Architecture, nb, pt, qt, kt, ct, order, inner):
+    """Per on-chip level (outermost first) the tuple (nb, pt, qt, kt, ct, order)."""
+    n = len(arch.onchip)
+    top = tuple(np.asarray(v) for v in (nb, pt, qt, kt, ct, order))
+    if not inner:
+        return [top] * n
+    if len(inner) != n - 1:
+        raise ValueError(f"{len(inner) + 1} tiling levels for {n} on-chip levels")
+    return [top] + [tuple(np.asarray(v) for v in lv) for lv in inner]
+
+
+def _partition(extent: int, tiles: list):
+    """Hierarchical blocks of a dim of ``extent`` cut by nested ``tiles`` (one array per
+    level): per level, (extent, count) pairs of the blocks (the full blocks merged into
+    one pair, plus each parent pair's remainder), and the number of blocks."""
+    parts = [[(np.full_like(tiles[0], extent), np.ones_like(tiles[0]))]]
+    for t in tiles:
+        full = sum(c * (e // t) for e, c in parts[-1])
+        parts.append([(t, full)] + [(e % t, c * (e % t > 0)) for e, c in parts[-1]])
+    counts = [sum(c for _, c in lv) for lv in parts]
+    return parts, counts
+
+
 def operand_bytes(layer: MacLayer, arch: Architecture) -> dict:
     """Bytes per element of the layer's operands: the architecture's precisions, except
     that a w operand which is an activation (attention's MatMul:
@@ -196,82 +302,170 @@ def operand_bytes(layer: MacLayer, arch: Architecture) -> dict:
     return pb
 
 
-def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order) -> TileEval:
-    """Tile sizes, trips, per-level usage, capacity fit and DRAM traffic of arbitrary
-    tilings given as parallel arrays (``order`` indexes :data:`ORDERS`)."""
+def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
+                 inner=()) -> TileEval:
+    """Tile sizes, trips, per-level usage, capacity fit, DRAM traffic and every
+    inter-level transfer of arbitrary tilings given as parallel arrays (``order`` indexes
+    :data:`ORDERS`); ``inner``: per deeper on-chip level a tuple (nb, pt, qt, kt, ct,
+    order) of arrays nested in the level before (empty: every level holds level 1's)."""
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
     N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
     RS = layer.R * layer.S
+    onchip = arch.onchip
+    L = len(onchip)
+    lv = _levels(arch, nb, pt, qt, kt, ct, order, inner)
+    same_all = not inner
+    n = len(lv[0][0])
 
-    Tr = _cdiv(N, nb) * _cdiv(P, pt) * _cdiv(Q, qt)
-    Tk = _cdiv(K, kt)
-    Tc = _cdiv(Cg, ct)
-    rows_sum = _span_sum(P, pt, lambda e: _rows_in(e, layer))
-    cols_sum = _span_sum(Q, qt, lambda e: _cols_in(e, layer))
-    if g == 1:
-        ci_tile = ct
-        ch_total = np.full_like(kt, layer.C)
-        in_rel = (0, 2)
+    # sub-dims: images n, rows p, cols q, groups g, k within a group w, channels c
+    def gw(k):
+        big = k >= Kg
+        return np.where(big, k // Kg, 1), np.where(big, Kg, k)
+    gws = [gw(x[3]) for x in (lv[:1] if same_all else lv)]
+    gws = gws * L if same_all else gws
+    tile = {"n": [x[0] for x in lv], "p": [x[1] for x in lv], "q": [x[2] for x in lv],
+            "g": [x[0] for x in gws], "w": [x[1] for x in gws], "c": [x[4] for x in lv]}
+    extent = {"n": N, "p": P, "q": Q, "g": g, "w": Kg, "c": Cg}
+    if same_all:   # one level's partition serves every level
+        part = {d: _partition(extent[d], tile[d][:1]) for d in tile}
+        part = {d: ([pp[0]] + [pp[1]] * L, [cc[0]] + [cc[1]] * L) for d, (pp, cc) in part.items()}
     else:
-        ci_tile = np.minimum(layer.C, _cdiv(kt, Kg) * Cg)
-        kt_last = K - (Tk - 1) * kt
-        ch_total = np.minimum(layer.C * Tk, ((Tk - 1) * _cdiv(kt, Kg) + _cdiv(kt_last, Kg)) * Cg)
-        in_rel = (0, 1)
-    in_pass = N * rows_sum * cols_sum * ch_total * ib         # bytes of one full pass over the input
-    w_pass = layer.weight_elems * wb
-    out_elems = layer.output_elems
+        part = {d: _partition(extent[d], tile[d]) for d in tile}
+    cnt = {d: part[d][1] for d in tile}                    # blocks per level (0 = whole)
 
-    in_tile = nb * _rows_in(pt, layer) * _cols_in(qt, layer) * ci_tile * ib
-    w_tile = kt * (ct if g == 1 else Cg) * RS * wb
-    out_tile = nb * pt * qt * kt                        # elements
+    def span_sum(d, span, lvl):
+        return sum(c * np.where(c > 0, span(np.maximum(e, 1)), 0) for e, c in part[d][0][lvl])
+    nl = 1 if same_all else L   # distinct levels to compute
+    rows_sum = [None] + [span_sum("p", lambda e: _rows_in(e, layer), l) for l in range(1, nl + 1)]
+    cols_sum = [None] + [span_sum("q", lambda e: _cols_in(e, layer), l) for l in range(1, nl + 1)]
+    rows_sum += rows_sum[1:] * (L - nl)
+    cols_sum += cols_sum[1:] * (L - nl)
 
-    # capacity of every on-chip level
-    innermost_out = _innermost_out(arch)
-    usage, fits = {}, np.ones(len(nb), dtype=bool)
-    for i, lvl in _shared_levels(arch):
-        u = np.zeros(len(nb), dtype=np.float64)
+    # virtual loop slots of the concatenated nest (two per loop: k is group, then within)
+    def trips_of(d, l):
+        prev = extent[d] if l == 1 else tile[d][l - 2]
+        return _cdiv(prev, tile[d][l - 1])
+    L_loops = 1 if same_all else L   # same tile everywhere: inner loops all have one trip
+    cnt_kind = {R_: [a * b * c for a, b, c in zip(cnt["n"], cnt["p"], cnt["q"])],
+                G_: cnt["g"], W_: cnt["w"], C_: cnt["c"]}
+    # per operand, the level of the deepest loop over its irrelevant dim sitting at or
+    # outside the innermost relevant loop with more than one (full-block) trip, for the
+    # loops of levels 1..h (every level has a loop over every dim, so a level with such a
+    # relevant loop sets it to that level, or to the level above when the level's own
+    # irrelevant loop sits inside that relevant loop)
+    deepest = {}
+    m = {op: np.zeros(n, dtype=np.int64) for op in _REL}
+    for l in range(1, L_loops + 1):
+        key = (lv[l - 1][5] * 16 + (trips_of("n", l) * trips_of("p", l) * trips_of("q", l) > 1)
+               + 2 * (trips_of("g", l) > 1) + 4 * (trips_of("w", l) > 1)
+               + 8 * (trips_of("c", l) > 1))
+        for op in _REL:
+            hit, before = _HIT[op][key], _BEFORE[op][key]
+            m[op] = np.where(hit, np.where(before, l, l - 1), m[op])
+            deepest[(op, l)] = m[op]
+    for op in _REL:
+        for l in range(L_loops + 1, L + 1):
+            deepest[(op, l)] = m[op]
+
+    def irrelevant_blocks(op, h):
+        """Blocks of the operand's irrelevant dim counted by the loops at or outside the
+        innermost relevant loop with more than one (full-block) trip, levels 1..h."""
+        irr = _REL[op][1]
+        if L_loops == 1:
+            return np.where(deepest[(op, h)] == 1, cnt_kind[irr][1], 1)
+        return np.choose(deepest[(op, h)], cnt_kind[irr][:L + 1])
+
+    tiles_b = []   # per level: (input bytes, weight bytes, output elements) of one tile
+    for l in range(1, nl + 1):
+        il, pl, ql, kl, cl = (x for x in lv[l - 1][:5])
+        gl = tile["g"][l - 1]
+        tiles_b.append((il * _rows_in(pl, layer) * _cols_in(ql, layer) * gl * cl * ib,
+                        kl * cl * RS * wb, il * pl * ql * kl))
+    tiles_b *= L if same_all else 1
+    relevant_dims = {"input": ("n", "p", "q", "g", "c"), "weight": ("g", "w", "c"),
+                     "output": ("n", "p", "q", "g", "w")}
+    holders = {op: [i for i, m in enumerate(onchip, 1) if op in m.holds]
+               for op in ("input", "weight", "output")}
+    dram = arch.dram.name
+    zero = np.zeros(n, dtype=np.int64)
+    moved = {(m.name, op): [zero, zero] for m in arch.memory for op in m.holds}
+
+    def add(name, op, r, w):   # each term truncated to whole bytes (sub-byte precisions)
+        a = moved[(name, op)]
+        a[0] = a[0] + _trunc(r)
+        a[1] = a[1] + _trunc(w)
+
+    def same_tile(op, a, b):
+        if same_all:
+            return np.ones(n, dtype=bool)
+        s = np.ones(n, dtype=bool)
+        for d in relevant_dims[op]:
+            s &= tile[d][a - 1] == tile[d][b - 1]
+        return s
+
+    fill = {}
+    for op in ("input", "weight"):
+        H = holders[op]
+        for i, h in enumerate(H):
+            if op == "input":
+                f = N * layer.C * rows_sum[h] * cols_sum[h] * irrelevant_blocks(op, h) * ib
+            else:
+                f = layer.weight_elems * irrelevant_blocks(op, h) * wb
+            fill[(op, h)] = f
+            add(onchip[h - 1].name, op, 0, f)
+            if i == 0:
+                add(dram, op, f, 0)
+            else:   # filled from the holder above, unless it holds the very same tile
+                add(onchip[H[i - 1] - 1].name, op, np.where(same_tile(op, H[i - 1], h), 0, f), 0)
+    E = layer.output_elems
+    Ho = holders["output"]
+    out_prec = {h: np.full(n, ob, dtype=np.float64) for h in Ho}
+    out_prec[Ho[-1]][:] = accb
+    drains = {}
+    for i, h in enumerate(Ho):
+        visits = E * irrelevant_blocks("output", h)         # element-visits of level h
+        spill = (visits - E) * accb
+        drain, reload = E * ob + spill, spill
+        drains[h] = (drain, reload)
+        add(onchip[h - 1].name, "output", drain, reload)
+        if i == 0:
+            add(dram, "output", reload, drain)
+        else:   # drained into the holder above, unless that one holds the same tile
+            up = onchip[Ho[i - 1] - 1].name
+            same = same_tile("output", Ho[i - 1], h)
+            add(up, "output", np.where(same, 0, reload), np.where(same, 0, drain))
+            out_prec[Ho[i - 1]] = np.where(~same & (visits > E), accb, out_prec[Ho[i - 1]])
+
+    usage, fits = {}, np.ones(n, dtype=bool)
+    for l, lvl in enumerate(onchip, 1):
+        it, wt, oe = tiles_b[l - 1]
+        u = np.zeros(n, dtype=np.float64)
         if "input" in lvl.holds:
-            u += in_tile
+            u += it
         if "weight" in lvl.holds:
-            u += w_tile
+            u += wt
         if "output" in lvl.holds:
-            u += out_tile * (accb if i == innermost_out else ob)
+            u += oe * out_prec[l]
         u *= 2 if lvl.double_buffered else 1
         usage[lvl.name] = u
         fits &= u <= lvl.size
 
-    n = len(nb)
-    trips = np.stack([Tr, Tk, Tc])                      # (3, n)
-    loops = ORDER_TABLE[np.asarray(order)]              # (n, 3) outermost first
-    cols = np.arange(n)
-    # per loop position (outermost first): which loop sits there and its trip count
-    at = [(loops[:, j], trips[loops[:, j], cols]) for j in range(3)]
-
-    def refetch(rel):
-        # product of the irrelevant trips outside the innermost relevant loop with > 1 trip
-        f = np.ones(n, dtype=np.int64)
-        acc = np.ones(n, dtype=np.int64)
-        relevant = np.zeros(3, dtype=bool)
-        relevant[list(rel)] = True
-        for lp, tr in at:
-            isrel = relevant[lp]
-            f = np.where(isrel & (tr > 1), acc, f)
-            acc = np.where(isrel, acc, acc * tr)
-        return f
-    f_in, f_w, f_out = refetch(in_rel), refetch((1, 2) if g == 1 else (1,)), refetch((0, 1))
-    read_input = in_pass * f_in
-    read_weight = w_pass * f_w
-    spills = f_out - 1
-    read_psum = out_elems * spills * accb
-    write_output = out_elems * ob + out_elems * spills * accb
+    top = {op: holders[op][0] for op in holders}
+    in_tile, w_tile = tiles_b[top["input"] - 1][0], tiles_b[top["weight"] - 1][1]
+    out_tile = tiles_b[top["output"] - 1][2]
+    nb0, pt0, qt0, kt0, ct0, o0 = lv[0]
+    Tr = _cdiv(N, nb0) * _cdiv(P, pt0) * _cdiv(Q, qt0)
     return TileEval(
-        images=nb, rows=pt, cols=qt, k_tile=kt, c_tile=ct, order=np.asarray(order),
-        Tr=Tr, Tk=Tk, Tc=Tc, fits=fits, usage=usage,
+        images=nb0, rows=pt0, cols=qt0, k_tile=kt0, c_tile=ct0, order=o0,
+        Tr=Tr, Tk=_cdiv(K, kt0), Tc=_cdiv(Cg, ct0), fits=fits, usage=usage,
         tile_bytes={"input": in_tile, "weight": w_tile, "output": out_tile * accb},
-        read_input=read_input, read_weight=read_weight, read_psum=read_psum,
-        write_output=write_output, first_load=in_tile + w_tile, last_store=out_tile * ob,
+        read_input=fill[("input", top["input"])], read_weight=fill[("weight", top["weight"])],
+        read_psum=drains[top["output"]][1], write_output=drains[top["output"]][0],
+        first_load=in_tile + w_tile, last_store=out_tile * ob,
+        inner=tuple(lv[1:]) if not same_all else (),
+        transfers={k: tuple(v) for k, v in moved.items()},
     )
 
 

@@ -43,13 +43,17 @@ discrete-event engine (:mod:`sim.des`) shows both; they matter on layers of few 
 ``stall_cycles`` is what the largest bound adds to the compute cycles; with unlimited
 bandwidth the layer takes exactly its compute cycles.
 
-Access counts, per memory level and operand (bytes read and written): DRAM moves the
-tiling's traffic. The innermost on-chip level holding an operand feeds the array: it
-is read once per array access (stationary operands once, streamed ones once per fold
-across them; the dataflow's plan counts them: ``Points.accesses``, which under rs
-counts the input tensor's own elements as its rows are multicast, not im2col copies);
-the innermost output level takes every partial sum at accumulator precision. Every level holding an operand is written by the DRAM fills of it and read
-by the write-back of outputs. Energy (:mod:`sim.energy`) is these counts times the
+Access counts, per memory level and operand (bytes read and written): the tiling's
+transfers between levels (:func:`mapper.tiling.score_points`: each holder written by
+its fills and read by the fills of the next inner holder with a different tile, DRAM
+by the outermost holder's; outputs drained up and reloaded down), plus the array's own
+accesses (:meth:`CostModel.array_access`): the innermost on-chip level holding an
+operand is read once per array access (stationary operands once, streamed ones once per
+fold across them; the dataflow's plan counts them: ``Points.accesses``, which under rs
+counts the input tensor's own elements as its rows are multicast, not im2col copies); the innermost output level takes every partial sum at accumulator
+precision. With the same tile at every level this is the single-tiling count: every
+level holding an operand written by its DRAM fills and read by the write-back of
+outputs. Energy (:mod:`sim.energy`) is these counts times the
 technology tables' figures, plus MACs, array hops, vector ops and leakage x time.
 """
 from __future__ import annotations
@@ -218,36 +222,42 @@ class CostModel:
 
     # ---- MAC layers -------------------------------------------------------------------
     def access(self, layer: MacLayer, pts: Points) -> dict:
-        """(level, operand) -> (read bytes, write bytes) per point, DRAM included."""
-        arch = self.arch
-        pb = operand_bytes(layer, arch)
-        t = pts.tiles
+        """(level, operand) -> (read bytes, write bytes) per point, DRAM included: the
+        tiling's transfers between levels (:func:`mapper.tiling.score_points`; DRAM reads
+        split by operand kind, :func:`dram_reads`) plus what the array reads from and
+        writes to the innermost shared level holding each operand (:meth:`array_access`)
+        and the ``scope: pe`` levels' per-MAC accesses (:func:`pe_access`)."""
+        out = {k: (_int(r), _int(w)) for k, (r, w) in pts.tiles.transfers.items()}
+        d = self.arch.dram.name
+        (ri, wi), (rw, ww) = out[(d, "input")], out[(d, "weight")]
+        act, wgt = dram_reads(layer, ri, rw)
+        out[(d, "input")], out[(d, "weight")] = (act, wi), (wgt, ww)
+        for k, (r, w) in self.array_access(layer, pts).items():
+            r0, w0 = out[k]
+            out[k] = (r0 + r, w0 + w)
+        out.update(pe_access(self.arch, layer, pts))
+        return out
+
+    def array_access(self, layer: MacLayer, pts: Points) -> dict:
+        """(innermost shared level holding operand, operand) -> (read, write) bytes per
+        point of the array's own accesses: ``pts.accesses[op]`` element reads of each
+        operand (the dataflow's plan: stationary operands once, streamed ones once per
+        fold across them; under rs the input tensor's own elements as its rows are
+        multicast); every partial sum is written at accumulator precision, and read back
+        for each write after an output's first."""
+        pb = operand_bytes(layer, self.arch)
         g, M, N, K = layer.gemm
         out_elems = g * M * N
         zero = np.zeros(len(pts), dtype=np.int64)
-        ri, rw, rp, wo = (_int(v) for v in (t.read_input, t.read_weight, t.read_psum,
-                                            t.write_output))
-        out = {(l.name, op): (zero, zero) for l in arch.memory for op in l.holds}
-        d = arch.dram.name
-        act, wgt = dram_reads(layer, ri, rw)
-        out[(d, "input")] = (act, zero)
-        out[(d, "weight")] = (wgt, zero)
-        out[(d, "output")] = (rp, wo)
-        fills = {"input": ri, "weight": rw, "output": rp}
+        out = {}
         for op in OPERANDS:
-            holders = [l for l in arch.onchip if op in l.holds]
+            name = [l for l in self.arch.onchip if op in l.holds][-1].name
             n = pts.accesses[op]
-            r, w = out[(holders[-1].name, op)]
             if op == "output":
-                w = w + _int(n * pb["accumulator"])
-                r = r + _int((n - out_elems) * pb["accumulator"])
+                out[(name, op)] = (_int((n - out_elems) * pb["accumulator"]) + zero,
+                                   _int(n * pb["accumulator"]) + zero)
             else:
-                r = r + _int(n * pb[op])
-            out[(holders[-1].name, op)] = (r, w)
-            for l in holders:
-                r, w = out[(l.name, op)]
-                out[(l.name, op)] = (r + wo if op == "output" else r, w + fills[op])
-        out.update(pe_access(arch, layer, pts))
+                out[(name, op)] = (_int(n * pb[op]) + zero, zero)
         return out
 
     def evaluate(self, layer: MacLayer, pts: Points) -> Costs:
@@ -302,7 +312,8 @@ class CostModel:
         differ only in name share one evaluation."""
         t = m.tiling
         key = (replace(m.layer, name=""), m.dataflow.name, m.array_rows, m.array_cols,
-               m.array_count, m.preload, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
+               m.array_count, m.preload, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order,
+               t.inner)
         hit = self._results.get(key)
         if hit is None:
             hit = self._results[key] = self._mac_result(m)

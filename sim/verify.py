@@ -217,13 +217,16 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     m = mapper.map(el)
     x, w = random_operands(el, arch, rng)
     ref = conv2d_layer(el, x, w)
-    ex = execute(m, x, w)
-    err, ok = _compare(ex.output, ref, el, x, w)
     tb = m.tiling.tile_bytes
-    fit = (ex.max_tile_elems["input"] * pb["input"] <= tb["input"]
-           and ex.max_tile_elems["weight"] * pb["weight"] <= tb["weight"]
-           and ex.max_tile_elems["output"] * pb["accumulator"] <= tb["output"]
-           and ex.tiles == m.tiling.n_tiles)
+    ex = execute(m, x, w, arch=arch)
+    if getattr(ex, "top_tile_bytes", None):   # tiles at inner levels: the nest executor
+        fit = all(ex.top_tile_bytes[op] <= tb[op] for op in tb)
+    else:
+        fit = (ex.max_tile_elems["input"] * pb["input"] <= tb["input"]
+               and ex.max_tile_elems["weight"] * pb["weight"] <= tb["weight"]
+               and ex.max_tile_elems["output"] * pb["accumulator"] <= tb["output"]
+               and ex.tiles == m.tiling.n_tiles)
+    err, ok = _compare(ex.output, ref, el, x, w)
     df = m.dataflow.name
     pl = shrink(layer, lambda l: pe_work(l, arch, df), pe_budget)
     pm = mapper.map(pl) if pl is not el else m

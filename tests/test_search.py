@@ -36,7 +36,7 @@ def test_heuristic_finds_the_exhaustive_optimum_on_small_layers(name, objective)
     a = SMALL_ARCHS[name]
     cost = CostModel(a)
     for layer in LAYERS + [conv("wide", 1, 16, 12, 12, 24, 3, pad=1)]:
-        space = Mapspace(layer, a)
+        space = Mapspace(layer, a, inner=False)   # the level-1 space (inner tiles: below)
         f = lambda p, layer=layer: cost(layer, p)  # noqa: E731
         ex = run_search(space, f, objective, "exhaustive", Budget(10 ** 7, 60))
         he = run_search(space, f, objective, "heuristic", Budget(10 ** 7, 60))
@@ -60,6 +60,29 @@ def test_heuristic_finds_the_exhaustive_optimum_on_small_layers(name, objective)
         # the runner-ups are no better than the best, in order
         ks = [key(s) for s in (ex.best,) + ex.runner_ups]
         assert ks == sorted(ks)
+
+
+@pytest.mark.slow  # exhaustive over about a million points per layer and objective
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp", "traffic"])
+def test_heuristic_finds_the_exhaustive_optimum_with_inner_tiles(objective):
+    """With tiles at both on-chip levels of the configurable arch (its space x about 60),
+    the heuristic (level-1 descent, then inner tiles from its best and from a random
+    sample) finds exhaustive's optimum on every small layer, well below exhaustive's
+    effort."""
+    a = SMALL_ARCHS["configurable"]
+    cost = CostModel(a)
+    for layer in LAYERS:
+        space = Mapspace(layer, a)
+        assert space.inner_size > 1
+        f = lambda p, layer=layer: cost(layer, p)  # noqa: E731
+        ex = run_search(space, f, objective, "exhaustive", Budget(10 ** 7, 600))
+        he = run_search(space, f, objective, "heuristic", Budget(10 ** 7, 600))
+        assert ex.complete and he.evaluated < space.size / 20
+        key = {"latency": lambda s: (s.cycles, s.energy_pj),
+               "energy": lambda s: (s.energy_pj, s.cycles),
+               "edp": lambda s: (s.cycles * s.energy_pj, s.cycles),
+               "traffic": lambda s, sp=space: _traffic_key(sp, s)}[objective]
+        assert key(he.best) == key(ex.best), (layer.name, he.best, ex.best)
 
 
 def _objective_value(m, a, objective):

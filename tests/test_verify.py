@@ -77,7 +77,7 @@ def test_mismatch_exits_1(monkeypatch, capsys):
     """A mapping that drops a tile makes verify fail with exit code 1 (the check can fail)."""
     real = V.execute
 
-    def drop_last_tile(m, x, w, tiles=None):
+    def drop_last_tile(m, x, w, tiles=None, arch=None):
         from tilesim.mapper.tiling import iter_tiles
         return real(m, x, w, tiles=list(iter_tiles(m.layer, m.tiling))[:-1])
     monkeypatch.setattr(V, "execute", drop_last_tile)

@@ -158,7 +158,7 @@ def _key(m: Mapping):
     """Layers with this key have the same tile program."""
     t = m.tiling
     return (replace(m.layer, name="", activation=None, bias=False, batchnorm=False),
-            m.dataflow.name, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order)
+            m.dataflow.name, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order, t.inner)
 
 
 @dataclass(frozen=True)

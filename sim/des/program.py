@@ -11,6 +11,14 @@ the final output at output precision otherwise). This is exactly the replay that
 ``tests/test_mapper.py`` checks the mapper's closed-form traffic against, so the engine
 moves the mapping's bytes.
 
+Tiles at inner levels (``Mapping.tiling.inner``): the steps stay the level-1 tiles. An
+operand whose outermost on-chip holder is level 1 moves as above (its DRAM fills are
+the level-1 loop nest's); one held first at a deeper level is filled (or, for outputs,
+drained and reloaded) once per tile of that level, many times within a level-1 tile:
+its DRAM bytes, the cost model's exact total, are dealt to the steps in proportion to
+their MACs, loaded before (stored after) each step. Totals are exact; within a level-1
+tile the engine does not order those transfers against compute.
+
 Compute: the analytic model's layer compute time, ``compute_cycles + 1`` cycles
 (:meth:`mapper.Dataflow.compute_cycles` of the folds per array: folds x per-fold cycles
 with serial preload, fewer with overlapped), is dealt to the steps in proportion to their MACs
@@ -137,6 +145,18 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
             store.append(elems * (ob if final else accb))
         else:
             store.append(0)
+    if tl.inner:   # operands held first below level 1: their exact totals, dealt by work
+        from tilesim.mapper import points_of
+        ev = points_of(m, arch).tiles
+        first = {op: min(i for i, lv in enumerate(arch.onchip, 1) if op in lv.holds)
+                 for op in ("input", "weight", "output")}
+        if first["input"] > 1:
+            in_b = list(_deal(int(ev.read_input[0]), work))
+        if first["weight"] > 1:
+            w_b = list(_deal(int(ev.read_weight[0]), work))
+        if first["output"] > 1:
+            psum = list(_deal(int(ev.read_psum[0]), work))
+            store = list(_deal(int(ev.write_output[0]), work))
     return Program(in_bytes=tuple(in_b), w_bytes=tuple(w_b), new_out=tuple(new_out),
                    psum_bytes=tuple(psum), compute=_deal(mapping_compute_cycles(m, arch) + 1, work),
                    free_in=tuple(free_in), free_w=tuple(free_w), store_bytes=tuple(store),

@@ -47,13 +47,18 @@ def _window(o0: int, o1: int, stride: int, pad: int, k: int, dil: int, size: int
     return clo, max(chi, clo), lo - clo
 
 
-def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None) -> Execution:
+def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None, arch=None) -> Execution:
     """Run ``mapping`` on input ``x`` (N, C, H, W) and weights ``w`` (K, C/G, R, S).
 
     ``tiles`` defaults to the mapping's own tile sequence; tests pass a doctored one to
     show that a broken mapping is caught. Integer operands give an int32 output
-    (bit-exact with :func:`sim.kernels.conv2d_layer`), float ones fp32.
+    (bit-exact with :func:`sim.kernels.conv2d_layer`), float ones fp32. A mapping with
+    tiles at inner levels, given its ``arch``, runs through every level
+    (:func:`sim.kernels.nest.execute_nest`, which returns its own record).
     """
+    if arch is not None and tiles is None and mapping.tiling.inner:
+        from .nest import execute_nest
+        return execute_nest(mapping, arch, x, w)
     import numba
 
     from tilesim.mapper.tiling import iter_tiles
