@@ -299,7 +299,7 @@ def test_every_output_of_hostile_runs_that_succeed_is_clean(tmp_path, capsys):
     spec = tmp_path / "in" / "s.yaml"
     spec.write_text(yaml.safe_dump({"version": 1, "name": "s", "base": "eyeriss_like",
                                     "models": [str(net)],
-                                    "vary": {"compute.arrays[0].rows": [2 ** 63, 8]},
+                                    "vary": {"memory[1].size": ["8 B", "108 KiB"]},   # 8 B: infeasible
                                     "search": {"candidates": 200}}))
     runs.append(["sweep", str(spec), "--out", str(o / "sweep"), "--quiet", "--workers", "1",
                  "--report", str(o / "sweep.html")])
