@@ -209,7 +209,7 @@ def test_fp32_overlapped_adds_in_the_serial_order(df):
     rng = np.random.default_rng(3)
     a = rng.standard_normal((20, 30)).astype(np.float32)
     b = rng.standard_normal((30, 10)).astype(np.float32)
-    r = simulate_gemm(a, b, df, 4, 4, 2, "overlapped")
+    r = simulate_gemm(a, b, df, 4, 4, 2, preload="overlapped")
     assert r.output.dtype == np.float32
     assert np.array_equal(r.output, simulate_gemm(a, b, df, 4, 4, 2).output)
     np.testing.assert_allclose(r.output[0], a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
