@@ -529,3 +529,36 @@ def test_any_sweep_spec_plans_or_is_refused(tmp_path_factory, edits):
     (d / "s.yaml").write_text(text, encoding="utf-8")
     loads_or_refused(*_main_quiet(["sweep", d / "s.yaml", "--out", d / "out", "--workers", "1",
                                    "--quiet", "--yes"]))
+
+
+CODESIGN = ("version: 1\nname: t\nbase: nvdla_small\n"
+            "arch:\n  compute.arrays[0].rows: [8]\n"
+            "networks:\n  - {family: mobilenet_v3, size: small}\n"
+            "default_network: {family: mobilenet_v3, size: small}\n"
+            "objectives: [top1, latency_ms]\n"
+            "constraints: ['power_w <= 100']\n"
+            "search: {method: exhaustive, evaluations: 1, seed: 0}\n"
+            "mapping: {objective: edp, candidates: 5}\n")
+
+
+def test_the_codesign_property_base_spec_runs(tmp_path, capsys):
+    """The spec the property below edits runs as written (so its edits test the reader)."""
+    (tmp_path / "c.yaml").write_text(CODESIGN)
+    rc, _, err = cli(["codesign", tmp_path / "c.yaml", "--out", tmp_path / "out",
+                      "--workers", "1", "--quiet"], capsys)
+    assert rc == 0, err
+
+
+@pytest.mark.slow   # a drawn spec that stays valid runs a (one-point) co-design search
+@settings(max_examples=25, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 20), VALUE), min_size=1, max_size=2))
+def test_any_codesign_spec_runs_or_is_refused(tmp_path_factory, edits):
+    """A co-design spec with any values put in place of its own runs or exits 2 with one
+    line (no traceback), its allocations bounded."""
+    d = tmp_path_factory.mktemp("cd")
+    text = CODESIGN
+    for line, value in edits:
+        text = _replace_value(text, line, value)
+    (d / "c.yaml").write_text(text, encoding="utf-8")
+    loads_or_refused(*_main_quiet(["codesign", d / "c.yaml", "--out", d / "out",
+                                   "--workers", "1", "--quiet"]))
