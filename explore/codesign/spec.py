@@ -44,7 +44,8 @@ from tilesim.workloads import WorkloadError
 from tilesim.workloads import families as _fam
 
 from ..sweep.errors import SweepError
-from ..sweep.spec import Job, _check_path, _digest, _resolve, _type_problem, resolve_design
+from ..sweep.spec import (Job, _check_path, _digest, _resolve, _type_problem, read_spec,
+                          resolve_design)
 
 #: objective columns: name -> (results column, maximised)
 OBJECTIVE_COLUMNS = {"top1": ("top1", True), "latency_ms": ("latency_ms", False),
@@ -206,52 +207,9 @@ def _get(d: dict, keys: tuple):
 
 def load_spec(spec, source: str | None = None) -> tuple[CodesignSpec, str, Path]:
     """(CodesignSpec, source name, folder for relative paths) from a path, dict or spec."""
-    if isinstance(spec, CodesignSpec):
-        return spec, source or "<spec>", Path.cwd()
-    lines: dict = {}
-    if isinstance(spec, dict):
-        data, src, base_dir = spec, source or "<dict>", Path.cwd()
-    else:
-        path = Path(spec)
-        src = str(path)
-        if not path.is_file():
-            raise SweepError("no such co-design spec file", source=src,
-                             fix="check the path; see examples/codesign_edge.yaml")
-        from tilesim.arch.yamlio import read_yaml
-        try:
-            data, lines = read_yaml(path.read_text(encoding="utf-8"), src)
-        except _arch.ArchError as e:
-            raise SweepError(e.bare, source=e.source, fix=e.fix) from None
-        base_dir = path.parent
-        if not isinstance(data, dict):
-            raise SweepError("the top level must be a mapping (version, name, base, arch, "
-                             "networks, ...)", source=src, fix="see examples/codesign_edge.yaml")
-    try:
-        return CodesignSpec.model_validate(data), src, base_dir
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(x for j, x in enumerate(err["loc"])
-                    if (j == 1 and err["loc"][0] in ("arch", "tie"))
-                    or not (isinstance(x, str) and ("[" in x or x.startswith("function"))))
-        line = lines.get(loc[:2]) or lines.get(loc[:1])
-        where = f"{src}:{line}" if line else src
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        fix = {"extra_forbidden": "allowed keys: " + ", ".join(_fields_at(loc)),
-               "missing": f"add {loc[-1]!r}" if loc else "add it"}.get(
-            err["type"], "see the spec format in explore/codesign/spec.py or "
-                         "examples/codesign_edge.yaml")
-        raise SweepError(f"{keypath.fmt(loc) or '(top level)'}: {msg}", source=where,
-                         fix=fix) from None
-
-
-def _fields_at(loc) -> list[str]:
-    cls = CodesignSpec
-    for k in loc[:-1]:
-        f = cls.model_fields.get(k) if isinstance(k, str) else None
-        ann = getattr(f, "annotation", None)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            cls = ann
-    return list(cls.model_fields)
+    return read_spec(spec, CodesignSpec, source, what="co-design", keyed=("arch", "tie"),
+                     example="examples/codesign_edge.yaml",
+                     top="version, name, base, arch, networks, ...")
 
 
 def parse_constraint(text: str, where: str, src: str) -> Constraint:

@@ -129,7 +129,18 @@ def _digest(obj) -> str:
 
 def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
     """(SweepSpec, source name, folder relative paths start from) from a path, dict or spec."""
-    if isinstance(spec, SweepSpec):
+    return read_spec(spec, SweepSpec, source, what="sweep", keyed=("vary", "tie"),
+                     example="examples/sweep_resnet18.yaml",
+                     top="version, name, base, models, vary, ...")
+
+
+def read_spec(spec, model: type[BaseModel], source: str | None, *, what: str, keyed: tuple,
+              example: str, top: str) -> tuple:
+    """(``model`` instance, source name, folder relative paths start from) of a spec given
+    as a path, a dict or a ``model`` instance: the one reader of sweep and co-design specs.
+    Problems are SweepErrors naming the file, line, key path and the fix; ``keyed`` names
+    the sections whose keys are key paths (kept whole in messages)."""
+    if isinstance(spec, model):
         return spec, source or "<spec>", Path.cwd()
     if isinstance(spec, dict):
         data, src, base_dir, lines = spec, source or "<dict>", Path.cwd(), {}
@@ -137,8 +148,8 @@ def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
         path = Path(spec)
         src = str(path)
         if not path.is_file():
-            raise SweepError("no such sweep spec file", source=src,
-                             fix="check the path; see examples/sweep_resnet18.yaml")
+            raise SweepError(f"no such {what} spec file", source=src,
+                             fix=f"check the path; see {example}")
         from tilesim.arch.yamlio import read_yaml
         try:
             data, lines = read_yaml(path.read_text(encoding="utf-8"), src)
@@ -146,29 +157,29 @@ def load_spec(spec, source: str | None = None) -> tuple[SweepSpec, str, Path]:
             raise SweepError(e.bare, source=e.source, fix=e.fix) from None
         base_dir = path.parent
         if not isinstance(data, dict):
-            raise SweepError("the top level must be a mapping (version, name, base, models, "
-                             "vary, ...)", source=src, fix="see examples/sweep_resnet18.yaml")
+            raise SweepError(f"the top level must be a mapping ({top})", source=src,
+                             fix=f"see {example}")
     try:
-        return SweepSpec.model_validate(data), src, base_dir
+        return model.model_validate(data), src, base_dir
     except ValidationError as e:
         err = e.errors()[0]
-        # drop pydantic's type tags ("function-after[...]", "list[...]") but never a vary or
-        # tie key path (compute.arrays[0].rows has brackets too)
+        # drop pydantic's type tags ("function-after[...]", "list[...]") but never a key
+        # path of a keyed section (compute.arrays[0].rows has brackets too)
         loc = tuple(x for j, x in enumerate(err["loc"])
-                    if (j == 1 and err["loc"][0] in ("vary", "tie"))
+                    if (j == 1 and err["loc"][0] in keyed)
                     or not (isinstance(x, str) and ("[" in x or x.startswith("function"))))
-        line = lines.get(loc[:2]) or lines.get(loc[:1]) if not isinstance(spec, dict) else None
+        line = lines.get(loc[:2]) or lines.get(loc[:1])
         where = f"{src}:{line}" if line else src
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        fix = {"extra_forbidden": "allowed keys: " + ", ".join(_fields_at(loc)),
+        fix = {"extra_forbidden": "allowed keys: " + ", ".join(_fields_at(model, loc)),
                "missing": f"add {loc[-1]!r}" if loc else "add it"}.get(
-            err["type"], "see the spec format in explore/sweep/spec.py or examples/sweep_resnet18.yaml")
+            err["type"], f"see the spec format in {example}")
         raise SweepError(f"{keypath.fmt(loc) or '(top level)'}: {msg}", source=where,
                          fix=fix) from None
 
 
-def _fields_at(loc) -> list[str]:
-    cls = SweepSpec
+def _fields_at(model: type[BaseModel], loc) -> list[str]:
+    cls = model
     for k in loc[:-1]:
         f = cls.model_fields.get(k) if isinstance(k, str) else None
         ann = getattr(f, "annotation", None)
