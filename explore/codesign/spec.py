@@ -44,8 +44,7 @@ from tilesim.workloads import WorkloadError
 from tilesim.workloads import families as _fam
 
 from ..sweep.errors import SweepError
-from ..sweep.spec import (Job, _check_path, _digest, _resolve, _type_problem, read_spec,
-                          resolve_design)
+from ..sweep.spec import Job, _digest, parse_knobs, read_spec, resolve_base, resolve_design
 
 #: objective columns: name -> (results column, maximised)
 OBJECTIVE_COLUMNS = {"top1": ("top1", True), "latency_ms": ("latency_ms", False),
@@ -284,41 +283,8 @@ def build(spec, source: str | None = None, version: str = "", fix_arch=None,
     ({family, knobs...}) the networks by one, and ``budgets`` ("latency_ms <= 2", ...)
     are added to the constraints. Every problem is a SweepError before any work."""
     s, src, base_dir = load_spec(spec, source)
-    try:
-        base = _arch.load(_resolve(s.base, base_dir))
-    except _arch.ArchError as e:
-        raise SweepError(f"base: {e.bare}" + (f" (in {e.source})" if e.source else ""),
-                         source=src, fix=e.fix) from None
-    if isinstance(base, _arch.GpuSpec):
-        raise SweepError(f"base: {s.base!r} is a GPU preset; co-design varies an accelerator",
-                         source=src, fix="give an accelerator preset or YAML: "
-                                         + ", ".join(_arch.presets()))
-    base_dict = base.to_yaml_dict()
-    knobs = []
-    for path, values in s.arch.items():
-        keys = _check_path(base_dict, path, src, f"arch.{path}")
-        if not values:
-            raise SweepError(f"arch.{path}: the list of values is empty", source=src,
-                             fix="give at least one value")
-        for i, v in enumerate(values):
-            bad = _type_problem(keypath.set_(base_dict, keys, v))
-            if bad is not None:
-                raise SweepError(f"arch.{path}[{i}]: value {v!r} is not valid for the "
-                                 f"architecture ({bad})", source=src,
-                                 fix="give a value of the type the schema expects")
-        knobs.append((path, keys, list(values)))
-    ties = []
-    paths = {p for p, _, _ in knobs}
-    for target, from_path in s.tie.items():
-        tkeys = _check_path(base_dict, target, src, f"tie.{target}")
-        if target in paths:
-            raise SweepError(f"tie.{target}: the key path is also an arch knob", source=src,
-                             fix="vary it or tie it, not both")
-        if from_path not in paths:
-            raise SweepError(f"tie.{target}: {from_path!r} is not an arch knob", source=src,
-                             fix="tie to one of: " + ", ".join(sorted(paths)))
-        ties.append((target, tkeys, from_path))
-
+    base, base_dict = resolve_base(s.base, base_dir, src, "co-design varies")
+    knobs, ties = parse_knobs(base_dict, s.arch, s.tie, src, "arch")
     variants = _networks(s.networks, src, "networks")
     if s.default_network is not None:
         got = _networks([s.default_network], src, "default_network")

@@ -258,44 +258,8 @@ def plan(spec, source: str | None = None, version: str = "", progress=None) -> P
     Raises SweepError (bad spec, unknown key path, wrong value type, empty grid) or
     ArchError / WorkloadError (base architecture or model) before any work starts."""
     s, src, base_dir = load_spec(spec, source)
-    try:
-        base = _arch.load(_resolve(s.base, base_dir))
-    except _arch.ArchError as e:
-        raise SweepError(f"base: {e.bare}" + (f" (in {e.source})" if e.source else ""),
-                         source=src, fix=e.fix) from None
-    if isinstance(base, _arch.GpuSpec):
-        raise SweepError(f"base: {s.base!r} is a GPU preset; a sweep varies an accelerator "
-                         "architecture", source=src,
-                         fix="give an accelerator preset or YAML: " + ", ".join(_arch.presets()))
-    base_dict = base.to_yaml_dict()
-    vary = []
-    for path, values in s.vary.items():
-        keys = _check_path(base_dict, path, src, f"vary.{path}")
-        if not values:
-            raise SweepError(f"vary.{path}: the list of values is empty, so the grid has no "
-                             "points", source=src, fix="give at least one value")
-        for i, v in enumerate(values):
-            if not _finite(v):
-                raise SweepError(f"vary.{path}[{i}]: value {v!r} is not a finite number",
-                                 source=src, fix="give finite values (no .nan, .inf)")
-            bad = _type_problem(keypath.set_(base_dict, keys, v))
-            if bad is not None:
-                raise SweepError(f"vary.{path}[{i}]: value {v!r} is not valid for the "
-                                 f"architecture ({bad})", source=src,
-                                 fix="give a value of the type the schema expects (see "
-                                     "arch/schema.py or a preset from `tilesim list`)")
-        vary.append((path, keys, list(values)))
-    ties = []
-    vary_paths = {p for p, _, _ in vary}
-    for target, from_path in s.tie.items():
-        tkeys = _check_path(base_dict, target, src, f"tie.{target}")
-        if target in vary_paths:
-            raise SweepError(f"tie.{target}: the key path is also varied", source=src,
-                             fix="vary it or tie it, not both")
-        if from_path not in vary_paths:
-            raise SweepError(f"tie.{target}: source {from_path!r} is not a vary key path",
-                             source=src, fix="tie to one of: " + ", ".join(sorted(vary_paths)))
-        ties.append((target, tkeys, from_path))
+    base, base_dict = resolve_base(s.base, base_dir, src, "a sweep varies")
+    vary, ties = parse_knobs(base_dict, s.vary, s.tie, src, "vary")
     if s.sampling.method == "random" and s.sampling.points is None:
         raise SweepError("sampling.points: random sampling needs a number of points",
                          source=src, fix="add points: N (and a seed) under sampling")
@@ -347,6 +311,57 @@ def plan(spec, source: str | None = None, version: str = "", progress=None) -> P
         raise SweepError("two design points resolve to the same architecture and model",
                          source=src, fix="remove repeated values from the vary lists")
     return Plan(s, src, base.name, settings, tuple(designs), names)
+
+
+def resolve_base(name: str, base_dir: Path, src: str, verb: str):
+    """(Architecture, its YAML dict) of a spec's ``base`` (a preset or a path relative to
+    the spec); SweepErrors name the spec and the fix."""
+    try:
+        base = _arch.load(_resolve(name, base_dir))
+    except _arch.ArchError as e:
+        raise SweepError(f"base: {e.bare}" + (f" (in {e.source})" if e.source else ""),
+                         source=src, fix=e.fix) from None
+    if isinstance(base, _arch.GpuSpec):
+        raise SweepError(f"base: {name!r} is a GPU preset; {verb} an accelerator "
+                         "architecture", source=src,
+                         fix="give an accelerator preset or YAML: " + ", ".join(_arch.presets()))
+    return base, base.to_yaml_dict()
+
+
+def parse_knobs(base_dict: dict, items: dict, tie: dict, src: str, section: str):
+    """(knobs [(path, keys, values)], ties [(target, keys, source path)]) of a spec's
+    key-path section (``vary`` of a sweep, ``arch`` of a co-design spec) and its ``tie``:
+    every path exists in the base, every value is finite and of the schema's type, ties
+    point at knobs. A SweepError naming ``section.path[i]`` and the fix otherwise."""
+    knobs = []
+    for path, values in items.items():
+        keys = _check_path(base_dict, path, src, f"{section}.{path}")
+        if not values:
+            raise SweepError(f"{section}.{path}: the list of values is empty, so there is no "
+                             "design point", source=src, fix="give at least one value")
+        for i, v in enumerate(values):
+            if not _finite(v):
+                raise SweepError(f"{section}.{path}[{i}]: value {v!r} is not a finite number",
+                                 source=src, fix="give finite values (no .nan, .inf)")
+            bad = _type_problem(keypath.set_(base_dict, keys, v))
+            if bad is not None:
+                raise SweepError(f"{section}.{path}[{i}]: value {v!r} is not valid for the "
+                                 f"architecture ({bad})", source=src,
+                                 fix="give a value of the type the schema expects (see "
+                                     "arch/schema.py or a preset from `tilesim list`)")
+        knobs.append((path, keys, list(values)))
+    ties = []
+    paths = {p for p, _, _ in knobs}
+    for target, from_path in tie.items():
+        tkeys = _check_path(base_dict, target, src, f"tie.{target}")
+        if target in paths:
+            raise SweepError(f"tie.{target}: the key path is also in {section}", source=src,
+                             fix=f"put it in {section} or tie it, not both")
+        if from_path not in paths:
+            raise SweepError(f"tie.{target}: source {from_path!r} is not a {section} key path",
+                             source=src, fix="tie to one of: " + ", ".join(sorted(paths)))
+        ties.append((target, tkeys, from_path))
+    return knobs, ties
 
 
 def resolve_design(base_dict: dict, edits) -> tuple[dict, str]:
