@@ -121,7 +121,7 @@ So one array running F folds of T-element streams on Ra x Ca PEs takes (a count)
 
 * ``serial`` (and every ``os`` array): ``F * fold_cycles`` = ``F (T + 2 Ra + Ca - 2)``
   for ws/is/kc, ``F (T + Ra + Ca - 2)`` for os (outputs stay in the PEs: no preload), ``F (T + 2 Ra - 1)`` for dw;
-* ``overlapped``, ws/is (kc and dw keep serial preload: no shadow registers in
+* ``overlapped``, ws/is (kc, kcr and dw keep serial preload: no shadow registers in
   :mod:`sim.pe` for them yet): ``Ra + (F - 1) * max(T, Ra) + (T + Ra + Ca - 2)``: the first
   preload, then one fold every ``max(T, Ra)`` cycles (the stream when T >= Ra; the shadow
   load when the stream is short, T < Ra, leaving Ra - T idle issue slots per fold),
@@ -239,7 +239,7 @@ class Dataflow:
 
     def fold_interval(self, rows, cols, stream, preload: str = "serial"):
         """Cycles between the starts of consecutive folds on one array: ``fold_cycles``
-        with ``serial`` preload (and for os, dw and kc), ``max(stream, rows)`` with ``overlapped``
+        with ``serial`` preload (and for os, dw, kc and kcr), ``max(stream, rows)`` with ``overlapped``
         (numbers or numpy arrays)."""
         if preload not in PRELOADS:
             raise ValueError(f"preload {preload!r}: use one of {', '.join(PRELOADS)}")
@@ -271,9 +271,9 @@ class Dataflow:
     @property
     def overlaps(self) -> bool:
         """Whether ``preload: overlapped`` applies: ws and is, whose shadow-register
-        schedule :mod:`sim.pe` runs register by register. kc and dw keep serial preload
-        (kc's per-tap partial sums and dw's unlinked columns have no overlapped PE model
-        yet)."""
+        schedule :mod:`sim.pe` runs register by register. kc, kcr and dw keep serial
+        preload (kc's per-tap partial sums, kcr's register-file chains and dw's unlinked
+        columns have no overlapped PE model yet)."""
         return self.name in ("ws", "is")
 
     def _copies(self, operand: str, axis: str, dims: dict) -> int:

@@ -137,3 +137,15 @@ def test_array_may_run_kcr_alone():
     # one fold: 9 * 8 preload + 36 * 9 stream + 8 + 8 - 2
     assert layer_result(m, a).compute_cycles == 72 + 324 + 14 - 1
     assert KCR.applies(gemm_dims(1, 4, 3, 18, 9))
+
+
+def test_loop_nest_describes_the_taps():
+    """``tilesim map``'s loop nest: a 4-weight register file holds 3 taps (3 B of 4 B),
+    3 tap chunks x 2 row folds x 4 column folds, 63 pixels x 3 taps streamed, and the fold's
+    t Ra + T + Ra + Ca - 2 = 12 + 189 + 5 cycles."""
+    from tilesim.mapper.describe import loop_nest
+    a = make_arch(rows=4, cols=3, dataflows=["kcr"], weight_rf="4 B")
+    text = "\n".join(loop_nest(seed_mapping(conv("c", 1, 6, 9, 7, 10, 3, pad=1), a, "kcr"), a))
+    assert "w_rf [weight] in every PE: 3 B of 4 B" in text
+    assert "for fold in range(24):" in text and "tap chunks 3 x row folds 2 x col folds 4" in text
+    assert "= 63 x 3 taps = 189 cycles" in text and "a fold takes 206 cycles" in text
