@@ -149,3 +149,16 @@ def test_loop_nest_describes_the_taps():
     assert "w_rf [weight] in every PE: 3 B of 4 B" in text
     assert "for fold in range(24):" in text and "tap chunks 3 x row folds 2 x col folds 4" in text
     assert "= 63 x 3 taps = 189 cycles" in text and "a fold takes 206 cycles" in text
+
+
+def test_overlapped_preload_leaves_kcr_serial():
+    """kcr has no shadow registers (``overlaps`` False): ``preload: overlapped`` changes
+    nothing; 24 folds of 206 cycles dealt to 2 arrays: 12 x 206 - 1, in the PE model too."""
+    layer = conv("c", 1, 6, 9, 7, 10, 3, pad=1)
+    for pre in ("serial", "overlapped"):
+        a = make_arch(rows=4, cols=3, count=2, dataflow="kcr", weight_rf="4 B", preload=pre)
+        m = seed_mapping(layer, a)
+        assert layer_result(m, a).compute_cycles == 12 * 206 - 1
+        x, w = operands(layer, 3)
+        out, r = simulate_mapping(m, x, w)
+        assert r.last_cycle == 12 * 206 - 1 and np.array_equal(out, conv2d_layer(layer, x, w))
