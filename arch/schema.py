@@ -121,7 +121,7 @@ class SystolicArray(_Frozen):
     name: str = "array"
     rows: PositiveInt
     cols: PositiveInt
-    dataflow: Literal["os", "ws", "is", "kc", "rs"]
+    dataflow: Literal["os", "ws", "is", "kc", "kcr", "rs"]
     count: PositiveInt = 1
     # how a ws/is fold's stationary operand is loaded (mapper/dataflow.py): serial (before
     # each fold, SCALE-Sim's convention) or overlapped (double-buffered: the next fold's
@@ -129,10 +129,11 @@ class SystolicArray(_Frozen):
     preload: Preload = "serial"
     # optional (energy/mapspace): a configurable array lists every dataflow it supports
     # (mapper/dataflow.py: os, ws, is; dw, channel-parallel depthwise, which applies to
-    # layers with one filter per group only; kc, K x C with the filter window in time);
+    # layers with one filter per group only; kc, K x C with the filter window in time;
+    # kcr, K x C with the R*S taps of each PE in its weight register file, in the fold);
     # the mapper picks one per layer. Energy overrides in pJ replace the technology
     # table's figures (arch/technology.py).
-    dataflows: list[Literal["os", "ws", "is", "dw", "kc", "rs"]] | None = None
+    dataflows: list[Literal["os", "ws", "is", "dw", "kc", "kcr", "rs"]] | None = None
     mac_energy: Energy | None = None   # one MAC at the array's precision
     hop_energy: Energy | None = None   # one operand moving one PE to the next
 

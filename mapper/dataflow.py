@@ -22,6 +22,7 @@ ws        K (reduce)  N (filters)   M (pixels)   G           weights            
 is        K (reduce)  M (pixels)    N (filters)  G           inputs             both
 dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
 kc        C (chan)    N (filters)   M (pixels)   G, R, S     weights            both
+kcr       C (chan)    N (filters)   M x (R, S)   G           weights (R*S/PE)   both
 rs        R (f. rows) P (out rows)  Q x S        G, B, N, C  filter rows, psums rows
 ========  ==========  ============  ===========  ==========  =================  =====
 
@@ -55,6 +56,15 @@ therefore takes R*S x row folds partial-sum writes per output. Same per-fold for
 ws; R*S times the folds of a C x N slice, so it never beats ws in cycles (ws packs the
 R*S taps into the rows), but it is the mapping ZigZag costs.
 
+**kcr (K x C unrolling, filter taps inside the fold).** kc's spatial unrolling with
+ZigZag's temporal order: each PE holds the R*S weights of its (channel, filter) in its
+weight register file, the pixels x taps stream through with the taps innermost, and the
+partial sum of a column for one pixel accumulates over the taps in an output register
+at the bottom of the column, leaving the array once per pixel per fold. So the folds
+are ``G x ceil(C/Ra) x ceil(N/Ca)`` with no tap loop outside and the buffer takes one
+partial-sum write per output per row fold (kc: R*S of them). Its own plan
+(:class:`KCR`, where the micro-architecture and the register-file rule are).
+
 **rs (row stationary, Eyeriss).** Its own plan (:class:`RowStationary`): logical PE
 sets of filter rows x output rows folded onto the array as the Eyeriss papers do; see
 its docstring for the folding, the per-PE reuse (p filters x q channels), the per-pass
@@ -64,7 +74,8 @@ Per-fold cycles (:meth:`Dataflow.fold_cycles`), with an Ra x Ca array streaming 
 elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols linked)``,
 
 * os: ``T + Ra + Ca - 2``; ws, is, kc: ``T + 2 Ra + Ca - 2`` (os, ws, is cycle-exact
-  with SCALE-Sim v3); dw: ``T + 2 Ra - 1``;
+  with SCALE-Sim v3); dw: ``T + 2 Ra - 1``; kcr (``t`` taps per PE, ``T = M t``):
+  ``t Ra + T + Ra + Ca - 2`` (:class:`KCR`);
 
 each proven register by register by :mod:`sim.pe`.
 
@@ -110,7 +121,7 @@ So one array running F folds of T-element streams on Ra x Ca PEs takes (a count)
 
 * ``serial`` (and every ``os`` array): ``F * fold_cycles`` = ``F (T + 2 Ra + Ca - 2)``
   for ws/is/kc, ``F (T + Ra + Ca - 2)`` for os (outputs stay in the PEs: no preload), ``F (T + 2 Ra - 1)`` for dw;
-* ``overlapped``, ws/is (kc and dw keep serial preload: no shadow registers in
+* ``overlapped``, ws/is (kc, kcr and dw keep serial preload: no shadow registers in
   :mod:`sim.pe` for them yet): ``Ra + (F - 1) * max(T, Ra) + (T + Ra + Ca - 2)``: the first
   preload, then one fold every ``max(T, Ra)`` cycles (the stream when T >= Ra; the shadow
   load when the stream is short, T < Ra, leaving Ra - T idle issue slots per fold),
@@ -228,7 +239,7 @@ class Dataflow:
 
     def fold_interval(self, rows, cols, stream, preload: str = "serial"):
         """Cycles between the starts of consecutive folds on one array: ``fold_cycles``
-        with ``serial`` preload (and for os, dw and kc), ``max(stream, rows)`` with ``overlapped``
+        with ``serial`` preload (and for os, dw, kc and kcr), ``max(stream, rows)`` with ``overlapped``
         (numbers or numpy arrays)."""
         if preload not in PRELOADS:
             raise ValueError(f"preload {preload!r}: use one of {', '.join(PRELOADS)}")
@@ -260,9 +271,9 @@ class Dataflow:
     @property
     def overlaps(self) -> bool:
         """Whether ``preload: overlapped`` applies: ws and is, whose shadow-register
-        schedule :mod:`sim.pe` runs register by register. kc and dw keep serial preload
-        (kc's per-tap partial sums and dw's unlinked columns have no overlapped PE model
-        yet)."""
+        schedule :mod:`sim.pe` runs register by register. kc, kcr and dw keep serial
+        preload (kc's per-tap partial sums, kcr's register-file chains and dw's unlinked
+        columns have no overlapped PE model yet)."""
         return self.name in ("ws", "is")
 
     def _copies(self, operand: str, axis: str, dims: dict) -> int:
@@ -454,6 +465,89 @@ class RowStationary(Dataflow):
                     fold_cycles=cyc, reads=reads, accesses=acc, pe_writes=pe, detail=detail)
 
 
+def kcr_taps(taps: int, pe_entries: dict | None) -> tuple[int, int]:
+    """(taps per fold ``t``, tap chunks) of kcr for a filter of ``taps`` = R*S taps, from
+    the weights one PE's ``scope: pe`` levels hold (``pe_entries['weight']``, ``e``): all
+    of them (one chunk) when ``e >= R*S``; otherwise ``ceil(R*S / e)`` chunks of
+    ``t = ceil(R*S / chunks)`` taps (balanced; a last, shorter chunk is streamed as a
+    full one, zero taps padding it); with no weight register file (``e = 0``) one tap a
+    fold, which is exactly kc."""
+    e = (pe_entries or {}).get("weight", 0)
+    if e >= taps:
+        return taps, 1
+    chunks = taps if e < 1 else _cdiv(taps, e)
+    return _cdiv(taps, chunks), chunks
+
+
+@dataclass(frozen=True)
+class KCR(Dataflow):
+    r"""K x C unrolling with the filter taps streamed inside the fold (ZigZag's temporal
+    order on its K x C arrays: tpu_like, edge_tpu_like).
+
+    **Placement**, per group: input channels C on the Ra rows, filters N on the Ca
+    columns; PE(i, j) holds the weights of (channel i, filter j) for ``t`` taps in its
+    weight register file (:func:`kcr_taps`: all R*S taps when the ``scope: pe`` levels
+    holding weights have room for R*S values, else the taps split into chunks, an outer
+    loop of folds, and with no such level t = 1, which is kc). Stream: the M pixels x
+    the t taps of the chunk, taps innermost, ``T = M t`` elements. Folds:
+    ``G x chunks x ceil(C/Ra) x ceil(N/Ca)``.
+
+    **A fold, cycle by cycle** (:mod:`sim.pe.systolic` runs it register by register).
+
+    1. *Preload*, cycles ``0 .. t Ra - 1``: each column's weight registers form one shift
+       chain of ``Ra t`` registers (row 0's t registers first, then row 1's, ...); the
+       column's top feeder pushes one weight a cycle into the head of the chain, the value
+       for (row Ra-1, tap t-1) first, and every register passes its value one place down.
+       After ``t Ra`` cycles PE(i, j)'s register u holds w[c_i, n_j, tap u].
+    2. *Stream*: element ``e = m t + u`` (pixel m, tap u) is the im2col input of
+       (pixel m, channel i, tap u); the feeder of row i pushes it at cycle ``t Ra + e + i``
+       (the row skew of ws) with its index as a tag; it moves one PE right a cycle.
+       PE(i, j) multiplies it by its register u (the tap travels with the tag), adds the
+       partial sum arriving from the PE above (same tag) and passes the sum down, as in ws.
+    3. *Output register*: below row Ra-1 each column has one accumulator register. In
+       the cycle the bottom PE produces the column's sum for element (m, u) the register
+       takes it (u = 0) or adds it (u > 0); after tap t - 1 pixel m's partial sum leaves
+       the array (one buffer write per pixel, column and fold) and the register is free
+       for pixel m + 1 in the next cycle.
+
+    The last element enters row 0 at ``t Ra + T - 1`` and reaches the bottom of column
+    Ca - 1 ``Ra - 1 + Ca - 1`` cycles later, so
+
+        fold_cycles = t Ra + T + Ra + Ca - 2 = t (Ra + M) + Ra + Ca - 2
+
+    (t = 1: kc's and ws's ``T + 2 Ra + Ca - 2``). Preload stays serial (no shadow
+    registers: :attr:`Dataflow.overlaps` is False); edge folds and the padded last tap
+    chunk cost full folds.
+
+    **Buffer reads and writes** (``accesses``): inputs once per column fold (forwarded
+    along the row, re-streamed for each fold of the filters: ``G M C R S x ceil(N/Ca)``);
+    weights once (``G N C R S``); partial sums written once per row fold and tap chunk
+    (``G M N x ceil(C/Ra) x chunks``). ``scope: pe`` writes (``pe_writes``): every
+    weight once into its PE's register file, a streamed input latched by every PE it
+    meets, once per MAC.
+    """
+
+    def fold_cycles(self, rows, cols, stream):
+        """Not a function of the array and the stream alone: a fold's preload depends on
+        the taps each PE holds (:meth:`plan` gives its cycles)."""
+        raise TypeError("kcr: a fold's cycles come from KCR.plan(dims, rows, cols, "
+                        "pe_entries), not from fold_cycles")
+
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
+        G, B, P, Q, N, C, R, S = (dims[d] for d in DIMS)
+        Mx = B * P * Q
+        t, chunks = kcr_taps(R * S, pe_entries)
+        rf, cf = _cdiv(C, rows), _cdiv(N, cols)
+        el = elements(dims)
+        reads = {"input": cf, "weight": 1, "output": rf * chunks}
+        acc = {op: el[op] * reads[op] for op in OPERAND_DIMS}
+        pe = {"input": el["macs"], "weight": acc["weight"]}
+        return Fold(row_folds=rf, col_folds=cf, folds=G * chunks * rf * cf, stream=Mx * t,
+                    fold_cycles=t * (rows + Mx) + rows + cols - 2, reads=reads,
+                    accesses=acc, pe_writes=pe,
+                    detail=(("taps per fold", t), ("tap chunks", chunks)))
+
+
 def chain_cycles(folds, fold_cycles, interval):
     """Cycles (a count) of ``folds`` (>= 1) folds on one array, issued ``interval`` cycles
     apart, the last taking ``fold_cycles``: ``(folds - 1) * interval + fold_cycles``
@@ -472,6 +566,8 @@ DATAFLOWS = {
                    preload=True, links=("rows",)),
     "kc": Dataflow("kc", rows=("C",), cols=("N",), stream=M, stationary="weight",
                    preload=True),
+    "kcr": KCR("kcr", rows=("C",), cols=("N",), stream=M + ("R", "S"),
+               stationary="weights (R*S per PE)", preload=True),
     "rs": RowStationary("rs", rows=("R",), cols=("P",), stream=("Q", "S"),
                         stationary="filter rows and psums", preload=True, links=AXES,
                         fill=("rows",)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tilesim.arch import Architecture
 
-from .dataflow import K, M
+from .dataflow import KCR, K, M, RowStationary
 from .mapping import Mapping
 
 _DIM_WORDS = {"G": "groups", "M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
@@ -69,7 +69,8 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
     pre = f", {m.preload} preload" if df.preload else ""
     lines.append(f"{ind}on the array ({a}, dataflow {df.name}, {df.stationary} stationary{pre}):")
     fold = m.plan
-    rs = dict(fold.detail)
+    rs = dict(fold.detail) if isinstance(df, RowStationary) else {}
+    taps = dict(fold.detail).get("taps per fold") if isinstance(df, KCR) else None
     pb = arch.precision.bytes
     for lvl in arch.pe_levels:
         from tilesim.arch.schema import pe_level_need
@@ -80,16 +81,26 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
             vals = {"input": S * q, "weight": S * p * q, "output": p}
             need = int(sum(vals[op] * pb["accumulator" if op == "output" else op]
                            for op in lvl.holds) * (2 if lvl.double_buffered else 1))
+        elif taps and "weight" in lvl.holds:   # kcr: t taps' weights
+            need += int((taps - 1) * pb["weight"] * (2 if lvl.double_buffered else 1))
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}] in every PE: "
                      f"{need:,} B of {lvl.size:,} B{db}")
     if rs:
         lines += _rs_lines(m, fold, rs, ind)
         return lines
     outer = "".join(f"{_DIM_WORDS[d]} {m.dim(d)} x " for d in df.outer)
+    if taps:
+        outer += f"tap chunks {dict(fold.detail)['tap chunks']} x "
     lines.append(f"{ind}  for fold in range({m.folds}):".ljust(36) +
                  f"# {outer}row folds {m.row_folds} x col folds {m.col_folds}")
+    stream = (f"{_dims(m, M)} x {taps} taps = {fold.stream}" if taps
+              else _dims(m, df.stream))
     lines.append(f"{ind}    rows <- {_dims(m, df.rows)}, cols <- {_dims(m, df.cols)}, "
-                 f"stream {_dims(m, df.stream)} cycles")
+                 f"stream {stream} cycles")
+    if taps:
+        lines.append(f"{ind}    # each PE holds {taps} tap(s) of its filter (shifted in over "
+                     f"{taps} x {m.array_rows} cycles); a pixel's sum stays in its column's "
+                     "output register over the taps")
     fold = m.plan
     fc, fi = fold.fold_cycles, df.interval(fold, m.array_rows, m.preload)
     lines.append(f"{ind}    # a fold takes {fc:,} cycles; "

@@ -14,9 +14,10 @@ settings.load_profile("tilesim")
 
 def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", size="64 MiB",
               double_buffered=True, precision=("int8", "int8", "int32"), buf_bandwidth=None,
-              dataflows=None, preload="serial"):
+              dataflows=None, preload="serial", weight_rf=None):
     """A one-buffer accelerator (all operands in one SRAM) for hand-derived cases;
-    ``dataflows`` lists further dataflows the array offers (e.g. ["dw"])."""
+    ``dataflows`` lists further dataflows the array offers (e.g. ["dw"]); ``weight_rf``
+    (a size such as "9 B") adds a ``scope: pe`` register file holding weights."""
     i, w, acc = precision
     extra = {"dataflows": list(dict.fromkeys([dataflow] + dataflows))} if dataflows else {}
     return arch.from_dict({
@@ -31,7 +32,8 @@ def make_arch(rows=4, cols=4, dataflow="ws", count=1, bandwidth="unlimited", siz
             {"name": "buf", "kind": "sram", "holds": ["input", "weight", "output"],
              "size": size, "double_buffered": double_buffered,
              **({"bandwidth": buf_bandwidth} if buf_bandwidth else {})},
-        ]})
+        ] + ([{"name": "w_rf", "kind": "regfile", "scope": "pe", "holds": ["weight"],
+               "size": weight_rf}] if weight_rf else [])})
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from tilesim import arch
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = json.loads((ROOT / "docs/validation/data/zigzag_hardware.json").read_text())
 HARDWARE = ("tpu_like", "eyeriss_like", "edge_tpu_like")
+# the K x C dataflow each transcription runs (examples/zigzag/*.yaml say why)
+KXC = {"tpu_like": "kcr", "eyeriss_like": "kcr", "edge_tpu_like": "kc"}
 # ZigZag's memory operands under the wheel's mappings (memory_operand_links W: I2, I: I1)
 OPERAND = {"I1": "input", "I2": "weight", "O": "output"}
 
@@ -55,8 +57,9 @@ def test_record_is_zigzag_391_and_complete():
 @pytest.mark.parametrize("hw", HARDWARE)
 def test_array_is_zigzags(hw):
     """rows = D2 (C), cols = D1 (K), and rows x cols x count = ZigZag's MAC count; the
-    array runs kc alone (ZigZag's mapping unrolls K x C with the filter window in time);
-    the MAC energy is ZigZag's unit_energy; no hop energy (ZigZag models none)."""
+    array runs one K x C dataflow alone (ZigZag's mapping unrolls K x C with the filter
+    window in time); the MAC energy is ZigZag's unit_energy; no hop energy (ZigZag models
+    none)."""
     zz = RECORD["hardware"][hw]
     a = arch.load(_yaml(hw))
     arr = a.array
@@ -64,7 +67,22 @@ def test_array_is_zigzags(hw):
     assert arr.rows * arr.cols * arr.count == math.prod(zz["sizes"])
     assert arr.mac_energy == zz["unit_energy_pj"] and arr.hop_energy == 0
     assert a.peak_macs_per_cycle == math.prod(zz["sizes"])
-    assert arr.dataflow == "kc" and arr.dataflows is None
+    assert arr.dataflow == KXC[hw] and arr.dataflows is None
+
+
+@pytest.mark.parametrize("hw", HARDWARE)
+def test_taps_inside_the_fold_where_the_weight_registers_hold_them(hw):
+    """kcr (taps in time inside the fold, the partial sum in the column's output register,
+    as ZigZag's temporal mappings keep it in rf_2B / rf_16B over FX, FY) where a PE's
+    weight registers hold a 7 x 7 filter (ResNet-18's conv1, the largest of both
+    networks): one fold's worth of taps, no tap chunks; kc where they hold one weight
+    (edge_tpu_like's rf_1B: kcr would be kc)."""
+    from tilesim.mapper.dataflow import kcr_taps
+    from tilesim.mapper.space import pe_entries
+    from tilesim.workloads.ir import conv
+    a = arch.load(_yaml(hw))
+    e = pe_entries(conv("conv1", 1, 3, 224, 224, 64, 7, stride=2, pad=3), a)
+    assert kcr_taps(49, e) == ((49, 1) if KXC[hw] == "kcr" else (1, 49))
 
 
 @pytest.mark.parametrize("hw", HARDWARE)

@@ -225,7 +225,7 @@ ZOO = {"resnet18": "resnet18", "mobilenetv2": "mobilenet_v2"}
 TITLE = {"resnet18": "ResNet-18", "mobilenetv2": "MobileNetV2"}
 FAR = 2.0            # a layer more than this factor apart (either way) is listed
 # the second comparison: tilesim free to pick any of its dataflows per layer
-EVERY_DATAFLOW = ("kc", "ws", "os", "is", "dw", "rs")
+EVERY_DATAFLOW = ("kc", "kcr", "ws", "os", "is", "dw", "rs")
 BOUND = 0.25         # issue 14: each network's energy and latency within 25 % of ZigZag's
 
 
@@ -479,12 +479,15 @@ def write_page() -> int:
 
 
 CAUSES = """\
-- **psums in SRAM**: tilesim's kc runs the filter taps (and the channel blocks beyond the
-  array's rows) as outer loops of weight-stationary folds that stream the pixels, so every
-  fold writes its partial sums to the innermost shared output level and the next reads
-  them back (R x S x row folds writes per output); ZigZag's temporal mapping runs C, FY
-  and FX innermost and keeps each partial sum in the PE's output register (rf_2B, rf_16B)
-  until the reduction completes, so the SRAM sees little more than the final outputs.
+- **psums in SRAM**: tilesim's kc (edge_tpu_like, whose 1 B weight register holds one
+  weight) runs the filter taps and the channel blocks beyond the array's rows as outer
+  loops of weight-stationary folds that stream the pixels, so every fold writes its
+  partial sums to the innermost shared output level and the next reads them back (R x S
+  x row folds writes per output); kcr (tpu_like, eyeriss_like) keeps a pixel's sum in the
+  column's output register over the taps, but still writes it once per row fold (channel
+  block). ZigZag's temporal mapping runs C, FY and FX innermost and keeps each partial sum
+  in the PE's output register (rf_2B, rf_16B) until the reduction completes, so the SRAM
+  sees little more than the final outputs.
 - **register accesses**: both tools price every MAC's register accesses, but count them
   differently: tilesim charges each MAC a read of its weight and input and a read and a
   write of its partial sum, and a moving operand's write into every PE it reaches;
@@ -497,12 +500,14 @@ CAUSES = """\
   layer leaves most PEs idle (ZigZag's spatial utilisation), where the tilesim mapping
   compared fills more of them.
 - **ts SRAM port**: tilesim's cycles are set by an SRAM's bandwidth: the partial sums of
-  every kc fold cross the port of the innermost output level twice (write, then read back
-  by the next fold); eyeriss_like's sram_8KB has 16 B/cycle. ZigZag's partial sums stay in
-  rf_16B over the reduction (see psums in SRAM).
+  every fold (kc: every tap and channel block; kcr: every channel block beyond the array's
+  rows, so 1x1 layers with many channels) cross the port of the innermost output level
+  twice (write, then read back by the next fold); eyeriss_like's sram_8KB has 16 B/cycle.
+  ZigZag's partial sums stay in rf_16B over the reduction (see psums in SRAM).
 - **ts fold overhead**: few pixels stream per fold (a fully connected layer streams one, a
-  late depthwise layer 49 per tap), so tilesim's per-fold systolic preload, fill and drain
-  (T + 2 rows + cols - 2 cycles) dominate; ZigZag's latency has no fill or drain per fold.
+  late depthwise layer 49 per tap under kc), so tilesim's per-fold systolic preload, fill
+  and drain (kc: T + 2 rows + cols - 2 cycles; kcr: t rows + T + rows + cols - 2 for t taps
+  a PE) dominate; ZigZag's latency has no fill or drain per fold.
 - **ts DRAM-bound**: tilesim's cycles are set by the DRAM traffic.
 """
 
@@ -510,14 +515,19 @@ CAUSES = """\
 DESIGN_DIFFERENCES = """\
 ## What differs by design
 
-- **Temporal order under the K x C unrolling.** Both sides now unroll K x C with the
-  filter window in time and keep per-PE registers (`scope: pe`). tilesim's kc is a
-  weight-stationary systolic fold per tap and channel block, streaming the pixels, so the
-  partial sums leave the array after every fold; ZigZag's temporal mappings for these
-  layers run the reduction (C, FY, FX) innermost below the output register. This is the
-  largest remaining energy gap (tpu_like and edge_tpu_like: the 2 MiB SRAM's 416 pJ per
-  2048 b on every fold's partial sums) and eyeriss_like's latency gap (its 16 B/cycle
-  sram_8KB carries them). tilesim's os keeps partial sums in the PEs, but with pixels x
+- **Temporal order under the K x C unrolling.** Both sides unroll K x C with the filter
+  window in time and keep per-PE registers (`scope: pe`). ZigZag's temporal mappings for
+  these layers run the reduction (C, FY, FX) innermost below the output register. tilesim's
+  kcr (tpu_like, eyeriss_like: their rf_128B and rf_64B_W hold a PE's R x S weights, up to
+  7 x 7) streams the pixels x taps through each fold and keeps a pixel's sum in the
+  column's output register over the taps, so partial sums leave the array once per pixel
+  per channel block; the channel blocks beyond the array's rows remain folds whose partial
+  sums meet in the buffer (eyeriss_like's 1x1 layers with many channels: its 16 B/cycle
+  sram_8KB carries them, the remaining latency gap). edge_tpu_like's rf_1B holds one
+  weight, where ZigZag re-reads the weights of the taps from sram_32KB inside the
+  reduction; tilesim has no dataflow that streams weights under a K x C unrolling, so it
+  runs kc there (kcr with one tap a PE is kc), whose per-tap folds write every partial sum
+  to the 2 MiB SRAM (416 pJ per 2048 b): the largest remaining energy gap. tilesim's os keeps partial sums in the PEs, but with pixels x
   filters on the array, not K x C (the second table picks it for most layers).
 - **tpu_like's weights.** ZigZag keeps them only in the per-PE rf_128B; tilesim's schema
   needs a shared on-chip level for every operand (a `scope: pe` level holds one value per
@@ -539,7 +549,8 @@ DESIGN_DIFFERENCES = """\
   layers; edge_tpu_like: OX 3 x OY 3 of 4 x 4 on 14 x 14 and 7 x 7 outputs), where
   tilesim folds by the full array.
 - **Array timing.** tilesim counts each kc fold's systolic preload, fill and drain
-  (T + 2R + C - 2 cycles, SCALE-Sim's convention; kc keeps serial preload) with no
+  (T + 2R + C - 2 cycles, SCALE-Sim's convention; kcr: t R + T + R + C - 2, its t taps'
+  weights shifted down the rows; both keep serial preload) with no
   overlap between folds; ZigZag's latency is the temporal loop count plus the stalls its
   memory-port model finds, plus data on/off-loading at the start and end (eyeriss_like
   and edge_tpu_like declare no systolic dimensions, so they have no fill/drain at all).
@@ -582,11 +593,18 @@ def _page(summary, far_rows, shares, named, best, psums, version) -> str:
          "(ZigZag gives no clock; the transcriptions' 1 GHz is nominal, so cycles are the "
          "comparable figure). Ratio = tilesim / ZigZag.", "",
          "Like with like: every transcription has ZigZag's per-PE register files as "
-         "`scope: pe` levels, and its array runs tilesim's `kc` alone (`dataflow: kc`): "
-         "K on the columns and C on the rows with the filter window in time, the spatial "
-         "unrolling of ZigZag's mappings on all three (eyeriss_like's `default.yaml` "
-         "included: it is K x C, not row stationary). A second table gives tilesim with "
-         "every one of its dataflows offered to the search, which picks per layer.", "",
+         "`scope: pe` levels, and its array runs one K x C dataflow alone: K on the columns "
+         "and C on the rows with the filter window in time, the spatial unrolling of "
+         "ZigZag's mappings on all three (eyeriss_like's `default.yaml` included: it is "
+         "K x C, not row stationary). tpu_like and eyeriss_like run `kcr` (`dataflow: "
+         "kcr`): each PE's weight register file (rf_128B, rf_64B_W) holds its R x S "
+         "weights, the taps stream inside the fold and a pixel's partial sum stays in the "
+         "column's output register over them, as ZigZag's temporal mappings keep it in "
+         "rf_2B / rf_16B over FX and FY. edge_tpu_like runs `kc` (`dataflow: kc`): its "
+         "rf_1B holds one weight, so kcr would be kc there (one tap a fold); ZigZag "
+         "re-reads the taps' weights from sram_32KB instead, which no tilesim dataflow "
+         "models. A second table gives tilesim with every one of its dataflows offered "
+         "to the search, which picks per layer.", "",
          "## Per network and hardware", "",
          _verdict(summary), "",
          "| network | hardware | layers | ZigZag energy (uJ) | tilesim energy (uJ) | ratio "
@@ -602,15 +620,16 @@ def _page(summary, far_rows, shares, named, best, psums, version) -> str:
           "ran on. tilesim's is the wall time of `simulate()` on the same layers, its "
           "mapping search included.", "",
           "The largest remaining energy difference is the partial sums at the innermost shared "
-          "output level (see *psums in SRAM* below): tilesim's kc writes every fold's "
-          "partial sums there and reads them back, ZigZag keeps them in the PE's output "
-          "register until the reduction completes. Without tilesim's excess of that term "
+          "output level (see *psums in SRAM* below): tilesim's kc (edge_tpu_like) writes "
+          "every fold's partial sums there and reads them back, kcr (tpu_like, "
+          "eyeriss_like) those of every channel block, ZigZag keeps them in the PE's "
+          "output register until the reduction completes. Without tilesim's excess of that term "
           "over ZigZag's, tilesim / ZigZag energy would be "
           + "; ".join(f"{TITLE[net]} on {hw} {r:.2f} (excess at {out}: {x / 1e6:,.0f} uJ)"
                       for net, hw, out, x, r in psums) + ".", "",
           "### tilesim with its own best dataflows", "",
           "The same transcriptions with `dataflows: [" + ", ".join(EVERY_DATAFLOW) + "]` "
-          "(`dw` is channel-parallel depthwise, which ZigZag's K x C unrolling lacks: it "
+          "(`kcr` is kc with the taps inside the fold, where the weight registers hold them; `dw` is channel-parallel depthwise, which ZigZag's K x C unrolling lacks: it "
           "leaves a depthwise layer's array nearly idle; `rs` is row stationary, `os`/`ws`/"
           "`is` the GEMM lowerings); the search picks each layer's for the least energy x "
           "delay. Not a like-with-like comparison: it shows what the hardware could do "
@@ -625,7 +644,7 @@ def _page(summary, far_rows, shares, named, best, psums, version) -> str:
                      picked.items(), key=lambda kv: -kv[1])) + " |")
     L += ["",
           "## Where the energy goes", "",
-          "Share of each network's energy (like with like: `kc`): MAC, registers (the "
+          "Share of each network's energy (like with like: `kcr`, edge_tpu_like `kc`): MAC, registers (the "
           "`rf_*` levels of both; tilesim's capacity-only `weight_rf` on tpu_like costs "
           "nothing), and the three largest (memory, operand) terms.", "",
           "| network | hardware | ZigZag: MAC | ZigZag: registers | ZigZag: largest terms "

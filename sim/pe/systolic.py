@@ -34,6 +34,15 @@ at the end of the previous cycle, then all registers update at once):
   loop over folds). Every fold is a ws fold over the C x N weights of one tap (r, s):
   the feeder of row i streams the im2col column of (channel i, tap (r, s)); the fold's
   outputs are added into the output buffer, tap after tap. Per fold ``T + 2 Ra + Ca - 2``.
+* **kcr** (rows = C, cols = N, streams M pixels x t taps, taps innermost; t from
+  :func:`mapper.dataflow.kcr_taps`). Each column's Ra x t weight registers form one
+  shift chain filled from the top, one value a cycle, over t Ra cycles. Then the row-i
+  feeder pushes element e = m t + u (pixel m, tap u) at cycle ``t Ra + e + i``, tagged
+  e; it moves right; PE(i, j) multiplies it by its register u (u = tag mod t), adds the
+  partial sum from the PE above (tags checked) and passes it down; the column's bottom
+  accumulator register takes the sum of tap 0 and adds taps 1 .. t-1 (checking it holds
+  the previous element of the same pixel), and after tap t-1 the pixel's sum leaves.
+  Per fold ``t Ra + T + Ra + Ca - 2`` cycles.
 * **ws** / **is** with ``preload: overlapped`` (:func:`_chain_stationary`): an array's
   folds run as one schedule. Every PE has an active and a shadow stationary register
   (value, fold tag, and for the shadow the row the value is for). Each cycle: (1) the
@@ -73,10 +82,10 @@ import numpy as np
 from numba import njit
 
 from tilesim.mapper import DATAFLOWS
-from tilesim.mapper.dataflow import PRELOADS, gemm_dims
+from tilesim.mapper.dataflow import PRELOADS, gemm_dims, kcr_taps
 
-OS, WS, IS, DW, KC = 0, 1, 2, 3, 4
-DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC}   # numba boundary: codes
+OS, WS, IS, DW, KC, KCR = 0, 1, 2, 3, 4, 5
+DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC, "kcr": KCR}   # numba boundary: codes
 
 
 @njit(cache=True)
@@ -278,6 +287,109 @@ def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy):
                         X[:, i] = a[g, :, k]
                     o = np.zeros((T, Ca), dtype=out.dtype)
                     L = _fold_stationary(S, X, T, Ra, Ca, o)
+                    if L < 0:
+                        return -1
+                    out[g, :, c0:c1] += o[:, :c1 - c0]
+                    busy[f % count] += L
+                    f += 1
+    return 0
+
+
+@njit(cache=True)
+def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out):
+    """One kcr fold. Wt (Ra, tp, Ca): PE(i, j)'s weight for tap u is Wt[i, u, j]; X (Mp,
+    tp, Ra): row i's input for pixel m, tap u; out (Mp, Ca)[m, j] += sum over u, i of
+    X[m, u, i] Wt[i, u, j]. Returns the fold's cycle count (last-output cycle index + 1),
+    -1 on a tag mismatch."""
+    L = Ra * tp
+    w = np.zeros((L, Ca), dtype=out.dtype)      # per column: chain of Ra x tp registers
+    # preload: one value a cycle into the chain's head, the deepest register's first;
+    # every register passes its value one place down
+    for t in range(L):
+        for q in range(L - 1, 0, -1):
+            for j in range(Ca):
+                w[q, j] = w[q - 1, j]
+        q = L - 1 - t                           # the register this value ends in
+        for j in range(Ca):
+            w[0, j] = Wt[q // tp, q % tp, j]
+    T = Mp * tp
+    x = np.zeros((Ra, Ca), dtype=out.dtype)
+    x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
+    p = np.zeros((Ra, Ca), dtype=out.dtype)
+    p_tag = np.full((Ra, Ca), -1, dtype=np.int64)
+    acc = np.zeros(Ca, dtype=out.dtype)         # the column's output register
+    acc_tag = np.full(Ca, -1, dtype=np.int64)
+    remaining = Mp * Ca
+    t = L
+    while True:
+        for i in range(Ra - 1, -1, -1):          # bottom row first: psums move down
+            for j in range(Ca - 1, -1, -1):      # right column first: operands move right
+                if j > 0:
+                    x[i, j] = x[i, j - 1]
+                    x_tag[i, j] = x_tag[i, j - 1]
+                else:
+                    e = t - L - i
+                    if 0 <= e < T:
+                        x[i, 0] = X[e // tp, e % tp, i]
+                        x_tag[i, 0] = e
+                    else:
+                        x_tag[i, 0] = -1
+                tag = x_tag[i, j]
+                if tag < 0:
+                    p_tag[i, j] = -1
+                    continue
+                u = tag % tp
+                if i == 0:
+                    p[i, j] = x[i, j] * w[i * tp + u, j]
+                else:
+                    if p_tag[i - 1, j] != tag:
+                        return -1
+                    p[i, j] = p[i - 1, j] + x[i, j] * w[i * tp + u, j]
+                p_tag[i, j] = tag
+                if i == Ra - 1:                  # into the column's output register
+                    if u == 0:
+                        acc[j] = p[i, j]
+                    else:
+                        if acc_tag[j] != tag - 1:
+                            return -1
+                        acc[j] += p[i, j]
+                    acc_tag[j] = tag
+                    if u == tp - 1:              # the pixel's sum leaves the array
+                        out[tag // tp, j] += acc[j]
+                        remaining -= 1
+                        if remaining == 0:
+                            return t + 1
+        t += 1
+
+
+@njit(cache=True)
+def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy):
+    """All folds of a grouped GEMM under kcr: the reduction index is c * RS + tap; taps
+    in chunks of ``tp`` (the last padded with zero taps); for every group and chunk,
+    rows C, columns N, stream M x tp."""
+    G, M, K = a.shape
+    N = b.shape[2]
+    C = K // RS
+    chunks = (RS + tp - 1) // tp
+    rf, cf = (C + Ra - 1) // Ra, (N + Ca - 1) // Ca
+    f = 0
+    for g in range(G):
+        for ch in range(chunks):
+            for ri in range(rf):
+                r0, r1 = ri * Ra, min(C, ri * Ra + Ra)
+                for ci in range(cf):
+                    c0, c1 = ci * Ca, min(N, ci * Ca + Ca)
+                    Wt = np.zeros((Ra, tp, Ca), dtype=out.dtype)
+                    X = np.zeros((M, tp, Ra), dtype=out.dtype)
+                    for i in range(r1 - r0):
+                        for u in range(tp):
+                            tap = ch * tp + u
+                            if tap < RS:
+                                k = (r0 + i) * RS + tap
+                                Wt[i, u, :c1 - c0] = b[g, k, c0:c1]
+                                X[:, u, i] = a[g, :, k]
+                    o = np.zeros((M, Ca), dtype=out.dtype)
+                    L = _fold_kcr(Wt, X, M, tp, Ra, Ca, o)
                     if L < 0:
                         return -1
                     out[g, :, c0:c1] += o[:, :c1 - c0]
@@ -513,11 +625,13 @@ class PEResult:
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
-                  count: int = 1, rs: int = 1, preload: str = "serial") -> PEResult:
+                  count: int = 1, rs: int = 1, preload: str = "serial",
+                  pe_entries: dict | None = None) -> PEResult:
     """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
-    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw or kc (dw only where it
+    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw, kc or kcr (dw only where it
     applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
-    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc unrolls).
+    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc and kcr unroll);
+    ``pe_entries`` (:func:`mapper.space.pe_entries`) sets the taps a kcr PE holds.
     ``preload`` serial or overlapped: overlapped chains the folds of each array with
     shadow registers where the dataflow supports it (:attr:`mapper.Dataflow.overlaps`:
     ws, is); elsewhere it has no effect."""
@@ -545,13 +659,16 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
         rc = _run_folds_dw(a, b, rows, cols, count, out, busy)
     elif code == KC:
         rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy)
+    elif code == KCR:
+        rc = _run_folds_kcr(a, b, rs, kcr_taps(rs, pe_entries)[0], rows, cols, count,
+                            out, busy)
     else:
         rc = _run_folds(a, b, code, rows, cols, count,
                         preload == "overlapped" and df.overlaps, out, busy)
     if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
-    folds = df.plan(dims, rows, cols).folds
+    folds = df.plan(dims, rows, cols, pe_entries).folds
     return PEResult(output=out, last_cycle=int(busy.max()) - 1, folds=folds,
                     array_cycles=tuple(int(v) for v in busy))
 
@@ -590,7 +707,7 @@ def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
     a, b = lower(mapping.layer, x, w)
     r = simulate_gemm(a, b, mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
                       mapping.array_count, rs=mapping.layer.R * mapping.layer.S,
-                      preload=mapping.preload)
+                      preload=mapping.preload, pe_entries=dict(mapping.pe_entries))
     return unlower(mapping.layer, r.output), r
 
 
