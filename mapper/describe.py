@@ -27,8 +27,21 @@ def tiling_summary(m: Mapping) -> str:
             f"order {'>'.join(t.order)} ({t.n_tiles} tiles)")
 
 
-def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
-    """The mapping as nested loops, outermost first, with tile sizes per level."""
+def _acc(access: dict | None, name: str) -> str:
+    """`` reads input 1,024 B, ...; writes ...`` of level ``name`` (empty without counts)."""
+    if not access:
+        return ""
+    ops = [(op, r, w) for (lv, op), (r, w) in access.items() if lv == name]
+    rd = ", ".join(f"{op} {int(r):,} B" for op, r, _ in ops)
+    wr = ", ".join(f"{op} {int(w):,} B" for op, _, w in ops)
+    return f"; reads {rd}; writes {wr}" if ops else ""
+
+
+def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> list[str]:
+    """The mapping as nested loops, outermost first, with tile sizes per level: every
+    on-chip level's occupancy (bytes of its size) and, given ``access`` ((level,
+    operand) -> (read, write) bytes: ``sim.CostModel.access`` of the mapping), its reads
+    and writes per operand (DRAM's too)."""
     l, t = m.layer, m.tiling
     df = m.dataflow
     cg = l.C // l.groups
@@ -40,6 +53,8 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
             "k": f"{t.k_tile} output channels (of K={l.K})",
             "c": f"{t.c_tile} input channels (of C/groups={cg})"}
     lines = [f"DRAM -> on-chip buffers, loop order {' > '.join(t.order)}:"]
+    if access:
+        lines.append(f"  {arch.dram.name}: " + _acc(access, arch.dram.name)[2:])
     ind = ""
     for lp in t.order:
         lines.append(f"{ind}for {lp} in range({trips[lp]}):".ljust(36) + f"# {what[lp]}")
@@ -50,7 +65,7 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
     for lvl in arch.onchip:
         db = ", double-buffered" if lvl.double_buffered else ""
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}]: {t.level_bytes[lvl.name]:,} B "
-                     f"of {lvl.size:,} B{db}")
+                     f"of {lvl.size:,} B{db}" + _acc(access, lvl.name))
     levels = t.levels(len(arch.onchip))
     for lvl, par, lt in zip(arch.onchip[1:], levels, levels[1:]):
         if lt.sizes == par.sizes:
@@ -81,7 +96,7 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
             need = int(sum(vals[op] * pb["accumulator" if op == "output" else op]
                            for op in lvl.holds) * (2 if lvl.double_buffered else 1))
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}] in every PE: "
-                     f"{need:,} B of {lvl.size:,} B{db}")
+                     f"{need:,} B of {lvl.size:,} B{db}" + _acc(access, lvl.name))
     if rs:
         lines += _rs_lines(m, fold, rs, ind)
         return lines

@@ -286,8 +286,9 @@ def _partition(extent: int, tiles: list):
     one pair, plus each parent pair's remainder), and the number of blocks."""
     parts = [[(np.full_like(tiles[0], extent), np.ones_like(tiles[0]))]]
     for t in tiles:
-        full = sum(c * (e // t) for e, c in parts[-1])
-        parts.append([(t, full)] + [(e % t, c * (e % t > 0)) for e, c in parts[-1]])
+        dm = [(np.divmod(e, t), c) for e, c in parts[-1]]   # one division per pair
+        full = sum(c * q for (q, _), c in dm)
+        parts.append([(t, full)] + [(r, c * (r > 0)) for (_, r), c in dm])
     counts = [sum(c for _, c in lv) for lv in parts]
     return parts, counts
 
