@@ -119,16 +119,16 @@ def main() -> int:
     a = p.parse_args()
     rows = []
     print(f"{'arch':14} {'layer':32} {'space pts':>10} {'scored':>10} {'heur. edp':>12} "
-          f"{'exh. edp':>12} {'gap':>8} {'heur.':>7} {'exh.':>7}")
+          f"{'exh. edp':>12} {'gap':>8} {'heur.':>8} {'heur.':>7} {'exh.':>7}")
     print(f"{'':14} {'':32} {'':>10} {'':>10} {'(cyc*pJ)':>12} {'(cyc*pJ)':>12} {'(%)':>8} "
-          f"{'(s)':>7} {'(s)':>7}")
+          f"{'(pts)':>8} {'(s)':>7} {'(s)':>7}")
     for an in ARCHS:
         for spec in (QUICK if a.quick else LAYERS):
             r = compare(an, spec, a.cap)
             rows.append(r)
             print(f"{an:14} {spec[0] + ':' + r['layer']:32} {r['size']:>10.2e} {r['scored']:>10,} "
                   f"{r['heuristic']:>12.4e} {r['exhaustive']:>12.4e} {100 * r['gap']:>8.3f} "
-                  f"{r['h_s']:>7.2f} {r['ex_s']:>7.1f}" + ("  capped" if r["capped"] else ""),
+                  f"{r['h_evaluated']:>8,} {r['h_s']:>7.2f} {r['ex_s']:>7.1f}" + ("  capped" if r["capped"] else ""),
                   flush=True)
     worst = max(rows, key=lambda r: r["gap"])
     capped = [f"{r['arch']}:{r['layer']}" for r in rows if r["capped"]]

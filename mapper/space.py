@@ -159,13 +159,15 @@ class Mapspace:
         co = np.broadcast_arrays(d, r, k, c, o, *inner)
         return np.ravel_multi_index(co, self.shape)
 
-    def tiles(self, coords):
+    def tiles(self, coords, with_inner: bool = True):
         """Level-1 arrays (nb, pt, qt, kt, ct, order) and the inner levels' tuples of the
-        decoded ``coords``."""
+        decoded ``coords`` (``with_inner`` False: level 1's alone, and an empty list)."""
         d, r, k, c, o = coords[:5]
         top = (self.rsel[:, 0][r], self.rsel[:, 1][r], self.rsel[:, 2][r], self.kts[k],
                self.cts[c], o)
         inner, parent = [], top
+        if not with_inner:
+            return top, inner
         for i, (ra, ka, ca, oa) in enumerate(self._inner_take):
             ri, ki, ci, oi = coords[5 + 4 * i: 9 + 4 * i]
             # row 0 (the parent's size) is the largest int64: min() keeps the parent's
@@ -179,10 +181,9 @@ class Mapspace:
         index = np.asarray(index, dtype=np.int64)
         coords = self.decode(index)
         d = coords[0]
-        (nb, pt, qt, kt, ct, o), inner = self.tiles(coords)
         same = all(not np.any(x) for x in coords[5:])   # every level holds level 1's tile
-        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o,
-                          () if same else inner)
+        (nb, pt, qt, kt, ct, o), inner = self.tiles(coords, not same)
+        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o, inner)
         legal = ev.fits.copy()
         low = inner[-1] if inner else (nb, pt, qt, kt, ct)   # the tile feeding the array
         for i, name in enumerate(self.dataflows):
