@@ -62,11 +62,14 @@ def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> lis
     tb = t.tile_bytes
     lines.append(f"{ind}load tile: input {tb['input']:,} B, weight {tb['weight']:,} B; "
                  f"output {tb['output']:,} B (accumulator precision)")
-    for lvl in arch.onchip:
-        db = ", double-buffered" if lvl.double_buffered else ""
-        lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}]: {t.level_bytes[lvl.name]:,} B "
-                     f"of {lvl.size:,} B{db}" + _acc(access, lvl.name))
     levels = t.levels(len(arch.onchip))
+    for lvl, lt in zip(arch.onchip, levels):
+        db = ", double-buffered" if lvl.double_buffered else ""
+        tile = (f"tile {lt.images} img x {lt.rows} rows x {lt.cols} cols x {lt.k_tile} out ch "
+                f"x {lt.c_tile} in ch")
+        lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}], {tile}: "
+                     f"{t.level_bytes[lvl.name]:,} B of {lvl.size:,} B{db}"
+                     + _acc(access, lvl.name))
     for lvl, par, lt in zip(arch.onchip[1:], levels, levels[1:]):
         if lt.sizes == par.sizes:
             continue

@@ -27,7 +27,8 @@ def test_nest_shows_occupancy_and_accesses_hand_derived():
     m = seed_mapping(gemm("g", 10, 5, 8), a)
     nest = "\n".join(loop_nest(m, a, _access(m, a)))
     assert "load tile: input 8 B, weight 40 B; output 20 B" in nest
-    assert ("buf [input, weight, output]: 136 B of 67,108,864 B, double-buffered; reads "
+    assert ("buf [input, weight, output], tile 1 img x 1 rows x 1 cols x 5 out ch x 8 in ch: "
+            "136 B of 67,108,864 B, double-buffered; reads "
             "input 160 B, weight 40 B, output 250 B; writes input 80 B, weight 40 B, "
             "output 400 B") in nest
     assert ("dram: reads input 80 B, weight 40 B, output 0 B; writes input 0 B, weight 0 B, "
@@ -49,3 +50,30 @@ def test_cli_map_shows_every_level(capsys):
         i = out.index(f"{lvl.name} [")
         line = out[i: out.index("writes", i)]
         assert " B of " in line and "reads " in line, line
+        if lvl.scope == "shared":
+            assert "tile " in line, line
+
+
+def test_nest_shows_each_levels_own_tile():
+    """Two shared levels, the inner one holding a sub-tile: each level's line names its
+    own tile. GEMM M=16, N=4, K=4 (int8, int32 accumulators) on ws 4 x 4; level 1 the
+    whole layer, level 2 ("inner", outputs) 4 of the 16 rows: 4 x 4 x 4 B = 64 B, x2
+    double-buffered = 128 B."""
+    import numpy as np
+    from conftest import make_arch
+    from tilesim import arch as arch_mod
+    from tilesim.mapper import Mapspace
+    a = make_arch(rows=4, cols=4)
+    d = a.model_dump(mode="json", exclude_none=True)
+    d["memory"].append({"name": "inner", "kind": "sram", "holds": ["output"], "size": "1 KiB",
+                        "double_buffered": True})
+    a = arch_mod.from_dict(d)
+    sp = Mapspace(gemm("g", 16, 4, 4), a)
+    r = int(np.flatnonzero((sp.rsel == (16, 1, 1)).all(axis=1))[0])
+    k, c = int(np.searchsorted(sp.kts, 4)), int(np.searchsorted(sp.cts, 4))
+    ri = int(np.flatnonzero((sp.inner_axes[0][0] == (4, 1, 1)).all(axis=1))[0])
+    m = sp.mapping(int(sp.encode(0, r, k, c, 0, ri, 0, 0, 0)))
+    nest = " ".join("\n".join(loop_nest(m, a, _access(m, a))).split())
+    assert "buf [input, weight, output], tile 16 img x 1 rows x 1 cols x 4 out ch x 4 in ch" in nest
+    assert "inner [output], tile 4 img x 1 rows x 1 cols x 4 out ch x 4 in ch: 128 B of 1,024 B" \
+        in nest
