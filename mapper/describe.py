@@ -67,8 +67,8 @@ def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> lis
         db = ", double-buffered" if lvl.double_buffered else ""
         tile = (f"tile {lt.images} img x {lt.rows} rows x {lt.cols} cols x {lt.k_tile} out ch "
                 f"x {lt.c_tile} in ch")
-        lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}], {tile}: "
-                     f"{t.level_bytes[lvl.name]:,} B of {lvl.size:,} B{db}"
+        lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}]: "
+                     f"{t.level_bytes[lvl.name]:,} B of {lvl.size:,} B{db}; {tile}"
                      + _acc(access, lvl.name))
     for lvl, par, lt in zip(arch.onchip[1:], levels, levels[1:]):
         if lt.sizes == par.sizes:

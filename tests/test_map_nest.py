@@ -27,8 +27,8 @@ def test_nest_shows_occupancy_and_accesses_hand_derived():
     m = seed_mapping(gemm("g", 10, 5, 8), a)
     nest = "\n".join(loop_nest(m, a, _access(m, a)))
     assert "load tile: input 8 B, weight 40 B; output 20 B" in nest
-    assert ("buf [input, weight, output], tile 1 img x 1 rows x 1 cols x 5 out ch x 8 in ch: "
-            "136 B of 67,108,864 B, double-buffered; reads "
+    assert ("buf [input, weight, output]: 136 B of 67,108,864 B, double-buffered; tile 1 img "
+            "x 1 rows x 1 cols x 5 out ch x 8 in ch; reads "
             "input 160 B, weight 40 B, output 250 B; writes input 80 B, weight 40 B, "
             "output 400 B") in nest
     assert ("dram: reads input 80 B, weight 40 B, output 0 B; writes input 0 B, weight 0 B, "
@@ -74,6 +74,6 @@ def test_nest_shows_each_levels_own_tile():
     ri = int(np.flatnonzero((sp.inner_axes[0][0] == (4, 1, 1)).all(axis=1))[0])
     m = sp.mapping(int(sp.encode(0, r, k, c, 0, ri, 0, 0, 0)))
     nest = " ".join("\n".join(loop_nest(m, a, _access(m, a))).split())
-    assert "buf [input, weight, output], tile 16 img x 1 rows x 1 cols x 4 out ch x 4 in ch" in nest
-    assert "inner [output], tile 4 img x 1 rows x 1 cols x 4 out ch x 4 in ch: 128 B of 1,024 B" \
-        in nest
+    assert "double-buffered; tile 16 img x 1 rows x 1 cols x 4 out ch x 4 in ch;" in nest
+    assert ("inner [output]: 128 B of 1,024 B, double-buffered; tile 4 img x 1 rows x 1 cols "
+            "x 4 out ch x 4 in ch;") in nest
