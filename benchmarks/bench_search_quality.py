@@ -134,7 +134,8 @@ def main() -> int:
             rows.append(r)
             print(f"{an:14} {spec[0] + ':' + r['layer']:32} {r['size']:>10.2e} {r['scored']:>10,} "
                   f"{r['heuristic']:>12.4e} {r['exhaustive']:>12.4e} {100 * r['gap']:>8.3f} "
-                  f"{r['h_evaluated']:>8,} {r['h_s']:>7.2f} {r['ex_s']:>7.1f}" + ("  capped" if r["capped"] else ""),
+                  f"{r['h_evaluated']:>8,} {r['h_s']:>7.2f} {r['ex_s']:>7.1f}"
+                  + ("  capped" if r["capped"] else ""),
                   flush=True)
     worst = max(rows, key=lambda r: r["gap"])
     capped = [f"{r['arch']}:{r['layer']}" for r in rows if r["capped"]]
