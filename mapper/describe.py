@@ -27,8 +27,21 @@ def tiling_summary(m: Mapping) -> str:
             f"order {'>'.join(t.order)} ({t.n_tiles} tiles)")
 
 
-def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
-    """The mapping as nested loops, outermost first, with tile sizes per level."""
+def _acc(access: dict | None, name: str) -> str:
+    """`` reads input 1,024 B, ...; writes ...`` of level ``name`` (empty without counts)."""
+    if not access:
+        return ""
+    ops = [(op, r, w) for (lv, op), (r, w) in access.items() if lv == name]
+    rd = ", ".join(f"{op} {int(r):,} B" for op, r, _ in ops)
+    wr = ", ".join(f"{op} {int(w):,} B" for op, _, w in ops)
+    return f"; reads {rd}; writes {wr}" if ops else ""
+
+
+def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> list[str]:
+    """The mapping as nested loops, outermost first, with tile sizes per level: every
+    on-chip level's occupancy (bytes of its size) and, given ``access`` ((level,
+    operand) -> (read, write) bytes: ``sim.CostModel.access`` of the mapping), its reads
+    and writes per operand (DRAM's too)."""
     l, t = m.layer, m.tiling
     df = m.dataflow
     cg = l.C // l.groups
@@ -40,6 +53,8 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
             "k": f"{t.k_tile} output channels (of K={l.K})",
             "c": f"{t.c_tile} input channels (of C/groups={cg})"}
     lines = [f"DRAM -> on-chip buffers, loop order {' > '.join(t.order)}:"]
+    if access:
+        lines.append(f"  {arch.dram.name}: " + _acc(access, arch.dram.name)[2:])
     ind = ""
     for lp in t.order:
         lines.append(f"{ind}for {lp} in range({trips[lp]}):".ljust(36) + f"# {what[lp]}")
@@ -47,11 +62,14 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
     tb = t.tile_bytes
     lines.append(f"{ind}load tile: input {tb['input']:,} B, weight {tb['weight']:,} B; "
                  f"output {tb['output']:,} B (accumulator precision)")
-    for lvl in arch.onchip:
-        db = ", double-buffered" if lvl.double_buffered else ""
-        lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}]: {t.level_bytes[lvl.name]:,} B "
-                     f"of {lvl.size:,} B{db}")
     levels = t.levels(len(arch.onchip))
+    for lvl, lt in zip(arch.onchip, levels):
+        db = ", double-buffered" if lvl.double_buffered else ""
+        tile = (f"tile {lt.images} img x {lt.rows} rows x {lt.cols} cols x {lt.k_tile} out ch "
+                f"x {lt.c_tile} in ch")
+        lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}]: "
+                     f"{t.level_bytes[lvl.name]:,} B of {lvl.size:,} B{db}; {tile}"
+                     + _acc(access, lvl.name))
     for lvl, par, lt in zip(arch.onchip[1:], levels, levels[1:]):
         if lt.sizes == par.sizes:
             continue
@@ -84,7 +102,7 @@ def loop_nest(m: Mapping, arch: Architecture) -> list[str]:
         elif taps and "weight" in lvl.holds:   # kcr: t taps' weights
             need += int((taps - 1) * pb["weight"] * (2 if lvl.double_buffered else 1))
         lines.append(f"{ind}  {lvl.name} [{', '.join(lvl.holds)}] in every PE: "
-                     f"{need:,} B of {lvl.size:,} B{db}")
+                     f"{need:,} B of {lvl.size:,} B{db}" + _acc(access, lvl.name))
     if rs:
         lines += _rs_lines(m, fold, rs, ind)
         return lines

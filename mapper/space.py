@@ -141,6 +141,11 @@ class Mapspace:
                     seen.add(key)
                     orders.append(j)
             self.inner_axes.append((r, k, c, np.array(orders, dtype=np.int64)))
+        top = np.iinfo(np.int64).max   # row 0 (-1: the parent's size) for tiles()' min
+        self._inner_take = [(tuple(np.ascontiguousarray(np.where(r == -1, top, r)[:, j])
+                                   for j in range(3)),
+                             np.where(k == -1, top, k), np.where(c == -1, top, c), o)
+                            for r, k, c, o in self.inner_axes]
 
     # ---- indexing -------------------------------------------------------------------
     def decode(self, index) -> tuple[np.ndarray, ...]:
@@ -154,21 +159,21 @@ class Mapspace:
         co = np.broadcast_arrays(d, r, k, c, o, *inner)
         return np.ravel_multi_index(co, self.shape)
 
-    def tiles(self, coords):
+    def tiles(self, coords, with_inner: bool = True):
         """Level-1 arrays (nb, pt, qt, kt, ct, order) and the inner levels' tuples of the
-        decoded ``coords``."""
+        decoded ``coords`` (``with_inner`` False: level 1's alone, and an empty list)."""
         d, r, k, c, o = coords[:5]
-        top = (*self.rsel[r].T, self.kts[k], self.cts[c], o)
+        top = (self.rsel[:, 0][r], self.rsel[:, 1][r], self.rsel[:, 2][r], self.kts[k],
+               self.cts[c], o)
         inner, parent = [], top
-        for i, (ra, ka, ca, oa) in enumerate(self.inner_axes):
+        if not with_inner:
+            return top, inner
+        for i, (ra, ka, ca, oa) in enumerate(self._inner_take):
             ri, ki, ci, oi = coords[5 + 4 * i: 9 + 4 * i]
-            rv = ra[ri]
-            nb = np.where(ri == 0, parent[0], np.minimum(rv[:, 0], parent[0]))
-            pt = np.where(ri == 0, parent[1], np.minimum(rv[:, 1], parent[1]))
-            qt = np.where(ri == 0, parent[2], np.minimum(rv[:, 2], parent[2]))
-            kt = np.where(ki == 0, parent[3], np.minimum(ka[ki], parent[3]))
-            ct = np.where(ci == 0, parent[4], np.minimum(ca[ci], parent[4]))
-            parent = (nb, pt, qt, kt, ct, oa[oi])
+            # row 0 (the parent's size) is the largest int64: min() keeps the parent's
+            parent = (np.minimum(ra[0][ri], parent[0]), np.minimum(ra[1][ri], parent[1]),
+                      np.minimum(ra[2][ri], parent[2]), np.minimum(ka[ki], parent[3]),
+                      np.minimum(ca[ci], parent[4]), oa[oi])
             inner.append(parent)
         return top, inner
 
@@ -176,10 +181,9 @@ class Mapspace:
         index = np.asarray(index, dtype=np.int64)
         coords = self.decode(index)
         d = coords[0]
-        (nb, pt, qt, kt, ct, o), inner = self.tiles(coords)
         same = all(not np.any(x) for x in coords[5:])   # every level holds level 1's tile
-        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o,
-                          () if same else inner)
+        (nb, pt, qt, kt, ct, o), inner = self.tiles(coords, not same)
+        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o, inner)
         legal = ev.fits.copy()
         low = inner[-1] if inner else (nb, pt, qt, kt, ct)   # the tile feeding the array
         for i, name in enumerate(self.dataflows):

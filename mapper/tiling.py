@@ -286,10 +286,56 @@ def _partition(extent: int, tiles: list):
     one pair, plus each parent pair's remainder), and the number of blocks."""
     parts = [[(np.full_like(tiles[0], extent), np.ones_like(tiles[0]))]]
     for t in tiles:
-        full = sum(c * (e // t) for e, c in parts[-1])
-        parts.append([(t, full)] + [(e % t, c * (e % t > 0)) for e, c in parts[-1]])
+        dm = [(np.divmod(e, t), c) for e, c in parts[-1]]   # one division per pair
+        full = sum(c * q for (q, _), c in dm)
+        parts.append([(t, full)] + [(r, c * (r > 0)) for (_, r), c in dm])
     counts = [sum(c for _, c in lv) for lv in parts]
     return parts, counts
+
+
+def _dedup(cols: list):
+    """(a representative entry of each distinct row, each entry's row number) of the
+    rows of the non-negative integer ``cols``, or None when their values span too wide
+    a domain to table (the caller then works on every entry)."""
+    n = len(cols[0])
+    key, dom = np.zeros(n, dtype=np.int64), 1
+    for x in cols:
+        if x.dtype.kind not in "iu" or not n or x.min() < 0 or x.max() >= 1 << 22:
+            return None
+        present = np.zeros(int(x.max()) + 1, dtype=bool)
+        present[x] = True
+        rank = np.cumsum(present) - 1
+        k = int(rank[-1]) + 1
+        dom *= k
+        if dom > 1 << 22:
+            return None
+        key = key * k + rank[x]
+    present = np.zeros(dom, dtype=bool)
+    present[key] = True
+    row = (np.cumsum(present) - 1)[key]
+    first = np.empty(int(row.max()) + 1, dtype=np.int64)
+    first[row] = np.arange(n)
+    return first, row
+
+
+def _dim_tables(extent: int, tiles: list, spans=()):
+    """Per level of a dim cut by nested ``tiles`` (one array per level): the number of
+    blocks (level 0: the whole extent), and per function in ``spans`` the sum of
+    ``span(block extent)`` over the blocks of each level 1... (:func:`_partition`).
+    Computed once per distinct combination of tiles (a batch repeats few) and gathered
+    back: the same integers as on every entry."""
+    tiles = [np.asarray(t) for t in tiles]
+    d = _dedup(tiles) if len(tiles[0]) > 64 else None
+    if d is not None:
+        tiles = [t[d[0]] for t in tiles]
+    parts, counts = _partition(extent, tiles)
+    sums = [[sum(c * np.where(c > 0, span(np.maximum(e, 1)), 0) for e, c in parts[lvl])
+             for lvl in range(1, len(tiles) + 1)] for span in spans]
+    if d is not None:
+        row = d[1]
+        counts = [c[row] for c in counts]
+        sums = [[v[row] for v in s] for s in sums]
+    return counts, sums
 
 
 def operand_bytes(layer: MacLayer, arch: Architecture) -> dict:
@@ -328,25 +374,22 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     tile = {"n": [x[0] for x in lv], "p": [x[1] for x in lv], "q": [x[2] for x in lv],
             "g": [x[0] for x in gws], "w": [x[1] for x in gws], "c": [x[4] for x in lv]}
     extent = {"n": N, "p": P, "q": Q, "g": g, "w": Kg, "c": Cg}
-    if same_all:   # one level's partition serves every level
-        part = {d: _partition(extent[d], tile[d][:1]) for d in tile}
-        part = {d: ([pp[0]] + [pp[1]] * L, [cc[0]] + [cc[1]] * L) for d, (pp, cc) in part.items()}
-    else:
-        part = {d: _partition(extent[d], tile[d]) for d in tile}
-    cnt = {d: part[d][1] for d in tile}                    # blocks per level (0 = whole)
-
-    def span_sum(d, span, lvl):
-        return sum(c * np.where(c > 0, span(np.maximum(e, 1)), 0) for e, c in part[d][0][lvl])
     nl = 1 if same_all else L   # distinct levels to compute
-    rows_sum = [None] + [span_sum("p", lambda e: _rows_in(e, layer), l) for l in range(1, nl + 1)]
-    cols_sum = [None] + [span_sum("q", lambda e: _cols_in(e, layer), l) for l in range(1, nl + 1)]
+    spans = {"p": lambda e: _rows_in(e, layer), "q": lambda e: _cols_in(e, layer)}
+    cnt, sums = {}, {}
+    for d in tile:   # blocks per level (0 = whole), and the halo sums of rows and cols
+        cnt[d], sums[d] = _dim_tables(extent[d], tile[d][:nl], (spans[d],) if d in spans else ())
+        if same_all:   # one level's partition serves every level
+            cnt[d] = [cnt[d][0]] + [cnt[d][1]] * L
+    rows_sum = [None] + sums["p"][0]
+    cols_sum = [None] + sums["q"][0]
     rows_sum += rows_sum[1:] * (L - nl)
     cols_sum += cols_sum[1:] * (L - nl)
 
     # virtual loop slots of the concatenated nest (two per loop: k is group, then within)
-    def trips_of(d, l):
+    def more(d, l):   # the level's loop over d has more than one trip: ceil(prev/t) > 1
         prev = extent[d] if l == 1 else tile[d][l - 2]
-        return _cdiv(prev, tile[d][l - 1])
+        return prev > tile[d][l - 1]
     L_loops = 1 if same_all else L   # same tile everywhere: inner loops all have one trip
     cnt_kind = {R_: [a * b * c for a, b, c in zip(cnt["n"], cnt["p"], cnt["q"])],
                 G_: cnt["g"], W_: cnt["w"], C_: cnt["c"]}
@@ -358,9 +401,8 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     deepest = {}
     m = {op: np.zeros(n, dtype=np.int64) for op in _REL}
     for l in range(1, L_loops + 1):
-        key = (lv[l - 1][5] * 16 + (trips_of("n", l) * trips_of("p", l) * trips_of("q", l) > 1)
-               + 2 * (trips_of("g", l) > 1) + 4 * (trips_of("w", l) > 1)
-               + 8 * (trips_of("c", l) > 1))
+        key = (lv[l - 1][5] * 16 + (more("n", l) | more("p", l) | more("q", l))
+               + 2 * more("g", l) + 4 * more("w", l) + 8 * more("c", l))
         for op in _REL:
             hit, before = _HIT[op][key], _BEFORE[op][key]
             m[op] = np.where(hit, np.where(before, l, l - 1), m[op])

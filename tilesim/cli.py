@@ -317,6 +317,8 @@ def cmd_map(args) -> int:
     from dataclasses import asdict
 
     from tilesim.mapper.describe import loop_nest, tiling_summary
+    from tilesim.mapper.space import points_of
+    from tilesim.sim import CostModel
     from tilesim.sim.energy import energy_sources
     arch, model, search = api.load_arch(args.arch), _load_model(args), _search(args)
     with _naming_arch_file(args.arch):
@@ -324,8 +326,10 @@ def cmd_map(args) -> int:
     m, r, a, sr = got["mapping"], got["result"], got["arch"], got["mapping"].search
     search = {k: getattr(sr, k) for k in ("objective", "strategy", "evaluated", "space_size",
                                           "seconds", "complete")}
+    access = {k: (int(r[0]), int(w[0])) for k, (r, w) in
+              CostModel(a).access(m.layer, points_of(m, a)).items()}
     print(term.map_text(dict(asdict(m.layer), kind=m.layer.kind), model.name, a.name, a.clock,
-                        search, loop_nest(m, a), dict(r.row(), cycles=r.cycles),
+                        search, loop_nest(m, a, access), dict(r.row(), cycles=r.cycles),
                         r.energy_breakdown, energy_sources(a),
                         [(tiling_summary(mm), rr.cycles, rr.energy_pj,
                           rr.dram_read_bytes + rr.dram_write_bytes)
