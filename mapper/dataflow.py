@@ -183,7 +183,9 @@ class Fold:
     for outputs, partial-sum writes per element), ``accesses`` (operand -> element
     reads from the innermost shared buffer, all folds; for outputs its partial-sum
     writes: what the cost model charges) and ``pe_writes`` (input, weight -> elements
-    written into ``scope: pe`` registers/scratchpads, all PEs)."""
+    written into ``scope: pe`` registers/scratchpads, all PEs) and ``hops`` (operand
+    moves from one PE to its neighbour, whole layer: what the array's hop energy
+    prices)."""
     row_folds: int
     col_folds: int
     folds: int
@@ -193,6 +195,7 @@ class Fold:
     accesses: dict
     pe_writes: dict
     detail: tuple = ()   # (name, value) pairs a dataflow with its own plan reports (rs)
+    hops: int = -1       # operand moves between neighbouring PEs, whole layer (see plan)
 
 
 @dataclass(frozen=True)
@@ -322,9 +325,12 @@ class Dataflow:
         # pe registers: the stationary operand is written once per load into the array,
         # a moving one latched by every PE that uses it, once per MAC
         pe = {op: acc[op] if op == self.stationary else el["macs"] for op in ("input", "weight")}
+        # every MAC passes one operand along each linked axis (os: a right, b down;
+        # ws/is/kc: the stream right, the partial sum down; dw: the partial sum down)
+        hops = elements(dims)["macs"] * len(self.links)
         return Fold(row_folds=rf, col_folds=cf, folds=outer * rf * cf, stream=T,
                     fold_cycles=self.fold_cycles(rows, cols, T), reads=reads,
-                    accesses=acc, pe_writes=pe)
+                    accesses=acc, pe_writes=pe, hops=hops)
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -461,8 +467,13 @@ class RowStationary(Dataflow):
         pe = {"input": G * B * nk * C * cw * nr, "weight": wel * B * P}
         detail = (("p", p), ("q", q), ("set", (Rh, e)), ("stacked", tv), ("side", th),
                   ("chain", hc), ("row folds", fr), ("strips", fp), ("filter chunks", nk), ("channel chunks", nc))
+        # filter rows and input rows reach the PEs on broadcast / multicast buses (buffer
+        # reads, above); only partial sums move PE to PE: each pass, every column of the
+        # th side-by-side sets passes its Q x p sums up the hc-high chain
+        hops = passes * e * th * (hc - 1) * Q * p
         return Fold(row_folds=fr, col_folds=fp, folds=passes, stream=S * Q * p * q,
-                    fold_cycles=cyc, reads=reads, accesses=acc, pe_writes=pe, detail=detail)
+                    fold_cycles=cyc, reads=reads, accesses=acc, pe_writes=pe, detail=detail,
+                    hops=hops)
 
 
 def kcr_taps(taps: int, pe_entries: dict | None) -> tuple[int, int]:
@@ -545,7 +556,8 @@ class KCR(Dataflow):
         return Fold(row_folds=rf, col_folds=cf, folds=G * chunks * rf * cf, stream=Mx * t,
                     fold_cycles=t * (rows + Mx) + rows + cols - 2, reads=reads,
                     accesses=acc, pe_writes=pe,
-                    detail=(("taps per fold", t), ("tap chunks", chunks)))
+                    detail=(("taps per fold", t), ("tap chunks", chunks)),
+                    hops=el["macs"] * len(self.links))
 
 
 def chain_cycles(folds, fold_cycles, interval):

@@ -60,7 +60,8 @@ class Points:
     compute is :func:`mapper.dataflow.chain_cycles` of the two), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer), ``accesses`` (operand -> the
     element reads of it from the innermost shared buffer; outputs: partial-sum writes),
-    ``pe_writes`` (input, weight -> elements written into ``scope: pe`` levels);
+    ``pe_writes`` (input, weight -> elements written into ``scope: pe`` levels),
+    ``hops`` (operand moves between neighbouring PEs, :attr:`mapper.dataflow.Fold.hops`);
     ``tiles`` the buffer tiling's
     sizes, capacity and DRAM traffic (:class:`mapper.tiling.TileEval`); ``legal`` (the
     tiles fit and fill the array)."""
@@ -74,6 +75,7 @@ class Points:
     reads: dict
     accesses: dict
     pe_writes: dict
+    hops: np.ndarray
     tiles: TileEval
     legal: np.ndarray
     dataflows: tuple = ()
@@ -116,6 +118,7 @@ class Mapspace:
         self._acc = {op: i64([p.accesses[op] for p in plans]) for op in OPERAND_DIMS}
         self._pew = {op: i64([p.pe_writes[op] for p in plans]) for op in ("input", "weight")}
         self._fi = i64([d.interval(p, a.rows, a.preload) for d, p in zip(dfs, plans)])
+        self._hops = i64([p.hops for p in plans])
 
     def _inner_axes(self, layer: MacLayer, arch: Architecture, inner: bool) -> None:
         """Per inner on-chip level: (output blocks, k tiles, c tiles, orders) it may take;
@@ -197,6 +200,7 @@ class Mapspace:
                       reads={op: v[d] for op, v in self._reads.items()},
                       accesses={op: v[d] for op, v in self._acc.items()},
                       pe_writes={op: v[d] for op, v in self._pew.items()},
+                      hops=self._hops[d],
                       tiles=ev, legal=legal, dataflows=self.dataflows)
 
     def seed(self, dataflow: str | None = None) -> int:
@@ -362,4 +366,5 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
                   reads={op: np.array([v]) for op, v in p.reads.items()},
                   accesses={op: i64(v) for op, v in p.accesses.items()},
                   pe_writes={op: i64(v) for op, v in p.pe_writes.items()},
+                  hops=i64(p.hops),
                   tiles=ev, legal=legal, dataflows=(df.name,))

@@ -299,7 +299,8 @@ class CostModel:
                 moved = -(-moved // arch.pes)
             bounds[f"{lvl.name} bandwidth"] = transfer_cycles(moved, arch.level_bpc[i])
         cycles = np.maximum.reduce(list(bounds.values()))
-        energy = energy_terms(arch, self.tab, layer.macs, act_ops, cycles, access)
+        energy = energy_terms(arch, self.tab, layer.macs, act_ops, cycles, access,
+                              hops=pts.hops)
         return Costs(compute=comp, memory=mem, bounds=bounds, cycles=cycles, access=access,
                      energy=energy, energy_pj=sum(energy.values()))
 

@@ -6,9 +6,11 @@ Terms (pJ) and the columns they become in ``layers.csv``:
 
 * ``mac_energy_pj``: MACs x energy per MAC (multiply at the operand precision + add at
   the accumulator precision);
-* ``array_energy_pj``: operands moving between neighbouring PEs: each MAC moves two
-  operands one hop (the streamed operand and the moving partial sum / second operand
-  of the dataflow), each hop costing ``hop_energy``;
+* ``array_energy_pj``: operands moving between neighbouring PEs, each hop costing
+  ``hop_energy``; the dataflow's plan counts the hops (:attr:`mapper.dataflow.Fold.hops`):
+  one per MAC along each axis that passes data (os, ws, is, kc, kcr: two, the streamed
+  operand and the moving partial sum / second operand; dw: one, the partial sum), rs
+  only its partial sums up the chain (its filter and input rows arrive on buses);
 * ``vector_energy_pj``: vector-unit ops (fused activations, pooling, adds);
 * ``<level>_<operand>_energy_pj``: bytes read and written at memory level ``<level>``
   for ``<operand>`` (input, weight, output; output includes partial sums) x that level's
@@ -58,11 +60,14 @@ def energy_table(arch: Architecture) -> EnergyTable:
                        clock_hz=arch.clock)
 
 
-def _terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles, access) -> list:
+def _terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles, access,
+           hops=None) -> list:
     """[(column, pJ, source key)]: the one list of energy terms. ``access`` maps (level,
-    operand) -> (read bytes, write bytes); the numbers may be numpy arrays (a batch)."""
+    operand) -> (read bytes, write bytes); ``hops`` counts operand moves between PEs
+    (default ``HOPS_PER_MAC`` per MAC); the numbers may be numpy arrays (a batch)."""
+    hops = HOPS_PER_MAC * macs if hops is None else hops
     terms = [("mac_energy_pj", macs * tab.mac.value, tab.mac.source),
-             ("array_energy_pj", HOPS_PER_MAC * macs * tab.hop.value, tab.hop.source),
+             ("array_energy_pj", hops * tab.hop.value, tab.hop.source),
              ("vector_energy_pj", vector_ops * tab.vector_op.value, tab.vector_op.source)]
     for l in arch.memory:
         for op in l.holds:
@@ -77,11 +82,12 @@ def _terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles, acces
 
 
 def energy_terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles,
-                 access: dict) -> dict:
+                 access: dict, hops=None) -> dict:
     """Energy column -> pJ of a layer (or a batch of candidate mappings, as arrays) that
     performs ``macs`` MACs and ``vector_ops`` vector ops in ``cycles`` cycles with the
     (level, operand) -> (read, write) byte counts ``access``."""
-    return {col: pj for col, pj, _ in _terms(arch, tab, macs, vector_ops, cycles, access)}
+    return {col: pj for col, pj, _ in _terms(arch, tab, macs, vector_ops, cycles, access,
+                                             hops)}
 
 
 def with_energy(r: LayerResult, terms: dict) -> LayerResult:

@@ -126,7 +126,8 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         **_stall_fields(o, occupied - o.end), busy=_busy(o, occupied, None, vec),
         events=o.events)
     access = {k: (int(rd[0]), int(wr[0])) for k, (rd, wr) in c.access.items()}
-    return with_energy(r, energy_terms(arch, cost.tab, layer.macs, act_ops, occupied, access))
+    return with_energy(r, energy_terms(arch, cost.tab, layer.macs, act_ops, occupied, access,
+                                       hops=int(points_of(m, arch).hops[0])))
 
 
 def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
