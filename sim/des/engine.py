@@ -258,11 +258,15 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
                 slots["input"].put(1)
             if prog.free_w[j]:
                 slots["weight"].put(1)
+            closes = j == n - 1 or prog.new_out[j + 1]   # frees its output slot
             if prog.store_bytes[j]:
                 ev = env.event()
-                ev.callbacks.append(store_done)
+                if closes:
+                    ev.callbacks.append(store_done)
                 env.process(transfer(prog.store_bytes[j], ev, f"store #{j}", STORE,
                                      store_need[j]))
+            elif closes:
+                slots["output"].put(1)
         end_compute[0] = env.now
 
     def helper(a, num, den):
