@@ -136,6 +136,66 @@ def test_bandwidth_bound_layer():
     assert layer_result(m, a).total_cycles == r.total_cycles
 
 
+# gemm M=16 images, N=32 filters, K=16 on a 4x4 ws array: 4 row folds x 8 col folds of
+# 16 + 2*4 + 4 - 2 = 26 cycles = 832 cycles; one image per r block, two k blocks of 16,
+# order k>r>c: 32 steps of 26 cycles, each loading a 16 B input tile (4 cycles at 4 B/cycle)
+# and storing a 16 B output tile (4 cycles); each k block's 256 B of weights (64 cycles)
+# loads once, the second while the first block computes.
+PREFETCH = gemm("prefetch", 16, 32, 16)
+
+
+def test_large_prefetch_does_not_hold_the_channel_from_the_next_step():
+    """The second k block's weights (64 cycles of DRAM) are needed 16 steps later; the
+    next step's 16 B input tile is needed now and takes the channel first (served
+    whole-transfer first come first served it waited behind them: 928 cycles, an idle
+    array). So every load hides: first load (16 + 256 B: 68 cycles) + 832 + last store 4
+    = 904 cycles, the analytic compute bound."""
+    a = make_arch(rows=4, cols=4, dataflow="ws", bandwidth="4 B/cycle")
+    m = with_tiling(PREFETCH, a, k_tile=16, c_tile=16, order="krc", images=1)
+    r = des_mac(m, a)
+    assert r.compute_cycles == 832 - 1
+    assert r.total_cycles == 68 + 832 + 4 - 1 == layer_result(m, a).total_cycles
+    assert r.stall_input_cycles + r.stall_weight_cycles + r.stall_contention_cycles == 68
+
+
+# gemm M=16, N=16, K=16 on a 4x4 ws array: 4 x 4 folds of 26 cycles = 416; tiles of 4
+# images x 16 filters x 4 channels, order r>k>c: 4 output tiles of 4 steps each, 26
+# cycles a step, each step loading 16 B of input and 64 B of weights (20 cycles at
+# 4 B/cycle), each output tile's 64 B stored after its last step (16 cycles).
+WRITEBACK = gemm("writeback", 16, 16, 16)
+
+
+def test_write_back_yields_to_loads_needed_before_its_slot():
+    """An output tile's write-back frees a slot needed only by the output tile after
+    next (two output slots), so the next step's loads go first and the store fills the
+    6 idle cycles of each step: 20 + 416 + 16 = 452 cycles, the analytic compute bound.
+    (Stored first, each store delayed the second step of the next tile by 10 cycles:
+    482.)"""
+    a = make_arch(rows=4, cols=4, dataflow="ws", bandwidth="4 B/cycle")
+    m = with_tiling(WRITEBACK, a, k_tile=16, c_tile=4, order="rkc", images=4)
+    r = des_mac(m, a)
+    assert r.compute_cycles == 416 - 1
+    assert r.total_cycles == 20 + 416 + 16 - 1 == layer_result(m, a).total_cycles
+    assert r.stall_writeback_cycles == 16
+
+
+def test_operands_held_below_level_one_move_all_their_bytes():
+    """scalesim_google holds weights first in its second SRAM and outputs in its third:
+    their DRAM bytes are dealt over the level-1 steps, and the engine moves every step's
+    share (it once loaded only the steps that open a new level-1 tile: layers.0.conv and
+    layers.4.conv of yolo_tiny read less than their mappings do)."""
+    from tilesim.sim import make_mapper
+    a = arch.load("scalesim_google")
+    m = workloads.load("yolo_tiny")
+    mapper = make_mapper(a)
+    ana = simulate_model(m, a, mapper)
+    des = des_model(m, a, mapper).result
+    assert sum(1 for x in ana.layers if x.macs and "| L" in x.tiling) >= 2
+    for x, y in zip(ana.layers, des.layers, strict=True):
+        assert (y.dram_read_bytes, y.dram_write_bytes, y.dram_read_weight_bytes) == \
+            (x.dram_read_bytes, x.dram_write_bytes, x.dram_read_weight_bytes), x.layer
+
+
 def test_two_arrays_sharing_a_channel_take_longer():
     """Two arrays (folds dealt 8 + 8: 22 cycles a step) on one 1 B/cycle channel:
     320 + 22 + 4 = 346 cycles; with a second channel of their own it is faster."""
