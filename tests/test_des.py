@@ -179,6 +179,33 @@ def test_write_back_yields_to_loads_needed_before_its_slot():
     assert r.stall_writeback_cycles == 16
 
 
+# gemm M=6 images, N=32 filters, K=3 on a 4x4 ws array: 1 row fold x 8 col folds of
+# 6 + 2*4 + 4 - 2 = 16 cycles = 128; tiles of 3 images x 32 filters x 1 channel, order
+# r>k>c: 2 output tiles of 3 steps (c blocks), the first visit of the first output tile
+# = half the MACs = 64 cycles. First tile 3 + 32 B (18 cycles at 2 B/cycle); reads 6 x 3
+# B of input + 96 B of weights per r tile = 210 B; writes 6 x 32 = 192 B.
+FIRST_VISIT = gemm("first_visit", 6, 32, 3)
+
+
+def test_no_write_back_before_the_first_output_tile_is_complete():
+    """Nothing is written before the first output tile's 3 steps end (18 + 64 cycles);
+    by then the prefetchers have issued only the first r tile's 105 B and the next
+    step's 35 B, so the other 70 B of reads and all 192 B of writes follow: 18 + 64 +
+    131 = 213 cycles, in the analytic model too (without this term: 205, its head term;
+    DRAM time for all bytes: 201)."""
+    from tilesim.mapper import points_of
+    from tilesim.sim import CostModel
+    a = make_arch(rows=4, cols=4, dataflow="ws", bandwidth="2 B/cycle")
+    m = with_tiling(FIRST_VISIT, a, k_tile=32, c_tile=1, order="rkc", images=3)
+    r = des_mac(m, a)
+    assert r.compute_cycles == 128 - 1
+    assert r.cycles == 18 + 64 + 131 == layer_result(m, a).cycles
+    c = CostModel(a).point(m)
+    cycles, vis = CostModel.first_visit(m.layer, points_of(m, a).tiles, c.compute)
+    assert (int(cycles[0]), int(vis[0])) == (64, 105)
+    assert max(int(c.bounds["compute"][0]), int(c.memory[0])) == 201
+
+
 def test_operands_held_below_level_one_move_all_their_bytes():
     """scalesim_google holds weights first in its second SRAM and outputs in its third:
     their DRAM bytes are dealt over the level-1 steps, and the engine moves every step's
