@@ -312,7 +312,12 @@ class CostModel:
         late = np.maximum(0, reads - vis - f0)
         wait = transfer_cycles(f0, bpc) + fv + transfer_cycles(wo + late, bpc)
         if t.inner and self._dealt:   # transfers dealt over every step: no first visit
-            wait = zero
+            top = (t.images, t.rows, t.cols, t.k_tile, t.c_tile)
+            deeper = np.zeros(len(pts), dtype=bool)
+            for lv in t.inner:
+                for a, b in zip(lv[:5], top):
+                    deeper |= np.asarray(a) != b
+            wait = np.where(deeper, 0, wait)
         act_ops = layer.output_elems if layer.activation else 0
         bounds = {"compute": overlap,
                   "memory": np.maximum.reduce([mem, drain, head, wait]),
