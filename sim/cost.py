@@ -27,7 +27,8 @@ the largest of these bounds (cycles, a count):
 
 * ``compute``: first_tiles + (compute_cycles + 1) + exposed + last_tile;
 * ``memory``: max(memory_cycles, reads + tile_compute + last_tile,
-  first_reads + max(tile_compute, next_reads) + rest);
+  first_reads + max(tile_compute, next_reads) + rest,
+  first_reads + first_visit + writes + late_reads);
 * ``vector``: the vector unit's cycles for a fused activation;
 * ``<level> bandwidth``: each on-chip level's bytes read and written / its bandwidth;
 
@@ -38,8 +39,18 @@ have landed, and the last output tile cannot leave before that compute ends, so 
 is hidden (the drain). Symmetrically at the start (the head): ``first_reads`` (the first
 input + weight tile) must land before anything computes, and while the first tile
 computes DRAM can only prefetch ``next_reads`` = min(first_reads, the other reads),
-since no output exists yet to write back; ``rest`` is the remaining traffic. The
-discrete-event engine (:mod:`sim.des`) shows both; they matter on layers of few tiles.
+since no output exists yet to write back; ``rest`` is the remaining traffic. The last
+term: no output can leave before the first output tile is complete, after the compute
+of its first visit (``first_visit``: the first tile's compute over every c block when
+the c loop turns inside every r and k loop that turns, else the first step's; the
+steps' compute dealt by MACs as the engine deals it, :meth:`CostModel.first_visit`);
+every write, and every read the double-buffered prefetchers cannot have issued by then
+(``late_reads`` = reads - the first visit's tiles - one more tile), follow it. It binds
+on layers with large outputs and few, uneven tiles (scalesim_google's first MobileNetV2
+conv: two 64-row tiles over c blocks of 2 and 1 channels). The discrete-event engine
+(:mod:`sim.des`) shows all three; they matter on layers of few tiles. (Where an operand
+is held first below level 1 and the mapping has inner tiles, the engine deals its
+transfers over every step and the last term is left out.)
 ``stall_cycles`` is what the largest bound adds to the compute cycles; with unlimited
 bandwidth the layer takes exactly its compute cycles.
 
@@ -65,12 +76,16 @@ import numpy as np
 
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapping, Points, points_of
+from tilesim.mapper.mapping import ORDERS
 from tilesim.mapper.tiling import operand_bytes
 from tilesim.mapper.dataflow import chain_cycles
 from tilesim.workloads import MacLayer, OpLayer
 
 from .energy import OPERANDS, energy_terms, energy_table, with_energy
 from .results import LayerResult
+
+
+_LOOP_POS = np.argsort(np.array(ORDERS), axis=1)   # order index -> position of r, k, c
 
 
 def _int(a):
@@ -289,8 +304,23 @@ class CostModel:
         nxt = np.maximum(0, np.minimum(f0, reads - f0))
         head = (transfer_cycles(f0, bpc) + np.maximum(tile_comp, transfer_cycles(nxt, bpc))
                 + transfer_cycles(np.maximum(0, reads + wo - f0 - nxt), bpc))
+        # ... and no output leaves before the first output tile is complete: every write,
+        # and every read the prefetchers cannot have issued by then (those after the
+        # first visit's tiles and the next one), waits for the first tiles and the
+        # compute of that output tile's first visit
+        fv, vis = self.first_visit(layer, t, comp)
+        late = np.maximum(0, reads - vis - f0)
+        wait = transfer_cycles(f0, bpc) + fv + transfer_cycles(wo + late, bpc)
+        if t.inner and self._dealt:   # transfers dealt over every step: no first visit
+            top = (t.images, t.rows, t.cols, t.k_tile, t.c_tile)
+            deeper = np.zeros(len(pts), dtype=bool)
+            for lv in t.inner:
+                for a, b in zip(lv[:5], top):
+                    deeper |= np.asarray(a) != b
+            wait = np.where(deeper, 0, wait)
         act_ops = layer.output_elems if layer.activation else 0
-        bounds = {"compute": overlap, "memory": np.maximum(np.maximum(mem, drain), head),
+        bounds = {"compute": overlap,
+                  "memory": np.maximum.reduce([mem, drain, head, wait]),
                   "vector": zero + math.ceil(act_ops / arch.compute.vector.lanes)}
         access = self.access(layer, pts)
         for i, lvl in enumerate(arch.memory[1:], 1):
@@ -303,6 +333,33 @@ class CostModel:
                               hops=pts.hops)
         return Costs(compute=comp, memory=mem, bounds=bounds, cycles=cycles, access=access,
                      energy=energy, energy_pj=sum(energy.values()))
+
+    @property
+    def _dealt(self) -> bool:
+        """Some operand is held first below level 1: with tiles at inner levels its
+        transfers are dealt over the level-1 steps (:mod:`sim.des.program`)."""
+        return any(op not in self.arch.onchip[0].holds for op in OPERANDS)
+
+    @staticmethod
+    def first_visit(layer: MacLayer, t, comp) -> tuple:
+        """(compute cycles, input + weight bytes) of the level-1 steps up to the first
+        output tile's first write-back: the first (full) tile, over every c block when the
+        c loop turns inside every r and k loop that turns (the tile accumulates over all of
+        its channels before it is stored), else the first step alone. The cycles are the
+        discrete-event engine's share of ``comp + 1`` by MACs (:mod:`sim.des.program`); the
+        bytes an upper bound on what those steps load (a resident tile loads nothing)."""
+        pos = _LOOP_POS[t.order]          # (points, 3): position of r, k, c in the order
+        cg = layer.C // layer.groups
+        c_in = (((pos[:, 2] > pos[:, 0]) | (t.Tr == 1))
+                & ((pos[:, 2] > pos[:, 1]) | (t.Tk == 1)))
+        ct = np.minimum(t.c_tile, cg)
+        work = (np.minimum(t.images, layer.N) * np.minimum(t.rows, layer.P)
+                * np.minimum(t.cols, layer.Q) * np.minimum(t.k_tile, layer.K)).astype(np.float64) \
+            * np.where(c_in, cg, ct)
+        total = float(layer.N * layer.P * layer.Q * layer.K * cg)
+        cycles = np.floor((comp + 1) * (work / total)).astype(np.int64)
+        f0 = t.tile_bytes["input"] + t.tile_bytes["weight"]
+        return cycles, np.ceil(np.where(c_in, f0 * (cg / ct), f0)).astype(np.int64)
 
     def point(self, m: Mapping) -> Costs:
         """The costs of one Mapping (a one-point batch)."""

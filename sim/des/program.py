@@ -16,8 +16,11 @@ operand whose outermost on-chip holder is level 1 moves as above (its DRAM fills
 the level-1 loop nest's); one held first at a deeper level is filled (or, for outputs,
 drained and reloaded) once per tile of that level, many times within a level-1 tile:
 its DRAM bytes, the cost model's exact total, are dealt to the steps in proportion to
-their MACs, loaded before (stored after) each step. Totals are exact; within a level-1
-tile the engine does not order those transfers against compute.
+their MACs, loaded before (stored after) each step (each step's share of an input or
+weight is a tile of its own: it takes a slot and frees it after the step; partial sums
+are reloaded before the step opening each output tile; an output slot is freed by the
+store of the step closing its tile). Totals are exact; within a level-1 tile the engine
+does not order those transfers against compute.
 
 Compute: the analytic model's layer compute time, ``compute_cycles + 1`` cycles
 (:meth:`mapper.Dataflow.compute_cycles` of the folds per array: folds x per-fold cycles
@@ -150,12 +153,17 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         ev = points_of(m, arch).tiles
         first = {op: min(i for i, lv in enumerate(arch.onchip, 1) if op in lv.holds)
                  for op in ("input", "weight", "output")}
+        # each step loads its share into a slot of its own (freed after the step)
         if first["input"] > 1:
-            in_b = list(_deal(int(ev.read_input[0]), work))
+            in_b, free_in = list(_deal(int(ev.read_input[0]), work)), [True] * n
         if first["weight"] > 1:
-            w_b = list(_deal(int(ev.read_weight[0]), work))
-        if first["output"] > 1:
-            psum = list(_deal(int(ev.read_psum[0]), work))
+            w_b, free_w = list(_deal(int(ev.read_weight[0]), work)), [True] * n
+        if first["output"] > 1:   # reloads before the step opening each output tile
+            dealt = _deal(int(ev.read_psum[0]), work)
+            psum, o = [0] * n, 0
+            for j in range(n):
+                o = j if new_out[j] else o
+                psum[o] += dealt[j]
             store = list(_deal(int(ev.write_output[0]), work))
     return Program(in_bytes=tuple(in_b), w_bytes=tuple(w_b), new_out=tuple(new_out),
                    psum_bytes=tuple(psum), compute=_deal(mapping_compute_cycles(m, arch) + 1, work),
