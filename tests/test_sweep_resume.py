@@ -38,6 +38,12 @@ def reference(tmp_path_factory):
     return rows
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as at a terminal: a test run started in the background (``cmd &`` in a
+    script) inherits SIGINT ignored, and a Python started so keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(SPEC, sort_keys=False))
@@ -45,7 +51,8 @@ def _start(tmp_path):
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "tilesim.cli", "sweep", str(spec), "--out",
                           str(out), "--workers", "2", "--quiet"], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                         preexec_fn=_default_sigint)
     return p, spec, out
 
 
