@@ -446,6 +446,18 @@ def _search_args(p, objective_only: bool = False) -> None:
                    help="search strategy (default heuristic)")
 
 
+def _executor_args(p) -> None:
+    """--workers, --dask and --dask-timeout: where a sweep's or a co-design search's
+    design points run (the same executors, explore/sweep/executors.py)."""
+    p.add_argument("--workers", type=_int(1), default=None, metavar="N",
+                   help="local worker processes (default: all cores)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
+                   "address (tcp://host:8786) or 'local' (a LocalCluster of --workers "
+                   "processes on 127.0.0.1); needs the dask extra")
+    p.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the Dask scheduler (default 10)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
     p = argparse.ArgumentParser(prog="tilesim", description=__doc__.splitlines()[0])
@@ -523,13 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("spec", help="sweep spec YAML (see examples/sweep_resnet18.yaml)")
     sw.add_argument("--out", required=True, help="folder for results.sqlite (the store), "
                     "results.csv, sweep.json, base_arch.yaml")
-    sw.add_argument("--workers", type=_int(1), default=None, metavar="N",
-                    help="local worker processes (default: all cores)")
-    sw.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
-                    "address (tcp://host:8786) or 'local' (a LocalCluster of --workers "
-                    "processes on 127.0.0.1); needs the dask extra")
-    sw.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
-                    help="seconds to wait for the Dask scheduler (default 10)")
+    _executor_args(sw)
     sw.add_argument("--resume", action="store_true", help="finish a killed sweep in --out: "
                     "stored rows are not recomputed")
     sw.add_argument("--recompute-stale", action="store_true", help="with --resume: recompute "
@@ -556,12 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--budget", action="append", default=[], metavar="COLUMN=VALUE",
                     help="a constraint added to the spec's: latency_ms=2 means latency_ms <= "
                     "2, top1=74 means top1 >= 74 (repeatable)")
-    cd.add_argument("--workers", type=_int(1), default=None, metavar="N",
-                    help="local worker processes (default: all cores)")
-    cd.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
-                    "address or 'local'; needs the dask extra")
-    cd.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
-                    help="seconds to wait for the Dask scheduler (default 10)")
+    _executor_args(cd)
     cd.add_argument("--resume", action="store_true", help="continue a killed run in --out "
                     "(the search replays the store; nothing stored is recomputed)")
     cd.add_argument("--recompute-stale", action="store_true", help="with --resume: recompute "
