@@ -85,6 +85,28 @@ def test_heuristic_finds_the_exhaustive_optimum_with_inner_tiles(objective):
         assert key(he.best) == key(ex.best), (layer.name, he.best, ex.best)
 
 
+def test_exhaustive_scores_every_point_exactly_once_seeds_included():
+    """Exhaustive asks each point of a two-level space (inner tiles included) once: the
+    seeds first, then every other point, never a seed again (so it keeps no table of what
+    it was told, and its count is the space's size)."""
+    a = SMALL_ARCHS["configurable"]
+    layer = LAYERS[0]
+    space = Mapspace(layer, a)
+    assert space.inner_size > 1
+    cost = CostModel(a)
+    asked = []
+
+    def f(p):
+        asked.append(np.asarray(p.index).copy())
+        return cost(layer, p)
+    seeds = [space.seed(), space.size - 1, space.inner_size + 1, space.seed()]
+    r = run_search(space, f, "edp", "exhaustive", Budget(10 ** 7, 600), seeds=seeds)
+    every = np.concatenate(asked)
+    assert list(asked[0]) == list(dict.fromkeys(seeds))
+    assert len(every) == space.size == r.evaluated and r.complete
+    assert np.array_equal(np.sort(every), np.arange(space.size))
+
+
 def _objective_value(m, a, objective):
     r = layer_result(m, a)
     e = r.energy_pj
