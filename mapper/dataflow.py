@@ -23,10 +23,13 @@ is        K (reduce)  M (pixels)    N (filters)  G           inputs             
 dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
 kc        C (chan)    N (filters)   M (pixels)   G, R, S     weights            both
 kcr       C (chan)    N (filters)   M x (R, S)   G           weights (R*S/PE)   both
+kco       C (chan)    N (filters)   M/n x C/Ra   G           psums (column)     both
+                                    x (R, S)
 rs        R (f. rows) P (out rows)  Q x S        G, B, N, C  filter rows, psums rows
 ========  ==========  ============  ===========  ==========  =================  =====
 
-(M = B x P x Q, K = C x R x S.)
+(M = B x P x Q, K = C x R x S; kco: n = the array count, its pixel lanes, and C/Ra the
+channel blocks beyond the rows, streamed.)
 
 os, ws and is are SCALE-Sim's assignment (its Sr, Sc and T), so fold counts agree with
 it. ``links`` names the axes along which a PE passes data to its neighbour within a
@@ -65,6 +68,20 @@ are ``G x ceil(C/Ra) x ceil(N/Ca)`` with no tap loop outside and the buffer take
 partial-sum write per output per row fold (kc: R*S of them). Its own plan
 (:class:`KCR`, where the micro-architecture and the register-file rule are).
 
+**kco (K x C unrolling, weights streamed, partial sums in the array).** For PEs whose
+weight register holds one value, where kcr would be kc (ZigZag's edge_tpu_like: rf_1B
+holds one weight; its mapping runs C, FY, FX innermost with the partial sum in rf_2B and
+re-reads the weights from sram_32KB every cycle). Nothing stationary but the partial
+sum: each PE gets its weight from the innermost shared weight level at every use, and
+each column's output register holds a pixel's sum over the whole reduction (the
+channel blocks beyond the rows and the taps, all streamed), so an output leaves the
+array once, complete (kc: R*S x ceil(C/Ra) partial sums; kcr: ceil(C/Ra)). The
+``count`` arrays are its pixel lanes, run in lockstep on the same weights (ZigZag's
+OX x OY unrolling, D3 x D4, which shares rf_1B): one weight read feeds them all, so a
+weight is read ``ceil(M / count)`` times, and the array reads Ra x Ca weights a cycle.
+A tile that splits the channels sends each sum to the buffer once per channel tile
+(:meth:`Dataflow.tile_psums`). Its own plan (:class:`KCO`).
+
 **rs (row stationary, Eyeriss).** Its own plan (:class:`RowStationary`): logical PE
 sets of filter rows x output rows folded onto the array as the Eyeriss papers do; see
 its docstring for the folding, the per-PE reuse (p filters x q channels), the per-pass
@@ -75,7 +92,8 @@ elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols link
 
 * os: ``T + Ra + Ca - 2``; ws, is, kc: ``T + 2 Ra + Ca - 2`` (os, ws, is cycle-exact
   with SCALE-Sim v3); dw: ``T + 2 Ra - 1``; kcr (``t`` taps per PE, ``T = M t``):
-  ``t Ra + T + Ra + Ca - 2`` (:class:`KCR`);
+  ``t Ra + T + Ra + Ca - 2`` (:class:`KCR`); kco (no preload, ``T = ceil(M/count)
+  ceil(C/Ra) R S``): ``T + Ra + Ca - 2`` on every array at once (:class:`KCO`);
 
 each proven register by register by :mod:`sim.pe`.
 
@@ -122,7 +140,7 @@ So one array running F folds of T-element streams on Ra x Ca PEs takes (a count)
 * ``serial`` (and every ``os`` array): ``F * fold_cycles`` = ``F (T + 2 Ra + Ca - 2)``
   for ws/is/kc, ``F (T + Ra + Ca - 2)`` for os (outputs stay in the PEs: no preload), ``F (T + 2 Ra - 1)`` for dw;
 * ``overlapped``, ws/is (kc, kcr and dw keep serial preload: no shadow registers in
-  :mod:`sim.pe` for them yet): ``Ra + (F - 1) * max(T, Ra) + (T + Ra + Ca - 2)``: the first
+  :mod:`sim.pe` for them yet; kco preloads nothing): ``Ra + (F - 1) * max(T, Ra) + (T + Ra + Ca - 2)``: the first
   preload, then one fold every ``max(T, Ra)`` cycles (the stream when T >= Ra; the shadow
   load when the stream is short, T < Ra, leaving Ra - T idle issue slots per fold),
   then the last fold's stream, skew and drain. F = 1 gives ``fold_cycles``; the saving is
@@ -207,7 +225,7 @@ class Dataflow:
     model, the mapper, the discrete-event engine and ``tilesim verify`` use: F folds
     issued :meth:`fold_interval` cycles apart, the last one taking ``fold_cycles``:
 
-    * ``serial`` preload (and os, dw, kc in any mode): ``F * fold_cycles``;
+    * ``serial`` preload (and os, dw, kc, kcr, kco in any mode): ``F * fold_cycles``;
     * ``overlapped`` preload, ws/is: ``(F - 1) * max(T, Ra) + T + 2 Ra + Ca - 2``, i.e.
       ``Ra`` (first preload) + ``(F - 1) * max(T, Ra)`` (fold issue interval: the stream,
       or the shadow load when T < Ra) + ``T + Ra + Ca - 2`` (the last fold's stream, skew
@@ -242,7 +260,7 @@ class Dataflow:
 
     def fold_interval(self, rows, cols, stream, preload: str = "serial"):
         """Cycles between the starts of consecutive folds on one array: ``fold_cycles``
-        with ``serial`` preload (and for os, dw, kc and kcr), ``max(stream, rows)`` with ``overlapped``
+        with ``serial`` preload (and for os, dw, kc, kcr and kco), ``max(stream, rows)`` with ``overlapped``
         (numbers or numpy arrays)."""
         if preload not in PRELOADS:
             raise ValueError(f"preload {preload!r}: use one of {', '.join(PRELOADS)}")
@@ -282,7 +300,7 @@ class Dataflow:
         """Whether ``preload: overlapped`` applies: ws and is, whose shadow-register
         schedule :mod:`sim.pe` runs register by register. kc, kcr and dw keep serial
         preload (kc's per-tap partial sums, kcr's register-file chains and dw's unlinked
-        columns have no overlapped PE model yet)."""
+        columns have no overlapped PE model yet); kco and os preload nothing."""
         return self.name in ("ws", "is")
 
     def _copies(self, operand: str, axis: str, dims: dict) -> int:
