@@ -59,7 +59,8 @@ class Points:
     starts on one array under the array's preload, :meth:`mapper.Dataflow.interval`;
     compute is :func:`mapper.dataflow.chain_cycles` of the two), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer), ``accesses`` (operand -> the
-    element reads of it from the innermost shared buffer; outputs: partial-sum writes),
+    element reads of it from the innermost shared buffer; outputs: partial-sum writes,
+    under kco per the point's channel tile, :meth:`mapper.Dataflow.tile_psums`),
     ``pe_writes`` (input, weight -> elements written into ``scope: pe`` levels),
     ``hops`` (operand moves between neighbouring PEs, :attr:`mapper.dataflow.Fold.hops`);
     ``tiles`` the buffer tiling's
