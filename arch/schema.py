@@ -121,7 +121,7 @@ class SystolicArray(_Frozen):
     name: str = "array"
     rows: PositiveInt
     cols: PositiveInt
-    dataflow: Literal["os", "ws", "is", "kc", "kcr", "rs"]
+    dataflow: Literal["os", "ws", "is", "kc", "kcr", "kco", "rs"]
     count: PositiveInt = 1
     # how a ws/is fold's stationary operand is loaded (mapper/dataflow.py): serial (before
     # each fold, SCALE-Sim's convention) or overlapped (double-buffered: the next fold's
@@ -130,10 +130,13 @@ class SystolicArray(_Frozen):
     # optional (energy/mapspace): a configurable array lists every dataflow it supports
     # (mapper/dataflow.py: os, ws, is; dw, channel-parallel depthwise, which applies to
     # layers with one filter per group only; kc, K x C with the filter window in time;
-    # kcr, K x C with the R*S taps of each PE in its weight register file, in the fold);
+    # kcr, K x C with the R*S taps of each PE in its weight register file, in the fold;
+    # kco, K x C with the weights read from the buffer at every use, one read shared by
+    # the `count` arrays as pixel lanes, each partial sum kept in the column's output
+    # register over the whole reduction);
     # the mapper picks one per layer. Energy overrides in pJ replace the technology
     # table's figures (arch/technology.py).
-    dataflows: list[Literal["os", "ws", "is", "dw", "kc", "kcr", "rs"]] | None = None
+    dataflows: list[Literal["os", "ws", "is", "dw", "kc", "kcr", "kco", "rs"]] | None = None
     mac_energy: Energy | None = None   # one MAC at the array's precision
     hop_energy: Energy | None = None   # one operand moving one PE to the next
 

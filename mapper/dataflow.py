@@ -23,10 +23,13 @@ is        K (reduce)  M (pixels)    N (filters)  G           inputs             
 dw        K (reduce)  G x N (chan)  M (pixels)   -           weights            rows
 kc        C (chan)    N (filters)   M (pixels)   G, R, S     weights            both
 kcr       C (chan)    N (filters)   M x (R, S)   G           weights (R*S/PE)   both
+kco       C (chan)    N (filters)   M/n x C/Ra   G           psums (column)     both
+                                    x (R, S)
 rs        R (f. rows) P (out rows)  Q x S        G, B, N, C  filter rows, psums rows
 ========  ==========  ============  ===========  ==========  =================  =====
 
-(M = B x P x Q, K = C x R x S.)
+(M = B x P x Q, K = C x R x S; kco: n = the array count, its pixel lanes, and C/Ra the
+channel blocks beyond the rows, streamed.)
 
 os, ws and is are SCALE-Sim's assignment (its Sr, Sc and T), so fold counts agree with
 it. ``links`` names the axes along which a PE passes data to its neighbour within a
@@ -65,6 +68,20 @@ are ``G x ceil(C/Ra) x ceil(N/Ca)`` with no tap loop outside and the buffer take
 partial-sum write per output per row fold (kc: R*S of them). Its own plan
 (:class:`KCR`, where the micro-architecture and the register-file rule are).
 
+**kco (K x C unrolling, weights streamed, partial sums in the array).** For PEs whose
+weight register holds one value, where kcr would be kc (ZigZag's edge_tpu_like: rf_1B
+holds one weight; its mapping runs C, FY, FX innermost with the partial sum in rf_2B and
+re-reads the weights from sram_32KB every cycle). Nothing stationary but the partial
+sum: each PE gets its weight from the innermost shared weight level at every use, and
+each column's output register holds a pixel's sum over the whole reduction (the
+channel blocks beyond the rows and the taps, all streamed), so an output leaves the
+array once, complete (kc: R*S x ceil(C/Ra) partial sums; kcr: ceil(C/Ra)). The
+``count`` arrays are its pixel lanes, run in lockstep on the same weights (ZigZag's
+OX x OY unrolling, D3 x D4, which shares rf_1B): one weight read feeds them all, so a
+weight is read ``ceil(M / count)`` times, and the array reads Ra x Ca weights a cycle.
+A tile that splits the channels sends each sum to the buffer once per channel tile
+(:meth:`Dataflow.tile_psums`). Its own plan (:class:`KCO`).
+
 **rs (row stationary, Eyeriss).** Its own plan (:class:`RowStationary`): logical PE
 sets of filter rows x output rows folded onto the array as the Eyeriss papers do; see
 its docstring for the folding, the per-PE reuse (p filters x q channels), the per-pass
@@ -75,7 +92,8 @@ elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols link
 
 * os: ``T + Ra + Ca - 2``; ws, is, kc: ``T + 2 Ra + Ca - 2`` (os, ws, is cycle-exact
   with SCALE-Sim v3); dw: ``T + 2 Ra - 1``; kcr (``t`` taps per PE, ``T = M t``):
-  ``t Ra + T + Ra + Ca - 2`` (:class:`KCR`);
+  ``t Ra + T + Ra + Ca - 2`` (:class:`KCR`); kco (no preload, ``T = ceil(M/count)
+  ceil(C/Ra) R S``): ``T + Ra + Ca - 2`` on every array at once (:class:`KCO`);
 
 each proven register by register by :mod:`sim.pe`.
 
@@ -122,7 +140,7 @@ So one array running F folds of T-element streams on Ra x Ca PEs takes (a count)
 * ``serial`` (and every ``os`` array): ``F * fold_cycles`` = ``F (T + 2 Ra + Ca - 2)``
   for ws/is/kc, ``F (T + Ra + Ca - 2)`` for os (outputs stay in the PEs: no preload), ``F (T + 2 Ra - 1)`` for dw;
 * ``overlapped``, ws/is (kc, kcr and dw keep serial preload: no shadow registers in
-  :mod:`sim.pe` for them yet): ``Ra + (F - 1) * max(T, Ra) + (T + Ra + Ca - 2)``: the first
+  :mod:`sim.pe` for them yet; kco preloads nothing): ``Ra + (F - 1) * max(T, Ra) + (T + Ra + Ca - 2)``: the first
   preload, then one fold every ``max(T, Ra)`` cycles (the stream when T >= Ra; the shadow
   load when the stream is short, T < Ra, leaving Ra - T idle issue slots per fold),
   then the last fold's stream, skew and drain. F = 1 gives ``fold_cycles``; the saving is
@@ -207,7 +225,7 @@ class Dataflow:
     model, the mapper, the discrete-event engine and ``tilesim verify`` use: F folds
     issued :meth:`fold_interval` cycles apart, the last one taking ``fold_cycles``:
 
-    * ``serial`` preload (and os, dw, kc in any mode): ``F * fold_cycles``;
+    * ``serial`` preload (and os, dw, kc, kcr, kco in any mode): ``F * fold_cycles``;
     * ``overlapped`` preload, ws/is: ``(F - 1) * max(T, Ra) + T + 2 Ra + Ca - 2``, i.e.
       ``Ra`` (first preload) + ``(F - 1) * max(T, Ra)`` (fold issue interval: the stream,
       or the shadow load when T < Ra) + ``T + Ra + Ca - 2`` (the last fold's stream, skew
@@ -242,7 +260,7 @@ class Dataflow:
 
     def fold_interval(self, rows, cols, stream, preload: str = "serial"):
         """Cycles between the starts of consecutive folds on one array: ``fold_cycles``
-        with ``serial`` preload (and for os, dw, kc and kcr), ``max(stream, rows)`` with ``overlapped``
+        with ``serial`` preload (and for os, dw, kc, kcr and kco), ``max(stream, rows)`` with ``overlapped``
         (numbers or numpy arrays)."""
         if preload not in PRELOADS:
             raise ValueError(f"preload {preload!r}: use one of {', '.join(PRELOADS)}")
@@ -271,12 +289,18 @@ class Dataflow:
         back to back on one array with ``rows`` rows (:meth:`compute_cycles` from a plan)."""
         return chain_cycles(folds, fold.fold_cycles, self.interval(fold, rows, preload))
 
+    def tile_psums(self, dims: dict, c_tile):
+        """Partial-sum writes per output when the tile feeding the array holds ``c_tile``
+        input channels of a group (a numpy array, one per mapspace point), or None when
+        the plan's count holds whatever the tile (every dataflow but kco)."""
+        return None
+
     @property
     def overlaps(self) -> bool:
         """Whether ``preload: overlapped`` applies: ws and is, whose shadow-register
         schedule :mod:`sim.pe` runs register by register. kc, kcr and dw keep serial
         preload (kc's per-tap partial sums, kcr's register-file chains and dw's unlinked
-        columns have no overlapped PE model yet)."""
+        columns have no overlapped PE model yet); kco and os preload nothing."""
         return self.name in ("ws", "is")
 
     def _copies(self, operand: str, axis: str, dims: dict) -> int:
@@ -293,10 +317,12 @@ class Dataflow:
         forward it (e.g. dw on a layer whose columns would share inputs)."""
         return all(self._copies(op, ax, dims) == 1 for op in OPERAND_DIMS for ax in AXES)
 
-    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None,
+             count: int = 1) -> Fold:
         """The :class:`Fold` of a layer of ``dims`` (:func:`gemm_dims`) on a ``rows`` x
         ``cols`` array (``pe_entries``: values of each operand one PE's ``scope: pe``
-        levels hold; the GEMM dataflows do not read it).
+        levels hold; the GEMM dataflows do not read it; ``count``: the arrays sharing the
+        layer, which only kco's plan reads: its pixel lanes).
 
         Reads per element: an operand indexed by every dim of both axes is loaded once
         per outer iteration it does not depend on; one that lacks all dims of a linked
@@ -436,7 +462,8 @@ class RowStationary(Dataflow):
         """Any conv-nest layer (it needs the layer's geometry: a bare GEMM has none)."""
         return "geometry" in dims
 
-    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None,
+             count: int = 1) -> Fold:
         G, B, P, Q, N, C, R, S = (dims[d] for d in DIMS)
         H, W, (sh, sw), (ph, pw), (dh, dw) = dims["geometry"]
         p, q = rs_pq(S, N, C, pe_entries)
@@ -544,7 +571,8 @@ class KCR(Dataflow):
         raise TypeError("kcr: a fold's cycles come from KCR.plan(dims, rows, cols, "
                         "pe_entries), not from fold_cycles")
 
-    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None) -> Fold:
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None,
+             count: int = 1) -> Fold:
         G, B, P, Q, N, C, R, S = (dims[d] for d in DIMS)
         Mx = B * P * Q
         t, chunks = kcr_taps(R * S, pe_entries)
@@ -557,6 +585,93 @@ class KCR(Dataflow):
                     fold_cycles=t * (rows + Mx) + rows + cols - 2, reads=reads,
                     accesses=acc, pe_writes=pe,
                     detail=(("taps per fold", t), ("tap chunks", chunks)),
+                    hops=el["macs"] * len(self.links))
+
+
+@dataclass(frozen=True)
+class KCO(Dataflow):
+    r"""K x C unrolling, weights streamed, the partial sum kept in the column's output
+    register over the whole reduction (ZigZag's edge_tpu_like: its mapping unrolls K x C
+    x OX x OY, runs C, FY and FX innermost in time, keeps each partial sum in rf_2B until
+    its reduction completes and, since rf_1B holds one weight, re-reads the weights from
+    sram_32KB every cycle, one read shared by the 4 x 4 OX x OY PEs of a (K, C) position).
+
+    For PEs whose weight register holds one value (kcr would be kc, one tap a fold, its
+    partial sums through the buffer R*S x ceil(C/Ra) times): nothing stays in the PE but
+    the MAC's operands; the weights come from the innermost shared level holding them at
+    every use, and the ``count`` arrays run in lockstep as *pixel lanes* sharing each
+    weight read (the pixel unrolling, ZigZag's D3 x D4).
+
+    **Placement**, per group: input channels C on the Ra rows, filters N on the Ca
+    columns, as kc. Pixels are dealt to the ``count`` arrays (lanes): lane l takes pixels
+    ``s count + l`` (s = 0 .. Mp - 1, ``Mp = ceil(M / count)``; a missing pixel of the last
+    step streams zeros). Stream, per lane: pixel step s outermost, then the channel
+    blocks ``cb < ceil(C/Ra)`` (``C`` beyond the rows is *streamed*, not folded), then the
+    R*S taps innermost: ``E = ceil(C/Ra) R S`` reduction steps a pixel, ``T = Mp E``
+    elements. Folds: one per array for each group and column fold, all ``count`` arrays
+    at once: ``folds = G x ceil(N/Ca) x count``, dealt round-robin, so every array runs
+    ``G x ceil(N/Ca)`` of them (the cost model's ``ceil(folds / count)``).
+
+    **A fold, cycle by cycle** (:mod:`sim.pe.systolic` runs all lanes register by
+    register). No preload. Element ``e = s E + u`` (pixel step s, reduction step u = cb
+    R S + tap) is, for row i of lane l, the im2col input of (pixel s count + l, channel cb
+    Ra + i, tap); the row's feeder pushes it at cycle ``e + i`` (the row skew) tagged e;
+    it moves one PE right a cycle. PE(i, j)'s weight bus delivers w[cb Ra + i, tap, n_j]
+    in the cycle the element reaches it (``e + i + j``): one buffer read, written into the
+    weight register of PE(i, j) of every lane. The PE multiplies, adds the partial sum
+    arriving from the PE above (same tag) and passes it down. Below row Ra-1 each column
+    of each lane has an output register: it takes the column's sum of u = 0 and adds
+    u = 1 .. E-1; after u = E - 1 the pixel's sum is complete and leaves the array (one
+    buffer write per output, at accumulator precision; never read back).
+
+    The last element enters row 0 at ``T - 1`` and reaches the bottom of column Ca - 1
+    ``Ra - 1 + Ca - 1`` cycles later, so
+
+        fold_cycles = T + Ra + Ca - 2 = Mp ceil(C/Ra) R S + Ra + Ca - 2
+
+    (os's formula: :meth:`Dataflow.fold_cycles` with no preload). Edge folds (part of
+    the columns, a padded channel block or pixel step) cost full folds.
+
+    **Buffer reads and writes** (``accesses``): inputs once per column fold (forwarded
+    along the row: ``G M C R S x ceil(N/Ca)``, each lane reading its own pixels');
+    weights once per pixel step (``G N C R S x Mp``: one read feeds the ``count`` lanes);
+    outputs written once, complete (``G M N``: no partial sum is read back). ``scope:
+    pe`` writes (``pe_writes``): a streamed input latched by every PE it meets and a
+    weight written into the register of every PE that uses it, once per MAC each.
+    ``hops``: the input right and the partial sum down, one each per MAC.
+
+    **Channel tiles.** The output register holds a sum over the channels the array is
+    fed: when the tile feeding the array (the innermost on-chip level's) holds ``ct`` of
+    a group's C channels, each output's partial sum goes to the buffer once per channel
+    tile (``ceil(C / ct)`` writes, all but the first read back: :meth:`tile_psums`, which
+    the mapspace applies per point, so the search weighs a small weight buffer's channel
+    split against it). The plan's own count is the whole layer's (one tile, one write).
+
+    What we simplify: the cycles are the whole layer's, whatever the buffer tiles (as
+    for every dataflow): a channel tile's fill and drain are not counted again.
+    """
+
+    def tile_psums(self, dims: dict, c_tile):
+        """The column's output register holds a sum over the channels the array is fed
+        at once: a tile of ``c_tile`` of a group's C input channels sends each output's
+        partial sum to the buffer once per channel tile, ``ceil(C / c_tile)`` writes (the
+        plan's 1 when the tile holds every channel); all but the first are read back."""
+        C = dims["C"]
+        return -(-C // np.minimum(np.asarray(c_tile), C))
+
+    def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None,
+             count: int = 1) -> Fold:
+        G, B, P, Q, N, C, R, S = (dims[d] for d in DIMS)
+        Mp, cb, cf = _cdiv(B * P * Q, count), _cdiv(C, rows), _cdiv(N, cols)
+        T = Mp * cb * R * S
+        el = elements(dims)
+        reads = {"input": cf, "weight": Mp, "output": 1}
+        acc = {op: el[op] * reads[op] for op in OPERAND_DIMS}
+        return Fold(row_folds=1, col_folds=cf, folds=G * cf * count, stream=T,
+                    fold_cycles=self.fold_cycles(rows, cols, T), reads=reads,
+                    accesses=acc, pe_writes={"input": el["macs"], "weight": el["macs"]},
+                    detail=(("pixel lanes", count), ("pixels per lane", Mp),
+                            ("channel blocks", cb)),
                     hops=el["macs"] * len(self.links))
 
 
@@ -580,6 +695,8 @@ DATAFLOWS = {
                    preload=True),
     "kcr": KCR("kcr", rows=("C",), cols=("N",), stream=M + ("R", "S"),
                stationary="weights (R*S per PE)", preload=True),
+    "kco": KCO("kco", rows=("C",), cols=("N",), stream=M + ("C", "R", "S"),
+               stationary="output", preload=False),
     "rs": RowStationary("rs", rows=("R",), cols=("P",), stream=("Q", "S"),
                         stationary="filter rows and psums", preload=True, links=AXES,
                         fill=("rows",)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tilesim.arch import Architecture
 
-from .dataflow import KCR, K, M, RowStationary
+from .dataflow import KCO, KCR, K, M, RowStationary
 from .mapping import Mapping
 
 _DIM_WORDS = {"G": "groups", "M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
@@ -106,6 +106,9 @@ def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> lis
     if rs:
         lines += _rs_lines(m, fold, rs, ind)
         return lines
+    if isinstance(df, KCO):
+        lines += _kco_lines(m, fold, ind)
+        return lines
     outer = "".join(f"{_DIM_WORDS[d]} {m.dim(d)} x " for d in df.outer)
     if taps:
         outer += f"tap chunks {dict(fold.detail)['tap chunks']} x "
@@ -127,6 +130,29 @@ def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> lis
                  + f": {int(df.chain(fold, m.folds_per_array, m.array_rows, m.preload)):,} "
                    "cycles on the busiest array")
     return lines
+
+
+def _kco_lines(m: Mapping, fold, ind: str) -> list[str]:
+    """kco's folding (:class:`mapper.dataflow.KCO`) in words: pixel lanes, the stream
+    and where the partial sums stay."""
+    d = dict(fold.detail)
+    lanes, mp, cb = d["pixel lanes"], d["pixels per lane"], d["channel blocks"]
+    l = m.layer
+    per = fold.folds // lanes
+    return [
+        f"{ind}  for fold in range({per}):".ljust(36) +
+        f"# groups {m.groups} x col folds {m.col_folds}; each on all {lanes} array(s) at "
+        f"once ({fold.folds} array folds)",
+        f"{ind}    rows <- C input channels (C/groups), cols <- N filters (K/groups), "
+        f"{lanes} pixel lane(s) <- M output pixels (N*P*Q) = {m.M}",
+        f"{ind}    stream {mp} pixels per lane x {cb} channel block(s) x {l.R * l.S} taps "
+        f"= {fold.stream} cycles",
+        f"{ind}    # weights read from the buffer at every use, one read for all lanes; "
+        f"a pixel's sum stays in its column's output register over the channel blocks and "
+        f"taps of the array's channel tile",
+        f"{ind}    # a fold takes {fold.fold_cycles:,} cycles; folds run one after another: "
+        f"{int(m.dataflow.chain(fold, m.folds_per_array, m.array_rows, m.preload)):,} "
+        "cycles on every array"]
 
 
 def _rs_lines(m: Mapping, fold, rs: dict, ind: str) -> list[str]:

@@ -161,7 +161,7 @@ class Mapping:
     def plan(self) -> Fold:
         """The array folding of this mapping (:meth:`mapper.Dataflow.plan`)."""
         return self.dataflow.plan(self.dims, self.array_rows, self.array_cols,
-                                  dict(self.pe_entries))
+                                  dict(self.pe_entries), self.array_count)
 
     @property
     def rows_dim(self) -> int:

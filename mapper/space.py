@@ -59,7 +59,8 @@ class Points:
     starts on one array under the array's preload, :meth:`mapper.Dataflow.interval`;
     compute is :func:`mapper.dataflow.chain_cycles` of the two), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer), ``accesses`` (operand -> the
-    element reads of it from the innermost shared buffer; outputs: partial-sum writes),
+    element reads of it from the innermost shared buffer; outputs: partial-sum writes,
+    under kco per the point's channel tile, :meth:`mapper.Dataflow.tile_psums`),
     ``pe_writes`` (input, weight -> elements written into ``scope: pe`` levels),
     ``hops`` (operand moves between neighbouring PEs, :attr:`mapper.dataflow.Fold.hops`);
     ``tiles`` the buffer tiling's
@@ -91,7 +92,7 @@ class Mapspace:
                  inner: bool = True):
         self.layer, self.arch = layer, arch
         a = arch.array
-        dims = layer_dims(layer)
+        dims = self._dims = layer_dims(layer)
         # the array's own dataflow (os, ws or is) applies to every layer: it comes first
         self.dataflows = tuple(d for d in dict.fromkeys([a.dataflow] + list(a.dataflows or []))
                                if DATAFLOWS[d].applies(dims))
@@ -108,7 +109,7 @@ class Mapspace:
         self.inner_size = int(np.prod(self.shape[5:], dtype=object))
         dfs = [DATAFLOWS[d] for d in self.dataflows]
         self.pe_entries = pe_entries(layer, arch)
-        plans = [d.plan(dims, a.rows, a.cols, self.pe_entries) for d in dfs]
+        plans = [d.plan(dims, a.rows, a.cols, self.pe_entries, a.count) for d in dfs]
         i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
         self._rf = i64([p.row_folds for p in plans])
         self._cf = i64([p.col_folds for p in plans])
@@ -194,11 +195,17 @@ class Mapspace:
             if sel.any():
                 legal[sel] &= fills_array(self.layer, self.arch, name,
                                           *(x[sel] for x in low[:5]))
+        reads = {op: v[d] for op, v in self._reads.items()}
+        acc = {op: v[d] for op, v in self._acc.items()}
+        for i, name in enumerate(self.dataflows):
+            sel = d == i
+            if sel.any():
+                _tile_psums(DATAFLOWS[name], self._dims, low[4][sel], sel, reads, acc)
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
                       folds=self._folds[d], fold_cycles=self._fc[d],
                       fold_interval=self._fi[d],
-                      reads={op: v[d] for op, v in self._reads.items()},
-                      accesses={op: v[d] for op, v in self._acc.items()},
+                      reads=reads,
+                      accesses=acc,
                       pe_writes={op: v[d] for op, v in self._pew.items()},
                       hops=self._hops[d],
                       tiles=ev, legal=legal, dataflows=self.dataflows)
@@ -328,6 +335,19 @@ class Mapspace:
                        pe_entries=tuple(sorted(self.pe_entries.items())))
 
 
+def _tile_psums(df, dims: dict, c_tile, sel, reads: dict, acc: dict) -> None:
+    """Where ``df`` counts partial sums by the channel tile feeding the array
+    (:meth:`mapper.Dataflow.tile_psums`: kco), set the output's reads and accesses of
+    the points ``sel`` (their tiles' channels ``c_tile``) in ``reads`` and ``acc``."""
+    per = df.tile_psums(dims, c_tile)
+    if per is None:
+        return
+    out = dims["G"] * dims["B"] * dims["P"] * dims["Q"] * dims["N"]
+    for d, v in ((reads, per), (acc, per * out)):
+        d["output"] = d["output"].astype(np.result_type(d["output"], v), copy=True)
+        d["output"][sel] = v
+
+
 def pe_entries(layer: MacLayer, arch: Architecture) -> dict:
     """Values of each operand that one PE's ``scope: pe`` levels hold: a level's size
     over the operand's precision (accumulator precision for outputs), split evenly
@@ -359,12 +379,15 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
     low = inner[-1] if inner else one
     legal = ev.fits & fills_array(m.layer, arch, df.name, *low[:5]) & df.applies(m.dims)
     i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+    reads = {op: np.array([v]) for op, v in p.reads.items()}
+    acc = {op: i64(v) for op, v in p.accesses.items()}
+    _tile_psums(df, m.dims, low[4], np.ones(1, dtype=bool), reads, acc)
     return Points(index=i64(0), dataflow=i64(0), row_folds=i64(p.row_folds),
                   col_folds=i64(p.col_folds), folds=i64(p.folds),
                   fold_cycles=i64(p.fold_cycles),
                   fold_interval=i64(df.interval(p, m.array_rows, m.preload)),
-                  reads={op: np.array([v]) for op, v in p.reads.items()},
-                  accesses={op: i64(v) for op, v in p.accesses.items()},
+                  reads=reads,
+                  accesses=acc,
                   pe_writes={op: i64(v) for op, v in p.pe_writes.items()},
                   hops=i64(p.hops),
                   tiles=ev, legal=legal, dataflows=(df.name,))

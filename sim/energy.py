@@ -8,7 +8,7 @@ Terms (pJ) and the columns they become in ``layers.csv``:
   the accumulator precision);
 * ``array_energy_pj``: operands moving between neighbouring PEs, each hop costing
   ``hop_energy``; the dataflow's plan counts the hops (:attr:`mapper.dataflow.Fold.hops`):
-  one per MAC along each axis that passes data (os, ws, is, kc, kcr: two, the streamed
+  one per MAC along each axis that passes data (os, ws, is, kc, kcr, kco: two, the streamed
   operand and the moving partial sum / second operand; dw: one, the partial sum), rs
   only its partial sums up the chain (its filter and input rows arrive on buses);
 * ``vector_energy_pj``: vector-unit ops (fused activations, pooling, adds);

@@ -203,7 +203,7 @@ def pe_work(layer: MacLayer, arch: Architecture, dataflow: str) -> int:
     from .pe import array_work
     a = arch.array
     df = DATAFLOWS[dataflow]
-    p = df.plan(layer_dims(layer), a.rows, a.cols, pe_entries(layer, arch))
+    p = df.plan(layer_dims(layer), a.rows, a.cols, pe_entries(layer, arch), a.count)
     return array_work(df, p, a.rows, a.cols, a.count, a.preload)
 
 

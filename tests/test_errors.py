@@ -157,7 +157,7 @@ ARCH_CASES = [
     ("negative-rows", "rows: 8", "rows: -8",
      ["accel.yaml:12:", "compute.arrays[0].rows"], ["positive whole number"]),
     ("unknown-dataflow", "dataflow: ws", "dataflow: xs",
-     ["accel.yaml:12:", "compute.arrays[0].dataflow", "'os', 'ws', 'is', 'kc', 'kcr' or 'rs'"],
+     ["accel.yaml:12:", "compute.arrays[0].dataflow", "'os', 'ws', 'is', 'kc', 'kcr', 'kco' or 'rs'"],
      ["use one of the listed values"]),
     ("unknown-clock-unit", "clock: 1 GHz", "clock: 1 GHzz",
      ["accel.yaml:7:", "clock", "unknown clock unit"], ["Fix:", "MHz"]),

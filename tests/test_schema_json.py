@@ -56,7 +56,7 @@ def test_schema_describes_keys_enums_and_units(schema):
     assert a["properties"]["version"]["const"] == 1
     assert {"version", "name", "clock", "memory"} <= set(a["required"])
     assert all(x.get("additionalProperties") is False for k, x in d.items())
-    assert set(sa["properties"]["dataflow"]["enum"]) == {"os", "ws", "is", "kc", "kcr", "rs"}
+    assert set(sa["properties"]["dataflow"]["enum"]) == {"os", "ws", "is", "kc", "kcr", "kco", "rs"}
     assert "fp16" in d["Precision"]["properties"]["input"]["enum"]
     for field in (a["properties"]["clock"], a["properties"]["technology"],
                   m["properties"]["bandwidth"]["anyOf"][0], m["properties"]["size"]["anyOf"][0],

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECORD = json.loads((ROOT / "docs/validation/data/zigzag_hardware.json").read_text())
 HARDWARE = ("tpu_like", "eyeriss_like", "edge_tpu_like")
 # the K x C dataflow each transcription runs (examples/zigzag/*.yaml say why)
-KXC = {"tpu_like": "kcr", "eyeriss_like": "kcr", "edge_tpu_like": "kc"}
+KXC = {"tpu_like": "kcr", "eyeriss_like": "kcr", "edge_tpu_like": "kco"}
 # ZigZag's memory operands under the wheel's mappings (memory_operand_links W: I2, I: I1)
 OPERAND = {"I1": "input", "I2": "weight", "O": "output"}
 
@@ -75,14 +75,35 @@ def test_taps_inside_the_fold_where_the_weight_registers_hold_them(hw):
     """kcr (taps in time inside the fold, the partial sum in the column's output register,
     as ZigZag's temporal mappings keep it in rf_2B / rf_16B over FX, FY) where a PE's
     weight registers hold a 7 x 7 filter (ResNet-18's conv1, the largest of both
-    networks): one fold's worth of taps, no tap chunks; kc where they hold one weight
-    (edge_tpu_like's rf_1B: kcr would be kc)."""
+    networks): one fold's worth of taps, no tap chunks; kco where they hold one weight
+    (edge_tpu_like's rf_1B: kcr would be kc, one tap a fold; kco re-reads the weights at
+    every use instead, as ZigZag does)."""
     from tilesim.mapper.dataflow import kcr_taps
     from tilesim.mapper.space import pe_entries
     from tilesim.workloads.ir import conv
     a = arch.load(_yaml(hw))
     e = pe_entries(conv("conv1", 1, 3, 224, 224, 64, 7, stride=2, pad=3), a)
     assert kcr_taps(49, e) == ((49, 1) if KXC[hw] == "kcr" else (1, 49))
+
+
+def test_edge_tpu_like_lanes_are_zigzags_pixel_unrolling():
+    """edge_tpu_like's rf_1B (weights) is served by D3 and D4 (OX 4 x OY 4 in the wheel's
+    mapping): one weight register, so one weight read, for the 16 pixel PEs of a (K, C)
+    position. The transcription's 16 arrays are kco's pixel lanes: each weight read from
+    sram_32KB feeds all of them, ceil(M / 16) reads per weight."""
+    from tilesim.mapper import DATAFLOWS
+    from tilesim.mapper.dataflow import layer_dims
+    from tilesim.workloads.ir import conv
+    zz = RECORD["hardware"]["edge_tpu_like"]
+    rf = zz["memories"]["rf_1B"]
+    shared_by = math.prod(s for d, s in zip(zz["dimensions"], zz["sizes"])
+                          if d in rf["served_dimensions"])
+    a = arch.load(_yaml("edge_tpu_like"))
+    assert a.array.count == shared_by == 16
+    layer = conv("c", 1, 64, 56, 56, 64, 3, pad=1)
+    p = DATAFLOWS["kco"].plan(layer_dims(layer), a.array.rows, a.array.cols, None,
+                              a.array.count)
+    assert p.reads["weight"] == 56 * 56 // 16
 
 
 @pytest.mark.parametrize("hw", HARDWARE)

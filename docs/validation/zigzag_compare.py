@@ -225,7 +225,7 @@ ZOO = {"resnet18": "resnet18", "mobilenetv2": "mobilenet_v2"}
 TITLE = {"resnet18": "ResNet-18", "mobilenetv2": "MobileNetV2"}
 FAR = 2.0            # a layer more than this factor apart (either way) is listed
 # the second comparison: tilesim free to pick any of its dataflows per layer
-EVERY_DATAFLOW = ("kc", "kcr", "ws", "os", "is", "dw", "rs")
+EVERY_DATAFLOW = ("kc", "kcr", "kco", "ws", "os", "is", "dw", "rs")
 BOUND = 0.25         # issue 14: each network's energy and latency within 25 % of ZigZag's
 
 
@@ -479,15 +479,14 @@ def write_page() -> int:
 
 
 CAUSES = """\
-- **psums in SRAM**: tilesim's kc (edge_tpu_like, whose 1 B weight register holds one
-  weight) runs the filter taps and the channel blocks beyond the array's rows as outer
-  loops of weight-stationary folds that stream the pixels, so every fold writes its
-  partial sums to the innermost shared output level and the next reads them back (R x S
-  x row folds writes per output); kcr (tpu_like, eyeriss_like) keeps a pixel's sum in the
-  column's output register over the taps, but still writes it once per row fold (channel
-  block). ZigZag's temporal mapping runs C, FY and FX innermost and keeps each partial sum
-  in the PE's output register (rf_2B, rf_16B) until the reduction completes, so the SRAM
-  sees little more than the final outputs.
+- **psums in SRAM**: tilesim's kcr (tpu_like, eyeriss_like) keeps a pixel's sum in the
+  column's output register over the taps, but writes it to the innermost shared output
+  level once per row fold (channel block) and the next fold reads it back; kco
+  (edge_tpu_like) keeps it over the channel blocks and taps of the tile feeding the array
+  and writes it once per channel tile. ZigZag's temporal mapping runs C, FY and FX
+  innermost and keeps each partial sum in the PE's output register (rf_2B, rf_16B) until
+  the reduction completes (or as long as its buffers allow), so the SRAM sees little
+  more than the final outputs.
 - **register accesses**: both tools price every MAC's register accesses, but count them
   differently: tilesim charges each MAC a read of its weight and input and a read and a
   write of its partial sum, and a moving operand's write into every PE it reaches;
@@ -500,14 +499,14 @@ CAUSES = """\
   layer leaves most PEs idle (ZigZag's spatial utilisation), where the tilesim mapping
   compared fills more of them.
 - **ts SRAM port**: tilesim's cycles are set by an SRAM's bandwidth: the partial sums of
-  every fold (kc: every tap and channel block; kcr: every channel block beyond the array's
-  rows, so 1x1 layers with many channels) cross the port of the innermost output level
+  every fold (kcr: every channel block beyond the array's rows, so 1x1 layers with many
+  channels) cross the port of the innermost output level
   twice (write, then read back by the next fold); eyeriss_like's sram_8KB has 16 B/cycle.
   ZigZag's partial sums stay in rf_16B over the reduction (see psums in SRAM).
-- **ts fold overhead**: few pixels stream per fold (a fully connected layer streams one, a
-  late depthwise layer 49 per tap under kc), so tilesim's per-fold systolic preload, fill
-  and drain (kc: T + 2 rows + cols - 2 cycles; kcr: t rows + T + rows + cols - 2 for t taps
-  a PE) dominate; ZigZag's latency has no fill or drain per fold.
+- **ts fold overhead**: few elements stream per fold (a fully connected layer streams one
+  pixel x its taps under kcr), so tilesim's per-fold systolic preload, fill and drain
+  (kcr: t rows + T + rows + cols - 2 for t taps a PE; kco: T + rows + cols - 2) dominate;
+  ZigZag's latency has no fill or drain per fold.
 - **ts DRAM-bound**: tilesim's cycles are set by the DRAM traffic.
 """
 
@@ -524,11 +523,16 @@ DESIGN_DIFFERENCES = """\
   per channel block; the channel blocks beyond the array's rows remain folds whose partial
   sums meet in the buffer (eyeriss_like's 1x1 layers with many channels: its 16 B/cycle
   sram_8KB carries them, the remaining latency gap). edge_tpu_like's rf_1B holds one
-  weight, where ZigZag re-reads the weights of the taps from sram_32KB inside the
-  reduction; tilesim has no dataflow that streams weights under a K x C unrolling, so it
-  runs kc there (kcr with one tap a PE is kc), whose per-tap folds write every partial sum
-  to the 2 MiB SRAM (416 pJ per 2048 b): the largest remaining energy gap. tilesim's os keeps partial sums in the PEs, but with pixels x
-  filters on the array, not K x C (the second table picks it for most layers).
+  weight, where ZigZag re-reads the weights from sram_32KB inside the reduction; tilesim's
+  kco does the same (one read a (K, C) position and cycle, shared by the 16 pixel lanes)
+  and keeps a pixel's sum in the column's output register over the channel blocks and
+  taps of the tile feeding the array. That tile holds at most 16 KiB of weights (half of
+  the double-buffered sram_32KB), which splits the channels of ResNet-18's layer3 and
+  layer4 3x3 convs (the search splits a few other layers' where that lowers energy x
+  delay), whose sums then meet in sram_2MB; ZigZag, with all 32 KiB, splits FX out of
+  the reduction of those layers instead. (kc, the taps as folds, would write every tap's
+  partial sums to the 2 MiB SRAM at 416 pJ per 2048 b and read them back: 1.86x
+  ZigZag's energy on ResNet-18 before kco.)
 - **tpu_like's weights.** ZigZag keeps them only in the per-PE rf_128B; tilesim's schema
   needs a shared on-chip level for every operand (a `scope: pe` level holds one value per
   PE and is filled from one), so the transcription adds a shared `weight_rf` with the
@@ -536,21 +540,25 @@ DESIGN_DIFFERENCES = """\
   rf_128B at ZigZag's 0.095 pJ.
 - **edge_tpu_like's shared registers.** ZigZag shares rf_1B over the 4 x 4 OX x OY PEs
   and rf_2B along C; `scope: pe` means one per PE (same size and energy per access, more
-  instances).
+  instances). tilesim therefore charges every MAC a weight write and read in rf_1B and a
+  partial-sum read and write in rf_2B, where ZigZag charges a weight access per 16 MACs
+  and a partial-sum access per column's 8: most of edge_tpu_like's remaining energy
+  excess on ResNet-18 (see *register accesses*).
 - **One tiling level.** tilesim chooses one tile, at the DRAM boundary, and every shared
   on-chip level holding an operand must hold that whole tile (double-buffered: half the
   level); `scope: pe` levels hold one value per PE and are not tiled. On eyeriss_like the
   8 KiB output buffer therefore caps the output tile, which raises DRAM re-reads of inputs
   and weights; ZigZag sizes each level's tile on its own.
 - **Spatial unrolling.** tilesim's arrays are 2-D: edge_tpu_like's OX x OY dimensions (D3,
-  D4) become 16 arrays of 8 x 8, which share out folds rather than pixels. ZigZag's
+  D4) become 16 arrays of 8 x 8 that kco runs as pixel lanes, each pixel step 16
+  consecutive pixels in raster order rather than a 4 x 4 square. ZigZag's
   spatial mappings (its CSVs' `spatial_mapping`) balance the folds and may use fewer rows
   or columns than the array has (eyeriss_like: K 13 x C 11 of 14 x 12 on most ResNet-18
   layers; edge_tpu_like: OX 3 x OY 3 of 4 x 4 on 14 x 14 and 7 x 7 outputs), where
   tilesim folds by the full array.
-- **Array timing.** tilesim counts each kc fold's systolic preload, fill and drain
-  (T + 2R + C - 2 cycles, SCALE-Sim's convention; kcr: t R + T + R + C - 2, its t taps'
-  weights shifted down the rows; both keep serial preload) with no
+- **Array timing.** tilesim counts each fold's systolic preload, fill and drain
+  (kcr: t R + T + R + C - 2, its t taps' weights shifted down the rows first, serial
+  preload as SCALE-Sim's convention; kco: T + R + C - 2, no preload) with no
   overlap between folds; ZigZag's latency is the temporal loop count plus the stalls its
   memory-port model finds, plus data on/off-loading at the start and end (eyeriss_like
   and edge_tpu_like declare no systolic dimensions, so they have no fill/drain at all).
@@ -600,11 +608,14 @@ def _page(summary, far_rows, shares, named, best, psums, version) -> str:
          "kcr`): each PE's weight register file (rf_128B, rf_64B_W) holds its R x S "
          "weights, the taps stream inside the fold and a pixel's partial sum stays in the "
          "column's output register over them, as ZigZag's temporal mappings keep it in "
-         "rf_2B / rf_16B over FX and FY. edge_tpu_like runs `kc` (`dataflow: kc`): its "
-         "rf_1B holds one weight, so kcr would be kc there (one tap a fold); ZigZag "
-         "re-reads the taps' weights from sram_32KB instead, which no tilesim dataflow "
-         "models. A second table gives tilesim with every one of its dataflows offered "
-         "to the search, which picks per layer.", "",
+         "rf_2B / rf_16B over FX and FY. edge_tpu_like runs `kco` (`dataflow: kco`): its "
+         "rf_1B holds one weight (kcr would be kc there, one tap a fold, every tap's partial "
+         "sums through sram_2MB), so, as in ZigZag's mapping, each PE gets its weight from "
+         "sram_32KB at every use, one read shared by the 16 arrays, which run in lockstep "
+         "as pixel lanes (ZigZag's OX x OY unrolling, whose PEs share one rf_1B), and a "
+         "pixel's partial sum stays in the column's output register over the whole "
+         "reduction (channel blocks and taps). A second table gives tilesim with every one "
+         "of its dataflows offered to the search, which picks per layer.", "",
          "## Per network and hardware", "",
          _verdict(summary), "",
          "| network | hardware | layers | ZigZag energy (uJ) | tilesim energy (uJ) | ratio "
@@ -619,17 +630,22 @@ def _page(summary, far_rows, shares, named, best, psums, version) -> str:
           "CSV's header line, which also has the wall time on the shared 2-core machine it "
           "ran on. tilesim's is the wall time of `simulate()` on the same layers, its "
           "mapping search included.", "",
-          "The largest remaining energy difference is the partial sums at the innermost shared "
-          "output level (see *psums in SRAM* below): tilesim's kc (edge_tpu_like) writes "
-          "every fold's partial sums there and reads them back, kcr (tpu_like, "
-          "eyeriss_like) those of every channel block, ZigZag keeps them in the PE's "
-          "output register until the reduction completes. Without tilesim's excess of that term "
-          "over ZigZag's, tilesim / ZigZag energy would be "
+          "The partial sums at the innermost shared output level (see *psums in SRAM* "
+          "below): tilesim's kcr (tpu_like, eyeriss_like) writes a pixel's partial sum there "
+          "once per channel block beyond the array's rows and reads it back, kco "
+          "(edge_tpu_like) once per channel tile feeding the array (once, complete, where "
+          "the tile holds every channel); ZigZag keeps it in the PE's output register until "
+          "the reduction completes, or as long as its buffers allow. tilesim's excess of "
+          "that term over ZigZag's, and tilesim / ZigZag energy without it: "
           + "; ".join(f"{TITLE[net]} on {hw} {r:.2f} (excess at {out}: {x / 1e6:,.0f} uJ)"
                       for net, hw, out, x, r in psums) + ".", "",
           "### tilesim with its own best dataflows", "",
           "The same transcriptions with `dataflows: [" + ", ".join(EVERY_DATAFLOW) + "]` "
-          "(`kcr` is kc with the taps inside the fold, where the weight registers hold them; `dw` is channel-parallel depthwise, which ZigZag's K x C unrolling lacks: it "
+          "(`kcr` is kc with the taps inside the fold, where the weight registers hold them; "
+          "`kco` streams the weights with the partial sums in the array, the arrays as pixel "
+          "lanes: on tpu_like, one array, its weights come from the capacity-only "
+          "`weight_rf` at 0 pJ, the per-PE rf_128B reads priced per MAC as always; "
+          "`dw` is channel-parallel depthwise, which ZigZag's K x C unrolling lacks: it "
           "leaves a depthwise layer's array nearly idle; `rs` is row stationary, `os`/`ws`/"
           "`is` the GEMM lowerings); the search picks each layer's for the least energy x "
           "delay. Not a like-with-like comparison: it shows what the hardware could do "
@@ -644,7 +660,7 @@ def _page(summary, far_rows, shares, named, best, psums, version) -> str:
                      picked.items(), key=lambda kv: -kv[1])) + " |")
     L += ["",
           "## Where the energy goes", "",
-          "Share of each network's energy (like with like: `kcr`, edge_tpu_like `kc`): MAC, registers (the "
+          "Share of each network's energy (like with like: `kcr`, edge_tpu_like `kco`): MAC, registers (the "
           "`rf_*` levels of both; tilesim's capacity-only `weight_rf` on tpu_like costs "
           "nothing), and the three largest (memory, operand) terms.", "",
           "| network | hardware | ZigZag: MAC | ZigZag: registers | ZigZag: largest terms "

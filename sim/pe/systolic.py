@@ -43,6 +43,17 @@ at the end of the previous cycle, then all registers update at once):
   accumulator register takes the sum of tap 0 and adds taps 1 .. t-1 (checking it holds
   the previous element of the same pixel), and after tap t-1 the pixel's sum leaves.
   Per fold ``t Ra + T + Ra + Ca - 2`` cycles.
+* **kco** (rows = C, cols = N; the ``count`` arrays are pixel lanes run in lockstep,
+  lane l on pixels ``s count + l``; each streams Mp pixel steps x E = ceil(C/Ra) R S
+  reduction steps, taps innermost). No preload. Row i's feeder of every lane pushes
+  element e = s E + u at cycle ``e + i``, tagged e; it moves right. PE(i, j)'s weight
+  bus, on its own schedule, reads w[step (t - i - j) mod E] from the buffer at cycle t
+  and writes it into the one-weight register of PE(i, j) of every lane (one read, all
+  lanes); the PE checks the register's tag against the input's (and lane 0's), adds
+  the product to the partial sum from above (tags checked) and passes it down; the
+  column's output register takes u = 0 and adds u = 1 .. E-1, then the output leaves.
+  Per fold ``T + Ra + Ca - 2`` cycles on every array at once; the model counts the
+  buffer's input and weight reads and the output writes.
 * **ws** / **is** with ``preload: overlapped`` (:func:`_chain_stationary`): an array's
   folds run as one schedule. Every PE has an active and a shadow stationary register
   (value, fold tag, and for the shadow the row the value is for). Each cycle: (1) the
@@ -84,8 +95,9 @@ from numba import njit
 from tilesim.mapper import DATAFLOWS
 from tilesim.mapper.dataflow import PRELOADS, gemm_dims, kcr_taps
 
-OS, WS, IS, DW, KC, KCR = 0, 1, 2, 3, 4, 5
-DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC, "kcr": KCR}   # numba boundary: codes
+OS, WS, IS, DW, KC, KCR, KCO = 0, 1, 2, 3, 4, 5, 6
+DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC, "kcr": KCR,
+                 "kco": KCO}   # numba boundary: codes
 
 
 @njit(cache=True)
@@ -399,6 +411,135 @@ def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy):
 
 
 @njit(cache=True)
+def _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, real_cols, real_pix, out, counts):
+    """One kco fold on all L lanes (arrays) at once. Wt (E, Ra, Ca): PE(i, j)'s weight for
+    reduction step u; X (L, Mp, E, Ra): lane l's row-i input for pixel step s, step u;
+    out (L, Mp, Ca)[l, s, j] += sum over u, i of X[l, s, u, i] Wt[u, i, j]. ``real_rows``
+    (E,): rows holding a real channel at step u; ``real_cols``: columns holding a real
+    filter; ``real_pix`` (L,): lane l's real pixel steps. Adds to ``counts`` the buffer's
+    element reads of inputs (feeder pushes) and weights (bus reads) and the outputs
+    written, real elements only. Returns the fold's cycle count (last-output cycle
+    index + 1), -1 on a tag mismatch or lanes out of step."""
+    L = X.shape[0]
+    T = Mp * E
+    x = np.zeros((L, Ra, Ca), dtype=out.dtype)
+    x_tag = np.full((L, Ra, Ca), -1, dtype=np.int64)
+    p = np.zeros((L, Ra, Ca), dtype=out.dtype)
+    p_tag = np.full((L, Ra, Ca), -1, dtype=np.int64)
+    w = np.zeros((L, Ra, Ca), dtype=out.dtype)    # each PE's one-weight register
+    w_tag = np.full((L, Ra, Ca), -1, dtype=np.int64)
+    acc = np.zeros((L, Ca), dtype=out.dtype)      # each column's output register
+    acc_tag = np.full((L, Ca), -1, dtype=np.int64)
+    remaining = L * Mp * Ca
+    t = 0
+    while True:
+        for i in range(Ra - 1, -1, -1):           # bottom row first: psums move down
+            for j in range(Ca - 1, -1, -1):       # right column first: inputs move right
+                # PE(i, j)'s weight bus: its own schedule (element t - i - j), one buffer
+                # read written into the weight register of PE(i, j) of every lane
+                eb = t - i - j
+                if 0 <= eb < T:
+                    wv = Wt[eb % E, i, j]
+                    if i < real_rows[eb % E] and j < real_cols:
+                        counts[1] += 1
+                    for l in range(L):
+                        w[l, i, j] = wv
+                        w_tag[l, i, j] = eb
+                else:
+                    for l in range(L):
+                        w_tag[l, i, j] = -1
+                for l in range(L):
+                    if j > 0:
+                        x[l, i, j] = x[l, i, j - 1]
+                        x_tag[l, i, j] = x_tag[l, i, j - 1]
+                    else:
+                        e = t - i
+                        if 0 <= e < T:
+                            x[l, i, 0] = X[l, e // E, e % E, i]
+                            x_tag[l, i, 0] = e
+                            if e // E < real_pix[l] and i < real_rows[e % E]:
+                                counts[0] += 1
+                        else:
+                            x_tag[l, i, 0] = -1
+                    tag = x_tag[l, i, j]
+                    if tag < 0:
+                        p_tag[l, i, j] = -1
+                        continue
+                    if w_tag[l, i, j] != tag or tag != x_tag[0, i, j]:
+                        return -1                 # weight and input out of step
+                    if i == 0:
+                        p[l, i, j] = x[l, i, j] * w[l, i, j]
+                    else:
+                        if p_tag[l, i - 1, j] != tag:
+                            return -1
+                        p[l, i, j] = p[l, i - 1, j] + x[l, i, j] * w[l, i, j]
+                    p_tag[l, i, j] = tag
+                    if i == Ra - 1:               # into the column's output register
+                        u = tag % E
+                        if u == 0:
+                            acc[l, j] = p[l, i, j]
+                        else:
+                            if acc_tag[l, j] != tag - 1:
+                                return -1
+                            acc[l, j] += p[l, i, j]
+                        acc_tag[l, j] = tag
+                        if u == E - 1:            # the output is complete: it leaves
+                            s = tag // E
+                            out[l, s, j] += acc[l, j]
+                            if s < real_pix[l] and j < real_cols:
+                                counts[2] += 1
+                            remaining -= 1
+                            if remaining == 0:
+                                return t + 1
+        t += 1
+
+
+@njit(cache=True)
+def _run_folds_kco(a, b, RS, Ra, Ca, count, out, busy, counts):
+    """All folds of a grouped GEMM under kco: the reduction index is c * RS + tap; for
+    every group and column fold the ``count`` arrays run at once, lane l on pixels
+    s * count + l, streaming pixel steps x channel blocks x taps (taps innermost)."""
+    G, M, K = a.shape
+    N = b.shape[2]
+    C = K // RS
+    cb = (C + Ra - 1) // Ra
+    E = cb * RS
+    Mp = (M + count - 1) // count
+    cf = (N + Ca - 1) // Ca
+    real_rows = np.zeros(E, dtype=np.int64)
+    for blk in range(cb):
+        for tap in range(RS):
+            real_rows[blk * RS + tap] = min(Ra, C - blk * Ra)
+    real_pix = np.zeros(count, dtype=np.int64)
+    for l in range(count):
+        real_pix[l] = (M - l + count - 1) // count if l < M else 0
+    f = 0
+    for g in range(G):
+        for ci in range(cf):
+            c0, c1 = ci * Ca, min(N, ci * Ca + Ca)
+            Wt = np.zeros((E, Ra, Ca), dtype=out.dtype)
+            X = np.zeros((count, Mp, E, Ra), dtype=out.dtype)
+            for blk in range(cb):
+                for i in range(min(Ra, C - blk * Ra)):
+                    for tap in range(RS):
+                        k = (blk * Ra + i) * RS + tap
+                        u = blk * RS + tap
+                        Wt[u, i, :c1 - c0] = b[g, k, c0:c1]
+                        for m in range(M):
+                            X[m % count, m // count, u, i] = a[g, m, k]
+            o = np.zeros((count, Mp, Ca), dtype=out.dtype)
+            L = _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, c1 - c0, real_pix, o, counts)
+            if L < 0:
+                return -1
+            for m in range(M):
+                out[g, m, c0:c1] += o[m % count, m // count, :c1 - c0]
+            for l in range(count):            # every array runs this fold on its lane
+                busy[f % count] += L
+                f += 1
+    return 0
+
+
+@njit(cache=True)
 def _chain_stationary(S, X, Ra, Ca, O, variant=0):
     """Overlapped preload: the ws/is folds S (F, Ra, Ca) stationary, X (F, T, Ra) streamed
     run back to back on one array with shadow registers; O (F, T, Ca) += X[f] @ S[f].
@@ -628,10 +769,12 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
                   count: int = 1, rs: int = 1, preload: str = "serial",
                   pe_entries: dict | None = None) -> PEResult:
     """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
-    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw, kc or kcr (dw only where it
-    applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
-    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc and kcr unroll);
-    ``pe_entries`` (:func:`mapper.space.pe_entries`) sets the taps a kcr PE holds.
+    ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw, kc, kcr or kco (dw only where
+    it applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
+    K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc, kcr and kco
+    unroll); ``pe_entries`` (:func:`mapper.space.pe_entries`) sets the taps a kcr PE
+    holds. Under kco the ``count`` arrays are its pixel lanes, and ``counts`` gives the
+    buffer's element reads of inputs and weights and the outputs written, as counted.
     ``preload`` serial or overlapped: overlapped chains the folds of each array with
     shadow registers where the dataflow supports it (:attr:`mapper.Dataflow.overlaps`:
     ws, is); elsewhere it has no effect."""
@@ -655,6 +798,7 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     if not df.applies(dims):
         raise ValueError(f"dataflow {dataflow!r} does not apply to a GEMM of {dims}")
     code = DATAFLOW_CODE[dataflow]
+    counts = None
     if code == DW:
         rc = _run_folds_dw(a, b, rows, cols, count, out, busy)
     elif code == KC:
@@ -662,15 +806,19 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     elif code == KCR:
         rc = _run_folds_kcr(a, b, rs, kcr_taps(rs, pe_entries)[0], rows, cols, count,
                             out, busy)
+    elif code == KCO:
+        tally = np.zeros(3, dtype=np.int64)
+        rc = _run_folds_kco(a, b, rs, rows, cols, count, out, busy, tally)
+        counts = dict(zip(("input", "weight", "output"), (int(v) for v in tally)))
     else:
         rc = _run_folds(a, b, code, rows, cols, count,
                         preload == "overlapped" and df.overlaps, out, busy)
     if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
-    folds = df.plan(dims, rows, cols, pe_entries).folds
+    folds = df.plan(dims, rows, cols, pe_entries, count).folds
     return PEResult(output=out, last_cycle=int(busy.max()) - 1, folds=folds,
-                    array_cycles=tuple(int(v) for v in busy))
+                    array_cycles=tuple(int(v) for v in busy), counts=counts)
 
 
 def lower(layer, x: np.ndarray, w: np.ndarray):
