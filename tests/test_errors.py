@@ -10,6 +10,8 @@ are::
     4 version   5 name   6 description   7 clock   8 technology   9 precision
     10 compute   11 arrays   12 - cmac   13 vector   14 memory
     15 - dram (memory[0])   16 - cbuf (memory[1])   17 - accu_buffer (memory[2])
+    18-35 comments (no apostrophe: an unclosed quote must run to the end of the file)
+    36 - weight_regs (memory[3])   37 - data_reg (memory[4])
 """
 from __future__ import annotations
 
