@@ -29,6 +29,17 @@ Counted bytes: a fill of input charges the tile's rows and columns as the cost m
 does, ``min(H, (rows - 1) * stride + (R - 1) * dilation + 1)`` (the padding inside that
 span is charged, never copied). Not counted here: the array's own reads of the innermost
 levels (:meth:`sim.cost.CostModel.array_access`, proven by :mod:`sim.pe`).
+
+The ``scope: pe`` levels (per-PE registers): with ``pe_model`` (by default whenever the
+architecture has such levels) the executor also runs the mapping's register-by-register
+PE model (:func:`sim.pe.simulate_mapping`: the systolic models or row stationary, every
+dataflow) once over the whole layer, as the cost model's plan has it (the array runs the
+layer fold by fold whatever the buffer tiles: :class:`mapper.dataflow.RowStationary`'s
+docstring), and fills each pe level's rows of ``access`` with the reads and writes the
+model counted in the registers of the operands it holds (summed over the PEs; elements x
+the operand's bytes, outputs at accumulator precision: what
+:func:`sim.cost.pe_access` prices). Its output and cycles come back too (``pe``,
+``pe_output``), for the bit-exact and cycle checks.
 """
 from __future__ import annotations
 
@@ -53,23 +64,49 @@ class NestExecution:
     tiles: int
     access: dict
     top_tile_bytes: dict = None   # operand -> bytes of its largest tile at its first holder
+    pe: object = None             # the PE model's PEResult (cycles, register counts), if run
+    pe_output: np.ndarray = None  # ... and its output (N, K, P, Q)
 
 
 def _cdiv(a, b):
     return -(-a // b)
 
 
-def execute_nest(mapping, arch, x: np.ndarray, w: np.ndarray) -> NestExecution:
+def execute_nest(mapping, arch, x: np.ndarray, w: np.ndarray,
+                 pe_model: bool | None = None) -> NestExecution:
     """Run ``mapping`` on ``arch`` with input ``x`` (N, C, H, W) and weights ``w``
     (K, C/G, R, S). The tiling's k tiles must be aligned to groups (a multiple of K/G or
-    a divisor of it), as every mapspace tile is."""
+    a divisor of it), as every mapspace tile is. ``pe_model`` (default: ``arch`` has
+    ``scope: pe`` levels) also runs the PE model for the pe levels' counts (module doc);
+    without it their rows stay (0, 0)."""
     import numba
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        return _run(mapping, arch, x, w)
+        ex = _run(mapping, arch, x, w)
+        if pe_model is None:
+            pe_model = bool(arch.pe_levels)
+        return _with_pe(ex, mapping, arch, x, w) if pe_model else ex
     finally:
         numba.set_num_threads(threads)
+
+
+def _with_pe(ex: NestExecution, m, arch, x, w) -> NestExecution:
+    """``ex`` with the PE model's run and its register counts in the pe levels' rows."""
+    from dataclasses import replace
+
+    from tilesim.mapper.tiling import operand_bytes
+
+    from ..pe import simulate_mapping
+    out, r = simulate_mapping(m, x, w)
+    pb = operand_bytes(m.layer, arch)
+    access = dict(ex.access)
+    for lvl in arch.pe_levels:
+        for op in lvl.holds:
+            b = pb["accumulator" if op == "output" else op]
+            rd, wr = r.registers[op]
+            access[(lvl.name, op)] = (int(rd * b), int(wr * b))
+    return replace(ex, access=access, pe=r, pe_output=out)
 
 
 def _run(m, arch, x, w) -> NestExecution:
