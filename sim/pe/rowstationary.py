@@ -52,12 +52,16 @@ from .systolic import PEResult
 
 # cnt indices: buffer reads, partial-sum writes, spad writes; then the register reads
 # (spads) and the psum register's reads and writes
-IN_READS, W_READS, PSUM_WRITES, IN_SPAD, W_SPAD, IN_REG_R, W_REG_R, O_REG_R, O_REG_W = range(9)
+IN_READS, W_READS, PSUM_WRITES, IN_SPAD, W_SPAD, IN_REG_R, W_REG_R, O_REG_R, O_REG_W, \
+    PSUM_READS = range(10)
 
 
 @njit(cache=True)
-def _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q, sw, dw, pw, W, seen, cnt):
-    """One pass; returns its cycles (last-output cycle index + 1), -1 on a tag mismatch."""
+def _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q, sw, dw, pw, W, seen, cnt,
+          stored):
+    """One pass; returns its cycles (last-output cycle index + 1), -1 on a tag mismatch.
+    ``stored`` marks the outputs of ``og`` the array has stored before (a store to one
+    of them reads it back: read-add-write)."""
     Hc, E = inrow.shape
     F = S * p * q
     L = Q * F
@@ -148,6 +152,9 @@ def _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q, sw, dw, pw, W
                     if n >= 0 and o >= 0:
                         og[n, o, x] += tot
                         cnt[PSUM_WRITES] += 1
+                        if stored[n, o, x]:
+                            cnt[PSUM_READS] += 1
+                        stored[n, o, x] = True
         if not busy:
             return last_out + 1
         t += 1
@@ -173,7 +180,8 @@ def simulate_rs(layer, x: np.ndarray, w: np.ndarray, rows: int, cols: int, count
     x, w = x.astype(dt), w.astype(dt)
     out = np.zeros((B, G, Kg, P, Q), dtype=dt)
     busy = np.zeros(count, dtype=np.int64)
-    cnt = np.zeros(9, dtype=np.int64)
+    cnt = np.zeros(10, dtype=np.int64)
+    stored = np.zeros((B, G, Kg, P, Q), dtype=np.bool_)
     Hc, E = tv * Rh, th * e
     seen = np.empty((Cg, H, W), dtype=np.int64)
     f = 0
@@ -212,7 +220,7 @@ def simulate_rs(layer, x: np.ndarray, w: np.ndarray, rows: int, cols: int, count
                                         inrow[u, v] = r if 0 <= r < H else -1
                             seen[:] = -1
                             n = _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q,
-                                      sw, dw, pw, W, seen, cnt)
+                                      sw, dw, pw, W, seen, cnt, stored[b, g])
                             if n < 0:
                                 raise RuntimeError("PE model (rs): partial sums met out of "
                                                    "step (tag mismatch); the schedule is wrong")
@@ -228,7 +236,9 @@ def simulate_rs(layer, x: np.ndarray, w: np.ndarray, rows: int, cols: int, count
             "output": (int(cnt[O_REG_R]), int(cnt[O_REG_W]))}
     return o, PEResult(output=o, last_cycle=int(busy.max()) - 1, folds=f,
                        array_cycles=tuple(int(v) for v in busy), counts=counts,
-                       registers=regs)
+                       registers=regs,
+                       buffer={"input": (counts["input"], 0), "weight": (counts["weight"], 0),
+                               "output": (int(cnt[PSUM_READS]), counts["output"])})
 
 
 def simulate_rs_mapping(mapping, x: np.ndarray, w: np.ndarray):

@@ -101,7 +101,10 @@ from tilesim.mapper.dataflow import PRELOADS, gemm_dims, kcr_taps
 OS, WS, IS, DW, KC, KCR = 0, 1, 2, 3, 4, 5
 # register-access counters (numba boundary): reads and writes of each operand's registers
 IN_R, IN_W, W_R, W_W, O_R, O_W = range(6)
-N_COUNTS = 6
+# ... and the array's reads of the innermost shared level (feeders and preloads); a fold's
+# outputs stored into it are counted per element by the runners (``stores``)
+B_IN, B_W = 6, 7            # = B_IN + operand read slot // 2
+N_COUNTS = 8
 REGISTER_SLOTS = {"input": IN_R, "weight": W_R, "output": O_R}   # + 1: the writes
 DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC, "kcr": KCR}   # numba boundary: codes
 
@@ -129,6 +132,7 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
             if 0 <= k < T:
                 a[i, 0] = A[i, k]
                 a_tag[i, 0] = k
+                cnt[B_IN] += i < nr              # a real row's feeder reads the buffer
             else:
                 a_tag[i, 0] = -1
         for j in range(Ca):
@@ -139,6 +143,7 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
             if 0 <= k < T:
                 b[0, j] = B[k, j]
                 b_tag[0, j] = k
+                cnt[B_W] += j < nc
             else:
                 b_tag[0, j] = -1
         for i in range(nr):                      # real PEs latch the operands reaching them
@@ -182,6 +187,7 @@ def _preload(S, Ra, Ca, nr, nc, s, cnt, so):
         for j in range(Ca):
             s[0, j] = S[Ra - 1 - t, j]
             tag[0, j] = Ra - 1 - t
+            cnt[B_IN + so // 2] += Ra - 1 - t < nr and j < nc
         for i in range(nr):
             for j in range(nc):
                 if 0 <= tag[i, j] < nr:
@@ -225,6 +231,7 @@ def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
                     if 0 <= m < T:
                         x[i, 0] = X[m, i]
                         x_tag[i, 0] = m
+                        cnt[B_IN + xo // 2] += i < nr
                     else:
                         x_tag[i, 0] = -1
                 tag = x_tag[i, j]
@@ -270,6 +277,7 @@ def _fold_dw(S, X, T, Ra, Ca, out, nr, nc, cnt):
                 if 0 <= m < T:
                     x[i, j] = X[m, i, j]
                     x_tag[i, j] = m
+                    cnt[B_IN] += i < nr and j < nc
                 else:
                     x_tag[i, j] = -1
                 tag = x_tag[i, j]
@@ -295,7 +303,7 @@ def _fold_dw(S, X, T, Ra, Ca, out, nr, nc, cnt):
 
 
 @njit(cache=True)
-def _run_folds_dw(a, b, Ra, Ca, count, out, busy, cnt):
+def _run_folds_dw(a, b, Ra, Ca, count, out, busy, cnt, stores):
     """All folds of a grouped GEMM under dw: rows K, columns the flattened (group,
     filter) pairs q = g * N + n, stream M. a (G, M, K), b (G, K, N), out (G, M, N)."""
     G, M, K = a.shape
@@ -319,13 +327,14 @@ def _run_folds_dw(a, b, Ra, Ca, count, out, busy, cnt):
                 return -1
             for q in range(c0, c1):
                 out[q // N, :, q % N] += o[:, q - c0]
+                stores[q // N, :, q % N] += 1
             busy[f % count] += L
             f += 1
     return 0
 
 
 @njit(cache=True)
-def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy, cnt):
+def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy, cnt, stores):
     """All folds of a grouped GEMM under kc: the reduction index is c * RS + t (channel
     c, tap t); for every group and tap, rows C, columns N, stream M (ws folds)."""
     G, M, K = a.shape
@@ -352,6 +361,7 @@ def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy, cnt):
                     if L < 0:
                         return -1
                     out[g, :, c0:c1] += o[:, :c1 - c0]
+                    stores[g, :, c0:c1] += 1
                     busy[f % count] += L
                     f += 1
     return 0
@@ -379,6 +389,7 @@ def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out, nr, nc, tr, cnt):
         for j in range(Ca):
             w[0, j] = Wt[q // tp, q % tp, j]
             wq[0, j] = q
+            cnt[B_W] += q // tp < nr and q % tp < tr and j < nc
         for r in range(L):
             for j in range(nc):
                 v = wq[r, j]
@@ -404,6 +415,7 @@ def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out, nr, nc, tr, cnt):
                     if 0 <= e < T:
                         x[i, 0] = X[e // tp, e % tp, i]
                         x_tag[i, 0] = e
+                        cnt[B_IN] += i < nr and e % tp < tr
                     else:
                         x_tag[i, 0] = -1
                 tag = x_tag[i, j]
@@ -438,7 +450,7 @@ def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out, nr, nc, tr, cnt):
 
 
 @njit(cache=True)
-def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy, cnt):
+def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy, cnt, stores):
     """All folds of a grouped GEMM under kcr: the reduction index is c * RS + tap; taps
     in chunks of ``tp`` (the last padded with zero taps); for every group and chunk,
     rows C, columns N, stream M x tp."""
@@ -469,6 +481,7 @@ def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy, cnt):
                     if L < 0:
                         return -1
                     out[g, :, c0:c1] += o[:, :c1 - c0]
+                    stores[g, :, c0:c1] += 1
                     busy[f % count] += L
                     f += 1
     return 0
@@ -548,6 +561,7 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
             if f >= 0:
                 xm[i, 0] = ring_m[(t - i) % Ra]
                 x[i, 0] = X[f, xm[i, 0], i]
+                cnt[B_IN + xo // 2] += i < nr[f]
             for j in range(Ca):
                 f = xf[i, j]
                 if f >= 0 and i < nr[f] and j < nc[f]:
@@ -609,6 +623,7 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
                 sr[0, j] = Ra - 1 - u
                 if Ra - 1 - u < nr[f] and j < nc[f]:
                     cnt[so + 1] += 1
+                    cnt[B_IN + so // 2] += 1          # read from the buffer
                 lu[j] = u + 1
                 if lu[j] == Ra:
                     lf[j] = f + 1
@@ -634,16 +649,18 @@ def _operands(a, b, df, g, r0, r1, c0, c1, S, X):
 
 
 @njit(cache=True)
-def _scatter(df, g, c0, c1, o, out):
-    """Add a ws/is fold's outputs o (T, Ca) to out (G, M, N)."""
+def _scatter(df, g, c0, c1, o, out, stores):
+    """Add a ws/is fold's outputs o (T, Ca) to out (G, M, N) (and count the stores)."""
     if df == WS:
         out[g, :, c0:c1] += o[:, :c1 - c0]
+        stores[g, :, c0:c1] += 1
     else:
         out[g, c0:c1, :] += o[:, :c1 - c0].T
+        stores[g, c0:c1, :] += 1
 
 
 @njit(cache=True)
-def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt):
+def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores):
     """All folds of a grouped GEMM: a (G, M, K), b (G, K, N), out (G, M, N) += a @ b.
     ``busy[arr]`` accumulates each array's cycles. ``overlapped``: ws/is folds of each
     array run back to back with shadow preload (:func:`_chain_stationary`). Returns -1 on
@@ -688,13 +705,14 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt):
                     o = np.zeros((Ra, Ca), dtype=out.dtype)
                     L = _fold_os(A, B, T, Ra, Ca, o, r1 - r0, c1 - c0, cnt)
                     out[g, r0:r1, c0:c1] += o[:r1 - r0, :c1 - c0]
+                    stores[g, r0:r1, c0:c1] += 1
                 else:
                     S = np.zeros((Ra, Ca), dtype=out.dtype)
                     X = np.zeros((T, Ra), dtype=out.dtype)
                     _operands(a, b, df, g, r0, r1, c0, c1, S, X)
                     o = np.zeros((T, Ca), dtype=out.dtype)
                     L = _fold_stationary(S, X, T, Ra, Ca, o, r1 - r0, c1 - c0, so, xo, cnt)
-                    _scatter(df, g, c0, c1, o, out)
+                    _scatter(df, g, c0, c1, o, out, stores)
                 if L < 0:
                     return -1
                 busy[f % count] += L
@@ -720,7 +738,7 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt):
             for q in range(n):
                 O_all[arr + q * count] = O[q]
         for f in range(F):                   # fold results added in fold order
-            _scatter(df, where[f, 0], where[f, 1], where[f, 2], O_all[f], out)
+            _scatter(df, where[f, 0], where[f, 1], where[f, 2], O_all[f], out, stores)
     return 0
 
 
@@ -733,11 +751,22 @@ class PEResult:
     array_cycles: tuple     # cycles each array is busy (counts, not indices)
     counts: dict | None = None  # what the model counted (rs: buffer reads, spad writes)
     registers: dict | None = None   # operand -> (reads, writes) of the PE registers, all PEs
+    buffer: dict | None = None      # operand -> (reads, writes) of the innermost shared level
 
 
 def register_counts(cnt) -> dict:
     """The counter array of a run -> operand -> (reads, writes) of its registers."""
     return {op: (int(cnt[i]), int(cnt[i + 1])) for op, i in REGISTER_SLOTS.items()}
+
+
+def buffer_counts(cnt, stores) -> dict:
+    """operand -> (reads, writes) elements of the array's own accesses to the innermost
+    shared level holding it: the real values its feeders and preloads read, and the
+    partial sums it stores, each read back (read-add-write) unless it is the output's
+    first (``stores``: per output, how often the array stored it)."""
+    n = int(stores.sum())
+    return {"input": (int(cnt[B_IN]), 0), "weight": (int(cnt[B_W]), 0),
+            "output": (n - int(np.count_nonzero(stores)), n)}
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
@@ -764,6 +793,7 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     out = np.zeros((a.shape[0], a.shape[1], b.shape[2]), dtype=dt)
     busy = np.zeros(count, dtype=np.int64)
     cnt = np.zeros(N_COUNTS, dtype=np.int64)
+    stores = np.zeros(out.shape, dtype=np.int64)   # per output: times the array stored it
     G, M, K = a.shape
     if K % rs:
         raise ValueError(f"reduction K = {K} is not a multiple of rs = {rs}")
@@ -773,21 +803,22 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
         raise ValueError(f"dataflow {dataflow!r} does not apply to a GEMM of {dims}")
     code = DATAFLOW_CODE[dataflow]
     if code == DW:
-        rc = _run_folds_dw(a, b, rows, cols, count, out, busy, cnt)
+        rc = _run_folds_dw(a, b, rows, cols, count, out, busy, cnt, stores)
     elif code == KC:
-        rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy, cnt)
+        rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy, cnt, stores)
     elif code == KCR:
         rc = _run_folds_kcr(a, b, rs, kcr_taps(rs, pe_entries)[0], rows, cols, count,
-                            out, busy, cnt)
+                            out, busy, cnt, stores)
     else:
         rc = _run_folds(a, b, code, rows, cols, count,
-                        preload == "overlapped" and df.overlaps, out, busy, cnt)
+                        preload == "overlapped" and df.overlaps, out, busy, cnt, stores)
     if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
     folds = df.plan(dims, rows, cols, pe_entries).folds
     return PEResult(output=out, last_cycle=int(busy.max()) - 1, folds=folds,
-                    array_cycles=tuple(int(v) for v in busy), registers=register_counts(cnt))
+                    array_cycles=tuple(int(v) for v in busy), registers=register_counts(cnt),
+                    buffer=buffer_counts(cnt, stores))
 
 
 def lower(layer, x: np.ndarray, w: np.ndarray):
