@@ -121,6 +121,7 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
     b_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     done = np.zeros((Ra, Ca), dtype=np.int64)
     remaining = Ra * Ca
+    n_a = n_b = n_mac = n_or = n_ba = n_bb = 0       # counts (locals: flushed at the end)
     t = 0
     while True:
         # registers move: a one PE right, b one PE down (in place, far end first)
@@ -132,7 +133,7 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
             if 0 <= k < T:
                 a[i, 0] = A[i, k]
                 a_tag[i, 0] = k
-                cnt[B_IN] += i < nr              # a real row's feeder reads the buffer
+                n_ba += i < nr                   # a real row's feeder reads the buffer
             else:
                 a_tag[i, 0] = -1
         for j in range(Ca):
@@ -143,31 +144,36 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
             if 0 <= k < T:
                 b[0, j] = B[k, j]
                 b_tag[0, j] = k
-                cnt[B_W] += j < nc
+                n_bb += j < nc
             else:
                 b_tag[0, j] = -1
-        for i in range(nr):                      # real PEs latch the operands reaching them
-            for j in range(nc):
-                if a_tag[i, j] >= 0:
-                    cnt[IN_W] += 1
-                if b_tag[i, j] >= 0:
-                    cnt[W_W] += 1
         # every PE with two valid operands multiplies and accumulates
         for i in range(Ra):
             for j in range(Ca):
-                if a_tag[i, j] >= 0 and b_tag[i, j] >= 0:
-                    if a_tag[i, j] != b_tag[i, j]:
+                at, bt = a_tag[i, j], b_tag[i, j]
+                real = i < nr and j < nc
+                if real:                         # real PEs latch the operands reaching them
+                    n_a += at >= 0
+                    n_b += bt >= 0
+                if at >= 0 and bt >= 0:
+                    if at != bt:
                         return -1
                     out[i, j] += a[i, j] * b[i, j]
                     done[i, j] += 1
-                    if i < nr and j < nc:        # the first MAC writes without reading;
-                        cnt[IN_R] += 1           # the finished output is read as it leaves
-                        cnt[W_R] += 1
-                        cnt[O_W] += 1
-                        cnt[O_R] += (done[i, j] > 1) + (done[i, j] == T)
+                    if real:                     # the first MAC writes without reading;
+                        n_mac += 1               # the finished output is read as it leaves
+                        n_or += (done[i, j] > 1) + (done[i, j] == T)
                     if done[i, j] == T:
                         remaining -= 1
                         if remaining == 0:
+                            cnt[IN_W] += n_a
+                            cnt[W_W] += n_b
+                            cnt[IN_R] += n_mac
+                            cnt[W_R] += n_mac
+                            cnt[O_W] += n_mac
+                            cnt[O_R] += n_or
+                            cnt[B_IN] += n_ba
+                            cnt[B_W] += n_bb
                             return t + 1
         t += 1
 
@@ -219,6 +225,7 @@ def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
     p = np.zeros((Ra, Ca), dtype=out.dtype)
     p_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     remaining = T * Ca
+    n_mac = n_or = n_bx = 0                      # counts (locals: flushed at the end)
     t = Ra
     while True:
         for i in range(Ra - 1, -1, -1):          # bottom row first: psums move down
@@ -231,7 +238,7 @@ def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
                     if 0 <= m < T:
                         x[i, 0] = X[m, i]
                         x_tag[i, 0] = m
-                        cnt[B_IN + xo // 2] += i < nr
+                        n_bx += i < nr
                     else:
                         x_tag[i, 0] = -1
                 tag = x_tag[i, j]
@@ -245,13 +252,19 @@ def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
                         return -1
                     p[i, j] = p[i - 1, j] + x[i, j] * s[i, j]
                 p_tag[i, j] = tag
-                if i < nr and j < nc:
-                    cnt[xo + 1] += 1             # the streamed value latched here
-                    _mac_counts(i, nr, so, xo, cnt)
+                if i < nr and j < nc:            # a real MAC, its streamed value
+                    n_mac += 1                   # latched here (see _mac_counts)
+                    n_or += (i > 0) + (i == nr - 1)
                 if i == Ra - 1:                  # leaves the array at the bottom
                     out[tag, j] += p[i, j]
                     remaining -= 1
                     if remaining == 0:
+                        cnt[xo + 1] += n_mac
+                        cnt[so] += n_mac
+                        cnt[xo] += n_mac
+                        cnt[O_W] += n_mac
+                        cnt[O_R] += n_or
+                        cnt[B_IN + xo // 2] += n_bx
                         return t + 1
         t += 1
 
@@ -535,6 +548,7 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
     cur_f, cur_m = -1, -1                         # last element issued into row 0
     remaining = F * T * Ca
     limit = F * (T + 2 * Ra + Ca) + 16
+    n_mac = n_or = n_bx = n_sw = n_bs = 0         # counts (locals: flushed at the end)
     t = 0
     while t < limit:
         # 1. issue into row 0: the fold's next element, or the next fold's first once
@@ -561,11 +575,7 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
             if f >= 0:
                 xm[i, 0] = ring_m[(t - i) % Ra]
                 x[i, 0] = X[f, xm[i, 0], i]
-                cnt[B_IN + xo // 2] += i < nr[f]
-            for j in range(Ca):
-                f = xf[i, j]
-                if f >= 0 and i < nr[f] and j < nc[f]:
-                    cnt[xo + 1] += 1                  # latched by a real PE
+                n_bx += i < nr[f]
         # 3. PEs (bottom row first: partial sums move down). A PE meeting a new fold's
         #    first element takes its shadow (as it was last cycle) into its active register
         for i in range(Ra - 1, -1, -1):
@@ -589,12 +599,21 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
                     p[i, j] = p[i - 1, j] + x[i, j] * wa[i, j]
                 pf[i, j] = f
                 pm[i, j] = m
-                if i < nr[f] and j < nc[f]:
-                    _mac_counts(i, nr[f], so, xo, cnt)
+                if i < nr[f] and j < nc[f]:           # a real MAC, its streamed value
+                    n_mac += 1                        # latched here (see _mac_counts)
+                    n_or += (i > 0) + (i == nr[f] - 1)
                 if i == Ra - 1:                       # leaves the array at the bottom
                     O[f, m, j] += p[i, j]
                     remaining -= 1
                     if remaining == 0:
+                        cnt[xo + 1] += n_mac
+                        cnt[so] += n_mac
+                        cnt[xo] += n_mac
+                        cnt[O_W] += n_mac
+                        cnt[O_R] += n_or
+                        cnt[B_IN + xo // 2] += n_bx
+                        cnt[so + 1] += n_sw
+                        cnt[B_IN + so // 2] += n_bs
                         return t + 1
         # 4. shadow chains (bottom first): a value in transit moves down one row; column
         #    j pushes the next fold's values (row Ra-1's first) into row 0 from the cycle
@@ -608,7 +627,7 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
                         return -1                     # would overwrite a value not yet taken
                     g = sf[i - 1, j]
                     if g >= 0 and 0 <= sr[i - 1, j] < nr[g] and j < nc[g]:
-                        cnt[so + 1] += 1
+                        n_sw += 1
                     wsh[i, j] = wsh[i - 1, j]
                     sf[i, j] = sf[i - 1, j]
                     sr[i, j] = sr[i - 1, j]
@@ -622,8 +641,8 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
                 sf[0, j] = f
                 sr[0, j] = Ra - 1 - u
                 if Ra - 1 - u < nr[f] and j < nc[f]:
-                    cnt[so + 1] += 1
-                    cnt[B_IN + so // 2] += 1          # read from the buffer
+                    n_sw += 1
+                    n_bs += 1                         # read from the buffer
                 lu[j] = u + 1
                 if lu[j] == Ra:
                     lf[j] = f + 1
