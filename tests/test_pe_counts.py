@@ -142,3 +142,24 @@ def test_hand_derived_register_counts(df):
     writes = {"os": (30, 30), "ws": (30, 13), "is": (13 * 5, 30), "dw": (30, 6),
               "kc": (30, 13), "kcr": (30, 13), "rs": (30, 6 * 5)}[df]
     assert (got["input"][1], got["weight"][1]) == writes
+
+
+@pytest.mark.parametrize("spec", ["eyeriss_like", "examples/zigzag/eyeriss_like.yaml",
+                                  "examples/zigzag/tpu_like.yaml",
+                                  "examples/zigzag/edge_tpu_like.yaml"])
+def test_shipped_architectures_with_pe_levels_count_as_priced(spec):
+    """Every shipped architecture with per-PE levels (eyeriss_like's spads under rs; the
+    ZigZag transcriptions' register files under kcr and kc): on a small conv, the
+    executor's counted table == the cost model's, bit-exact output and exact cycles."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    a = arch.load(spec if spec == "eyeriss_like" else str(root / spec))
+    assert a.pe_levels
+    layer = conv("c", 1, 8, 6, 6, 12, 3, pad=1)
+    m = seed_mapping(layer, a)
+    x, w = operands(layer, 7)
+    ex = execute_nest(m, a, x, w)
+    assert np.array_equal(ex.output, conv2d_layer(layer, x, w))
+    assert np.array_equal(ex.pe_output, ex.output)
+    assert ex.pe.last_cycle == mapping_compute_cycles(m, a)
+    assert ex.access == _ints(CostModel(a).access(layer, points_of(m, a)))
