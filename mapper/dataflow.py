@@ -201,7 +201,9 @@ class Fold:
     for outputs, partial-sum writes per element), ``accesses`` (operand -> element
     reads from the innermost shared buffer, all folds; for outputs its partial-sum
     writes: what the cost model charges) and ``pe_writes`` (input, weight -> elements
-    written into ``scope: pe`` registers/scratchpads, all PEs) and ``hops`` (operand
+    written into ``scope: pe`` registers/scratchpads, all PEs: a moving operand once
+    per MAC, a preloaded stationary one at every register it passes down its column,
+    :func:`shift_writes`; what :mod:`sim.pe` counts) and ``hops`` (operand
     moves from one PE to its neighbour, whole layer: what the array's hop energy
     prices)."""
     row_folds: int
@@ -348,9 +350,12 @@ class Dataflow:
                     f *= self._copies(op, a, dims)
             reads[op] = f
         acc = {op: el[op] * reads[op] for op in OPERAND_DIMS}
-        # pe registers: the stationary operand is written once per load into the array,
-        # a moving one latched by every PE that uses it, once per MAC
-        pe = {op: acc[op] if op == self.stationary else el["macs"] for op in ("input", "weight")}
+        # pe registers: a moving operand is latched by every PE that uses it, once per
+        # MAC; the stationary one shifts down its column at every load, a value for row r
+        # latched by the r + 1 registers it passes (each fold loads its real rows)
+        pe = {op: el["macs"] for op in ("input", "weight")}
+        if self.stationary in pe:
+            pe[self.stationary] = outer * ext["cols"] * shift_writes(ext["rows"], rows)
         # every MAC passes one operand along each linked axis (os: a right, b down;
         # ws/is/kc: the stream right, the partial sum down; dw: the partial sum down)
         hops = elements(dims)["macs"] * len(self.links)
@@ -361,6 +366,21 @@ class Dataflow:
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def shift_writes(n: int, rows: int, taps: int = 1, per_pe: int = 1) -> int:
+    """Register writes of one array column as ``n`` rows' stationary values are loaded
+    fold by fold (``rows`` rows a fold, the last fold the rest) through a shift chain
+    entered at the top: each PE holds ``per_pe`` registers of the chain, ``taps`` of them
+    real, and a value ending in chain register q (counting from the top, 0) is latched by
+    the q + 1 registers it passes: per fold of ``r`` real rows, the values of PE i, tap u
+    end in q = i * per_pe + u, so ``taps * per_pe * r (r - 1) / 2 + r * taps (taps + 1) / 2``
+    (``r (r + 1) / 2`` with one register per PE). Padding values (rows or taps beyond
+    the layer) are not counted."""
+    total = 0
+    for r in [rows] * (n // rows) + ([n % rows] if n % rows else []):
+        total += taps * per_pe * r * (r - 1) // 2 + r * taps * (taps + 1) // 2
+    return total
 
 
 def rs_pq(S: int, N: int, C: int, pe_entries: dict | None) -> tuple[int, int]:
@@ -561,8 +581,9 @@ class KCR(Dataflow):
     along the row, re-streamed for each fold of the filters: ``G M C R S x ceil(N/Ca)``);
     weights once (``G N C R S``); partial sums written once per row fold and tap chunk
     (``G M N x ceil(C/Ra) x chunks``). ``scope: pe`` writes (``pe_writes``): every
-    weight once into its PE's register file, a streamed input latched by every PE it
-    meets, once per MAC.
+    weight latched by each register of its column's chain that it passes (the value
+    ending in chain register q by q + 1 of them: :func:`shift_writes`), a streamed input
+    latched by every PE it meets, once per MAC.
     """
 
     def fold_cycles(self, rows, cols, stream):
@@ -580,7 +601,12 @@ class KCR(Dataflow):
         el = elements(dims)
         reads = {"input": cf, "weight": 1, "output": rf * chunks}
         acc = {op: el[op] * reads[op] for op in OPERAND_DIMS}
-        pe = {"input": el["macs"], "weight": acc["weight"]}
+        # the weights shift down each column's chain of rows x t registers (a value
+        # latched by every register it passes), chunk by chunk (the last chunk's padding
+        # taps are not real values); a streamed input is latched once per MAC
+        RS = R * S
+        wr = sum(shift_writes(C, rows, min(t, RS - ch * t), t) for ch in range(chunks))
+        pe = {"input": el["macs"], "weight": G * N * wr}
         return Fold(row_folds=rf, col_folds=cf, folds=G * chunks * rf * cf, stream=Mx * t,
                     fold_cycles=t * (rows + Mx) + rows + cols - 2, reads=reads,
                     accesses=acc, pe_writes=pe,

@@ -168,18 +168,36 @@ class Costs:
 
 def pe_access(arch: Architecture, layer: MacLayer, pts: Points) -> dict:
     """(level, operand) -> (read, write) bytes of the ``scope: pe`` levels, summed over
-    the PEs, per point.
+    the PEs, per point: what the register-by-register PE models (:mod:`sim.pe`) do and
+    count. The executor (:func:`sim.kernels.nest.execute_nest`) reports their counts and
+    ``tests/test_pe_counts.py`` holds them equal to these for every dataflow. Only the
+    real PEs of a fold are accessed: an edge fold's padding rows and columns (and kcr's
+    padding taps) are fed zeros and idle.
 
-    Every MAC reads its two operands from the PE's registers and reads and writes one
-    partial sum (at accumulator precision): an operand held at a pe level is read
-    ``MACs`` times, outputs are also written ``MACs`` times. Writes of an input or weight
-    value are the point's dataflow's (:attr:`mapper.dataflow.Fold.pe_writes`): under
-    the GEMM dataflows the stationary operand is written once per load into the array
-    (what the array reads of it from the innermost shared level holding it; the shift
-    through the rows above its PE is the array's hop energy, not a register write) and
-    a moving operand is latched by every PE that uses it, once per MAC; under rs every
-    PE of a filter row's set gets its copy of the row, and an input value is written
-    into a PE's sliding window once per window it enters."""
+    * Every MAC reads its input and weight from the PE's registers: an operand held at a
+      pe level is read ``MACs`` times.
+    * Partial sums (outputs), at accumulator precision: every MAC writes one. It reads
+      the partial sum it adds to, except the first MAC of an output's run through the
+      PE or down the column (it writes its product: nothing to read), and the run's
+      finished sum is read once as it leaves (to the next PE, the column's edge or the
+      buffer): reads = (MACs - runs) + runs = ``MACs``, and writes = ``MACs``. kcr's
+      column output register (one per column, below the array) is no PE's register and
+      is not charged; rs's upward register is the link between PEs (its hops).
+    * Writes of an input or weight value are the dataflow's
+      (:attr:`mapper.dataflow.Fold.pe_writes`): a moving operand is latched by every PE
+      that uses it, once per MAC; the stationary operand of a preloaded fold (ws, is, dw,
+      kc, kcr) shifts down its column's register chain from the top at every load, so a
+      value is latched by every register it passes on the way to its own: r + 1 for row
+      r (kcr: q + 1 for chain register q, a PE holding its taps' registers in a row;
+      :func:`mapper.dataflow.shift_writes`); overlapped preload the same, into the shadow
+      registers (the switch to the shadow is a bank select, no access). Under rs every PE
+      of a filter row's set gets its copy of the row, and an input value is written into
+      a PE's sliding window once per window it enters.
+
+    (In 0.3.0 and before, the stationary operand was charged one write per value and load, as
+    though a bus wrote each register directly: the transit latches through the rows
+    above, which the PE model performs, were charged nowhere; the hop count
+    (:attr:`mapper.dataflow.Fold.hops`) holds only the MACs' moves and still does.)"""
     pe = arch.pe_levels
     if not pe:
         return {}

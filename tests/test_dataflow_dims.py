@@ -46,6 +46,21 @@ def old_plan(name, dims, rows, cols):
     return rf, cf, math.prod(dims[d] for d in outer) * rf * cf, cyc, reads
 
 
+def shifted(name, dims, rows, cols):
+    """Register writes of the stationary operand shifting down the columns, fold by
+    fold: in a fold of r real rows and c real columns each column latches its value for
+    row i in rows 0..i, r (r + 1) / 2 in all; summed over the folds (outer loops too)."""
+    r_, c_, s_, _, _ = _OLD[name]
+    outer = [d for d in ("G", "M", "N", "C", "RS") if d not in set(r_) | set(c_) | set(s_)]
+    rd, cd = math.prod(dims[d] for d in r_), math.prod(dims[d] for d in c_)
+    total = 0
+    for r0 in range(0, rd, rows):
+        r = min(rows, rd - r0)
+        for c0 in range(0, cd, cols):
+            total += min(cols, cd - c0) * sum(i + 1 for i in range(r))
+    return total * math.prod(dims[d] for d in outer)
+
+
 @st.composite
 def layers(draw):
     g = draw(st.sampled_from([1, 1, 2, 4]))
@@ -66,7 +81,8 @@ def layers(draw):
 @given(layers(), st.integers(1, 40), st.integers(1, 40))
 def test_gemm_dataflows_keep_their_plans(layer, rows, cols):
     """folds, per-fold cycles and reads per element are the old ones; the buffer
-    accesses are the im2col elements x reads; the pe writes the old rule's."""
+    accesses are the im2col elements x reads; the pe writes: a moving operand's once per
+    MAC, the stationary one's as it shifts down the columns (:func:`shifted`)."""
     dims = layer_dims(layer)
     g, M, N, K = layer.gemm
     old = {"G": g, "M": M, "N": N, "C": K // (layer.R * layer.S), "RS": layer.R * layer.S}
@@ -80,8 +96,8 @@ def test_gemm_dataflows_keep_their_plans(layer, rows, cols):
         assert (p.row_folds, p.col_folds, p.folds, p.fold_cycles) == (rf, cf, folds, cyc)
         assert p.reads == reads
         assert p.accesses == {op: el[op] * reads[op] for op in el}
-        assert p.pe_writes == {op: el[op] * reads[op] if op == df.stationary else layer.macs
-                               for op in ("input", "weight")}
+        assert p.pe_writes == {op: shifted(name, old, rows, cols) if op == df.stationary
+                               else layer.macs for op in ("input", "weight")}
         assert df.applies(dims) == (name != "dw" or N == 1)
 
 

@@ -46,7 +46,11 @@ def test_hand_derived_plan():
     assert p.fold_cycles == 36 + 567 + 5 == 608
     M, el_in, el_w = 63, 63 * 54, 540
     assert p.accesses == {"input": el_in * 4, "weight": el_w, "output": M * 10 * 2}
-    assert p.pe_writes == {"input": M * 540, "weight": el_w}
+    # weights shift down each column's chain of 4 x 9 registers: the value ending in
+    # register q (from the top) is latched by q + 1 of them; a 4-row fold's chain holds
+    # q = 0..35 (666 latches), the 2-row fold's q = 0..17 (171); 10 columns of filters
+    assert sum(range(1, 37)) == 666 and sum(range(1, 19)) == 171
+    assert p.pe_writes == {"input": M * 540, "weight": (666 + 171) * 10}
     kc = KC.plan(d, 4, 3)
     assert kc.accesses["output"] == 9 * p.accesses["output"]   # kc: R*S psum writes more
     assert kc.accesses["input"] == p.accesses["input"]

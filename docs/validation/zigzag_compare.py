@@ -489,9 +489,12 @@ CAUSES = """\
   more than the final outputs.
 - **register accesses**: both tools price every MAC's register accesses, but count them
   differently: tilesim charges each MAC a read of its weight and input and a read and a
-  write of its partial sum, and a moving operand's write into every PE it reaches;
-  ZigZag skips re-reading a word its innermost loop already holds
-  (`access_same_data_considered_as_no_access`) and rounds a 16-bit partial sum up to one
+  write of its partial sum, a moving operand's write into every PE it reaches, and a
+  stationary weight's write into every register of its column's chain it passes as it
+  is loaded (kcr: rows x taps registers, so late layers of few pixels pay more for
+  loading weights than for reading them); ZigZag models no shift chain, skips re-reading
+  a word its innermost loop already holds (`access_same_data_considered_as_no_access`)
+  and rounds a 16-bit partial sum up to one
   24-bit access of eyeriss_like's rf_16B (tilesim: 16 / 24 of one).
 - **DRAM tiling**: the DRAM traffic differs because the two searches tile differently.
 - **ZZ spatial underfill**: ZigZag's array dimensions unroll K and C (edge_tpu_like: also OX

@@ -54,11 +54,12 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None, arch=None) -> Exe
     show that a broken mapping is caught. Integer operands give an int32 output
     (bit-exact with :func:`sim.kernels.conv2d_layer`), float ones fp32. A mapping with
     tiles at inner levels, given its ``arch``, runs through every level
-    (:func:`sim.kernels.nest.execute_nest`, which returns its own record).
+    (:func:`sim.kernels.nest.execute_nest`, which returns its own record; without the PE
+    model, which ``tilesim verify`` runs on its own, shrunk layer).
     """
     if arch is not None and tiles is None and mapping.tiling.inner:
         from .nest import execute_nest
-        return execute_nest(mapping, arch, x, w)
+        return execute_nest(mapping, arch, x, w, pe_model=False)
     import numba
 
     from tilesim.mapper.tiling import iter_tiles

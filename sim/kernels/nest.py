@@ -27,12 +27,26 @@ tile re-opened after a drain reloads its partial sums the same way down.
 
 Counted bytes: a fill of input charges the tile's rows and columns as the cost model
 does, ``min(H, (rows - 1) * stride + (R - 1) * dilation + 1)`` (the padding inside that
-span is charged, never copied). Not counted here: the array's own reads of the innermost
-levels (:meth:`sim.cost.CostModel.array_access`, proven by :mod:`sim.pe`).
+span is charged, never copied).
+
+The array and the ``scope: pe`` levels (per-PE registers): with ``pe_model`` (by default
+whenever the architecture has pe levels) the executor also runs the mapping's
+register-by-register PE model (:func:`sim.pe.simulate_mapping`: the systolic models or
+row stationary, every dataflow) once over the whole layer, as the cost model's plan has
+it (the array runs the layer fold by fold whatever the buffer tiles:
+:class:`mapper.dataflow.RowStationary`'s docstring), and adds what that model counted:
+the array's own accesses to the innermost shared level holding each operand (values its
+feeders and preloads read; partial sums it stores, each read back unless it is the
+output's first: :meth:`sim.cost.CostModel.array_access`), and each pe level's reads and
+writes of the registers of the operands it holds (summed over the PEs:
+:func:`sim.cost.pe_access`); elements x the operand's bytes, partial sums at accumulator
+precision. ``access`` is then the whole table the cost model prices. Its output and
+cycles come back too (``pe``, ``pe_output``), for the bit-exact and cycle checks.
+Without it ``access`` has the transfers alone and no pe level rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,28 +62,62 @@ _OPDIMS = {"input": ("n", "p", "q", "g", "c"), "weight": ("g", "w", "c"),
 @dataclass(frozen=True)
 class NestExecution:
     """The output (N, K, P, Q), the innermost tiles computed and the bytes moved:
-    (level, operand) -> (read, write), DRAM included, array accesses excluded."""
+    (level, operand) -> (read, write), DRAM included; the array's accesses and the pe
+    levels' only when the PE model ran (``pe``; module doc)."""
     output: np.ndarray
     tiles: int
     access: dict
     top_tile_bytes: dict = None   # operand -> bytes of its largest tile at its first holder
+    pe: object = None             # the PE model's PEResult (cycles, register counts), if run
+    pe_output: np.ndarray = None  # ... and its output (N, K, P, Q)
 
 
 def _cdiv(a, b):
     return -(-a // b)
 
 
-def execute_nest(mapping, arch, x: np.ndarray, w: np.ndarray) -> NestExecution:
+def execute_nest(mapping, arch, x: np.ndarray, w: np.ndarray,
+                 pe_model: bool | None = None) -> NestExecution:
     """Run ``mapping`` on ``arch`` with input ``x`` (N, C, H, W) and weights ``w``
     (K, C/G, R, S). The tiling's k tiles must be aligned to groups (a multiple of K/G or
-    a divisor of it), as every mapspace tile is."""
+    a divisor of it), as every mapspace tile is. ``pe_model`` (default: ``arch`` has
+    ``scope: pe`` levels) also runs the PE model for the pe levels' counts (module doc);
+    without it their rows stay (0, 0)."""
     import numba
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        return _run(mapping, arch, x, w)
+        ex = _run(mapping, arch, x, w)
+        if pe_model is None:
+            pe_model = bool(arch.pe_levels)
+        if pe_model:
+            return _with_pe(ex, mapping, arch, x, w)
+        pe = {lvl.name for lvl in arch.pe_levels}
+        return replace(ex, access={k: v for k, v in ex.access.items() if k[0] not in pe})
     finally:
         numba.set_num_threads(threads)
+
+
+def _with_pe(ex: NestExecution, m, arch, x, w) -> NestExecution:
+    """``ex`` with the PE model's run and its counts: the array's accesses added to the
+    innermost shared level holding each operand, the registers' in the pe levels' rows."""
+    from tilesim.mapper.tiling import operand_bytes
+
+    from ..pe import simulate_mapping
+    out, r = simulate_mapping(m, x, w)
+    pb = operand_bytes(m.layer, arch)
+    access = dict(ex.access)
+    for op, (rd, wr) in r.buffer.items():
+        b = pb["accumulator" if op == "output" else op]
+        key = ([lvl.name for lvl in arch.onchip if op in lvl.holds][-1], op)
+        r0, w0 = access[key]
+        access[key] = (r0 + int(rd * b), w0 + int(wr * b))
+    for lvl in arch.pe_levels:
+        for op in lvl.holds:
+            b = pb["accumulator" if op == "output" else op]
+            rd, wr = r.registers[op]
+            access[(lvl.name, op)] = (int(rd * b), int(wr * b))
+    return replace(ex, access=access, pe=r, pe_output=out)
 
 
 def _run(m, arch, x, w) -> NestExecution:

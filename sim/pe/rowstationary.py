@@ -30,6 +30,13 @@ the previous cycle, then all registers update.
   total in its upward register; the top row's total is added into the buffer's output
   (a partial-sum write).
 
+Counted in the registers (:attr:`PEResult.registers`, real PEs only: a real filter
+row, output row, filter and channel): spad writes as above; each real MAC reads its
+filter and ifmap spad entries and writes the accumulator, which it reads unless it is
+the first MAC of (x, f); the finished sum is read once as it is handed up (the upward
+register is the link between PEs, not counted). Reads and writes of partial sums: one
+per MAC each.
+
 The pass ends with the top row's last output. Integer operands accumulate in int32
 with wrap-around (bit-exact with the reference kernels).
 """
@@ -43,13 +50,18 @@ from tilesim.mapper.dataflow import layer_dims
 
 from .systolic import PEResult
 
-# cnt indices
-IN_READS, W_READS, PSUM_WRITES, IN_SPAD, W_SPAD = range(5)
+# cnt indices: buffer reads, partial-sum writes, spad writes; then the register reads
+# (spads) and the psum register's reads and writes
+IN_READS, W_READS, PSUM_WRITES, IN_SPAD, W_SPAD, IN_REG_R, W_REG_R, O_REG_R, O_REG_W, \
+    PSUM_READS = range(10)
 
 
 @njit(cache=True)
-def _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q, sw, dw, pw, W, seen, cnt):
-    """One pass; returns its cycles (last-output cycle index + 1), -1 on a tag mismatch."""
+def _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q, sw, dw, pw, W, seen, cnt,
+          stored):
+    """One pass; returns its cycles (last-output cycle index + 1), -1 on a tag mismatch.
+    ``stored`` marks the outputs of ``og`` the array has stored before (a store to one
+    of them reads it back: read-add-write)."""
     Hc, E = inrow.shape
     F = S * p * q
     L = Q * F
@@ -115,9 +127,18 @@ def _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q, sw, dw, pw, W
                 if rem % (q * S) == 0:
                     acc[u, v] = 0
                 acc[u, v] += wsp[u, v, f, c, s] * win[u, v, c, s]
+                real = frow[u] >= 0 and outrow[v] >= 0 and filt[v, f] >= 0
+                if real and chan[u, c] >= 0:     # a real MAC: both spads read, the psum
+                    cnt[IN_REG_R] += 1           # written (read unless it is the first
+                    cnt[W_REG_R] += 1            # MAC of (x, f))
+                    cnt[O_REG_W] += 1
+                    if rem % (q * S) != 0:
+                        cnt[O_REG_R] += 1
                 if rem % (q * S) != q * S - 1:
                     rtag[u, v] = -1
                     continue
+                if real and chan[u, 0] >= 0:     # the finished sum is read as it is
+                    cnt[O_REG_R] += 1            # handed up
                 tot = acc[u, v]
                 if u + 1 < Hc:
                     if rtag[u + 1, v] != x * p + f:
@@ -131,6 +152,9 @@ def _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q, sw, dw, pw, W
                     if n >= 0 and o >= 0:
                         og[n, o, x] += tot
                         cnt[PSUM_WRITES] += 1
+                        if stored[n, o, x]:
+                            cnt[PSUM_READS] += 1
+                        stored[n, o, x] = True
         if not busy:
             return last_out + 1
         t += 1
@@ -156,7 +180,8 @@ def simulate_rs(layer, x: np.ndarray, w: np.ndarray, rows: int, cols: int, count
     x, w = x.astype(dt), w.astype(dt)
     out = np.zeros((B, G, Kg, P, Q), dtype=dt)
     busy = np.zeros(count, dtype=np.int64)
-    cnt = np.zeros(5, dtype=np.int64)
+    cnt = np.zeros(10, dtype=np.int64)
+    stored = np.zeros((B, G, Kg, P, Q), dtype=np.bool_)
     Hc, E = tv * Rh, th * e
     seen = np.empty((Cg, H, W), dtype=np.int64)
     f = 0
@@ -195,7 +220,7 @@ def simulate_rs(layer, x: np.ndarray, w: np.ndarray, rows: int, cols: int, count
                                         inrow[u, v] = r if 0 <= r < H else -1
                             seen[:] = -1
                             n = _pass(xg, wg, og, inrow, chan, filt, frow, outrow, S, Q, p, q,
-                                      sw, dw, pw, W, seen, cnt)
+                                      sw, dw, pw, W, seen, cnt, stored[b, g])
                             if n < 0:
                                 raise RuntimeError("PE model (rs): partial sums met out of "
                                                    "step (tag mismatch); the schedule is wrong")
@@ -206,8 +231,14 @@ def simulate_rs(layer, x: np.ndarray, w: np.ndarray, rows: int, cols: int, count
               "output": int(cnt[PSUM_WRITES]), "input spad": int(cnt[IN_SPAD]),
               "weight spad": int(cnt[W_SPAD])}
     o = np.ascontiguousarray(o)
+    regs = {"input": (int(cnt[IN_REG_R]), int(cnt[IN_SPAD])),
+            "weight": (int(cnt[W_REG_R]), int(cnt[W_SPAD])),
+            "output": (int(cnt[O_REG_R]), int(cnt[O_REG_W]))}
     return o, PEResult(output=o, last_cycle=int(busy.max()) - 1, folds=f,
-                       array_cycles=tuple(int(v) for v in busy), counts=counts)
+                       array_cycles=tuple(int(v) for v in busy), counts=counts,
+                       registers=regs,
+                       buffer={"input": (counts["input"], 0), "weight": (counts["weight"], 0),
+                               "output": (int(cnt[PSUM_READS]), counts["output"])})
 
 
 def simulate_rs_mapping(mapping, x: np.ndarray, w: np.ndarray):

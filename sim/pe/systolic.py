@@ -81,6 +81,20 @@ Conventions (the same as SCALE-Sim's and :mod:`sim.cost`'s):
   produced, the first cycle being 0 (SCALE-Sim's "Total Cycles"), i.e. the number of
   cycles minus one; with several arrays, the latest over the arrays.
 
+Counted (:attr:`PEResult.registers`: operand -> (reads, writes), summed over the PEs;
+what :func:`sim.cost.pe_access` prices at the ``scope: pe`` levels). Only the real PEs
+of a fold count (rows and columns within the layer; kcr: taps within the filter): an
+edge fold's padding PEs are fed zeros and idle. A register *write* is every latch of a
+real value: a moving operand into each PE it reaches (once per MAC), a stationary value
+into each register of the column chain it passes during preload (r + 1 for row r; kcr:
+q + 1 for chain register q; overlapped: the shadow chain, the switch being a bank
+select). A *read*: each MAC reads its two operands, and the partial sum it adds to
+unless it is the first MAC of the output's run (os: the output's first in its PE; ws,
+is, dw, kc, kcr: row 0 of the column); the run's finished sum is read once more as it
+leaves (os: from the accumulator; the others: from the last real row). So partial sums
+are read and written once per MAC. kcr's column output register is not counted (it is
+no PE's).
+
 Integer operands multiply-accumulate in int32 with wrap-around (bit-exact with the
 reference kernels); float operands in fp32 (partial sums of a ws/is fold are added in
 row order, and fold results added fold by fold, so agreement is to rounding).
@@ -96,20 +110,30 @@ from tilesim.mapper import DATAFLOWS
 from tilesim.mapper.dataflow import PRELOADS, gemm_dims, kcr_taps
 
 OS, WS, IS, DW, KC, KCR, KCO = 0, 1, 2, 3, 4, 5, 6
+# register-access counters (numba boundary): reads and writes of each operand's registers
+IN_R, IN_W, W_R, W_W, O_R, O_W = range(6)
+# ... and the array's reads of the innermost shared level (feeders and preloads); a fold's
+# outputs stored into it are counted per element by the runners (``stores``)
+B_IN, B_W = 6, 7            # = B_IN + operand read slot // 2
+N_COUNTS = 8
+REGISTER_SLOTS = {"input": IN_R, "weight": W_R, "output": O_R}   # + 1: the writes
 DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC, "kcr": KCR,
                  "kco": KCO}   # numba boundary: codes
 
 
 @njit(cache=True)
-def _fold_os(A, B, T, Ra, Ca, out):
-    """One os fold. A (Ra, T) rows' operands, B (T, Ca); out (Ra, Ca) += A @ B.
-    Returns the fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch."""
+def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
+    """One os fold. A (Ra, T) rows' operands, B (T, Ca); out (Ra, Ca) += A @ B; the
+    first ``nr`` rows and ``nc`` columns are real (the rest an edge fold's padding).
+    Adds the real PEs' register accesses to ``cnt`` (module doc, *Counted*). Returns the
+    fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch."""
     a = np.zeros((Ra, Ca), dtype=out.dtype)
     b = np.zeros((Ra, Ca), dtype=out.dtype)
     a_tag = np.full((Ra, Ca), -1, dtype=np.int64)   # -1: no valid operand
     b_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     done = np.zeros((Ra, Ca), dtype=np.int64)
     remaining = Ra * Ca
+    n_a = n_b = n_mac = n_or = n_ba = n_bb = 0       # counts (locals: flushed at the end)
     t = 0
     while True:
         # registers move: a one PE right, b one PE down (in place, far end first)
@@ -121,6 +145,7 @@ def _fold_os(A, B, T, Ra, Ca, out):
             if 0 <= k < T:
                 a[i, 0] = A[i, k]
                 a_tag[i, 0] = k
+                n_ba += i < nr                   # a real row's feeder reads the buffer
             else:
                 a_tag[i, 0] = -1
         for j in range(Ca):
@@ -131,40 +156,88 @@ def _fold_os(A, B, T, Ra, Ca, out):
             if 0 <= k < T:
                 b[0, j] = B[k, j]
                 b_tag[0, j] = k
+                n_bb += j < nc
             else:
                 b_tag[0, j] = -1
         # every PE with two valid operands multiplies and accumulates
         for i in range(Ra):
             for j in range(Ca):
-                if a_tag[i, j] >= 0 and b_tag[i, j] >= 0:
-                    if a_tag[i, j] != b_tag[i, j]:
+                at, bt = a_tag[i, j], b_tag[i, j]
+                real = i < nr and j < nc
+                if real:                         # real PEs latch the operands reaching them
+                    n_a += at >= 0
+                    n_b += bt >= 0
+                if at >= 0 and bt >= 0:
+                    if at != bt:
                         return -1
                     out[i, j] += a[i, j] * b[i, j]
                     done[i, j] += 1
+                    if real:                     # the first MAC writes without reading;
+                        n_mac += 1               # the finished output is read as it leaves
+                        n_or += (done[i, j] > 1) + (done[i, j] == T)
                     if done[i, j] == T:
                         remaining -= 1
                         if remaining == 0:
+                            cnt[IN_W] += n_a
+                            cnt[W_W] += n_b
+                            cnt[IN_R] += n_mac
+                            cnt[W_R] += n_mac
+                            cnt[O_W] += n_mac
+                            cnt[O_R] += n_or
+                            cnt[B_IN] += n_ba
+                            cnt[B_W] += n_bb
                             return t + 1
         t += 1
 
 
 @njit(cache=True)
-def _fold_stationary(S, X, T, Ra, Ca, out):
-    """One ws/is fold. S (Ra, Ca) stationary, X (T, Ra) streamed; out (T, Ca) += X @ S.
-    Returns the fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch."""
-    s = np.zeros((Ra, Ca), dtype=out.dtype)
-    # preload: the stationary operand enters at the top and shifts down one row a cycle
+def _preload(S, Ra, Ca, nr, nc, s, cnt, so):
+    """Serial preload of the stationary operand S (Ra, Ca) into ``s``: it enters at the
+    top and shifts down one row a cycle, row Ra-1's value first. Every real value (row
+    < ``nr``, column < ``nc``) latched by a register counts as a write of operand ``so``
+    (a value for row r is latched by the r + 1 registers it passes)."""
+    tag = np.full((Ra, Ca), -1, dtype=np.int64)   # the row each register's value is for
     for t in range(Ra):
         for i in range(Ra - 1, 0, -1):
             for j in range(Ca):
                 s[i, j] = s[i - 1, j]
+                tag[i, j] = tag[i - 1, j]
         for j in range(Ca):
             s[0, j] = S[Ra - 1 - t, j]
+            tag[0, j] = Ra - 1 - t
+            cnt[B_IN + so // 2] += Ra - 1 - t < nr and j < nc
+        for i in range(nr):
+            for j in range(nc):
+                if 0 <= tag[i, j] < nr:
+                    cnt[so + 1] += 1
+
+
+@njit(cache=True)
+def _mac_counts(i, nr, so, xo, cnt):
+    """A real MAC of a column chain (ws, is, dw, kc, kcr): reads its stationary and
+    streamed operands, writes its partial sum, reads the one from above (not row 0: the
+    chain's first MAC) and, in the last real row, the sum is read as it leaves."""
+    cnt[so] += 1
+    cnt[xo] += 1
+    cnt[O_W] += 1
+    cnt[O_R] += (i > 0) + (i == nr - 1)
+
+
+@njit(cache=True)
+def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
+    """One ws/is fold. S (Ra, Ca) stationary, X (T, Ra) streamed; out (T, Ca) += X @ S;
+    the first ``nr`` rows and ``nc`` columns are real. Adds the real PEs' register
+    accesses to ``cnt`` (``so``, ``xo``: the stationary and streamed operands' read
+    slots). Returns the fold's cycle count (last-output cycle index + 1), -1 on a tag
+    mismatch."""
+    s = np.zeros((Ra, Ca), dtype=out.dtype)
+    _preload(S, Ra, Ca, nr, nc, s, cnt, so)
     x = np.zeros((Ra, Ca), dtype=out.dtype)
     x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     p = np.zeros((Ra, Ca), dtype=out.dtype)
     p_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     remaining = T * Ca
+    n_mac = n_or = n_bx = 0                      # counts (locals: flushed at the end)
     t = Ra
     while True:
         for i in range(Ra - 1, -1, -1):          # bottom row first: psums move down
@@ -177,6 +250,7 @@ def _fold_stationary(S, X, T, Ra, Ca, out):
                     if 0 <= m < T:
                         x[i, 0] = X[m, i]
                         x_tag[i, 0] = m
+                        n_bx += i < nr
                     else:
                         x_tag[i, 0] = -1
                 tag = x_tag[i, j]
@@ -190,27 +264,31 @@ def _fold_stationary(S, X, T, Ra, Ca, out):
                         return -1
                     p[i, j] = p[i - 1, j] + x[i, j] * s[i, j]
                 p_tag[i, j] = tag
+                if i < nr and j < nc:            # a real MAC, its streamed value
+                    n_mac += 1                   # latched here (see _mac_counts)
+                    n_or += (i > 0) + (i == nr - 1)
                 if i == Ra - 1:                  # leaves the array at the bottom
                     out[tag, j] += p[i, j]
                     remaining -= 1
                     if remaining == 0:
+                        cnt[xo + 1] += n_mac
+                        cnt[so] += n_mac
+                        cnt[xo] += n_mac
+                        cnt[O_W] += n_mac
+                        cnt[O_R] += n_or
+                        cnt[B_IN + xo // 2] += n_bx
                         return t + 1
         t += 1
 
 
 @njit(cache=True)
-def _fold_dw(S, X, T, Ra, Ca, out):
+def _fold_dw(S, X, T, Ra, Ca, out, nr, nc, cnt):
     """One dw fold. S (Ra, Ca) stationary, X (T, Ra, Ca) each column's own stream;
-    out (T, Ca)[m, j] += X[m, :, j] . S[:, j]. Returns the fold's cycle count
-    (last-output cycle index + 1), -1 on a tag mismatch."""
+    out (T, Ca)[m, j] += X[m, :, j] . S[:, j]; the first ``nr`` rows and ``nc`` columns
+    are real. Adds the real PEs' register accesses to ``cnt``. Returns the fold's cycle
+    count (last-output cycle index + 1), -1 on a tag mismatch."""
     s = np.zeros((Ra, Ca), dtype=out.dtype)
-    # preload: the stationary operand enters at the top and shifts down one row a cycle
-    for t in range(Ra):
-        for i in range(Ra - 1, 0, -1):
-            for j in range(Ca):
-                s[i, j] = s[i - 1, j]
-        for j in range(Ca):
-            s[0, j] = S[Ra - 1 - t, j]
+    _preload(S, Ra, Ca, nr, nc, s, cnt, W_R)
     x = np.zeros((Ra, Ca), dtype=out.dtype)
     x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     p = np.zeros((Ra, Ca), dtype=out.dtype)
@@ -224,6 +302,7 @@ def _fold_dw(S, X, T, Ra, Ca, out):
                 if 0 <= m < T:
                     x[i, j] = X[m, i, j]
                     x_tag[i, j] = m
+                    cnt[B_IN] += i < nr and j < nc
                 else:
                     x_tag[i, j] = -1
                 tag = x_tag[i, j]
@@ -237,6 +316,9 @@ def _fold_dw(S, X, T, Ra, Ca, out):
                         return -1
                     p[i, j] = p[i - 1, j] + x[i, j] * s[i, j]
                 p_tag[i, j] = tag
+                if i < nr and j < nc:
+                    cnt[IN_W] += 1               # the column feeder's value latched here
+                    _mac_counts(i, nr, W_R, IN_R, cnt)
                 if i == Ra - 1:                  # leaves the array at the bottom
                     out[tag, j] += p[i, j]
                     remaining -= 1
@@ -246,7 +328,7 @@ def _fold_dw(S, X, T, Ra, Ca, out):
 
 
 @njit(cache=True)
-def _run_folds_dw(a, b, Ra, Ca, count, out, busy):
+def _run_folds_dw(a, b, Ra, Ca, count, out, busy, cnt, stores):
     """All folds of a grouped GEMM under dw: rows K, columns the flattened (group,
     filter) pairs q = g * N + n, stream M. a (G, M, K), b (G, K, N), out (G, M, N)."""
     G, M, K = a.shape
@@ -265,18 +347,19 @@ def _run_folds_dw(a, b, Ra, Ca, count, out, busy):
                 S[:r1 - r0, q - c0] = b[g, r0:r1, n]
                 X[:, :r1 - r0, q - c0] = a[g, :, r0:r1]
             o = np.zeros((T, Ca), dtype=out.dtype)
-            L = _fold_dw(S, X, T, Ra, Ca, o)
+            L = _fold_dw(S, X, T, Ra, Ca, o, r1 - r0, c1 - c0, cnt)
             if L < 0:
                 return -1
             for q in range(c0, c1):
                 out[q // N, :, q % N] += o[:, q - c0]
+                stores[q // N, :, q % N] += 1
             busy[f % count] += L
             f += 1
     return 0
 
 
 @njit(cache=True)
-def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy):
+def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy, cnt, stores):
     """All folds of a grouped GEMM under kc: the reduction index is c * RS + t (channel
     c, tap t); for every group and tap, rows C, columns N, stream M (ws folds)."""
     G, M, K = a.shape
@@ -298,32 +381,45 @@ def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy):
                         S[i, :c1 - c0] = b[g, k, c0:c1]
                         X[:, i] = a[g, :, k]
                     o = np.zeros((T, Ca), dtype=out.dtype)
-                    L = _fold_stationary(S, X, T, Ra, Ca, o)
+                    L = _fold_stationary(S, X, T, Ra, Ca, o, r1 - r0, c1 - c0, W_R, IN_R,
+                                         cnt)
                     if L < 0:
                         return -1
                     out[g, :, c0:c1] += o[:, :c1 - c0]
+                    stores[g, :, c0:c1] += 1
                     busy[f % count] += L
                     f += 1
     return 0
 
 
 @njit(cache=True)
-def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out):
+def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out, nr, nc, tr, cnt):
     """One kcr fold. Wt (Ra, tp, Ca): PE(i, j)'s weight for tap u is Wt[i, u, j]; X (Mp,
     tp, Ra): row i's input for pixel m, tap u; out (Mp, Ca)[m, j] += sum over u, i of
-    X[m, u, i] Wt[i, u, j]. Returns the fold's cycle count (last-output cycle index + 1),
-    -1 on a tag mismatch."""
+    X[m, u, i] Wt[i, u, j]; the first ``nr`` rows, ``nc`` columns and ``tr`` taps are
+    real (the rest padding). Adds the real PEs' register accesses to ``cnt``. Returns the
+    fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch."""
     L = Ra * tp
     w = np.zeros((L, Ca), dtype=out.dtype)      # per column: chain of Ra x tp registers
+    wq = np.full((L, Ca), -1, dtype=np.int64)   # the register each value ends in
     # preload: one value a cycle into the chain's head, the deepest register's first;
-    # every register passes its value one place down
+    # every register passes its value one place down (a real value, one for a real row
+    # and tap, is latched by every register it passes: all in real PEs)
     for t in range(L):
         for q in range(L - 1, 0, -1):
             for j in range(Ca):
                 w[q, j] = w[q - 1, j]
+                wq[q, j] = wq[q - 1, j]
         q = L - 1 - t                           # the register this value ends in
         for j in range(Ca):
             w[0, j] = Wt[q // tp, q % tp, j]
+            wq[0, j] = q
+            cnt[B_W] += q // tp < nr and q % tp < tr and j < nc
+        for r in range(L):
+            for j in range(nc):
+                v = wq[r, j]
+                if v >= 0 and v // tp < nr and v % tp < tr:
+                    cnt[W_W] += 1
     T = Mp * tp
     x = np.zeros((Ra, Ca), dtype=out.dtype)
     x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
@@ -344,6 +440,7 @@ def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out):
                     if 0 <= e < T:
                         x[i, 0] = X[e // tp, e % tp, i]
                         x_tag[i, 0] = e
+                        cnt[B_IN] += i < nr and e % tp < tr
                     else:
                         x_tag[i, 0] = -1
                 tag = x_tag[i, j]
@@ -358,6 +455,9 @@ def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out):
                         return -1
                     p[i, j] = p[i - 1, j] + x[i, j] * w[i * tp + u, j]
                 p_tag[i, j] = tag
+                if i < nr and j < nc and u < tr:
+                    cnt[IN_W] += 1
+                    _mac_counts(i, nr, W_R, IN_R, cnt)
                 if i == Ra - 1:                  # into the column's output register
                     if u == 0:
                         acc[j] = p[i, j]
@@ -375,7 +475,7 @@ def _fold_kcr(Wt, X, Mp, tp, Ra, Ca, out):
 
 
 @njit(cache=True)
-def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy):
+def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy, cnt, stores):
     """All folds of a grouped GEMM under kcr: the reduction index is c * RS + tap; taps
     in chunks of ``tp`` (the last padded with zero taps); for every group and chunk,
     rows C, columns N, stream M x tp."""
@@ -401,25 +501,33 @@ def _run_folds_kcr(a, b, RS, tp, Ra, Ca, count, out, busy):
                                 Wt[i, u, :c1 - c0] = b[g, k, c0:c1]
                                 X[:, u, i] = a[g, :, k]
                     o = np.zeros((M, Ca), dtype=out.dtype)
-                    L = _fold_kcr(Wt, X, M, tp, Ra, Ca, o)
+                    L = _fold_kcr(Wt, X, M, tp, Ra, Ca, o, r1 - r0, c1 - c0,
+                                  min(tp, RS - ch * tp), cnt)
                     if L < 0:
                         return -1
                     out[g, :, c0:c1] += o[:, :c1 - c0]
+                    stores[g, :, c0:c1] += 1
                     busy[f % count] += L
                     f += 1
     return 0
 
 
 @njit(cache=True)
-def _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, real_cols, real_pix, out, counts):
+def _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, real_cols, real_pix, out, counts, cnt):
     """One kco fold on all L lanes (arrays) at once. Wt (E, Ra, Ca): PE(i, j)'s weight for
     reduction step u; X (L, Mp, E, Ra): lane l's row-i input for pixel step s, step u;
     out (L, Mp, Ca)[l, s, j] += sum over u, i of X[l, s, u, i] Wt[u, i, j]. ``real_rows``
     (E,): rows holding a real channel at step u; ``real_cols``: columns holding a real
     filter; ``real_pix`` (L,): lane l's real pixel steps. Adds to ``counts`` the buffer's
     element reads of inputs (feeder pushes) and weights (bus reads) and the outputs
-    written, real elements only. Returns the fold's cycle count (last-output cycle
-    index + 1), -1 on a tag mismatch or lanes out of step."""
+    written, real elements only, and to ``cnt`` the real PEs' register accesses (module
+    doc, *Counted*: a real MAC is one of a real row, column and lane pixel step; it reads
+    its input and weight registers, writes its partial sum and reads the one from above
+    (not in row 0), and the last real row's sum is read once more as it leaves for the
+    column's output register; the weight bus's latch into a lane idling on a padding
+    pixel step is not counted, as an edge fold's padding PEs are not). Returns the fold's
+    cycle count (last-output cycle index + 1), -1 on a tag mismatch or lanes out of
+    step."""
     L = X.shape[0]
     T = Mp * E
     x = np.zeros((L, Ra, Ca), dtype=out.dtype)
@@ -474,6 +582,16 @@ def _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, real_cols, real_pix, out, counts)
                             return -1
                         p[l, i, j] = p[l, i - 1, j] + x[l, i, j] * w[l, i, j]
                     p_tag[l, i, j] = tag
+                    if tag // E < real_pix[l] and i < real_rows[tag % E] and j < real_cols:
+                        cnt[IN_W] += 1            # latched on its way right
+                        cnt[W_W] += 1             # the bus's latch for this lane
+                        cnt[IN_R] += 1
+                        cnt[W_R] += 1
+                        cnt[O_W] += 1
+                        if i > 0:
+                            cnt[O_R] += 1         # the partial sum from above
+                        if i == real_rows[tag % E] - 1:
+                            cnt[O_R] += 1         # read as it leaves the last real row
                     if i == Ra - 1:               # into the column's output register
                         u = tag % E
                         if u == 0:
@@ -495,7 +613,7 @@ def _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, real_cols, real_pix, out, counts)
 
 
 @njit(cache=True)
-def _run_folds_kco(a, b, RS, Ra, Ca, count, out, busy, counts):
+def _run_folds_kco(a, b, RS, Ra, Ca, count, out, busy, counts, cnt, stores):
     """All folds of a grouped GEMM under kco: the reduction index is c * RS + tap; for
     every group and column fold the ``count`` arrays run at once, lane l on pixels
     s * count + l, streaming pixel steps x channel blocks x taps (taps innermost)."""
@@ -528,11 +646,12 @@ def _run_folds_kco(a, b, RS, Ra, Ca, count, out, busy, counts):
                         for m in range(M):
                             X[m % count, m // count, u, i] = a[g, m, k]
             o = np.zeros((count, Mp, Ca), dtype=out.dtype)
-            L = _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, c1 - c0, real_pix, o, counts)
+            L = _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, c1 - c0, real_pix, o, counts, cnt)
             if L < 0:
                 return -1
             for m in range(M):
                 out[g, m, c0:c1] += o[m % count, m // count, :c1 - c0]
+                stores[g, m, c0:c1] += 1      # each output leaves its column once
             for l in range(count):            # every array runs this fold on its lane
                 busy[f % count] += L
                 f += 1
@@ -541,6 +660,15 @@ def _run_folds_kco(a, b, RS, Ra, Ca, count, out, busy, counts):
 
 @njit(cache=True)
 def _chain_stationary(S, X, Ra, Ca, O, variant=0):
+    """:func:`_chain_counted` of folds with every row and column real, counts dropped."""
+    F = S.shape[0]
+    full = np.full(F, Ra, dtype=np.int64)
+    return _chain_counted(S, X, Ra, Ca, O, full, np.full(F, Ca, dtype=np.int64), W_R, IN_R,
+                          np.zeros(N_COUNTS, dtype=np.int64), variant)
+
+
+@njit(cache=True)
+def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
     """Overlapped preload: the ws/is folds S (F, Ra, Ca) stationary, X (F, T, Ra) streamed
     run back to back on one array with shadow registers; O (F, T, Ca) += X[f] @ S[f].
     Returns the cycle count (last-output cycle index + 1), -1 on a hazard (a shadow value
@@ -550,7 +678,13 @@ def _chain_stationary(S, X, Ra, Ca, O, variant=0):
     ``variant`` 0 is the design (module doc). Two broken designs exist only to show that
     the hazard checks bite (tests): 1 loads every column in lockstep, as soon as PE(0, 0)
     has switched; 2 shifts a loading column's whole shadow chain every cycle instead of
-    moving values with the load's front."""
+    moving values with the load's front.
+
+    Fold f's first ``nr[f]`` rows and ``nc[f]`` columns are real; the real PEs' register
+    accesses are added to ``cnt`` (``so``, ``xo``: the stationary and streamed operands'
+    read slots): a shadow register latching a real value counts as a write (a value for
+    row r is latched by the r + 1 shadows it passes); the switch to the shadow is a bank
+    select, no access."""
     F, T = X.shape[0], X.shape[1]
     dt = O.dtype
     x = np.zeros((Ra, Ca), dtype=dt)              # streamed operand, moves right
@@ -572,6 +706,7 @@ def _chain_stationary(S, X, Ra, Ca, O, variant=0):
     cur_f, cur_m = -1, -1                         # last element issued into row 0
     remaining = F * T * Ca
     limit = F * (T + 2 * Ra + Ca) + 16
+    n_mac = n_or = n_bx = n_sw = n_bs = 0         # counts (locals: flushed at the end)
     t = 0
     while t < limit:
         # 1. issue into row 0: the fold's next element, or the next fold's first once
@@ -598,6 +733,7 @@ def _chain_stationary(S, X, Ra, Ca, O, variant=0):
             if f >= 0:
                 xm[i, 0] = ring_m[(t - i) % Ra]
                 x[i, 0] = X[f, xm[i, 0], i]
+                n_bx += i < nr[f]
         # 3. PEs (bottom row first: partial sums move down). A PE meeting a new fold's
         #    first element takes its shadow (as it was last cycle) into its active register
         for i in range(Ra - 1, -1, -1):
@@ -621,10 +757,21 @@ def _chain_stationary(S, X, Ra, Ca, O, variant=0):
                     p[i, j] = p[i - 1, j] + x[i, j] * wa[i, j]
                 pf[i, j] = f
                 pm[i, j] = m
+                if i < nr[f] and j < nc[f]:           # a real MAC, its streamed value
+                    n_mac += 1                        # latched here (see _mac_counts)
+                    n_or += (i > 0) + (i == nr[f] - 1)
                 if i == Ra - 1:                       # leaves the array at the bottom
                     O[f, m, j] += p[i, j]
                     remaining -= 1
                     if remaining == 0:
+                        cnt[xo + 1] += n_mac
+                        cnt[so] += n_mac
+                        cnt[xo] += n_mac
+                        cnt[O_W] += n_mac
+                        cnt[O_R] += n_or
+                        cnt[B_IN + xo // 2] += n_bx
+                        cnt[so + 1] += n_sw
+                        cnt[B_IN + so // 2] += n_bs
                         return t + 1
         # 4. shadow chains (bottom first): a value in transit moves down one row; column
         #    j pushes the next fold's values (row Ra-1's first) into row 0 from the cycle
@@ -636,6 +783,9 @@ def _chain_stationary(S, X, Ra, Ca, O, variant=0):
                 if sr[i - 1, j] > i - 1 or (variant == 2 and load):
                     if sr[i, j] == i:
                         return -1                     # would overwrite a value not yet taken
+                    g = sf[i - 1, j]
+                    if g >= 0 and 0 <= sr[i - 1, j] < nr[g] and j < nc[g]:
+                        n_sw += 1
                     wsh[i, j] = wsh[i - 1, j]
                     sf[i, j] = sf[i - 1, j]
                     sr[i, j] = sr[i - 1, j]
@@ -648,6 +798,9 @@ def _chain_stationary(S, X, Ra, Ca, O, variant=0):
                 wsh[0, j] = S[f, Ra - 1 - u, j]
                 sf[0, j] = f
                 sr[0, j] = Ra - 1 - u
+                if Ra - 1 - u < nr[f] and j < nc[f]:
+                    n_sw += 1
+                    n_bs += 1                         # read from the buffer
                 lu[j] = u + 1
                 if lu[j] == Ra:
                     lf[j] = f + 1
@@ -673,16 +826,18 @@ def _operands(a, b, df, g, r0, r1, c0, c1, S, X):
 
 
 @njit(cache=True)
-def _scatter(df, g, c0, c1, o, out):
-    """Add a ws/is fold's outputs o (T, Ca) to out (G, M, N)."""
+def _scatter(df, g, c0, c1, o, out, stores):
+    """Add a ws/is fold's outputs o (T, Ca) to out (G, M, N) (and count the stores)."""
     if df == WS:
         out[g, :, c0:c1] += o[:, :c1 - c0]
+        stores[g, :, c0:c1] += 1
     else:
         out[g, c0:c1, :] += o[:, :c1 - c0].T
+        stores[g, c0:c1, :] += 1
 
 
 @njit(cache=True)
-def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy):
+def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores):
     """All folds of a grouped GEMM: a (G, M, K), b (G, K, N), out (G, M, N) += a @ b.
     ``busy[arr]`` accumulates each array's cycles. ``overlapped``: ws/is folds of each
     array run back to back with shadow preload (:func:`_chain_stationary`). Returns -1 on
@@ -697,11 +852,13 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy):
         rdim, cdim, T = K, M, N
     rf, cf = (rdim + Ra - 1) // Ra, (cdim + Ca - 1) // Ca
     F = G * rf * cf
+    so, xo = (W_R, IN_R) if df == WS else (IN_R, W_R)   # stationary, streamed operand
     chain = overlapped and df != OS
     Fc = F if chain else 0                      # chained folds' operands, gathered first
     S_all = np.zeros((Fc, Ra, Ca), dtype=out.dtype)
     X_all = np.zeros((Fc, T, Ra), dtype=out.dtype)
     where = np.zeros((Fc, 3), dtype=np.int64)   # (g, c0, c1) of each fold
+    ext = np.zeros((2, Fc), dtype=np.int64)      # its real rows and columns
     f = 0
     for g in range(G):
         for ri in range(rf):
@@ -713,6 +870,8 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy):
                     where[f, 0] = g
                     where[f, 1] = c0
                     where[f, 2] = c1
+                    ext[0, f] = r1 - r0
+                    ext[1, f] = c1 - c0
                     f += 1
                     continue
                 if df == OS:     # rows: M, cols: N, stream K
@@ -721,15 +880,16 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy):
                     A[:r1 - r0, :] = a[g, r0:r1, :]
                     B[:, :c1 - c0] = b[g, :, c0:c1]
                     o = np.zeros((Ra, Ca), dtype=out.dtype)
-                    L = _fold_os(A, B, T, Ra, Ca, o)
+                    L = _fold_os(A, B, T, Ra, Ca, o, r1 - r0, c1 - c0, cnt)
                     out[g, r0:r1, c0:c1] += o[:r1 - r0, :c1 - c0]
+                    stores[g, r0:r1, c0:c1] += 1
                 else:
                     S = np.zeros((Ra, Ca), dtype=out.dtype)
                     X = np.zeros((T, Ra), dtype=out.dtype)
                     _operands(a, b, df, g, r0, r1, c0, c1, S, X)
                     o = np.zeros((T, Ca), dtype=out.dtype)
-                    L = _fold_stationary(S, X, T, Ra, Ca, o)
-                    _scatter(df, g, c0, c1, o, out)
+                    L = _fold_stationary(S, X, T, Ra, Ca, o, r1 - r0, c1 - c0, so, xo, cnt)
+                    _scatter(df, g, c0, c1, o, out, stores)
                 if L < 0:
                     return -1
                 busy[f % count] += L
@@ -740,18 +900,22 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy):
             n = (F - arr + count - 1) // count
             Sa = np.empty((n, Ra, Ca), dtype=out.dtype)
             Xa = np.empty((n, T, Ra), dtype=out.dtype)
+            nra = np.empty(n, dtype=np.int64)
+            nca = np.empty(n, dtype=np.int64)
             for q in range(n):
                 Sa[q] = S_all[arr + q * count]
                 Xa[q] = X_all[arr + q * count]
+                nra[q] = ext[0, arr + q * count]
+                nca[q] = ext[1, arr + q * count]
             O = np.zeros((n, T, Ca), dtype=out.dtype)
-            L = _chain_stationary(Sa, Xa, Ra, Ca, O)
+            L = _chain_counted(Sa, Xa, Ra, Ca, O, nra, nca, so, xo, cnt)
             if L < 0:
                 return -1
             busy[arr] += L
             for q in range(n):
                 O_all[arr + q * count] = O[q]
         for f in range(F):                   # fold results added in fold order
-            _scatter(df, where[f, 0], where[f, 1], where[f, 2], O_all[f], out)
+            _scatter(df, where[f, 0], where[f, 1], where[f, 2], O_all[f], out, stores)
     return 0
 
 
@@ -763,6 +927,23 @@ class PEResult:
     folds: int
     array_cycles: tuple     # cycles each array is busy (counts, not indices)
     counts: dict | None = None  # what the model counted (rs: buffer reads, spad writes)
+    registers: dict | None = None   # operand -> (reads, writes) of the PE registers, all PEs
+    buffer: dict | None = None      # operand -> (reads, writes) of the innermost shared level
+
+
+def register_counts(cnt) -> dict:
+    """The counter array of a run -> operand -> (reads, writes) of its registers."""
+    return {op: (int(cnt[i]), int(cnt[i + 1])) for op, i in REGISTER_SLOTS.items()}
+
+
+def buffer_counts(cnt, stores) -> dict:
+    """operand -> (reads, writes) elements of the array's own accesses to the innermost
+    shared level holding it: the real values its feeders and preloads read, and the
+    partial sums it stores, each read back (read-add-write) unless it is the output's
+    first (``stores``: per output, how often the array stored it)."""
+    n = int(stores.sum())
+    return {"input": (int(cnt[B_IN]), 0), "weight": (int(cnt[B_W]), 0),
+            "output": (n - int(np.count_nonzero(stores)), n)}
 
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
@@ -790,6 +971,8 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     b = np.ascontiguousarray(b, dtype=dt)
     out = np.zeros((a.shape[0], a.shape[1], b.shape[2]), dtype=dt)
     busy = np.zeros(count, dtype=np.int64)
+    cnt = np.zeros(N_COUNTS, dtype=np.int64)
+    stores = np.zeros(out.shape, dtype=np.int64)   # per output: times the array stored it
     G, M, K = a.shape
     if K % rs:
         raise ValueError(f"reduction K = {K} is not a multiple of rs = {rs}")
@@ -800,25 +983,27 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     code = DATAFLOW_CODE[dataflow]
     counts = None
     if code == DW:
-        rc = _run_folds_dw(a, b, rows, cols, count, out, busy)
+        rc = _run_folds_dw(a, b, rows, cols, count, out, busy, cnt, stores)
     elif code == KC:
-        rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy)
+        rc = _run_folds_kc(a, b, rs, rows, cols, count, out, busy, cnt, stores)
     elif code == KCR:
         rc = _run_folds_kcr(a, b, rs, kcr_taps(rs, pe_entries)[0], rows, cols, count,
-                            out, busy)
+                            out, busy, cnt, stores)
     elif code == KCO:
         tally = np.zeros(3, dtype=np.int64)
-        rc = _run_folds_kco(a, b, rs, rows, cols, count, out, busy, tally)
+        rc = _run_folds_kco(a, b, rs, rows, cols, count, out, busy, tally, cnt, stores)
         counts = dict(zip(("input", "weight", "output"), (int(v) for v in tally)))
+        cnt[B_IN], cnt[B_W] = tally[0], tally[1]   # the array's reads of the buffer
     else:
         rc = _run_folds(a, b, code, rows, cols, count,
-                        preload == "overlapped" and df.overlaps, out, busy)
+                        preload == "overlapped" and df.overlaps, out, busy, cnt, stores)
     if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
     folds = df.plan(dims, rows, cols, pe_entries, count).folds
     return PEResult(output=out, last_cycle=int(busy.max()) - 1, folds=folds,
-                    array_cycles=tuple(int(v) for v in busy), counts=counts)
+                    array_cycles=tuple(int(v) for v in busy), counts=counts,
+                    registers=register_counts(cnt), buffer=buffer_counts(cnt, stores))
 
 
 def lower(layer, x: np.ndarray, w: np.ndarray):
