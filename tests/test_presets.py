@@ -75,7 +75,10 @@ def test_nvdla_presets_hold_the_cmac_registers(preset, rows, cols, cycles):
     macs = 2 * rows * cols * 16
     lr = tilesim.simulate(a, Model("m", (conv("c", 1, 2 * rows, 4, 4, cols, 1),))).layers[0]
     assert (lr.dataflow, lr.row_folds, lr.col_folds, lr.compute_cycles) == ("ws", 2, 1, cycles)
-    # every MAC reads its weight and its input from the registers; each weight is written
-    # once (2 rows x cols weights, int8), each input latched once per MAC
-    assert lr.buffer_bytes["weight_regs"] == {"read": macs, "write": 2 * rows * cols}
+    # every MAC reads its weight and its input from the registers; each weight shifts
+    # down its column at preload, the value for row i latched by the i + 1 registers it
+    # passes (1 + 2 + ... + rows per column and row fold; int8), each input latched once
+    # per MAC
+    chain = rows * (rows + 1) // 2
+    assert lr.buffer_bytes["weight_regs"] == {"read": macs, "write": 2 * cols * chain}
     assert lr.buffer_bytes["data_reg"] == {"read": macs, "write": macs}
