@@ -79,8 +79,10 @@ array once, complete (kc: R*S x ceil(C/Ra) partial sums; kcr: ceil(C/Ra)). The
 ``count`` arrays are its pixel lanes, run in lockstep on the same weights (ZigZag's
 OX x OY unrolling, D3 x D4, which shares rf_1B): one weight read feeds them all, so a
 weight is read ``ceil(M / count)`` times, and the array reads Ra x Ca weights a cycle.
-A tile that splits the channels sends each sum to the buffer once per channel tile
-(:meth:`Dataflow.tile_psums`). Its own plan (:class:`KCO`).
+A buffer tile that splits the channels makes each channel tile its own pass over the
+folds, streaming only its channel blocks, with its own fill and drain, and sends each
+sum to the buffer once per channel tile (:meth:`Dataflow.tile_psums`,
+:meth:`Dataflow.tile_cycles`). Its own plan (:class:`KCO`).
 
 **rs (row stationary, Eyeriss).** Its own plan (:class:`RowStationary`): logical PE
 sets of filter rows x output rows folded onto the array as the Eyeriss papers do; see
@@ -93,7 +95,8 @@ elements: ``T + (Ra if preload) + (Ra - 1 if rows linked) + (Ca - 1 if cols link
 * os: ``T + Ra + Ca - 2``; ws, is, kc: ``T + 2 Ra + Ca - 2`` (os, ws, is cycle-exact
   with SCALE-Sim v3); dw: ``T + 2 Ra - 1``; kcr (``t`` taps per PE, ``T = M t``):
   ``t Ra + T + Ra + Ca - 2`` (:class:`KCR`); kco (no preload, ``T = ceil(M/count)
-  ceil(C/Ra) R S``): ``T + Ra + Ca - 2`` on every array at once (:class:`KCO`);
+  ceil(C/Ra) R S``): ``T + Ra + Ca - 2`` on every array at once, per channel tile of
+  the buffer (:class:`KCO`);
 
 each proven register by register by :mod:`sim.pe`.
 
@@ -291,10 +294,17 @@ class Dataflow:
         back to back on one array with ``rows`` rows (:meth:`compute_cycles` from a plan)."""
         return chain_cycles(folds, fold.fold_cycles, self.interval(fold, rows, preload))
 
-    def tile_psums(self, dims: dict, c_tile):
-        """Partial-sum writes per output when the tile feeding the array holds ``c_tile``
-        input channels of a group (a numpy array, one per mapspace point), or None when
-        the plan's count holds whatever the tile (every dataflow but kco)."""
+    def tile_psums(self, dims: dict, *c_tiles):
+        """Partial-sum writes per output when the on-chip levels' tiles hold ``c_tiles``
+        input channels of a group (one numpy array per level, outermost first, one value
+        per mapspace point), or None when the plan's count holds whatever the tiles
+        (every dataflow but kco)."""
+        return None
+
+    def tile_cycles(self, dims: dict, rows: int, cols: int, count: int, *c_tiles):
+        """Cycles of one fold of the plan when the on-chip levels' tiles hold ``c_tiles``
+        input channels of a group (as :meth:`tile_psums`), or None when the plan's
+        ``fold_cycles`` hold whatever the tiles (every dataflow but kco)."""
         return None
 
     @property
@@ -667,23 +677,39 @@ class KCO(Dataflow):
     ``hops``: the input right and the partial sum down, one each per MAC.
 
     **Channel tiles.** The output register holds a sum over the channels the array is
-    fed: when the tile feeding the array (the innermost on-chip level's) holds ``ct`` of
-    a group's C channels, each output's partial sum goes to the buffer once per channel
-    tile (``ceil(C / ct)`` writes, all but the first read back: :meth:`tile_psums`, which
-    the mapspace applies per point, so the search weighs a small weight buffer's channel
-    split against it). The plan's own count is the whole layer's (one tile, one write).
+    fed at once: the channel tiles of the innermost on-chip level (each level's c tile
+    splitting the tile of the level above, the last piece the rest:
+    :func:`channel_tiles`). Each channel tile is its own *pass* over the plan's folds:
+    its stream is ``Mp ceil(ct/Ra) R S`` for a tile of ``ct`` channels, and the pass
+    ends with its outputs leaving the column registers, so each output's partial sum
+    goes to the buffer once per channel tile (``n`` tiles: ``n`` writes, all but the
+    first read back: :meth:`tile_psums`). Passes run one after another, each with its
+    own skew and drain, ``Mp ceil(ct/Ra) R S + Ra + Ca - 2`` cycles, as the folds of
+    every serial dataflow do (os, kc, kcr; SCALE-Sim's convention): a pass is a fold
+    over a different buffer tile, and the timing model overlaps no two folds but ws/is's
+    shadow-register preload. So a column fold's passes take (:meth:`tile_cycles`)
 
-    What we simplify: the cycles are the whole layer's, whatever the buffer tiles (as
-    for every dataflow): a channel tile's fill and drain are not counted again.
+        Mp R S sum over tiles ceil(ct/Ra) + n (Ra + Ca - 2)
+
+    cycles, the plan's ``fold_cycles`` when one tile holds every channel (n = 1). The
+    mapspace applies both per point (:func:`mapper.space.points_of`), so the search
+    weighs a small weight buffer's channel split (more psum traffic, a padded channel
+    block and a fill and drain per tile) against it; :mod:`sim.pe` runs the passes
+    register by register. The plan's own counts are the whole layer's (one tile).
     """
 
-    def tile_psums(self, dims: dict, c_tile):
-        """The column's output register holds a sum over the channels the array is fed
-        at once: a tile of ``c_tile`` of a group's C input channels sends each output's
-        partial sum to the buffer once per channel tile, ``ceil(C / c_tile)`` writes (the
-        plan's 1 when the tile holds every channel); all but the first are read back."""
-        C = dims["C"]
-        return -(-C // np.minimum(np.asarray(c_tile), C))
+    def tile_psums(self, dims: dict, *c_tiles):
+        """Partial-sum writes per output under the levels' channel tiles ``c_tiles``:
+        one per channel tile fed to the array (:func:`channel_tiles`; the plan's 1 when
+        the tiles hold every channel); all but the first are read back."""
+        return channel_tiles(dims["C"], c_tiles, 1)[0]
+
+    def tile_cycles(self, dims: dict, rows: int, cols: int, count: int, *c_tiles):
+        """Cycles of a column fold's passes over the channel tiles (class doc):
+        ``Mp R S x (channel blocks of the tiles) + tiles x (Ra + Ca - 2)``."""
+        n, blocks = channel_tiles(dims["C"], c_tiles, rows)
+        Mp = _cdiv(dims["B"] * dims["P"] * dims["Q"], count)
+        return Mp * dims["R"] * dims["S"] * blocks + n * (rows + cols - 2)
 
     def plan(self, dims: dict, rows: int, cols: int, pe_entries: dict | None = None,
              count: int = 1) -> Fold:
@@ -699,6 +725,28 @@ class KCO(Dataflow):
                     detail=(("pixel lanes", count), ("pixels per lane", Mp),
                             ("channel blocks", cb)),
                     hops=el["macs"] * len(self.links))
+
+
+def channel_tiles(C: int, c_tiles, rows: int):
+    """(tiles, blocks): the channel tiles the innermost of the on-chip levels feeds the
+    array and the channel blocks of ``rows`` rows they stream, when the levels' tiles
+    hold ``c_tiles`` (outermost first; numbers or numpy arrays, one value per point) of
+    a group's ``C`` channels. Each level splits every tile of the level above (the
+    layer's C at the top) into tiles of its own size, the last the rest; a tile of
+    ``ct`` channels streams ``ceil(ct / rows)`` blocks. (C = 10 under tiles 6 then 4:
+    level 1's 6 and 4 become 4, 2 and 4: 3 tiles; on 3 rows 2 + 1 + 2 = 5 blocks.)"""
+    sizes, counts = [np.asarray(C)], [np.asarray(1)]
+    for ct in c_tiles:
+        ns, nc = [], []
+        for s, n in zip(sizes, counts):
+            t = np.maximum(np.minimum(np.asarray(ct), s), 1)
+            full, rest = s // t, s % t
+            ns += [t, rest]
+            nc += [n * full, n * (rest > 0)]
+        sizes, counts = ns, nc
+    tiles = sum(n * (s > 0) for s, n in zip(sizes, counts))
+    blocks = sum(n * -(-s // rows) for s, n in zip(sizes, counts))
+    return tiles, blocks
 
 
 def chain_cycles(folds, fold_cycles, interval):

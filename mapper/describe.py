@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tilesim.arch import Architecture
 
-from .dataflow import KCO, KCR, K, M, RowStationary
+from .dataflow import KCO, KCR, K, M, RowStationary, channel_tiles
 from .mapping import Mapping
 
 _DIM_WORDS = {"G": "groups", "M": "output pixels (N*P*Q)", "N": "filters (K/groups)",
@@ -107,7 +107,7 @@ def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> lis
         lines += _rs_lines(m, fold, rs, ind)
         return lines
     if isinstance(df, KCO):
-        lines += _kco_lines(m, fold, ind)
+        lines += _kco_lines(m, fold, ind, [lt.c_tile for lt in levels])
         return lines
     outer = "".join(f"{_DIM_WORDS[d]} {m.dim(d)} x " for d in df.outer)
     if taps:
@@ -132,9 +132,10 @@ def loop_nest(m: Mapping, arch: Architecture, access: dict | None = None) -> lis
     return lines
 
 
-def _kco_lines(m: Mapping, fold, ind: str) -> list[str]:
-    """kco's folding (:class:`mapper.dataflow.KCO`) in words: pixel lanes, the stream
-    and where the partial sums stay."""
+def _kco_lines(m: Mapping, fold, ind: str, c_tiles: list) -> list[str]:
+    """kco's folding (:class:`mapper.dataflow.KCO`) in words: pixel lanes, the stream,
+    where the partial sums stay and the passes over the levels' channel tiles
+    ``c_tiles``."""
     d = dict(fold.detail)
     lanes, mp, cb = d["pixel lanes"], d["pixels per lane"], d["channel blocks"]
     l = m.layer
@@ -152,7 +153,23 @@ def _kco_lines(m: Mapping, fold, ind: str) -> list[str]:
         f"taps of the array's channel tile",
         f"{ind}    # a fold takes {fold.fold_cycles:,} cycles; folds run one after another: "
         f"{int(m.dataflow.chain(fold, m.folds_per_array, m.array_rows, m.preload)):,} "
-        "cycles on every array"]
+        "cycles on every array"] + _kco_passes(m, ind, c_tiles)
+
+
+def _kco_passes(m: Mapping, ind: str, c_tiles: list) -> list[str]:
+    """The passes of kco's folds over the channel tiles the buffer feeds the array, when
+    its tiles split a group's channels (:meth:`mapper.Dataflow.tile_cycles`)."""
+    C = m.dim("C")
+    n, blocks = channel_tiles(C, c_tiles, m.array_rows)
+    if n == 1:
+        return []
+    fc = int(m.dataflow.tile_cycles(m.dims, m.array_rows, m.array_cols, m.array_count,
+                                    *c_tiles))
+    return [f"{ind}    # but the buffer feeds the array {n} channel tiles of the {C} "
+            f"channels ({blocks} channel block(s) in all): each is a pass of these folds "
+            f"with its own fill and drain, its sums leaving the column registers "
+            f"({n} partial-sum writes per output); a column fold's passes take {fc:,} "
+            f"cycles: {fc * m.folds_per_array:,} cycles on every array"]
 
 
 def _rs_lines(m: Mapping, fold, rs: dict, ind: str) -> list[str]:

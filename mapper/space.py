@@ -55,7 +55,8 @@ class Points:
     ``dataflow`` indexes ``dataflows`` (names); per point the array folding of its
     dataflow (:meth:`mapper.Dataflow.plan`): ``row_folds``, ``col_folds`` (folds of the
     dims on each axis), ``folds`` (of the whole layer, outer dims such as groups
-    included), ``fold_cycles`` (one fold's cycles), ``fold_interval`` (cycles between fold
+    included), ``fold_cycles`` (one fold's cycles; kco: a column fold's passes over the
+    point's channel tiles, :meth:`mapper.Dataflow.tile_cycles`), ``fold_interval`` (cycles between fold
     starts on one array under the array's preload, :meth:`mapper.Dataflow.interval`;
     compute is :func:`mapper.dataflow.chain_cycles` of the two), ``reads`` (operand -> how often the
     array reads each element from its innermost buffer), ``accesses`` (operand -> the
@@ -197,13 +198,17 @@ class Mapspace:
                                           *(x[sel] for x in low[:5]))
         reads = {op: v[d] for op, v in self._reads.items()}
         acc = {op: v[d] for op, v in self._acc.items()}
+        fc, fi = self._fc[d], self._fi[d]
+        cts = [ct] + [lt[4] for lt in inner]   # each level's channel tile
         for i, name in enumerate(self.dataflows):
             sel = d == i
             if sel.any():
-                _tile_psums(DATAFLOWS[name], self._dims, low[4][sel], sel, reads, acc)
+                a = self.arch.array
+                _channel_tiles(DATAFLOWS[name], self._dims, (a.rows, a.cols, a.count),
+                               [c[sel] for c in cts], sel, reads, acc, fc, fi)
         return Points(index=index, dataflow=d, row_folds=self._rf[d], col_folds=self._cf[d],
-                      folds=self._folds[d], fold_cycles=self._fc[d],
-                      fold_interval=self._fi[d],
+                      folds=self._folds[d], fold_cycles=fc,
+                      fold_interval=fi,
                       reads=reads,
                       accesses=acc,
                       pe_writes={op: v[d] for op, v in self._pew.items()},
@@ -335,17 +340,24 @@ class Mapspace:
                        pe_entries=tuple(sorted(self.pe_entries.items())))
 
 
-def _tile_psums(df, dims: dict, c_tile, sel, reads: dict, acc: dict) -> None:
-    """Where ``df`` counts partial sums by the channel tile feeding the array
-    (:meth:`mapper.Dataflow.tile_psums`: kco), set the output's reads and accesses of
-    the points ``sel`` (their tiles' channels ``c_tile``) in ``reads`` and ``acc``."""
-    per = df.tile_psums(dims, c_tile)
+def _channel_tiles(df, dims: dict, array: tuple, c_tiles, sel, reads: dict, acc: dict,
+                   fold_cycles, fold_interval) -> None:
+    """Where ``df`` runs the channel tiles fed to the array as passes of their own (kco:
+    :meth:`mapper.Dataflow.tile_psums`, :meth:`mapper.Dataflow.tile_cycles`), set the
+    points ``sel`` (their levels' channel tiles ``c_tiles``, outermost first; ``array``
+    the array's rows, cols and count): the
+    output's reads and accesses in ``reads`` and ``acc``, and their fold cycles and
+    interval (serial: the same) in the arrays ``fold_cycles`` and ``fold_interval``."""
+    per = df.tile_psums(dims, *c_tiles)
     if per is None:
         return
     out = dims["G"] * dims["B"] * dims["P"] * dims["Q"] * dims["N"]
     for d, v in ((reads, per), (acc, per * out)):
         d["output"] = d["output"].astype(np.result_type(d["output"], v), copy=True)
         d["output"][sel] = v
+    cyc = df.tile_cycles(dims, *array, *c_tiles)
+    fold_cycles[sel] = cyc
+    fold_interval[sel] = cyc
 
 
 def pe_entries(layer: MacLayer, arch: Architecture) -> dict:
@@ -381,11 +393,12 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
     i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
     reads = {op: np.array([v]) for op, v in p.reads.items()}
     acc = {op: i64(v) for op, v in p.accesses.items()}
-    _tile_psums(df, m.dims, low[4], np.ones(1, dtype=bool), reads, acc)
+    fc, fi = i64(p.fold_cycles), i64(df.interval(p, m.array_rows, m.preload))
+    _channel_tiles(df, m.dims, (m.array_rows, m.array_cols, m.array_count), [one[4]] + [lt[4] for lt in inner],
+                   np.ones(1, dtype=bool), reads, acc, fc, fi)
     return Points(index=i64(0), dataflow=i64(0), row_folds=i64(p.row_folds),
                   col_folds=i64(p.col_folds), folds=i64(p.folds),
-                  fold_cycles=i64(p.fold_cycles),
-                  fold_interval=i64(df.interval(p, m.array_rows, m.preload)),
+                  fold_cycles=fc, fold_interval=fi,
                   reads=reads,
                   accesses=acc,
                   pe_writes={op: i64(v) for op, v in p.pe_writes.items()},

@@ -223,3 +223,47 @@ def test_overlapped_preload_changes_nothing():
         x, w = operands(layer, 3)
         out, r = simulate_mapping(m, x, w)
         assert r.last_cycle == 4 * 581 - 1 and np.array_equal(out, conv2d_layer(layer, x, w))
+
+
+def test_hand_derived_channel_tiles():
+    """conv C=4 -> N=2 filters, 2x2 window, 2x2 output (M = 4 pixels) on 4 x 2 PEs x 2
+    arrays (lanes: Mp = 2 pixel steps), two shared levels, the inner one's tile holding
+    2 of the 4 channels: the array is fed two channel tiles, each a pass of its own.
+    Whole (one tile): ceil(4/4) = 1 channel block, E = 4 taps, T = 2 x 4 = 8, one column
+    fold of T + Ra + Ca - 2 = 12 cycles on each array (last index 11). Two tiles of 2
+    channels: each still one channel block of the 4 rows (2 rows padded), T = 8, 12
+    cycles a pass, passes back to back: 24 cycles (last index 23; each array busy 24).
+    Each pass's 8 outputs (4 pixels x 2 filters) leave the column registers: 16
+    partial-sum writes, the second of each read back, 8 reads (int32: 64 B written, 32 B
+    read by the array). The buffer reads of inputs (once per column fold: 4 x 4 x 4 = 64)
+    and weights (once per pixel step: 2 x 16 = 32 x 2 = 64) do not change."""
+    from dataclasses import replace
+
+    from tilesim.mapper.mapping import LevelTile
+    from tilesim.sim import CostModel
+    from tilesim.sim.cost import mapping_compute_cycles
+    from tilesim.sim.kernels.nest import execute_nest
+    from test_pe_counts import _arch, _ints
+    layer = conv("split", 1, 4, 3, 3, 2, 2)
+    pe = (("in_reg", ["input"], "1 B"), ("w_reg", ["weight"], "1 B"),
+          ("acc_reg", ["output"], "4 B"))
+    a = _arch("kco", 2, pe, 4, 2, 2, "serial")
+    m = seed_mapping(layer, a, "kco")
+    assert m.tiling.c_tile == 4 and mapping_compute_cycles(m, a) == 11
+    t = m.tiling
+    m = replace(m, tiling=replace(t, inner=(LevelTile(1, 2, 2, 2, 2, t.order),)))
+    p = points_of(m, a)
+    assert (int(p.folds[0]), int(p.fold_cycles[0]), int(p.fold_interval[0])) == (2, 24, 24)
+    assert mapping_compute_cycles(m, a) == 23
+    assert (int(p.accesses["output"][0]), int(p.reads["output"][0])) == (16, 2)
+    assert (int(p.accesses["input"][0]), int(p.accesses["weight"][0])) == (64, 64)
+    x, w = operands(layer, 11)
+    ex = execute_nest(m, a, x, w)
+    assert np.array_equal(ex.output, conv2d_layer(layer, x, w))
+    assert np.array_equal(ex.pe_output, ex.output)
+    r = ex.pe
+    assert (r.last_cycle, r.array_cycles) == (23, (24, 24))
+    assert r.buffer == {"input": (64, 0), "weight": (64, 0), "output": (8, 16)}
+    arr = CostModel(a).array_access(layer, p)
+    assert _ints(arr)[("l2", "output")] == (32, 64)
+    assert ex.access == _ints(CostModel(a).access(layer, p))

@@ -34,7 +34,9 @@ whenever the architecture has pe levels) the executor also runs the mapping's
 register-by-register PE model (:func:`sim.pe.simulate_mapping`: the systolic models or
 row stationary, every dataflow) once over the whole layer, as the cost model's plan has
 it (the array runs the layer fold by fold whatever the buffer tiles:
-:class:`mapper.dataflow.RowStationary`'s docstring), and adds what that model counted:
+:class:`mapper.dataflow.RowStationary`'s docstring; kco alone runs each channel tile the
+innermost level feeds it as a pass of its own, :class:`mapper.dataflow.KCO`), and adds
+what that model counted:
 the array's own accesses to the innermost shared level holding each operand (values its
 feeders and preloads read; partial sums it stores, each read back unless it is the
 output's first: :meth:`sim.cost.CostModel.array_access`), and each pe level's reads and

@@ -53,7 +53,10 @@ at the end of the previous cycle, then all registers update at once):
   the product to the partial sum from above (tags checked) and passes it down; the
   column's output register takes u = 0 and adds u = 1 .. E-1, then the output leaves.
   Per fold ``T + Ra + Ca - 2`` cycles on every array at once; the model counts the
-  buffer's input and weight reads and the output writes.
+  buffer's input and weight reads and the output writes. A mapping whose buffer tiles
+  split a group's C channels runs each channel tile as a pass of its own (E from the
+  tile's channels: ceil(ct/Ra) R S), one after another, each pass's outputs leaving the
+  column registers (a store each) when it ends: :func:`channel_ranges`.
 * **ws** / **is** with ``preload: overlapped`` (:func:`_chain_stationary`): an array's
   folds run as one schedule. Every PE has an active and a shadow stationary register
   (value, fold tag, and for the shadow the row the value is for). Each cycle: (1) the
@@ -613,49 +616,68 @@ def _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, real_cols, real_pix, out, counts,
 
 
 @njit(cache=True)
-def _run_folds_kco(a, b, RS, Ra, Ca, count, out, busy, counts, cnt, stores):
-    """All folds of a grouped GEMM under kco: the reduction index is c * RS + tap; for
-    every group and column fold the ``count`` arrays run at once, lane l on pixels
-    s * count + l, streaming pixel steps x channel blocks x taps (taps innermost)."""
+def _run_folds_kco(a, b, RS, Ra, Ca, count, tiles, out, busy, counts, cnt, stores):
+    """All folds of a grouped GEMM under kco: the reduction index is c * RS + tap. For
+    every channel tile (``tiles``: (first, end) channels of a group; one pass each),
+    group and column fold the ``count`` arrays run at once, lane l on pixels
+    s * count + l, streaming pixel steps x the tile's channel blocks x taps (taps
+    innermost); each pass's outputs leave the column registers when it ends and are
+    added into the buffer (one store per output per channel tile)."""
     G, M, K = a.shape
     N = b.shape[2]
-    C = K // RS
-    cb = (C + Ra - 1) // Ra
-    E = cb * RS
     Mp = (M + count - 1) // count
     cf = (N + Ca - 1) // Ca
-    real_rows = np.zeros(E, dtype=np.int64)
-    for blk in range(cb):
-        for tap in range(RS):
-            real_rows[blk * RS + tap] = min(Ra, C - blk * Ra)
     real_pix = np.zeros(count, dtype=np.int64)
     for l in range(count):
         real_pix[l] = (M - l + count - 1) // count if l < M else 0
     f = 0
-    for g in range(G):
-        for ci in range(cf):
-            c0, c1 = ci * Ca, min(N, ci * Ca + Ca)
-            Wt = np.zeros((E, Ra, Ca), dtype=out.dtype)
-            X = np.zeros((count, Mp, E, Ra), dtype=out.dtype)
-            for blk in range(cb):
-                for i in range(min(Ra, C - blk * Ra)):
-                    for tap in range(RS):
-                        k = (blk * Ra + i) * RS + tap
-                        u = blk * RS + tap
-                        Wt[u, i, :c1 - c0] = b[g, k, c0:c1]
-                        for m in range(M):
-                            X[m % count, m // count, u, i] = a[g, m, k]
-            o = np.zeros((count, Mp, Ca), dtype=out.dtype)
-            L = _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, c1 - c0, real_pix, o, counts, cnt)
-            if L < 0:
-                return -1
-            for m in range(M):
-                out[g, m, c0:c1] += o[m % count, m // count, :c1 - c0]
-                stores[g, m, c0:c1] += 1      # each output leaves its column once
-            for l in range(count):            # every array runs this fold on its lane
-                busy[f % count] += L
-                f += 1
+    for ti in range(tiles.shape[0]):
+        ch0, C = tiles[ti, 0], tiles[ti, 1] - tiles[ti, 0]
+        cb = (C + Ra - 1) // Ra
+        E = cb * RS
+        real_rows = np.zeros(E, dtype=np.int64)
+        for blk in range(cb):
+            for tap in range(RS):
+                real_rows[blk * RS + tap] = min(Ra, C - blk * Ra)
+        for g in range(G):
+            for ci in range(cf):
+                c0, c1 = ci * Ca, min(N, ci * Ca + Ca)
+                Wt = np.zeros((E, Ra, Ca), dtype=out.dtype)
+                X = np.zeros((count, Mp, E, Ra), dtype=out.dtype)
+                for blk in range(cb):
+                    for i in range(min(Ra, C - blk * Ra)):
+                        for tap in range(RS):
+                            k = (ch0 + blk * Ra + i) * RS + tap
+                            u = blk * RS + tap
+                            Wt[u, i, :c1 - c0] = b[g, k, c0:c1]
+                            for m in range(M):
+                                X[m % count, m // count, u, i] = a[g, m, k]
+                o = np.zeros((count, Mp, Ca), dtype=out.dtype)
+                L = _fold_kco(Wt, X, Mp, E, Ra, Ca, real_rows, c1 - c0, real_pix, o, counts,
+                              cnt)
+                if L < 0:
+                    return -1
+                for m in range(M):
+                    out[g, m, c0:c1] += o[m % count, m // count, :c1 - c0]
+                    stores[g, m, c0:c1] += 1      # each output leaves its column once a pass
+                for l in range(count):            # every array runs this fold on its lane
+                    busy[f % count] += L
+                    f += 1
     return 0
+
+
+def channel_ranges(C: int, c_tiles) -> np.ndarray:
+    """(first, end) of each channel tile of a group's ``C`` channels that the innermost
+    on-chip level feeds the array, in the order the nest visits them, when the levels'
+    tiles hold ``c_tiles`` channels (outermost first): each level splits every tile of
+    the level above into tiles of its size, the last the rest (the executor's walk,
+    :mod:`sim.kernels.nest`)."""
+    rngs = [(0, C)]
+    for t in c_tiles:
+        rngs = [(s, min(s + t, e)) for a, e in rngs for s in range(a, e, t)]
+    return np.array(rngs, dtype=np.int64).reshape(-1, 2)
+
+
 
 
 @njit(cache=True)
@@ -948,14 +970,17 @@ def buffer_counts(cnt, stores) -> dict:
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
                   count: int = 1, rs: int = 1, preload: str = "serial",
-                  pe_entries: dict | None = None) -> PEResult:
+                  pe_entries: dict | None = None, c_tiles: tuple = ()) -> PEResult:
     """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
     ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw, kc, kcr or kco (dw only where
     it applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
     K / ``rs`` channels x ``rs`` filter taps, channel outermost (what kc, kcr and kco
     unroll); ``pe_entries`` (:func:`mapper.space.pe_entries`) sets the taps a kcr PE
     holds. Under kco the ``count`` arrays are its pixel lanes, and ``counts`` gives the
-    buffer's element reads of inputs and weights and the outputs written, as counted.
+    buffer's element reads of inputs and weights and the outputs written, as counted;
+    ``c_tiles`` (kco only: the on-chip levels' channel tiles, outermost first, as a
+    mapping's tiling has them) runs each channel tile the innermost level feeds the
+    array as a pass of its own (:func:`channel_ranges`; none: one tile, every channel).
     ``preload`` serial or overlapped: overlapped chains the folds of each array with
     shadow registers where the dataflow supports it (:attr:`mapper.Dataflow.overlaps`:
     ws, is); elsewhere it has no effect."""
@@ -991,7 +1016,8 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
                             out, busy, cnt, stores)
     elif code == KCO:
         tally = np.zeros(3, dtype=np.int64)
-        rc = _run_folds_kco(a, b, rs, rows, cols, count, out, busy, tally, cnt, stores)
+        tiles = channel_ranges(K // rs, c_tiles)
+        rc = _run_folds_kco(a, b, rs, rows, cols, count, tiles, out, busy, tally, cnt, stores)
         counts = dict(zip(("input", "weight", "output"), (int(v) for v in tally)))
         cnt[B_IN], cnt[B_W] = tally[0], tally[1]   # the array's reads of the buffer
     else:
@@ -1036,11 +1062,15 @@ def unlower(layer, out: np.ndarray) -> np.ndarray:
 
 
 def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, PEResult]:
-    """Run a mapped MAC layer on the PE model: (output (N, K, P, Q), PEResult)."""
+    """Run a mapped MAC layer on the PE model: (output (N, K, P, Q), PEResult). Under kco
+    the channel tiles of the mapping's on-chip levels run as passes of their own."""
     a, b = lower(mapping.layer, x, w)
+    t = mapping.tiling
+    levels = (t.top,) + tuple(t.inner)
     r = simulate_gemm(a, b, mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
                       mapping.array_count, rs=mapping.layer.R * mapping.layer.S,
-                      preload=mapping.preload, pe_entries=dict(mapping.pe_entries))
+                      preload=mapping.preload, pe_entries=dict(mapping.pe_entries),
+                      c_tiles=tuple(lt.c_tile for lt in levels))
     return unlower(mapping.layer, r.output), r
 
 
