@@ -177,6 +177,19 @@ def test_two_concurrent_sweeps_never_compute_a_point_twice(tmp_path):
         s.close()
 
 
+def test_closing_the_store_releases_the_lock_while_a_copy_of_its_file_is_open(tmp_path):
+    """A worker forked a moment ago shares the lock file's open description until its
+    at-fork hook drops it; closing the store releases the lock whatever copies remain (a
+    duplicate descriptor stands in for the child that has not yet run its hook)."""
+    holder = Store(tmp_path / "results.sqlite", version="0.2.0")
+    copy = os.dup(holder._lock.fileno())
+    try:
+        holder.close()
+        Store(tmp_path / "results.sqlite", version="0.2.0").close()
+    finally:
+        os.close(copy)
+
+
 def test_the_lock_is_not_held_by_forked_workers(tmp_path):
     """A process forked while a store is open (a worker) does not hold the lock: once the
     store is closed, a new writer gets it while the child still runs."""

@@ -108,8 +108,14 @@ class Store:
 
     def _release(self) -> None:
         if self._lock is not None:
-            self._lock.close()   # closing the file releases the flock
-            self._lock = None
+            # unlock explicitly: the lock belongs to the open file, which a child forked a
+            # moment ago may still share (it drops its copy, but maybe not yet)
+            import fcntl
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+            finally:
+                self._lock.close()
+                self._lock = None
 
     def close(self) -> None:
         try:
