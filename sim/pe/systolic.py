@@ -227,6 +227,19 @@ def _mac_counts(i, nr, so, xo, cnt):
 
 
 @njit(cache=True)
+def _chain_totals(cnt, so, xo, n_mac, n_or, n_bx):
+    """A chain run's totals into ``cnt``: ``n_mac`` real MACs (each latches its streamed
+    value and reads both operands, writes its partial sum), ``n_or`` partial-sum reads,
+    ``n_bx`` streamed values the feeders read from the buffer."""
+    cnt[xo + 1] += n_mac
+    cnt[so] += n_mac
+    cnt[xo] += n_mac
+    cnt[O_W] += n_mac
+    cnt[O_R] += n_or
+    cnt[B_IN + xo // 2] += n_bx
+
+
+@njit(cache=True)
 def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
     """One ws/is fold. S (Ra, Ca) stationary, X (T, Ra) streamed; out (T, Ca) += X @ S;
     the first ``nr`` rows and ``nc`` columns are real. Adds the real PEs' register
@@ -274,12 +287,7 @@ def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
                     out[tag, j] += p[i, j]
                     remaining -= 1
                     if remaining == 0:
-                        cnt[xo + 1] += n_mac
-                        cnt[so] += n_mac
-                        cnt[xo] += n_mac
-                        cnt[O_W] += n_mac
-                        cnt[O_R] += n_or
-                        cnt[B_IN + xo // 2] += n_bx
+                        _chain_totals(cnt, so, xo, n_mac, n_or, n_bx)
                         return t + 1
         t += 1
 
@@ -786,12 +794,7 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
                     O[f, m, j] += p[i, j]
                     remaining -= 1
                     if remaining == 0:
-                        cnt[xo + 1] += n_mac
-                        cnt[so] += n_mac
-                        cnt[xo] += n_mac
-                        cnt[O_W] += n_mac
-                        cnt[O_R] += n_or
-                        cnt[B_IN + xo // 2] += n_bx
+                        _chain_totals(cnt, so, xo, n_mac, n_or, n_bx)
                         cnt[so + 1] += n_sw
                         cnt[B_IN + so // 2] += n_bs
                         return t + 1
