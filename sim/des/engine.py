@@ -143,7 +143,10 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
         left_b, own = float(nbytes), 0
         while True:
             with chans[c].request(priority=need) as req:
-                yield req
+                try:
+                    yield req
+                except simpy.Interrupt:   # granted, then preempted in the same cycle
+                    continue              # before it moved a byte: queue again
                 t_ch = env.now
                 credit = ch_credit[c] if ch_free[c] == t_ch else 0.0
                 dur, left = hw.transfer_cycles(left_b, credit)
