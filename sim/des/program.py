@@ -16,8 +16,10 @@ holder is level 1 moves as above (its DRAM fills are the level-1 loop nest's); o
 first at a deeper level is filled (or, for outputs, drained and reloaded) once per tile
 of that level, many times within a level-1 tile. Then each level-1 step is split into
 sub-steps, one per tile of the deepest level first holding such an operand inside the
-level-1 tile (at most ``MAX_SUBSTEPS`` for the layer, ``MAX_SUBSTEPS // steps`` per step),
-with the step's compute dealt evenly over them. Such an operand's DRAM bytes, the cost
+level-1 tile (at most ``MAX_SUBSTEPS // steps`` per step, and none shorter than
+``MIN_SUBSTEP_CYCLES`` of compute: the engine moves whole cycles, and each of a short
+sub-step's transfers would round up a large share of it), with the step's compute dealt
+evenly over them. Such an operand's DRAM bytes, the cost
 model's exact total, are dealt to the steps in proportion to their MACs and then evenly
 to their sub-steps: each sub-step's share of an input or weight is a tile of its own,
 loaded before it into a slot freed after it; with outputs each sub-step is an output
@@ -46,10 +48,12 @@ from tilesim.mapper import Mapping
 from tilesim.mapper.tiling import iter_tiles, operand_bytes
 from tilesim.workloads import OpLayer
 
-from ..cost import mapping_compute_cycles
+from ..cost import dealt_operands, mapping_compute_cycles
 
 MAX_OP_CHUNKS = 1024
 MAX_SUBSTEPS = 1024
+MIN_SUBSTEP_CYCLES = 32   # the engine moves whole cycles: each transfer of a shorter
+#                           sub-step would round up a large share of it
 
 
 @dataclass(frozen=True)
@@ -158,12 +162,14 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         else:
             store.append(0)
     compute = _deal(mapping_compute_cycles(m, arch) + 1, work)
-    first = {op: min(i for i, lv in enumerate(arch.onchip, 1) if op in lv.holds)
-             for op in ("input", "weight", "output")}
-    dealt = [op for op, lv in first.items() if lv > 1] if tl.inner else []
-    if dealt:   # operands held first below level 1: their exact totals, dealt by work
-        from tilesim.mapper import points_of
+    dealt = []
+    if tl.inner:   # operands held first below level 1 with smaller tiles: exact totals,
+        from tilesim.mapper import points_of   # dealt by work
         ev = points_of(m, arch).tiles
+        dealt = [op for op, d in dealt_operands(arch, layer, ev).items() if d[0]]
+    if dealt:
+        first = {op: min(i for i, lv in enumerate(arch.onchip, 1) if op in lv.holds)
+                 for op in dealt}
         total = {"input": ev.read_input[0], "weight": ev.read_weight[0],
                  "psum": ev.read_psum[0], "store": ev.write_output[0]}
         share = {k: _deal(int(v), work) for k, v in total.items()}
@@ -171,8 +177,9 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         # dealt operand inside its level-1 tile (at most MAX_SUBSTEPS in all)
         lt = tl.inner[max(first[op] for op in dealt) - 2]
         cap = max(1, MAX_SUBSTEPS // n)
-        subs = [min(cap, math.prod(-(-(b - a) // d) for (a, b), d in zip(
-            (t.n, t.p, t.q, t.k, t.c), lt.sizes))) for t in tiles]
+        subs = [max(1, min(cap, compute[j] // MIN_SUBSTEP_CYCLES, math.prod(
+            -(-(b - a) // d) for (a, b), d in zip((t.n, t.p, t.q, t.k, t.c), lt.sizes))))
+            for j, t in enumerate(tiles)]
         cols = {k: [] for k in ("in", "w", "new", "psum", "comp", "fin", "fw", "store")}
         for j in range(n):
             s, ones = subs[j], [1] * subs[j]
