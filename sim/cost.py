@@ -230,6 +230,11 @@ def op_level_bytes(arch: Architecture, rd: int, wr: int) -> dict:
 
 
 _OP_DIMS = {"input": (0, 1, 2, 4), "weight": (3, 4), "output": (0, 1, 2, 3)}   # of (n p q k c)
+# the discrete-event engine's sub-steps of a level-1 step (:mod:`sim.des.program`): at
+# most MAX_SUBSTEPS // steps per step, each at least MIN_SUBSTEP_CYCLES of compute (the
+# engine moves whole cycles: each transfer of a shorter one would round up a large share)
+MAX_SUBSTEPS = 1024
+MIN_SUBSTEP_CYCLES = 32
 
 
 def dealt_operands(arch: Architecture, layer: MacLayer, t) -> dict:
@@ -325,8 +330,10 @@ class CostModel:
         last = last_store if hidden["output"] else zero
         overlap = transfer_cycles(first, bpc) + comp + 1 + transfer_cycles(exposed, bpc) + transfer_cycles(last, bpc)
         # memory-bound: the last tile computes only after every read has landed, and its
-        # output leaves only after that compute
-        tile_comp = (comp + 1) // t.n_tiles
+        # output leaves only after that compute (a tile: a sub-step of a level-1 step
+        # where an operand's transfers are dealt over the inner tiles of its first holder)
+        dealt = dealt_operands(arch, layer, t)
+        tile_comp = (comp + 1) // (t.n_tiles * self.substeps(layer, t, comp, dealt))
         drain = transfer_cycles(reads, bpc) + tile_comp + transfer_cycles(last_store, bpc)
         # ... and at the start, while the first tile computes, DRAM can only prefetch the
         # next tile's operands (at most one tile's worth): no output exists yet to write back
@@ -341,7 +348,6 @@ class CostModel:
         fv, vis = self.first_visit(layer, t, comp)
         late = np.maximum(0, reads - vis - f0)
         wait = transfer_cycles(f0, bpc) + fv + transfer_cycles(wo + late, bpc)
-        dealt = dealt_operands(arch, layer, t)
         # transfers dealt over every step: no first visit
         wait = np.where(dealt["input"] | dealt["weight"] | dealt["output"], 0, wait)
         # ... and the last block of the outermost loop that turns starts only after every
@@ -385,6 +391,34 @@ class CostModel:
         cycles = np.floor((comp + 1) * (work / total)).astype(np.int64)
         f0 = t.tile_bytes["input"] + t.tile_bytes["weight"]
         return cycles, np.ceil(np.where(c_in, f0 * (cg / ct), f0)).astype(np.int64)
+
+    def substeps(self, layer: MacLayer, t, comp, dealt: dict) -> np.ndarray:
+        """Sub-steps per level-1 step of each point, as the discrete-event engine splits
+        a step where an operand is dealt (``dealt``, :func:`dealt_operands`): the tiles of
+        the deepest level first holding a dealt operand inside a full level-1 tile, at
+        most ``MAX_SUBSTEPS // steps``, none shorter than ``MIN_SUBSTEP_CYCLES`` of the
+        step's compute; 1 where no operand is dealt."""
+        out = np.ones(len(t.images), dtype=np.int64)
+        if not t.inner:
+            return out
+        ext = (layer.N, layer.P, layer.Q, layer.K, layer.C // layer.groups)
+        top = (t.images, t.rows, t.cols, t.k_tile, t.c_tile)
+        first = {op: min(i for i, lv in enumerate(self.arch.onchip, 1) if op in lv.holds)
+                 for op in dealt}
+        deepest = np.zeros(len(t.images), dtype=np.int64)
+        for op, d in dealt.items():
+            deepest = np.where(d, np.maximum(deepest, first[op]), deepest)
+        steps = t.n_tiles
+        for h in sorted(set(first.values()) - {1}):
+            count = np.ones(len(t.images), dtype=np.int64)
+            for i in range(5):
+                a, b = np.minimum(top[i], ext[i]), np.minimum(t.inner[h - 2][i], ext[i])
+                count *= -(-a // b)
+            subs = np.maximum(1, np.minimum.reduce([
+                count, np.maximum(1, MAX_SUBSTEPS // steps),
+                (comp + 1) // steps // MIN_SUBSTEP_CYCLES]))
+            out = np.where(deepest == h, subs, out)
+        return out
 
     @staticmethod
     def last_block(layer: MacLayer, t, comp, traffic, dealt: dict, out_ways: int, bpc) -> np.ndarray:

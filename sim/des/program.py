@@ -48,12 +48,9 @@ from tilesim.mapper import Mapping
 from tilesim.mapper.tiling import iter_tiles, operand_bytes
 from tilesim.workloads import OpLayer
 
-from ..cost import dealt_operands, mapping_compute_cycles
+from ..cost import MAX_SUBSTEPS, MIN_SUBSTEP_CYCLES, dealt_operands, mapping_compute_cycles
 
 MAX_OP_CHUNKS = 1024
-MAX_SUBSTEPS = 1024
-MIN_SUBSTEP_CYCLES = 32   # the engine moves whole cycles: each transfer of a shorter
-#                           sub-step would round up a large share of it
 
 
 @dataclass(frozen=True)
