@@ -29,7 +29,7 @@ the largest of these bounds (cycles, a count):
 * ``memory``: max(memory_cycles, reads + tile_compute + last_tile,
   first_reads + max(tile_compute, next_reads) + rest,
   first_reads + first_visit + writes + late_reads,
-  earlier_blocks + last_block_compute + last_tile);
+  earlier_blocks + last_block_compute + last_tile, slot_chain);
 * ``vector``: the vector unit's cycles for a fused activation;
 * ``<level> bandwidth``: each on-chip level's bytes read and written / its bandwidth;
 
@@ -53,7 +53,11 @@ drain to the last block of the outermost level-1 loop that turns (:meth:`CostMod
 it starts only once the reads of the blocks before it, its own new tiles (a k block's
 weights...) and every write but the output tiles still in their slots have moved; then
 it computes its share. It binds where a large tile changes at the outer loop and the
-blocks in between are too short to prefetch it (tpu_v1's MobileNetV3 1x1 convs). The discrete-event engine
+blocks in between are too short to prefetch it (tpu_v1's MobileNetV3 1x1 convs). The
+sixth, with two slots per operand: the tile two steps on loads only after a step frees
+its slot and shares DRAM with that step's store, so the steps at even positions of the
+innermost loop chain (:meth:`CostModel.slot_chain`); it binds where full and partial
+blocks alternate (an even number of blocks, the partial one last). The discrete-event engine
 (:mod:`sim.des`) shows them all; they matter on layers of few tiles. (Where an operand
 is held first below level 1 with a smaller tile than level 1's, :func:`dealt_operands`,
 the engine deals its transfers over every step: the first-visit term is left out and
