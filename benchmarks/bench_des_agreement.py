@@ -1,12 +1,13 @@
 """Must-hold check: the analytic model and the DES agree within 10 % on every layer's
 total cycles (finite DRAM bandwidth, the presets as shipped); by default every preset x
-the eight original zoo models (alexnet vgg16 resnet18 resnet34 resnet50 mobilenet_v2
-efficientnet_b0 yolo_tiny), about 5 minutes.
+every zoo model (``workloads.zoo_names()``: 7 x 17, 12,425 layers), about 10 minutes on
+one core (eyeriss_like the longest preset, about 2 minutes; run one preset with --arch
+to spread it out). Each (arch, model) line is printed (flushed) as it finishes.
 
 Usage:  python benchmarks/bench_des_agreement.py [--arch A ...] [--model M ...] [--top 5]
         [--objective edp|latency|energy|traffic]
 Prints, per (arch, model), the worst layer's relative difference (DES - analytic) /
-analytic on (total_cycles + 1), the model totals, and the --top worst layers with their
+analytic in cycles (total_cycles + 1), the model totals, and the --top worst layers with their
 DES stall causes; then the distribution of the differences over every layer and the
 worst layer of all; exits 1 if any layer differs by more than 10 %.
 """
