@@ -243,3 +243,32 @@ def test_points_with_inner_tiles_round_trip(name):
         if m.tiling.inner:
             assert "| L" in m.tiling.label(layer) or all(
                 t.sizes == m.tiling.top.sizes for t in m.tiling.inner)
+
+
+@pytest.mark.parametrize("db, cycles", [(True, 272 + 4 * 74 + 16), (False, 272 + 4 * (74 + 16))])
+def test_inner_output_tiles_drain_while_the_next_computes(db, cycles):
+    """Outputs held first at level 2 (inputs and weights at level 1), gemm 64 x 4 x 16 on
+    a 4x4 ws array: one level-1 tile (1,024 B of input + 64 B of weights, 272 cycles at
+    4 B/cycle), four level-2 output tiles of 16 rows (64 B out each, 16 cycles); the
+    layer's 4 folds of 64 + 2*4 + 4 - 2 = 74 cycles are dealt evenly over the DES's four
+    sub-steps of the level-1 step, one per level-2 tile. Double-buffered, each tile drains while the next
+    computes and only the last store is exposed (584 cycles; it stored all 256 B after
+    the step before, 632); single-buffered, every store waits (632, the cost model's
+    too). Byte totals are the cost model's."""
+    from tilesim.sim.des import mac_program, simulate_mac
+    from tilesim.workloads.ir import gemm
+    a = _arch("iw_o", ["input", "weight"], ["output"], db=(db,))
+    layer = gemm("g", 64, 4, 16)
+    m = _with_levels(seed_mapping(layer, a), [LevelTile(64, 1, 1, 4, 16, ("r", "k", "c")),
+                                              LevelTile(16, 1, 1, 4, 16, ("r", "k", "c"))], a)
+    p = mac_program(m, a)
+    assert m.tiling.n_tiles == 1 and p.steps == 4
+    assert p.compute == (74,) * 4 and p.store_bytes == (64,) * 4 and all(p.new_out)
+    assert (p.in_bytes, p.w_bytes) == ((1024, 0, 0, 0), (64, 0, 0, 0))
+    cm = CostModel(a)
+    r = simulate_mac(m, a, cost=cm)
+    ana = cm.mac_result(m)
+    assert r.cycles == cycles and r.compute_cycles == ana.compute_cycles == 4 * 74 - 1
+    assert (r.dram_read_bytes, r.dram_write_bytes) == (ana.dram_read_bytes, ana.dram_write_bytes)
+    if not db:
+        assert ana.cycles == cycles
