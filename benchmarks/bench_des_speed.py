@@ -25,14 +25,15 @@ def main() -> int:
     p.add_argument("--model", default="resnet50")
     a = p.parse_args()
     cmd = [sys.executable, "-m", "tilesim.cli", "run", "--arch", a.arch, "--model", a.model,
-           "--fidelity", "des", "--quiet"]
+           "--fidelity", "des"]   # not --quiet: it drops the events line
     subprocess.run(cmd, check=True, capture_output=True)  # warm caches (bytecode, numba)
     times = []
     for _ in range(a.repeat):
         t0 = time.perf_counter()
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         times.append(time.perf_counter() - t0)
-        m = re.search(r"([\d,]+) events in ([\d.]+) s, mapping included \(([\d,]+) events/s\)", out)
+        m = re.search(r"([\d,]+) events in ([\d.]+) s, mapping included\s+\(([\d,]+) events/s\)",
+                      out)   # the summary may wrap before the parenthesis
         print(f"run: {times[-1]:.3f} s wall (whole process); des: {m.group(1)} events in "
               f"{m.group(2)} s (mapping included) = {m.group(3)} events/s")
     med = statistics.median(times)
