@@ -26,17 +26,28 @@ operand's whole traffic is serialised with compute (``exposed``). So the layer o
 the largest of these bounds (cycles, a count):
 
 * ``compute``: first_tiles + (compute_cycles + 1) + exposed + last_tile;
-* ``memory``: max(memory_cycles, reads + tile_compute + last_tile,
-  first_reads + max(tile_compute, next_reads) + rest,
-  first_reads + first_visit + writes + late_reads);
+* ``memory``: max(memory_cycles, drain, first_reads + max(tile_compute, next_reads) +
+  rest, first_reads + first_visit + writes + late_reads);
 * ``vector``: the vector unit's cycles for a fused activation;
 * ``<level> bandwidth``: each on-chip level's bytes read and written / its bandwidth;
 
 where ``reads`` is every DRAM read in cycles and ``tile_compute`` is
 ``(compute_cycles + 1) // tiles``. When DRAM is the bottleneck the reads stream back to
-back, but the last tile's compute cannot start before its operands (the last reads)
-have landed, and the last output tile cannot leave before that compute ends, so neither
-is hidden (the drain). Symmetrically at the start (the head): ``first_reads`` (the first
+back, but a step cannot start before the loads of every step up to it have landed, and
+the steps after it and the last output's store follow it, so none of that is hidden
+(the drain, :meth:`CostModel.drain`): over the steps ``j(p)`` that open the last
+iteration of the level-1 loop at position ``p`` (outermost first; ``p = 2`` is the last
+step), the largest of ``transfer(reads needed by steps <= j + stores that must have
+left by then) + ceil((compute_cycles + 1) x tail work / work) + last_store``, where the
+tail is the steps from ``j`` on (the loops at positions <= p at their last block: its
+work is the product of those dims' last-block shares), the reads needed by then are
+each operand's reads less what it can load after ``j`` (its tiles opened in the tail
+beyond the first, each at most a full tile), and the stores are those of all but
+``ways`` (the output slots) of the output tiles opened up to ``j``, each at least the
+smallest one. In a tiling whose late steps reuse one large tile (k outer, one weight
+tile per k block: the second gates every step of the last k block) ``p = 0`` binds. It
+is a true lower bound of the discrete-event engine's time: ``tests/test_drain.py``.
+Symmetrically at the start (the head): ``first_reads`` (the first
 input + weight tile) must land before anything computes, and while the first tile
 computes DRAM can only prefetch ``next_reads`` = min(first_reads, the other reads),
 since no output exists yet to write back; ``rest`` is the remaining traffic. The last
@@ -77,7 +88,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapping, Points, points_of
 from tilesim.mapper.mapping import ORDERS
-from tilesim.mapper.tiling import operand_bytes
+from tilesim.mapper.tiling import ORDER_TABLE, operand_bytes
 from tilesim.mapper.dataflow import chain_cycles
 from tilesim.workloads import MacLayer, OpLayer
 
@@ -92,6 +103,17 @@ def _int(a):
     """int() of every element (truncation): byte counts at sub-byte precisions."""
     a = np.asarray(a)
     return a if a.dtype.kind in "iu" else np.trunc(a).astype(np.int64)
+
+
+def _deeper(t) -> np.ndarray:
+    """Per point of TileEval ``t``: some level below level 1 has a tile of other sizes
+    (an operand held first there is dealt over the level-1 steps, :mod:`sim.des.program`)."""
+    deeper = np.zeros(len(t), dtype=bool)
+    top = (t.images, t.rows, t.cols, t.k_tile, t.c_tile)
+    for lv in t.inner:
+        for a, b in zip(lv[:5], top):
+            deeper |= np.asarray(a) != b
+    return deeper
 
 
 def transfer_cycles(nbytes, bpc: float):
@@ -294,10 +316,11 @@ class CostModel:
         last_store = _int(t.last_store)
         last = last_store if hidden["output"] else zero
         overlap = transfer_cycles(first, bpc) + comp + 1 + transfer_cycles(exposed, bpc) + transfer_cycles(last, bpc)
-        # memory-bound: the last tile computes only after every read has landed, and its
-        # output leaves only after that compute
+        deeper = _deeper(t)
+        # memory-bound: the steps from a late one to the last compute only after every
+        # read of the steps up to it has landed, and the last output leaves after them
+        drain = self.drain(layer, t, comp, deeper)
         tile_comp = (comp + 1) // t.n_tiles
-        drain = transfer_cycles(reads, bpc) + tile_comp + transfer_cycles(last_store, bpc)
         # ... and at the start, while the first tile computes, DRAM can only prefetch the
         # next tile's operands (at most one tile's worth): no output exists yet to write back
         f0 = tb["input"] + tb["weight"]
@@ -312,11 +335,6 @@ class CostModel:
         late = np.maximum(0, reads - vis - f0)
         wait = transfer_cycles(f0, bpc) + fv + transfer_cycles(wo + late, bpc)
         if t.inner and self._dealt:   # transfers dealt over every step: no first visit
-            top = (t.images, t.rows, t.cols, t.k_tile, t.c_tile)
-            deeper = np.zeros(len(pts), dtype=bool)
-            for lv in t.inner:
-                for a, b in zip(lv[:5], top):
-                    deeper |= np.asarray(a) != b
             wait = np.where(deeper, 0, wait)
         act_ops = layer.output_elems if layer.activation else 0
         bounds = {"compute": overlap,
@@ -339,6 +357,98 @@ class CostModel:
         """Some operand is held first below level 1: with tiles at inner levels its
         transfers are dealt over the level-1 steps (:mod:`sim.des.program`)."""
         return any(op not in self.arch.onchip[0].holds for op in OPERANDS)
+
+    def drain(self, layer: MacLayer, t, comp, deeper=None) -> np.ndarray:
+        """The drain bound (cycles, a count) of every point: the largest, over the steps
+        ``j`` that open the last iteration of a level-1 loop (``p`` = 0, 1, 2: its
+        position, outermost first), of ``transfer(reads needed by steps <= j + stores
+        that must have left before j) + compute of steps j.. + transfer(last store)``.
+
+        Step ``j`` cannot start before every load of the steps up to it has landed (the
+        engine loads a tile before the step using it), nor before the stores of all but
+        ``ways`` output tiles opened up to it have left (an output slot is freed when its
+        tile's store has left); the steps from ``j`` on compute one after the other on
+        array 0 (``ceil((compute_cycles + 1) x tail work / work)`` cycles: the engine's
+        share of them, dealt by MACs, :mod:`sim.des.program`), and the last output tile
+        leaves after the last step. Each term is a lower bound:
+
+        * the tail from ``j(p)`` is the steps whose loops at positions <= p are at their
+          last block; its work fraction is the product of those dims' last-block share
+          (``last / extent``; r: images x rows x cols);
+        * an operand (input: r, c, and k in a grouped layer; weight: k, c; partial sums
+          and stores: r, k) changes tile at a step when a loop over one of its dims with
+          more than one trip turns there; within the tail it opens ``runs`` = the product
+          of the trips of the loops inside ``p`` down to its innermost such loop, so the
+          steps after ``j`` load at most ``(runs - 1)`` of its tiles (its full tile is
+          the largest); reads needed by steps <= j >= its reads - that;
+        * output tiles opened up to ``j``: ``(all runs) - (tail runs - 1)``; all but
+          ``ways`` of them (2 when outputs are double-buffered) have been stored, each at
+          least the smallest output tile at min(output, accumulator) bytes;
+        * an operand first held below level 1 with inner tiles (``deeper``) is dealt to
+          every step by MACs (:mod:`sim.des.program`): after ``j`` it moves at most its
+          total x the tail's work fraction + 1 byte, and its stores count as none.
+
+        ``p = 2`` is the last step with every read before it. In a tiling whose late
+        steps reuse a large tile loaded once (k outer: the second weight tile gates the
+        49 one-pixel steps after it) ``p`` = 0 binds."""
+        arch = self.arch
+        bpc = arch.dram_bpc
+        deeper = _deeper(t) if deeper is None else deeper
+        N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
+        cg = layer.C // layer.groups
+        dims = ORDER_TABLE[t.order]                              # (points, 3) loop at each position
+        trips = np.take_along_axis(np.stack([t.Tr, t.Tk, t.Tc], 1), dims, 1)
+
+        def last(extent, tile):   # extent of the last block
+            return extent - (-(-extent // tile) - 1) * tile
+
+        ln, lp, lq = last(N, t.images), last(P, t.rows), last(Q, t.cols)
+        lk, lc = last(K, t.k_tile), last(cg, t.c_tile)
+        share = np.stack([(ln * lp * lq) / (N * P * Q), lk / K, lc / cg], 1)
+        frac = np.cumprod(np.take_along_axis(share, dims, 1), axis=1)   # tail work, per p
+        tail = np.ceil((comp + 1)[:, None] * frac * (1 - 1e-12)).astype(np.int64)
+        first = {op: next(i for i, lvl in enumerate(arch.onchip, 1) if op in lvl.holds)
+                 for op in OPERANDS}
+        dealt = {op: deeper & (first[op] > 1) for op in OPERANDS}
+        multi = trips > 1
+        g = layer.groups > 1
+        deps = {"input": (True, g, True), "weight": (False, True, True),
+                "output": (True, True, False)}
+
+        def runs(op):   # (tiles of op opened in the tail of each p, in the whole layer)
+            rel = np.asarray(deps[op])[dims] & multi
+            inner = np.logical_or.accumulate(rel[:, ::-1], axis=1)[:, ::-1]
+            suf = np.cumprod(np.where(inner, trips, 1)[:, ::-1], axis=1)[:, ::-1]
+            one = np.ones((len(t), 1), dtype=suf.dtype)
+            return np.concatenate([suf[:, 1:], one], axis=1), suf[:, 0]
+
+        tb = t.tile_bytes
+
+        def before(op, total, tile_b, r_tail):   # bytes of op moved for steps <= j
+            total = np.asarray(total)[:, None]
+            spread = total - np.ceil(total * frac) - 1
+            stepped = total - (r_tail - 1) * np.asarray(tile_b)[:, None]
+            return np.maximum(0, np.where(dealt[op][:, None], spread, stepped))
+
+        r_in, _ = runs("input")
+        r_w, _ = runs("weight")
+        r_out, n_out = runs("output")
+        need = (before("input", t.read_input, tb["input"], r_in)
+                + before("weight", t.read_weight, tb["weight"], r_w)
+                + before("output", t.read_psum, tb["output"], r_out))
+        pb = operand_bytes(layer, arch)
+        ways = 2 if arch.hidden["output"] else 1
+        small = (np.minimum(t.images, N) * np.minimum(t.rows, P) * np.minimum(t.cols, Q)
+                 * np.minimum(t.k_tile, K)).astype(np.float64)
+        small = np.minimum(small, ln * lp * lq * lk) * min(pb["output"], pb["accumulator"])
+        opened = n_out[:, None] - (r_out - 1)
+        stores = np.where(dealt["output"][:, None], 0,
+                          np.maximum(0, opened - ways) * small[:, None])
+        last_store = np.where(dealt["output"],
+                              np.floor(t.write_output * frac[:, 2] * (1 - 1e-12)),
+                              ln * lp * lq * lk * pb["output"])
+        each = transfer_cycles(_int(need + stores), bpc) + tail
+        return each.max(axis=1) + transfer_cycles(_int(last_store), bpc)
 
     @staticmethod
     def first_visit(layer: MacLayer, t, comp) -> tuple:
