@@ -88,7 +88,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapping, Points, points_of
 from tilesim.mapper.mapping import ORDERS
-from tilesim.mapper.tiling import ORDER_TABLE, operand_bytes
+from tilesim.mapper.tiling import _cols_in, _rows_in, operand_bytes
 from tilesim.mapper.dataflow import chain_cycles
 from tilesim.workloads import MacLayer, OpLayer
 
@@ -97,6 +97,7 @@ from .results import LayerResult
 
 
 _LOOP_POS = np.argsort(np.array(ORDERS), axis=1)   # order index -> position of r, k, c
+_POS = tuple(_LOOP_POS[:, d].astype(np.int8) for d in range(3))  # per loop r, k, c
 
 
 def _int(a):
@@ -316,7 +317,7 @@ class CostModel:
         last_store = _int(t.last_store)
         last = last_store if hidden["output"] else zero
         overlap = transfer_cycles(first, bpc) + comp + 1 + transfer_cycles(exposed, bpc) + transfer_cycles(last, bpc)
-        deeper = _deeper(t)
+        deeper = _deeper(t) if t.inner and self._dealt else None
         # memory-bound: the steps from a late one to the last compute only after every
         # read of the steps up to it has landed, and the last output leaves after them
         drain = self.drain(layer, t, comp, deeper)
@@ -334,7 +335,7 @@ class CostModel:
         fv, vis = self.first_visit(layer, t, comp)
         late = np.maximum(0, reads - vis - f0)
         wait = transfer_cycles(f0, bpc) + fv + transfer_cycles(wo + late, bpc)
-        if t.inner and self._dealt:   # transfers dealt over every step: no first visit
+        if deeper is not None:   # transfers dealt over every step: no first visit
             wait = np.where(deeper, 0, wait)
         act_ops = layer.output_elems if layer.activation else 0
         bounds = {"compute": overlap,
@@ -359,10 +360,13 @@ class CostModel:
         return any(op not in self.arch.onchip[0].holds for op in OPERANDS)
 
     def drain(self, layer: MacLayer, t, comp, deeper=None) -> np.ndarray:
-        """The drain bound (cycles, a count) of every point: the largest, over the steps
-        ``j`` that open the last iteration of a level-1 loop (``p`` = 0, 1, 2: its
-        position, outermost first), of ``transfer(reads needed by steps <= j + stores
-        that must have left before j) + compute of steps j.. + transfer(last store)``.
+        """The drain bound (cycles, a count) of every point: the largest, over four
+        steps ``j``, of ``transfer(reads needed by steps <= j + stores that must have left
+        before j) + compute of steps j.. + transfer(last store)``. The steps: those that
+        open the last iteration of the level-1 loop at position ``p`` = 0, 1, 2
+        (outermost first; ``p = 2``: the last step), and the second-to-last step (where
+        the innermost loop with more than one trip turns for the last time: a full block
+        before a last one that may be small).
 
         Step ``j`` cannot start before every load of the steps up to it has landed (the
         engine loads a tile before the step using it), nor before the stores of all but
@@ -373,82 +377,147 @@ class CostModel:
         leaves after the last step. Each term is a lower bound:
 
         * the tail from ``j(p)`` is the steps whose loops at positions <= p are at their
-          last block; its work fraction is the product of those dims' last-block share
-          (``last / extent``; r: images x rows x cols);
+          last block; its work share is the product of those dims' last-block shares
+          (``last block / extent``; r: images x rows x cols); the second-to-last step
+          adds the last step's share x (full block / last block) of its dim;
         * an operand (input: r, c, and k in a grouped layer; weight: k, c; partial sums
           and stores: r, k) changes tile at a step when a loop over one of its dims with
-          more than one trip turns there; within the tail it opens ``runs`` = the product
-          of the trips of the loops inside ``p`` down to its innermost such loop, so the
-          steps after ``j`` load at most ``(runs - 1)`` of its tiles (its full tile is
-          the largest); reads needed by steps <= j >= its reads - that;
-        * output tiles opened up to ``j``: ``(all runs) - (tail runs - 1)``; all but
-          ``ways`` of them (2 when outputs are double-buffered) have been stored, each at
-          least the smallest output tile at min(output, accumulator) bytes;
+          more than one trip turns there; within the tail of ``p`` it opens ``runs`` =
+          the trips of the loops inside ``p``, less those of the loop over its other dim
+          when no such loop turns inside that one (the refetch rule of
+          :mod:`mapper.tiling`), so the steps after ``j`` load at most ``runs - 1`` of
+          its tiles (a full tile is the largest); after the second-to-last step, the
+          last step's own tiles when its dim is one they depend on;
+        * output tiles opened up to ``j``: all of the layer's less those opened after
+          ``j``; all but ``ways`` of them (2 when outputs are double-buffered) have been
+          stored, each at least the smallest (last) output tile at min(output,
+          accumulator) bytes;
         * an operand first held below level 1 with inner tiles (``deeper``) is dealt to
-          every step by MACs (:mod:`sim.des.program`): after ``j`` it moves at most its
-          total x the tail's work fraction + 1 byte, and its stores count as none.
+          the steps by MACs (:mod:`sim.des.program`): after ``j`` it moves at most its
+          total x the share of the steps after ``j`` + 1 byte, and its stores count as
+          none, its last store as the last step's share.
 
-        ``p = 2`` is the last step with every read before it. In a tiling whose late
-        steps reuse a large tile loaded once (k outer: the second weight tile gates the
-        49 one-pixel steps after it) ``p`` = 0 binds."""
+        In a tiling whose late steps reuse a large tile loaded once (k outer: the second
+        weight tile gates the 49 one-pixel steps after it) ``p = 0`` binds; where the
+        last block is small, the second-to-last step."""
         arch = self.arch
         bpc = arch.dram_bpc
-        deeper = _deeper(t) if deeper is None else deeper
         N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
         cg = layer.C // layer.groups
-        dims = ORDER_TABLE[t.order]                              # (points, 3) loop at each position
-        trips = np.take_along_axis(np.stack([t.Tr, t.Tk, t.Tc], 1), dims, 1)
-
-        def last(extent, tile):   # extent of the last block
-            return extent - (-(-extent // tile) - 1) * tile
-
-        ln, lp, lq = last(N, t.images), last(P, t.rows), last(Q, t.cols)
-        lk, lc = last(K, t.k_tile), last(cg, t.c_tile)
-        share = np.stack([(ln * lp * lq) / (N * P * Q), lk / K, lc / cg], 1)
-        frac = np.cumprod(np.take_along_axis(share, dims, 1), axis=1)   # tail work, per p
-        tail = np.ceil((comp + 1)[:, None] * frac * (1 - 1e-12)).astype(np.int64)
-        first = {op: next(i for i, lvl in enumerate(arch.onchip, 1) if op in lvl.holds)
-                 for op in OPERANDS}
-        dealt = {op: deeper & (first[op] > 1) for op in OPERANDS}
-        multi = trips > 1
-        g = layer.groups > 1
-        deps = {"input": (True, g, True), "weight": (False, True, True),
-                "output": (True, True, False)}
-
-        def runs(op):   # (tiles of op opened in the tail of each p, in the whole layer)
-            rel = np.asarray(deps[op])[dims] & multi
-            inner = np.logical_or.accumulate(rel[:, ::-1], axis=1)[:, ::-1]
-            suf = np.cumprod(np.where(inner, trips, 1)[:, ::-1], axis=1)[:, ::-1]
-            one = np.ones((len(t), 1), dtype=suf.dtype)
-            return np.concatenate([suf[:, 1:], one], axis=1), suf[:, 0]
-
-        tb = t.tile_bytes
-
-        def before(op, total, tile_b, r_tail):   # bytes of op moved for steps <= j
-            total = np.asarray(total)[:, None]
-            spread = total - np.ceil(total * frac) - 1
-            stepped = total - (r_tail - 1) * np.asarray(tile_b)[:, None]
-            return np.maximum(0, np.where(dealt[op][:, None], spread, stepped))
-
-        r_in, _ = runs("input")
-        r_w, _ = runs("weight")
-        r_out, n_out = runs("output")
-        need = (before("input", t.read_input, tb["input"], r_in)
-                + before("weight", t.read_weight, tb["weight"], r_w)
-                + before("output", t.read_psum, tb["output"], r_out))
         pb = operand_bytes(layer, arch)
+        Tr, Tk, Tc = t.Tr, t.Tk, t.Tc
+        n = Tr * Tk * Tc
+        # (plain arithmetic on masks, not np.where: this runs on every candidate the
+        # search scores, benchmarks/bench_scoring.py)
+        pr, pk = np.take(_POS[0], t.order), np.take(_POS[1], t.order)
+        pc = 3 - pr - pk                          # positions of the r, k, c loops (int8)
+        r1, k1, r2, k2 = pr == 1, pk == 1, pr == 2, pk == 2
+        dTr, dTk = Tr - Tc, Tk - Tc
+        T1 = Tc + r1 * dTr + k1 * dTk             # trips of the loop at position 1
+        T2 = Tc + r2 * dTr + k2 * dTk             # ... and 2
+        T12 = T1 * T2
+        # last-block extents (the tail of p has the loops at positions <= p at theirs)
+        lp = P - (np.ceil(P / t.rows) - 1) * t.rows
+        lq = Q - (np.ceil(Q / t.cols) - 1) * t.cols
+        ln = N - (np.ceil(N / t.images) - 1) * t.images if N > 1 else 1
+        lr = ln * lp * lq
+        lk = K - (Tk - 1) * t.k_tile
+        lc = cg - (Tc - 1) * t.c_tile
+        sr, sk, sc = lr * (1 / (N * P * Q)), lk * (1 / K), lc * (1 / cg)
+        dsr, dsk = sr - sc, sk - sc
+        s0 = sc + (pr == 0) * dsr + (pk == 0) * dsk
+        last = sr * sk * sc                       # the last step's share of the work
+        # j = n - 2: the innermost loop with more than one trip turns for the last time;
+        # that step is a full block of its dim (dr, dk, dc: which), the others at last
+        two = T2 > 1
+        q = 2 * two + (~two & (T1 > 1))
+        dr, dk, dc = pr == q, pk == q, pc == q
+        full = (dr * (np.minimum(t.images, N) * np.minimum(t.rows, P) * np.minimum(t.cols, Q)
+                      / lr) + dk * (np.minimum(t.k_tile, K) / lk)
+                + dc * (np.minimum(t.c_tile, cg) / lc))
+        full *= n > 1
+        full += 1
+        frac = (s0, s0 * (sc + r1 * dsr + k1 * dsk), last, last * full)
+        # tiles of an operand opened in the tail of p = 0, 1 (p = 2: one), less one:
+        # ``px``, the position of the loop over its irrelevant dim, drops its trips when
+        # no loop with more than one trip turns inside it (the tile stays over it)
+        T12m, T2m = T12 - 1, T2 - 1
+        one2 = T2 == 1
+
+        def runs(px):
+            inner, mid = px == 2, (px == 1) & one2
+            return T12m - inner * (T12 - T1) - mid * T12m, T2m - inner * T2m
+
+        r_in = (T12m, T2m) if layer.groups > 1 else runs(pk)   # grouped: inputs follow k
+        r_w, r_out = runs(pr), runs(pc)
+        tb = t.tile_bytes
+        lo = lr * lk   # elements of the last (the smallest) output tile
+        # the last step's tiles (all dims at their last block), loaded there when its
+        # dim q is one they depend on
+        RS = layer.R * layer.S
+        if layer.groups > 1:   # its input tile spans the groups of a k block: at most full
+            in_last = tb["input"] * (dr | dc | dk)
+        else:
+            in_last = (ln * _rows_in(lp, layer) * _cols_in(lq, layer) * lc * pb["input"]) \
+                * (dr | dc)
+
+        def less(tot, x):   # tot - x, at least 0 (in place)
+            x = tot - x
+            return np.maximum(x, 0, out=x)
+
+        # per operand and candidate: its bytes the steps up to j need (all at p = 2)
+        ri, rw, rp = t.read_input, t.read_weight, t.read_psum
+        need = {"input": [less(ri, r_in[0] * tb["input"]), less(ri, r_in[1] * tb["input"]),
+                          ri, less(ri, in_last)],
+                "weight": [less(rw, r_w[0] * tb["weight"]), less(rw, r_w[1] * tb["weight"]),
+                           rw, less(rw, lk * lc * (RS * pb["weight"]) * (dk | dc))]}
+        if np.any(rp):
+            need["output"] = [less(rp, r_out[0] * tb["output"]),
+                              less(rp, r_out[1] * tb["output"]), rp,
+                              less(rp, lo * pb["accumulator"] * (dr | dk))]
+        # output tiles opened in the whole layer (the same rule, over every loop), less
+        # the slots: all those before j must have been stored
+        alone = ((pr < pc) | (Tr == 1)) & ((pk < pc) | (Tk == 1))
         ways = 2 if arch.hidden["output"] else 1
-        small = (np.minimum(t.images, N) * np.minimum(t.rows, P) * np.minimum(t.cols, Q)
-                 * np.minimum(t.k_tile, K)).astype(np.float64)
-        small = np.minimum(small, ln * lp * lq * lk) * min(pb["output"], pb["accumulator"])
-        opened = n_out[:, None] - (r_out - 1)
-        stores = np.where(dealt["output"][:, None], 0,
-                          np.maximum(0, opened - ways) * small[:, None])
-        last_store = np.where(dealt["output"],
-                              np.floor(t.write_output * frac[:, 2] * (1 - 1e-12)),
-                              ln * lp * lq * lk * pb["output"])
-        each = transfer_cycles(_int(need + stores), bpc) + tail
-        return each.max(axis=1) + transfer_cycles(_int(last_store), bpc)
+        n_out = n - alone * (n - n // Tc) - ways
+        small = lo * min(pb["output"], pb["accumulator"])
+        stores = [np.maximum(n_out - r, 0) * small for r in (*r_out, 0, dr | dk)]
+        last_store = lo * pb["output"]
+        if t.inner and self._dealt:   # operands held first below level 1: dealt by MACs
+            deeper = _deeper(t) if deeper is None else deeper
+            held = arch.onchip[0].holds
+            # the steps after j: the tail less step j (the first block of the loops
+            # inside p, at most a full tile each)
+            fr, fk, fc = (np.minimum(t.images, N) * np.minimum(t.rows, P)
+                          * np.minimum(t.cols, Q) / (N * P * Q),
+                          np.minimum(t.k_tile, K) / K, np.minimum(t.c_tile, cg) / cg)
+            f1 = fc + r1 * (fr - fc) + k1 * (fk - fc)
+            f2 = fc + r2 * (fr - fc) + k2 * (fk - fc)
+            later = (frac[0] * (1 - f1 * f2), frac[1] * (1 - f2), 0, last)
+            for op, tot in (("input", ri), ("weight", rw), ("output", rp)):
+                if op in need and op not in held:   # after j: at most tot x share + 1 B
+                    need[op] = [np.where(deeper, np.maximum(0, tot - np.ceil(tot * f) - 1), x)
+                                for x, f in zip(need[op], later)]
+            if "output" not in held:
+                stores = [np.where(deeper, 0, x) for x in stores]
+                last_store = np.where(deeper, np.floor(t.write_output * last * (1 - 1e-12)),
+                                      last_store)
+        c1 = (comp + 1) * (1 - 1e-12)
+        whole = all(float(v).is_integer() for v in pb.values())
+        best = None
+        for i in range(4):
+            x = c1 * frac[i]
+            np.ceil(x, out=x)
+            if not math.isinf(bpc):
+                y = stores[i] + sum(v[i] for v in need.values())
+                if not whole:
+                    np.trunc(y, out=y)
+                y /= bpc
+                x += np.ceil(y, out=y)
+            best = x if best is None else np.maximum(best, x, out=best)
+        if not math.isinf(bpc):
+            best += np.ceil(np.trunc(last_store) / bpc)
+        return best.astype(np.int64)
 
     @staticmethod
     def first_visit(layer: MacLayer, t, comp) -> tuple:
