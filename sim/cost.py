@@ -37,16 +37,18 @@ back, but a step cannot start before the loads of every step up to it have lande
 the steps after it and the last output's store follow it, so none of that is hidden
 (the drain, :meth:`CostModel.drain`): over the steps ``j(p)`` that open the last
 iteration of the level-1 loop at position ``p`` (outermost first; ``p = 2`` is the last
-step), the largest of ``transfer(reads needed by steps <= j + stores that must have
-left by then) + ceil((compute_cycles + 1) x tail work / work) + last_store``, where the
-tail is the steps from ``j`` on (the loops at positions <= p at their last block: its
-work is the product of those dims' last-block shares), the reads needed by then are
-each operand's reads less what it can load after ``j`` (its tiles opened in the tail
-beyond the first, each at most a full tile), and the stores are those of all but
+step) and the second-to-last step, the largest of ``transfer(reads needed by steps <= j
++ stores that must have left by then) + ceil((compute_cycles + 1) x tail work / work) +
+last_store``, where the tail is the steps from ``j`` on (for ``j(p)``: the loops at
+positions <= p at their last block, its work the product of those dims' last-block
+shares), the reads needed by then are each operand's reads less what it can load after
+``j`` (its tiles opened in the tail beyond the first, each at most a full tile; after
+the second-to-last step, the last step's own), and the stores are those of all but
 ``ways`` (the output slots) of the output tiles opened up to ``j``, each at least the
 smallest one. In a tiling whose late steps reuse one large tile (k outer, one weight
-tile per k block: the second gates every step of the last k block) ``p = 0`` binds. It
-is a true lower bound of the discrete-event engine's time: ``tests/test_drain.py``.
+tile per k block: the second gates every step of the last k block) ``p = 0`` binds;
+after a full block and a small last one, the second-to-last step. It is a true lower
+bound of the discrete-event engine's time: ``tests/test_drain.py``.
 Symmetrically at the start (the head): ``first_reads`` (the first
 input + weight tile) must land before anything computes, and while the first tile
 computes DRAM can only prefetch ``next_reads`` = min(first_reads, the other reads),
