@@ -397,7 +397,10 @@ class CostModel:
         * an operand first held below level 1 with inner tiles (``deeper``) is dealt to
           the steps by MACs (:mod:`sim.des.program`): after ``j`` it moves at most its
           total x the share of the steps after ``j`` + 1 byte, and its stores count as
-          none, its last store as the last step's share.
+          none, its last store as the last step's share. One more step binds there:
+          ``j = 0``, whose share of such an operand (its total x the first step's share,
+          less 1 byte) loads before anything computes (the compute bound counts a tile
+          of the level holding it first, less than that share).
 
         In a tiling whose late steps reuse a large tile loaded once (k outer: the second
         weight tile gates the 49 one-pixel steps after it) ``p = 0`` binds; where the
@@ -485,6 +488,7 @@ class CostModel:
         small = lo * min(pb["output"], pb["accumulator"])
         stores = [np.maximum(n_out - r, 0) * small for r in (*r_out, 0, dr | dk)]
         last_store = lo * pb["output"]
+        head = None
         if t.inner and self._dealt:   # operands held first below level 1: dealt by MACs
             deeper = _deeper(t) if deeper is None else deeper
             held = arch.onchip[0].holds
@@ -504,6 +508,12 @@ class CostModel:
                 stores = [np.where(deeper, 0, x) for x in stores]
                 last_store = np.where(deeper, np.floor(t.write_output * last * (1 - 1e-12)),
                                       last_store)
+            # j = 0: the first step loads its share of a dealt operand (at least tot x
+            # its share - 1 B), its first tile of another, before any compute
+            first = fr * fk * fc
+            head = sum(np.maximum(0, np.floor(tot * first) - 1) if op not in held
+                       else tb[op] for op, tot in (("input", ri), ("weight", rw)))
+            head = np.where(deeper, head, 0)
         c1 = (comp + 1) * (1 - 1e-12)
         whole = all(float(v).is_integer() for v in pb.values())
         best = None
@@ -517,6 +527,8 @@ class CostModel:
                 y /= bpc
                 x += np.ceil(y, out=y)
             best = x if best is None else np.maximum(best, x, out=best)
+        if head is not None and not math.isinf(bpc):
+            np.maximum(best, np.ceil(c1) + np.ceil(np.trunc(head) / bpc), out=best)
         if not math.isinf(bpc):
             best += np.ceil(np.trunc(last_store) / bpc)
         return best.astype(np.int64)
