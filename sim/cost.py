@@ -488,7 +488,7 @@ class CostModel:
         small = lo * min(pb["output"], pb["accumulator"])
         stores = [np.maximum(n_out - r, 0) * small for r in (*r_out, 0, dr | dk)]
         last_store = lo * pb["output"]
-        head = None
+        head = out_dealt = None
         if t.inner and self._dealt:   # operands held first below level 1: dealt by MACs
             deeper = _deeper(t) if deeper is None else deeper
             held = arch.onchip[0].holds
@@ -505,6 +505,7 @@ class CostModel:
                     need[op] = [np.where(deeper, np.maximum(0, tot - np.ceil(tot * f) - 1), x)
                                 for x, f in zip(need[op], later)]
             if "output" not in held:
+                out_dealt = deeper
                 stores = [np.where(deeper, 0, x) for x in stores]
                 last_store = np.where(deeper, np.floor(t.write_output * last * (1 - 1e-12)),
                                       last_store)
@@ -531,7 +532,49 @@ class CostModel:
             np.maximum(best, np.ceil(c1) + np.ceil(np.trunc(head) / bpc), out=best)
         if not math.isinf(bpc):
             best += np.ceil(np.trunc(last_store) / bpc)
+            if ways == 2:
+                np.maximum(best, self._slot_chain(layer, t, c1, pr, pk, pc, n_out + ways,
+                                                  sr, sc, out_dealt), out=best)
         return best.astype(np.int64)
+
+    def _slot_chain(self, layer, t, c1, pr, pk, pc, n_out, sr, sc, dealt) -> np.ndarray:
+        """The output-slot chain (cycles): with two output slots, the output tile opened
+        ``i + 2``-th waits for the store of the ``i``-th, so every other tile's compute and
+        store follow one another: the layer takes at least the compute plus the store
+        transfer of tiles 0, 2, 4, .... Counted where the innermost r or k loop with more
+        than one trip (the loop the tiles turn fastest; for r, its innermost dim with more
+        than one block: columns, rows, images) has an even number of trips ``To``: those
+        tiles are then its full blocks (the last, maybe small, block has an odd index),
+        ``To / 2`` of each ``To``: their work share ``To / 2 x block / extent`` of the
+        compute (less 1 cycle a tile for the engine's rounding) and as
+        much of the tiles' element visits stored, at least min(output, accumulator)
+        bytes each (dealt outputs: the share of each tile's closing step, less 1 byte).
+        Elsewhere (odd ``To``, one tile) it is 0."""
+        N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
+        pb = operand_bytes(layer, self.arch)
+        Tr, Tk = t.Tr, t.Tk
+        rk = pr > pk
+        o_r = (rk & (Tr > 1)) | (~rk & (Tk == 1) & (Tr > 1))
+        o_k = (~rk & (Tk > 1)) | (rk & (Tr == 1) & (Tk > 1))
+        # r blocks turn columns fastest, then rows, then images: the innermost of those
+        # with more than one trip sets the parity of an r block's index
+        Tq, Tp = np.ceil(Q / t.cols), np.ceil(P / t.rows)
+        q1, p1 = Tq > 1, Tp > 1
+        Ts = np.where(q1, Tq, np.where(p1, Tp, Tr))
+        fs = np.where(q1, np.minimum(t.cols, Q) / Q,
+                      np.where(p1, np.minimum(t.rows, P) / P, np.minimum(t.images, N) / N))
+        To = o_r * Ts + o_k * Tk
+        full = o_r * fs + o_k * (np.minimum(t.k_tile, K) / K)
+        share = (To // 2) * full * (To % 2 == 0)        # 0 where odd (none: To = 0)
+        tiles = n_out // 2                                # the chain's tiles, at most
+        comp = np.maximum(0, np.floor(c1 * share) - tiles)
+        visits = n_out / (Tr * Tk)                        # visits of each output element
+        st = share * (layer.output_elems * visits * min(pb["output"], pb["accumulator"]))
+        if dealt is not None:   # the closing step's share: the last c block when c turns inside
+            po = o_r * pr + o_k * pk
+            close = 1 - (pc > po) * (1 - sc)
+            st = np.where(dealt, np.maximum(0, t.write_output * share * close - tiles), st)
+        return comp + np.ceil(np.trunc(st) / self.arch.dram_bpc)
 
     @staticmethod
     def first_visit(layer: MacLayer, t, comp) -> tuple:
