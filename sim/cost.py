@@ -560,9 +560,11 @@ class CostModel:
         # with more than one trip sets the parity of an r block's index
         Tq, Tp = np.ceil(Q / t.cols), np.ceil(P / t.rows)
         q1, p1 = Tq > 1, Tp > 1
-        Ts = np.where(q1, Tq, np.where(p1, Tp, Tr))
-        fs = np.where(q1, np.minimum(t.cols, Q) / Q,
-                      np.where(p1, np.minimum(t.rows, P) / P, np.minimum(t.images, N) / N))
+        Ts = Tr + p1 * (Tp - Tr)
+        Ts += q1 * (Tq - Ts)
+        fn, fp = np.minimum(t.images, N) / N, np.minimum(t.rows, P) / P
+        fs = fn + p1 * (fp - fn)
+        fs += q1 * (np.minimum(t.cols, Q) / Q - fs)
         To = o_r * Ts + o_k * Tk
         full = o_r * fs + o_k * (np.minimum(t.k_tile, K) / K)
         share = (To // 2) * full * (To % 2 == 0)        # 0 where odd (none: To = 0)
