@@ -27,7 +27,9 @@ the largest of these bounds (cycles, a count):
 
 * ``compute``: first_tiles + (compute_cycles + 1) + exposed + last_tile;
 * ``memory``: max(memory_cycles, drain, first_reads + max(tile_compute, next_reads) +
-  rest, first_reads + first_visit + writes + late_reads);
+  rest, first_reads + first_visit + writes + late_reads) (the drain includes the
+  output-slot chain: with two output slots every other output tile's compute and store
+  follow one another, :meth:`CostModel._slot_chain`);
 * ``vector``: the vector unit's cycles for a fused activation;
 * ``<level> bandwidth``: each on-chip level's bytes read and written / its bandwidth;
 
@@ -404,7 +406,8 @@ class CostModel:
 
         In a tiling whose late steps reuse a large tile loaded once (k outer: the second
         weight tile gates the 49 one-pixel steps after it) ``p = 0`` binds; where the
-        last block is small, the second-to-last step."""
+        last block is small, the second-to-last step. With two output slots the bound is
+        also at least the output-slot chain (:meth:`_slot_chain`)."""
         arch = self.arch
         bpc = arch.dram_bpc
         N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
