@@ -556,25 +556,30 @@ class CostModel:
         N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
         pb = operand_bytes(layer, self.arch)
         Tr, Tk = t.Tr, t.Tk
-        rk = pr > pk
-        o_r = (rk & (Tr > 1)) | (~rk & (Tk == 1) & (Tr > 1))
-        o_k = (~rk & (Tk > 1)) | (rk & (Tr == 1) & (Tk > 1))
+        rk, r1, k1 = pr > pk, Tr > 1, Tk > 1
+        o_r = r1 & (rk | ~k1)            # the r loop is the innermost output loop turning
+        o_k = k1 & (~rk | ~r1)           # ... the k loop
         # r blocks turn columns fastest, then rows, then images: the innermost of those
         # with more than one trip sets the parity of an r block's index
         Tq, Tp = np.ceil(Q / t.cols), np.ceil(P / t.rows)
         q1, p1 = Tq > 1, Tp > 1
         Ts = Tr + p1 * (Tp - Tr)
         Ts += q1 * (Tq - Ts)
-        fn, fp = np.minimum(t.images, N) / N, np.minimum(t.rows, P) / P
+        fn, fp = np.minimum(t.images, N) * (1 / N), np.minimum(t.rows, P) * (1 / P)
         fs = fn + p1 * (fp - fn)
-        fs += q1 * (np.minimum(t.cols, Q) / Q - fs)
-        To = o_r * Ts + o_k * Tk
-        full = o_r * fs + o_k * (np.minimum(t.k_tile, K) / K)
-        share = (To // 2) * full * (To % 2 == 0)        # 0 where odd (none: To = 0)
-        tiles = n_out // 2                                # the chain's tiles, at most
-        comp = np.maximum(0, np.floor(c1 * share) - tiles)
-        visits = n_out / (Tr * Tk)                        # visits of each output element
-        st = share * (layer.output_elems * visits * min(pb["output"], pb["accumulator"]))
+        fs += q1 * (np.minimum(t.cols, Q) * (1 / Q) - fs)
+        half = (o_r * Ts + o_k * Tk) * 0.5
+        share = o_r * fs + o_k * (np.minimum(t.k_tile, K) * (1 / K))
+        share *= half
+        share *= np.floor(half) == half                   # 0 where odd (none: To = 0)
+        tiles = n_out * 0.5                               # the chain's tiles, at most
+        comp = c1 * share
+        np.floor(comp, out=comp)
+        comp -= tiles
+        np.maximum(comp, 0, out=comp)
+        # visits of each output element: n_out / (Tr Tk)
+        st = share * n_out * (layer.output_elems * min(pb["output"], pb["accumulator"]))
+        st /= Tr * Tk
         if dealt is not None:   # the closing step's share: the last c block when c turns inside
             po = o_r * pr + o_k * pk
             close = 1 - (pc > po) * (1 - sc)
