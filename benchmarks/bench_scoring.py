@@ -10,7 +10,9 @@ each stage and the candidates per second of the whole (the best of ``--repeat`` 
 
 Measured (2026-11-30, one core, --repeat 7, 200,000 points a batch): slowest case
 (tpu_v1 with inner tiles) 1.22 M/s, the others 1.5-2.7 M/s; before the per-dim tables
-(5a460d4) 0.66 M/s and 1.07-2.7 M/s.
+(5a460d4) 0.66 M/s and 1.07-2.7 M/s. With the drain bound of every step (issue 14,
+CostModel.drain): slowest 1.23-1.31 M/s, was 1.73-1.81 M/s run back to back (the
+evaluate stage 0.05-0.07 s of 200,000 points, was 0.02-0.03 s).
 """
 from __future__ import annotations
 
