@@ -49,21 +49,23 @@ def test_every_preset_runs_every_zoo_model(preset, model):
 
 
 
-@pytest.mark.parametrize("preset,rows,cols,cycles", [
+@pytest.mark.parametrize("preset,rows,cols,overlapped,serial", [
     # a 1x1 conv of C = 2 x rows channels, K = cols filters on 4x4 pixels: F = 2 row folds
-    # of T = 16 streamed pixels, serial preload: F (T + 2 Ra + Ca - 2) cycles
-    # (mapper/dataflow.py); the last-cycle index is one less
-    ("nvdla_small", 8, 8, 2 * (16 + 2 * 8 + 8 - 2) - 1),
-    ("nvdla_large", 64, 32, 2 * (16 + 2 * 64 + 32 - 2) - 1)])
-def test_nvdla_presets_hold_the_cmac_registers(preset, rows, cols, cycles):
+    # of T = 16 streamed pixels; overlapped Ra + (F-1) max(T, Ra) + T + Ra + Ca - 2, serial
+    # F (T + 2 Ra + Ca - 2) (mapper/dataflow.py); the last-cycle index is one less
+    ("nvdla_small", 8, 8, 8 + 16 + 16 + 8 + 8 - 2 - 1, 2 * (16 + 2 * 8 + 8 - 2) - 1),
+    ("nvdla_large", 64, 32, 64 + 64 + 16 + 64 + 32 - 2 - 1, 2 * (16 + 2 * 64 + 32 - 2) - 1)])
+def test_nvdla_presets_hold_the_cmac_registers(preset, rows, cols, overlapped, serial):
     """nvdla_small / nvdla_large: every int8 MAC holds an active and a shadow weight
     register (2 B, double-buffered) and a data register (1 B), as the NVDLA CMAC does, and
-    no output register. Register bytes and cycles of one 1x1 conv by hand."""
+    no output register; the shadow lets the next fold's weights load while the current
+    one streams (preload: overlapped). Register bytes and cycles of one 1x1 conv by hand,
+    overlapped and serial."""
     from tilesim.arch import technology as tech
     from tilesim.workloads import Model
     from tilesim.workloads.ir import conv
     a = arch.load(preset)
-    assert (a.array.rows, a.array.cols, a.array.preload) == (rows, cols, "serial")
+    assert (a.array.rows, a.array.cols, a.array.preload) == (rows, cols, "overlapped")
     assert [(l.name, l.holds, l.size, l.double_buffered) for l in a.pe_levels] == [
         ("weight_regs", ["weight"], 2, True), ("data_reg", ["input"], 1, False)]
     # energies are the technology table's (not in the NVDLA documents): sqrt(capacity)
@@ -72,13 +74,16 @@ def test_nvdla_presets_hold_the_cmac_registers(preset, rows, cols, cycles):
             for n in ("weight_regs", "data_reg"))
     assert w.source == d.source == "cacti-sqrt+stillmaker2017"
     assert w.value / d.value == pytest.approx(2 ** 0.5)
+    layer = conv("c", 1, 2 * rows, 4, 4, cols, 1)
     macs = 2 * rows * cols * 16
-    lr = tilesim.simulate(a, Model("m", (conv("c", 1, 2 * rows, 4, 4, cols, 1),))).layers[0]
-    assert (lr.dataflow, lr.row_folds, lr.col_folds, lr.compute_cycles) == ("ws", 2, 1, cycles)
-    # every MAC reads its weight and its input from the registers; each weight shifts
-    # down its column at preload, the value for row i latched by the i + 1 registers it
-    # passes (1 + 2 + ... + rows per column and row fold; int8), each input latched once
-    # per MAC
     chain = rows * (rows + 1) // 2
-    assert lr.buffer_bytes["weight_regs"] == {"read": macs, "write": 2 * cols * chain}
-    assert lr.buffer_bytes["data_reg"] == {"read": macs, "write": macs}
+    for x, cycles in ((a, overlapped), (a.replace("compute.arrays[0].preload", "serial"), serial)):
+        lr = tilesim.simulate(x, Model("m", (layer,))).layers[0]
+        assert (lr.dataflow, lr.row_folds, lr.col_folds) == ("ws", 2, 1)
+        assert lr.compute_cycles == cycles
+        # every MAC reads its weight and its input from the registers; each weight shifts
+        # down its column at preload, the value for row i latched by the i + 1 registers
+        # it passes (1 + 2 + ... + rows per column and row fold; int8; the shadow chain
+        # when overlapped), each input latched once per MAC
+        assert lr.buffer_bytes["weight_regs"] == {"read": macs, "write": 2 * cols * chain}
+        assert lr.buffer_bytes["data_reg"] == {"read": macs, "write": macs}

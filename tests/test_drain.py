@@ -1,0 +1,103 @@
+"""Late steps gate the end of a layer: the steps from a late one to the end compute only
+after the loads of the steps up to it (and the stores that free its output slot) have
+moved, and the last output leaves after them. Hand-derived figures of the discrete-event
+engine, and the cost model (its last-block, drain and slot bounds, :mod:`sim.cost`)
+within 2 % of each."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from tilesim import arch, workloads
+from tilesim.mapper import Mapspace
+from tilesim.sim import CostModel
+from tilesim.sim.des import mac_program, simulate_mac as des_mac
+from tilesim.workloads.ir import gemm
+from conftest import layer_result, make_arch
+
+
+def with_tiling(layer, a, k_tile, c_tile, order, images=None, rows=None, cols=None):
+    """The mapping of ``layer`` on ``a`` with a level-1 tiling chosen by hand."""
+    space = Mapspace(layer, a)
+    want = SimpleNamespace(images=images or layer.N, rows=rows or layer.P, cols=cols or layer.Q,
+                           k_tile=k_tile, c_tile=c_tile, order=tuple(order))
+    return space.mapping(space.index_of(a.array.dataflow, want))
+
+
+def near(m, a, cycles) -> bool:
+    """The cost model's cycles for ``m`` within 2 % of ``cycles``."""
+    return abs(layer_result(m, a).cycles - cycles) <= 0.02 * cycles
+
+
+# gemm M=8 images, N=32 filters, K=16 on a 4x4 ws array: 4 row folds x 8 col folds of
+# 8 + 2*4 + 4 - 2 = 18 cycles = 576. Tiles of 1 image x 16 filters x 16 channels, order
+# k>r>c: 2 weight tiles of 256 B (one per k block, each kept over its 8 one-image steps),
+# 16 steps of 36 cycles, each loading a 16 B input tile and storing a 16 B output tile.
+LATE = gemm("late", 8, 32, 16)
+
+
+def test_second_weight_tile_gates_the_steps_after_it():
+    """At 1 B/cycle, step 8 (the second k block's first) starts only after both weight
+    tiles (512 B), the input tiles of steps 0-8 (144 B) and the stores of 7 output tiles
+    (its output tile is the 9th opened; two slots: 9 - 2 stores must have left, 112 B)
+    have moved: 768 cycles; then the 8 steps of the second k block compute (288 cycles)
+    and the last output leaves (16): 1,072 cycles, what the engine takes. The last-step
+    candidate gives 768 + 224 + 36 + 16 = 1,044; a tile's compute after every read (the
+    old drain): 768 + 36 + 16 = 820; all traffic: 1,024."""
+    a = make_arch(rows=4, cols=4, dataflow="ws", bandwidth="1 B/cycle")
+    m = with_tiling(LATE, a, k_tile=16, c_tile=16, order="krc", images=1)
+    p = mac_program(m, a)
+    assert p.w_bytes == (256,) + (0,) * 7 + (256,) + (0,) * 7
+    assert p.compute == (36,) * 16 and p.store_bytes == (16,) * 16
+    c = CostModel(a).point(m)
+    assert int(c.memory[0]) == 512 + 256 + 256
+    r = des_mac(m, a)
+    assert r.cycles == (512 + 9 * 16 + 7 * 16) + 8 * 36 + 16 == 1072
+    assert near(m, a, 1072) and layer_result(m, a).bound == "memory"
+
+
+def test_last_step_waits_for_the_stores_of_all_but_two_output_tiles():
+    """GEMV 1 x 64 x 64 in 16 tiles of 4 filters (order r>k>c, c whole) at 1 B/cycle:
+    every read (64 + 4096 B), and 14 of the 16 stores of 4 B (the last tile takes the
+    second of two output slots), then the last step (176 cycles) and its store (4):
+    4,396 cycles, in the engine too (the old drain left out the stores: 4,340)."""
+    layer = gemm("gemv", 1, 64, 64)
+    a = make_arch(rows=4, cols=4, dataflow="ws", bandwidth="1 B/cycle")
+    m = with_tiling(layer, a, k_tile=4, c_tile=64, order="rkc")
+    assert des_mac(m, a).cycles == (64 + 4096) + 14 * 4 + 176 + 4 == 4396
+    assert near(m, a, 4396)
+
+
+def test_a_small_last_block_leaves_the_second_to_last_step_binding():
+    """gemm 4 x 4 x 36 in c blocks of 16, 16 and 4 (order r>k>c, 4x4 ws: 9 row folds of
+    4 + 8 + 4 - 2 = 14 cycles = 126, dealt 56, 56, 14) at 1 B/cycle: steps 0 and 1 load
+    64 + 64 B each, the last 16 + 16 B; one 16 B output tile at the end. The
+    second-to-last step starts after 256 B (256 cycles), then 56 + 14 cycles of compute
+    and the store (16): 342, the engine's figure. The last step after every read: 288 +
+    14 + 16 = 318; all traffic: 304; the old drain charged an average tile (126 // 3 =
+    42) after every read: 346, more than the engine takes."""
+    layer = gemm("small_last", 4, 4, 36)
+    a = make_arch(rows=4, cols=4, dataflow="ws", bandwidth="1 B/cycle")
+    m = with_tiling(layer, a, k_tile=4, c_tile=16, order="rkc")
+    p = mac_program(m, a)
+    assert (p.in_bytes, p.w_bytes, p.compute, p.store_bytes) == \
+        ((64, 64, 16), (64, 64, 16), (56, 56, 14), (0, 0, 16))
+    assert des_mac(m, a).cycles == 256 + 56 + 14 + 16 == 342
+    assert near(m, a, 342)
+
+
+def test_nvdla_large_downsample_with_overlapped_preload():
+    """nvdla_large with overlapped preload, resnet18 layer4.0.downsample.0 (1x1, 256 ->
+    512 channels, 7x7 outputs, stride 2) in the tiling the issue names (k outer: 2 weight
+    tiles of 64 KiB over 49 one-pixel steps each; 25.6 B/cycle): the drain is the second
+    weight tile's step: both weight tiles, 50 input pixels of 256 B and 48 stores of
+    256 B (156,160 B: 6,100 cycles), then 49 of the 98 steps (half of 4,239 compute
+    cycles: 2,120), then the last 256 B (10): 8,230 cycles, the engine's figure (the old
+    drain: 7,080, all traffic)."""
+    a = arch.load("nvdla_large").replace("compute.arrays[0].preload", "overlapped")
+    layer = next(l for l in workloads.load("resnet18").layers
+                 if l.name == "layer4.0.downsample.0")
+    m = with_tiling(layer, a, k_tile=256, c_tile=256, order="krc", images=1, rows=1, cols=1)
+    assert m.tiling.trips == (49, 2, 1) and layer_result(m, a).compute_cycles + 1 == 4239
+    assert des_mac(m, a).cycles == 6100 + 2120 + 10 == 8230
+    assert near(m, a, 8230)
+
