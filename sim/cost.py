@@ -578,32 +578,28 @@ class CostModel:
         firsts1 = (tin, tw, tin + tw)
         f0 = tin + tw
         full = (full_pix / (layer.N * layer.P * layer.Q), kt / layer.K, ct / cg)
-        out = np.zeros(len(t.order), dtype=np.int64)
-        done = np.zeros(len(t.order), dtype=bool)
-        for p in range(3):        # the loops outermost first: the first that turns
-            for i in range(3):
-                sel = (pos[:, i] == p) & (trips[i] > 1) & ~done
-                if not sel.any():
-                    continue
-                T = trips[i].astype(np.float64)
-                psum_last = rp / np.maximum(T - 1, 1) if i == 2 else rp / T
-                before = (np.maximum(0, reads_iw * (T - 1) / T + rp - psum_last) + firsts[i]
-                          + np.maximum(0, wo * (T - 1) / T - (out_ways - 1) * held))
-                cyc = (transfer_cycles(np.floor(before), bpc)
-                       + np.floor((comp + 1) * share[i]).astype(np.int64)
-                       + transfer_cycles(t.last_store, bpc))
-                # ... and the second block (three blocks or more): it starts after the
-                # first step's tiles, its own first tiles and the first (full) block's
-                # reads and writes but the output tiles in their slots; then every later
-                # block computes (all but the first block's share of the MACs)
-                psum1 = 0 if i == 2 else rp * full[i]
-                before1 = (np.maximum(reads_iw * full[i], f0) + psum1 + firsts1[i]
-                           + np.maximum(0, wo * full[i] - (out_ways - 1) * held))
-                cyc1 = (transfer_cycles(np.floor(before1), bpc)
-                        + np.floor((comp + 1) * (1 - full[i])).astype(np.int64)
-                        + transfer_cycles(t.last_store, bpc))
-                out = np.where(sel, np.where(T >= 3, np.maximum(cyc, cyc1), cyc), out)
-                done |= sel
+        # the outermost loop that turns (none: 0)
+        turns = np.stack(trips) > 1
+        i_ = np.argmin(np.where(turns.T, pos, 3), axis=1)
+        is_c = i_ == 2
+        T = np.choose(i_, trips).astype(np.float64)
+        full_i = np.choose(i_, full)
+        psum_last = np.where(is_c, rp / np.maximum(T - 1, 1), rp / T)
+        before = (np.maximum(0, reads_iw * (T - 1) / T + rp - psum_last) + np.choose(i_, firsts)
+                  + np.maximum(0, wo * (T - 1) / T - (out_ways - 1) * held))
+        store = transfer_cycles(t.last_store, bpc)
+        cyc = (transfer_cycles(np.floor(before), bpc)
+               + np.floor((comp + 1) * np.choose(i_, share)).astype(np.int64) + store)
+        # ... and the second block (three blocks or more): it starts after the first
+        # step's tiles, its own first tiles and the first (full) block's reads and writes
+        # but the output tiles in their slots; then every later block computes (all but
+        # the first block's share of the MACs)
+        psum1 = np.where(is_c, 0, rp * full_i)
+        before1 = (np.maximum(reads_iw * full_i, f0) + psum1 + np.choose(i_, firsts1)
+                   + np.maximum(0, wo * full_i - (out_ways - 1) * held))
+        cyc1 = (transfer_cycles(np.floor(before1), bpc)
+                + np.floor((comp + 1) * (1 - full_i)).astype(np.int64) + store)
+        out = np.where(turns.any(axis=0), np.where(T >= 3, np.maximum(cyc, cyc1), cyc), 0)
         return out
 
     def point(self, m: Mapping) -> Costs:
