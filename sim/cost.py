@@ -52,12 +52,15 @@ conv: two 64-row tiles over c blocks of 2 and 1 channels). The fifth generalises
 drain to the last block of the outermost level-1 loop that turns (:meth:`CostModel.last_block`):
 it starts only once the reads of the blocks before it, its own new tiles (a k block's
 weights...) and every write but the output tiles still in their slots have moved; then
-it computes its share. It binds where a large tile changes at the outer loop and the
+it computes its share. With three blocks or more the second block is taken too: it
+starts after the first step's tiles, its own and the first block's writes, then every
+later block computes. It binds where a large tile changes at the outer loop and the
 blocks in between are too short to prefetch it (tpu_v1's MobileNetV3 1x1 convs). The
 sixth, with two slots per operand: the tile two steps on loads only after a step frees
 its slot and shares DRAM with that step's store, so the steps at even positions of the
 innermost loop chain (:meth:`CostModel.slot_chain`); it binds where full and partial
-blocks alternate (an even number of blocks, the partial one last). The discrete-event engine
+blocks alternate (an even number of blocks, the partial one last); it starts after the
+first tile of the operand the loop does not change. The discrete-event engine
 (:mod:`sim.des`) shows them all; they matter on layers of few tiles. (Where an operand
 is held first below level 1 with a smaller tile than level 1's, :func:`dealt_operands`,
 the engine deals its transfers over every step: the first-visit term is left out and
@@ -459,7 +462,11 @@ class CostModel:
         it binds where full and partial blocks alternate (edge_tpu_like's 36-column
         layers in 32 + 4 columns: DES +31 % over the other bounds). Odd ``B``: the
         chains mix and the bound is not taken (0). Operands not double-buffered or
-        dealt over sub-steps are left out (the compute bound serialises the former)."""
+        dealt over sub-steps are left out (the compute bound serialises the former).
+        The chain starts after the first tile of the operand the loop does not change
+        (weights for ``r``, inputs for ``k``) has landed: the first step needs it
+        (nvdla_large's MobileNetV3 1x1 convs in 4 + 4 + 4 + 2 columns behind a 14 KiB
+        weight tile: DES +10 % over the chain without it)."""
         ri, rw, wo = traffic
         pos = _LOOP_POS[t.order]
         trips = (t.Tr, t.Tk, t.Tc)
@@ -486,6 +493,8 @@ class CostModel:
             r_ext, r_tile = np.where(sel, ext, r_ext), np.where(sel, tile, r_tile)
             r_foot = np.where(sel, foot, r_foot)
             set_ |= sel
+        tin0 = np.where(dealt["input"] | (not hidden["input"]), 0, _int(t.tile_bytes["input"]))
+        tw0 = np.where(dealt["weight"] | (not hidden["weight"]), 0, _int(t.tile_bytes["weight"]))
         out = np.zeros(n, dtype=np.int64)
         done = np.zeros(n, dtype=bool)
         for p in (2, 1, 0):       # the loops innermost first: the first that turns
@@ -504,10 +513,12 @@ class CostModel:
                 share = (B // 2) * tile / np.maximum(ext, 1)     # of the MACs, of k, of c
                 rin = np.where(dealt["input"] | (not hidden["input"]), 0, ri)
                 rwt = np.where(dealt["weight"] | (not hidden["weight"]), 0, rw)
+                # (r, k: plus the first tile of the operand the loop does not change,
+                # which lands before the first step)
                 if i == 0:    # r: new inputs (by footprint) and outputs every step
-                    moved = rin * r_foot + (wo * share if hidden["output"] else 0)
+                    moved = rin * r_foot + (wo * share if hidden["output"] else 0) + tw0
                 elif i == 1:  # k: new weights and outputs every step
-                    moved = rwt * share + (wo * share if hidden["output"] else 0)
+                    moved = rwt * share + (wo * share if hidden["output"] else 0) + tin0
                 else:         # c: new inputs and weights; the output tile stays
                     moved = (rin + rwt) * share
                 cyc = (transfer_cycles(np.floor(moved), bpc)
@@ -530,7 +541,17 @@ class CostModel:
         operand whose transfers the engine deals over the steps (``dealt``) brings none.
         It binds where one operand's tile is large and changes at the outer loop while
         the blocks in between are too short to prefetch it (tpu_v1's 1x1 convs of
-        MobileNetV3, k blocks of 288 filters: DES +14 % over the other bounds)."""
+        MobileNetV3, k blocks of 288 filters: DES +14 % over the other bounds).
+
+        With three blocks or more the second block is a candidate too (the larger of the
+        two is taken): it starts only after the first step's tiles, its own first tiles
+        and the first (full) block's share of the reads (when more than those) and of the
+        writes but the output tiles in their slots have moved; then every block but the
+        first computes. It binds where the second block's tile is large, the first block
+        too short to prefetch it, and the last block short (nvdla_large with overlapped
+        preload, efficientnet_b1's features.8.0 in k blocks of 512, 512 and 256 filters:
+        DES +12 % over the other bounds, the second block's figure within one cycle of
+        the engine's)."""
         reads_iw, rp, wo = traffic
         pos = _LOOP_POS[t.order]                       # position of r, k, c
         trips = (t.Tr, t.Tk, t.Tc)
@@ -552,22 +573,33 @@ class CostModel:
         # an output tile still in its slot: its final bytes, or its partial sums' (larger)
         # when output tiles are revisited
         held = np.where(rp > 0, t.tile_bytes["output"], t.last_store)
-        out = np.zeros(len(t.order), dtype=np.int64)
-        done = np.zeros(len(t.order), dtype=bool)
-        for p in range(3):        # the loops outermost first: the first that turns
-            for i in range(3):
-                sel = (pos[:, i] == p) & (trips[i] > 1) & ~done
-                if not sel.any():
-                    continue
-                T = trips[i].astype(np.float64)
-                psum_last = rp / np.maximum(T - 1, 1) if i == 2 else rp / T
-                before = (np.maximum(0, reads_iw * (T - 1) / T + rp - psum_last) + firsts[i]
-                          + np.maximum(0, wo * (T - 1) / T - (out_ways - 1) * held))
-                cyc = (transfer_cycles(np.floor(before), bpc)
-                       + np.floor((comp + 1) * share[i]).astype(np.int64)
-                       + transfer_cycles(t.last_store, bpc))
-                out = np.where(sel, cyc, out)
-                done |= sel
+        # the first tiles of the second block and of the first step (both load before
+        # the second block starts); full-block shares of the MACs
+        firsts1 = (tin, tw, tin + tw)
+        f0 = tin + tw
+        full = (full_pix / (layer.N * layer.P * layer.Q), kt / layer.K, ct / cg)
+        # the outermost loop that turns (none: 0)
+        turns = np.stack(trips) > 1
+        i_ = np.argmin(np.where(turns.T, pos, 3), axis=1)
+        is_c = i_ == 2
+        T = np.choose(i_, trips).astype(np.float64)
+        full_i = np.choose(i_, full)
+        psum_last = np.where(is_c, rp / np.maximum(T - 1, 1), rp / T)
+        before = (np.maximum(0, reads_iw * (T - 1) / T + rp - psum_last) + np.choose(i_, firsts)
+                  + np.maximum(0, wo * (T - 1) / T - (out_ways - 1) * held))
+        store = transfer_cycles(t.last_store, bpc)
+        cyc = (transfer_cycles(np.floor(before), bpc)
+               + np.floor((comp + 1) * np.choose(i_, share)).astype(np.int64) + store)
+        # ... and the second block (three blocks or more): it starts after the first
+        # step's tiles, its own first tiles and the first (full) block's reads and writes
+        # but the output tiles in their slots; then every later block computes (all but
+        # the first block's share of the MACs)
+        psum1 = np.where(is_c, 0, rp * full_i)
+        before1 = (np.maximum(reads_iw * full_i, f0) + psum1 + np.choose(i_, firsts1)
+                   + np.maximum(0, wo * full_i - (out_ways - 1) * held))
+        cyc1 = (transfer_cycles(np.floor(before1), bpc)
+                + np.floor((comp + 1) * (1 - full_i)).astype(np.int64) + store)
+        out = np.where(turns.any(axis=0), np.where(T >= 3, np.maximum(cyc, cyc1), cyc), 0)
         return out
 
     def point(self, m: Mapping) -> Costs:

@@ -605,10 +605,12 @@ def test_slot_chain_of_alternating_full_and_partial_tiles():
     """edge_tpu_like, efficientnet_b2 features.3.0.block.3.0 (1x1, 144 -> 48 channels,
     36 x 36) in tiles of one row x 32 columns: the steps alternate 32 and 4 columns. With
     two input and output slots the next 32-column tile loads only after the previous one
-    has computed, and shares DRAM with that one's store, so the 36 full tiles chain:
-    their compute (32/36 of 4,458 cycles: 3,962) + their inputs (32/36 of 186,624 B) and
-    outputs (32/36 of 62,208 B) at 26.67 B/cycle (8,295): 12,257 cycles, where the DRAM
-    total is 9,591 (the DES: 12,542, +31 % over the analytic model before the bound)."""
+    has computed, and shares DRAM with that one's store, so the 36 full tiles chain
+    after the weight tile (6,912 B) has landed: their compute (32/36 of 4,458 cycles:
+    3,962) + the weight tile, their inputs (32/36 of 186,624 B) and outputs (32/36 of
+    62,208 B) at 26.67 B/cycle (228,096 B: 8,554): 12,516 cycles, where the DRAM total is
+    9,591 (the DES: 12,542, +31 % over the analytic model before the bound; +2.3 %
+    before the chain counted the weight tile)."""
     from tilesim.sim import CostModel
     a = arch.load("edge_tpu_like")
     layer = next(l for l in workloads.load("efficientnet_b2").layers
@@ -617,5 +619,5 @@ def test_slot_chain_of_alternating_full_and_partial_tiles():
     c = CostModel(a)
     x = c.mac_result(m)
     assert x.compute_cycles == 4457 and m.tiling.n_tiles == 72
-    assert int(c.point(m).bounds["memory"][0]) == x.cycles == 3962 + 8295
-    assert abs(des_mac(m, a).cycles - x.cycles) <= 0.05 * x.cycles
+    assert int(c.point(m).bounds["memory"][0]) == x.cycles == 3962 + 8554
+    assert abs(des_mac(m, a).cycles - x.cycles) <= 0.01 * x.cycles

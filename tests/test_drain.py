@@ -101,3 +101,61 @@ def test_nvdla_large_downsample_with_overlapped_preload():
     assert des_mac(m, a).cycles == 6100 + 2120 + 10 == 8230
     assert near(m, a, 8230)
 
+
+
+def test_nvdla_large_second_weight_tile_gates_every_later_block():
+    """nvdla_large (overlapped preload), efficientnet_b1 features.8.0 (1x1, 320 -> 1280
+    channels, 8x8 outputs) in the tiling the agreement check found (k blocks of 512,
+    512 and 256 filters, order r>k>c; outputs dealt over 1x1x1 x 32-filter tiles of
+    the accumulator buffer: 161, 161 and 81 sub-steps; 25.6 B/cycle). The second k
+    block starts after the input (20,480 B), both full weight tiles (2 x 163,840 B) and
+    the stores of the first 160 of its sub-steps (32,564 B; its first sub-step takes
+    the slot of the 160th's): 380,724 B, 14,873 cycles; then the second and third
+    blocks compute (5,183 + 2,592 of 12,958 cycles) and the last 203 B leave (8):
+    22,656 cycles, the engine's figure (the other memory bounds: 20,000; the cost model
+    before: 20,160, the engine +12 %)."""
+    from dataclasses import replace
+    from tilesim.mapper.tiling import LevelTile
+    a = arch.load("nvdla_large")
+    assert a.array.preload == "overlapped"
+    layer = next(l for l in workloads.load("efficientnet_b1").layers if l.name == "features.8.0")
+    m = with_tiling(layer, a, k_tile=512, c_tile=320, order="rkc")
+    space = Mapspace(layer, a)
+    t = replace(m.tiling, inner=(LevelTile(images=1, rows=1, cols=1, k_tile=32, c_tile=320,
+                                           order=("r", "k", "c")),))
+    m = space.mapping(space.index_of("ws", t))
+    assert m.tiling.trips == (1, 3, 1) and m.tiling.inner == t.inner
+    p = mac_program(m, a)
+    assert p.steps == 161 + 161 + 81
+    assert [j for j, b in enumerate(p.w_bytes) if b] == [0, 161, 322]
+    assert (sum(p.compute[:161]), sum(p.compute[161:322]), sum(p.compute[322:])) == \
+        (5183, 5183, 2592)
+    assert sum(p.store_bytes[:160]) == 32564 and p.store_bytes[-1] == 203
+    start = -(-(20480 + 2 * 163840 + 32564) * 10 // 256)     # ceil(bytes / 25.6)
+    assert start == 14873
+    assert des_mac(m, a).cycles == start + 5183 + 2592 + 8 == 22656
+    assert near(m, a, 22656) and layer_result(m, a).bound == "memory"
+
+
+def test_nvdla_large_slot_chain_starts_after_the_weight_tile():
+    """nvdla_large, mobilenet_v3_large features.9.block.2.0 (1x1, 184 -> 80 channels,
+    14x14 outputs) in one-row tiles of 4 columns (4 + 4 + 4 + 2 per row: 56 steps, one
+    14,720 B weight tile; a 4-column step loads 736 B of inputs, stores 320 B and
+    computes 39 or 40 cycles). The steps at even positions (0 and 2 of each row) chain
+    through their slots: step j + 2 starts after step j ends and j's store and j + 2's
+    load (1,056 B, 42 cycles) have moved. So the engine's figure is the first tiles
+    (15,456 B: 604 cycles), the 28 even steps (1,096 of 1,922 cycles as dealt) and their
+    27 links (1,134), then the last step (20) and its 160 B store (7): 2,861 cycles. The
+    slot chain without the weight tile (2,253) left the cost model at 2,597 (all
+    traffic), the engine +10.2 %."""
+    a = arch.load("nvdla_large")
+    layer = next(l for l in workloads.load("mobilenet_v3_large").layers
+                 if l.name == "features.9.block.2.0")
+    m = with_tiling(layer, a, k_tile=80, c_tile=184, order="rkc", rows=1, cols=4)
+    assert m.tiling.trips == (56, 1, 1) and not m.tiling.inner
+    p = mac_program(m, a)
+    assert p.in_bytes[:4] == (736, 736, 736, 368) and p.store_bytes[:4] == (320, 320, 320, 160)
+    assert p.w_bytes == (14720,) + (0,) * 55
+    assert sum(p.compute[0:55:2]) == 1096 and p.compute[55] == 20
+    assert des_mac(m, a).cycles == 604 + 1096 + 27 * 42 + 20 + 7 == 2861
+    assert near(m, a, 2861)
