@@ -89,32 +89,54 @@ def test_engine_moves_the_mappings_bytes_on_every_tiling(layer, df, count, data)
     assert des_mac(m, u).total_cycles == layer_result(m, u).total_cycles
 
 
-def two_levels(bw: int, holds: list, db: bool):
-    """A global buffer holding every operand and a smaller one below it holding ``holds``."""
+def two_levels(bw: int, holds: list, db: bool, db1: bool = True, df: str = "ws"):
+    """A global buffer holding every operand and a smaller one below it holding ``holds``
+    (``db1``, ``db``: whether each is double-buffered)."""
     return arch.from_dict({
         "version": 1, "name": "two", "clock": "1 GHz", "technology": "28 nm",
         "precision": {"input": "int8", "weight": "int8", "accumulator": "int32"},
-        "compute": {"arrays": [{"rows": 4, "cols": 4, "dataflow": "ws"}],
+        "compute": {"arrays": [{"rows": 4, "cols": 4, "dataflow": df}],
                     "vector": {"lanes": 4}},
         "memory": [
             {"name": "dram", "kind": "dram", "holds": ["input", "weight", "output"],
              "bandwidth": f"{bw} B/cycle"},
             {"name": "glb", "kind": "sram", "holds": ["input", "weight", "output"],
-             "size": "64 KiB", "double_buffered": True},
+             "size": "64 KiB", "double_buffered": db1},
             {"name": "lb", "kind": "sram", "holds": holds, "size": "256 B",
              "double_buffered": db}]})
 
 
-@settings(max_examples=60)
+@settings(max_examples=80)
 @given(layer=small_layers(), holds=st.sampled_from([["input"], ["weight"], ["output"],
                                                      ["input", "weight", "output"]]),
-       db=st.booleans(), data=st.data())
-def test_engine_moves_the_mappings_bytes_with_an_inner_level(layer, holds, db, data):
+       db=st.booleans(), db1=st.booleans(), bw=st.integers(1, 3),
+       df=st.sampled_from(["ws", "os", "is"]), data=st.data())
+def test_engine_moves_the_mappings_bytes_with_an_inner_level(layer, holds, db, db1, bw, df,
+                                                            data):
     """With a second on-chip level (tiles of its own inside level 1's, drawn from the
-    whole mapspace), the engine still moves exactly the mapping's bytes per operand."""
-    a = two_levels(3, holds, db)
+    whole mapspace; single- or double-buffered; 1-3 B/cycle, where transfers preempt
+    each other on the channel), the engine runs to the end and moves exactly the
+    mapping's bytes per operand."""
+    a = two_levels(bw, holds, db, db1, df)
     space = Mapspace(layer, a)
     idx = data.draw(st.lists(st.integers(0, space.size - 1), min_size=16, max_size=16))
     legal = [i for i, ok in zip(idx, space.points(idx).legal) if ok] or [space.seed()]
     m = space.mapping(legal[0])
     assert moved(des_mac(m, a)) == mapped(m)
+
+
+def test_transfer_granted_and_preempted_in_the_same_cycle_queues_again():
+    """A 1 x 1 conv, 1 -> 8 channels on 3 x 3 pixels, tiles of 2 rows (6 B of input, the
+    last 3 B) x 1 filter in order k>r>c, inputs held in a single-buffered inner level, at
+    3 B/cycle: a load's channel request is granted and preempted by one needed earlier
+    in the same cycle, before the load resumes. The engine raised ``simpy.Interrupt``
+    out of the run there; the load queues again and the layer moves all of its bytes:
+    inputs 8 k blocks x 9 B, weights 8 B, outputs 72 B."""
+    layer = conv("c", 1, 1, 3, 3, 8, 1)
+    a = two_levels(3, ["input"], False, True, "is")
+    space = Mapspace(layer, a)
+    m = space.mapping(space.index_of("is", SimpleNamespace(
+        images=1, rows=2, cols=3, k_tile=1, c_tile=1, order="krc")))
+    r = des_mac(m, a)
+    assert moved(r) == mapped(m) == (72, 8, 0, 72)
+    assert r.cycles >= (72 + 8 + 72) // 3 and r.cycles >= r.compute_cycles + 1
