@@ -104,7 +104,6 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, kg = layer.groups, layer.K // layer.groups
-    cg = layer.C // g
     RS = layer.R * layer.S
 
     def in_rows(p0, p1):
@@ -119,10 +118,10 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         if g == 1:
             ikeys.append((t.n, t.p, t.q, t.c))
             ich.append(t.c[1] - t.c[0])
-        else:
+        else:   # the tile's c channels (within a group) of each group its k tile spans
             grp = (t.k[0] // kg, (t.k[1] - 1) // kg + 1)
-            ikeys.append((t.n, t.p, t.q, grp))
-            ich.append((grp[1] - grp[0]) * cg)
+            ikeys.append((t.n, t.p, t.q, grp, t.c))
+            ich.append((grp[1] - grp[0]) * (t.c[1] - t.c[0]))
         wkeys.append((t.k, t.c))
         okeys.append((t.n, t.p, t.q, t.k))
         work.append((t.n[1] - t.n[0]) * (t.p[1] - t.p[0]) * (t.q[1] - t.q[0])
