@@ -493,37 +493,38 @@ class CostModel:
             r_ext, r_tile = np.where(sel, ext, r_ext), np.where(sel, tile, r_tile)
             r_foot = np.where(sel, foot, r_foot)
             set_ |= sel
-        tin0 = np.where(dealt["input"] | (not hidden["input"]), 0, _int(t.tile_bytes["input"]))
-        tw0 = np.where(dealt["weight"] | (not hidden["weight"]), 0, _int(t.tile_bytes["weight"]))
+        # each point's innermost level-1 loop that turns (largest position with more
+        # than one trip; -1: none), then the bound on the points where it has an even
+        # number of blocks (the rest: 0), computed once per point
+        key = np.where(np.stack(np.broadcast_arrays(*trips), axis=1) > 1, pos, -1)
+        turn = key.argmax(axis=1)
+        ok = np.take_along_axis(key, turn[:, None], axis=1)[:, 0] >= 0
+        ext = np.choose(turn, (r_ext, layer.K, cg))
+        tile = np.choose(turn, (r_tile, np.minimum(t.k_tile, layer.K), np.minimum(t.c_tile, cg)))
+        B = -(-ext // np.maximum(tile, 1))
         out = np.zeros(n, dtype=np.int64)
-        done = np.zeros(n, dtype=bool)
-        for p in (2, 1, 0):       # the loops innermost first: the first that turns
-            for i in range(3):
-                sel = (pos[:, i] == p) & (trips[i] > 1) & ~done
-                if not sel.any():
-                    continue
-                done |= sel
-                if i == 0:
-                    ext, tile = r_ext, r_tile
-                elif i == 1:
-                    ext, tile = layer.K, np.minimum(t.k_tile, layer.K)
-                else:
-                    ext, tile = cg, np.minimum(t.c_tile, cg)
-                B = -(-ext // np.maximum(tile, 1))
-                share = (B // 2) * tile / np.maximum(ext, 1)     # of the MACs, of k, of c
-                rin = np.where(dealt["input"] | (not hidden["input"]), 0, ri)
-                rwt = np.where(dealt["weight"] | (not hidden["weight"]), 0, rw)
-                # (r, k: plus the first tile of the operand the loop does not change,
-                # which lands before the first step)
-                if i == 0:    # r: new inputs (by footprint) and outputs every step
-                    moved = rin * r_foot + (wo * share if hidden["output"] else 0) + tw0
-                elif i == 1:  # k: new weights and outputs every step
-                    moved = rwt * share + (wo * share if hidden["output"] else 0) + tin0
-                else:         # c: new inputs and weights; the output tile stays
-                    moved = (rin + rwt) * share
-                cyc = (transfer_cycles(np.floor(moved), bpc)
-                       + np.floor((comp + 1) * share).astype(np.int64))
-                out = np.where(sel & (B % 2 == 0), cyc, out)
+        sel = np.flatnonzero(ok & (B % 2 == 0))
+        if not len(sel):
+            return out
+        turn, ext, tile, B = turn[sel], ext[sel], tile[sel], B[sel]
+        share = (B // 2) * tile / np.maximum(ext, 1)     # of the MACs, of k, of c
+
+        def at(x):   # x (a number or a per-point array) on the selected points
+            return x[sel] if np.ndim(x) else x
+        no_in = dealt["input"] | (not hidden["input"])
+        no_w = dealt["weight"] | (not hidden["weight"])
+        rin = at(np.where(no_in, 0, ri))
+        rwt = at(np.where(no_w, 0, rw))
+        tin0 = at(np.where(no_in, 0, _int(t.tile_bytes["input"])))
+        tw0 = at(np.where(no_w, 0, _int(t.tile_bytes["weight"])))
+        wos = at(wo) * share if hidden["output"] else 0
+        # r: new inputs (by footprint) and outputs every step; k: new weights and outputs
+        # every step; (r, k: plus the first tile of the operand the loop does not change,
+        # which lands before the first step); c: new inputs and weights, the output stays
+        moved = np.choose(turn, (rin * at(r_foot) + wos + tw0, rwt * share + wos + tin0,
+                                 (rin + rwt) * share))
+        out[sel] = (transfer_cycles(np.floor(moved), bpc)
+                    + np.floor((at(comp) + 1) * share).astype(np.int64))
         return out
 
     @staticmethod
