@@ -47,6 +47,18 @@ class LayerResult:
     stall_other_cycles: int | None = None       # vector unit or on-chip bandwidth bound
     busy: dict = field(default_factory=dict)    # resource -> busy fraction 0-1
     events: int | None = None                   # SimPy events processed for the layer
+    # network-level memory (sim/planner.py): where the layer's activations come from and
+    # go ("dram" or an on-chip level's name; inputs joined by "+"), the activation bytes
+    # it reads from and writes to on-chip residency instead of DRAM, the bytes of
+    # resident tensors each level holds while it runs (level -> bytes), and its place on
+    # the network's timeline (first and last cycle, counting the network's first as 0)
+    input_from: str = "dram"
+    output_to: str = "dram"
+    onchip_read_bytes: int = 0
+    onchip_write_bytes: int = 0
+    resident_bytes: dict = field(default_factory=dict)
+    start_cycle: int = 0
+    end_cycle: int = 0
 
     @property
     def cycles(self) -> int:
@@ -55,12 +67,14 @@ class LayerResult:
 
     def row(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__
-             if k not in ("buffer_bytes", "energy_breakdown", "busy")
+             if k not in ("buffer_bytes", "energy_breakdown", "busy", "resident_bytes")
              and getattr(self, k) is not None}
         d.update(self.energy_breakdown)
         for lvl, rw in self.buffer_bytes.items():
             d[f"{lvl}_read_bytes"] = rw["read"]
             d[f"{lvl}_write_bytes"] = rw["write"]
+        for lvl, b in self.resident_bytes.items():
+            d[f"{lvl}_resident_bytes"] = b
         for res, frac in self.busy.items():
             d[f"busy_{res}"] = frac
         return d

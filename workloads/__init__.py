@@ -5,7 +5,7 @@ import difflib
 from pathlib import Path
 
 from .errors import WorkloadError
-from .ir import MacLayer, Model, OpLayer, conv, fc, gemm
+from .ir import NETWORK_INPUT, MacLayer, Model, OpLayer, conv, fc, gemm, layer_sources
 
 __all__ = ["MacLayer", "Model", "OpLayer", "WorkloadError", "conv", "fc", "gemm", "load",
            "zoo_names"]

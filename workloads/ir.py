@@ -28,7 +28,7 @@ Op counts per element are in docs/vector_ops.md.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tilesim._input import COUNT_MAX, limit_text
 
@@ -136,6 +136,10 @@ class MacLayer:
     # the w operand is a second activation (attention's MatMul): no parameters, moved as
     # an activation, one per image (see the module docstring and :attr:`nest`)
     weights_are_activations: bool = False
+    # names of the layers whose outputs this layer reads, in order ("" = the network
+    # input); empty: the previous layer's output (see :func:`layer_sources`). Not part of
+    # the layer's shape: equality, hashing and the mappers' caches ignore it
+    sources: tuple = field(default=(), compare=False)
 
     def __post_init__(self):
         _ints(self, ("N", "K", "C", "H", "W", "R", "S", "P", "Q", "groups"))
@@ -251,6 +255,9 @@ class OpLayer:
     # constant parameters the op reads: LayerNorm's scale and shift, a layer scale's or a
     # position embedding's values, a class token
     params: int = 0
+    # names of the layers whose outputs this op reads, in order ("" = the network input);
+    # empty: the previous layer's output (see :func:`layer_sources`); ignored by equality
+    sources: tuple = field(default=(), compare=False)
 
     def __post_init__(self):
         if self.op not in OP_KINDS:
@@ -320,6 +327,25 @@ class OpLayer:
 
 
 Layer = MacLayer | OpLayer
+
+#: the name :func:`layer_sources` gives the network's input tensor
+NETWORK_INPUT = ""
+
+
+def layer_sources(model: "Model") -> tuple:
+    """Per layer of ``model``, the names of the layers whose output tensors it reads, in
+    order (:data:`NETWORK_INPUT` for the network input): the layer's own ``sources`` when
+    given, else the previous layer's output (the network input for the first layer). A
+    layer that reads more tensors than it names (an ``add`` of ``inputs=2`` with one
+    source or none) reads the rest from tensors of unknown producers, written ``None``:
+    they are kept in DRAM by the network-level planner."""
+    out, prev = [], NETWORK_INPUT
+    for l in model.layers:
+        want = 2 if getattr(l, "weights_are_activations", False) else getattr(l, "inputs", 1)
+        src = tuple(l.sources) if l.sources else (prev,)
+        out.append(src + (None,) * max(0, want - len(src)))
+        prev = l.name
+    return tuple(out)
 
 
 @dataclass(frozen=True)
