@@ -92,6 +92,14 @@ class ModelResult:
     energy_sources: dict = field(default_factory=dict)  # energy column -> source table
     area_breakdown: dict = field(default_factory=dict)  # component -> (mm^2, source table)
     mapping_objective: str = ""    # objective of the mapping search (mapper.OBJECTIVES)
+    # network-level memory (sim/planner.py): the schedule ("none": every activation to
+    # and from DRAM; "residency": tensors that fit stay on chip), and one dict per tensor
+    # (the network input and every layer's output): tensor (producer layer; "input" for
+    # the network input), bytes, placed ("dram" or the on-chip level holding it), first
+    # and last (layer indices of its producer, -1 for the network input, and of its last
+    # reader), readers (how many layers read it), reason (why it is where it is)
+    fusion: str = "none"
+    tensors: tuple = ()
 
     @property
     def total_cycles(self) -> int:
@@ -141,6 +149,9 @@ class ModelResult:
             "dram_read_bytes": sum(l.dram_read_bytes for l in ls),
             "dram_write_bytes": sum(l.dram_write_bytes for l in ls),
             "peak_macs_per_cycle": self.peak_macs_per_cycle,
+            "fusion": self.fusion,
+            # activation bytes read from and written to on-chip residency instead of DRAM
+            "dram_saved_bytes": sum(l.onchip_read_bytes + l.onchip_write_bytes for l in ls),
             **self._energy_summary(),
             **self._des_summary(),
         }
@@ -183,3 +194,15 @@ def layers_frame(result: ModelResult):
     lead = ["layer", "kind", "macs", "vector_ops", "compute_cycles", "stall_cycles",
             "total_cycles", "latency_ms", "utilization", "dram_read_bytes", "dram_write_bytes"]
     return df[lead + [c for c in df.columns if c not in lead]]
+
+
+#: columns of :func:`tensors_frame`, in order
+TENSOR_COLUMNS = ("tensor", "bytes", "placed", "first", "last", "readers", "reason")
+
+
+def tensors_frame(result: ModelResult):
+    """One row per activation tensor of the network and where the planner put it (pandas
+    DataFrame; columns :data:`TENSOR_COLUMNS`, documented in docs/outputs.md)."""
+    import pandas as pd
+    return pd.DataFrame([dict(t) for t in result.tensors], columns=list(TENSOR_COLUMNS))
+
