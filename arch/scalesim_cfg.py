@@ -145,6 +145,8 @@ def cfg_dict(path: Path, text: str) -> dict:
                        f"say): {assumption}" + (f"; ignored: {'; '.join(ignored)}"
                                                if ignored else ""),
         "clock": "1 GHz", "technology": "28 nm",
+        # SCALE-Sim runs each layer on its own: every ifmap read and ofmap written via DRAM
+        "fusion": "none",
         "precision": {"input": "int8", "weight": "int8", "accumulator": "int32", "output": "int8"},
         "compute": {"arrays": [{"name": "array", "rows": ints["ArrayHeight"],
                                 "cols": ints["ArrayWidth"], "dataflow": df, "count": 1}],

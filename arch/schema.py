@@ -98,6 +98,8 @@ LatencyT = Annotated[Latency, BeforeValidator(_latency),
 #: stationary operand in before each fold (SCALE-Sim); ``overlapped`` shifts the next
 #: fold's into shadow registers while the current fold streams (TPU v1)
 Preload = Literal["serial", "overlapped"]
+#: network schedules (sim/planner.py): every activation through DRAM, or kept on chip
+Fusion = Literal["none", "residency"]
 PRELOADS = get_args(Preload)
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
@@ -220,6 +222,9 @@ class Architecture(_Frozen):
     precision: Precision
     compute: Compute
     memory: Annotated[list[MemoryLevel], Field(min_length=2)]
+    # the network schedule by default (``--fusion`` overrides; sim/planner.py): "residency"
+    # keeps activations on chip where they fit, "none" sends every one through DRAM
+    fusion: Fusion = "residency"
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo):

@@ -14,7 +14,7 @@ from dataclasses import replace
 from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
-from .mapping import Mapping
+from .mapping import NO_RESIDENCY, Mapping, Residency
 from .search import STRATEGIES, Budget, resolve_objective, run_search
 from .space import BALANCED, Mapspace
 
@@ -56,24 +56,26 @@ class Mapper:
         """Distinct layer shapes mapped (searched) so far by this mapper."""
         return len(self._cache)
 
-    def key(self, layer: MacLayer) -> tuple:
-        return (_shape_key(layer), self.arch_hash, self.objective, self.strategy, self.budget)
+    def key(self, layer: MacLayer, res: Residency = NO_RESIDENCY) -> tuple:
+        return (_shape_key(layer), self.arch_hash, self.objective, self.strategy, self.budget,
+                res)
 
-    def map(self, layer: MacLayer) -> Mapping:
+    def map(self, layer: MacLayer, res: Residency = NO_RESIDENCY) -> Mapping:
         """The mapping of ``layer``'s shared-weight nest (:attr:`MacLayer.nest`: a MatMul
-        of two activations is mapped with its batch folded into the groups)."""
+        of two activations is mapped with its batch folded into the groups), its
+        activations where ``res`` (the network planner) puts them."""
         layer = layer.nest
-        key = self.key(layer)
+        key = self.key(layer, res)
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = self._search(layer)
+            hit = self._cache[key] = self._search(layer, res)
         return hit if hit.layer is layer else replace(hit, layer=layer)
 
-    def space(self, layer: MacLayer) -> Mapspace:
-        return Mapspace(layer, self.arch, self.balanced)
+    def space(self, layer: MacLayer, res: Residency = NO_RESIDENCY) -> Mapspace:
+        return Mapspace(layer, self.arch, self.balanced, res=res)
 
-    def _search(self, layer: MacLayer) -> Mapping:
-        space = self.space(layer)
+    def _search(self, layer: MacLayer, res: Residency = NO_RESIDENCY) -> Mapping:
+        space = self.space(layer, res)
         seed = space.seed()   # raises MappingError naming level and operand
         res = run_search(space, lambda pts: self.cost(layer, pts), self.objective,
                          self.strategy, self.budget, seeds=(seed,))

@@ -37,6 +37,32 @@ class LevelTile:
 
 
 @dataclass(frozen=True)
+class Residency:
+    """Where one layer's activations live, as the network-level planner (``sim.planner``)
+    decided: ``input`` -- its input tensor is held whole in the outermost on-chip level
+    holding inputs, so the layer reads none of it from DRAM (that level's input tiles are
+    views of the resident tensor and take no room of their own); ``output`` -- its final
+    output values stay in the outermost on-chip level holding outputs (no DRAM write of
+    them; partial sums that level spills still travel, at accumulator precision, and its
+    output tile is still counted where it holds partial sums); ``reserved`` -- bytes of
+    the level ``level`` (an index into ``arch.memory``) that resident tensors hold while
+    the layer runs, which its tiles cannot use. The default is a layer on its own: every
+    activation to and from DRAM."""
+    input: bool = False
+    output: bool = False
+    reserved: int = 0
+    level: int = 0
+
+    @property
+    def any(self) -> bool:
+        return self.input or self.output or self.reserved > 0
+
+
+#: a layer on its own: every activation from and to DRAM, nothing reserved
+NO_RESIDENCY = Residency()
+
+
+@dataclass(frozen=True)
 class Tiling:
     """The loop nest of a conv layer tiled at every on-chip level.
 
@@ -140,6 +166,7 @@ class Mapping:
     # chooses its per-PE reuse from the scratchpads (rs) reads; () when none
     pe_entries: tuple = ()
     search: SearchResult | None = None  # how the mapping was found (None: built by hand)
+    residency: Residency = NO_RESIDENCY  # where its activations live (the network planner's)
 
     @property
     def dims(self) -> dict:

@@ -40,7 +40,7 @@ from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS, OPERAND_DIMS, layer_dims
-from .mapping import LOOPS, ORDERS, Mapping, Tiling
+from .mapping import LOOPS, NO_RESIDENCY, ORDERS, Mapping, Residency, Tiling
 from .tiling import (TileEval, fills_array, grid_axes, least_traffic, operand_bytes,
                      raise_no_fit, score_points)
 
@@ -90,8 +90,8 @@ class Mapspace:
     """All mappings of ``layer`` on ``arch``; a point is a flat integer index."""
 
     def __init__(self, layer: MacLayer, arch: Architecture, balanced: int = BALANCED,
-                 inner: bool = True):
-        self.layer, self.arch = layer, arch
+                 inner: bool = True, res: Residency = NO_RESIDENCY):
+        self.layer, self.arch, self.res = layer, arch, res
         a = arch.array
         dims = self._dims = layer_dims(layer)
         # the array's own dataflow (os, ws or is) applies to every layer: it comes first
@@ -188,7 +188,7 @@ class Mapspace:
         d = coords[0]
         same = all(not np.any(x) for x in coords[5:])   # every level holds level 1's tile
         (nb, pt, qt, kt, ct, o), inner = self.tiles(coords, not same)
-        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o, inner)
+        ev = score_points(self.layer, self.arch, nb, pt, qt, kt, ct, o, inner, self.res)
         legal = ev.fits.copy()
         low = inner[-1] if inner else (nb, pt, qt, kt, ct)   # the tile feeding the array
         for i, name in enumerate(self.dataflows):
@@ -244,7 +244,7 @@ class Mapspace:
         fill = fills_array(self.layer, self.arch, self.dataflows[d], nb, pt, qt, self.kts[k],
                            self.cts[c])
         ev = score_points(self.layer, self.arch, nb[fill], pt[fill], qt[fill], self.kts[k][fill],
-                          self.cts[c][fill], o[fill])
+                          self.cts[c][fill], o[fill], res=self.res)
         best = least_traffic(ev)
         if best < 0:
             if self.inner_size > 1:
@@ -337,7 +337,7 @@ class Mapspace:
                        M=M, N=N, K=K, row_folds=int(p.row_folds[0]),
                        col_folds=int(p.col_folds[0]), tiling=p.tiles.tiling(0),
                        traffic=p.tiles.traffic_of(0), preload=a.preload,
-                       pe_entries=tuple(sorted(self.pe_entries.items())))
+                       pe_entries=tuple(sorted(self.pe_entries.items())), residency=self.res)
 
 
 def _channel_tiles(df, dims: dict, array: tuple, c_tiles, sel, reads: dict, acc: dict,
@@ -385,7 +385,7 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
                 (*lt.sizes, ORDERS.index(tuple(LOOPS.index(x) for x in lt.order)))]
     one = arrays(t.top)
     inner = [arrays(lt) for lt in t.levels(len(arch.onchip))[1:]] if t.inner else []
-    ev = score_points(m.layer, arch, *one, inner=inner)
+    ev = score_points(m.layer, arch, *one, inner=inner, res=m.residency)
     df = m.dataflow
     p = m.plan
     low = inner[-1] if inner else one

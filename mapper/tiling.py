@@ -68,7 +68,7 @@ from tilesim.workloads import MacLayer
 
 from .dataflow import DATAFLOWS
 from .errors import MappingError
-from .mapping import LOOPS, ORDERS, LevelTile, Tiling, Traffic
+from .mapping import LOOPS, NO_RESIDENCY, ORDERS, LevelTile, Residency, Tiling, Traffic
 
 
 def _pow2_upto(n: int) -> list[int]:
@@ -349,11 +349,17 @@ def operand_bytes(layer: MacLayer, arch: Architecture) -> dict:
 
 
 def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
-                 inner=()) -> TileEval:
+                 inner=(), res: Residency = NO_RESIDENCY) -> TileEval:
     """Tile sizes, trips, per-level usage, capacity fit, DRAM traffic and every
     inter-level transfer of arbitrary tilings given as parallel arrays (``order`` indexes
     :data:`ORDERS`); ``inner``: per deeper on-chip level a tuple (nb, pt, qt, kt, ct,
-    order) of arrays nested in the level before (empty: every level holds level 1's)."""
+    order) of arrays nested in the level before (empty: every level holds level 1's).
+    ``res``: where the layer's activations live (:class:`mapper.mapping.Residency`): a
+    resident input has no DRAM fills (its outermost holder's tiles are views of the
+    resident tensor: no fill writes, no room, no DRAM tile to wait for); a resident
+    output drains its final values into the resident tensor, not DRAM (partial-sum
+    spills still go out and come back); ``res.reserved`` bytes of level ``res.level``
+    are not the tiles' to use."""
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
@@ -455,6 +461,9 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
                 f = N * layer.C * rows_sum[h] * cols_sum[h] * irrelevant_blocks(op, h) * ib
             else:
                 f = layer.weight_elems * irrelevant_blocks(op, h) * wb
+            if i == 0 and op == "input" and res.input:   # a view of the resident tensor
+                fill[(op, h)] = f * 0
+                continue
             fill[(op, h)] = f
             add(onchip[h - 1].name, op, 0, f)
             if i == 0:
@@ -470,6 +479,8 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         visits = E * irrelevant_blocks("output", h)         # element-visits of level h
         spill = (visits - E) * accb
         drain, reload = E * ob + spill, spill
+        if i == 0 and res.output:   # the final values stay in the resident tensor
+            drain = spill
         drains[h] = (drain, reload)
         add(onchip[h - 1].name, "output", drain, reload)
         if i == 0:
@@ -484,18 +495,24 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     for l, lvl in enumerate(onchip, 1):
         it, wt, oe = tiles_b[l - 1]
         u = np.zeros(n, dtype=np.float64)
-        if "input" in lvl.holds:
+        if "input" in lvl.holds and not (res.input and l == holders["input"][0]):
             u += it
         if "weight" in lvl.holds:
             u += wt
         if "output" in lvl.holds:
-            u += oe * out_prec[l]
+            if res.output and l == holders["output"][0]:   # partial sums only
+                u += np.where(out_prec[l] > ob, oe * out_prec[l], 0)
+            else:
+                u += oe * out_prec[l]
         u *= 2 if lvl.double_buffered else 1
         usage[lvl.name] = u
-        fits &= u <= lvl.size
+        free = lvl.size - (res.reserved if arch.memory[res.level] is lvl else 0)
+        fits &= u <= free
 
     top = {op: holders[op][0] for op in holders}
     in_tile, w_tile = tiles_b[top["input"] - 1][0], tiles_b[top["weight"] - 1][1]
+    if res.input:   # no input tile comes from DRAM
+        in_tile = in_tile * 0
     out_tile = tiles_b[top["output"] - 1][2]
     nb0, pt0, qt0, kt0, ct0, o0 = lv[0]
     Tr = _cdiv(N, nb0) * _cdiv(P, pt0) * _cdiv(Q, qt0)
@@ -505,7 +522,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         tile_bytes={"input": in_tile, "weight": w_tile, "output": out_tile * accb},
         read_input=fill[("input", top["input"])], read_weight=fill[("weight", top["weight"])],
         read_psum=drains[top["output"]][1], write_output=drains[top["output"]][0],
-        first_load=in_tile + w_tile, last_store=out_tile * ob,
+        first_load=in_tile + w_tile, last_store=out_tile * (0 if res.output else ob),
         inner=tuple(lv[1:]) if not same_all else (),
         transfers={k: tuple(v) for k, v in moved.items()},
     )

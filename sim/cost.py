@@ -262,6 +262,13 @@ MAX_SUBSTEPS = 1024
 MIN_SUBSTEP_CYCLES = 32
 
 
+def op_bytes(layer: OpLayer, arch: Architecture) -> tuple:
+    """(read, write) bytes of a vector-unit op's tensors, at output precision: what it
+    moves from and to DRAM when none of them stays on chip."""
+    pb = arch.precision.bytes["output"]
+    return int(layer.in_elems * pb), int(layer.out_elems * pb)
+
+
 def dealt_operands(arch: Architecture, layer: MacLayer, t) -> dict:
     """Operand -> bool array per point of tilings ``t`` (:class:`mapper.tiling.TileEval`):
     the operand is held first below level 1 with a tile smaller than level 1's in a dim
@@ -613,7 +620,7 @@ class CostModel:
         t = m.tiling
         key = (replace(m.layer, name=""), m.dataflow.name, m.array_rows, m.array_cols,
                m.array_count, m.preload, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order,
-               t.inner)
+               t.inner, m.residency)
         hit = self._results.get(key)
         if hit is None:
             hit = self._results[key] = self._mac_result(m)
@@ -638,13 +645,15 @@ class CostModel:
         return with_energy(r, c.energy_of(0))
 
     # ---- vector-unit ops --------------------------------------------------------------
-    def op_result(self, layer: OpLayer) -> LayerResult:
+    def op_result(self, layer: OpLayer, rd: int | None = None, wr: int | None = None) -> LayerResult:
         """A non-MAC op on the vector unit: its input read from and output written to
-        DRAM (see :func:`op_access` for the on-chip counts)."""
+        DRAM (see :func:`op_access` for the on-chip counts); ``rd`` / ``wr`` the DRAM
+        bytes when the network planner keeps some of its tensors on chip (None: every
+        byte of :func:`op_bytes`)."""
         arch = self.arch
-        pb = arch.precision.bytes
-        rd = int(layer.in_elems * pb["output"])
-        wr = int(layer.out_elems * pb["output"])
+        rd0, wr0 = op_bytes(layer, arch)
+        rd = rd0 if rd is None else rd
+        wr = wr0 if wr is None else wr
         vec = math.ceil(layer.ops / arch.compute.vector.lanes)
         mem = int(transfer_cycles(rd + wr, arch.dram_bpc))
         busy = max(vec, mem, 1)

@@ -1,13 +1,16 @@
 """Simulate a whole model: map each MAC layer, time every layer, collect the results."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tilesim.arch import Architecture, technology
 from tilesim.mapper import Budget, Mapper
 from tilesim.workloads import MacLayer, Model
 
 from .cost import CostModel
 from .energy import energy_sources
-from .results import ModelResult
+from .planner import LayerPlan, Plan, plan
+from .results import LayerResult, ModelResult
 
 
 def make_mapper(arch: Architecture, objective: str = "edp", strategy: str = "heuristic",
@@ -28,28 +31,53 @@ def cost_of(mapper, arch: Architecture) -> CostModel:
 
 def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = None,
                    progress=None, objective: str = "edp", strategy: str = "heuristic",
-                   budget: Budget | int | None = None) -> ModelResult:
+                   budget: Budget | int | None = None, fusion: str | None = None) -> ModelResult:
     """Closed-form simulation of ``model`` on ``arch``; ``progress(i, n, name)`` if given.
 
     Without ``mapper``, each MAC layer's mapping is searched for ``objective`` (see
-    :func:`make_mapper`). Every layer gets its energy (:mod:`sim.energy`)."""
+    :func:`make_mapper`). Every layer gets its energy (:mod:`sim.energy`). ``fusion``:
+    the network schedule (:mod:`sim.planner`; None: the architecture's ``fusion``)."""
     cost = cost_of(mapper, arch)
     mapper = mapper or make_mapper(arch, objective, strategy, budget, cost)
+    p = network_plan(model, arch, fusion)
     out = []
     n = len(model.layers)
-    for i, layer in enumerate(model.layers):
+    for i, (layer, lp) in enumerate(zip(model.layers, p.layers)):
         if progress:
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
-            out.append(cost.mac_result(mapper.map(layer)))
+            out.append(cost.mac_result(mapper.map(layer, lp.res)))
         else:
-            out.append(cost.op_result(layer))
-    return model_result(model, arch, mapper, out, cost)
+            out.append(cost.op_result(layer, lp.op_read, lp.op_write))
+    return model_result(model, arch, mapper, out, cost, p)
+
+
+def network_plan(model: Model, arch: Architecture, fusion: str | None = None) -> Plan:
+    """The planner's :class:`sim.planner.Plan` of ``model`` under ``fusion`` (None: the
+    architecture's default schedule, its YAML's ``fusion``)."""
+    return plan(model, arch, fusion or arch.fusion)
+
+
+def placed(r: LayerResult, lp: LayerPlan) -> LayerResult:
+    """``r`` with where its activations live (the plan's part for its layer)."""
+    return replace(r, input_from=lp.input_from, output_to=lp.output_to,
+                   onchip_read_bytes=lp.onchip_read, onchip_write_bytes=lp.onchip_write,
+                   resident_bytes=dict(lp.resident))
 
 
 def model_result(model: Model, arch: Architecture, mapper, layers,
-                 cost: CostModel) -> ModelResult:
-    """The ModelResult of ``layers`` (finished LayerResults), with area and energy sources."""
+                 cost: CostModel, p: Plan | None = None) -> ModelResult:
+    """The ModelResult of ``layers`` (finished LayerResults), with area and energy
+    sources, the plan's placement (``p``; None: every activation through DRAM) and each
+    layer's place on the timeline (back to back: layer i starts the cycle after layer
+    i - 1's last)."""
+    if p is not None:
+        layers = [placed(r, lp) for r, lp in zip(layers, p.layers)]
+    start, timed = 0, []
+    for r in layers:
+        timed.append(replace(r, start_cycle=start, end_cycle=start + r.total_cycles))
+        start += r.cycles
+    layers = timed
     figs = technology.area_mm2(arch)
     area = sum(f.value for f in figs.values())
     breakdown = {k: (f.value, " + ".join(technology.SOURCES.get(x, x) for x in f.source.split("+")))
@@ -58,4 +86,6 @@ def model_result(model: Model, arch: Architecture, mapper, layers,
                        peak_macs_per_cycle=arch.peak_macs_per_cycle, layers=tuple(layers),
                        area_mm2=area, area_breakdown=breakdown,
                        energy_sources=energy_sources(arch, cost.tab),
-                       mapping_objective=getattr(mapper, "objective", ""))
+                       mapping_objective=getattr(mapper, "objective", ""),
+                       fusion=p.fusion if p is not None else "none",
+                       tensors=p.tensors if p is not None else ())

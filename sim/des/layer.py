@@ -132,11 +132,13 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
 
 def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
                 offset: int = 0, memo: dict | None = None,
-                cost: CostModel | None = None) -> LayerResult:
+                cost: CostModel | None = None, rd: int | None = None,
+                wr: int | None = None) -> LayerResult:
     """A vector-unit op streamed through the engine in chunks (see ``op_program``),
-    priced by the cost model's energy terms at the engine's time."""
-    prog = op_program(layer, arch)
-    o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo, replace(layer, name=""))
+    priced by the cost model's energy terms at the engine's time; ``rd`` / ``wr`` its
+    DRAM bytes when the network planner keeps some of its tensors on chip."""
+    prog = op_program(layer, arch, rd, wr)
+    o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo, (replace(layer, name=""), rd, wr))
     if trace is not None:
         trace.add([(("vector" if tr == "array 0" else tr), nm, s, d) for tr, nm, s, d in o.spans],
                   offset)
@@ -159,7 +161,8 @@ def _key(m: Mapping):
     """Layers with this key have the same tile program."""
     t = m.tiling
     return (replace(m.layer, name="", activation=None, bias=False, batchnorm=False),
-            m.dataflow.name, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order, t.inner)
+            m.dataflow.name, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order, t.inner,
+            m.residency)
 
 
 @dataclass(frozen=True)
@@ -174,35 +177,37 @@ class DesRun:
 
 
 def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = None,
-                   progress=None, trace_limit: int | None = None) -> DesRun:
+                   progress=None, trace_limit: int | None = None,
+                   fusion: str | None = None) -> DesRun:
     """DES of every layer of ``model`` back to back; ``trace_limit`` > 0 records a
     timeline of at most that many events (None or 0: no trace). Without ``mapper`` the
     mappings are searched as the analytic model's are (:func:`sim.run.make_mapper`), and
     every layer gets its energy from the cost model's access counts priced at its DES
     time (:mod:`sim.energy`)."""
-    from ..run import cost_of, make_mapper, model_result
+    from ..run import cost_of, make_mapper, model_result, network_plan
     cost = cost_of(mapper, arch)
+    p = network_plan(model, arch, fusion)
     mapper = mapper or make_mapper(arch, cost=cost)
     trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
     programs: dict = {}
     memo: dict = {}
     out, offset = [], 0
     n = len(model.layers)
-    for i, layer in enumerate(model.layers):
+    for i, (layer, lp) in enumerate(zip(model.layers, p.layers)):
         if progress:
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
-            m = mapper.map(layer)
+            m = mapper.map(layer, lp.res)
             key = _key(m)
             if key not in programs:
                 programs[key] = mac_program(m, arch)
             r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost)
         else:
-            r = simulate_op(layer, arch, trace, offset, memo, cost)
+            r = simulate_op(layer, arch, trace, offset, memo, cost, lp.op_read, lp.op_write)
         out.append(r)
         offset += r.cycles
     events = memo.get("events", 0)
-    res = model_result(model, arch, mapper, out, cost)
+    res = model_result(model, arch, mapper, out, cost, p)
     return DesRun(result=res, trace=trace, events=events)
 
 

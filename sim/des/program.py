@@ -100,7 +100,7 @@ def _deal(total: int, work: list) -> tuple:
 
 
 def mac_program(m: Mapping, arch: Architecture) -> Program:
-    layer, tl = m.layer, m.tiling
+    layer, tl, res = m.layer, m.tiling, m.residency
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, kg = layer.groups, layer.K // layer.groups
@@ -138,7 +138,7 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         first, last = j == 0, j == n - 1
         ni, npq = t.n[1] - t.n[0], (t.p[1] - t.p[0]) * (t.q[1] - t.q[0])
         in_b.append(ni * in_rows(*t.p) * in_cols(*t.q) * ich[j] * ib
-                    if first or ikeys[j] != ikeys[j - 1] else 0)
+                    if (first or ikeys[j] != ikeys[j - 1]) and not res.input else 0)
         w_b.append((t.k[1] - t.k[0]) * (t.c[1] - t.c[0]) * RS * wb
                    if first or wkeys[j] != wkeys[j - 1] else 0)
         elems = ni * npq * (t.k[1] - t.k[0])
@@ -154,7 +154,7 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         free_w.append(last or wkeys[j] != wkeys[j + 1])
         if last or okeys[j] != okeys[j + 1]:
             final = seen[okeys[j]] == runs[okeys[j]]
-            store.append(elems * (ob if final else accb))
+            store.append(elems * ((0 if res.output else ob) if final else accb))
         else:
             store.append(0)
     compute = _deal(mapping_compute_cycles(m, arch) + 1, work)
@@ -213,7 +213,8 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
                    ways=operand_ways(arch))
 
 
-def op_program(layer: OpLayer, arch: Architecture) -> Program:
+def op_program(layer: OpLayer, arch: Architecture, rd: int | None = None,
+               wr: int | None = None) -> Program:
     """A vector-unit op streamed in chunks: one per input or output row of each image,
     whichever has more, per ``lanes`` output channels and per ``lanes`` columns of the
     wider row (at most MAX_OP_CHUNKS), so a reduction over rows (a global average pool:
@@ -223,11 +224,14 @@ def op_program(layer: OpLayer, arch: Architecture) -> Program:
     counts them) and vector cycles are dealt to the chunks in proportion. Chunk j's input
     is loaded and processed, double-buffered like the operands of a MAC layer; a chunk
     with output bytes writes them back and the next chunk opens a new output, one
-    without keeps accumulating into the open one."""
-    pb = arch.precision.bytes["output"]
+    without keeps accumulating into the open one. ``rd`` and ``wr``: the DRAM bytes when
+    the network planner keeps some of its tensors on chip (:meth:`sim.cost.CostModel.op_dram`;
+    None: all of them); with ``wr`` 0 the output stays on chip and nothing is stored."""
     lanes = arch.compute.vector.lanes
-    rd = int(layer.in_elems * pb)
-    wr = int(layer.out_elems * pb)
+    from ..cost import op_bytes
+    rd0, wr0 = op_bytes(layer, arch)
+    rd = rd0 if rd is None else rd
+    wr = wr0 if wr is None else wr
     n = max(1, min(MAX_OP_CHUNKS, layer.N * max(layer.P, layer.H) * -(-layer.K // lanes)
                    * -(-max(layer.Q, layer.W) // lanes)))
     ones = [1] * n
