@@ -644,6 +644,31 @@ class CostModel:
             buffer_bytes=c.level_bytes(arch, 0), dataflow=m.dataflow.name)
         return with_energy(r, c.energy_of(0))
 
+    def staged(self, r: LayerResult, nbytes: int, level: str) -> LayerResult:
+        """``r`` (the first layer, any fidelity) after the network input (``nbytes``) is
+        staged into the on-chip level ``level`` before it starts: one DRAM read of every
+        byte at the DRAM bandwidth, serialised before the layer (its stall, bound
+        unchanged), and the read and the level's write priced with the layer's energy
+        (leakage over the added cycles included)."""
+        add = int(transfer_cycles(nbytes, self.arch.dram_bpc))
+        zero = {(l.name, op): (0, 0) for l in self.arch.memory for op in l.holds}
+        zero[(self.arch.dram.name, "input")] = (nbytes, 0)
+        zero[(level, "input")] = (0, nbytes)
+        extra = energy_terms(self.arch, self.tab, 0, 0, add, zero)
+        terms = {k: r.energy_breakdown.get(k, 0.0) + extra.get(k, 0.0)
+                 for k in dict.fromkeys([*r.energy_breakdown, *extra])}
+        bb = {k: dict(v) for k, v in r.buffer_bytes.items()}
+        if level in bb:
+            bb[level]["write"] += nbytes
+        total = r.total_cycles + add
+        out = replace(r, stall_cycles=r.stall_cycles + add, total_cycles=total,
+                      memory_cycles=r.memory_cycles + add,
+                      utilization=r.macs / (self.arch.peak_macs_per_cycle * (total + 1)),
+                      dram_read_bytes=r.dram_read_bytes + nbytes,
+                      dram_read_input_bytes=r.dram_read_input_bytes + nbytes,
+                      buffer_bytes=bb)
+        return with_energy(out, terms)
+
     # ---- vector-unit ops --------------------------------------------------------------
     def op_result(self, layer: OpLayer, rd: int | None = None, wr: int | None = None) -> LayerResult:
         """A non-MAC op on the vector unit: its input read from and output written to

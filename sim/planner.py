@@ -30,7 +30,10 @@ working set it reserved. To share searches between layers of one shape, the room
 rounded down to five significant bits (at most 1/16 lost, never below ``W_j``), and is
 not a constraint at all when the layer's whole-layer tile fits in it.
 
-Never resident: the network input (it arrives in DRAM), the network outputs (tensors no
+The network input arrives in DRAM: when it fits for its life it is staged into the
+activation level before the first layer (one DRAM read of its bytes, serialised:
+:meth:`sim.cost.CostModel.staged`) and its readers take it from there; else they stream
+it from DRAM as their tilings say. Never resident: the network outputs (tensors no
 layer reads: they leave in DRAM), a tensor read as the second operand of a MatMul of two
 activations (it moves as the w operand, from DRAM), and tensors of unknown producers
 (a layer that names fewer sources than it reads).
@@ -70,6 +73,7 @@ class LayerPlan:
     resident tensors each level holds while it runs, and, for a vector op, its DRAM
     read and write bytes (None for a MAC layer)."""
     res: Residency = NO_RESIDENCY
+    stage: int = 0               # network-input bytes staged on chip before this layer
     input_from: str = DRAM
     output_to: str = DRAM
     onchip_read: int = 0
@@ -190,30 +194,31 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
     for t in range(-1, n):
         if not readers[t]:
             reason[t] = "network output: leaves in DRAM"
-        elif t == -1:
-            reason[t] = "network input: arrives in DRAM"
         elif not L:
             reason[t] = ("schedule none: every activation through DRAM" if fusion == "none"
                          else "no on-chip level is the first holder of both inputs and outputs")
         elif t in blocked:
             reason[t] = "read as a MatMul's second operand (moves as the w operand, from DRAM)"
         else:
-            life = range(t, max(readers[t]) + 1)
+            life = range(max(t, 0), max(readers[t]) + 1)
             b = size_of[t]
             worst = max(life, key=lambda j: occ[j] + W[j])
             if occ[worst] + b + W[worst] <= size:
                 placed[t] = arch.memory[L].name
-                reason[t] = "fits beside every working set of its life"
+                reason[t] = ("network input: staged from DRAM once, before the first layer"
+                             if t == -1 else "fits beside every working set of its life")
                 for j in life:
                     occ[j] += b
             else:
-                reason[t] = (f"capacity: needs {b} B beside {occ[worst] + W[worst]} B "
+                reason[t] = ("network input: streamed from DRAM by its readers; " if t == -1
+                             else "") + (f"capacity: needs {b} B beside {occ[worst] + W[worst]} B "
                              f"(resident + working set) at layer {layers[worst].name!r}")
     out = []
     for j, (l, ss) in enumerate(zip(layers, srcs)):
         ts = [None if s is None else (-1 if s == "" else index[s]) for s in ss]
         where = [DRAM if t is None else placed[t] for t in ts]
         mine = placed[j]
+        stage = size_of[-1] if j == 0 and placed[-1] != DRAM else 0
         on_in = [t for t, w in zip(ts, where) if w != DRAM]
         resident = {arch.memory[L].name: occ[j]} if L else {}
         if isinstance(l, MacLayer):
@@ -226,7 +231,7 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
             else:
                 res = NO_RESIDENCY
             out.append(LayerPlan(
-                res=res, input_from="+".join(where), output_to=mine,
+                res=res, input_from="+".join(where), output_to=mine, stage=stage,
                 onchip_read=int(l.input_elems * operand_bytes(l, arch)["input"]) if res_in else 0,
                 onchip_write=size_of[j] if res_out else 0, resident=resident))
         else:
@@ -234,6 +239,7 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
             on_rd = min(rd0, sum(size_of[t] for t in on_in))
             on_wr = wr0 if mine != DRAM else 0
             out.append(LayerPlan(input_from="+".join(where), output_to=mine, onchip_read=on_rd,
+                                 stage=stage,
                                  onchip_write=on_wr, resident=resident,
                                  op_read=rd0 - on_rd, op_write=wr0 - on_wr))
     tensors = tuple({"tensor": "input" if t == -1 else layers[t].name, "bytes": size_of[t],

@@ -49,6 +49,8 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             out.append(cost.mac_result(mapper.map(layer, lp.res)))
         else:
             out.append(cost.op_result(layer, lp.op_read, lp.op_write))
+        if lp.stage:
+            out[-1] = cost.staged(out[-1], lp.stage, arch.memory[p.level].name)
     return model_result(model, arch, mapper, out, cost, p)
 
 

@@ -204,6 +204,8 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost)
         else:
             r = simulate_op(layer, arch, trace, offset, memo, cost, lp.op_read, lp.op_write)
+        if lp.stage:   # the staging transfer alone on DRAM before the layer: its closed form
+            r = cost.staged(r, lp.stage, arch.memory[p.level].name)
         out.append(r)
         offset += r.cycles
     events = memo.get("events", 0)
