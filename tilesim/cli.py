@@ -102,12 +102,13 @@ def cmd_run(args) -> int:
             from tilesim.sim.des import DEFAULT_LIMIT
             t0 = time.perf_counter()
             run = api.simulate_des(arch, model, trace_limit=(args.trace_limit or DEFAULT_LIMIT)
-                                   if args.trace else None, progress=progress, **search)
+                                   if args.trace else None, progress=progress,
+                                   fusion=args.fusion, **search)
             des_s = time.perf_counter() - t0
             result = run.result
         else:
             result = api.simulate(arch, model, precision=args.precision, progress=progress,
-                                  **search)
+                                  **({"fusion": args.fusion} if args.fusion else {}), **search)
     s = result.summary()
     if args.quiet:   # one line; no table is built (run --quiet imports no pandas)
         print(term.quiet_line(s))
@@ -477,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
     _search_args(r)
     r.add_argument("--fidelity", choices=api.FIDELITIES, default="analytic", help="timing "
                    "model: analytic (closed form, default) or des (SimPy discrete-event engine)")
+    r.add_argument("--fusion", choices=("none", "residency"), default=None, help="network "
+                   "schedule: none (every activation to and from DRAM, as SCALE-Sim) or "
+                   "residency (activations stay in the activation buffer where they fit); "
+                   "default: the architecture's (its YAML's fusion key: residency unless it "
+                   "says otherwise; SCALE-Sim .cfg files: none)")
     r.add_argument("--precision", choices=GPU_PRECISIONS, default=None, help="GPU presets "
                    "only: precision the GPU model runs at (default fp16); an accelerator's "
                    "precision is in its YAML")
