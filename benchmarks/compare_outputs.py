@@ -31,7 +31,9 @@ Usage::
     python benchmarks/compare_outputs.py record --out /tmp/new                # this tree
     python benchmarks/compare_outputs.py compare /tmp/ref /tmp/new
 
-``--jobs N`` runs N recordings at once (default: the number of cores); ``--only
+``record --run-args "--fusion none"`` adds arguments to every run (the sweep keeps its
+spec); ``compare --allow-new`` lists columns and keys only the new recording has instead of
+failing on them (fields added by a change). ``--jobs N`` runs N recordings at once (default: the number of cores); ``--only
 PRESET`` / ``--models a,b`` narrow the set, ``--no-sweep`` skips the sweep.
 """
 from __future__ import annotations
@@ -53,6 +55,8 @@ REL = 1e-12
 SKIP_KEYS = {"command", "tilesim_version", "spec", "computed", "resumed", "elapsed_s",
              "seconds", "search_seconds", "model_source",
              "tilesim"}   # sweep.json settings.tilesim: the version again
+#: with ``compare --allow-new``: the columns and keys only the new recording has
+ADDED: set | None = None
 SKIP_COLS = {"search_seconds", "tilesim_version", "elapsed_s", "seconds", "worker"}
 
 # Runs one recording inside the tree under test; ``src`` (if set) goes first on sys.path
@@ -88,7 +92,8 @@ def _py(code: str, src: str, *args, cwd=None) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True)
 
 
-def record(ref: str | None, out: Path, jobs: int, only, models, sweep: bool) -> int:
+def record(ref: str | None, out: Path, jobs: int, only, models, sweep: bool,
+           run_args: tuple = ()) -> int:
     wt = None
     src = ""
     tree = ROOT
@@ -110,9 +115,11 @@ def record(ref: str | None, out: Path, jobs: int, only, models, sweep: bool) -> 
             for m in zoo:
                 for fid in ("analytic", "des"):
                     runs.append((f"run/{p}/{m}/{fid}", ["run", "--arch", p, "--model", m,
-                                                        "--fidelity", fid, "--quiet"]))
+                                                        "--fidelity", fid, "--quiet",
+                                                        *run_args]))
                 runs.append((f"run/{p}/{m}/traffic", ["run", "--arch", p, "--model", m,
-                                                      "--objective", "default", "--quiet"]))
+                                                      "--objective", "default", "--quiet",
+                                                      *run_args]))
         if sweep:
             runs.append(("sweep", ["sweep", str(tree / "examples" / "sweep_resnet18.yaml"),
                                    "--workers", "1", "--quiet"]))
@@ -172,6 +179,9 @@ def _cmp_json(a, b, path: str, diffs: list) -> None:
         for k in sorted(set(a) | set(b)):
             if k in SKIP_KEYS:
                 continue
+            if k not in a and ADDED is not None:
+                ADDED.add(f"key {k}")
+                continue
             if k not in a or k not in b:
                 diffs.append(f"{path}.{k}: only in {'new' if k in b else 'ref'}")
                 continue
@@ -219,6 +229,9 @@ def _cmp_csv(pa: Path, pb: Path, diffs: list, allowed: list | None = None,
         return
     cols_a = set(ra[0]) if ra else set()
     cols_b = set(rb[0]) if rb else set()
+    if ADDED is not None:
+        ADDED.update(f"column {c}" for c in cols_b - cols_a)
+        cols_b = cols_b & cols_a
     for c in sorted(cols_a ^ cols_b):
         diffs.append(f"{name}: column {c!r} only in {'new' if c in cols_b else 'ref'}")
     for i, (x, y) in enumerate(zip(ra, rb)):
@@ -250,7 +263,8 @@ def compare(ref: Path, new: Path) -> int:
         files_in = sorted(run.iterdir(), key=lambda f: (f.suffix != ".csv" or
                                                         f.name == "model.csv", f.name))
         for pa in files_in:
-            if pa.suffix not in (".csv", ".json") or pa.name in ("recorded.json", "trace.json"):
+            if pa.suffix not in (".csv", ".json") or pa.name in ("recorded.json", "trace.json") \
+                    or (ADDED is not None and pa.name == "manifest.json"):
                 continue
             pb = new / rel / pa.name
             if not pb.is_file():
@@ -276,6 +290,8 @@ def compare(ref: Path, new: Path) -> int:
         print(line)
     if len(diffs) > 200:
         print(f"... and {len(diffs) - 200} more")
+    if ADDED is not None:
+        print("only in new, allowed (--allow-new): " + ", ".join(sorted(ADDED)))
     print(f"compared {files} files: {len(diffs)} differences, {len(allowed)} allowed remappings "
           f"(skipped keys: {', '.join(sorted(SKIP_KEYS | SKIP_COLS))})")
     return 1 if diffs or not files else 0
@@ -291,12 +307,21 @@ def main(argv=None) -> int:
     r.add_argument("--only", type=lambda s: set(s.split(",")), default=None)
     r.add_argument("--models", type=lambda s: set(s.split(",")), default=None)
     r.add_argument("--no-sweep", action="store_true")
+    r.add_argument("--run-args", default="", help="extra `tilesim run` arguments for every "
+                   "run (not the sweep), e.g. \"--fusion none\"")
     c = sub.add_parser("compare")
     c.add_argument("ref", type=Path)
     c.add_argument("new", type=Path)
+    c.add_argument("--allow-new", action="store_true", help="columns and keys only in the new "
+                   "recording are listed, not differences (manifest.json, whose hashes cover "
+                   "them, is skipped)")
     a = p.parse_args(argv)
     if a.cmd == "record":
-        return record(a.ref, a.out, a.jobs, a.only, a.models, not a.no_sweep)
+        import shlex
+        return record(a.ref, a.out, a.jobs, a.only, a.models, not a.no_sweep,
+                      tuple(shlex.split(a.run_args)))
+    global ADDED
+    ADDED = set() if a.allow_new else None
     return compare(a.ref, a.new)
 
 
