@@ -46,16 +46,30 @@ class Residency:
     them; partial sums that level spills still travel, at accumulator precision, and its
     output tile is still counted where it holds partial sums); ``reserved`` -- bytes of
     the level ``level`` (an index into ``arch.memory``) that resident tensors hold while
-    the layer runs, which its tiles cannot use. The default is a layer on its own: every
-    activation to and from DRAM."""
+    the layer runs, which its tiles cannot use. ``weight`` -- its weights are held whole
+    in the outermost on-chip level holding weights across inferences (steady state: no
+    DRAM weight reads; that level's weight tiles are views), and ``w_reserved`` bytes of
+    level ``w_level`` are held by resident weights. ``prefetched`` -- bytes of its first
+    weight tile that the previous layer's last step loaded (cross-layer prefetch): they
+    are still its DRAM reads (traffic and energy) but no longer wait at its start. The
+    default is a layer on its own: every activation and weight to and from DRAM."""
     input: bool = False
     output: bool = False
     reserved: int = 0
     level: int = 0
+    weight: bool = False
+    w_reserved: int = 0
+    w_level: int = 0
+    prefetched: int = 0
 
-    @property
-    def any(self) -> bool:
-        return self.input or self.output or self.reserved > 0
+    def free(self, arch, lvl) -> int:
+        """Bytes of on-chip level ``lvl`` (one of ``arch.memory``) left to the tiles."""
+        out = lvl.size
+        if self.level and arch.memory[self.level] is lvl:
+            out -= self.reserved
+        if self.w_level and arch.memory[self.w_level] is lvl:
+            out -= self.w_reserved
+        return out
 
 
 #: a layer on its own: every activation from and to DRAM, nothing reserved

@@ -200,6 +200,9 @@ class TileEval:
     last_store: np.ndarray
     inner: tuple = ()      # per deeper on-chip level (nb, pt, qt, kt, ct, order) arrays
     transfers: dict = None  # (level, operand) -> (read, write) bytes between levels
+    # bytes of the first weight tile loaded during the previous layer (cross-layer
+    # prefetch): out of read_weight and of the first step's loads, not of tile_bytes
+    early: np.ndarray = 0
 
     def __len__(self) -> int:
         return len(self.images)
@@ -358,8 +361,12 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     resident input has no DRAM fills (its outermost holder's tiles are views of the
     resident tensor: no fill writes, no room, no DRAM tile to wait for); a resident
     output drains its final values into the resident tensor, not DRAM (partial-sum
-    spills still go out and come back); ``res.reserved`` bytes of level ``res.level``
-    are not the tiles' to use."""
+    spills still go out and come back); resident weights likewise have no DRAM fills;
+    ``res.prefetched`` bytes of the first weight tile arrived during the previous layer
+    (``early``: left out of ``read_weight``, and of the first step's loads in the cost
+    model's bounds, which time the layer; the transfers, which count bytes and energy,
+    keep them); reserved bytes are not the tiles' to use
+    (:meth:`mapper.mapping.Residency.free`)."""
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
@@ -461,7 +468,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
                 f = N * layer.C * rows_sum[h] * cols_sum[h] * irrelevant_blocks(op, h) * ib
             else:
                 f = layer.weight_elems * irrelevant_blocks(op, h) * wb
-            if i == 0 and op == "input" and res.input:   # a view of the resident tensor
+            if i == 0 and (res.input if op == "input" else res.weight):   # a resident view
                 fill[(op, h)] = f * 0
                 continue
             fill[(op, h)] = f
@@ -497,7 +504,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         u = np.zeros(n, dtype=np.float64)
         if "input" in lvl.holds and not (res.input and l == holders["input"][0]):
             u += it
-        if "weight" in lvl.holds:
+        if "weight" in lvl.holds and not (res.weight and l == holders["weight"][0]):
             u += wt
         if "output" in lvl.holds:
             if res.output and l == holders["output"][0]:   # partial sums only
@@ -506,13 +513,19 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
                 u += oe * out_prec[l]
         u *= 2 if lvl.double_buffered else 1
         usage[lvl.name] = u
-        free = lvl.size - (res.reserved if arch.memory[res.level] is lvl else 0)
-        fits &= u <= free
+        fits &= u <= res.free(arch, lvl)
 
     top = {op: holders[op][0] for op in holders}
     in_tile, w_tile = tiles_b[top["input"] - 1][0], tiles_b[top["weight"] - 1][1]
     if res.input:   # no input tile comes from DRAM
         in_tile = in_tile * 0
+    read_w = fill[("weight", top["weight"])]
+    if res.weight:
+        w_tile = w_tile * 0
+    early = np.zeros(n, dtype=np.int64)
+    if res.prefetched and not res.weight:   # loaded during the previous layer
+        early = np.minimum(w_tile, res.prefetched).astype(np.int64)
+        read_w = read_w - early
     out_tile = tiles_b[top["output"] - 1][2]
     nb0, pt0, qt0, kt0, ct0, o0 = lv[0]
     Tr = _cdiv(N, nb0) * _cdiv(P, pt0) * _cdiv(Q, qt0)
@@ -520,11 +533,11 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         images=nb0, rows=pt0, cols=qt0, k_tile=kt0, c_tile=ct0, order=o0,
         Tr=Tr, Tk=_cdiv(K, kt0), Tc=_cdiv(Cg, ct0), fits=fits, usage=usage,
         tile_bytes={"input": in_tile, "weight": w_tile, "output": out_tile * accb},
-        read_input=fill[("input", top["input"])], read_weight=fill[("weight", top["weight"])],
+        read_input=fill[("input", top["input"])], read_weight=read_w,
         read_psum=drains[top["output"]][1], write_output=drains[top["output"]][0],
         first_load=in_tile + w_tile, last_store=out_tile * (0 if res.output else ob),
         inner=tuple(lv[1:]) if not same_all else (),
-        transfers={k: tuple(v) for k, v in moved.items()},
+        transfers={k: tuple(v) for k, v in moved.items()}, early=early,
     )
 
 

@@ -357,7 +357,8 @@ class CostModel:
         zero = np.zeros(len(pts), np.int64)
         exposed = sum(b for op, b in by_op.items() if not hidden[op]) + zero
         tb = {op: _int(v) for op, v in t.tile_bytes.items()}
-        first = sum(tb[op] for op in ("input", "weight") if hidden[op]) + zero
+        early = _int(t.early) + zero   # first weight tile bytes prefetched by the layer before
+        first = sum(tb[op] for op in ("input", "weight") if hidden[op]) - early + zero
         last_store = _int(t.last_store)
         last = last_store if hidden["output"] else zero
         overlap = transfer_cycles(first, bpc) + comp + 1 + transfer_cycles(exposed, bpc) + transfer_cycles(last, bpc)
@@ -369,8 +370,8 @@ class CostModel:
         drain = transfer_cycles(reads, bpc) + tile_comp + transfer_cycles(last_store, bpc)
         # ... and at the start, while the first tile computes, DRAM can only prefetch the
         # next tile's operands (at most one tile's worth): no output exists yet to write back
-        f0 = tb["input"] + tb["weight"]
-        nxt = np.maximum(0, np.minimum(f0, reads - f0))
+        f0 = tb["input"] + tb["weight"] - early
+        nxt = np.maximum(0, np.minimum(f0 + early, reads - f0))
         head = (transfer_cycles(f0, bpc) + np.maximum(tile_comp, transfer_cycles(nxt, bpc))
                 + transfer_cycles(np.maximum(0, reads + wo - f0 - nxt), bpc))
         # ... and no output leaves before the first output tile is complete: every write,
@@ -378,7 +379,7 @@ class CostModel:
         # first visit's tiles and the next one), waits for the first tiles and the
         # compute of that output tile's first visit
         fv, vis = self.first_visit(layer, t, comp)
-        late = np.maximum(0, reads - vis - f0)
+        late = np.maximum(0, reads - (vis - early) - f0 - early)
         wait = transfer_cycles(f0, bpc) + fv + transfer_cycles(wo + late, bpc)
         # transfers dealt over every step: no first visit
         wait = np.where(dealt["input"] | dealt["weight"] | dealt["output"], 0, wait)
@@ -386,7 +387,7 @@ class CostModel:
         # earlier block's reads, its own new tiles and the writes that free its output
         # slot have moved; then it computes and its last output tile leaves
         tail = self.last_block(layer, t, comp, (ri + rw, rp, wo), dealt,
-                               2 if hidden["output"] else 1, bpc)
+                               2 if hidden["output"] else 1, bpc, early)
         # ... and with two slots the tile two steps on loads only after a step frees its
         # slot: every other step of the innermost loop, its load and the store before it
         chain = self.slot_chain(layer, t, comp, (ri, rw, wo), dealt, hidden, bpc)
@@ -523,7 +524,7 @@ class CostModel:
         rin = at(np.where(no_in, 0, ri))
         rwt = at(np.where(no_w, 0, rw))
         tin0 = at(np.where(no_in, 0, _int(t.tile_bytes["input"])))
-        tw0 = at(np.where(no_w, 0, _int(t.tile_bytes["weight"])))
+        tw0 = at(np.where(no_w, 0, _int(t.tile_bytes["weight"]) - _int(t.early)))
         wos = at(wo) * share if hidden["output"] else 0
         # r: new inputs (by footprint) and outputs every step; k: new weights and outputs
         # every step; (r, k: plus the first tile of the operand the loop does not change,
@@ -535,7 +536,8 @@ class CostModel:
         return out
 
     @staticmethod
-    def last_block(layer: MacLayer, t, comp, traffic, dealt: dict, out_ways: int, bpc) -> np.ndarray:
+    def last_block(layer: MacLayer, t, comp, traffic, dealt: dict, out_ways: int, bpc,
+                   early=0) -> np.ndarray:
         """Cycles (a count) of the last-block bound: the last iteration of the outermost
         level-1 loop that turns (``T`` trips; none: 0) cannot start before its first
         tiles have landed, which DRAM brings after every read of the blocks before it
@@ -584,7 +586,7 @@ class CostModel:
         # the first tiles of the second block and of the first step (both load before
         # the second block starts); full-block shares of the MACs
         firsts1 = (tin, tw, tin + tw)
-        f0 = tin + tw
+        f0 = tin + tw - np.where(dealt["weight"], 0, early)
         full = (full_pix / (layer.N * layer.P * layer.Q), kt / layer.K, ct / cg)
         # the outermost loop that turns (none: 0)
         turns = np.stack(trips) > 1

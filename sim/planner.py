@@ -38,6 +38,19 @@ layer reads: they leave in DRAM), a tensor read as the second operand of a MatMu
 activations (it moves as the w operand, from DRAM), and tensors of unknown producers
 (a layer that names fewer sources than it reads).
 
+**Steady state** (``steady_state=True``, ``--steady-state``): weights stay on chip across
+inferences, as the Edge TPU caches parameters: each MAC layer's weights, in layer order,
+are resident in the outermost on-chip level holding weights when the resident weights
+plus the largest working set any layer needs there (beside the resident activations when
+the two levels are one) fit; a resident layer reads no weights from DRAM
+(:class:`mapper.Residency` ``weight``). The first (cold) inference loads them once: its
+latency adds one DRAM transfer of every resident weight byte (``latency_cold_ms``).
+
+**Cross-layer prefetch** (every schedule but ``none``): a MAC layer's first weight tile
+loads during the previous layer's last step, as far as DRAM can move it in that step's
+cycles (a vector op: its cycles DRAM is idle) and when weights are double-buffered (a free
+slot): :func:`sim.run.prefetch` (:class:`mapper.Residency` ``prefetched``).
+
 Bytes: a layer's output at output precision, the network input at input precision.
 A MAC layer reading a resident input reads ``input_elems x input bytes`` from chip
 (``onchip_read_bytes``); one writing a resident output keeps ``output_elems x output
@@ -90,6 +103,8 @@ class Plan:
     level: int                   # index into arch.memory of the activation level (0: none)
     layers: tuple                # LayerPlan per layer
     tensors: tuple               # one dict per tensor (sim.results.TENSOR_COLUMNS)
+    weight_level: int = 0        # steady state: the level holding resident weights (0: none)
+    resident_weights: int = 0    # steady state: bytes of weights resident across inferences
 
 
 def activation_level(arch: Architecture) -> int:
@@ -152,11 +167,19 @@ def _room(avail: int, w: int, u: int, size: int) -> int:
     return size - max((avail >> e) << e, w)
 
 
+def weight_level(arch: Architecture) -> int:
+    """Index (into ``arch.memory``) of the outermost shared on-chip level holding weights
+    (0: none)."""
+    return next((i for i, m in enumerate(arch.memory)
+                 if i and m.scope == "shared" and "weight" in m.holds), 0)
+
+
 def plan(model: Model, arch: Architecture, fusion: str = "residency",
-         working=working_set) -> Plan:
+         working=working_set, steady_state: bool = False) -> Plan:
     """The :class:`Plan` of ``model`` on ``arch`` under schedule ``fusion`` (one of
     :data:`FUSIONS`); ``working(layer, arch, level) -> (W, U)`` the working-set rule
-    (:func:`working_set`; a test may hand in its own)."""
+    (:func:`working_set`; a test may hand in its own); ``steady_state``: weights that fit
+    stay on chip across inferences (see the module docstring)."""
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
     layers = model.layers
@@ -213,6 +236,29 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
                 reason[t] = ("network input: streamed from DRAM by its readers; " if t == -1
                              else "") + (f"capacity: needs {b} B beside {occ[worst] + W[worst]} B "
                              f"(resident + working set) at layer {layers[worst].name!r}")
+    # steady state: each MAC layer's weights, in layer order, stay in the weight level for
+    # the whole run when they fit beside every layer's working set there (and beside the
+    # resident activations when that level is the activation level too)
+    WL = weight_level(arch) if steady_state and fusion != "none" else 0
+    w_res: set = set()
+    w_occ = 0
+    if WL:
+        wsize = arch.memory[WL].size
+        wmemo: dict = {}
+        WW = [0] * n
+        for j, l in enumerate(layers):
+            if isinstance(l, MacLayer):
+                if l.nest not in wmemo:
+                    wmemo[l.nest] = working(l, arch, WL)
+                WW[j] = wmemo[l.nest][0]
+        base = [occ[j] if WL == L else 0 for j in range(n)]
+        need = max(b + w for b, w in zip(base, WW))
+        for j, l in enumerate(layers):
+            if isinstance(l, MacLayer) and not l.weights_are_activations:
+                b = int(l.weight_elems * operand_bytes(l, arch)["weight"])
+                if w_occ + b + need <= wsize:
+                    w_res.add(j)
+                    w_occ += b
     out = []
     for j, (l, ss) in enumerate(zip(layers, srcs)):
         ts = [None if s is None else (-1 if s == "" else index[s]) for s in ss]
@@ -221,15 +267,21 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
         stage = size_of[-1] if j == 0 and placed[-1] != DRAM else 0
         on_in = [t for t, w in zip(ts, where) if w != DRAM]
         resident = {arch.memory[L].name: occ[j]} if L else {}
+        if w_occ:
+            wn = arch.memory[WL].name
+            resident[wn] = resident.get(wn, 0) + w_occ
         if isinstance(l, MacLayer):
             res_in = bool(ts and ts[0] is not None and where[0] != DRAM)
             res_out = mine != DRAM
+            res = NO_RESIDENCY
             if res_in or res_out or occ[j]:
                 avail = arch.memory[L].size - occ[j]
                 res = Residency(input=res_in, output=res_out,
                                 reserved=_room(avail, W[j], U[j], arch.memory[L].size), level=L)
-            else:
-                res = NO_RESIDENCY
+            if w_occ:
+                res = Residency(input=res.input, output=res.output, reserved=res.reserved,
+                                level=res.level, weight=j in w_res, w_reserved=w_occ,
+                                w_level=WL)
             out.append(LayerPlan(
                 res=res, input_from="+".join(where), output_to=mine, stage=stage,
                 onchip_read=int(l.input_elems * operand_bytes(l, arch)["input"]) if res_in else 0,
@@ -247,7 +299,8 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
                      "last": max(readers[t]) if readers[t] else t,
                      "readers": len(readers[t]), "reason": reason[t]}
                     for t in range(-1, n))
-    return Plan(fusion=fusion, level=L, layers=tuple(out), tensors=tensors)
+    return Plan(fusion=fusion, level=L, layers=tuple(out), tensors=tensors,
+                weight_level=WL, resident_weights=w_occ)
 
 
 def _in_elems(layer) -> int:

@@ -100,6 +100,10 @@ class ModelResult:
     # reader), readers (how many layers read it), reason (why it is where it is)
     fusion: str = "none"
     tensors: tuple = ()
+    # steady state (weights resident across inferences): the first inference's extra
+    # cycles, loading every resident weight once from DRAM (0 otherwise)
+    steady_state: bool = False
+    cold_cycles: int = 0
 
     @property
     def total_cycles(self) -> int:
@@ -142,6 +146,10 @@ class ModelResult:
             "clock_hz": self.clock_hz,
             "latency_s": self.latency_s,
             "latency_ms": self.latency_s * 1e3,
+            # the first inference's latency: with steady_state, latency_ms is a later
+            # inference's (resident weights loaded); without, the two are equal
+            "latency_cold_ms": (self.total_cycles + self.cold_cycles) / self.clock_hz * 1e3,
+            "steady_state": self.steady_state,
             "throughput_samples_per_s": self.throughput_samples_per_s,
             "macs": self.macs,
             "vector_ops": self.vector_ops,

@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tilesim.arch import Architecture, technology
-from tilesim.mapper import Budget, Mapper
+from tilesim._input import COUNT_MAX
+from tilesim.mapper import Budget, Mapper, Mapping
 from tilesim.workloads import MacLayer, Model
 
-from .cost import CostModel
+from .cost import CostModel, transfer_cycles
 from .energy import energy_sources
 from .planner import LayerPlan, Plan, plan
 from .results import LayerResult, ModelResult
@@ -31,33 +32,79 @@ def cost_of(mapper, arch: Architecture) -> CostModel:
 
 def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = None,
                    progress=None, objective: str = "edp", strategy: str = "heuristic",
-                   budget: Budget | int | None = None, fusion: str | None = None) -> ModelResult:
+                   budget: Budget | int | None = None, fusion: str | None = None,
+                   steady_state: bool = False) -> ModelResult:
     """Closed-form simulation of ``model`` on ``arch``; ``progress(i, n, name)`` if given.
 
     Without ``mapper``, each MAC layer's mapping is searched for ``objective`` (see
     :func:`make_mapper`). Every layer gets its energy (:mod:`sim.energy`). ``fusion``:
-    the network schedule (:mod:`sim.planner`; None: the architecture's ``fusion``)."""
+    the network schedule (:mod:`sim.planner`; None: the architecture's ``fusion``);
+    ``steady_state``: weights that fit stay on chip across inferences."""
     cost = cost_of(mapper, arch)
     mapper = mapper or make_mapper(arch, objective, strategy, budget, cost)
-    p = network_plan(model, arch, fusion)
+    p = network_plan(model, arch, fusion, steady_state)
     out = []
     n = len(model.layers)
+    window = None
     for i, (layer, lp) in enumerate(zip(model.layers, p.layers)):
         if progress:
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
-            out.append(cost.mac_result(mapper.map(layer, lp.res)))
+            m = prefetch(mapper.map(layer, lp.res), window, arch, p)
+            out.append(cost.mac_result(m))
         else:
+            m = None
             out.append(cost.op_result(layer, lp.op_read, lp.op_write))
+        window = free_window(out[-1], m, arch)
         if lp.stage:
             out[-1] = cost.staged(out[-1], lp.stage, arch.memory[p.level].name)
     return model_result(model, arch, mapper, out, cost, p)
 
 
-def network_plan(model: Model, arch: Architecture, fusion: str | None = None) -> Plan:
+def network_plan(model: Model, arch: Architecture, fusion: str | None = None,
+                 steady_state: bool = False) -> Plan:
     """The planner's :class:`sim.planner.Plan` of ``model`` under ``fusion`` (None: the
-    architecture's default schedule, its YAML's ``fusion``)."""
-    return plan(model, arch, fusion or arch.fusion)
+    architecture's default schedule, its YAML's ``fusion``). ArchError when
+    ``steady_state`` is asked of schedule ``none`` (nothing would stay on chip)."""
+    fusion = fusion or arch.fusion
+    if steady_state and fusion == "none":
+        from tilesim.arch import ArchError
+        raise ArchError(f"steady state keeps weights on chip across inferences, but the "
+                        f"schedule of {arch.name!r} is 'none' (every tensor through DRAM)",
+                        fix="add --fusion residency (API: fusion='residency'), or set "
+                            "'fusion: residency' in the architecture's YAML")
+    return plan(model, arch, fusion, steady_state=steady_state)
+
+
+def free_window(r: LayerResult, m: Mapping | None, arch: Architecture) -> int:
+    """Bytes DRAM can move at the end of a layer for the next one (cross-layer
+    prefetch): in a MAC layer's last step (its compute share, ``(compute_cycles + 1) //
+    tiles``: every read of the layer has landed, its last store waits for that compute),
+    in a vector op's cycles without DRAM traffic (``cycles - memory_cycles``). ``r`` the
+    analytic result (both fidelities take the same window)."""
+    if m is not None:
+        steps = 1
+        for t in m.tiling.trips:
+            steps *= t
+        cyc = (r.compute_cycles + 1) // max(steps, 1)
+    else:
+        cyc = max(0, r.cycles - r.memory_cycles)
+    bpc = arch.dram_bpc
+    return COUNT_MAX if bpc == float("inf") else int(bpc * cyc)
+
+
+def prefetch(m: Mapping, window: int | None, arch: Architecture, p: Plan) -> Mapping:
+    """``m`` with the bytes of its first weight tile loaded in the previous layer's free
+    window (``window``, :func:`free_window`; None: no layer before): none under schedule
+    ``none``, without a free weight slot (weights not double-buffered), for weights that
+    are resident or are an activation (a MatMul's second operand)."""
+    if (window is None or p.fusion == "none" or not arch.hidden["weight"]
+            or m.residency.weight or m.layer.weights_are_activations):
+        return m
+    early = min(int(m.tiling.tile_bytes.get("weight", 0)), window)
+    if early <= 0:
+        return m
+    return replace(m, residency=replace(m.residency, prefetched=early))
 
 
 def placed(r: LayerResult, lp: LayerPlan) -> LayerResult:
@@ -90,4 +137,7 @@ def model_result(model: Model, arch: Architecture, mapper, layers,
                        energy_sources=energy_sources(arch, cost.tab),
                        mapping_objective=getattr(mapper, "objective", ""),
                        fusion=p.fusion if p is not None else "none",
-                       tensors=p.tensors if p is not None else ())
+                       tensors=p.tensors if p is not None else (),
+                       steady_state=bool(p and p.weight_level),
+                       cold_cycles=int(transfer_cycles(p.resident_weights, arch.dram_bpc))
+                       if p is not None else 0)

@@ -117,12 +117,14 @@ def baseline(model, device: str = "cpu", precision: str = "fp32", batch: int | N
 def simulate(arch, model, batch: int | None = None, progress=None, objective: str = "edp",
              strategy: str = "heuristic", budget=None, input_shape=None,
              fidelity: str = "analytic", precision: str | None = None,
-             fusion: str | None = None) -> ModelResult:
+             fusion: str | None = None, steady_state: bool = False) -> ModelResult:
     """Map and time every layer of ``model`` on ``arch`` with the analytic model
     (``fidelity="des"``: the discrete-event engine, see :func:`simulate_des`).
     ``fusion`` is the network schedule (``none``: every activation to and from DRAM;
     ``residency``: activations stay on chip where they fit; None: the architecture's
-    default, its YAML's ``fusion``; ``sim.planner``).
+    default, its YAML's ``fusion``; ``sim.planner``). ``steady_state``: weights that fit
+    stay on chip across inferences (``latency_ms`` a later inference's,
+    ``latency_cold_ms`` the first's).
 
     ``model`` is a zoo name, a file path, a Model, an onnx.ModelProto or a
     torch.nn.Module (give ``input_shape``, e.g. ``(1, 3, 224, 224)``); ``batch`` None
@@ -143,10 +145,11 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
         return simulate_gpu(arch, model, precision=precision)
     if fidelity == "des":
         return simulate_des(arch, model, progress=progress, objective=objective,
-                            strategy=strategy, budget=budget, fusion=fusion).result
+                            strategy=strategy, budget=budget, fusion=fusion,
+                            steady_state=steady_state).result
     return simulate_model(model, arch, progress=progress,
                           objective=objective, strategy=strategy, budget=budget,
-                          fusion=_fusion(fusion))
+                          fusion=_fusion(fusion), steady_state=steady_state)
 
 
 def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp",
@@ -175,7 +178,8 @@ def map(arch, model, layer: str, batch: int | None = None, objective: str = "edp
 
 def simulate_des(arch, model, batch: int | None = None, progress=None,
                  trace_limit: int | None = None, objective: str = "edp",
-                 strategy: str = "heuristic", budget=None, fusion: str | None = None):
+                 strategy: str = "heuristic", budget=None, fusion: str | None = None,
+                 steady_state: bool = False):
     """Time every layer with the SimPy discrete-event engine (:mod:`sim.des`).
 
     Returns a ``sim.des.DesRun``: ``.result`` (a ModelResult with fidelity "des"),
@@ -186,7 +190,8 @@ def simulate_des(arch, model, batch: int | None = None, progress=None,
     from tilesim.sim.des import simulate_model as des_model
     a = target(arch, "des")
     return des_model(load_model(model, batch), a, make_mapper(a, objective, strategy, budget),
-                     progress=progress, trace_limit=trace_limit, fusion=_fusion(fusion))
+                     progress=progress, trace_limit=trace_limit, fusion=_fusion(fusion),
+                     steady_state=steady_state)
 
 
 def _fusion(fusion: str | None) -> str | None:

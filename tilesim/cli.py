@@ -103,12 +103,15 @@ def cmd_run(args) -> int:
             t0 = time.perf_counter()
             run = api.simulate_des(arch, model, trace_limit=(args.trace_limit or DEFAULT_LIMIT)
                                    if args.trace else None, progress=progress,
-                                   fusion=args.fusion, **search)
+                                   fusion=args.fusion, steady_state=args.steady_state,
+                                   **search)
             des_s = time.perf_counter() - t0
             result = run.result
         else:
             result = api.simulate(arch, model, precision=args.precision, progress=progress,
-                                  **({"fusion": args.fusion} if args.fusion else {}), **search)
+                                  **({"fusion": args.fusion} if args.fusion else {}),
+                                  **({"steady_state": True} if args.steady_state else {}),
+                                  **search)
     s = result.summary()
     if args.quiet:   # one line; no table is built (run --quiet imports no pandas)
         print(term.quiet_line(s))
@@ -483,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "residency (activations stay in the activation buffer where they fit); "
                    "default: the architecture's (its YAML's fusion key: residency unless it "
                    "says otherwise; SCALE-Sim .cfg files: none)")
+    r.add_argument("--steady-state", action="store_true", help="weights that fit in the "
+                   "weight buffer stay on chip across inferences (Edge-TPU-like parameter "
+                   "caching): latency_ms is then a later inference's, latency_cold_ms the "
+                   "first's (with the one-time weight load); needs a schedule other than none")
     r.add_argument("--precision", choices=GPU_PRECISIONS, default=None, help="GPU presets "
                    "only: precision the GPU model runs at (default fp16); an accelerator's "
                    "precision is in its YAML")

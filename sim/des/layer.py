@@ -117,9 +117,11 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
         memory_cycles=int(c.memory[0]),
         utilization=layer.macs / (arch.peak_macs_per_cycle * occupied),
-        dram_read_bytes=round(o.read_bytes), dram_write_bytes=round(o.write_bytes),
+        dram_read_bytes=round(o.read_bytes) + prog.prefetched,
+        dram_write_bytes=round(o.write_bytes),
         **dict(zip(("dram_read_input_bytes", "dram_read_weight_bytes"),
-                   dram_reads(layer, round(sum(prog.in_bytes)), round(sum(prog.w_bytes))))),
+                   dram_reads(layer, round(sum(prog.in_bytes)),
+                              round(sum(prog.w_bytes)) + prog.prefetched))),
         dram_read_psum_bytes=round(sum(prog.psum_bytes)), bound=bound, folds=m.folds,
         row_folds=m.row_folds, col_folds=m.col_folds, tiling=m.tiling.label(layer),
         buffer_bytes=c.level_bytes(arch, 0), fidelity="des", dataflow=m.dataflow.name,
@@ -178,15 +180,16 @@ class DesRun:
 
 def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = None,
                    progress=None, trace_limit: int | None = None,
-                   fusion: str | None = None) -> DesRun:
+                   fusion: str | None = None, steady_state: bool = False) -> DesRun:
     """DES of every layer of ``model`` back to back; ``trace_limit`` > 0 records a
     timeline of at most that many events (None or 0: no trace). Without ``mapper`` the
     mappings are searched as the analytic model's are (:func:`sim.run.make_mapper`), and
     every layer gets its energy from the cost model's access counts priced at its DES
     time (:mod:`sim.energy`)."""
-    from ..run import cost_of, make_mapper, model_result, network_plan
+    from ..run import cost_of, free_window, make_mapper, model_result, network_plan, prefetch
     cost = cost_of(mapper, arch)
-    p = network_plan(model, arch, fusion)
+    p = network_plan(model, arch, fusion, steady_state)
+    window = None
     mapper = mapper or make_mapper(arch, cost=cost)
     trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
     programs: dict = {}
@@ -197,13 +200,15 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
         if progress:
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
-            m = mapper.map(layer, lp.res)
+            m = prefetch(mapper.map(layer, lp.res), window, arch, p)
             key = _key(m)
             if key not in programs:
                 programs[key] = mac_program(m, arch)
             r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost)
+            window = free_window(cost.mac_result(m), m, arch)   # as the analytic run's
         else:
             r = simulate_op(layer, arch, trace, offset, memo, cost, lp.op_read, lp.op_write)
+            window = free_window(cost.op_result(layer, lp.op_read, lp.op_write), None, arch)
         if lp.stage:   # the staging transfer alone on DRAM before the layer: its closed form
             r = cost.staged(r, lp.stage, arch.memory[p.level].name)
         out.append(r)

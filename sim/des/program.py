@@ -65,6 +65,7 @@ class Program:
     free_w: tuple         # bool: last use of the step's weight tile
     store_bytes: tuple    # bytes written back after the step (0: none)
     ways: dict            # operand -> buffer slots (2 when double-buffered, else 1)
+    prefetched: int = 0   # bytes of the first weight tile loaded during the layer before
 
     @property
     def steps(self) -> int:
@@ -140,7 +141,7 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
         in_b.append(ni * in_rows(*t.p) * in_cols(*t.q) * ich[j] * ib
                     if (first or ikeys[j] != ikeys[j - 1]) and not res.input else 0)
         w_b.append((t.k[1] - t.k[0]) * (t.c[1] - t.c[0]) * RS * wb
-                   if first or wkeys[j] != wkeys[j - 1] else 0)
+                   if (first or wkeys[j] != wkeys[j - 1]) and not res.weight else 0)
         elems = ni * npq * (t.k[1] - t.k[0])
         opens = first or okeys[j] != okeys[j - 1]
         new_out.append(opens)
@@ -207,10 +208,15 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
                 cols["store"] += at(tail, store[j], 0)
         in_b, w_b, new_out, psum = cols["in"], cols["w"], cols["new"], cols["psum"]
         compute, free_in, free_w, store = cols["comp"], cols["fin"], cols["fw"], cols["store"]
+    early = 0
+    if res.prefetched and w_b:   # cross-layer prefetch: off the first weight tile
+        w_b = list(w_b)
+        early = min(res.prefetched, w_b[0])
+        w_b[0] -= early
     return Program(in_bytes=tuple(in_b), w_bytes=tuple(w_b), new_out=tuple(new_out),
                    psum_bytes=tuple(psum), compute=tuple(compute),
                    free_in=tuple(free_in), free_w=tuple(free_w), store_bytes=tuple(store),
-                   ways=operand_ways(arch))
+                   ways=operand_ways(arch), prefetched=early)
 
 
 def op_program(layer: OpLayer, arch: Architecture, rd: int | None = None,
