@@ -51,7 +51,9 @@ class Residency:
     DRAM weight reads; that level's weight tiles are views), and ``w_reserved`` bytes of
     level ``w_level`` are held by resident weights. ``prefetched`` -- bytes of its first
     weight tile that the previous layer's last step loaded (cross-layer prefetch): they
-    are still its DRAM reads (traffic and energy) but no longer wait at its start. The
+    are still its DRAM reads (traffic and energy) but no longer wait at its start;
+    ``tail`` -- bytes of the next layer's first weight tile this layer's last step loads
+    (they take DRAM time in this layer, and count as the next layer's reads). The
     default is a layer on its own: every activation and weight to and from DRAM."""
     input: bool = False
     output: bool = False
@@ -61,6 +63,7 @@ class Residency:
     w_reserved: int = 0
     w_level: int = 0
     prefetched: int = 0
+    tail: int = 0   # bytes of the next layer's first weight tile this layer prefetches
 
     def free(self, arch, lvl) -> int:
         """Bytes of on-chip level ``lvl`` (one of ``arch.memory``) left to the tiles."""

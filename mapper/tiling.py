@@ -203,6 +203,7 @@ class TileEval:
     # bytes of the first weight tile loaded during the previous layer (cross-layer
     # prefetch): out of read_weight and of the first step's loads, not of tile_bytes
     early: np.ndarray = 0
+    tail: int = 0   # bytes of the next layer's first weight tile loaded in the last step
 
     def __len__(self) -> int:
         return len(self.images)
@@ -537,7 +538,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         read_psum=drains[top["output"]][1], write_output=drains[top["output"]][0],
         first_load=in_tile + w_tile, last_store=out_tile * (0 if res.output else ob),
         inner=tuple(lv[1:]) if not same_all else (),
-        transfers={k: tuple(v) for k, v in moved.items()}, early=early,
+        transfers={k: tuple(v) for k, v in moved.items()}, early=early, tail=res.tail,
     )
 
 

@@ -352,7 +352,7 @@ class CostModel:
         ri, rw, rp, wo = (_int(v) for v in (t.read_input, t.read_weight, t.read_psum,
                                             t.write_output))
         reads = ri + rw + rp
-        mem = transfer_cycles(reads + wo, bpc)
+        mem = transfer_cycles(reads + wo + t.tail, bpc)   # + the next layer's prefetch
         by_op = {"input": ri, "weight": rw, "output": rp + wo}
         zero = np.zeros(len(pts), np.int64)
         exposed = sum(b for op, b in by_op.items() if not hidden[op]) + zero
@@ -672,17 +672,19 @@ class CostModel:
         return with_energy(out, terms)
 
     # ---- vector-unit ops --------------------------------------------------------------
-    def op_result(self, layer: OpLayer, rd: int | None = None, wr: int | None = None) -> LayerResult:
+    def op_result(self, layer: OpLayer, rd: int | None = None, wr: int | None = None,
+                  tail: int = 0) -> LayerResult:
         """A non-MAC op on the vector unit: its input read from and output written to
         DRAM (see :func:`op_access` for the on-chip counts); ``rd`` / ``wr`` the DRAM
         bytes when the network planner keeps some of its tensors on chip (None: every
-        byte of :func:`op_bytes`)."""
+        byte of :func:`op_bytes`); ``tail`` the next layer's first weight bytes it
+        prefetches (DRAM time, not its bytes)."""
         arch = self.arch
         rd0, wr0 = op_bytes(layer, arch)
         rd = rd0 if rd is None else rd
         wr = wr0 if wr is None else wr
         vec = math.ceil(layer.ops / arch.compute.vector.lanes)
-        mem = int(transfer_cycles(rd + wr, arch.dram_bpc))
+        mem = int(transfer_cycles(rd + wr + tail, arch.dram_bpc))
         busy = max(vec, mem, 1)
         r = LayerResult(
             layer=layer.name, kind=layer.kind, macs=0, vector_ops=layer.ops,

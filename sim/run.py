@@ -8,7 +8,7 @@ from tilesim._input import COUNT_MAX
 from tilesim.mapper import Budget, Mapper, Mapping
 from tilesim.workloads import MacLayer, Model
 
-from .cost import CostModel, transfer_cycles
+from .cost import CostModel, mapping_compute_cycles, transfer_cycles
 from .energy import energy_sources
 from .planner import LayerPlan, Plan, plan
 from .results import LayerResult, ModelResult
@@ -45,20 +45,39 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     p = network_plan(model, arch, fusion, steady_state)
     out = []
     n = len(model.layers)
-    window = None
+    maps, early = mappings(model, arch, mapper, cost, p, progress)
+    for layer, lp, m, tail in zip(model.layers, p.layers, maps, early):
+        if m is not None:
+            if tail:
+                m = replace(m, residency=replace(m.residency, tail=tail))
+            out.append(cost.mac_result(m))
+        else:
+            out.append(cost.op_result(layer, lp.op_read, lp.op_write, tail))
+        if lp.stage:
+            out[-1] = cost.staged(out[-1], lp.stage, arch.memory[p.level].name)
+    return model_result(model, arch, mapper, out, cost, p)
+
+
+def mappings(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
+             progress=None) -> tuple[list, list]:
+    """Every MAC layer's mapping (None for a vector op) with its first weight tile's
+    cross-layer prefetch (:func:`prefetch`, sized by the free window of the layer before:
+    :func:`free_window` of its result without a prefetch of its own), and per layer the
+    bytes it prefetches for the next (``tail``). Both fidelities use these."""
+    maps, window = [], None
+    n = len(model.layers)
     for i, (layer, lp) in enumerate(zip(model.layers, p.layers)):
         if progress:
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
             m = prefetch(mapper.map(layer, lp.res), window, arch, p)
-            out.append(cost.mac_result(m))
+            window = free_window(None, m, arch)
         else:
             m = None
-            out.append(cost.op_result(layer, lp.op_read, lp.op_write))
-        window = free_window(out[-1], m, arch)
-        if lp.stage:
-            out[-1] = cost.staged(out[-1], lp.stage, arch.memory[p.level].name)
-    return model_result(model, arch, mapper, out, cost, p)
+            window = free_window(cost.op_result(layer, lp.op_read, lp.op_write), None, arch)
+        maps.append(m)
+    tails = [m.residency.prefetched if m is not None else 0 for m in maps[1:]] + [0]
+    return maps, tails
 
 
 def network_plan(model: Model, arch: Architecture, fusion: str | None = None,
@@ -76,17 +95,17 @@ def network_plan(model: Model, arch: Architecture, fusion: str | None = None,
     return plan(model, arch, fusion, steady_state=steady_state)
 
 
-def free_window(r: LayerResult, m: Mapping | None, arch: Architecture) -> int:
+def free_window(r: LayerResult | None, m: Mapping | None, arch: Architecture) -> int:
     """Bytes DRAM can move at the end of a layer for the next one (cross-layer
     prefetch): in a MAC layer's last step (its compute share, ``(compute_cycles + 1) //
     tiles``: every read of the layer has landed, its last store waits for that compute),
-    in a vector op's cycles without DRAM traffic (``cycles - memory_cycles``). ``r`` the
-    analytic result (both fidelities take the same window)."""
+    in a vector op's cycles without DRAM traffic (``cycles - memory_cycles`` of ``r``, its
+    analytic result: both fidelities take the same window)."""
     if m is not None:
         steps = 1
         for t in m.tiling.trips:
             steps *= t
-        cyc = (r.compute_cycles + 1) // max(steps, 1)
+        cyc = (mapping_compute_cycles(m, arch) + 1) // max(steps, 1)
     else:
         cyc = max(0, r.cycles - r.memory_cycles)
     bpc = arch.dram_bpc

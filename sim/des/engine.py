@@ -42,6 +42,10 @@ sets the pace and the others never delay it. After a step the arrays free the sl
 whose tile is used up and hand a finished output tile to write-back, which competes
 with prefetch for DMA engines and channels.
 
+Cross-layer prefetch: a program's ``tail_read`` bytes (the next layer's first weight
+tile) are read as its step ``tail_at`` starts, needed by no step of its own (served
+after every transfer the layer needs); the layer ends when they have landed.
+
 Stall attribution (array 0's idle time; the causes sum to the layer's stall cycles):
 before each step the array waits in turn for its input tile, its weight tile and its
 output slot; a wait for a transfer counts as DRAM contention for as long as that
@@ -265,6 +269,9 @@ def run(prog: Program, hw: Hardware, shares: tuple, trace: bool = False) -> Outc
                 stalls["writeback"] += wb
                 stalls["contention"] += cont
                 stalls["psum"] += s - wb - cont
+            if prog.tail_read and j == prog.tail_at:   # the next layer's first weights
+                env.process(transfer(prog.tail_read, env.event(), "prefetch next layer's "
+                                     "weights", STREAMS.index("weight"), n))
             c = prog.compute[j]
             for g in go:
                 g.put(j)

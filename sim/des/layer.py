@@ -90,17 +90,22 @@ def _run(prog, hw, shares, trace: Trace | None, memo: dict | None, key) -> Outco
 
 def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
                  offset: int = 0, program=None, memo: dict | None = None,
-                 cost: CostModel | None = None) -> LayerResult:
+                 cost: CostModel | None = None, tail: int = 0) -> LayerResult:
     """A MAC layer through the engine; ``trace`` records its spans from cycle ``offset``.
     Its access counts, the vector-unit and on-chip-bandwidth floors and its energy terms
     are the cost model's (``cost``, :class:`sim.cost.CostModel`), priced at the engine's
-    time."""
+    time. ``tail``: bytes of the next layer's first weight tile it prefetches in its last
+    step (the next layer's DRAM reads, not its own)."""
     check_fits(m, arch)
     layer = m.layer
     cost = cost or CostModel(arch)
     c = cost.point(m)
     prog = program or mac_program(m, arch)
-    o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo, _key(m))
+    tail = tail or m.residency.tail
+    if tail:
+        prog = replace(prog, tail_read=tail, tail_at=prog.steps - 1)
+    o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo,
+             (_key(m), tail))
     comp = int(c.compute[0])
     act_ops = layer.output_elems if layer.activation else 0
     floors = {k: int(v[0]) for k, v in c.bounds.items() if k not in ("compute", "memory")}
@@ -117,7 +122,7 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
         memory_cycles=int(c.memory[0]),
         utilization=layer.macs / (arch.peak_macs_per_cycle * occupied),
-        dram_read_bytes=round(o.read_bytes) + prog.prefetched,
+        dram_read_bytes=round(o.read_bytes) - tail + prog.prefetched,
         dram_write_bytes=round(o.write_bytes),
         **dict(zip(("dram_read_input_bytes", "dram_read_weight_bytes"),
                    dram_reads(layer, round(sum(prog.in_bytes)),
@@ -135,19 +140,23 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
 def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
                 offset: int = 0, memo: dict | None = None,
                 cost: CostModel | None = None, rd: int | None = None,
-                wr: int | None = None) -> LayerResult:
+                wr: int | None = None, tail: int = 0) -> LayerResult:
     """A vector-unit op streamed through the engine in chunks (see ``op_program``),
     priced by the cost model's energy terms at the engine's time; ``rd`` / ``wr`` its
-    DRAM bytes when the network planner keeps some of its tensors on chip."""
+    DRAM bytes when the network planner keeps some of its tensors on chip; ``tail`` the
+    next layer's first weight bytes it prefetches from its start (not its own reads)."""
     prog = op_program(layer, arch, rd, wr)
-    o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo, (replace(layer, name=""), rd, wr))
+    if tail:
+        prog = replace(prog, tail_read=tail, tail_at=0)
+    o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo,
+             (replace(layer, name=""), rd, wr, tail))
     if trace is not None:
         trace.add([(("vector" if tr == "array 0" else tr), nm, s, d) for tr, nm, s, d in o.spans],
                   offset)
         trace.add([("layers", layer.name, 0, o.end)], offset)
     vec = sum(prog.compute)
-    rd, wr = round(o.read_bytes), round(o.write_bytes)
-    mem = int(transfer_cycles(rd + wr, arch.dram_bpc))
+    rd, wr = round(o.read_bytes) - tail, round(o.write_bytes)
+    mem = int(transfer_cycles(rd + wr + tail, arch.dram_bpc))
     occupied = o.end
     return (cost or CostModel(arch)).op_energy(LayerResult(
         layer=layer.name, kind=layer.kind, macs=0, vector_ops=layer.ops,
@@ -186,12 +195,14 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     mappings are searched as the analytic model's are (:func:`sim.run.make_mapper`), and
     every layer gets its energy from the cost model's access counts priced at its DES
     time (:mod:`sim.energy`)."""
-    from ..run import cost_of, free_window, make_mapper, model_result, network_plan, prefetch
+    from ..run import cost_of, make_mapper, mappings, model_result, network_plan
     cost = cost_of(mapper, arch)
     p = network_plan(model, arch, fusion, steady_state)
-    window = None
     mapper = mapper or make_mapper(arch, cost=cost)
     trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
+    # the mappings and prefetches first (as the analytic run takes them), so that each
+    # layer loads its successor's prefetched bytes in its own timeline
+    maps, early = mappings(model, arch, mapper, cost, p)
     programs: dict = {}
     memo: dict = {}
     out, offset = [], 0
@@ -200,15 +211,16 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
         if progress:
             progress(i, n, layer.name)
         if isinstance(layer, MacLayer):
-            m = prefetch(mapper.map(layer, lp.res), window, arch, p)
+            m = maps[i]
+            if early[i]:   # the cost model's mapping of the same layer: the same key
+                m = replace(m, residency=replace(m.residency, tail=early[i]))
             key = _key(m)
             if key not in programs:
                 programs[key] = mac_program(m, arch)
-            r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost)
-            window = free_window(cost.mac_result(m), m, arch)   # as the analytic run's
+            r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost, early[i])
         else:
-            r = simulate_op(layer, arch, trace, offset, memo, cost, lp.op_read, lp.op_write)
-            window = free_window(cost.op_result(layer, lp.op_read, lp.op_write), None, arch)
+            r = simulate_op(layer, arch, trace, offset, memo, cost, lp.op_read, lp.op_write,
+                            early[i])
         if lp.stage:   # the staging transfer alone on DRAM before the layer: its closed form
             r = cost.staged(r, lp.stage, arch.memory[p.level].name)
         out.append(r)

@@ -66,6 +66,11 @@ class Program:
     store_bytes: tuple    # bytes written back after the step (0: none)
     ways: dict            # operand -> buffer slots (2 when double-buffered, else 1)
     prefetched: int = 0   # bytes of the first weight tile loaded during the layer before
+    # cross-layer prefetch: bytes of the next layer's first weight tile this layer loads,
+    # issued as step ``tail_at`` starts (a MAC layer's last step, a vector op's first),
+    # behind every transfer of its own (served last)
+    tail_read: int = 0
+    tail_at: int = 0
 
     @property
     def steps(self) -> int:
@@ -167,7 +172,7 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
     if dealt:
         first = {op: min(i for i, lv in enumerate(arch.onchip, 1) if op in lv.holds)
                  for op in dealt}
-        total = {"input": ev.read_input[0], "weight": ev.read_weight[0],
+        total = {"input": ev.read_input[0], "weight": ev.read_weight[0] + ev.early[0],
                  "psum": ev.read_psum[0], "store": ev.write_output[0]}
         share = {k: _deal(int(v), work) for k, v in total.items()}
         # the sub-steps of each step: the tiles of the deepest level first holding a
