@@ -202,15 +202,18 @@ def test_torch_import_finds_the_zoo_edges(name):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small",
-                                  "efficientnet_b0", "yolo_tiny"])
+                                  "efficientnet_b0", "yolo_tiny", "convnext_tiny", "vit_b_16"])
 def test_onnx_import_finds_the_zoo_edges(name):
-    """An ONNX graph written from the zoo's layer names (tests/zoo_onnx.py wires residuals
-    and SE by name, not by sources) imports with the zoo's edges."""
+    """An ONNX graph of the network imports with the zoo's edges: tests/zoo_onnx.py wires
+    residuals and SE from the zoo's layer names (not from its sources),
+    tests/zoo_onnx_vision.py writes ConvNeXt-T and ViT-B/16 node by node."""
     pytest.importorskip("onnx")
     from zoo_onnx import zoo_to_onnx
+    from zoo_onnx_vision import BUILDERS
     from tilesim.workloads.onnx_import import read_onnx
     zoo = ZOO[name](2)
-    same_edges(read_onnx(zoo_to_onnx(zoo), batch=2), zoo)
+    proto = BUILDERS[name]() if name in BUILDERS else zoo_to_onnx(zoo)
+    same_edges(read_onnx(proto, batch=2), zoo)
 
 
 def _conv_node(name, x, out, k=4):
