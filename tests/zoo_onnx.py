@@ -141,7 +141,9 @@ def zoo_to_onnx(model: Model, weights: str = "external", dynamic_batch: bool = T
                 prefix = l.name.removesuffix(".add")
                 ds = f"{prefix}.downsample.0"
                 short = out[ds] if ds in out else block_input(prefix)
-                y = b.node("Add", [cur, short], f"{l.name}/out", l.name)
+                # the main branch: the layer before the downsample when there is one
+                main = out[order[i - 2]] if ds in out else cur
+                y = b.node("Add", [main, short], f"{l.name}/out", l.name)
             elif l.op == "mul":  # SE: scale the tensor that fed the squeeze
                 y = b.node("Mul", [out[order[i - 4]], cur], f"{l.name}/out", l.name)
             else:

@@ -28,7 +28,11 @@ produce the zoo's conventions exactly:
   embedding, a class token) and a layernorm's scale and shift are the op's ``params``;
 * an explicit pad read only by a conv or pool is folded into its padding; elsewhere it
   is a vector op ``pad`` (a copy of the padded tensor);
-* tensors of rank 2 (N, C) and 3 (N, C, L) are read as (N, C, 1, 1) and (N, C, 1, L).
+* tensors of rank 2 (N, C) and 3 (N, C, L) are read as (N, C, 1, 1) and (N, C, 1, L);
+* every layer names the layers whose outputs it reads (``sources``, in the node's input
+  order), through free views and fused or folded nodes (an activation, a BatchNorm, a
+  bias, a pad, attention's scale: their output is their layer's); a graph input is
+  ``""`` (``NETWORK_INPUT``); constant operands are no sources.
 
 Asymmetric padding (ONNX ``pads`` with begin != end, ``auto_pad=SAME_*``, darknet's
 one-sided pool padding) cannot be written as the IR's symmetric pair: the layer keeps
@@ -40,7 +44,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from .errors import WorkloadError
-from .ir import ACTIVATIONS, MacLayer, Model, OpLayer  # noqa: F401 (ACTIVATIONS: graph's too)
+from .ir import (ACTIVATIONS, NETWORK_INPUT, MacLayer, Model,  # noqa: F401 (ACTIVATIONS: graph's too)
+                 OpLayer)
 #: vector ops over the feature (last) axis: never fused, features in C
 ROWWISE = ("softmax", "layernorm")
 
@@ -191,8 +196,32 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
         used_names.add(n)
         return n
 
-    def push(layer: _Layer, out: str) -> None:
+    made = {nd.output for nd in nodes}
+
+    def producer_name(t):
+        """The name of the layer whose output tensor ``t`` is (through free views and
+        fusions), NETWORK_INPUT for a graph input, None when unknown."""
+        for _ in range(len(alias) + 1):
+            if t in producer:
+                return producer[t].kw["name"]
+            if t in alias:
+                t = alias[t]
+                continue
+            break
+        return NETWORK_INPUT if t is not None and t not in made else None
+
+    def push(layer: _Layer, out: str, reads) -> None:
+        """Append ``layer`` writing tensor ``out`` and reading tensors ``reads``: its
+        sources, up to the first tensor of no known producer (the rest are None in
+        :func:`layer_sources`, in their places)."""
         layer.kw["name"] = uniq(layer.kw["name"])
+        srcs = []
+        for t in reads:
+            s = producer_name(t)
+            if s is None:
+                break
+            srcs.append(s)
+        layer.kw["sources"] = tuple(srcs)
         layers.append(layer)
         producer[out] = layer
 
@@ -202,7 +231,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
         src, _, who = pending.pop(t)
         n, c, h, w = nchw(shape(src, who), who)
         _, k, p, q = nchw(shape(t, who), who)
-        push(_Layer(OpLayer, name=who, op="pad", N=n, C=c, H=h, W=w, K=k, P=p, Q=q), t)
+        push(_Layer(OpLayer, name=who, op="pad", N=n, C=c, H=h, W=w, K=k, P=p, Q=q), t, [src])
 
     for nd in nodes:
         op, a = nd.op, nd.attrs
@@ -231,7 +260,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             push(_Layer(MacLayer, name=nd.name, N=n, K=k, C=c, H=h, W=w, R=a["R"], S=a["S"],
                         P=p, Q=q, stride=tuple(a["stride"]), padding=(t, l),
                         dilation=tuple(a["dilation"]), groups=a["groups"], bias=a["bias"]),
-                 nd.output)
+                 nd.output, nd.inputs)
         elif op == "linear":
             ins = shape(src, nd.name)
             if len(ins) in (3, 4) and ins[-1] == a["C"]:  # over tokens / positions
@@ -243,14 +272,14 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                                         f"not split into rows of {a['C']} features")
                 n, c, h, w = numel // a["C"], a["C"], 1, 1
             push(_Layer(MacLayer, name=nd.name, N=n, K=a["K"], C=c, H=h, W=w, R=1, S=1, P=h,
-                        Q=w, bias=a["bias"], origin="fc"), nd.output)
+                        Q=w, bias=a["bias"], origin="fc"), nd.output, nd.inputs)
         elif op == "matmul":
             push(_matmul(nd, shape(nd.inputs[0], nd.name), shape(nd.inputs[1], nd.name),
-                         shape(nd.output, nd.name)), nd.output)
+                         shape(nd.output, nd.name)), nd.output, nd.inputs)
         elif op == "layernorm":
             n, c, h, w = features_last(shape(src, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op="layernorm", N=n, C=c, H=h, W=w, P=h, Q=w,
-                        params=a.get("params", 0)), nd.output)
+                        params=a.get("params", 0)), nd.output, nd.inputs)
         elif op == "bn":
             prod = producer.get(src)
             if (prod is not None and prod.cls is MacLayer and not prod.kw.get("batchnorm")
@@ -260,11 +289,11 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                 producer[nd.output] = prod
             else:
                 push(_op(nd, "batchnorm", shape(src, nd.name), shape(nd.output, nd.name)),
-                     nd.output)
+                     nd.output, nd.inputs)
         elif op == "act" and a["kind"] in ROWWISE:
             n, c, h, w = features_last(shape(src, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op=a["kind"], N=n, C=c, H=h, W=w, P=h, Q=w),
-                 nd.output)
+                 nd.output, nd.inputs)
         elif op == "act":
             prod = producer.get(src)
             if prod is not None and not prod.kw.get("activation") and single_use(src):
@@ -272,7 +301,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                 producer[nd.output] = prod
             else:
                 push(_op(nd, a["kind"], shape(src, nd.name), shape(nd.output, nd.name)),
-                     nd.output)
+                     nd.output, nd.inputs)
         elif op in ("add", "mul"):
             prod = producer.get(src)
             if (op == "add" and len(nd.inputs) == 1 and len(nd.consts) == 1
@@ -294,7 +323,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             n, c, h, w = nchw(shape(nd.output, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w,
                         inputs=max(2, len(nd.inputs) + len(nd.consts)),
-                        params=a.get("params", 0)), nd.output)
+                        params=a.get("params", 0)), nd.output, nd.inputs)
         elif op == "concat":
             ins = [nchw(shape(t, nd.name), nd.name) for t in nd.inputs]
             n, k, h, w = nchw(shape(nd.output, nd.name), nd.name)
@@ -304,20 +333,22 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                                     "supported", fix="tilesim concatenates along channels (axis 1)")
             push(_Layer(OpLayer, name=nd.name, op="concat", N=n, C=ins[0][1], K=k, H=h, W=w,
                         P=h, Q=w, inputs=len(ins) + len(nd.consts),
-                        params=a.get("params", 0)), nd.output)
+                        params=a.get("params", 0)), nd.output, nd.inputs)
         elif op == "gap":  # over H x W, or over the tokens of (N, T, C) (``tokens``)
             n, c, h, w = (features_last if a.get("tokens") else nchw)(shape(src, nd.name), nd.name)
-            push(_Layer(OpLayer, name=nd.name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1), nd.output)
+            push(_Layer(OpLayer, name=nd.name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1),
+                 nd.output, nd.inputs)
         elif op in ("maxpool", "avgpool"):
             n, c, h, w = nchw(shape(src, nd.name), nd.name)
             _, k, p, q = nchw(shape(nd.output, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, P=p, Q=q, R=a["R"],
                         S=a["S"], stride=tuple(a["stride"]), padding=tuple(a["pads"][:2])),
-                 nd.output)
+                 nd.output, nd.inputs)
         elif op == "transpose":  # same elements: the input's (N, C, H, W) view
-            push(_op(nd, op, shape(src, nd.name), shape(src, nd.name)), nd.output)
+            push(_op(nd, op, shape(src, nd.name), shape(src, nd.name)), nd.output, nd.inputs)
         elif op == "resize":
-            push(_op(nd, op, shape(src, nd.name), shape(nd.output, nd.name)), nd.output)
+            push(_op(nd, op, shape(src, nd.name), shape(nd.output, nd.name)), nd.output,
+                 nd.inputs)
         else:  # pragma: no cover - importers only emit GRAPH_OPS
             raise AssertionError(op)
     if not layers:

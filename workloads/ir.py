@@ -89,6 +89,23 @@ def _ints(obj, fields) -> None:
                 object.__setattr__(obj, f, tuple(_whole(x, f, obj.name) for x in t))
 
 
+def _sources(obj) -> None:
+    """``sources`` as a tuple of layer names (a list is welcome); which names are legal is
+    the :class:`Model`'s to check (it knows the other layers)."""
+    s = obj.sources
+    if type(s) is not tuple:
+        if isinstance(s, str) or not isinstance(s, (list, tuple)):
+            raise WorkloadError(f"layer {obj.name!r}: sources = {s!r} is not a list of layer "
+                                "names", fix="give sources as a tuple of names, e.g. "
+                                "('conv1',) ('' is the network input)")
+        s = tuple(s)
+        object.__setattr__(obj, "sources", s)
+    for x in s:
+        if type(x) is not str:
+            raise WorkloadError(f"layer {obj.name!r}: source {x!r} is not a layer name",
+                                fix="name the layers it reads as text ('' is the network input)")
+
+
 def _check_window(name, stride, pad, dilation) -> None:
     for what, v, lo in (("stride", stride, 1), ("dilation", dilation, 1), ("padding", pad, 0)):
         if min(v) < lo:
@@ -142,6 +159,7 @@ class MacLayer:
     sources: tuple = field(default=(), compare=False)
 
     def __post_init__(self):
+        _sources(self)
         _ints(self, ("N", "K", "C", "H", "W", "R", "S", "P", "Q", "groups"))
         for f in ("N", "K", "C", "H", "W", "R", "S", "P", "Q", "groups"):
             v = getattr(self, f)
@@ -265,6 +283,7 @@ class OpLayer:
                                 fix=f"use one of {', '.join(OP_KINDS)}")
         if self.K == 0:
             object.__setattr__(self, "K", self.C)
+        _sources(self)
         _ints(self, ("N", "C", "H", "W", "P", "Q", "K", "R", "S", "inputs"))
         if isinstance(self.params, bool) or not isinstance(self.params, numbers.Integral) \
                 or self.params < 0:
@@ -332,20 +351,63 @@ Layer = MacLayer | OpLayer
 NETWORK_INPUT = ""
 
 
+def operands(layer) -> int:
+    """How many activation tensors ``layer`` reads: a MAC layer 1 (2 for a MatMul of two
+    activations, ``weights_are_activations``), a vector op its ``inputs`` (which count
+    the constant operands too: a layer scale, a position embedding, a class token)."""
+    return 2 if getattr(layer, "weights_are_activations", False) else getattr(layer, "inputs", 1)
+
+
 def layer_sources(model: "Model") -> tuple:
     """Per layer of ``model``, the names of the layers whose output tensors it reads, in
     order (:data:`NETWORK_INPUT` for the network input): the layer's own ``sources`` when
     given, else the previous layer's output (the network input for the first layer). A
     layer that reads more tensors than it names (an ``add`` of ``inputs=2`` with one
     source or none) reads the rest from tensors of unknown producers, written ``None``:
-    they are kept in DRAM by the network-level planner."""
+    they are kept in DRAM by the network-level planner. The zoo and the importers name
+    every tensor a layer reads that some layer produces, so a ``None`` there is a
+    constant operand counted in ``inputs`` (ConvNeXt's layer scale, ViT's class token and
+    position embedding: the op's ``params``), which is indeed read from DRAM. Every named
+    source is an earlier layer (:class:`Model` checks it)."""
     out, prev = [], NETWORK_INPUT
     for l in model.layers:
-        want = 2 if getattr(l, "weights_are_activations", False) else getattr(l, "inputs", 1)
+        want = operands(l)
         src = tuple(l.sources) if l.sources else (prev,)
         out.append(src + (None,) * max(0, want - len(src)))
         prev = l.name
     return tuple(out)
+
+
+def _check_sources(model: "Model", names: set) -> None:
+    """Every named source is the network input or an earlier layer of ``model``, and no
+    layer names more sources than it reads (O(layers + sources))."""
+    earlier: set = {NETWORK_INPUT}
+    for i, l in enumerate(model.layers):
+        if l.sources:
+            want = operands(l)
+            if len(l.sources) > want:
+                raise WorkloadError(
+                    f"model {model.name!r}: layer {l.name!r} ({l.kind}) names "
+                    f"{len(l.sources)} sources {list(l.sources)} but reads "
+                    f"{want} tensor{'s' if want > 1 else ''}",
+                    fix=f"name at most {want} source{'s' if want > 1 else ''}, in the "
+                        "order it reads them")
+            for s in l.sources:
+                if s in earlier:
+                    continue
+                if s == l.name:
+                    what = "its own output"
+                elif s in names:
+                    what = "a later layer's output"
+                else:
+                    what = "a tensor no layer of the model writes"
+                raise WorkloadError(
+                    f"model {model.name!r}: layer {l.name!r} (layer {i}) reads {s!r}, "
+                    f"{what}",
+                    fix="name an earlier layer ('' is the network input); a layer taken "
+                        "from another model keeps its sources: clear them with "
+                        "dataclasses.replace(layer, sources=())")
+        earlier.add(l.name)
 
 
 @dataclass(frozen=True)
@@ -365,6 +427,7 @@ class Model:
                                 fix="give every layer a unique name")
         if not self.layers:
             raise WorkloadError(f"model {self.name!r} has no layers")
+        _check_sources(self, seen)
         # the whole network within COUNT_MAX too: totals (and a layer's bytes at the
         # slowest bandwidth allowed, arch.units.BPC_MIN) then stay inside int64
         total = sum(max(l.macs, l.input_elems) if isinstance(l, MacLayer)
@@ -404,8 +467,10 @@ class Model:
 
 # ---- constructors -----------------------------------------------------------------
 def conv(name, n, c, h, w, k, r, s=None, stride=1, pad=0, dilation=1, groups=1,
-         bias=False, batchnorm=False, activation=None) -> MacLayer:
-    """A convolution with PyTorch semantics (symmetric padding, floor output rule)."""
+         bias=False, batchnorm=False, activation=None, sources=()) -> MacLayer:
+    """A convolution with PyTorch semantics (symmetric padding, floor output rule).
+    ``sources`` (every constructor here): the names of the layers it reads (see
+    :func:`layer_sources`)."""
     s = r if s is None else s
     st, pd, dl = (_pair(stride, "stride", name), _pair(pad, "padding", name),
                   _pair(dilation, "dilation", name))
@@ -418,51 +483,56 @@ def conv(name, n, c, h, w, k, r, s=None, stride=1, pad=0, dilation=1, groups=1,
             f"a {h}x{w} input", fix="use a larger input, more padding or a smaller filter")
     return MacLayer(name=name, N=n, K=k, C=c, H=h, W=w, R=r, S=s, P=p, Q=q, stride=st,
                     padding=pd, dilation=dl, groups=groups, bias=bias, batchnorm=batchnorm,
-                    activation=activation)
+                    activation=activation, sources=sources)
 
 
-def fc(name, n, in_features, out_features, bias=True, activation=None, h=1, w=1) -> MacLayer:
+def fc(name, n, in_features, out_features, bias=True, activation=None, h=1, w=1,
+       sources=()) -> MacLayer:
     """A fully connected layer: N x in -> N x out; applied at every one of ``h`` x ``w``
     positions (a Linear on an (N, tokens, features) or (N, H, W, features) tensor) it is
     a 1x1 convolution over them, written ``fc``."""
     return MacLayer(name=name, N=n, K=out_features, C=in_features, H=h, W=w, R=1, S=1,
-                    P=h, Q=w, bias=bias, activation=activation, origin="fc")
+                    P=h, Q=w, bias=bias, activation=activation, origin="fc", sources=sources)
 
 
-def gemm(name, m, n, k) -> MacLayer:
+def gemm(name, m, n, k, sources=()) -> MacLayer:
     """A plain GEMM (M x K) @ (K x N): M rows become the batch, K the input features."""
-    return MacLayer(name=name, N=m, K=n, C=k, H=1, W=1, R=1, S=1, P=1, Q=1, origin="gemm")
+    return MacLayer(name=name, N=m, K=n, C=k, H=1, W=1, R=1, S=1, P=1, Q=1, origin="gemm",
+                    sources=sources)
 
 
-def pool(name, op, n, c, h, w, r, stride=None, pad=0) -> OpLayer:
+def pool(name, op, n, c, h, w, r, stride=None, pad=0, sources=()) -> OpLayer:
     st = _pair(r if stride is None else stride, "stride", name)
     pd = _pair(pad, "padding", name)
     _check_window(name, st, pd, (1, 1))
     p, q = conv_out(h, r, st[0], pd[0]), conv_out(w, r, st[1], pd[1])
-    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=p, Q=q, R=r, S=r, stride=st, padding=pd)
+    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=p, Q=q, R=r, S=r, stride=st, padding=pd,
+                   sources=sources)
 
 
-def gap(name, n, c, h, w) -> OpLayer:
-    return OpLayer(name=name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1)
+def gap(name, n, c, h, w, sources=()) -> OpLayer:
+    return OpLayer(name=name, op="gap", N=n, C=c, H=h, W=w, P=1, Q=1, sources=sources)
 
 
-def eltwise(name, op, n, c, h, w, inputs=2, activation=None) -> OpLayer:
+def eltwise(name, op, n, c, h, w, inputs=2, activation=None, params=0, sources=()) -> OpLayer:
     return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w, inputs=inputs,
-                   activation=activation)
+                   activation=activation, params=params, sources=sources)
 
 
-def concat(name, n, channels: list[int], h, w, params: int = 0) -> OpLayer:
+def concat(name, n, channels: list[int], h, w, params: int = 0, sources=()) -> OpLayer:
     return OpLayer(name=name, op="concat", N=n, C=channels[0], K=sum(channels), H=h, W=w,
-                   P=h, Q=w, inputs=len(channels), params=params)
+                   P=h, Q=w, inputs=len(channels), params=params, sources=sources)
 
 
-def rowwise(name, op, n, c, h=1, w=1, params: int = 0) -> OpLayer:
+def rowwise(name, op, n, c, h=1, w=1, params: int = 0, sources=()) -> OpLayer:
     """A feature-axis op (``layernorm``, ``softmax``) over N x H x W rows of C values."""
-    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w, params=params)
+    return OpLayer(name=name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w, params=params,
+                   sources=sources)
 
 
-def matmul(name, n, rows, red, cols, heads=1) -> MacLayer:
+def matmul(name, n, rows, red, cols, heads=1, sources=()) -> MacLayer:
     """A MatMul of two activations per image: ``heads`` products (rows x red) @ (red x cols)
     (see the module docstring for the layout)."""
     return MacLayer(name=name, N=n, K=heads * cols, C=heads * red, H=1, W=rows, R=1, S=1,
-                    P=1, Q=rows, groups=heads, origin="matmul", weights_are_activations=True)
+                    P=1, Q=rows, groups=heads, origin="matmul", weights_are_activations=True,
+                    sources=sources)

@@ -11,6 +11,22 @@
       - {name: mm, type: gemm, M: 128, N: 64, K: 256}
 
 Shapes follow PyTorch (symmetric padding, floor output rule); ``S`` defaults to ``R``.
+
+A layer reads the previous layer's output (the first one the network input) unless its
+optional ``inputs`` key names the layers whose outputs it reads: one name, or for an
+``add`` / ``mul`` a list of two or more, in order (``''`` is the network input)::
+
+      - {name: conv1, type: conv, C: 16, H: 32, W: 32, K: 16, R: 3, padding: 1}
+      - {name: conv2, type: conv, C: 16, H: 32, W: 32, K: 16, R: 3, padding: 1}
+      - {name: res, type: add, C: 16, H: 32, W: 32, inputs: [conv2, conv1]}   # a residual
+      - {name: side, type: conv, C: 3, H: 32, W: 32, K: 8, R: 1, inputs: ''}    # a branch
+
+Each name must be a layer above it (an unknown or later name is an error naming the
+line). This is the layer graph the network-level planner keeps activations on chip by
+(:func:`workloads.layer_sources`). For an ``add`` / ``mul``, ``inputs`` may instead be a
+count, as before: the previous layer's output and ``count - 1`` tensors of unknown
+producers (kept in DRAM). Layer shapes are not inferred from the named layers: give
+``C``, ``H``, ``W`` as usual.
 Unknown or duplicate keys, missing keys and bad values are errors naming the line. The
 table is plain data: no anchors, aliases or merge keys; sizes are whole numbers (``1.9``
 is refused, not truncated), ``bias`` is true or false, ``activation`` one of
@@ -18,25 +34,28 @@ is refused, not truncated), ``bias`` is true or false, ``activation`` one of
 """
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
 from tilesim._input import read_yaml
 
 from .errors import WorkloadError, read_text
-from .ir import Model, conv, eltwise, fc, gap, gemm, pool
+from .ir import NETWORK_INPUT, Model, conv, eltwise, fc, gap, gemm, pool
 
 _KEYS = {
     "conv": ({"C", "H", "W", "K", "R"}, {"S", "stride", "padding", "dilation", "groups", "bias",
-                                          "activation"}),
-    "fc": ({"C", "K"}, {"bias", "activation"}),
-    "gemm": ({"M", "N", "K"}, set()),
-    "maxpool": ({"C", "H", "W", "R"}, {"stride", "padding"}),
-    "avgpool": ({"C", "H", "W", "R"}, {"stride", "padding"}),
-    "gap": ({"C", "H", "W"}, set()),
+                                          "activation", "inputs"}),
+    "fc": ({"C", "K"}, {"bias", "activation", "inputs"}),
+    "gemm": ({"M", "N", "K"}, {"inputs"}),
+    "maxpool": ({"C", "H", "W", "R"}, {"stride", "padding", "inputs"}),
+    "avgpool": ({"C", "H", "W", "R"}, {"stride", "padding", "inputs"}),
+    "gap": ({"C", "H", "W"}, {"inputs"}),
     "add": ({"C", "H", "W"}, {"inputs"}),
     "mul": ({"C", "H", "W"}, {"inputs"}),
 }
+#: types that read two or more tensors (their ``inputs`` may also be a count)
+_MULTI = ("add", "mul")
 
 
 # ---- a fast path for the plain one-line-per-layer form -----------------------------------
@@ -131,9 +150,11 @@ def read_yaml_table(path: str | Path, batch: int = 1) -> Model:
         raise WorkloadError("'layers' must be a non-empty list",
                             source=f"{src}:{lines[('layers',)]}", fix="add at least one layer")
     layers, seen = [], {}
+    rows = {d.get("name"): i for i, d in enumerate(data["layers"]) if isinstance(d, dict)
+            and isinstance(d.get("name"), str)}
     for i, d in enumerate(data["layers"]):
         line = lines[("layers", i)]
-        layers.append(_layer(d, i, f"{src}:{line}", batch))
+        layers.append(_layer(d, i, f"{src}:{line}", batch, seen, rows))
         if layers[-1].name in seen:
             raise WorkloadError(f"layers[{i}]: layer name {layers[-1].name!r} is used again "
                                 f"(first on line {seen[layers[-1].name]})",
@@ -146,7 +167,46 @@ def read_yaml_table(path: str | Path, batch: int = 1) -> Model:
     return Model(name=name, layers=tuple(layers), batch=batch, source=f"yaml:{src}")
 
 
-def _layer(d, i, where, batch):
+def _inputs(v, typ, i, name, where, seen, rows) -> tuple:
+    """The sources named by a layer's ``inputs`` key: one name or a list of names of layers
+    above it ("" the network input)."""
+    names = [v] if isinstance(v, str) else v
+    if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
+        raise WorkloadError(f"layers[{i}].inputs ({name}): {v!r} is not a layer name or a "
+                            "list of layer names", source=where,
+                            fix="write inputs: conv1, or inputs: [conv2, conv0] for an add "
+                                "(quote a name YAML reads otherwise: inputs: '7'; "
+                                "'' is the network input)")
+    if typ in _MULTI and len(names) < 2:
+        first = names[0] or "''"
+        raise WorkloadError(f"layers[{i}].inputs ({name}): an {typ} reads two or more "
+                            f"tensors, {names!r} names one", source=where,
+                            fix=f"name every tensor it reads, e.g. inputs: [{first}, OTHER], "
+                                "or give their count (inputs: 2: the previous layer's output "
+                                "and tensors of unknown producers)")
+    if typ not in _MULTI and len(names) > 1:
+        raise WorkloadError(f"layers[{i}].inputs ({name}): a {typ} layer reads one tensor, "
+                            f"{names!r} names {len(names)}", source=where,
+                            fix="name the one layer it reads")
+    for x in names:
+        if x == NETWORK_INPUT or x in seen:
+            continue
+        if x == name:
+            what, fix = "the layer itself", "name a layer above it"
+        elif x in rows:
+            what = f"a later layer (layers[{rows[x]}])"
+            fix = "a layer reads only layers above it: move the producer up"
+        else:
+            close = difflib.get_close_matches(x, list(seen), n=1)
+            what = "no layer of the table"
+            fix = (f"did you mean {close[0]!r}? " if close else "") + \
+                "name a layer above it ('' is the network input)"
+        raise WorkloadError(f"layers[{i}].inputs ({name}): {x!r} is {what}", source=where,
+                            fix=fix)
+    return tuple(names)
+
+
+def _layer(d, i, where, batch, seen=(), rows=None):
     if not isinstance(d, dict):
         raise WorkloadError(f"layers[{i}] is not a mapping", source=where,
                             fix="write each layer as {name: ..., type: ..., ...}")
@@ -166,6 +226,15 @@ def _layer(d, i, where, batch):
         if key in d and not isinstance(d[key], bool):
             raise WorkloadError(f"layers[{i}] ({name}): {key} = {d[key]!r} is not true or false",
                                 source=where, fix=f"write {key}: true or {key}: false")
+    sources, count = (), 2
+    if "inputs" in d:
+        v = d.pop("inputs")
+        if typ in _MULTI and isinstance(v, int) and not isinstance(v, bool):
+            count = v   # a count (checked below with the other whole numbers)
+            d["inputs"] = v
+        else:
+            sources = _inputs(v, typ, i, name, where, seen, rows or {})
+            count = max(2, len(sources))
     missing, unknown = req - set(d), set(d) - req - opt
     if missing or unknown:
         what = (f"missing key(s) {sorted(missing)}" if missing else "") + \
@@ -185,18 +254,19 @@ def _layer(d, i, where, batch):
             return conv(name, batch, d["C"], d["H"], d["W"], d["K"], d["R"], d.get("S"),
                         stride=d.get("stride", 1), pad=d.get("padding", 0),
                         dilation=d.get("dilation", 1), groups=d.get("groups", 1),
-                        bias=d.get("bias", False), activation=d.get("activation"))
+                        bias=d.get("bias", False), activation=d.get("activation"),
+                        sources=sources)
         if typ == "fc":
             return fc(name, batch, d["C"], d["K"], bias=d.get("bias", True),
-                      activation=d.get("activation"))
+                      activation=d.get("activation"), sources=sources)
         if typ == "gemm":
-            return gemm(name, d["M"] * batch, d["N"], d["K"])
+            return gemm(name, d["M"] * batch, d["N"], d["K"], sources=sources)
         if typ in ("maxpool", "avgpool"):
             return pool(name, typ, batch, d["C"], d["H"], d["W"], d["R"], d.get("stride"),
-                        d.get("padding", 0))
+                        d.get("padding", 0), sources=sources)
         if typ == "gap":
-            return gap(name, batch, d["C"], d["H"], d["W"])
-        return eltwise(name, typ, batch, d["C"], d["H"], d["W"], d.get("inputs", 2))
+            return gap(name, batch, d["C"], d["H"], d["W"], sources=sources)
+        return eltwise(name, typ, batch, d["C"], d["H"], d["W"], count, sources=sources)
     except WorkloadError as e:
         raise WorkloadError(f"layers[{i}]: {e.bare}", source=where, fix=e.fix) from None
     except (TypeError, ValueError) as e:

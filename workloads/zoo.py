@@ -12,6 +12,12 @@ published figures. Conventions used throughout:
   parameters, as in PyTorch's ``parameters()`` count.
 * Dropout and flatten are no-ops for a simulator and are left out; so is the adaptive
   average pool of AlexNet (to 6x6) and VGG-16 (to 7x7), an identity at 224x224.
+* Every layer names the layers whose outputs it reads (``sources``; the first layer
+  reads the network input, ``""``), so the model is a graph, not only a list: a residual
+  ``add`` reads (main branch output, shortcut), the shortcut being the block input or
+  its downsample; SE's ``mul`` reads (the depthwise output it scales, the scale). A slice
+  or view (ViT's q, k, v and class token) reads its producer's output; a constant
+  operand (a layer scale, a position embedding, a class token) is no source.
 * Layer names follow the torchvision module names (``features.3``,
   ``layer1.0.conv1``, ``features.2.conv.1.0``, ``classifier.1``); non-MAC ops that are
   functional in torchvision get a readable name (``layer1.0.add``, ``avgpool``).
@@ -71,50 +77,72 @@ Variants:
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
-from .ir import Model, OpLayer, conv, eltwise, fc, gap, matmul, pool, rowwise
+from .ir import NETWORK_INPUT, Model, OpLayer, conv, eltwise, fc, gap, matmul, pool, rowwise
 
 Shape = tuple[int, int, int]  # (channels, height, width) of one image
 
 
+class _T(NamedTuple):
+    """A tensor of the network under construction: its shape and the layer that wrote it."""
+
+    shape: Shape
+    name: str   # the producer's layer name; NETWORK_INPUT ("") for the network input
+
+
 class _Net:
-    """Appends layers in order and tracks the (C, H, W) of the current tensor."""
+    """Appends layers in order and tracks the current tensor (its (C, H, W) and its
+    producer): every layer is given ``sources``, the current tensor unless told otherwise,
+    so that the model's layer graph is explicit (:func:`workloads.layer_sources`)."""
 
     def __init__(self, n: int, c: int, h: int, w: int):
-        self.n, self.layers, self.x = n, [], (c, h, w)
+        self.n, self.layers, self.t = n, [], _T((c, h, w), NETWORK_INPUT)
+
+    @property
+    def x(self) -> Shape:
+        """The current tensor's (C, H, W)."""
+        return self.t.shape
 
     def conv(self, name, k, r, stride=1, pad=None, groups=1, bias=False, bn=False, act=None,
-             src: Shape | None = None) -> Shape:
+             src: _T | None = None) -> _T:
         """A conv on ``src`` (default: the current tensor); the output becomes current."""
-        c, h, w = src or self.x
+        t = src or self.t
+        c, h, w = t.shape
         pad = r // 2 if pad is None else pad
         layer = conv(name, self.n, c, h, w, k, r, stride=stride, pad=pad, groups=groups,
-                     bias=bias, batchnorm=bn, activation=act)
-        return self._push(layer, (layer.K, layer.P, layer.Q))
+                     bias=bias, batchnorm=bn, activation=act, sources=(t.name,))
+        return self.put(layer, (layer.K, layer.P, layer.Q))
 
-    def fc(self, name, k, act=None) -> Shape:
+    def fc(self, name, k, act=None) -> _T:
         c, h, w = self.x  # flatten
-        return self._push(fc(name, self.n, c * h * w, k, bias=True, activation=act), (k, 1, 1))
+        return self.put(fc(name, self.n, c * h * w, k, bias=True, activation=act,
+                           sources=(self.t.name,)), (k, 1, 1))
 
-    def pool(self, name, r, stride=None, pad=0, op="maxpool") -> Shape:
-        layer = pool(name, op, self.n, *self.x, r, stride=stride, pad=pad)
-        return self._push(layer, (layer.K, layer.P, layer.Q))
+    def pool(self, name, r, stride=None, pad=0, op="maxpool") -> _T:
+        layer = pool(name, op, self.n, *self.x, r, stride=stride, pad=pad, sources=(self.t.name,))
+        return self.put(layer, (layer.K, layer.P, layer.Q))
 
-    def gap(self, name) -> Shape:
-        return self._push(gap(name, self.n, *self.x), (self.x[0], 1, 1))
+    def gap(self, name) -> _T:
+        return self.put(gap(name, self.n, *self.x, sources=(self.t.name,)), (self.x[0], 1, 1))
 
-    def add(self, name, act=None) -> Shape:
-        return self._push(eltwise(name, "add", self.n, *self.x, activation=act), self.x)
+    def add(self, name, main: _T, shortcut: _T, act=None) -> _T:
+        """A residual ``main + shortcut`` (both of one shape)."""
+        assert main.shape == shortcut.shape, (name, main, shortcut)
+        return self.put(eltwise(name, "add", self.n, *main.shape, activation=act,
+                                sources=(main.name, shortcut.name)), main.shape)
 
-    def mul(self, name, src: Shape) -> Shape:
+    def mul(self, name, src: _T) -> _T:
         """``src * current`` (the current tensor broadcast over src's H x W, as in SE)."""
-        return self._push(eltwise(name, "mul", self.n, *src), src)
+        return self.put(eltwise(name, "mul", self.n, *src.shape,
+                                sources=(src.name, self.t.name)), src.shape)
 
-    def _push(self, layer, out: Shape) -> Shape:
+    def put(self, layer, out: Shape | None = None) -> _T:
+        """Append ``layer`` (its ``sources`` given); its output, of (C, H, W) ``out``
+        (default: the current tensor's), becomes current."""
         self.layers.append(layer)
-        self.x = out
-        return out
+        self.t = _T(self.x if out is None else out, layer.name)
+        return self.t
 
     def model(self, name: str) -> Model:
         return Model(name=name, layers=tuple(self.layers), batch=self.n, source="zoo")
@@ -173,7 +201,7 @@ def _resnet(name: str, batch: int, bottleneck: bool, blocks: list[int]) -> Model
         for b in range(n_blocks):
             stride = 2 if (b == 0 and stage > 1) else 1
             p = f"layer{stage}.{b}"
-            x = net.x
+            x = net.t   # the block input: the shortcut, or the downsample's input
             if bottleneck:  # v1.5: the stride sits on the 3x3 conv
                 net.conv(f"{p}.conv1", width, 1, bn=True, act="relu")
                 net.conv(f"{p}.conv2", width, 3, stride=stride, bn=True, act="relu")
@@ -181,10 +209,10 @@ def _resnet(name: str, batch: int, bottleneck: bool, blocks: list[int]) -> Model
             else:
                 net.conv(f"{p}.conv1", width, 3, stride=stride, bn=True, act="relu")
                 out = net.conv(f"{p}.conv2", width, 3, bn=True)
-            if stride != 1 or x[0] != width * expansion:
-                net.conv(f"{p}.downsample.0", width * expansion, 1, stride=stride, bn=True, src=x)
-            assert net.x == out
-            net.add(f"{p}.add", act="relu")
+            if stride != 1 or x.shape[0] != width * expansion:
+                x = net.conv(f"{p}.downsample.0", width * expansion, 1, stride=stride, bn=True,
+                             src=x)
+            net.add(f"{p}.add", out, x, act="relu")
     net.gap("avgpool")
     net.fc("fc", 1000)
     return net.model(name)
@@ -258,16 +286,17 @@ def mobilenet_v2(batch: int = 1, width: float = 1.0, resolution: int = 224,
         out_c = _make_divisible(int(c * width))
         for j in range(n):
             stride = s if j == 0 else 1
-            cin = net.x[0]
+            x = net.t
+            cin = x.shape[0]
             hidden = cin * t
             p, m = f"features.{i}.conv", 0  # m: index inside the block's Sequential
             if t != 1:
                 net.conv(f"{p}.0.0", hidden, 1, bn=True, act="relu6")
                 m = 1
             net.conv(f"{p}.{m}.0", hidden, 3, stride=stride, groups=hidden, bn=True, act="relu6")
-            net.conv(f"{p}.{m + 1}", out_c, 1, bn=True)  # linear bottleneck (BN at .{m + 2})
+            y = net.conv(f"{p}.{m + 1}", out_c, 1, bn=True)  # linear bottleneck (BN at .{m + 2})
             if stride == 1 and cin == out_c:
-                net.add(f"features.{i}.add")
+                net.add(f"features.{i}.add", y, x)
             i += 1
     last = _make_divisible(1280 * width) if width > 1.0 else 1280
     net.conv(f"features.{i}.0", last, 1, bn=True, act="relu6")
@@ -305,7 +334,8 @@ def efficientnet(batch: int = 1, variant: int = 0, resolution: int | None = None
         out_c = _make_divisible(c * width)
         for j in range(int(math.ceil(n * depth))):
             stride = s if j == 0 else 1
-            cin = net.x[0]
+            xin = net.t
+            cin = xin.shape[0]
             hidden, p, m = _make_divisible(cin * t), f"features.{stage}.{j}.block", 0
             if t != 1:
                 net.conv(f"{p}.0.0", hidden, 1, bn=True, act="swish")
@@ -316,9 +346,9 @@ def efficientnet(batch: int = 1, variant: int = 0, resolution: int | None = None
             net.conv(f"{p}.{m + 1}.fc1", max(1, cin // 4), 1, bias=True, act="swish")
             net.conv(f"{p}.{m + 1}.fc2", hidden, 1, bias=True, act="sigmoid")
             net.mul(f"{p}.{m + 1}.mul", x)
-            net.conv(f"{p}.{m + 2}.0", out_c, 1, bn=True)
+            y = net.conv(f"{p}.{m + 2}.0", out_c, 1, bn=True)
             if stride == 1 and cin == out_c:
-                net.add(f"features.{stage}.{j}.add")
+                net.add(f"features.{stage}.{j}.add", y, xin)
     net.conv("features.8.0", 4 * net.x[0], 1, bn=True, act="swish")
     net.gap("avgpool")
     net.fc("classifier.1", 1000)
@@ -380,7 +410,8 @@ def mobilenet_v3(batch: int = 1, size: str = "large", resolution: int = 224) -> 
     net = _Net(_check_batch(batch), 3, resolution, resolution)
     net.conv("features.0.0", 16, 3, stride=2, bn=True, act="hardswish")
     for i, (k, exp, out, se, act, stride) in enumerate(blocks, start=1):
-        cin, p, m = net.x[0], f"features.{i}.block", 0
+        xin = net.t
+        cin, p, m = xin.shape[0], f"features.{i}.block", 0
         if exp != cin:
             net.conv(f"{p}.0.0", exp, 1, bn=True, act=act)
             m = 1
@@ -391,9 +422,9 @@ def mobilenet_v3(batch: int = 1, size: str = "large", resolution: int = 224) -> 
             net.conv(f"{p}.{m}.fc1", _make_divisible(exp // 4), 1, bias=True, act="relu")
             net.conv(f"{p}.{m}.fc2", exp, 1, bias=True, act="hardsigmoid")
             net.mul(f"{p}.{m}.mul", x)
-        net.conv(f"{p}.{m + 1}.0", out, 1, bn=True)
+        y = net.conv(f"{p}.{m + 1}.0", out, 1, bn=True)
         if stride == 1 and cin == out:
-            net.add(f"features.{i}.add")
+            net.add(f"features.{i}.add", y, xin)
     net.conv(f"features.{len(blocks) + 1}.0", 6 * net.x[0], 1, bn=True, act="hardswish")
     net.gap("avgpool")
     net.fc("classifier.0", last, act="hardswish")
@@ -427,9 +458,9 @@ def yolo_tiny(batch: int = 1) -> Model:
             # only: 13x13 -> 13x13. The IR's padding pair is symmetric and cannot say
             # "0 before, 1 after", so the output size is given directly.
             c, h, w = net.x
-            net._push(OpLayer(name=f"layers.{idx + 1}.maxpool", op="maxpool", N=n, C=c,
-                              H=h, W=w, P=h, Q=w, R=2, S=2, stride=(1, 1), padding=(0, 0)),
-                      (c, h, w))
+            net.put(OpLayer(name=f"layers.{idx + 1}.maxpool", op="maxpool", N=n, C=c,
+                            H=h, W=w, P=h, Q=w, R=2, S=2, stride=(1, 1), padding=(0, 0),
+                            sources=(net.t.name,)))
         idx += 2
     net.conv(f"layers.{idx}.conv", 1024, 3, pad=1, bn=True, act="leaky")
     net.conv(f"layers.{idx + 1}.conv", 1024, 3, pad=1, bn=True, act="leaky")
@@ -438,19 +469,21 @@ def yolo_tiny(batch: int = 1) -> Model:
 
 
 # ---- ConvNeXt-T ------------------------------------------------------------------------
-def _move(name, shape) -> OpLayer:
-    """A permute of a tensor of (torch) ``shape``: a copy of every element, written in the
-    input's (N, C, H, W) view (rank 3 (N, C, L) reads as (N, C, 1, L))."""
+def _move(name, shape, src: str) -> OpLayer:
+    """A permute of a tensor of (torch) ``shape`` written by layer ``src``: a copy of every
+    element, written in the input's (N, C, H, W) view (rank 3 (N, C, L) reads as
+    (N, C, 1, L))."""
     n, c, h, w = shape if len(shape) == 4 else (shape[0], shape[1], 1, shape[2])
-    return OpLayer(name=name, op="transpose", N=n, C=c, H=h, W=w, P=h, Q=w)
+    return OpLayer(name=name, op="transpose", N=n, C=c, H=h, W=w, P=h, Q=w, sources=(src,))
 
 
 def _layernorm2d(net: _Net, name: str) -> None:
     """torchvision LayerNorm2d on the current (C, H, W): permute, layer_norm, permute."""
     c, h, w = net.x
-    net.layers += [_move(f"{name}.permute", (net.n, c, h, w)),
-                   rowwise(f"{name}.layer_norm", "layernorm", net.n, c, h, w, params=2 * c),
-                   _move(f"{name}.permute_1", (net.n, h, w, c))]
+    net.put(_move(f"{name}.permute", (net.n, c, h, w), net.t.name))
+    net.put(rowwise(f"{name}.layer_norm", "layernorm", net.n, c, h, w, params=2 * c,
+                    sources=(net.t.name,)))
+    net.put(_move(f"{name}.permute_1", (net.n, h, w, c), net.t.name))
 
 
 def convnext_tiny(batch: int = 1) -> Model:
@@ -467,16 +500,21 @@ def convnext_tiny(batch: int = 1) -> Model:
             idx += 1
         for b in range(depth):
             p = f"features.{idx}.{b}"
-            _, h, w = net.conv(f"{p}.block.0", dim, 7, pad=3, groups=dim, bias=True)
-            net.layers += [
-                _move(f"{p}.block.1.permute", (n, dim, h, w)),
-                rowwise(f"{p}.block.2", "layernorm", n, dim, h, w, params=2 * dim),
-                fc(f"{p}.block.3", n, dim, 4 * dim, activation="gelu", h=h, w=w),
-                fc(f"{p}.block.5", n, 4 * dim, dim, h=h, w=w),
-                _move(f"{p}.block.6.permute", (n, h, w, dim)),
-                OpLayer(name=f"{p}.mul", op="mul", N=n, C=dim, H=h, W=w, P=h, Q=w, inputs=2,
-                        params=dim)]  # layer scale
-            net.add(f"{p}.add")
+            x = net.t   # the block input: the residual's shortcut
+            _, h, w = net.conv(f"{p}.block.0", dim, 7, pad=3, groups=dim, bias=True).shape
+            for layer in (
+                    _move(f"{p}.block.1.permute", (n, dim, h, w), f"{p}.block.0"),
+                    rowwise(f"{p}.block.2", "layernorm", n, dim, h, w, params=2 * dim,
+                            sources=(f"{p}.block.1.permute",)),
+                    fc(f"{p}.block.3", n, dim, 4 * dim, activation="gelu", h=h, w=w,
+                       sources=(f"{p}.block.2",)),
+                    fc(f"{p}.block.5", n, 4 * dim, dim, h=h, w=w, sources=(f"{p}.block.3",)),
+                    _move(f"{p}.block.6.permute", (n, h, w, dim), f"{p}.block.5"),
+                    # the layer scale: C parameters, its second operand (read from DRAM)
+                    eltwise(f"{p}.mul", "mul", n, dim, h, w, params=dim,
+                            sources=(f"{p}.block.6.permute",))):
+                net.put(layer)
+            net.add(f"{p}.add", net.t, x)
         idx += 1
     net.gap("avgpool")
     _layernorm2d(net, "classifier.0")
@@ -490,33 +528,42 @@ def vit_b_16(batch: int = 1) -> Model:
     n = _check_batch(batch)
     E, T, heads, mlp = 768, 197, 12, 3072
     d = E // heads
-    layers = [conv("conv_proj", n, 3, 224, 224, E, 16, stride=16, bias=True),
-              _move("permute", (n, E, 196)),
+    layers = [conv("conv_proj", n, 3, 224, 224, E, 16, stride=16, bias=True,
+                   sources=(NETWORK_INPUT,)),
+              _move("permute", (n, E, 196), "conv_proj"),
               OpLayer(name="cat", op="concat", N=n, C=196, K=T, H=1, W=E, P=1, Q=E, inputs=2,
-                      params=E),  # the class token
+                      params=E, sources=("permute",)),  # and the class token (a constant)
               OpLayer(name="encoder.add", op="add", N=n, C=T, H=1, W=E, P=1, Q=E, inputs=2,
-                      params=T * E)]  # the position embedding
+                      params=T * E, sources=("cat",))]  # and the position embedding
 
-    def residual(name):  # an add on (N, T, E), in its (N, C, H, W) view
-        return OpLayer(name=name, op="add", N=n, C=T, H=1, W=E, P=1, Q=E, inputs=2)
+    def residual(name, main, shortcut):  # an add on (N, T, E), in its (N, C, H, W) view
+        return OpLayer(name=name, op="add", N=n, C=T, H=1, W=E, P=1, Q=E, inputs=2,
+                       sources=(main, shortcut))
 
+    x = "encoder.add"   # the block input
     for i in range(12):
         p = f"encoder.layers.encoder_layer_{i}"
         a = f"{p}.self_attention"
         layers += [
-            rowwise(f"{p}.ln_1", "layernorm", n, E, 1, T, params=2 * E),
-            fc(f"{a}.in_proj", n, E, 3 * E, h=1, w=T),
-            matmul(f"{a}.matmul", n, T, d, T, heads=heads),        # Q @ K^T
-            rowwise(f"{a}.softmax", "softmax", n, T, heads, T),
-            matmul(f"{a}.matmul_1", n, T, T, d, heads=heads),      # P @ V
-            fc(f"{a}.out_proj", n, E, E, h=1, w=T),
-            residual(f"{p}.add"),
-            rowwise(f"{p}.ln_2", "layernorm", n, E, 1, T, params=2 * E),
-            fc(f"{p}.mlp.0", n, E, mlp, activation="gelu", h=1, w=T),
-            fc(f"{p}.mlp.3", n, mlp, E, h=1, w=T),
-            residual(f"{p}.add_1")]
-    layers += [rowwise("encoder.ln", "layernorm", n, E, 1, T, params=2 * E),
-               fc("heads.head", n, E, 1000)]
+            rowwise(f"{p}.ln_1", "layernorm", n, E, 1, T, params=2 * E, sources=(x,)),
+            fc(f"{a}.in_proj", n, E, 3 * E, h=1, w=T, sources=(f"{p}.ln_1",)),
+            # Q @ K^T: q and k are slices (views) of the in-projection's output
+            matmul(f"{a}.matmul", n, T, d, T, heads=heads,
+                   sources=(f"{a}.in_proj", f"{a}.in_proj")),
+            rowwise(f"{a}.softmax", "softmax", n, T, heads, T, sources=(f"{a}.matmul",)),
+            # P @ V: v a slice of the in-projection's output
+            matmul(f"{a}.matmul_1", n, T, T, d, heads=heads,
+                   sources=(f"{a}.softmax", f"{a}.in_proj")),
+            fc(f"{a}.out_proj", n, E, E, h=1, w=T, sources=(f"{a}.matmul_1",)),
+            residual(f"{p}.add", f"{a}.out_proj", x),
+            rowwise(f"{p}.ln_2", "layernorm", n, E, 1, T, params=2 * E, sources=(f"{p}.add",)),
+            fc(f"{p}.mlp.0", n, E, mlp, activation="gelu", h=1, w=T, sources=(f"{p}.ln_2",)),
+            fc(f"{p}.mlp.3", n, mlp, E, h=1, w=T, sources=(f"{p}.mlp.0",)),
+            residual(f"{p}.add_1", f"{p}.mlp.3", f"{p}.add")]
+        x = f"{p}.add_1"
+    layers += [rowwise("encoder.ln", "layernorm", n, E, 1, T, params=2 * E, sources=(x,)),
+               # on the class token: a slice (view) of the final LayerNorm's output
+               fc("heads.head", n, E, 1000, sources=("encoder.ln",))]
     return Model(name="vit_b_16", layers=tuple(layers), batch=n, source="zoo")
 
 

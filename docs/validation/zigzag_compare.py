@@ -313,7 +313,7 @@ def run_tilesim(hw: str, net: str, zrows: list[dict], every_dataflow: bool = Fal
         d["compute"]["arrays"][0]["dataflows"] = [own] + [x for x in EVERY_DATAFLOW if x != own]
         arch = ts_arch.from_dict(d, source=f"{hw}.yaml with every dataflow")
     matched, by_name = match_layers(zrows, ts.load_model(ZOO[net]))
-    layers = [replace(l, activation=None) for l in matched]
+    layers = [replace(l, activation=None, sources=()) for l in matched]
     t0 = time.perf_counter()
     res = ts.simulate(arch, Model(f"{net}_mac_layers", tuple(layers), 1, "zoo"), objective="edp")
     return list(res.layers), time.perf_counter() - t0, arch, by_name
