@@ -189,7 +189,7 @@ def _cannot(layer, why: str, fix: str) -> FusionError:
 def _check_layer(l) -> None:
     if isinstance(l, MacLayer):
         if l.origin != "conv" or l.weights_are_activations:
-            raise _cannot(l, f"a {l.origin} layer has no rows to tile",
+            raise _cannot(l, f"{l.origin} layers have no rows to tile",
                           "end the group before it")
     elif isinstance(l, OpLayer):
         if l.op not in FUSABLE_OPS:
