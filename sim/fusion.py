@@ -325,14 +325,21 @@ def schedule(plan: GroupPlan):
     cache = plan.halo == "cache"
     needs = [strip_needs(plan, s) for s in range(S)]
 
+    def suffix_hulls(s):
+        """Per tensor, per position j: the hull of the rows the steps from j on read."""
+        hulls = {t: [None] * (L + 1) for t in plan.tensors}
+        for j in reversed(range(L)):
+            for t in hulls:
+                hulls[t][j] = hulls[t][j + 1]
+            for k, t in enumerate(plan.reads[j]):
+                hulls[t][j] = _hull(hulls[t][j], needs[s][1][j][k])
+        return hulls
+
+    later = [suffix_hulls(s) for s in range(S)]
+
     def tensor_need(s, t, after=-1):
         """Hull of the rows of ``t`` the steps after ``after`` of strip ``s`` read."""
-        iv = None
-        for j in range(after + 1, L):
-            for k, u in enumerate(plan.reads[j]):
-                if u == t:
-                    iv = _hull(iv, needs[s][1][j][k])
-        return iv
+        return later[s][t][after + 1]
 
     held: dict = {}
     top_written = {t: 0 for t in plan.written}
