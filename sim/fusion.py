@@ -241,7 +241,11 @@ def resolve(model, group: FusedGroup) -> GroupPlan:
                     raise _cannot(l, f"it reads {l.C}x{l.H}x{l.W} but {t!r} makes "
                                   f"{p.K}x{p.P}x{p.Q}", "fix the shapes or the sources")
             ext = t == NETWORK_INPUT or index[t] < group.first
-            tensors.setdefault(t, Tensor(t, l.C, l.H, l.W, ext))
+            known = tensors.setdefault(t, Tensor(t, l.C, l.H, l.W, ext))
+            if (known.channels, known.height, known.width) != (l.C, l.H, l.W):
+                raise _cannot(l, f"it reads {t or 'the network input'!r} as {l.C}x{l.H}x{l.W}, "
+                              f"another layer as {known.channels}x{known.height}x"
+                              f"{known.width}", "fix the shapes or the sources")
         if l.N != mine[-1].N:
             raise _cannot(l, f"its batch {l.N} differs from the group's {mine[-1].N}",
                           "use one batch")
