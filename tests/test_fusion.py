@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tilesim.sim.fusion import (FusedGroup, FusionError, OnChipLimitError, fused_costs,
-                                resolve, row_macs)
+                                row_macs)
 from tilesim.sim.kernels import fused as fused_mod
 from tilesim.sim.kernels.fused import reference_outputs, run_fused
-from tilesim.workloads import MacLayer, Model
+from tilesim.workloads import MacLayer, Model, layer_sources
 from tilesim.workloads.ir import conv, eltwise, fc, gap, pool
 
 HALOS = ("recompute", "cache")
@@ -63,8 +63,7 @@ def data(model, seed=0, inputs=("",)):
     """int8 inputs and weights over the whole int8 range."""
     rng = np.random.default_rng(seed)
     shapes = {}
-    for l, names in zip(model.layers, resolve(model, FusedGroup(0, len(model.layers) - 1, 1))
-                        .reads):
+    for l, names in zip(model.layers, layer_sources(model)):
         for t in names:
             if t in inputs:
                 shapes[t] = (l.N, l.C, l.H, l.W)
@@ -287,3 +286,30 @@ def test_layer_chains(m, rows, halo):
         return
     x, wts = data(m, seed=len(m.layers))
     check(m, FusedGroup(0, len(m.layers) - 1, rows, halo), x, wts)
+
+
+def test_output_read_later_must_be_whole():
+    """A group layer read after the group must be computed whole: a 1x1 stride-2 consumer
+    needs only a's even rows, so the group cannot be fused."""
+    m = Model("m", (conv("a", 1, 2, 7, 4, 2, 1), conv("b", 1, 2, 7, 4, 2, 1, stride=2),
+                    replace(conv("c", 1, 2, 7, 4, 2, 1), sources=("a",))))
+    with pytest.raises(FusionError, match="'a' cannot be fused: its output rows 1..1 are "
+                                          "read after the group"):
+        fused_costs(m, FusedGroup(0, 1, 1))
+    # one strip: b's rows 0..3 read a's rows 0, 2, 4, 6, and the hull 0..6 is all of a
+    x, wts = data(m)
+    cost, run = check(m, FusedGroup(0, 1, 4), x, wts)
+    assert cost.write_bytes == 2 * 7 * 4 + 2 * 4 * 2   # a: 2 x 7 x 4, b: 2 x 4 x 2
+    assert sorted(run.outputs) == ["a", "b"]
+
+
+def test_unnamed_and_mismatched_inputs():
+    """An add that does not name both inputs, or readers disagreeing on a tensor's shape."""
+    a = conv("a", 1, 2, 4, 4, 2, 1)
+    with pytest.raises(FusionError, match="'add' cannot be fused: .*name every input"):
+        fused_costs((a, eltwise("add", "add", 1, 2, 4, 4)), FusedGroup(0, 1, 1))
+    b = replace(conv("b", 1, 3, 4, 4, 2, 1), sources=("",))
+    add = replace(eltwise("add", "add", 1, 2, 4, 4), sources=("a", "b"))
+    with pytest.raises(FusionError, match="'b' cannot be fused: it reads 'the network input' "
+                                          "as 3x4x4, another layer as 2x4x4"):
+        fused_costs((a, b, add), FusedGroup(0, 2, 1))
