@@ -35,9 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tilesim.workloads import MacLayer
+
 from ..fusion import (FusedCosts, FusedGroup, FusionError, OnChipLimitError, nbytes, resolve,
                       schedule)
-from tilesim.workloads import MacLayer
 from .reference import conv2d_layer
 
 _FILL_MAX = np.iinfo(np.int64).min
