@@ -546,14 +546,20 @@ def byte_unit(most: float) -> tuple[str, float]:
     return "B", 1.0
 
 
+def on_chip(tensors):
+    """Boolean mask of the rows of a tensor table placed on an on-chip level (not ``dram``,
+    not empty)."""
+    placed = tensors["placed"].astype(str)
+    return tensors["placed"].notna() & ~placed.isin(["dram", ""])
+
+
 def occupancy(tensors, n: int) -> dict:
     """{level: (tensor names, bytes matrix [tensor, layer])} of the tensors a tensor table
     (``tensors.csv``: tensor, bytes, placed, first, last) places on chip: each occupies its
     level from layer ``first`` (its producer; the network input, -1, from layer 0) to layer
     ``last`` (its last reader), both included; ``n`` layers. Levels in order of their
     first tensor; tensors in network order within a level."""
-    placed = tensors["placed"].astype(str)
-    on = tensors[(placed != "dram") & (placed != "") & (placed != "nan")]
+    on = tensors[on_chip(tensors)]
     out = {}
     for lvl, g in on.groupby(on["placed"].astype(str), sort=False):
         m = np.zeros((len(g), n))

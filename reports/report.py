@@ -479,7 +479,7 @@ def memory_section(run: RunData, suffix: str = "") -> Section | None:
         return None
     fusion = str(s.get("fusion", "?"))
     placed = T["placed"].astype(str)
-    on = T[placed != "dram"]
+    on = T[plots.on_chip(T)]
     if not len(on):
         why = "fusion none" if fusion == "none" else (
             f"fusion {fusion}: no activation tensor stays on chip; tensors.csv gives each "
