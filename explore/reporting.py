@@ -1,6 +1,7 @@
 """Reports of runs, sweeps and comparisons: gathers the tables of output folders (or of an
-in-memory run) and the architecture's roofline numbers, then hands plain DataFrames and
-dicts to :mod:`tilesim.reports.report` (which imports nothing of ours)."""
+in-memory run) and the architecture's roofline numbers and on-chip capacities, then hands
+plain DataFrames and dicts to :mod:`tilesim.reports.report` (which imports nothing of
+ours)."""
 from __future__ import annotations
 
 import sys
@@ -20,15 +21,25 @@ def roof_of(arch, precision: str | None = None) -> dict:
     return {"peak_ops_per_s": 2.0 * arch.peak_macs_per_cycle * arch.clock, "dram_bytes_per_s": bw}
 
 
-def _roof_from_dir(d: Path) -> dict:
+def capacities_of(arch) -> dict:
+    """{on-chip level: size in bytes} of an Architecture's shared on-chip levels (the
+    memory plot's capacity lines); {} for a GPU preset."""
+    if getattr(arch, "kind", None) == "gpu":
+        return {}
+    return {m.name: int(m.size) for m in arch.onchip if m.size}
+
+
+def _arch_numbers(d: Path) -> tuple[dict, dict]:
+    """(roof, capacities) of a run folder's ``arch.yaml`` ({} and {} without one)."""
     import tilesim.arch as _arch
     import json
     p = d / "arch.yaml"
     if not p.is_file():
-        return {}
+        return {}, {}
     summ = d / "summary.json"
     prec = json.loads(summ.read_text()).get("gpu_precision") if summ.is_file() else None
-    return roof_of(_arch.load(str(p)), prec)
+    a = _arch.load(str(p))
+    return roof_of(a, prec), capacities_of(a)
 
 
 def write_report(sections, out, title: str, command: str | None = None) -> Path:
@@ -54,7 +65,7 @@ def report(dirs, out, color: str | None = None, title: str | None = None,
     for d in dirs:
         got = load_dir(d)
         if "run" in got:
-            got["run"].roof = _roof_from_dir(Path(d))
+            got["run"].roof, got["run"].capacities = _arch_numbers(Path(d))
             runs.append(got["run"])
         if "sweep" in got:
             sweeps.append(got["sweep"])
@@ -72,10 +83,11 @@ def run_report(result, arch, out, trace=None, command: str | None = None,
     """The report of one in-memory run (``tilesim run --report``); ``precision`` for a GPU."""
     from tilesim.reports.report import RunData, build
 
-    from tilesim.sim import layers_frame
+    from tilesim.sim import layers_frame, tensors_frame
     s = result.summary()
     s["fidelity"] = result.layers[0].fidelity if result.layers else "analytic"
-    rd = RunData(result.model, s, layers_frame(result), trace, roof_of(arch, precision))
+    rd = RunData(result.model, s, layers_frame(result), trace, roof_of(arch, precision),
+                 tensors_frame(result), capacities_of(arch))
     title = f"tilesim report: {result.model} on {result.arch}"
     return write_report(build(title, [rd]), out, title, command)
 

@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from .units import fmt
+
 OPERAND_SUFFIXES = ("_input", "_weight", "_output", "_psum")
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
            "#8C8C8C", "#CCB974", "#64B5CD"]
@@ -531,4 +533,128 @@ def pareto_scatter(df, front, x: str, y: str, color: str, title: str,
     ax.set_xlabel(lab(x))
     ax.set_ylabel(lab(y))
     ax.set_title(title, fontsize=9)
+    return to_svg(fig)
+
+
+# ---- network memory ---------------------------------------------------------------------
+def byte_unit(most: float) -> tuple[str, float]:
+    """(label, factor) that shows byte values up to ``most`` in B, kB, MB or GB (SI, as the
+    one formatter)."""
+    for label, f in (("GB", 1e-9), ("MB", 1e-6), ("kB", 1e-3)):
+        if most >= 1 / f:
+            return label, f
+    return "B", 1.0
+
+
+def on_chip(tensors):
+    """Boolean mask of the rows of a tensor table placed on an on-chip level (not ``dram``,
+    not empty)."""
+    placed = tensors["placed"].astype(str)
+    return tensors["placed"].notna() & ~placed.isin(["dram", ""])
+
+
+def occupancy(tensors, n: int) -> dict:
+    """{level: (tensor names, bytes matrix [tensor, layer])} of the tensors a tensor table
+    (``tensors.csv``: tensor, bytes, placed, first, last) places on chip: each occupies its
+    level from layer ``first`` (its producer; the network input, -1, from layer 0) to layer
+    ``last`` (its last reader), both included; ``n`` layers. Levels in order of their
+    first tensor; tensors in network order within a level."""
+    on = tensors[on_chip(tensors)]
+    out = {}
+    for lvl, g in on.groupby(on["placed"].astype(str), sort=False):
+        m = np.zeros((len(g), n))
+        for i, (b, f, last) in enumerate(zip(g["bytes"], g["first"], g["last"])):
+            a, z = max(int(f), 0), min(int(last), n - 1)
+            if a <= z:
+                m[i, a:z + 1] = float(b)
+        out[str(lvl)] = (list(g["tensor"].astype(str)), m)
+    return out
+
+
+def _peak_columns(total, names, most: int):
+    """(columns, labels) of a layer axis of ``len(names)`` layers shown as at most
+    ``most`` bins of consecutive layers, each bin drawn at its layer of largest ``total``
+    (its peak) and named as :func:`report.binned` names a bin ("conv7 +49")."""
+    n = len(names)
+    if n <= most:
+        return np.arange(n), [str(s) for s in names]
+    size = -(-n // most)
+    cols, labels = [], []
+    for a in range(0, n, size):
+        z = min(a + size, n)
+        cols.append(a + int(np.argmax(total[a:z])))
+        labels.append(f"{names[a]} +{z - a - 1}" if z - a > 1 else str(names[a]))
+    return np.array(cols), labels
+
+
+@_literal_text
+def memory_occupancy(names, tensors, capacities: dict | None = None,
+                     most: int = 200) -> str:
+    """On-chip occupancy over the network: one panel per on-chip level that holds a
+    resident tensor, the tensors stacked band by band (each from its producer to its last
+    reader, in network order), the level's capacity as a dashed line. ``names``: the
+    layers in order; ``tensors``: the tensor table; ``capacities``: {level: bytes}. A
+    network of more than ``most`` layers is shown in bins of consecutive layers, each at
+    its layer of peak occupancy."""
+    capacities = capacities or {}
+    occ = occupancy(tensors, len(names))
+    total = sum((m.sum(axis=0) for _, m in occ.values()), np.zeros(len(names)))
+    cols, labels = _peak_columns(total, list(names), most)
+    k = max(len(occ), 1)
+    fig = _fig(12, 2.9 * k + 0.5)
+    axes = fig.subplots(k, 1, squeeze=False)[:, 0]
+    for li, (ax, (lvl, (tnames, m))) in enumerate(zip(axes, occ.items())):
+        v = m[:, cols]
+        cap = capacities.get(lvl) or 0
+        peak = float(v.sum(axis=0).max(initial=0))
+        # the axis shows the capacity unless the tensors would be a sliver under it
+        # (peak below a quarter of it): then it is scaled to the data, and says so
+        shown = bool(cap) and peak >= cap / 4
+        unit, f = byte_unit(max(peak, cap) if shown else peak)
+        bottom = np.zeros(len(cols))
+        for i, name in enumerate(tnames):
+            alive = np.flatnonzero(v[i] > 0)
+            if not len(alive):
+                continue   # alive only at layers a bin does not show
+            lo, hi = bottom[alive] * f, (bottom[alive] + v[i, alive]) * f
+            xs = np.repeat(alive, 2) + np.tile([-0.5, 0.5], len(alive))
+            ax.fill(np.concatenate([xs, xs[::-1]]),
+                    np.concatenate([np.repeat(hi, 2), np.repeat(lo, 2)[::-1]]),
+                    facecolor=PALETTE[i % len(PALETTE)], edgecolor="white", lw=0.4,
+                    label=name if len(tnames) <= 8 else None, gid=f"tensor-{li}-{i}")
+            bottom[alive] += v[i, alive]
+        if cap:
+            ax.axhline(cap * f, color="k", ls="--", lw=1.0, gid=f"capacity-{li}",
+                       label=f"{lvl} capacity ({fmt(cap, 'B')})" + (
+                           "" if shown else ": above the axis"))
+        ax.set_ylim(0, (max(peak, cap) if shown else peak) * f * 1.12 or 1.0)
+        ax.set_ylabel(f"resident ({unit})", fontsize=8)
+        share = f", {fmt(peak / cap, 'fraction')} of capacity" if cap else ", capacity unknown"
+        ax.set_title(f"On-chip occupancy, {lvl}: {len(tnames)} resident activation tensors, "
+                     f"peak {fmt(peak, 'B')}{share}"
+                     + ("" if shown or not cap else " (axis scaled to the data)"), fontsize=9)
+        ax.legend(fontsize=7, loc="upper right", ncol=3)
+        _layer_axis(ax, labels)
+        if li < k - 1:
+            ax.tick_params(axis="x", which="both", labelbottom=False)
+            ax.set_xlabel("")
+    return to_svg(fig)
+
+
+@_literal_text
+def dram_saved(layers) -> str:
+    """Per layer, the activation bytes read from and written to on-chip residency instead
+    of DRAM (``onchip_read_bytes``, ``onchip_write_bytes``), stacked."""
+    fig = _fig(12, 3.0)
+    ax = fig.add_subplot()
+    x = np.arange(len(layers))
+    rd = layers["onchip_read_bytes"].fillna(0).to_numpy(dtype=float)
+    wr = layers["onchip_write_bytes"].fillna(0).to_numpy(dtype=float)
+    unit, f = byte_unit(float((rd + wr).max(initial=0)))
+    ax.bar(x, rd * f, color=PALETTE[0], label="input read from chip")
+    ax.bar(x, wr * f, bottom=rd * f, color=PALETTE[2], label="output kept on chip")
+    ax.set_ylabel(f"DRAM traffic saved ({unit})")
+    ax.set_title(f"DRAM traffic saved per layer (total {fmt((rd + wr).sum(), 'B')})")
+    ax.legend(fontsize=7)
+    _layer_axis(ax, list(layers["layer"]))
     return to_svg(fig)

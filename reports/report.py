@@ -1,9 +1,10 @@
 """Reports: result tables + plain metadata -> sections -> self-contained HTML or Markdown.
 
 Never imports sim or mapper (DESIGN §1): a run is its ``layers.csv`` and ``summary.json``
-(plus optional ``trace.json``, ``compare.csv``, ``compare_summary.json``); a sweep is its
-``results.csv`` and ``sweep.json``. :func:`load_dir` reads such a folder; the façade adds
-the architecture's numbers the roofline needs (``roof``) and calls :func:`build`.
+(plus optional ``tensors.csv``, ``trace.json``, ``compare.csv``, ``compare_summary.json``);
+a sweep is its ``results.csv`` and ``sweep.json``. :func:`load_dir` reads such a folder;
+the façade adds the architecture's numbers the roofline and the memory plot need
+(``roof``, ``capacities``) and calls :func:`build`.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ class RunData:
     layers: object                       # DataFrame
     trace: dict | None = None
     roof: dict = field(default_factory=dict)  # peak_ops_per_s, dram_bytes_per_s (or None)
+    tensors: object = None               # DataFrame of tensors.csv (None: the run has none)
+    capacities: dict = field(default_factory=dict)  # on-chip level -> size in bytes
 
 
 def _read_json(p: Path):
@@ -69,12 +72,13 @@ NEEDS = {
     "results.csv": (("design", "model", "batch", "status"), ()),
     "compare.csv": (("layer", "design", "source"), ("latency_ms",)),
     "codesign results.csv": (("design", "network", "status"), ()),
+    "tensors.csv": (("tensor", "placed", "reason"), ("bytes", "first", "last", "readers")),
 }
 #: summary.json keys a report reads as numbers (when present)
 SUMMARY_NUMBERS = ("latency_ms", "throughput_samples_per_s", "utilization", "energy_uj",
                    "tops_per_w", "avg_power_w", "area_sq_mm", "dram_read_bytes",
                    "dram_write_bytes", "macs", "clock_hz", "total_cycles", "batch",
-                   "peak_macs_per_cycle")
+                   "peak_macs_per_cycle", "dram_saved_bytes")
 FIX = "write the folder again with tilesim (run --out, sweep --out or compare --out)"
 
 
@@ -118,6 +122,28 @@ def check_table(df, p: Path, needs=None):
                            + why)
         if p.name != "results.csv":
             df[c] = num
+    return df
+
+
+def check_tensors(df, p: Path):
+    """A tensors.csv as a report reads it (:func:`check_table`, then): ``bytes`` and
+    ``readers`` whole numbers >= 0, ``first`` and ``last`` layer indices >= -1 (-1: the
+    network input, before the first layer) with ``first <= last``."""
+    import numpy as np
+    import pandas as pd
+    df = check_table(df, p)
+    for c, lo in (("bytes", 0), ("readers", 0), ("first", -1), ("last", -1)):
+        v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(v) | (v < lo) | (v != np.round(v))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise _bad(p, f"column {c!r}, row {i + 2}: {df[c].iloc[i]!r} is not a whole "
+                       f"number >= {lo}")
+        df[c] = v.astype(np.int64)
+    bad = np.flatnonzero(df["first"].to_numpy() > df["last"].to_numpy())
+    if len(bad):
+        raise _bad(p, f"row {int(bad[0]) + 2}: first {df['first'].iloc[bad[0]]} is after "
+                   f"last {df['last'].iloc[bad[0]]}")
     return df
 
 
@@ -166,6 +192,8 @@ def load_dir(path) -> dict:
     if "layers.csv" in listed:
         got["run"] = RunData(d.name, check_summary(json_of("summary.json"), d / "summary.json"),
                              csv_of("layers.csv"), json_of("trace.json"))
+        if "tensors.csv" in listed:
+            got["run"].tensors = check_tensors(_read_csv(d / "tensors.csv"), d / "tensors.csv")
     if "codesign.json" in listed and "results.csv" in listed:
         got["codesign"] = (check_table(_read_csv(d / "results.csv"), d / "results.csv",
                                        NEEDS["codesign results.csv"]),
@@ -329,6 +357,9 @@ def _cards(summary: dict) -> list:
         c.append(("area", "~" + fmt(s['area_sq_mm'], "mm2")))
     if "dram_read_bytes" in s:
         c.append(("DRAM traffic", fmt(s['dram_read_bytes'] + s['dram_write_bytes'], "B")))
+    if s.get("dram_saved_bytes"):
+        c.append(("DRAM traffic saved", fmt(s["dram_saved_bytes"], "B")
+                  + f" (fusion {s.get('fusion', '?')})"))
     if "macs" in s:
         c.append(("work", fmt(s['macs'], "MACs") + " MACs"))
     return c
@@ -422,6 +453,9 @@ def run_details(run: RunData, suffix: str = "") -> list[Section]:
             ("svg", plots.timeline(run.trace, L, clock if "clock_hz" in s else None)),
             ("text", f"From trace.json: {note}. The layers row comes from the layer "
                      "table and spans the whole run.")]))
+    mem = memory_section(run, suffix)
+    if mem is not None:
+        out.append(mem)
     cols = ["layer", "kind", "macs", "total_cycles", "latency_ms", "utilization",
             "dram_read_bytes", "dram_write_bytes", "energy_pj", "bound", "dataflow"]
     heads = {**TABLE_LABELS, "total_cycles": "cycles (last index)",
@@ -434,6 +468,76 @@ def run_details(run: RunData, suffix: str = "") -> list[Section]:
     return out
 
 
+def memory_section(run: RunData, suffix: str = "") -> Section | None:
+    """Network-level memory of one run (its tensors table): where the activation tensors
+    live, on-chip occupancy per level over the network tensor by tensor with each level's
+    capacity, and the DRAM traffic saved. One sentence when every activation goes through
+    DRAM; None when the run has no tensors table (a GPU run, a folder from before it)."""
+    import pandas as pd
+    T, L, s = run.tensors, run.layers, run.summary
+    if T is None or not len(T):
+        return None
+    fusion = str(s.get("fusion", "?"))
+    placed = T["placed"].astype(str)
+    on = T[plots.on_chip(T)]
+    if not len(on):
+        why = "fusion none" if fusion == "none" else (
+            f"fusion {fusion}: no activation tensor stays on chip; tensors.csv gives each "
+            "one's reason")
+        return Section("Memory" + suffix, [("text", "Every activation goes through DRAM "
+                                                    f"({why}).")])
+    names = list(L["layer"].astype(str))
+    saved = s.get("dram_saved_bytes")
+    if saved is None and {"onchip_read_bytes", "onchip_write_bytes"} <= set(L.columns):
+        saved = float(L["onchip_read_bytes"].sum() + L["onchip_write_bytes"].sum())
+    traffic = (float(L["dram_read_bytes"].sum() + L["dram_write_bytes"].sum())
+               if "dram_read_bytes" in L.columns else None)
+    sec = Section("Memory" + suffix, [("text", (
+        f"Fusion {fusion}: {len(on)} of {len(T)} activation tensors "
+        f"({fmt(float(on['bytes'].sum()), 'B')} of {fmt(float(T['bytes'].sum()), 'B')}) stay "
+        "on chip from the layer that writes them to the last that reads them; the others go "
+        "through DRAM. DRAM traffic saved: "
+        + (fmt(saved, "B") if saved is not None else "-")
+        + " (activation bytes read from and written to on-chip residency instead of DRAM: "
+        "onchip_read_bytes + onchip_write_bytes, summed over the layers)"
+        + (f"; the run's DRAM traffic: {fmt(traffic, 'B')}." if traffic is not None
+           else "."))),
+        ("svg", plots.memory_occupancy(names, T, run.capacities, MAX_LAYERS))])
+    if len(names) > MAX_LAYERS:
+        sec.items.append(("text", "The occupancy plot shows the layers in bins of consecutive "
+                          "layers, each at its layer of peak occupancy."))
+    if {"onchip_read_bytes", "onchip_write_bytes"} <= set(L.columns) and saved:
+        sec.items.append(("svg", plots.dram_saved(binned(L))))
+    occ = plots.occupancy(T, len(names))
+    rows = []
+    for lvl, (tn, m) in occ.items():
+        tot = m.sum(axis=0)
+        j = int(tot.argmax()) if len(tot) else 0
+        cap = run.capacities.get(lvl)
+        rows.append({"level": lvl, "capacity": cap, "resident tensors": len(tn),
+                     "resident bytes": float(m.max(axis=1).sum()),
+                     "peak": float(tot.max(initial=0)),
+                     "peak at layer": names[j] if names else "-",
+                     "peak of capacity": float(tot.max(initial=0)) / cap if cap else None})
+    sec.items.append(("table", _table(pd.DataFrame(rows), units={
+        "capacity": "B", "resident tensors": "count", "resident bytes": "B", "peak": "B",
+        "peak of capacity": "fraction"})))
+
+    def layer_name(i):
+        i = int(i)
+        return "(before the first layer)" if i < 0 else names[i] if i < len(names) else str(i)
+    tab = pd.DataFrame({"tensor": T["tensor"].astype(str), "bytes": T["bytes"],
+                        "placed": placed, "from layer": T["first"].map(layer_name),
+                        "to layer": T["last"].map(layer_name), "readers": T["readers"],
+                        "reason": T["reason"].astype(str)})
+    if len(tab) > MAX_LAYERS:
+        sec.items.append(("text", f"The {MAX_LAYERS} largest of {len(tab):,} tensors, in "
+                                  "network order (tensors.csv holds every tensor)."))
+        tab = tab.loc[sorted(tab["bytes"].astype(float).nlargest(MAX_LAYERS).index)]
+    sec.items.append(("table", _table(tab, units={"bytes": "B", "readers": "count"})))
+    return sec
+
+
 def design_comparison(runs: list[RunData]) -> Section:
     """Runs side by side: one column per run."""
     import pandas as pd
@@ -442,8 +546,9 @@ def design_comparison(runs: list[RunData]) -> Section:
             ("utilization", "utilisation"), ("energy_uj", "energy"),
             ("tops_per_w", "efficiency"), ("avg_power_w", "power"),
             ("area_sq_mm", "area"), ("dram_read_bytes", "DRAM read"),
-            ("dram_write_bytes", "DRAM write"), ("peak_macs_per_cycle", "peak MACs/cycle"),
-            ("fidelity", "fidelity")]
+            ("dram_write_bytes", "DRAM write"), ("fusion", "fusion"),
+            ("dram_saved_bytes", "DRAM traffic saved"),
+            ("peak_macs_per_cycle", "peak MACs/cycle"), ("fidelity", "fidelity")]
     rows = [{"metric": lab, **{r.name: cell(r.summary.get(k), k) for r in runs}}
             for k, lab in keys
             if any(k in r.summary for r in runs)]

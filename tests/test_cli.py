@@ -55,7 +55,8 @@ def test_rerun_from_resolved_arch_is_identical(tmp_path):
 
 
 def test_every_output_field_is_documented(tmp_path):
-    """Each layers.csv column and summary.json key appears in docs/outputs.md."""
+    """Each layers.csv column, summary.json key and tensors.csv column appears in
+    docs/outputs.md."""
     out = tmp_path / "o"
     assert main(["run", "--arch", "tpu_v1", "--model", "alexnet", "--out", str(out), "--quiet"]) == 0
     doc = (ROOT / "docs" / "outputs.md").read_text()
@@ -67,6 +68,11 @@ def test_every_output_field_is_documented(tmp_path):
         assert generic in documented, c
     for k in json.loads((out / "summary.json").read_text()):
         assert k in documented, k
+    # tensors.csv: its section's table names every column, in the file's order
+    section = doc[doc.index("## `tensors.csv`"):]
+    section = section[:section.index("\n## ")]
+    rows = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
+    assert rows == list(pd.read_csv(out / "tensors.csv").columns)
 
 
 def test_list_names_presets_and_models(capsys):

@@ -137,7 +137,7 @@ def test_a_run_folder_is_sealed_by_its_manifest(run_dir):
     import hashlib
     files = check_folder(run_dir)
     assert sorted(files) == ["arch.yaml", "layers.csv", "model.csv", "summary.json",
-                             "trace.json"]
+                             "tensors.csv", "trace.json"]
     for name, v in files.items():
         data = (run_dir / name).read_bytes()
         assert v == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -206,7 +206,7 @@ def test_a_kill_at_any_moment_leaves_a_complete_folder_or_a_refused_one(run_dir,
             "from tilesim.cli import main\n"
             "sys.exit(main(sys.argv[3:]))\n")
     outcomes = set()
-    for n in range(1, 7):   # 4 files and the manifest; 6: never killed
+    for n in range(1, 8):   # 5 files and the manifest; 7: never killed
         d = tmp_path / f"k{n}"
         shutil.copytree(run_dir, d)
         r = subprocess.run([sys.executable, "-c", hook, str(n), moment, "run", "--arch",

@@ -25,7 +25,7 @@ if (_os.path.isfile(_os.path.join(_root, "pyproject.toml"))
 
 #: the public API, from tilesim.api
 __all__ = ["INPUT_ERRORS", "__version__", "layers_frame", "load_arch", "load_model", "model_frame",
-           "simulate", "verify", "write_outputs",
+           "simulate", "tensors_frame", "verify", "write_outputs",
            "baseline", "compare", "simulate_gpu",   # GPU baselines
            "sweep", "pareto", "report",             # sweeps and reports
            "codesign"]                              # accelerator x network co-design

@@ -10,7 +10,7 @@ from pathlib import Path
 import tilesim.arch as _arch
 import tilesim.workloads as _wl
 from tilesim.mapper import MappingError
-from tilesim.sim import ModelResult, layers_frame, simulate_model  # noqa: F401 (re-exported)
+from tilesim.sim import ModelResult, layers_frame, simulate_model, tensors_frame  # noqa: F401
 
 from ._version import __version__
 
@@ -209,9 +209,10 @@ def model_frame(model: _wl.Model):
 
 def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model: _wl.Model,
                   command: str | None = None, trace: dict | None = None) -> dict:
-    """Write layers.csv, summary.json, arch.yaml and model.csv into ``out_dir``, and
-    trace.json when given a DES ``trace`` (Chrome trace format: ``DesRun.trace.to_chrome()``);
-    then, last, manifest.json (every file's size and sha256: the folder is complete)."""
+    """Write layers.csv, tensors.csv, summary.json, arch.yaml and model.csv into
+    ``out_dir``, and trace.json when given a DES ``trace`` (Chrome trace format:
+    ``DesRun.trace.to_chrome()``); then, last, manifest.json (every file's size and sha256:
+    the folder is complete)."""
     from tilesim.reports import open_folder, seal_folder, write_csv, write_json, write_text
 
     out = open_folder(out_dir)   # an old manifest goes first: incomplete until sealed
@@ -221,6 +222,7 @@ def write_outputs(out_dir, result: ModelResult, arch: _arch.Architecture, model:
                     "command": command if command is not None else " ".join(sys.argv)})
     paths = {
         "layers": write_csv(layers_frame(result), out / "layers.csv"),
+        "tensors": write_csv(tensors_frame(result), out / "tensors.csv"),
         "model": write_csv(model.frame(), out / "model.csv"),
         "arch": write_text(out / "arch.yaml", _arch.dump_yaml(arch)),
         "summary": write_json(summary, out / "summary.json"),

@@ -15,6 +15,7 @@ Example (``examples/sweep_resnet18.yaml``)::
     sampling: {method: grid}           # or {method: random, points: 200, seed: 1}
     objective: edp                     # mapping search objective: edp | latency | energy | traffic
     fidelity: analytic                 # analytic | des
+    fusion: residency                  # optional: none | residency for every design point
     search: {strategy: heuristic, candidates: 2000}
 
 Parse, then validate, then build (STYLE): every key path and every value is checked
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import tilesim.arch as _arch
 import tilesim.workloads as _wl
-from tilesim.arch.schema import Architecture, semantic_problems
+from tilesim.arch.schema import Architecture, Fusion, semantic_problems
 from tilesim.arch.validate import settable
 from tilesim.mapper import DEPRECATED_OBJECTIVES, OBJECTIVES, resolve_objective
 
@@ -77,6 +78,10 @@ class SweepSpec(_Strict):
     sampling: Sampling = Sampling()
     objective: Literal[(*OBJECTIVES, *DEPRECATED_OBJECTIVES)] = "edp"   # mapper.OBJECTIVES
     fidelity: Literal["analytic", "des"] = "analytic"
+    # the network schedule of every design point (sim/planner.py), as `tilesim run
+    # --fusion`; None: each design's own, its architecture's `fusion` key (which `vary`
+    # may vary like any key path)
+    fusion: Fusion | None = None
     search: Search = Search()
 
 
@@ -282,8 +287,16 @@ def plan(spec, source: str | None = None, version: str = "", progress=None) -> P
                              source=src, fix=e.fix) from None
         models.append((label, b, model, hashlib.sha256(repr(model.layers).encode()).hexdigest()))
 
-    settings = {"objective": resolve_objective(s.objective), "fidelity": s.fidelity, "strategy":
-                s.search.strategy, "candidates": s.search.candidates,
+    fixed = [p for p, _, _ in vary] + [t for t, _, _ in ties]
+    if s.fusion is not None and "fusion" in fixed:
+        raise SweepError("fusion: the spec sets the schedule of every design point and also "
+                         "varies the key path 'fusion'", source=src,
+                         fix="keep one: remove 'fusion:' or the 'fusion' entry of vary / tie")
+    # a run option, like objective and fidelity; in the settings (and so in each row's
+    # key) only when the spec sets it, so the keys of a spec without it stay as they were
+    settings = {"objective": resolve_objective(s.objective), "fidelity": s.fidelity,
+                **({"fusion": s.fusion} if s.fusion is not None else {}),
+                "strategy": s.search.strategy, "candidates": s.search.candidates,
                 "seconds": s.search.seconds, "tilesim": version}
     # a row's key is the question (architecture, workload, settings), not who answered it:
     # the store records each row's tilesim version beside it, so that a resume under

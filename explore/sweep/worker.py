@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 ROW_METRICS = ("latency_ms", "total_cycles", "energy_uj", "edp_uj_ms", "area_sq_mm",
                "utilization", "throughput_samples_per_s", "tops_per_w", "avg_power_w",
-               "macs", "dram_read_bytes", "dram_write_bytes", "mac_layers", "mapped_shapes")
+               "macs", "dram_read_bytes", "dram_write_bytes", "dram_saved_bytes", "mac_layers",
+               "mapped_shapes")
 
 
 #: columns every row may have besides the varied key paths (what evaluate writes)
-ROW_COLUMNS = ("design", "model", "batch", "status", "reason", "fidelity", "objective", "arch",
-               "pes", "dataflow", "clock_mhz", "onchip_bytes", "dram_gb_per_s", *ROW_METRICS)
+ROW_COLUMNS = ("design", "model", "batch", "status", "reason", "fidelity", "objective",
+               "fusion", "arch", "pes", "dataflow", "clock_mhz", "onchip_bytes",
+               "dram_gb_per_s", *ROW_METRICS)
 
 
 #: what evaluating one design point may raise when a value is past what the model can
@@ -57,11 +59,14 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
     from tilesim.sim import make_mapper, simulate_model
     base = {"design": task.design, **dict(task.params)}
     st = task.settings
+    # the spec's schedule for every design (None: the design's own, its architecture's)
+    fusion = st.get("fusion")
+    ran = {"fusion": fusion}    # the schedule a row ran: known once the design is built
 
     def out(job, status, reason, extra):
         row = {**base, "model": job.model_label, "batch": job.batch, "status": status,
                "reason": reason, "fidelity": st["fidelity"], "objective": st["objective"],
-               **extra}
+               "fusion": ran["fusion"], **extra}
         return (job.key, task.design, job.model_label, job.batch, status, row)
 
     if task.infeasible:
@@ -69,6 +74,7 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
     try:
         a = _arch.from_dict(task.arch, source=f"design {task.design}")
         desc = _describe(a)
+        ran["fusion"] = fusion or a.fusion
         d = Budget()
         budget = Budget(candidates=st["candidates"] or d.candidates,
                         seconds=st["seconds"] or d.seconds)
@@ -84,9 +90,9 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
         try:
             if st["fidelity"] == "des":
                 from tilesim.sim.des import simulate_model as des_model
-                r = des_model(job.model, a, mapper).result
+                r = des_model(job.model, a, mapper, fusion=fusion).result
             else:
-                r = simulate_model(job.model, a, mapper=mapper)
+                r = simulate_model(job.model, a, mapper=mapper, fusion=fusion)
         except MappingError as e:
             rows.append(out(job, "infeasible", e.bare + (f" ({e.fix})" if e.fix else ""), desc))
             continue
@@ -99,6 +105,7 @@ def evaluate(task: Task) -> list[tuple[str, int, str, int, str, dict]]:
             continue
         s = r.summary()
         extra = {**desc, **{k: s.get(k) for k in ROW_METRICS if k in s}}
+        extra["fusion"] = s.get("fusion", ran["fusion"])   # the schedule that ran
         extra["edp_uj_ms"] = s.get("energy_uj", 0.0) * s["latency_ms"]
         extra["mac_layers"] = sum(1 for l in r.layers if l.macs)
         extra["mapped_shapes"] = mapper.mapped_shapes - before
