@@ -168,6 +168,13 @@ def run_totals(s: dict, width: int | None = None) -> str:
            f"{fmt(s['macs'], 'MACs')} MACs | utilization {fmt(s['utilization'], 'fraction')} | "
            f"throughput {fmt(s['throughput_samples_per_s'], 'samples/s')} | DRAM read "
            f"{fmt(s['dram_read_bytes'], 'B')}, write {fmt(s['dram_write_bytes'], 'B')}"]
+    if "fusion" in s:
+        line = (f"schedule: {s['fusion']} | activation bytes kept on chip instead of DRAM "
+                f"{fmt(s.get('dram_saved_bytes', 0), 'B')}")
+        if s.get("steady_state"):
+            line += (f" | steady state (weights resident): first inference "
+                     f"{fmt(s['latency_cold_ms'], 'ms')}")
+        out.append(line)
     if "energy_uj" in s:
         out.append(f"energy: {fmt(s['energy_uj'], 'uJ')} ({fmt(s['tops_per_w'], 'TOPS/W')}, "
                    f"average {fmt(s['avg_power_w'], 'W')}) | area "

@@ -646,13 +646,15 @@ class CostModel:
             buffer_bytes=c.level_bytes(arch, 0), dataflow=m.dataflow.name)
         return with_energy(r, c.energy_of(0))
 
-    def staged(self, r: LayerResult, nbytes: int, level: str) -> LayerResult:
+    def staged(self, r: LayerResult, nbytes: int, level: str, timed: bool = True) -> LayerResult:
         """``r`` (the first layer, any fidelity) after the network input (``nbytes``) is
         staged into the on-chip level ``level`` before it starts: one DRAM read of every
         byte at the DRAM bandwidth, serialised before the layer (its stall, bound
         unchanged), and the read and the level's write priced with the layer's energy
-        (leakage over the added cycles included)."""
-        add = int(transfer_cycles(nbytes, self.arch.dram_bpc))
+        (leakage over the added cycles included). ``timed=False``: ``r`` already holds
+        the read and its time (the discrete-event engine moved it); only the level's
+        write and the energy of both are added."""
+        add = int(transfer_cycles(nbytes, self.arch.dram_bpc)) if timed else 0
         zero = {(l.name, op): (0, 0) for l in self.arch.memory for op in l.holds}
         zero[(self.arch.dram.name, "input")] = (nbytes, 0)
         zero[(level, "input")] = (0, nbytes)
@@ -662,6 +664,8 @@ class CostModel:
         bb = {k: dict(v) for k, v in r.buffer_bytes.items()}
         if level in bb:
             bb[level]["write"] += nbytes
+        if not timed:
+            return with_energy(replace(r, buffer_bytes=bb), terms)
         total = r.total_cycles + add
         out = replace(r, stall_cycles=r.stall_cycles + add, total_cycles=total,
                       memory_cycles=r.memory_cycles + add,

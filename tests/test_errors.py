@@ -168,8 +168,9 @@ ARCH_CASES = [
 
 def _arch_text(old, new):
     text = mutate(BASE, old, new)
-    if old == DRAM_LINE:  # move DRAM to the end rather than dropping it
-        text += DRAM_LINE
+    if old == DRAM_LINE:  # move DRAM to the end of the memory list rather than dropping it
+        head, sep, tail = text.partition("# fusion:")   # the list ends where the key begins
+        text = head + DRAM_LINE + sep + tail
     return text
 
 

@@ -105,7 +105,7 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
     if tail:
         prog = replace(prog, tail_read=tail, tail_at=prog.steps - 1)
     o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo,
-             (_key(m), tail))
+             (_key(m), tail, sum(prog.in_bytes)))
     comp = int(c.compute[0])
     act_ops = layer.output_elems if layer.activation else 0
     floors = {k: int(v[0]) for k, v in c.bounds.items() if k not in ("compute", "memory")}
@@ -214,15 +214,16 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             m = maps[i]
             if early[i]:   # the cost model's mapping of the same layer: the same key
                 m = replace(m, residency=replace(m.residency, tail=early[i]))
-            key = _key(m)
+            key = (_key(m), lp.stage)
             if key not in programs:
-                programs[key] = mac_program(m, arch)
+                programs[key] = mac_program(m, arch, lp.stage)
             r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost, early[i])
         else:
             r = simulate_op(layer, arch, trace, offset, memo, cost, lp.op_read, lp.op_write,
                             early[i])
-        if lp.stage:   # the staging transfer alone on DRAM before the layer: its closed form
-            r = cost.staged(r, lp.stage, arch.memory[p.level].name)
+        if lp.stage:   # a MAC layer's program moved the staged input; an op: its closed form
+            r = cost.staged(r, lp.stage, arch.memory[p.level].name,
+                            timed=not isinstance(layer, MacLayer))
         out.append(r)
         offset += r.cycles
     events = memo.get("events", 0)

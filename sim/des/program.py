@@ -105,7 +105,9 @@ def _deal(total: int, work: list) -> tuple:
     return tuple(out)
 
 
-def mac_program(m: Mapping, arch: Architecture) -> Program:
+def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
+    """The tile program of ``m``; ``stage``: bytes of the network input staged on chip
+    before the first step (one more load the first step waits for)."""
     layer, tl, res = m.layer, m.tiling, m.residency
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
@@ -213,6 +215,8 @@ def mac_program(m: Mapping, arch: Architecture) -> Program:
                 cols["store"] += at(tail, store[j], 0)
         in_b, w_b, new_out, psum = cols["in"], cols["w"], cols["new"], cols["psum"]
         compute, free_in, free_w, store = cols["comp"], cols["fin"], cols["fw"], cols["store"]
+    if stage:   # the network input, staged whole before the first step
+        in_b = [in_b[0] + stage] + list(in_b[1:])
     early = 0
     if res.prefetched and w_b:   # cross-layer prefetch: off the first weight tile
         w_b = list(w_b)
