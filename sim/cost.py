@@ -595,7 +595,10 @@ class CostModel:
         T = np.choose(i_, trips).astype(np.float64)
         full_i = np.choose(i_, full)
         psum_last = np.where(is_c, rp / np.maximum(T - 1, 1), rp / T)
-        before = (np.maximum(0, reads_iw * (T - 1) / T + rp - psum_last) + np.choose(i_, firsts)
+        # the blocks before the last read their share of every read but the prefetched
+        # bytes, which are the first block's (``early``: no longer this layer's to wait for)
+        before = (np.maximum(0, np.maximum(0, (reads_iw + early) * (T - 1) / T - early)
+                             + rp - psum_last) + np.choose(i_, firsts)
                   + np.maximum(0, wo * (T - 1) / T - (out_ways - 1) * held))
         store = transfer_cycles(t.last_store, bpc)
         cyc = (transfer_cycles(np.floor(before), bpc)
@@ -605,7 +608,8 @@ class CostModel:
         # but the output tiles in their slots; then every later block computes (all but
         # the first block's share of the MACs)
         psum1 = np.where(is_c, 0, rp * full_i)
-        before1 = (np.maximum(reads_iw * full_i, f0) + psum1 + np.choose(i_, firsts1)
+        before1 = (np.maximum(np.maximum(0, (reads_iw + early) * full_i - early), f0)
+                   + psum1 + np.choose(i_, firsts1)
                    + np.maximum(0, wo * full_i - (out_ways - 1) * held))
         cyc1 = (transfer_cycles(np.floor(before1), bpc)
                 + np.floor((comp + 1) * (1 - full_i)).astype(np.int64) + store)

@@ -218,10 +218,14 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
     if stage:   # the network input, staged whole before the first step
         in_b = [in_b[0] + stage] + list(in_b[1:])
     early = 0
-    if res.prefetched and w_b:   # cross-layer prefetch: off the first weight tile
-        w_b = list(w_b)
-        early = min(res.prefetched, w_b[0])
-        w_b[0] -= early
+    if res.prefetched and w_b:   # cross-layer prefetch: the first weight tile's bytes, off
+        w_b = list(w_b)          # the first loads (a dealt tile spans several sub-steps)
+        for j in range(len(w_b)):
+            take = min(res.prefetched - early, w_b[j])
+            w_b[j] -= take
+            early += take
+            if early == res.prefetched:
+                break
     return Program(in_bytes=tuple(in_b), w_bytes=tuple(w_b), new_out=tuple(new_out),
                    psum_bytes=tuple(psum), compute=tuple(compute),
                    free_in=tuple(free_in), free_w=tuple(free_w), store_bytes=tuple(store),
