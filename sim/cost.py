@@ -269,6 +269,19 @@ def op_bytes(layer: OpLayer, arch: Architecture) -> tuple:
     return int(layer.in_elems * pb), int(layer.out_elems * pb)
 
 
+#: most chunks a vector-unit op streams in (the discrete-event engine's op program)
+MAX_OP_CHUNKS = 1024
+
+
+def op_chunks(layer: OpLayer, arch: Architecture) -> int:
+    """Chunks a vector-unit op streams in: one per input or output row of each image,
+    whichever has more, per ``lanes`` output channels and per ``lanes`` columns of the
+    wider row, at most :data:`MAX_OP_CHUNKS` (:func:`sim.des.program.op_program`)."""
+    lanes = arch.compute.vector.lanes
+    return max(1, min(MAX_OP_CHUNKS, layer.N * max(layer.P, layer.H) * -(-layer.K // lanes)
+                      * -(-max(layer.Q, layer.W) // lanes)))
+
+
 def dealt_operands(arch: Architecture, layer: MacLayer, t) -> dict:
     """Operand -> bool array per point of tilings ``t`` (:class:`mapper.tiling.TileEval`):
     the operand is held first below level 1 with a tile smaller than level 1's in a dim
@@ -694,12 +707,16 @@ class CostModel:
         vec = math.ceil(layer.ops / arch.compute.vector.lanes)
         mem = int(transfer_cycles(rd + wr + tail, arch.dram_bpc))
         busy = max(vec, mem, 1)
+        if rd and not wr:   # output kept on chip: the last chunk computes after every read
+            v = max(vec, 1)
+            n = op_chunks(layer, arch)
+            busy = max(busy, int(transfer_cycles(rd, arch.dram_bpc)) + v - v * (n - 1) // n)
         r = LayerResult(
             layer=layer.name, kind=layer.kind, macs=0, vector_ops=layer.ops,
             compute_cycles=max(vec, 1) - 1, stall_cycles=busy - max(vec, 1),
             total_cycles=busy - 1, memory_cycles=mem, utilization=0.0, dram_read_bytes=rd,
             dram_write_bytes=wr, dram_read_input_bytes=rd,
-            bound="vector" if vec >= mem else "memory",
+            bound="vector" if vec >= mem and busy <= max(vec, 1) else "memory",
             buffer_bytes=op_level_bytes(arch, rd, wr))
         return self.op_energy(r)
 

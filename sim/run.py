@@ -8,7 +8,7 @@ from tilesim._input import COUNT_MAX
 from tilesim.mapper import Budget, Mapper, Mapping
 from tilesim.workloads import MacLayer, Model
 
-from .cost import CostModel, mapping_compute_cycles, transfer_cycles
+from .cost import CostModel, mapping_compute_cycles, op_chunks, transfer_cycles
 from .energy import energy_sources
 from .planner import LayerPlan, Plan, plan
 from .results import LayerResult, ModelResult
@@ -74,7 +74,8 @@ def mappings(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
             window = free_window(None, m, arch)
         else:
             m = None
-            window = free_window(cost.op_result(layer, lp.op_read, lp.op_write), None, arch)
+            window = free_window(cost.op_result(layer, lp.op_read, lp.op_write), None, arch,
+                                 layer)
         maps.append(m)
     tails = [m.residency.prefetched if m is not None else 0 for m in maps[1:]] + [0]
     return maps, tails
@@ -95,19 +96,30 @@ def network_plan(model: Model, arch: Architecture, fusion: str | None = None,
     return plan(model, arch, fusion, steady_state=steady_state)
 
 
-def free_window(r: LayerResult | None, m: Mapping | None, arch: Architecture) -> int:
+def free_window(r: LayerResult | None, m: Mapping | None, arch: Architecture,
+                r_layer=None) -> int:
     """Bytes DRAM can move at the end of a layer for the next one (cross-layer
-    prefetch): in a MAC layer's last step (its compute share, ``(compute_cycles + 1) //
-    tiles``: every read of the layer has landed, its last store waits for that compute),
-    in a vector op's cycles without DRAM traffic (``cycles - memory_cycles`` of ``r``, its
-    analytic result: both fidelities take the same window)."""
+    prefetch): in a MAC layer's last level-1 step (its share of ``compute_cycles + 1`` by
+    MACs, as the discrete-event engine deals it: the last tile holds the last block of
+    every dim; every read of the layer has landed, its last store waits for that
+    compute), in a vector op's last chunk (its share of the vector cycles,
+    :func:`sim.cost.op_chunks`: its input has landed, its store waits for it). ``r`` is
+    the analytic result of a vector op (both fidelities take the same window)."""
     if m is not None:
-        steps = 1
-        for t in m.tiling.trips:
-            steps *= t
-        cyc = (mapping_compute_cycles(m, arch) + 1) // max(steps, 1)
+        layer, t = m.layer, m.tiling
+        ext = (layer.N, layer.P, layer.Q, layer.K, layer.C // layer.groups)
+        size = (t.images, t.rows, t.cols, t.k_tile, t.c_tile)
+        whole = last = 1
+        for e, s in zip(ext, size):
+            s = min(s, e)
+            whole *= e
+            last *= e - (-(-e // s) - 1) * s
+        total = mapping_compute_cycles(m, arch) + 1
+        cyc = total - total * (whole - last) // whole
     else:
-        cyc = max(0, r.cycles - r.memory_cycles)
+        vec = r.compute_cycles + 1
+        n = op_chunks(r_layer, arch)
+        cyc = vec - vec * (n - 1) // n
     bpc = arch.dram_bpc
     return COUNT_MAX if bpc == float("inf") else int(bpc * cyc)
 

@@ -103,7 +103,7 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
     prog = program or mac_program(m, arch)
     tail = tail or m.residency.tail
     if tail:
-        prog = replace(prog, tail_read=tail, tail_at=prog.steps - 1)
+        prog = replace(prog, tail_read=tail, tail_at=prog.last_step)
     o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo,
              (_key(m), tail, sum(prog.in_bytes)))
     comp = int(c.compute[0])
@@ -144,10 +144,10 @@ def simulate_op(layer: OpLayer, arch: Architecture, trace: Trace | None = None,
     """A vector-unit op streamed through the engine in chunks (see ``op_program``),
     priced by the cost model's energy terms at the engine's time; ``rd`` / ``wr`` its
     DRAM bytes when the network planner keeps some of its tensors on chip; ``tail`` the
-    next layer's first weight bytes it prefetches from its start (not its own reads)."""
+    next layer's first weight bytes it prefetches in its last chunk (not its own reads)."""
     prog = op_program(layer, arch, rd, wr)
     if tail:
-        prog = replace(prog, tail_read=tail, tail_at=0)
+        prog = replace(prog, tail_read=tail, tail_at=prog.last_step)
     o = _run(prog, hardware(arch, 1), ((1, 1),), trace, memo,
              (replace(layer, name=""), rd, wr, tail))
     if trace is not None:

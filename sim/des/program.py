@@ -48,9 +48,9 @@ from tilesim.mapper import Mapping
 from tilesim.mapper.tiling import iter_tiles, operand_bytes
 from tilesim.workloads import OpLayer
 
-from ..cost import MAX_SUBSTEPS, MIN_SUBSTEP_CYCLES, dealt_operands, mapping_compute_cycles
+from ..cost import (MAX_OP_CHUNKS, MAX_SUBSTEPS, MIN_SUBSTEP_CYCLES, dealt_operands,  # noqa: F401
+                    mapping_compute_cycles, op_chunks)
 
-MAX_OP_CHUNKS = 1024
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,12 @@ class Program:
     ways: dict            # operand -> buffer slots (2 when double-buffered, else 1)
     prefetched: int = 0   # bytes of the first weight tile loaded during the layer before
     # cross-layer prefetch: bytes of the next layer's first weight tile this layer loads,
-    # issued as step ``tail_at`` starts (a MAC layer's last step, a vector op's first),
+    # issued as step ``tail_at`` starts (a MAC layer's last level-1 step, its first
+    # sub-step; a vector op's first step),
     # behind every transfer of its own (served last)
     tail_read: int = 0
     tail_at: int = 0
+    last_step: int = -1   # index of the first (sub-)step of the last level-1 step
 
     @property
     def steps(self) -> int:
@@ -166,6 +168,7 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
         else:
             store.append(0)
     compute = _deal(mapping_compute_cycles(m, arch) + 1, work)
+    last_step = n - 1
     dealt = []
     if tl.inner:   # operands held first below level 1 with smaller tiles: exact totals,
         from tilesim.mapper import points_of   # dealt by work
@@ -213,6 +216,7 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
                 cols["new"] += at(head, new_out[j], False)
                 cols["psum"] += at(head, psum[j], 0)
                 cols["store"] += at(tail, store[j], 0)
+        last_step = len(cols["comp"]) - subs[n - 1]
         in_b, w_b, new_out, psum = cols["in"], cols["w"], cols["new"], cols["psum"]
         compute, free_in, free_w, store = cols["comp"], cols["fin"], cols["fw"], cols["store"]
     if stage:   # the network input, staged whole before the first step
@@ -229,7 +233,7 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
     return Program(in_bytes=tuple(in_b), w_bytes=tuple(w_b), new_out=tuple(new_out),
                    psum_bytes=tuple(psum), compute=tuple(compute),
                    free_in=tuple(free_in), free_w=tuple(free_w), store_bytes=tuple(store),
-                   ways=operand_ways(arch), prefetched=early)
+                   ways=operand_ways(arch), prefetched=early, last_step=last_step)
 
 
 def op_program(layer: OpLayer, arch: Architecture, rd: int | None = None,
@@ -251,8 +255,7 @@ def op_program(layer: OpLayer, arch: Architecture, rd: int | None = None,
     rd0, wr0 = op_bytes(layer, arch)
     rd = rd0 if rd is None else rd
     wr = wr0 if wr is None else wr
-    n = max(1, min(MAX_OP_CHUNKS, layer.N * max(layer.P, layer.H) * -(-layer.K // lanes)
-                   * -(-max(layer.Q, layer.W) // lanes)))
+    n = op_chunks(layer, arch)
     ones = [1] * n
     store = _deal(wr, ones)   # the last chunk stores at least one byte (wr >= 1)
     # a chunk that stores nothing keeps accumulating into the open output (a reduction
@@ -262,4 +265,4 @@ def op_program(layer: OpLayer, arch: Architecture, rd: int | None = None,
     ways = operand_ways(arch)
     return Program(in_bytes=_deal(rd, ones), w_bytes=(0,) * n, new_out=opens,
                    psum_bytes=(0,) * n, compute=_deal(vec, ones), free_in=(True,) * n,
-                   free_w=(False,) * n, store_bytes=store, ways=ways)
+                   free_w=(False,) * n, store_bytes=store, ways=ways, last_step=n - 1)
