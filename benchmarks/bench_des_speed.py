@@ -32,7 +32,7 @@ def main() -> int:
         t0 = time.perf_counter()
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         times.append(time.perf_counter() - t0)
-        m = re.search(r"([\d,]+) events in ([\d.]+) s, mapping included\s+\(([\d,]+) events/s\)",
+        m = re.search(r"([\d,]+) events in ([\d.]+) s,\s+mapping\s+included\s+\(([\d,]+)\s+events/s\)",
                       out)   # the summary may wrap before the parenthesis
         print(f"run: {times[-1]:.3f} s wall (whole process); des: {m.group(1)} events in "
               f"{m.group(2)} s (mapping included) = {m.group(3)} events/s")
