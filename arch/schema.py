@@ -99,7 +99,7 @@ LatencyT = Annotated[Latency, BeforeValidator(_latency),
 #: fold's into shadow registers while the current fold streams (TPU v1)
 Preload = Literal["serial", "overlapped"]
 #: network schedules (sim/planner.py): every activation through DRAM, or kept on chip
-Fusion = Literal["none", "residency"]
+Fusion = Literal["none", "residency", "depth-first"]
 PRELOADS = get_args(Preload)
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
@@ -223,7 +223,8 @@ class Architecture(_Frozen):
     compute: Compute
     memory: Annotated[list[MemoryLevel], Field(min_length=2)]
     # the network schedule by default (``--fusion`` overrides; sim/planner.py): "residency"
-    # keeps activations on chip where they fit, "none" sends every one through DRAM
+    # keeps activations on chip where they fit, "none" sends every one through DRAM,
+    # "depth-first" runs stacks of layers strip by strip where residency spills
     fusion: Fusion = "residency"
 
     @model_validator(mode="after")

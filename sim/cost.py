@@ -775,6 +775,11 @@ class CostModel:
             v = max(vec, 1)
             n = op_chunks(layer, arch)
             busy = max(busy, int(transfer_cycles(rd, arch.dram_bpc)) + v - v * (n - 1) // n)
+        if wr and not rd:   # input on chip: the stores start after the first chunk computes,
+            v = max(vec, 1)  # and the last chunk's store follows every computation
+            n = op_chunks(layer, arch)
+            busy = max(busy, v - v * (n - 1) // n + int(transfer_cycles(wr, arch.dram_bpc)),
+                       v + int(transfer_cycles(wr - wr * (n - 1) // n, arch.dram_bpc)))
         r = LayerResult(
             layer=layer.name, kind=layer.kind, macs=0, vector_ops=layer.ops,
             compute_cycles=max(vec, 1) - 1, stall_cycles=busy - max(vec, 1),

@@ -74,8 +74,10 @@ from tilesim.workloads import MacLayer, Model, layer_sources
 from .cost import op_bytes
 
 #: the schedules ``--fusion`` offers
-FUSIONS = ("none", "residency")
+FUSIONS = ("none", "residency", "depth-first")
 DRAM = "dram"
+#: where a depth-first group keeps the tensors between its layers: on chip, as rows
+FUSED = "fused"
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Plan:
     tensors: tuple               # one dict per tensor (sim.results.TENSOR_COLUMNS)
     weight_level: int = 0        # steady state: the level holding resident weights (0: none)
     resident_weights: int = 0    # steady state: bytes of weights resident across inferences
+    groups: tuple = ()           # depth-first: the fused groups (sim.depthfirst.Group)
 
 
 def activation_level(arch: Architecture) -> int:
@@ -175,13 +178,22 @@ def weight_level(arch: Architecture) -> int:
 
 
 def plan(model: Model, arch: Architecture, fusion: str = "residency",
-         working=working_set, steady_state: bool = False) -> Plan:
+         working=working_set, steady_state: bool = False, groups: tuple | None = None) -> Plan:
     """The :class:`Plan` of ``model`` on ``arch`` under schedule ``fusion`` (one of
     :data:`FUSIONS`); ``working(layer, arch, level) -> (W, U)`` the working-set rule
     (:func:`working_set`; a test may hand in its own); ``steady_state``: weights that fit
-    stay on chip across inferences (see the module docstring)."""
+    stay on chip across inferences (see the module docstring); ``groups``: under
+    ``depth-first``, the fused groups to run (None: :func:`sim.depthfirst.choose`'s)."""
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
+    if fusion != "depth-first":
+        groups = ()
+    elif groups is None:
+        from .depthfirst import choose
+        groups = choose(model, arch, plan(model, arch, "residency", working, steady_state),
+                        working)
+    fused = {j: g for g in groups for j in range(g.group.first, g.group.last + 1)}
+    inner = {t: g for g in groups for t in g.inner}
     layers = model.layers
     n = len(layers)
     srcs = layer_sources(model)
@@ -214,6 +226,8 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
                 if key not in memo:
                     memo[key] = working(l, arch, L)
                 W[j], U[j] = memo[key]
+            if j in fused:   # a depth-first group's layer reserves the group's rows and strips
+                W[j] = U[j] = fused[j].reserve
     for t in range(-1, n):
         if not readers[t]:
             reason[t] = "network output: leaves in DRAM"
@@ -222,6 +236,12 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
                          else "no on-chip level is the first holder of both inputs and outputs")
         elif t in blocked:
             reason[t] = "read as a MatMul's second operand (moves as the w operand, from DRAM)"
+        elif t in inner:
+            g = inner[t]
+            placed[t] = FUSED
+            reason[t] = (f"depth-first group {layers[g.group.first].name!r}..."
+                         f"{layers[g.group.last].name!r}: on chip as rows, strips of "
+                         f"{g.group.tile_rows} rows ({g.costs.strips} per image)")
         else:
             life = range(max(t, 0), max(readers[t]) + 1)
             b = size_of[t]
@@ -300,7 +320,7 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
                      "readers": len(readers[t]), "reason": reason[t]}
                     for t in range(-1, n))
     return Plan(fusion=fusion, level=L, layers=tuple(out), tensors=tensors,
-                weight_level=WL, resident_weights=w_occ)
+                weight_level=WL, resident_weights=w_occ, groups=groups)
 
 
 def _in_elems(layer) -> int:

@@ -93,7 +93,8 @@ class ModelResult:
     area_breakdown: dict = field(default_factory=dict)  # component -> (mm^2, source table)
     mapping_objective: str = ""    # objective of the mapping search (mapper.OBJECTIVES)
     # network-level memory (sim/planner.py): the schedule ("none": every activation to
-    # and from DRAM; "residency": tensors that fit stay on chip), and one dict per tensor
+    # and from DRAM; "residency": tensors that fit stay on chip; "depth-first": residency,
+    # and stacks of layers run strip by strip where it spills), and one dict per tensor
     # (the network input and every layer's output): tensor (producer layer; "input" for
     # the network input), bytes, placed ("dram" or the on-chip level holding it), first
     # and last (layer indices of its producer, -1 for the network input, and of its last

@@ -42,12 +42,21 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     ``steady_state``: weights that fit stay on chip across inferences."""
     cost = cost_of(mapper, arch)
     mapper = mapper or make_mapper(arch, objective, strategy, budget, cost)
-    p = network_plan(model, arch, fusion, steady_state)
+    p = network_plan(model, arch, fusion, steady_state, mapper, cost)
+    return model_result(model, arch, mapper, results(model, arch, mapper, cost, p, progress),
+                        cost, p)
+
+
+def results(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
+            progress=None) -> list:
+    """Every layer's analytic LayerResult under plan ``p``."""
     out = []
-    n = len(model.layers)
     maps, early = mappings(model, arch, mapper, cost, p, progress)
-    for layer, lp, m, tail in zip(model.layers, p.layers, maps, early):
-        if m is not None:
+    fused = group_layers(model, arch, mapper, cost, p)
+    for i, (layer, lp, m, tail) in enumerate(zip(model.layers, p.layers, maps, early)):
+        if i in fused:
+            out.append(fused[i])
+        elif m is not None:
             if tail:
                 m = replace(m, residency=replace(m.residency, tail=tail))
             out.append(cost.mac_result(m))
@@ -55,7 +64,7 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             out.append(cost.op_result(layer, lp.op_read, lp.op_write, tail))
         if lp.stage:
             out[-1] = cost.staged(out[-1], lp.stage, arch.memory[p.level].name)
-    return model_result(model, arch, mapper, out, cost, p)
+    return out
 
 
 def mappings(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
@@ -66,10 +75,13 @@ def mappings(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
     bytes it prefetches for the next (``tail``). Both fidelities use these."""
     maps, window = [], None
     n = len(model.layers)
+    inside = {j for g in p.groups for j in range(g.group.first, g.group.last + 1)}
     for i, (layer, lp) in enumerate(zip(model.layers, p.layers)):
         if progress:
             progress(i, n, layer.name)
-        if isinstance(layer, MacLayer):
+        if i in inside:   # a depth-first group's layer: timed by its strips, no prefetch
+            m, window = None, None
+        elif isinstance(layer, MacLayer):
             m = prefetch(mapper.map(layer, lp.res), window, arch, p)
             window = free_window(None, m, arch)
         else:
@@ -81,11 +93,28 @@ def mappings(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
     return maps, tails
 
 
+def group_layers(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
+                 mac=None, op=None) -> dict:
+    """The results of every depth-first group's layers (layer index -> LayerResult),
+    their strips timed by ``mac`` / ``op`` (:func:`sim.depthfirst.group_results`)."""
+    if not p.groups:
+        return {}
+    from .depthfirst import group_results
+    out = {}
+    for g in p.groups:
+        rs = group_results(model, arch, mapper, cost, p, g, mac, op)
+        out.update(zip(range(g.group.first, g.group.last + 1), rs))
+    return out
+
+
 def network_plan(model: Model, arch: Architecture, fusion: str | None = None,
-                 steady_state: bool = False) -> Plan:
+                 steady_state: bool = False, mapper=None, cost: CostModel | None = None) -> Plan:
     """The planner's :class:`sim.planner.Plan` of ``model`` under ``fusion`` (None: the
     architecture's default schedule, its YAML's ``fusion``). ArchError when
-    ``steady_state`` is asked of schedule ``none`` (nothing would stay on chip)."""
+    ``steady_state`` is asked of schedule ``none`` (nothing would stay on chip).
+    ``depth-first`` keeps the groups :func:`sim.depthfirst.choose` proposes that beat the
+    residency schedule of their layers on the mapper's objective
+    (:func:`sim.depthfirst.judge`; ``mapper`` and ``cost``: the run's)."""
     fusion = fusion or arch.fusion
     if steady_state and fusion == "none":
         from tilesim.arch import ArchError
@@ -93,7 +122,15 @@ def network_plan(model: Model, arch: Architecture, fusion: str | None = None,
                         f"schedule of {arch.name!r} is 'none' (every tensor through DRAM)",
                         fix="add --fusion residency (API: fusion='residency'), or set "
                             "'fusion: residency' in the architecture's YAML")
-    return plan(model, arch, fusion, steady_state=steady_state)
+    p = plan(model, arch, fusion, steady_state=steady_state)
+    if p.groups:
+        from .depthfirst import judge
+        cost = cost or cost_of(mapper, arch)
+        mapper = mapper or make_mapper(arch, cost=cost)
+        keep = judge(model, arch, mapper, cost, p, steady_state)
+        if keep != p.groups:
+            p = plan(model, arch, fusion, steady_state=steady_state, groups=keep)
+    return p
 
 
 def free_window(r: LayerResult | None, m: Mapping | None, arch: Architecture,

@@ -481,9 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     _search_args(r)
     r.add_argument("--fidelity", choices=api.FIDELITIES, default="analytic", help="timing "
                    "model: analytic (closed form, default) or des (SimPy discrete-event engine)")
-    r.add_argument("--fusion", choices=("none", "residency"), default=None, help="network "
-                   "schedule: none (every activation to and from DRAM, as SCALE-Sim) or "
-                   "residency (activations stay in the activation buffer where they fit); "
+    r.add_argument("--fusion", choices=("none", "residency", "depth-first"), default=None,
+                   help="network schedule: none (every activation to and from DRAM, as "
+                   "SCALE-Sim), residency (activations stay in the activation buffer where "
+                   "they fit) or depth-first (residency, and where it spills, stacks of "
+                   "layers run strip by strip so the tensors between them stay on chip: "
+                   "docs/fusion.md); "
                    "default: the architecture's (its YAML's fusion key: residency unless it "
                    "says otherwise; SCALE-Sim .cfg files: none)")
     r.add_argument("--steady-state", action="store_true", help="weights that fit in the "

@@ -195,22 +195,30 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
     mappings are searched as the analytic model's are (:func:`sim.run.make_mapper`), and
     every layer gets its energy from the cost model's access counts priced at its DES
     time (:mod:`sim.energy`)."""
-    from ..run import cost_of, make_mapper, mappings, model_result, network_plan
+    from ..run import cost_of, group_layers, make_mapper, mappings, model_result, network_plan
     cost = cost_of(mapper, arch)
-    p = network_plan(model, arch, fusion, steady_state)
     mapper = mapper or make_mapper(arch, cost=cost)
+    p = network_plan(model, arch, fusion, steady_state, mapper, cost)
     trace = Trace(limit=trace_limit, clock_hz=arch.clock) if trace_limit else None
     # the mappings and prefetches first (as the analytic run takes them), so that each
     # layer loads its successor's prefetched bytes in its own timeline
     maps, early = mappings(model, arch, mapper, cost, p)
     programs: dict = {}
     memo: dict = {}
+    # depth-first groups: each distinct strip through the engine once (no trace)
+    fused = group_layers(model, arch, mapper, cost, p,
+                         mac=lambda m: simulate_mac(m, arch, None, 0, None, memo, cost),
+                         op=lambda l, rd, wr: simulate_op(l, arch, None, 0, memo, cost, rd, wr))
     out, offset = [], 0
     n = len(model.layers)
     for i, (layer, lp) in enumerate(zip(model.layers, p.layers)):
         if progress:
             progress(i, n, layer.name)
-        if isinstance(layer, MacLayer):
+        if i in fused:
+            r = fused[i]
+            if trace is not None:
+                trace.add([("layers", layer.name, 0, r.cycles)], offset)
+        elif isinstance(layer, MacLayer):
             m = maps[i]
             if early[i]:   # the cost model's mapping of the same layer: the same key
                 m = replace(m, residency=replace(m.residency, tail=early[i]))
@@ -223,7 +231,7 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
                             early[i])
         if lp.stage:   # a MAC layer's program moved the staged input; an op: its closed form
             r = cost.staged(r, lp.stage, arch.memory[p.level].name,
-                            timed=not isinstance(layer, MacLayer))
+                            timed=not isinstance(layer, MacLayer) or i in fused)
         out.append(r)
         offset += r.cycles
     events = memo.get("events", 0)

@@ -1,0 +1,158 @@
+"""The depth-first schedule (``--fusion depth-first``, sim/depthfirst.py): groups chosen where
+residency spills, their traffic from the fused schedule, both fidelities (issue 15)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from tilesim import workloads
+from tilesim.sim import make_mapper, simulate_model
+from tilesim.sim.depthfirst import concat, score, strip_layer
+from tilesim.sim.des import simulate_model as simulate_des
+from tilesim.sim.fusion import resolve, row_macs, schedule
+from tilesim.sim.planner import DRAM, FUSED, plan
+from tilesim.sim.run import network_plan
+from tilesim.workloads.ir import NETWORK_INPUT
+
+from test_planner import rows, traffic, variant
+
+
+@pytest.fixture(scope="module")
+def small():
+    """edge_tpu_like with a 256 KiB activation buffer: ResNet-18's early tensors spill."""
+    return variant("edge_tpu_like", {"activation_buffer": "256 KiB"})
+
+
+@pytest.fixture(scope="module", params=[1, 2])
+def runs(request, small):
+    m = workloads.load("resnet18", batch=request.param)
+    mapper = make_mapper(small)
+    p = network_plan(m, small, "depth-first", mapper=mapper, cost=mapper.cost)
+    return m, mapper, p, simulate_model(m, small, mapper, fusion="depth-first"), \
+        simulate_model(m, small, mapper, fusion="residency")
+
+
+def test_groups_form_where_residency_spills(runs, small):
+    m, _, p, _, _ = runs
+    rp = plan(m, small, "residency")
+    assert p.groups, "a 256 KiB buffer must leave tensors to fuse"
+    for g in p.groups:
+        inner = [m.layers[t].name for t in g.inner]
+        assert inner
+        for t in g.inner:     # every kept-on-chip tensor is one residency spilled or held
+            assert p.tensors[t + 1]["placed"] == FUSED
+            assert "depth-first group" in p.tensors[t + 1]["reason"]
+        assert any(rp.tensors[t + 1]["placed"] == DRAM for t in g.inner)
+    assert all(t["placed"] != FUSED for t in rp.tensors)
+
+
+def test_groups_fit_the_activation_level(runs, small):
+    """At every layer of a group: resident tensors + the group's reserve <= the level."""
+    m, _, p, _, _ = runs
+    L = small.memory[p.level]
+    for g in p.groups:
+        assert g.reserve >= g.rows > 0
+        for j in range(g.group.first, g.group.last + 1):
+            assert p.layers[j].resident.get(L.name, 0) + g.reserve <= L.size
+
+
+def test_group_traffic_is_the_schedules(runs, small):
+    """Per group: DRAM input reads = the schedule's loads of tensors in DRAM (every image;
+    plus the network input when staged),
+    writes = the outputs placed in DRAM, weights read once per batch, MACs = the closed
+    form's (every row computed once, halos cached)."""
+    m, _, p, d, _ = runs
+    pb = small.precision.bytes
+    where = {t["tensor"]: t["placed"] for t in p.tensors}
+    where[NETWORK_INPUT] = where.pop("input")
+    for g in p.groups:
+        gp = resolve(m, g.group)
+        steps = schedule(gp)
+        loads = sum((hi - lo) * gp.tensors[t].row_elems
+                    * (pb["input"] if t == NETWORK_INPUT else pb["output"])
+                    for st in steps for t, (lo, hi) in st.loads if where[t] == DRAM)
+        ls = d.layers[g.group.first:g.group.last + 1]
+        staged = sum(p.layers[j].stage for j in range(g.group.first, g.group.last + 1))
+        assert sum(l.dram_read_input_bytes for l in ls) == math.ceil(loads) * m.batch + staged
+        out = sum(l.K * l.P * l.Q * m.batch * pb["output"] for l in gp.layers
+                  if l.name in gp.written and where[l.name] == DRAM)
+        assert sum(l.dram_write_bytes for l in ls) == out
+        assert sum(l.dram_read_weight_bytes for l in ls) == g.weight_bytes
+        assert sum(l.dram_read_psum_bytes for l in ls) == 0
+        assert sum(l.macs for l in ls) == g.costs.macs == g.costs.layer_macs
+        for l, r in zip(gp.layers, ls):
+            assert r.tiling.startswith("df ")
+            assert r.total_cycles >= r.compute_cycles >= 0 and r.stall_cycles >= 0
+
+
+def test_depth_first_moves_less_dram_than_residency(runs):
+    _, _, _, d, r = runs
+    assert traffic(d) < traffic(r)
+    assert d.summary()["fusion"] == "depth-first"
+
+
+def test_kept_groups_beat_residency_on_the_objective(runs, small):
+    """judge keeps a group only when its layers score better than under residency."""
+    m, mapper, p, d, r = runs
+    for g in p.groups:
+        a, b = g.group.first, g.group.last + 1
+        assert score(d.layers[a:b], "edp") < score(r.layers[a:b], "edp") * 1.05
+
+
+def test_des_agrees_with_the_cost_model_on_groups(runs, small):
+    m, mapper, p, d, _ = runs
+    des = simulate_des(m, small, mapper, fusion="depth-first").result
+    for g in p.groups:
+        for x, y in zip(d.layers[g.group.first:g.group.last + 1],
+                        des.layers[g.group.first:g.group.last + 1]):
+            assert abs(y.cycles - x.cycles) <= 0.10 * x.cycles, x.layer
+            assert (y.dram_read_bytes, y.dram_write_bytes, y.macs) == \
+                (x.dram_read_bytes, x.dram_write_bytes, x.macs)
+    tot = lambda res: sum(l.cycles for l in res.layers)   # noqa: E731
+    assert abs(tot(des) - tot(d)) <= 0.02 * tot(d)
+
+
+def test_without_spills_depth_first_is_residency():
+    """tpu_v1's 24 MiB keeps every ResNet-18 tensor: no group, the same numbers."""
+    from tilesim.arch import load
+    a = load("tpu_v1")
+    m = workloads.load("resnet18")
+    assert plan(m, a, "depth-first").groups == ()
+    d, r = simulate_model(m, a, fusion="depth-first"), simulate_model(m, a, fusion="residency")
+    assert rows(d) == rows(r)
+
+
+def test_strip_layer_and_concat():
+    l = workloads.load("resnet18").layers[0]            # conv1: 7x7/2, pad 3
+    s = strip_layer(l, (4, 9))
+    assert (s.N, s.P, s.H, s.padding) == (1, 5, (5 - 1) * 2 + 7, (0, 3))
+    assert s.macs == 5 * row_macs(l)
+    from tilesim.arch import load
+    from tilesim.sim import CostModel
+    a = load("edge_tpu_like")
+    rs = [CostModel(a).op_result(strip_layer(workloads.load("resnet18").layers[1], (0, 3)))] * 3
+    c = concat(rs, workloads.load("resnet18").layers[1], a)
+    assert c.cycles == 3 * rs[0].cycles and c.vector_ops == 3 * rs[0].vector_ops
+    assert c.dram_read_bytes == 3 * rs[0].dram_read_bytes
+    assert c.energy_pj == pytest.approx(3 * rs[0].energy_pj)
+
+
+def test_yaml_key_and_cli(tmp_path):
+    from tilesim.cli import main
+    a = variant("edge_tpu_like", {"activation_buffer": "256 KiB"}, fusion="depth-first")
+    assert a.fusion == "depth-first"
+    yml = tmp_path / "a.yaml"
+    yml.write_text(json.dumps(json.loads(a.model_dump_json(exclude_none=True))))
+    out = tmp_path / "o"
+    assert main(["run", "--arch", str(yml), "--model", "resnet18", "--out", str(out),
+                 "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["fusion"] == "depth-first"
+    with open(out / "tensors.csv") as f:
+        placed = [r["placed"] for r in csv.DictReader(f)]
+    assert FUSED in placed
+    with open(out / "layers.csv") as f:
+        assert any(r["tiling"].startswith("df ") for r in csv.DictReader(f))
