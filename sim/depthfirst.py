@@ -24,7 +24,8 @@ shared one; when it is the activation level, the weights count there too). A gro
 weights stay on chip for the whole batch: an architecture without a shared level
 holding weights gets no group (each strip would read every weight again).
 
-The placement is then made again (first fit, as residency), with each group's layers
+A group is kept only when it lowers the network's score on the mapping objective
+(:func:`judge`). The placement is then made again (first fit, as residency), with each group's layers
 reserving ``reserve`` bytes (rows + strip working set [+ weights]) instead of their own
 working sets, and the tensors between the group's layers placed ``fused``. A group's
 external inputs and its outputs read after it are placed as any tensor: resident when
@@ -319,33 +320,39 @@ def concat(rs: list, layer, arch: Architecture) -> LayerResult:
                    buffer_bytes=bb, energy_breakdown=eb, busy=busy, **kw)
 
 
-def score(rs: list, objective: str) -> float:
-    """Layers ``rs`` on the mapper's ``objective``: cycles (latency), energy (energy),
-    their product (edp) or DRAM bytes (traffic); lower is better."""
-    cyc = sum(r.cycles for r in rs)
-    pj = sum(r.energy_pj for r in rs)
-    if objective == "latency":
-        return float(cyc)
-    if objective == "energy":
-        return pj
-    if objective == "traffic":
-        return float(sum(r.dram_read_bytes + r.dram_write_bytes for r in rs))
-    return cyc * pj
+def totals(rs: list) -> tuple:
+    """(cycles, energy pJ, DRAM bytes) of layers ``rs``."""
+    return (sum(r.cycles for r in rs), sum(r.energy_pj for r in rs),
+            sum(r.dram_read_bytes + r.dram_write_bytes for r in rs))
+
+
+def score(t: tuple, objective: str) -> float:
+    """Totals ``t`` (:func:`totals`) on the mapper's ``objective``: cycles (latency),
+    energy (energy), their product (edp) or DRAM bytes (traffic); lower is better."""
+    cyc, pj, dram = t
+    return {"latency": float(cyc), "energy": pj, "traffic": float(dram)}.get(objective,
+                                                                             cyc * pj)
 
 
 def judge(model: Model, arch: Architecture, mapper, cost, p, steady_state: bool) -> tuple:
-    """The groups of depth-first plan ``p`` whose layers, run depth-first, score better
-    (:func:`score`, the mapper's objective, ``edp`` when it has none) than the same layers
-    under the residency plan (analytic results: both fidelities run the groups kept)."""
+    """The groups of depth-first plan ``p`` that improve the network's score on the
+    mapper's objective (:func:`score`; ``edp`` when it has none): starting from the
+    residency plan's analytic totals, each group in turn replaces its layers' residency
+    results by its depth-first ones, and stays when the network's score drops (a group
+    that saves energy but costs more time than the product allows goes). Analytic
+    results: both fidelities run the groups kept."""
     from .planner import plan
     from .run import results
     objective = getattr(mapper, "objective", "edp") or "edp"
     base = results(model, arch, mapper, cost, plan(model, arch, "residency",
                                                    steady_state=steady_state))
+    now = totals(base)
     keep = []
     for g in p.groups:
         a, b = g.group.first, g.group.last + 1
-        if score(group_results(model, arch, mapper, cost, p, g), objective) \
-                < score(base[a:b], objective):
+        old, new = totals(base[a:b]), totals(group_results(model, arch, mapper, cost, p, g))
+        cand = tuple(x - o + n for x, o, n in zip(now, old, new))
+        if score(cand, objective) < score(now, objective):
             keep.append(g)
+            now = cand
     return tuple(keep)
