@@ -15,7 +15,7 @@ Example (``examples/sweep_resnet18.yaml``)::
     sampling: {method: grid}           # or {method: random, points: 200, seed: 1}
     objective: edp                     # mapping search objective: edp | latency | energy | traffic
     fidelity: analytic                 # analytic | des
-    fusion: residency                  # optional: none | residency for every design point
+    fusion: residency                  # optional: none | residency | depth-first for every design point
     search: {strategy: heuristic, candidates: 2000}
 
 Parse, then validate, then build (STYLE): every key path and every value is checked
