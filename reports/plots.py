@@ -547,10 +547,10 @@ def byte_unit(most: float) -> tuple[str, float]:
 
 
 def on_chip(tensors):
-    """Boolean mask of the rows of a tensor table placed on an on-chip level (not ``dram``,
-    not empty)."""
+    """Boolean mask of the rows of a tensor table placed whole on an on-chip level (not
+    ``dram``, not ``fused`` -- held as rows inside a depth-first group -- not empty)."""
     placed = tensors["placed"].astype(str)
-    return tensors["placed"].notna() & ~placed.isin(["dram", ""])
+    return tensors["placed"].notna() & ~placed.isin(["dram", "fused", ""])
 
 
 def occupancy(tensors, n: int) -> dict:

@@ -480,6 +480,16 @@ def memory_section(run: RunData, suffix: str = "") -> Section | None:
     fusion = str(s.get("fusion", "?"))
     placed = T["placed"].astype(str)
     on = T[plots.on_chip(T)]
+    fused = T[placed == "fused"]
+    one = len(fused) == 1
+    rows_note = (f" {len(fused)} more ({fmt(float(fused['bytes'].sum()), 'B')}) never "
+                 f"{'leaves' if one else 'leave'} the chip but {'is' if one else 'are'} held "
+                 "only as rows, strip by strip, inside depth-first groups (placed fused; "
+                 "each group reserves its rows at the activation level: docs/fusion.md)."
+                 if len(fused) else "")
+    if not len(on) and len(fused):
+        return Section("Memory" + suffix, [("text", f"Fusion {fusion}: no activation tensor "
+                                                    "stays on chip whole." + rows_note)])
     if not len(on):
         why = "fusion none" if fusion == "none" else (
             f"fusion {fusion}: no activation tensor stays on chip; tensors.csv gives each "
@@ -501,7 +511,7 @@ def memory_section(run: RunData, suffix: str = "") -> Section | None:
         + " (activation bytes read from and written to on-chip residency instead of DRAM: "
         "onchip_read_bytes + onchip_write_bytes, summed over the layers)"
         + (f"; the run's DRAM traffic: {fmt(traffic, 'B')}." if traffic is not None
-           else "."))),
+           else ".") + rows_note)),
         ("svg", plots.memory_occupancy(names, T, run.capacities, MAX_LAYERS))])
     if len(names) > MAX_LAYERS:
         sec.items.append(("text", "The occupancy plot shows the layers in bins of consecutive "

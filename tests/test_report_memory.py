@@ -138,6 +138,21 @@ def test_memory_section_when_tensors_are_on_chip():
     assert "## Memory" in md and "<svg" not in md
 
 
+def test_fused_tensors_are_rows_not_a_level():
+    """Depth-first groups' tensors (placed fused) are not drawn as a level (no capacity, no
+    whole tensor held): the section says how many and their bytes."""
+    t = synthetic_tensors()
+    t.loc[t["tensor"] == "c", "placed"] = "fused"
+    sec = memory_section(synthetic_run(t, fusion="depth-first"))
+    levels = [p for k, p in sec.items if k == "table"][0]
+    assert [r[0] for r in levels["rows"]] == ["ubuf"]
+    assert "3 of 6 activation tensors" in sec.items[0][1]
+    assert f"1 more ({fmt(120, 'B')}) never leaves the chip" in sec.items[0][1]
+    t["placed"] = ["dram", "dram", "dram", "fused", "dram", "dram"]
+    sec = memory_section(synthetic_run(t, fusion="depth-first"))
+    assert len(sec.items) == 1 and "no activation tensor stays on chip whole" in sec.items[0][1]
+
+
 def test_memory_section_is_one_sentence_when_every_activation_is_in_dram():
     """No tensor on chip: no plot, one sentence; no tensors table at all: no section."""
     t = synthetic_tensors().assign(placed="dram")
