@@ -160,6 +160,10 @@ def choose(model: Model, arch: Architecture, rp, working) -> tuple:
         if not any(spilled[k] for k in inner):
             return False
         gw = _weight_bytes(gp.layers, arch)
+        # steady state: the group's weights already resident across inferences are in
+        # rp.resident_weights; the others join them for the group's time
+        extra = rp.resident_weights + _weight_bytes(
+            [l for k, l in enumerate(gp.layers, i) if not rp.layers[k].res.weight], arch)
         base = outside(i, j)
         t = layers[j].P
         while True:
@@ -174,8 +178,8 @@ def choose(model: Model, arch: Architecture, rp, working) -> tuple:
                       if isinstance(l, MacLayer) and _strip_rows(steps, k)]
             w_act = max((ws(s, L) for s in strips), default=0)
             w_wt = max((ws(s, WL) for s in strips), default=0) if WL != L else 0
-            reserve = c.peak_onchip_bytes + w_act + (gw if WL == L else 0)
-            if base + reserve <= size and (WL == L or gw + w_wt <= wsize):
+            reserve = c.peak_onchip_bytes + w_act + (extra if WL == L else 0)
+            if base + reserve <= size and (WL == L or extra + w_wt <= wsize):
                 wc = fused_costs(model, g, act_bytes=ab,
                                  weight_bytes=arch.precision.bytes["weight"])
                 return Group(g, wc, reserve, gw, c.peak_onchip_bytes, inner)
@@ -221,6 +225,10 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
     where = {t["tensor"]: t["placed"] for t in p.tensors}
     where[""] = where.pop("input")
     first = g.group.first
+    # bytes of weights the weight level holds during the group: every weight resident
+    # across inferences (steady state) and the group's others
+    held = p.resident_weights + _weight_bytes(
+        [l for k, l in enumerate(gp.layers, first) if not p.layers[k].res.weight], arch)
     units: dict = {}
     memo: dict = {}
     loaded = set()
@@ -246,14 +254,14 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
                 if isinstance(layer, MacLayer):
                     occ = lp.resident.get(lname, 0)
                     avail = (arch.memory[L].size - occ - g.rows
-                             - (g.weight_bytes if WL == L else 0))
+                             - (held - p.resident_weights if WL == L else 0))
                     w, u = _ws(sl, arch, L)
                     room = _room(max(avail, 0), w, u, arch.memory[L].size)
                     own = int(layer.weight_elems * operand_bytes(layer, arch)["weight"])
                     res = Residency(input=True, output=not out_dram, reserved=room, level=L,
                                     weight=not cold, w_level=WL,
-                                    w_reserved=(g.weight_bytes - (own if cold else 0)
-                                                + p.resident_weights) if WL != L else 0)
+                                    w_reserved=(held - (own if cold else 0))
+                                    if WL != L else 0)
                     r = mac(mapper.map(sl, res))
                 else:
                     wr = int(sl.out_elems * pb["output"]) if out_dram else 0

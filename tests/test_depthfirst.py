@@ -200,3 +200,23 @@ def test_executor_runs_the_chosen_groups_within_the_plan(runs, small):
         with pytest.raises(OnChipLimitError):
             run_fused(m, g.group, x, wts, onchip_limit=g.costs.peak_onchip_bytes - 1,
                       act_bytes=ab, weight_bytes=wb)
+
+
+def test_steady_state_weights_are_not_read_again_in_a_group(small):
+    """With --steady-state, a group layer whose weights stay on chip across inferences
+    reads none from DRAM; the group's others are read once."""
+    from tilesim.mapper.tiling import operand_bytes
+    m = workloads.load("mobilenet_v2")
+    mapper = make_mapper(small)
+    p = network_plan(m, small, "depth-first", True, mapper, mapper.cost)
+    d = simulate_model(m, small, mapper, fusion="depth-first", steady_state=True)
+    assert p.groups and p.resident_weights
+    seen = set()
+    for g in p.groups:
+        for k in range(g.group.first, g.group.last + 1):
+            l, r = m.layers[k], d.layers[k]
+            if hasattr(l, "weight_elems"):
+                w = int(l.weight_elems * operand_bytes(l, small)["weight"])
+                seen.add(p.layers[k].res.weight)
+                assert r.dram_read_weight_bytes == (0 if p.layers[k].res.weight else w)
+    assert True in seen
