@@ -184,7 +184,7 @@ def test_executor_runs_the_chosen_groups_within_the_plan(runs, small):
     from tilesim.sim.fusion import OnChipLimitError
     from tilesim.sim.kernels.fused import reference_outputs, run_fused
     from test_fusion import data
-    m, _, p, _, _ = runs
+    m, _, p, d, _ = runs
     pb = small.precision.bytes
     ab, wb = max(pb["input"], pb["output"]), pb["weight"]
     for g in p.groups[:2]:
@@ -200,6 +200,20 @@ def test_executor_runs_the_chosen_groups_within_the_plan(runs, small):
         with pytest.raises(OnChipLimitError):
             run_fused(m, g.group, x, wts, onchip_limit=g.costs.peak_onchip_bytes - 1,
                       act_bytes=ab, weight_bytes=wb)
+        # with the plan's residency: the executor reads from DRAM just the rows of the
+        # tensors the plan spills, and writes just the outputs it sends to DRAM -- the
+        # simulator's group traffic (int8: one byte per element either precision)
+        where = {t["tensor"]: t["placed"] for t in p.tensors}
+        where[NETWORK_INPUT] = where.pop("input")
+        res = frozenset(t for t in (*gp.external, *gp.written) if where[t] != DRAM)
+        run = run_fused(m, g.group, x, wts, onchip_limit=g.costs.peak_onchip_bytes,
+                        act_bytes=ab, weight_bytes=wb, resident=res)
+        ls = d.layers[g.group.first:g.group.last + 1]
+        staged = sum(p.layers[j].stage for j in range(g.group.first, g.group.last + 1))
+        assert run.counts.act_read_bytes == sum(l.dram_read_input_bytes for l in ls) - staged
+        assert run.counts.write_bytes == sum(l.dram_write_bytes for l in ls)
+        assert run.counts.weight_read_bytes == sum(l.dram_read_weight_bytes for l in ls)
+        assert run.counts.peak_onchip_bytes - g.weight_bytes <= g.rows
 
 
 def test_steady_state_weights_are_not_read_again_in_a_group(small):

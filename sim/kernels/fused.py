@@ -58,8 +58,8 @@ class _Chip:
     def __init__(self):
         self.blocks: dict = {}
 
-    def elems(self) -> int:
-        return sum(b.size for _, b in self.blocks.values())
+    def elems(self, skip=()) -> int:
+        return sum(b.size for t, (_, b) in self.blocks.items() if t not in skip)
 
     def put(self, name: str, lo: int, rows: np.ndarray) -> None:
         if name not in self.blocks:
@@ -171,11 +171,14 @@ def _check_inputs(plan, inputs, weights):
 
 
 def run_fused(model, group: FusedGroup, inputs: dict, weights: dict, onchip_limit=None,
-              act_bytes=1, weight_bytes=1) -> FusedRun:
+              act_bytes=1, weight_bytes=1, resident=frozenset()) -> FusedRun:
     """Run ``group`` of ``model`` depth-first on ``inputs`` (external tensor name -> (N, C,
     H, W) integer array; ``""`` is the network input) and ``weights`` (layer name -> (K,
     C/groups, R, S) integer array); raise :class:`OnChipLimitError` if the chip ever holds
-    more than ``onchip_limit`` bytes (module docstring)."""
+    more than ``onchip_limit`` bytes (module docstring). ``resident``: names of external
+    inputs and written outputs a network plan holds whole on chip (``--fusion
+    depth-first``): their rows are taken from / put into that copy, so they are neither
+    DRAM reads or writes nor rows the group holds (the plan counts their bytes apart)."""
     plan = resolve(model, group)
     steps = schedule(plan)
     _check_inputs(plan, inputs, weights)
@@ -192,7 +195,7 @@ def run_fused(model, group: FusedGroup, inputs: dict, weights: dict, onchip_limi
             l = plan.layers[st.layer]
             for t, (lo, hi) in st.loads:
                 rows = np.array(dram[t][n, :, lo:hi])
-                reads += rows.size
+                reads += 0 if t in resident else rows.size
                 chip.put(t, lo, rows)
             if st.compute is not None:
                 a, b = st.compute
@@ -200,7 +203,7 @@ def run_fused(model, group: FusedGroup, inputs: dict, weights: dict, onchip_limi
                 y, m = _compute(l, gets, wts.get(l.name), a, b)
                 macs += m
                 chip.put(l.name, a, y)
-            held = nbytes(chip.elems() * act_bytes + welems * weight_bytes, 1)
+            held = nbytes(chip.elems(skip=resident) * act_bytes + welems * weight_bytes, 1)
             peak = max(peak, held)
             if onchip_limit is not None and held > onchip_limit:
                 raise OnChipLimitError(f"run_fused: {held} B on chip at strip {st.strip}, layer "
@@ -211,7 +214,7 @@ def run_fused(model, group: FusedGroup, inputs: dict, weights: dict, onchip_limi
                     raise FusionError(f"executor: rows {a}..{b - 1} of {l.name!r} written twice")
                 outs[l.name][n, :, a:b] = chip.rows(l.name, a, b)
                 done[l.name][n, :, a:b] = True
-                writes += (b - a) * l.K * l.Q
+                writes += 0 if l.name in resident else (b - a) * l.K * l.Q
             chip.keep(dict(st.keep))
     for t, d in done.items():
         if not d.all():
