@@ -131,8 +131,9 @@ def choose(model: Model, arch: Architecture, rp, working) -> tuple:
     ab = _act_bytes(arch)
     tens = {j: rp.tensors[j + 1] for j in range(n)}      # tensor of layer j's output
     net_in = rp.tensors[0]
-    spilled = [t["placed"] == DRAM and t["readers"] > 0 and "MatMul" not in t["reason"]
-               for t in (tens[j] for j in range(n))]
+    # (a tensor a MatMul reads as its second operand is spilled too, but its reader cannot
+    # join a group, so it is written by any group that makes it, never inner)
+    spilled = [tens[j]["placed"] == DRAM and tens[j]["readers"] > 0 for j in range(n)]
     ok = [fusable(l) for l in layers]
     memo: dict = {}
 
@@ -214,7 +215,7 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
     """The LayerResults of group ``g``'s layers (module docstring). ``mac(m)`` and
     ``op(layer, rd, wr)`` time one strip (default: the cost model's; the DES passes its
     own)."""
-    from .planner import DRAM, _room
+    from .planner import DRAM, _room, working_set
     mac = mac or cost.mac_result
     op = op or (lambda layer, rd, wr: cost.op_result(layer, rd, wr))
     gp = resolve(model, g.group)
@@ -231,6 +232,7 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
         [l for k, l in enumerate(gp.layers, first) if not p.layers[k].res.weight], arch)
     units: dict = {}
     memo: dict = {}
+    wmemo: dict = {}
     loaded = set()
     for _image in range(gp.batch):
         for st in steps:
@@ -255,7 +257,9 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
                     occ = lp.resident.get(lname, 0)
                     avail = (arch.memory[L].size - occ - g.rows
                              - (held - p.resident_weights if WL == L else 0))
-                    w, u = _ws(sl, arch, L)
+                    if sl.nest not in wmemo:
+                        wmemo[sl.nest] = working_set(sl, arch, L)
+                    w, u = wmemo[sl.nest]
                     room = _room(max(avail, 0), w, u, arch.memory[L].size)
                     own = int(layer.weight_elems * operand_bytes(layer, arch)["weight"])
                     res = Residency(input=True, output=not out_dram, reserved=room, level=L,
@@ -276,17 +280,6 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
 def _wl(arch):
     from .planner import weight_level
     return weight_level(arch)
-
-
-_WS: dict = {}
-
-
-def _ws(layer, arch, lvl):
-    from .planner import working_set
-    key = (layer.nest, id(arch), lvl)
-    if key not in _WS:
-        _WS[key] = working_set(layer, arch, lvl)
-    return _WS[key]
 
 
 _SUM = ("macs", "vector_ops", "memory_cycles", "dram_read_bytes", "dram_write_bytes",
