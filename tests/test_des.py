@@ -15,7 +15,7 @@ from tilesim.sim import simulate_model
 from tilesim.sim.des import mac_program, simulate_mac as des_mac, simulate_model as des_model
 from tilesim.cli import main
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import layer_result, make_arch, seed_mapping
+from conftest import layer_result, make_arch, preset_analytic, preset_mapper, seed_mapping
 
 CAUSES = ("input", "weight", "psum", "writeback", "contention", "other")
 
@@ -397,13 +397,11 @@ def test_analytic_within_ten_percent_of_des(preset, model, objective):
     had its first-visit term: +33.6 %, edge_tpu_like resnet18 layer4.0.downsample.0.
     benchmarks/bench_des_agreement.py prints the distribution and the worst layers.
     Without the analytic head term the search picks a 4-tile resnet50 conv1 on tpu_v1
-    that the DES times 12 % slower."""
-    from tilesim.sim import make_mapper
-    a = arch.load(preset)
-    m = workloads.load(model)
-    mapper = make_mapper(a, objective)
-    ana = simulate_model(m, a, mapper)
-    des = des_model(m, a, mapper).result
+    that the DES times 12 % slower. The analytic runs and their mappings are the
+    session's (conftest.preset_analytic, shared with test_presets): the same search."""
+    mapper = preset_mapper(preset, objective)
+    m, ana = preset_analytic(preset, model, objective)
+    des = des_model(m, mapper.arch, mapper).result
     for x, y in zip(ana.layers, des.layers, strict=True):
         assert abs(y.cycles - x.cycles) <= 0.10 * x.cycles, (x.layer, x.cycles, y.cycles)
 
