@@ -375,12 +375,23 @@ def test_depthwise_dataflow_network_unlimited_equal_finite_within_ten_percent(ob
 
 
 AGREEMENT_MODELS = workloads.zoo_names()
+# the rotation gives tpu_v1 mobilenet_v2 under edp: 12.5 million DES events, a minute of
+# the suite. tpu_v1's depthwise network under edp is mobilenet_v3_small instead (2.5
+# million events; its worst layer 6.8 % apart when measured, nearer the bound);
+# tpu_v1 x mobilenet_v2 stays below under traffic, and under edp in
+# benchmarks/bench_des_agreement.py (every preset x every zoo model)
+AGREEMENT_SWAP = {("tpu_v1", "mobilenet_v2"): "mobilenet_v3_small"}
+
+
+def _agreement_pair(i, p, j):
+    m = AGREEMENT_MODELS[(i + j) % len(AGREEMENT_MODELS)]
+    return p, AGREEMENT_SWAP.get((p, m), m), "edp"
 
 
 @pytest.mark.slow  # whole-network DES agreement: two models per preset here (a minute or
 # two); benchmarks/bench_des_agreement.py runs every preset x every zoo model
 @pytest.mark.parametrize("preset, model, objective", [
-    *((p, AGREEMENT_MODELS[(i + j) % len(AGREEMENT_MODELS)], "edp")
+    *(_agreement_pair(i, p, j)
       for i, p in enumerate(arch.presets()) for j in (0, len(AGREEMENT_MODELS) // 2)),
     *((p, m, "traffic") for p in ("tpu_v1", "nvdla_small") for m in ("resnet50", "mobilenet_v2")),
 ])
