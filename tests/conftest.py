@@ -54,3 +54,35 @@ def layer_result(m, arch):
     """The cost model's LayerResult (timing, traffic, energy) of Mapping ``m`` on ``arch``."""
     from tilesim.sim import CostModel
     return CostModel(arch).mac_result(m)
+
+
+# ---- shared searches (a test session maps each preset's layers once) ------------------------
+_MAPPERS: dict = {}
+_ANALYTIC: dict = {}
+
+
+def preset_mapper(preset: str, objective: str = "edp"):
+    """One Mapper of the preset as shipped per (preset, objective) for the whole session,
+    as ``tilesim.simulate`` / ``tilesim run`` build it (``make_mapper``, heuristic search,
+    default budget). Its cache is keyed by layer shape, residency, objective and
+    architecture hash, so a layer shape searched by one test is not searched again by the
+    next: the mappings are the ones a fresh mapper finds (the search is deterministic)."""
+    key = (preset, objective)
+    if key not in _MAPPERS:
+        from tilesim.sim import make_mapper
+        _MAPPERS[key] = make_mapper(arch.load(preset), objective)
+    return _MAPPERS[key]
+
+
+def preset_analytic(preset: str, model: str, objective: str = "edp"):
+    """(Model, ModelResult) of zoo ``model`` on ``preset`` as shipped, analytic, its schedule
+    the preset's default (``tilesim.simulate(preset, model, objective=objective)``),
+    computed once per session. Callers must not mutate it."""
+    key = (preset, model, objective)
+    if key not in _ANALYTIC:
+        from tilesim import workloads
+        from tilesim.sim import simulate_model
+        mapper = preset_mapper(preset, objective)
+        m = workloads.load(model)
+        _ANALYTIC[key] = (m, simulate_model(m, mapper.arch, mapper))
+    return _ANALYTIC[key]

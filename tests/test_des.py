@@ -15,7 +15,7 @@ from tilesim.sim import simulate_model
 from tilesim.sim.des import mac_program, simulate_mac as des_mac, simulate_model as des_model
 from tilesim.cli import main
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import layer_result, make_arch, seed_mapping
+from conftest import layer_result, make_arch, preset_analytic, preset_mapper, seed_mapping
 
 CAUSES = ("input", "weight", "psum", "writeback", "contention", "other")
 
@@ -361,12 +361,17 @@ def test_program_replays_tiles_in_order():
 def test_depthwise_dataflow_network_unlimited_equal_finite_within_ten_percent(objective):
     """edge_tpu_like offers [ws, dw]: MobileNetV2's depthwise layers go on dw under edp
     (ws under traffic, a tie the lower index wins). Unlimited bandwidth: every layer's DES
-    cycles equal the analytic model's; as shipped: within 10 %."""
+    cycles equal the analytic model's; as shipped: within 10 % (the analytic run as
+    shipped is the session's, conftest.preset_analytic)."""
     from tilesim.sim import make_mapper
+    a = unlimited("edge_tpu_like")
+    mapper = make_mapper(a, objective)
     m = workloads.load("mobilenet_v2")
-    for a, tol in ((unlimited("edge_tpu_like"), 0), (arch.load("edge_tpu_like"), 0.10)):
-        mapper = make_mapper(a, objective)
-        ana = simulate_model(m, a, mapper)
+    shipped = preset_mapper("edge_tpu_like", objective)
+    for a, tol, mapper, ana in (
+            (a, 0, mapper, simulate_model(m, a, mapper)),
+            (shipped.arch, 0.10, shipped, preset_analytic("edge_tpu_like", "mobilenet_v2",
+                                                          objective)[1])):
         des = des_model(m, a, mapper).result
         dws = {x.dataflow for x in ana.layers if x.kind == "depthwise"}
         assert dws == ({"dw"} if objective == "edp" else {"ws"})
@@ -375,12 +380,23 @@ def test_depthwise_dataflow_network_unlimited_equal_finite_within_ten_percent(ob
 
 
 AGREEMENT_MODELS = workloads.zoo_names()
+# the rotation gives tpu_v1 mobilenet_v2 under edp: 12.5 million DES events, a minute of
+# the suite. tpu_v1's depthwise network under edp is mobilenet_v3_small instead (2.5
+# million events; its worst layer 6.8 % apart when measured, nearer the bound);
+# tpu_v1 x mobilenet_v2 stays below under traffic, and under edp in
+# benchmarks/bench_des_agreement.py (every preset x every zoo model)
+AGREEMENT_SWAP = {("tpu_v1", "mobilenet_v2"): "mobilenet_v3_small"}
+
+
+def _agreement_pair(i, p, j):
+    m = AGREEMENT_MODELS[(i + j) % len(AGREEMENT_MODELS)]
+    return p, AGREEMENT_SWAP.get((p, m), m), "edp"
 
 
 @pytest.mark.slow  # whole-network DES agreement: two models per preset here (a minute or
 # two); benchmarks/bench_des_agreement.py runs every preset x every zoo model
 @pytest.mark.parametrize("preset, model, objective", [
-    *((p, AGREEMENT_MODELS[(i + j) % len(AGREEMENT_MODELS)], "edp")
+    *(_agreement_pair(i, p, j)
       for i, p in enumerate(arch.presets()) for j in (0, len(AGREEMENT_MODELS) // 2)),
     *((p, m, "traffic") for p in ("tpu_v1", "nvdla_small") for m in ("resnet50", "mobilenet_v2")),
 ])
@@ -397,13 +413,11 @@ def test_analytic_within_ten_percent_of_des(preset, model, objective):
     had its first-visit term: +33.6 %, edge_tpu_like resnet18 layer4.0.downsample.0.
     benchmarks/bench_des_agreement.py prints the distribution and the worst layers.
     Without the analytic head term the search picks a 4-tile resnet50 conv1 on tpu_v1
-    that the DES times 12 % slower."""
-    from tilesim.sim import make_mapper
-    a = arch.load(preset)
-    m = workloads.load(model)
-    mapper = make_mapper(a, objective)
-    ana = simulate_model(m, a, mapper)
-    des = des_model(m, a, mapper).result
+    that the DES times 12 % slower. The analytic runs and their mappings are the
+    session's (conftest.preset_analytic, shared with test_presets): the same search."""
+    mapper = preset_mapper(preset, objective)
+    m, ana = preset_analytic(preset, model, objective)
+    des = des_model(m, mapper.arch, mapper).result
     for x, y in zip(ana.layers, des.layers, strict=True):
         assert abs(y.cycles - x.cycles) <= 0.10 * x.cycles, (x.layer, x.cycles, y.cycles)
 

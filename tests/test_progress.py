@@ -204,12 +204,13 @@ def test_trace_file_is_compact(tmp_path):
 
 
 @pytest.mark.slow
-def test_resnet50_trace_fits_the_default_limit(tmp_path):
-    """ResNet-50 at batch 1 on tpu_v1: the default trace keeps every event (none dropped)."""
+def test_resnet50_trace_fits_the_default_limit(tmp_path_factory):
+    """ResNet-50 at batch 1 on tpu_v1: the default trace keeps every event (none dropped).
+    The run is the report checks' (report_cases: `tilesim run --arch tpu_v1 --model
+    resnet50 --fidelity des --trace ...`, built once per session)."""
+    from report_cases import case
     from tilesim.sim.des import DEFAULT_LIMIT
-    t = tmp_path / "r50.json"
-    assert main(["run", "--arch", "tpu_v1", "--model", "resnet50", "--fidelity", "des",
-                 "--trace", str(t), "--quiet"]) == 0
+    t = case(tmp_path_factory, "resnet50_des")["dirs"][0] / "trace.json"
     other = json.loads(t.read_text())["otherData"]
     assert other["dropped_events"] == 0 and not other["truncated"]
     assert other["limit"] == DEFAULT_LIMIT and other["events"] < 0.7 * DEFAULT_LIMIT
