@@ -62,6 +62,7 @@ from tilesim.workloads.ir import NETWORK_INPUT
 
 from .fusion import (FusedCosts, FusedGroup, FusionError, _check_layer, fused_costs, resolve,
                      schedule)
+from .planner import DRAM, _room, weight_level, working_set
 from .results import LayerResult
 
 #: most layers in one depth-first group
@@ -121,7 +122,6 @@ def _strip_rows(steps, k) -> int:
 def choose(model: Model, arch: Architecture, rp, working) -> tuple:
     """The depth-first groups of ``model`` from its residency plan ``rp`` (module
     docstring); ``working`` the planner's working-set rule."""
-    from .planner import DRAM, weight_level
     L, WL = rp.level, weight_level(arch)
     if not L or not WL:
         return ()
@@ -215,12 +215,11 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
     """The LayerResults of group ``g``'s layers (module docstring). ``mac(m)`` and
     ``op(layer, rd, wr)`` time one strip (default: the cost model's; the DES passes its
     own)."""
-    from .planner import DRAM, _room, working_set
     mac = mac or cost.mac_result
     op = op or (lambda layer, rd, wr: cost.op_result(layer, rd, wr))
     gp = resolve(model, g.group)
     steps = schedule(gp)
-    L, WL = p.level, p.weight_level or _wl(arch)
+    L, WL = p.level, p.weight_level or weight_level(arch)
     lname = arch.memory[L].name
     pb = arch.precision.bytes
     where = {t["tensor"]: t["placed"] for t in p.tensors}
@@ -277,11 +276,6 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
     return [concat(units[k], layer, arch) for k, layer in enumerate(gp.layers)]
 
 
-def _wl(arch):
-    from .planner import weight_level
-    return weight_level(arch)
-
-
 _SUM = ("macs", "vector_ops", "memory_cycles", "dram_read_bytes", "dram_write_bytes",
         "dram_read_input_bytes", "dram_read_weight_bytes", "dram_read_psum_bytes", "folds",
         "row_folds", "col_folds", "energy_pj")
@@ -335,18 +329,15 @@ def score(t: tuple, objective: str) -> float:
                                                                              cyc * pj)
 
 
-def judge(model: Model, arch: Architecture, mapper, cost, p, steady_state: bool) -> tuple:
+def judge(model: Model, arch: Architecture, mapper, cost, p, base: list) -> tuple:
     """The groups of depth-first plan ``p`` that improve the network's score on the
     mapper's objective (:func:`score`; ``edp`` when it has none): starting from the
     residency plan's analytic totals, each group in turn replaces its layers' residency
     results by its depth-first ones, and stays when the network's score drops (a group
     that saves energy but costs more time than the product allows goes). Analytic
-    results: both fidelities run the groups kept."""
-    from .planner import plan
-    from .run import results
+    results (``base``: the residency plan's LayerResults); both fidelities run the
+    groups kept."""
     objective = getattr(mapper, "objective", "edp") or "edp"
-    base = results(model, arch, mapper, cost, plan(model, arch, "residency",
-                                                   steady_state=steady_state))
     now = totals(base)
     keep = []
     for g in p.groups:

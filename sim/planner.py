@@ -183,15 +183,12 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
     :data:`FUSIONS`); ``working(layer, arch, level) -> (W, U)`` the working-set rule
     (:func:`working_set`; a test may hand in its own); ``steady_state``: weights that fit
     stay on chip across inferences (see the module docstring); ``groups``: under
-    ``depth-first``, the fused groups to run (None: :func:`sim.depthfirst.choose`'s)."""
+    ``depth-first``, the fused groups to run (:func:`sim.depthfirst.choose` proposes
+    them, :func:`sim.run.network_plan` keeps those that pay; None: none)."""
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
-    if fusion != "depth-first":
+    if fusion != "depth-first" or groups is None:
         groups = ()
-    elif groups is None:
-        from .depthfirst import choose
-        groups = choose(model, arch, plan(model, arch, "residency", working, steady_state),
-                        working)
     fused = {j: g for g in groups for j in range(g.group.first, g.group.last + 1)}
     inner = {t: g for g in groups for t in g.inner}
     layers = model.layers

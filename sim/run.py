@@ -10,7 +10,7 @@ from tilesim.workloads import MacLayer, Model
 
 from .cost import CostModel, mapping_compute_cycles, op_chunks, transfer_cycles
 from .energy import energy_sources
-from .planner import LayerPlan, Plan, plan
+from .planner import LayerPlan, Plan, plan, working_set
 from .results import LayerResult, ModelResult
 
 
@@ -122,12 +122,16 @@ def network_plan(model: Model, arch: Architecture, fusion: str | None = None,
                         f"schedule of {arch.name!r} is 'none' (every tensor through DRAM)",
                         fix="add --fusion residency (API: fusion='residency'), or set "
                             "'fusion: residency' in the architecture's YAML")
-    p = plan(model, arch, fusion, steady_state=steady_state)
+    if fusion != "depth-first":
+        return plan(model, arch, fusion, steady_state=steady_state)
+    from .depthfirst import choose, judge
+    rp = plan(model, arch, "residency", steady_state=steady_state)
+    groups = choose(model, arch, rp, working_set)
+    p = plan(model, arch, fusion, steady_state=steady_state, groups=groups)
     if p.groups:
-        from .depthfirst import judge
         cost = cost or cost_of(mapper, arch)
         mapper = mapper or make_mapper(arch, cost=cost)
-        keep = judge(model, arch, mapper, cost, p, steady_state)
+        keep = judge(model, arch, mapper, cost, p, results(model, arch, mapper, cost, rp))
         if keep != p.groups:
             p = plan(model, arch, fusion, steady_state=steady_state, groups=keep)
     return p

@@ -10,10 +10,10 @@ import pytest
 
 from tilesim import workloads
 from tilesim.sim import make_mapper, simulate_model
-from tilesim.sim.depthfirst import concat, score, strip_layer, totals
+from tilesim.sim.depthfirst import choose, concat, score, strip_layer, totals
 from tilesim.sim.des import simulate_model as simulate_des
 from tilesim.sim.fusion import resolve, row_macs, schedule
-from tilesim.sim.planner import DRAM, FUSED, plan
+from tilesim.sim.planner import DRAM, FUSED, plan, working_set
 from tilesim.sim.run import network_plan
 from tilesim.workloads.ir import NETWORK_INPUT
 
@@ -110,7 +110,7 @@ def test_a_group_that_costs_the_network_is_dropped(small):
     saves edp at 512 KiB but costs cycles)."""
     m = workloads.load("resnet18")
     mapper = make_mapper(small, objective="latency")
-    proposed = plan(m, small, "depth-first").groups
+    proposed = choose(m, small, plan(m, small, "residency"), working_set)
     kept = network_plan(m, small, "depth-first", mapper=mapper, cost=mapper.cost).groups
     assert proposed and len(kept) < len(proposed)
     d = simulate_model(m, small, mapper, fusion="depth-first")
@@ -136,7 +136,7 @@ def test_without_spills_depth_first_is_residency():
     from tilesim.arch import load
     a = load("tpu_v1")
     m = workloads.load("resnet18")
-    assert plan(m, a, "depth-first").groups == ()
+    assert choose(m, a, plan(m, a, "residency"), working_set) == ()
     d, r = simulate_model(m, a, fusion="depth-first"), simulate_model(m, a, fusion="residency")
     assert rows(d) == rows(r)
 

@@ -66,7 +66,7 @@ def test_fusion_set_and_varied_is_refused():
 
 
 def test_an_unknown_schedule_is_refused():
-    with pytest.raises(SweepError, match=r"fusion.*'none' or 'residency'"):
-        plan(spec(vary={}, fusion="depth-first"))
+    with pytest.raises(SweepError, match=r"fusion.*'none', 'residency' or 'depth-first'"):
+        plan(spec(vary={}, fusion="stack"))
     with pytest.raises(SweepError, match=r"vary\.fusion\[0\].*not valid"):
         plan(spec(vary={"fusion": ["stack"]}))
