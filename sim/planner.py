@@ -14,6 +14,10 @@ is part of every size). Per schedule (``fusion``):
     edge_tpu_like's activation buffer) -- when it fits there for its whole life, and its
     readers take it from there; the rest spill to DRAM. An architecture without such a
     level keeps every tensor in DRAM.
+``depth-first``
+    residency, and the fused groups :func:`sim.run.network_plan` hands in
+    (:mod:`sim.depthfirst`): their layers reserve the group's rows and strip working set
+    instead of their own working sets, and the tensors between them are placed ``fused``.
 
 **The capacity rule.** Each MAC layer ``j`` reserves its smallest legal working set
 ``W_j`` of the activation level: the least room its tiles need there among the coarse
