@@ -223,7 +223,7 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
     lname = arch.memory[L].name
     pb = arch.precision.bytes
     where = {t["tensor"]: t["placed"] for t in p.tensors}
-    where[""] = where.pop("input")
+    where[NETWORK_INPUT] = where.pop("input")
     first = g.group.first
     # bytes of weights the weight level holds during the group: every weight resident
     # across inferences (steady state) and the group's others
@@ -243,7 +243,8 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
                                  for t, (lo, hi) in st.loads if where[t] == DRAM))
             if st.compute is None:
                 if load:
-                    raise FusionError(f"group step of {layer.name!r} loads rows but computes none")
+                    raise FusionError(f"internal: a step of {layer.name!r} loads rows but "
+                                      "computes none (the schedule caches what it loads)")
                 continue
             rows = st.compute[1] - st.compute[0]
             out_dram = where[layer.name] == DRAM
