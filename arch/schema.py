@@ -101,6 +101,13 @@ Preload = Literal["serial", "overlapped"]
 #: network schedules (sim/planner.py): every activation through DRAM, or kept on chip
 Fusion = Literal["none", "residency", "depth-first"]
 PRELOADS = get_args(Preload)
+#: storage formats of a memory level (sim/sparse.py has each one's bytes and metadata)
+Format = Literal["dense", "bitmask", "rle", "csr", "nm"]
+FORMATS = get_args(Format)
+#: what an array does with zero operands: ``none`` computes them, ``gate`` skips the
+#: MAC's energy (not its cycle), ``skip`` skips the cycle too where the zeros are
+#: structured (N:M weights under os/ws/is; unstructured zeros are gated)
+Zeros = Literal["none", "gate", "skip"]
 PrecisionName = Literal["int4", "int8", "uint8", "int16", "fp16", "bf16", "int32", "fp32", "tf32"]
 
 
@@ -141,6 +148,9 @@ class SystolicArray(_Frozen):
     dataflows: list[Literal["os", "ws", "is", "dw", "kc", "kcr", "kco", "rs"]] | None = None
     mac_energy: Energy | None = None   # one MAC at the array's precision
     hop_energy: Energy | None = None   # one operand moving one PE to the next
+    # zero operands (sim/sparse.py): none (computed), gate (no MAC energy), skip (N:M
+    # weight zeros take no cycle under os/ws/is; other zeros gated); unset: none
+    zeros: Zeros | None = None
 
     @model_validator(mode="after")
     def _check_dataflows(self):
@@ -199,6 +209,16 @@ class MemoryLevel(_Frozen):
     channels: PositiveInt | None = None
     latency: LatencyT | None = None
     dma_engines: PositiveInt | None = None
+    # storage format (sim/sparse.py): one for every operand it holds, or a map operand ->
+    # format; unset: dense. ``nm`` holds N:M-structured weights only
+    format: Format | dict[Literal["input", "weight", "output"], Format] | None = None
+
+    def format_of(self, op: str) -> str:
+        """The format ``op`` is stored in at this level (``dense`` when none is given)."""
+        f = self.format
+        if f is None:
+            return "dense"
+        return f if isinstance(f, str) else f.get(op, "dense")
 
     @model_validator(mode="after")
     def _check(self):
@@ -387,6 +407,25 @@ def semantic_problems(a: Architecture) -> list[tuple[str, str, str]]:
             out.append((f"memory[{i}].scope", f"shared level {m.name!r} is listed after the "
                         f"scope: pe level {seen_pe!r}", "list scope: pe levels last "
                         "(innermost: they sit inside the PEs)"))
+    for i, m in enumerate(a.memory):
+        if m.format is None:
+            continue
+        if isinstance(m.format, dict):
+            for op in m.format:
+                if op not in m.holds:
+                    out.append((f"memory[{i}].format.{op}", f"{m.name!r} does not hold "
+                                f"{op!r}", f"remove {op!r} from the format map, or add it "
+                                f"to memory[{i}].holds"))
+        for op in m.holds:
+            f = m.format_of(op)
+            if f == "nm" and op != "weight":
+                out.append((f"memory[{i}].format", f"{m.name!r} stores {op!r} as nm, a "
+                            "format for N:M-structured weights only",
+                            f"give a map, e.g. format: {{weight: nm, {op}: bitmask}}"))
+            if f != "dense" and m.scope == "pe":
+                out.append((f"memory[{i}].format", f"scope: pe level {m.name!r} holds one "
+                            f"value of each operand per PE; {f} needs a buffer of many",
+                            f"remove memory[{i}].format (a PE register is dense)"))
     for i, m in enumerate(a.memory[1:], 1):
         for key in ("channels", "latency", "dma_engines"):
             if getattr(m, key) is not None:

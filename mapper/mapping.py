@@ -184,13 +184,21 @@ class Mapping:
     pe_entries: tuple = ()
     search: SearchResult | None = None  # how the mapping was found (None: built by hand)
     residency: Residency = NO_RESIDENCY  # where its activations live (the network planner's)
+    # (N, M) when the array skips the layer's N:M weight zeros (mapper/sparse.py): the
+    # array computes the GEMM of the kept weights; () when it computes every MAC
+    skip: tuple = ()
 
     @property
     def dims(self) -> dict:
         """The dims a dataflow places (:func:`mapper.dataflow.layer_dims`): G, B, P, Q,
         N, C, R, S (and the layer's geometry); ``dim("M")`` is B x P x Q, ``dim("K")``
-        C x R x S."""
-        return layer_dims(self.layer)
+        C x R x S. With N:M skipping (``skip``), the GEMM of the kept weights
+        (:func:`mapper.sparse.compute_dims`)."""
+        d = layer_dims(self.layer)
+        if self.skip:
+            from .sparse import compute_dims
+            return compute_dims(self.layer, d, self.skip)
+        return d
 
     def dim(self, names) -> int:
         """Extent of a dim, or the product of a tuple of dims (an array axis)."""
@@ -204,6 +212,10 @@ class Mapping:
     @property
     def plan(self) -> Fold:
         """The array folding of this mapping (:meth:`mapper.Dataflow.plan`)."""
+        if self.skip:
+            from .sparse import plan
+            return plan(self.dataflow, self.layer, layer_dims(self.layer), self.array_rows,
+                        self.array_cols, dict(self.pe_entries), self.array_count, self.skip)
         return self.dataflow.plan(self.dims, self.array_rows, self.array_cols,
                                   dict(self.pe_entries), self.array_count)
 

@@ -39,6 +39,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
+from . import sparse
 from .dataflow import DATAFLOWS, OPERAND_DIMS, layer_dims
 from .mapping import LOOPS, NO_RESIDENCY, ORDERS, Mapping, Residency, Tiling
 from .tiling import (TileEval, fills_array, grid_axes, least_traffic, operand_bytes,
@@ -110,7 +111,10 @@ class Mapspace:
         self.inner_size = int(np.prod(self.shape[5:], dtype=object))
         dfs = [DATAFLOWS[d] for d in self.dataflows]
         self.pe_entries = pe_entries(layer, arch)
-        plans = [d.plan(dims, a.rows, a.cols, self.pe_entries, a.count) for d in dfs]
+        # N:M weights on an array that skips them: the compressed GEMM (mapper/sparse.py)
+        self.skips = [sparse.skip_nm(layer, arch, d.name) for d in dfs]
+        plans = [sparse.plan(d, layer, dims, a.rows, a.cols, self.pe_entries, a.count, nm)
+                 for d, nm in zip(dfs, self.skips)]
         i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
         self._rf = i64([p.row_folds for p in plans])
         self._cf = i64([p.col_folds for p in plans])
@@ -337,7 +341,8 @@ class Mapspace:
                        M=M, N=N, K=K, row_folds=int(p.row_folds[0]),
                        col_folds=int(p.col_folds[0]), tiling=p.tiles.tiling(0),
                        traffic=p.tiles.traffic_of(0), preload=a.preload,
-                       pe_entries=tuple(sorted(self.pe_entries.items())), residency=self.res)
+                       pe_entries=tuple(sorted(self.pe_entries.items())), residency=self.res,
+                       skip=self.skips[int(p.dataflow[0])] or ())
 
 
 def _channel_tiles(df, dims: dict, array: tuple, c_tiles, sel, reads: dict, acc: dict,

@@ -66,6 +66,7 @@ import numpy as np
 from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
+from . import sparse
 from .dataflow import DATAFLOWS
 from .errors import MappingError
 from .mapping import LOOPS, NO_RESIDENCY, ORDERS, LevelTile, Residency, Tiling, Traffic
@@ -370,6 +371,8 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     (:meth:`mapper.mapping.Residency.free`)."""
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
+    # compressed formats (mapper/sparse.py): None keeps every count dense, untouched
+    rat = sparse.ratios(layer, arch, pb)
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
     N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
     RS = layer.R * layer.S
@@ -450,8 +453,13 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
 
     def add(name, op, r, w):   # each term truncated to whole bytes (sub-byte precisions)
         a = moved[(name, op)]
+        if rat is not None and op != "output":   # inputs, weights in the level's format
+            r, w = r * rat.t(name, op), w * rat.t(name, op)
         a[0] = a[0] + _trunc(r)
         a[1] = a[1] + _trunc(w)
+
+    def fin(name, x):   # final output values in the level's format (partial sums dense)
+        return x if rat is None else x * rat.t(name, "output")
 
     def same_tile(op, a, b):
         if same_all:
@@ -486,41 +494,49 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     for i, h in enumerate(Ho):
         visits = E * irrelevant_blocks("output", h)         # element-visits of level h
         spill = (visits - E) * accb
-        drain, reload = E * ob + spill, spill
-        if i == 0 and res.output:   # the final values stay in the resident tensor
-            drain = spill
-        drains[h] = (drain, reload)
-        add(onchip[h - 1].name, "output", drain, reload)
+        final = 0 if i == 0 and res.output else E * ob   # resident: stays in the tensor
+        drain, reload = final + spill, spill
+        drains[h] = (drain if rat is None else fin(dram, final) + spill, reload)
+        hname = onchip[h - 1].name
+        add(hname, "output", drain if rat is None else fin(hname, final) + spill, reload)
         if i == 0:
-            add(dram, "output", reload, drain)
+            add(dram, "output", reload, drains[h][0])
         else:   # drained into the holder above, unless that one holds the same tile
             up = onchip[Ho[i - 1] - 1].name
             same = same_tile("output", Ho[i - 1], h)
-            add(up, "output", np.where(same, 0, reload), np.where(same, 0, drain))
+            add(up, "output", np.where(same, 0, reload),
+                np.where(same, 0, drain if rat is None else fin(up, final) + spill))
             out_prec[Ho[i - 1]] = np.where(~same & (visits > E), accb, out_prec[Ho[i - 1]])
 
     usage, fits = {}, np.ones(n, dtype=bool)
     for l, lvl in enumerate(onchip, 1):
         it, wt, oe = tiles_b[l - 1]
         u = np.zeros(n, dtype=np.float64)
+        cr = (lambda op: 1.0) if rat is None else (lambda op: rat.c(lvl.name, op))
         if "input" in lvl.holds and not (res.input and l == holders["input"][0]):
-            u += it
+            u += it if rat is None else it * cr("input")
         if "weight" in lvl.holds and not (res.weight and l == holders["weight"][0]):
-            u += wt
+            u += wt if rat is None else wt * cr("weight")
         if "output" in lvl.holds:
             if res.output and l == holders["output"][0]:   # partial sums only
                 u += np.where(out_prec[l] > ob, oe * out_prec[l], 0)
-            else:
+            elif rat is None:
                 u += oe * out_prec[l]
+            else:   # final values in the level's format, partial sums dense
+                u += oe * np.where(out_prec[l] > ob, out_prec[l], ob * cr("output"))
         u *= 2 if lvl.double_buffered else 1
         usage[lvl.name] = u
         fits &= u <= res.free(arch, lvl)
 
     top = {op: holders[op][0] for op in holders}
     in_tile, w_tile = tiles_b[top["input"] - 1][0], tiles_b[top["weight"] - 1][1]
+    if rat is not None:   # the first tiles as DRAM holds them
+        in_tile, w_tile = in_tile * rat.t(dram, "input"), w_tile * rat.t(dram, "weight")
     if res.input:   # no input tile comes from DRAM
         in_tile = in_tile * 0
     read_w = fill[("weight", top["weight"])]
+    if rat is not None:
+        read_w = read_w * rat.t(dram, "weight")
     if res.weight:
         w_tile = w_tile * 0
     early = np.zeros(n, dtype=np.int64)
@@ -534,9 +550,11 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         images=nb0, rows=pt0, cols=qt0, k_tile=kt0, c_tile=ct0, order=o0,
         Tr=Tr, Tk=_cdiv(K, kt0), Tc=_cdiv(Cg, ct0), fits=fits, usage=usage,
         tile_bytes={"input": in_tile, "weight": w_tile, "output": out_tile * accb},
-        read_input=fill[("input", top["input"])], read_weight=read_w,
+        read_input=fill[("input", top["input"])] * (1 if rat is None else rat.t(dram, "input")),
+        read_weight=read_w,
         read_psum=drains[top["output"]][1], write_output=drains[top["output"]][0],
-        first_load=in_tile + w_tile, last_store=out_tile * (0 if res.output else ob),
+        first_load=in_tile + w_tile,
+        last_store=out_tile * (0 if res.output else ob) * (1 if rat is None else rat.t(dram, "output")),
         inner=tuple(lv[1:]) if not same_all else (),
         transfers={k: tuple(v) for k, v in moved.items()}, early=early, tail=res.tail,
     )

@@ -96,6 +96,7 @@ from tilesim.mapper import DATAFLOWS, Mapping, Points, points_of
 from tilesim.mapper.mapping import ORDERS
 from tilesim.mapper.tiling import operand_bytes
 from tilesim.mapper.dataflow import chain_cycles
+from tilesim.mapper import sparse
 from tilesim.workloads import MacLayer, OpLayer
 
 from .energy import OPERANDS, energy_terms, energy_table, with_energy
@@ -421,7 +422,12 @@ class CostModel:
                 moved = -(-moved // arch.pes)
             bounds[f"{lvl.name} bandwidth"] = transfer_cycles(moved, arch.level_bpc[i])
         cycles = np.maximum.reduce(list(bounds.values()))
-        energy = energy_terms(arch, self.tab, layer.macs, act_ops, cycles, access,
+        emacs = layer.macs
+        if layer.sparsity is not None and (arch.array.zeros or "none") != "none":
+            per = np.array([sparse.energy_macs(layer, arch, sparse.skip_nm(layer, arch, d))
+                            for d in pts.dataflows], dtype=np.float64)
+            emacs = per[pts.dataflow]
+        energy = energy_terms(arch, self.tab, emacs, act_ops, cycles, access,
                               hops=pts.hops)
         return Costs(compute=comp, memory=mem, bounds=bounds, cycles=cycles, access=access,
                      energy=energy, energy_pj=sum(energy.values()))
@@ -725,12 +731,14 @@ class CostModel:
         c = self.point(m)
         comp, total = int(c.compute[0]), int(c.cycles[0]) - 1
         act, wgt = dram_reads(layer, t.read_input, t.read_weight)
+        done = sparse.performed_macs(layer, arch, m.skip or None)
         r = LayerResult(
             layer=layer.name, kind=layer.kind, macs=layer.macs,
             vector_ops=layer.output_elems if layer.activation else 0,
             compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
             memory_cycles=int(c.memory[0]),
-            utilization=layer.macs / (arch.peak_macs_per_cycle * (total + 1)),
+            utilization=done / (arch.peak_macs_per_cycle * (total + 1)),
+            performed_macs=done, sparsity=layer.sparsity.text() if layer.sparsity else "",
             dram_read_bytes=t.read, dram_write_bytes=t.write_output,
             dram_read_input_bytes=act, dram_read_weight_bytes=wgt,
             dram_read_psum_bytes=t.read_psum, bound=c.bound(0), folds=m.folds,

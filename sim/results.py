@@ -59,6 +59,10 @@ class LayerResult:
     resident_bytes: dict = field(default_factory=dict)
     start_cycle: int = 0
     end_cycle: int = 0
+    # sparsity (mapper/sparse.py): MACs the array computes (fewer than ``macs`` where it
+    # skips N:M weight zeros), and the layer's densities ("" when dense)
+    performed_macs: int = 0
+    sparsity: str = ""
 
     @property
     def cycles(self) -> int:

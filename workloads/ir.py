@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from tilesim._input import COUNT_MAX, limit_text
 
 from .errors import WorkloadError
+from .sparsity import Sparsity
 
 MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "fc", "gemm", "matmul")
 OP_KINDS = ("maxpool", "avgpool", "gap", "add", "concat", "relu", "sigmoid", "swish", "mul",
@@ -153,6 +154,9 @@ class MacLayer:
     # the w operand is a second activation (attention's MatMul): no parameters, moved as
     # an activation, one per image (see the module docstring and :attr:`nest`)
     weights_are_activations: bool = False
+    # non-zero shares of the operands (workloads/sparsity.py); None: dense. Part of the
+    # layer's shape (what it costs depends on it)
+    sparsity: Sparsity | None = None
     # names of the layers whose outputs this layer reads, in order ("" = the network
     # input); empty: the previous layer's output (see :func:`layer_sources`). Not part of
     # the layer's shape: equality, hashing and the mappers' caches ignore it
@@ -176,6 +180,9 @@ class MacLayer:
             raise WorkloadError(
                 f"layer {self.name!r}: groups = {self.groups} must divide C = {self.C} and K = {self.K}",
                 fix="use a group count that divides both channel counts")
+        if self.sparsity is not None and not isinstance(self.sparsity, Sparsity):
+            raise WorkloadError(f"layer {self.name!r}: sparsity = {self.sparsity!r} is not "
+                                "a Sparsity", fix="use tilesim.workloads.sparsity.Sparsity(...)")
         if self.weights_are_activations and (self.bias or self.batchnorm):
             raise WorkloadError(f"layer {self.name!r}: a MatMul of two activations has no "
                                 "bias nor BatchNorm", fix="use an add or batchnorm op after it")

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 from tilesim.arch import Architecture
-from tilesim.mapper import Mapper, Mapping, MappingError, points_of
+from tilesim.mapper import Mapper, Mapping, MappingError, points_of, sparse
 from tilesim.workloads import MacLayer, Model, OpLayer
 
 from ..cost import CostModel, dram_reads, op_level_bytes, transfer_cycles
@@ -121,7 +121,10 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         layer=layer.name, kind=layer.kind, macs=layer.macs, vector_ops=act_ops,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
         memory_cycles=int(c.memory[0]),
-        utilization=layer.macs / (arch.peak_macs_per_cycle * occupied),
+        utilization=sparse.performed_macs(layer, arch, m.skip or None)
+        / (arch.peak_macs_per_cycle * occupied),
+        performed_macs=sparse.performed_macs(layer, arch, m.skip or None),
+        sparsity=layer.sparsity.text() if layer.sparsity else "",
         dram_read_bytes=round(o.read_bytes) - tail + prog.prefetched,
         dram_write_bytes=round(o.write_bytes),
         **dict(zip(("dram_read_input_bytes", "dram_read_weight_bytes"),
@@ -133,7 +136,8 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         **_stall_fields(o, occupied - o.end), busy=_busy(o, occupied, None, vec),
         events=o.events)
     access = {k: (int(rd[0]), int(wr[0])) for k, (rd, wr) in c.access.items()}
-    return with_energy(r, energy_terms(arch, cost.tab, layer.macs, act_ops, occupied, access,
+    return with_energy(r, energy_terms(arch, cost.tab, sparse.energy_macs(layer, arch, m.skip or None),
+                                       act_ops, occupied, access,
                                        hops=int(points_of(m, arch).hops[0])))
 
 

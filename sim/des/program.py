@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass
 
 from tilesim.arch import Architecture
-from tilesim.mapper import Mapping
+from tilesim.mapper import Mapping, sparse
 from tilesim.mapper.tiling import iter_tiles, operand_bytes
 from tilesim.workloads import OpLayer
 
@@ -113,6 +113,10 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
     layer, tl, res = m.layer, m.tiling, m.residency
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
+    rat = sparse.ratios(layer, arch, pb)
+    if rat is not None:   # tiles move in DRAM's formats (mapper/sparse.py); psums dense
+        d = arch.dram.name
+        ib, wb, ob = ib * rat.t(d, "input"), wb * rat.t(d, "weight"), ob * rat.t(d, "output")
     g, kg = layer.groups, layer.K // layer.groups
     RS = layer.R * layer.S
 
