@@ -22,8 +22,14 @@ ReadRequestBuffer, WriteRequestBuffer,    ignored: the Ramulator memory back end
 MemoryBanks, UseRamulatorTrace            banking are not modelled
 [layout] (custom layouts, SRAM banks)     ignored: on-chip layouts and bank conflicts are
                                           not modelled
-[sparsity] (SparsitySupport, ...)         ignored: structured sparsity belongs to the
-                                          workload here (densities per operand)
+[sparsity] SparsitySupport               true: the array skips N:M weight zeros
+                                          (``zeros: skip``); the N:M structure itself is
+                                          the topology's column (workloads.scalesim_csv)
+SparseRep                                 the weights' format in DRAM and the filter SRAM:
+                                          ellpack_block -> nm, csr / csc -> csr
+OptimizedMapping, BlockSize,              true: ignored with a warning (SCALE-Sim then
+RandomNumberGeneratorSeed                 draws each filter's N at random; tilesim keeps
+                                          the topology's N:M); false: honoured
 any other key                             ignored, named as unknown to SCALE-Sim
 ========================================  ==============================================
 
@@ -50,7 +56,10 @@ REQUIRED = ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "Ofm
 #: keys read, per section
 HONOURED = {"general": {"run_name"},
             "architecture_presets": set(REQUIRED) | {"Bandwidth"},
-            "run_presets": {"InterfaceBandwidth"}}
+            "run_presets": {"InterfaceBandwidth"},
+            "sparsity": {"SparsitySupport", "SparseRep", "OptimizedMapping"}}
+#: SCALE-Sim's SparseRep -> tilesim's weight format (arch.schema.FORMATS)
+SPARSE_REP = {"ellpack_block": "nm", "csr": "csr", "csc": "csr"}
 #: keys SCALE-Sim defines that tilesim does not model, with the reason
 NOT_MODELLED = {
     "IfmapOffset": "trace addresses", "FilterOffset": "trace addresses",
@@ -60,11 +69,9 @@ NOT_MODELLED = {
     "FilterCustomLayout": "on-chip layout", "IfmapSRAMBankBandwidth": "SRAM banking",
     "IfmapSRAMBankNum": "SRAM banking", "IfmapSRAMBankPort": "SRAM banking",
     "FilterSRAMBankBandwidth": "SRAM banking", "FilterSRAMBankNum": "SRAM banking",
-    "FilterSRAMBankPort": "SRAM banking", "SparsitySupport": "sparsity is a workload property",
-    "SparseRep": "sparsity is a workload property",
-    "OptimizedMapping": "sparsity is a workload property",
-    "BlockSize": "sparsity is a workload property",
-    "RandomNumberGeneratorSeed": "sparsity is a workload property"}
+    "FilterSRAMBankPort": "SRAM banking",
+    "BlockSize": "only with OptimizedMapping: the topology's N:M is kept",
+    "RandomNumberGeneratorSeed": "only with OptimizedMapping: the topology's N:M is kept"}
 ASSUMED = ("clock 1 GHz, technology 28 nm, int8 inputs, weights and outputs (SCALE-Sim's "
            "1-byte words) with int32 accumulators, a vector unit of {lanes} lanes (the array "
            "width)")
@@ -119,6 +126,23 @@ def cfg_dict(path: Path, text: str) -> dict:
     if "Bandwidth" in vals:
         bw = parse_real_text(vals["Bandwidth"], f"[{sec}] Bandwidth (words per cycle)", fail,
                              lo=BPC_MIN, hi=BPC_MAX)
+    sparse, rep = False, None
+    if cp.has_section("sparsity"):
+        sp = cp["sparsity"]
+        flag = sp.get("SparsitySupport", "false").strip().lower()
+        if flag not in ("true", "false"):
+            raise ArchError(f"[sparsity] SparsitySupport: {sp['SparsitySupport']!r} is not "
+                            "true or false", source=src, fix="write SparsitySupport: true or false")
+        sparse = flag == "true"
+        if sparse and "SparseRep" in sp:
+            rep = sp["SparseRep"].strip().lower()
+            if rep not in SPARSE_REP:
+                raise ArchError(f"[sparsity] SparseRep: {sp['SparseRep']!r} is not one of "
+                                f"{', '.join(SPARSE_REP)}", source=src,
+                                fix="use SparseRep: ellpack_block, csr or csc")
+        if sparse and sp.get("OptimizedMapping", "false").strip().lower() == "true":
+            assumed.append("[sparsity] OptimizedMapping true read as false: SCALE-Sim draws "
+                           "each filter's N at random; tilesim keeps the topology's N:M")
     name = cp.get("general", "run_name", fallback=path.stem).strip()
     groups: dict = {}  # (section, reason) -> ["key=value", ...], in file order
     for section in cp.sections():
@@ -162,4 +186,9 @@ def cfg_dict(path: Path, text: str) -> dict:
              "size": f"{ints['OfmapSramSzkB']} KiB", "double_buffered": True},
         ],
     }
+    if sparse:
+        data["compute"]["arrays"][0]["zeros"] = "skip"
+        if rep is not None:
+            data["memory"][0]["format"] = {"weight": SPARSE_REP[rep]}
+            data["memory"][2]["format"] = SPARSE_REP[rep]
     return data

@@ -142,7 +142,7 @@ def ratios(layer: MacLayer, arch: Architecture, bytes_per: dict) -> Ratios | Non
     red = (layer.C // layer.groups) * layer.R * layer.S
     elems = {"input": layer.input_elems, "weight": layer.weight_elems,
              "output": layer.output_elems}
-    nm = layer.sparsity.nm
+    nm = layer.sparsity.nm if layer.sparsity is not None else None
     traffic, capacity = {}, {}
     for m in arch.memory:
         for op in m.holds:

@@ -279,7 +279,7 @@ def group_results(model: Model, arch: Architecture, mapper, cost, p, g: Group,
 
 _SUM = ("macs", "vector_ops", "memory_cycles", "dram_read_bytes", "dram_write_bytes",
         "dram_read_input_bytes", "dram_read_weight_bytes", "dram_read_psum_bytes", "folds",
-        "row_folds", "col_folds", "energy_pj")
+        "row_folds", "col_folds", "energy_pj", "performed_macs")
 _STALLS = ("stall_input_cycles", "stall_weight_cycles", "stall_psum_cycles",
            "stall_writeback_cycles", "stall_contention_cycles", "stall_other_cycles", "events")
 
@@ -309,7 +309,7 @@ def concat(rs: list, layer, arch: Architecture) -> LayerResult:
     for r in rs:
         for k, v in r.busy.items():
             busy[k] = busy.get(k, 0.0) + v * r.cycles / cycles
-    util = (kw["macs"] / (arch.peak_macs_per_cycle * cycles)) if kw["macs"] else 0.0
+    util = (kw["performed_macs"] / (arch.peak_macs_per_cycle * cycles)) if kw["macs"] else 0.0
     return replace(top, layer=layer.name, kind=layer.kind, compute_cycles=comp - 1,
                    stall_cycles=cycles - comp, total_cycles=cycles - 1, utilization=util,
                    tiling=f"df {len(rs)} strips; {top.tiling}".rstrip("; "),

@@ -64,6 +64,10 @@ class LayerResult:
     performed_macs: int = 0
     sparsity: str = ""
 
+    def __post_init__(self):
+        if self.performed_macs == 0 and self.macs:   # not given: every MAC performed
+            object.__setattr__(self, "performed_macs", self.macs)
+
     @property
     def cycles(self) -> int:
         """Number of cycles the layer occupies (total_cycles + 1)."""
@@ -127,8 +131,14 @@ class ModelResult:
         return sum(l.vector_ops for l in self.layers)
 
     @property
+    def performed_macs(self) -> int:
+        """MACs the arrays computed (fewer than ``macs`` where they skip N:M zeros)."""
+        return sum(l.performed_macs for l in self.layers)
+
+    @property
     def utilization(self) -> float:
-        return self.macs / (self.peak_macs_per_cycle * self.total_cycles)
+        """Busy share of the PEs: performed MACs / (PEs x cycles)."""
+        return self.performed_macs / (self.peak_macs_per_cycle * self.total_cycles)
 
     @property
     def throughput_samples_per_s(self) -> float:
@@ -157,6 +167,7 @@ class ModelResult:
             "steady_state": self.steady_state,
             "throughput_samples_per_s": self.throughput_samples_per_s,
             "macs": self.macs,
+            "performed_macs": self.performed_macs,
             "vector_ops": self.vector_ops,
             "utilization": self.utilization,
             "dram_read_bytes": sum(l.dram_read_bytes for l in ls),

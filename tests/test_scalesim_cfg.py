@@ -55,8 +55,7 @@ IGNORED = ["IfmapOffset=0", "FilterOffset=10000000", "OfmapOffset=20000000", "Me
            "ReadRequestBuffer=32", "WriteRequestBuffer=32", "IfmapCustomLayout=False",
            "IfmapSRAMBankBandwidth=10", "IfmapSRAMBankNum=10", "IfmapSRAMBankPort=2",
            "FilterCustomLayout=False", "FilterSRAMBankBandwidth=10", "FilterSRAMBankNum=10",
-           "FilterSRAMBankPort=2", "SparsitySupport=false", "SparseRep=ellpack_block",
-           "OptimizedMapping=false", "BlockSize=8", "RandomNumberGeneratorSeed=40",
+           "FilterSRAMBankPort=2", "BlockSize=8", "RandomNumberGeneratorSeed=40",
            "UseRamulatorTrace=False"]
 
 
@@ -92,7 +91,8 @@ def test_one_warning_names_every_ignored_key_and_one_says_the_assumptions(tmp_pa
     for kv in IGNORED:
         assert kv in ignored[0], kv
     for key in ("ArrayHeight=", "ArrayWidth=", "Dataflow=", " Bandwidth=", "SramSzkB=",
-                "InterfaceBandwidth=", "run_name="):
+                "InterfaceBandwidth=", "run_name=", "SparsitySupport=", "SparseRep=",
+                "OptimizedMapping="):
         assert key not in ignored[0], key
     for word in ("clock 1 GHz", "technology 28 nm", "int8", "int32", "8 lanes"):
         assert word in assumed[0]
@@ -166,3 +166,29 @@ def test_reference_configs(name):
         a = arch.load(path)
     assert len(caught) == 2
     assert a.dram_bpc == 10.0 if name == "google.cfg" else math.isinf(a.dram_bpc)
+
+
+def test_sparsity_section_sets_skipping_and_the_weight_format(tmp_path):
+    """[sparsity] SparsitySupport true: the array skips N:M weight zeros and SparseRep is
+    the weights' format in DRAM and the filter SRAM (ellpack_block -> nm, csr -> csr);
+    false (CFG's): neither; OptimizedMapping true is named in the assumptions; a bad
+    SparsitySupport or SparseRep is one error naming the key."""
+    a, _ = load(tmp_path, CFG)
+    assert a.array.zeros is None and all(m.format is None for m in a.memory)
+    on = CFG.replace("SparsitySupport : false", "SparsitySupport : true")
+    assert on != CFG
+    a, _ = load(tmp_path, on)
+    assert a.array.zeros == "skip"
+    assert a.dram.format_of("weight") == "nm" and a.dram.format_of("input") == "dense"
+    assert [m.format_of("weight") for m in a.memory if "weight" in m.holds] == ["nm", "nm"]
+    a, _ = load(tmp_path, on.replace("SparseRep : ellpack_block", "SparseRep : csr"))
+    assert a.dram.format_of("weight") == "csr"
+    _, msgs = load(tmp_path, on.replace("OptimizedMapping : false", "OptimizedMapping : true"))
+    assert any("OptimizedMapping true read as false" in m for m in msgs)
+    for bad, key in ((on.replace("SparsitySupport : true", "SparsitySupport : maybe"),
+                      "SparsitySupport"),
+                     (on.replace("SparseRep : ellpack_block", "SparseRep : coo"), "SparseRep")):
+        p = tmp_path / "bad.cfg"
+        p.write_text(bad)
+        with pytest.raises(arch.ArchError, match=key):
+            arch.load(p)

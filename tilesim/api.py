@@ -82,18 +82,50 @@ def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = N
 
 
 def load_model(spec, batch: int | None = None, input_shape=None,
-               allow_unsupported: bool = False) -> _wl.Model:
+               allow_unsupported: bool = False, weight_sparsity: str | None = None,
+               weight_density: float | None = None,
+               input_density: float | None = None) -> _wl.Model:
     """A Model from a zoo name, SCALE-Sim topology CSV, YAML layer table, ONNX file,
     ``file.py:factory``, onnx.ModelProto, torch.nn.Module, or itself.
 
     ``batch`` None keeps a Model's own batch (and means 1 for a name or file);
     ``input_shape`` and ``allow_unsupported`` are for ONNX and PyTorch models
-    (see :func:`workloads.load`)."""
+    (see :func:`workloads.load`). ``weight_sparsity`` (``"2:4"``: N:M) or
+    ``weight_density`` (unstructured, in (0, 1]) and ``input_density`` set every MAC
+    layer's sparsity (:func:`workloads.sparsity.apply`; what it changes is the
+    architecture's to say: :func:`sparsity_warning`)."""
     if isinstance(spec, _wl.Model):
-        return spec if batch is None or spec.batch == batch else _wl.Model(
+        m = spec if batch is None or spec.batch == batch else _wl.Model(
             spec.name, tuple(l.with_batch(batch) for l in spec.layers), batch, spec.source)
-    return _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
-                    allow_unsupported=allow_unsupported)
+    else:
+        m = _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
+                     allow_unsupported=allow_unsupported)
+    from tilesim.workloads import sparsity
+    return sparsity.apply(m, weight_nm=weight_sparsity, weight_density=weight_density,
+                          input_density=input_density)
+
+
+def sparsity_warning(arch, model) -> str | None:
+    """One line when ``model`` has sparse layers but ``arch`` declares neither a
+    compressed ``format`` on a memory level nor ``zeros`` on its array, so sparsity
+    changes no number (:mod:`mapper.sparse`); None otherwise."""
+    from tilesim.mapper import sparse
+    if _arch.is_gpu(arch) or not any(getattr(l, "sparsity", None) is not None
+                                     for l in model.layers):
+        return None
+    if sparse.declares(arch):
+        return None
+    return (f"sparsity changes no number on {arch.name!r}: it declares no compressed "
+            "`format` on any memory level (memory[i].format) and no `zeros` on its array "
+            "(compute.arrays[0].zeros); add e.g. `format: bitmask` to a level and `zeros: "
+            "gate` or `skip` to the array (docs/sparsity.md)")
+
+
+def _warn_sparsity(arch, model) -> None:
+    w = sparsity_warning(arch, model)
+    if w:
+        import warnings
+        warnings.warn(w, stacklevel=3)
 
 
 FIDELITIES = ("analytic", "des")
@@ -143,10 +175,14 @@ def simulate(arch, model, batch: int | None = None, progress=None, objective: st
     arch = target(arch, fidelity, precision)
     if _arch.is_gpu(arch):
         return simulate_gpu(arch, model, precision=precision)
+    _warn_sparsity(arch, model)
     if fidelity == "des":
-        return simulate_des(arch, model, progress=progress, objective=objective,
-                            strategy=strategy, budget=budget, fusion=fusion,
-                            steady_state=steady_state).result
+        import warnings
+        with warnings.catch_warnings():   # warned once, above
+            warnings.simplefilter("ignore")
+            return simulate_des(arch, model, progress=progress, objective=objective,
+                                strategy=strategy, budget=budget, fusion=fusion,
+                                steady_state=steady_state).result
     return simulate_model(model, arch, progress=progress,
                           objective=objective, strategy=strategy, budget=budget,
                           fusion=_fusion(fusion), steady_state=steady_state)
@@ -189,7 +225,9 @@ def simulate_des(arch, model, batch: int | None = None, progress=None,
     from tilesim.sim import make_mapper
     from tilesim.sim.des import simulate_model as des_model
     a = target(arch, "des")
-    return des_model(load_model(model, batch), a, make_mapper(a, objective, strategy, budget),
+    model = load_model(model, batch)
+    _warn_sparsity(a, model)
+    return des_model(model, a, make_mapper(a, objective, strategy, budget),
                      progress=progress, trace_limit=trace_limit, fusion=_fusion(fusion),
                      steady_state=steady_state)
 

@@ -65,7 +65,10 @@ def _load_model(args, with_batch: bool = True):
         warnings.simplefilter("always")
         model = api.load_model(args.model, args.batch if with_batch else None,
                                input_shape=args.input_shape,
-                               allow_unsupported=args.passthrough_unsupported)
+                               allow_unsupported=args.passthrough_unsupported,
+                               weight_sparsity=args.weight_sparsity,
+                               weight_density=args.weight_density,
+                               input_density=args.input_density)
     for w in caught:
         print(f"tilesim: warning: {w.message}", file=sys.stderr)
     return model
@@ -422,6 +425,14 @@ def _inputs(p, arch: str | None = "one", batch: int | None = 1) -> None:
                    "PyTorch ops tilesim cannot model as free ops (warns) instead of failing")
     p.add_argument("--batch", type=_int(1), default=batch, help="batch size (default 1)"
                    if batch else "batch size (default: the measurement's, else 1)")
+    p.add_argument("--weight-sparsity", metavar="N:M", help="every MAC layer's weights "
+                   "N:M-structured, e.g. 2:4 (at most N non-zero in each block of M along "
+                   "the reduction; docs/sparsity.md); counts only where the architecture "
+                   "declares a memory format or array zeros")
+    p.add_argument("--weight-density", type=float, metavar="D", help="every MAC layer's "
+                   "weights unstructured-sparse with this share of non-zeros, in (0, 1]")
+    p.add_argument("--input-density", type=float, metavar="D", help="every MAC layer's input "
+                   "activations with this share of non-zeros, in (0, 1] (ReLU zeros)")
 
 
 def _progress_args(p, quiet: bool = True) -> None:

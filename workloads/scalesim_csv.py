@@ -9,6 +9,12 @@ edge when (H - R) is not a multiple of the stride.
 GEMM form (header ``Layer, M, N, K``): SCALE-Sim turns a row into a conv with an
 M x K ifmap, a 1 x K filter, one channel and N filters, i.e. M output pixels, N
 filters and a reduction of K: the layer below is built the same way.
+
+SCALE-Sim v3's optional N:M column (after ``Strides``, or after ``K``; e.g. ``2:4``, and
+``1:1`` or absent for dense) becomes the layer's weight structure
+(:mod:`workloads.sparsity`): in every block of M values of a filter's reduction at most N
+are non-zero. What it changes is the architecture's to say (its array's ``zeros``; the
+cfg's ``[sparsity]`` section, :mod:`arch.scalesim_cfg`).
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from tilesim._input import COUNT_MAX, parse_int_text
 
 from .errors import WorkloadError, read_text
 from .ir import MacLayer, Model
+from .sparsity import Sparsity, parse_nm
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -87,9 +94,21 @@ def read_scalesim_csv(path: str | Path, batch: int = 1) -> Model:
             raise WorkloadError(f"layer {name!r}: the {r_}x{s_} filter is larger than the "
                                 f"{h}x{w} ifmap", source=where, fix="check the row's sizes")
         p, q = _ceil_div(h - r_ + st, st), _ceil_div(w - s_ + st, st)
+        sp = None
+        if len(cells) > want and cells[want]:   # SCALE-Sim v3's N:M column ("1:1": dense)
+            try:
+                nm = parse_nm(cells[want], "N:M column")
+            except WorkloadError as e:
+                raise WorkloadError(e.bare, source=where, fix=e.fix) from None
+            sp = Sparsity(nm=nm) if nm[0] != nm[1] else None
+        if len(cells) > want + 1:
+            raise WorkloadError(f"row has {len(cells)} fields; a {form}-form row has {want} "
+                                "and an optional N:M column", source=where,
+                                fix="remove the extra fields")
         try:
             layers.append(MacLayer(name=name, N=batch, K=kf, C=c_, H=h, W=w, R=r_, S=s_, P=p,
-                                   Q=q, stride=(st, st), origin="gemm" if form == "gemm" else "conv"))
+                                   Q=q, stride=(st, st), origin="gemm" if form == "gemm" else "conv",
+                                   sparsity=sp))
         except WorkloadError as e:
             raise WorkloadError(e.bare, source=where, fix=e.fix) from None
     return Model(name=path.stem, layers=tuple(layers), batch=batch, source=f"scalesim-csv:{src}")

@@ -149,7 +149,6 @@ def apply(model, weight_nm=None, weight_density=None, input_density=None):
     density ``weight_density``, inputs of density ``input_density``. A layer whose w
     operand is an activation (attention's MatMul) keeps its weight sparsity. Returns the
     model unchanged when nothing is given."""
-    from .ir import MacLayer, Model
     if weight_nm is not None and weight_density is not None:
         raise WorkloadError("both --weight-sparsity and --weight-density given",
                             fix="give one: N:M structure sets the weight density to N/M")
@@ -162,7 +161,7 @@ def apply(model, weight_nm=None, weight_density=None, input_density=None):
         if input_density is not None else None
     layers = []
     for l in model.layers:
-        if isinstance(l, MacLayer):
+        if hasattr(l, "weights_are_activations"):   # a MacLayer (ir imports this module)
             s = l.sparsity or DENSE
             if not l.weights_are_activations and (nm is not None or wd is not None):
                 s = replace(s, nm=nm, weight=wd if wd is not None else 1.0, counted=False)
@@ -170,7 +169,7 @@ def apply(model, weight_nm=None, weight_density=None, input_density=None):
                 s = replace(s, input=idn)
             l = replace(l, sparsity=None if s.dense and s.nm is None else s)
         layers.append(l)
-    return Model(name=model.name, layers=tuple(layers), batch=model.batch, source=model.source)
+    return replace(model, layers=tuple(layers))
 
 
 def density_bits(n: int) -> int:

@@ -31,6 +31,13 @@ Unknown or duplicate keys, missing keys and bad values are errors naming the lin
 table is plain data: no anchors, aliases or merge keys; sizes are whole numbers (``1.9``
 is refused, not truncated), ``bias`` is true or false, ``activation`` one of
 ``workloads.ir.ACTIVATIONS``.
+
+A MAC layer (conv, fc, gemm) may carry a ``sparsity`` block (:mod:`workloads.sparsity`):
+``weight`` a density in (0, 1] or an N:M structure (``'2:4'``, quoted), ``input`` and
+``output`` densities::
+
+      - {name: conv2, type: conv, C: 16, H: 32, W: 32, K: 16, R: 3,
+         sparsity: {weight: '2:4', input: 0.6}}
 """
 from __future__ import annotations
 
@@ -45,9 +52,9 @@ from .ir import NETWORK_INPUT, Model, conv, eltwise, fc, gap, gemm, pool
 
 _KEYS = {
     "conv": ({"C", "H", "W", "K", "R"}, {"S", "stride", "padding", "dilation", "groups", "bias",
-                                          "activation", "inputs"}),
-    "fc": ({"C", "K"}, {"bias", "activation", "inputs"}),
-    "gemm": ({"M", "N", "K"}, {"inputs"}),
+                                          "activation", "inputs", "sparsity"}),
+    "fc": ({"C", "K"}, {"bias", "activation", "inputs", "sparsity"}),
+    "gemm": ({"M", "N", "K"}, {"inputs", "sparsity"}),
     "maxpool": ({"C", "H", "W", "R"}, {"stride", "padding", "inputs"}),
     "avgpool": ({"C", "H", "W", "R"}, {"stride", "padding", "inputs"}),
     "gap": ({"C", "H", "W"}, {"inputs"}),
@@ -227,6 +234,14 @@ def _layer(d, i, where, batch, seen=(), rows=None):
             raise WorkloadError(f"layers[{i}] ({name}): {key} = {d[key]!r} is not true or false",
                                 source=where, fix=f"write {key}: true or {key}: false")
     sources, count = (), 2
+    sp = d.pop("sparsity", None) if "sparsity" in opt else None
+    if sp is not None:   # checked now: its errors name the key path
+        from dataclasses import replace
+        from .sparsity import from_dict
+        try:
+            sp = from_dict(sp, f"layers[{i}] ({name}).sparsity")
+        except WorkloadError as e:
+            raise WorkloadError(e.bare, source=where, fix=e.fix) from None
     if "inputs" in d:
         v = d.pop("inputs")
         if typ in _MULTI and isinstance(v, int) and not isinstance(v, bool):
@@ -249,6 +264,11 @@ def _layer(d, i, where, batch, seen=(), rows=None):
                 raise WorkloadError(f"layers[{i}] ({name}): {key} = {x!r} is not a whole number",
                                     source=where, fix=f"give {key} as an integer (fractions "
                                     "are not truncated)")
+    layer = _build(typ, d, i, name, where, batch, sources, count)
+    return layer if sp is None else replace(layer, sparsity=sp)
+
+
+def _build(typ, d, i, name, where, batch, sources, count):
     try:
         if typ == "conv":
             return conv(name, batch, d["C"], d["H"], d["W"], d["K"], d["R"], d.get("S"),
