@@ -73,9 +73,9 @@ UseRamulatorTrace = False
 [architecture_presets]
 ArrayHeight = {rows}
 ArrayWidth = {cols}
-ifmapsramszkB = 65536
-filtersramszkB = 65536
-ofmapsramszkB = 65536
+IfmapSramSzkB = 65536
+FilterSramSzkB = 65536
+OfmapSramSzkB = 65536
 IfmapOffset = 0
 FilterOffset = 10000000
 OfmapOffset = 20000000
