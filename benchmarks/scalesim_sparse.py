@@ -2,6 +2,7 @@
 tests/test_scalesim_sparse.py and docs/sparsity_scalesim.md.
 
 Usage:  python benchmarks/scalesim_sparse.py SCALESIM_PYTHON [--out CSV] [--quick]
+        python benchmarks/scalesim_sparse.py --table [--out CSV]
 
 ``SCALESIM_PYTHON`` is the python of a scratch venv holding ``scalesim==3.0.0`` and
 ``numpy==1.26.4`` (SCALE-Sim 3.0.0 fails with numpy 2.x; see
@@ -23,6 +24,11 @@ SparsitySupport), ``sparse_rep`` (SparseRep), then verbatim from SCALE-Sim's rep
 ``sram_ifmap_reads, sram_filter_reads`` (DETAILED_ACCESS_REPORT.csv), and with sparsity
 on ``original_filter_storage, new_storage, metadata_storage`` (SPARSE_REPORT.csv: 4-byte
 words, see compute/compression.py), and ``scalesim_version``.
+
+``--table`` runs no SCALE-Sim: it reads the CSV and prints the Markdown tables of
+docs/sparsity_scalesim.md, SCALE-Sim's numbers next to tilesim's (``tilesim.simulate``
+on the run's cfg and topology, the array's ``zeros: skip`` when SparsitySupport is true
+and each layer's N:M set through the API, as tests/test_scalesim_sparse.py does).
 
 A run that SCALE-Sim cannot complete (os and is in sparse mode, see the doc) becomes
 rows with ``total_cycles`` empty and ``error`` holding its exception's last line.
@@ -200,12 +206,116 @@ def run(py: str, work: Path, rows: int, cols: int, df: str, rep: str, support: b
     return out
 
 
+def tilesim_side(rows: list[dict]) -> dict:
+    """(row's key) -> tilesim's LayerResult and Mapping inputs for every CSV row: the
+    run's cfg and topology (N:M column and [sparsity] section included) read by
+    tilesim, ``zeros: skip`` and the N:M set through the API."""
+    import warnings
+    from dataclasses import replace
+
+    import tilesim
+    from tilesim.workloads import Model
+    from tilesim.workloads.sparsity import Sparsity, parse_nm
+    out = {}
+    runs = sorted({(r["array_rows"], r["array_cols"], r["dataflow"], r["sparsity_support"],
+                    r["sparse_rep"], r["kind"]) for r in rows})
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for ra, ca, df, sup, rep, kind in runs:
+            these = [r for r in rows if (r["array_rows"], r["array_cols"], r["dataflow"],
+                                         r["sparsity_support"], r["sparse_rep"], r["kind"])
+                     == (ra, ca, df, sup, rep, kind)]
+            cfg, topo = Path(tmp) / "a.cfg", Path(tmp) / "t.csv"
+            cfg.write_text(CFG.format(name="t", rows=ra, cols=ca, df=df, support=sup, rep=rep))
+            topo.write_text(_topology(kind, [(r["case"], kind, tuple(r[k] for k in DIMS),
+                                              r["nm"]) for r in these]))
+            arch = tilesim.load_arch(str(cfg))
+            if sup == "true":
+                arch = arch.replace("compute.arrays[0].zeros", "skip")
+            model = tilesim.load_model(str(topo))
+            nms = {f"{r['case']}_{r['nm'].replace(':', 'of')}": parse_nm(r["nm"]) for r in these}
+            model = Model(model.name, tuple(replace(l, sparsity=Sparsity(nm=nms[l.name]))
+                                            for l in model.layers), 1, model.source)
+            res = {l.layer: l for l in tilesim.simulate(arch, model).layers}
+            for r in these:
+                out[_key(r)] = res[f"{r['case']}_{r['nm'].replace(':', 'of')}"]
+    return out
+
+
+def _key(r: dict) -> tuple:
+    return (r["case"], r["nm"], r["array_rows"], r["array_cols"], r["dataflow"],
+            r["sparsity_support"], r["sparse_rep"])
+
+
+def table(path: Path) -> None:
+    """Print the cycle and storage tables of docs/sparsity_scalesim.md."""
+    import math
+
+    from tilesim.mapper.sparse import format_bits
+    from tilesim.workloads.sparsity import nm_kept, parse_nm
+    rows = [r for r in csv.DictReader(path.open()) if r["total_cycles"]]
+    ts = tilesim_side(rows)
+    by = {_key(r): r for r in rows}
+    cols = [("8", "8", "ws", "true", "ellpack_block"), ("32", "32", "ws", "true", "ellpack_block"),
+            ("8", "4", "ws", "true", "ellpack_block"), ("8", "8", "os", "true", "ellpack_block"),
+            ("8", "8", "is", "true", "ellpack_block"), ("8", "8", "ws", "false", "ellpack_block")]
+    same = sum(int(r["total_cycles"]) == ts[_key(r)].compute_cycles for r in rows)
+    print(f"Compute cycles, SCALE-Sim {rows[0]['scalesim_version']} Total Cycles / tilesim "
+          f"compute_cycles ({same} of {len(rows)} rows equal; csr runs equal the "
+          "ellpack_block ones and are left out):\n")
+    print("| layer | R*S*C | N:M | kept | " + " | ".join(
+        f"{c[2]} {c[0]}x{c[1]}" + ("" if c[3] == "true" else " no support") for c in cols)
+        + " |")
+    print("|---|---:|---|---:|" + "---:|" * len(cols))
+    for name, _, _ in LAYERS:
+        for nm in NMS:
+            any_row = by[(name, nm) + cols[0]]
+            red = int(any_row["filter_h"]) * int(any_row["filter_w"]) * int(any_row["channels"])
+            cells = []
+            for c in cols:
+                r = by[(name, nm) + c]
+                a, b = int(r["total_cycles"]), ts[_key(r)].compute_cycles
+                cells.append(f"{a:,} / {b:,}" + ("" if a == b else " **differs**"))
+            print(f"| {name} | {red} | {nm} | {nm_kept(red, *parse_nm(nm))} | "
+                  + " | ".join(cells) + " |")
+    print("\nFilter storage (ws 8x8 runs; SCALE-Sim in its 4-byte words; tilesim's formats "
+          "in bits / 32 at 32-bit values, and in bytes at the cfg's int8):\n")
+    print("| layer | N:M | K x kept | ellpack_block words (metadata) | tilesim nm, 32-bit "
+          "values, /32 | tilesim nm, int8, bytes | csr words (metadata) | tilesim csr, "
+          "int8, bytes |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, _, _ in LAYERS:
+        for nm in NMS:
+            e = by[(name, nm, "8", "8", "ws", "true", "ellpack_block")]
+            c = by[(name, nm, "8", "8", "ws", "true", "csr")]
+            n, m = parse_nm(nm)
+            red = int(e["filter_h"]) * int(e["filter_w"]) * int(e["channels"])
+            k = int(e["num_filters"])
+            kept = k * nm_kept(red, n, m)
+            d = kept / (red * k)
+            nm32 = format_bits("nm", red * k, 32, d, kept=kept, m=m) / 32
+            nm8 = format_bits("nm", red * k, 8, d, kept=kept, m=m) / 8
+            csr8 = format_bits("csr", red * k, 8, d, row=red) / 8
+            print(f"| {name} | {nm} | {kept} | {float(e['new_storage']):g} "
+                  f"({float(e['metadata_storage']):g}) | {nm32:g} | {nm8:g} | "
+                  f"{float(c['new_storage']):g} ({float(c['metadata_storage']):g}) | "
+                  f"{math.ceil(csr8):g} |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("python", help="python of a venv with scalesim==3.0.0 and numpy 1.26")
+    p.add_argument("python", nargs="?",
+                   help="python of a venv with scalesim==3.0.0 and numpy 1.26")
     p.add_argument("--out", type=Path, default=OUT, help=f"CSV to write (default {OUT})")
     p.add_argument("--quick", action="store_true", help="8x8 ws ellpack_block only")
+    p.add_argument("--table", action="store_true",
+                   help="print the doc's tables from the CSV (runs no SCALE-Sim)")
     a = p.parse_args()
+    if a.table:
+        table(a.out)
+        return 0
+    if not a.python:
+        p.error("give the python of SCALE-Sim's venv (or --table)")
     layers = [(n, k, d, nm) for n, k, d in LAYERS for nm in NMS]
     rows = []
     with tempfile.TemporaryDirectory(prefix="scalesim_sparse_") as tmp:
