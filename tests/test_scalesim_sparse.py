@@ -239,12 +239,12 @@ def test_input_reads_differ_by_design(tmp_path):
                    "not in this branch yet; remove this mark when they land")
 def test_scalesim_files_alone_give_scalesim_cycles(tmp_path):
     """The cfg's SparsitySupport and the topology's N:M column, read by tilesim with no
-    API help, give SCALE-Sim's cycles (ws 8x8 ellpack_block, every layer and N:M)."""
-    run = ("8", "8", "ws", "true", "ellpack_block")
-    for kind in ("gemm", "conv"):
-        cfg, topo, rows = _files(run, tmp_path, kind)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = tilesim.simulate(str(cfg), str(topo))
-        got = {l.layer: l.compute_cycles for l in res.layers}
-        assert got == {_name(r): int(r["total_cycles"]) for r in rows}
+    API help, give SCALE-Sim's cycles: every run, layer and N:M."""
+    for run in sorted(RUNS, key=lambda r: r != ("8", "8", "ws", "true", "ellpack_block")):
+        for kind in ("gemm", "conv"):
+            cfg, topo, rows = _files(run, tmp_path, kind)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = tilesim.simulate(str(cfg), str(topo))
+            got = {l.layer: l.compute_cycles for l in res.layers}
+            assert got == {_name(r): int(r["total_cycles"]) for r in rows}, run
