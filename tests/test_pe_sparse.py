@@ -203,3 +203,19 @@ def test_verify_runs_a_skip_mapping_on_pruned_weights():
     (s,), (g,) = skip.checks, gate.checks
     assert s.pe_max_err == 0 and s.pe_cycles == s.analytic_cycles
     assert s.pe_cycles < g.pe_cycles
+
+
+def test_a_block_split_by_a_row_fold_is_read_in_both():
+    """ws, 2:4, K = 11 (blocks of 4, 4, 3 rows; K' = 2 + 2 + 2 = 6), Ra = 3, 7 pixels,
+    5 filters on 2 columns (3 column folds). Kept rows 0-2 (blocks 0, 0, 1) and 3-5
+    (blocks 1, 2, 2): block 1 is fed in both row folds. Per pixel and column fold the
+    feeders read 4 + 4 (fold 0) + 4 + 3 (fold 1) = 15 values: 7 x 3 x 15 = 315, where
+    the plan charges each input once per column fold, 7 x 11 x 3 = 231. With Ra = 2 no
+    block is split: 231."""
+    rng = np.random.default_rng(11)
+    a = rng.integers(-128, 128, (7, 11)).astype(np.int8)
+    b = nm_weights((5, 11), 2, 4, rng).T.copy()
+    for ra, reads in ((3, 315), (2, 231)):
+        r = simulate_gemm(a, b, "ws", ra, 2, skip=(2, 4))
+        assert np.array_equal(r.output[0], gemm_numpy(a, b))
+        assert r.buffer["input"] == (reads, 0)

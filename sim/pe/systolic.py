@@ -73,6 +73,59 @@ at the end of the previous cycle, then all registers update at once):
   Nothing schedules by formula; :mod:`mapper.dataflow` derives what this gives,
   ``(F - 1) max(T, Ra) + T + 2 Ra + Ca - 2`` cycles for F folds on one array.
 
+N:M weights (``simulate_gemm(..., skip=(N, M))``, a mapping's ``skip``; os, ws, is, both
+preloads; :mod:`mapper.sparse`): each filter's reduction is cut into blocks of M rows
+from row 0 (a last block of L < M rows keeps min(N, L)); the weights are compressed per
+filter and block to their kept values, each with its offset in its block
+(:func:`sim.pe.nm.compress`), and the array runs the GEMM whose reduction is the K' kept
+rows (:func:`workloads.sparsity.nm_kept`) on exactly the schedule above: the same
+registers, moves, tags and fold order as a dense GEMM of reduction K', so the cycles are
+:mod:`mapper.dataflow`'s on K'. What changes is the input path. Kept row k' belongs to
+block ``k' // N`` (for full blocks); the array row (ws, is) or stream step (os) of k'
+carries the block's M input values, an M-wide input register, and the PE multiplies its
+weight by the lane its weight's offset selects (an M:1 mux per PE; the offset, ceil(log2
+M) bits, travels with its weight value: down the column under os, preloaded with it under
+ws, right along the row under is):
+
+* **os**: row i's a-register at step k' holds pixel i's block of k'; the b-register
+  carries its offset down; PE(i, j) takes lane ``off(b)``. The feeder reads a block's
+  values once, at the block's first kept step, and holds them for its N steps.
+* **ws**: row i (kept row r0 + i) carries, for pixel m, its block's M values; PE(i, j)
+  takes lane ``off(w[i, j])`` of its stationary weight. A block's values are read once
+  per pixel and fold and go to all of the block's kept rows in the fold.
+* **is**: PE(i, j) holds pixel j's block of its kept row (preloaded: the M-wide
+  stationary register); the streamed weight of filter n carries its offset right along
+  row i; every PE of the row takes that lane. The preload reads a block's values once per
+  column and fold, for all of the block's kept rows in the fold.
+
+The model keeps the M-wide register as its tag: it reads the lane from the block the
+feeder pushed for that tag (os: ``AL[i, k']``, ws: ``XL[m, i]``, is: ``SL[i, j]`` of the
+fold in the PE's active register), which is what a register moved unchanged from the
+feeder holds; the tags are checked as in a dense run. ``simulate_gemm`` refuses weights
+that are not N:M (a block with more than N non-zeros): ValueError naming the layer, the
+filter and the block.
+
+What it counts against what the cost model charges (:func:`mapper.sparse.plan`):
+
+* Buffer: the weights read (kept values and their offsets, one element each) and the
+  outputs stored are the compressed plan's ``accesses``. Inputs: the plan charges the
+  dense input elements x the compressed plan's reads per element (os, ws: once per
+  column fold; is: once). The model reads each block once per fold it is used in: the
+  same count whenever no row fold splits a block (os always; ws and is when Ra is a
+  multiple of N or K' <= Ra). Otherwise a block whose kept rows fall into two row folds
+  is read in both: more than the plan (e.g. ws, 2:4, K = 11, Ra = 3, 7 pixels, 3 column
+  folds: 315 reads against the plan's 7 x 11 x 3 = 231).
+* Registers (``registers``): those of the dense GEMM of the K' kept rows, i.e. the
+  compressed plan's ``pe_writes`` and one read of each operand and partial sum per kept
+  MAC: the moving input is counted as one latch per MAC (the lane the PE uses), the is
+  stationary block as one value per register it passes. An M-wide input register
+  latching its whole block would write M values where one is counted (os, ws: M x the
+  kept MACs; is: M x the shift writes). :func:`sim.cost.pe_access` charges the input
+  and weight writes as counted here, but the operands' reads and the partial sums'
+  reads and writes per MAC of the dense layer (``layer.macs``), not per kept MAC: for a
+  skip mapping those are K / K' times the counts here (e.g. 2:4, C = 4, 3 x 3, 4 x 4
+  outputs, 4 filters: 2,304 charged, 1,152 counted).
+
 Conventions (the same as SCALE-Sim's and :mod:`sim.cost`'s):
 
 * Feeders run the whole Ra x Ca schedule in every fold: rows/columns of a partial
