@@ -1071,11 +1071,11 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores, al, 
                     S = np.zeros((Ra, Ca), dtype=out.dtype)
                     X = np.zeros((T, Ra), dtype=out.dtype)
                     _operands(a, b, df, g, r0, r1, c0, c1, S, X)
-                    SL = np.zeros((Ra, Ca, ls), dtype=out.dtype)
-                    SO = np.zeros((Ra, Ca), dtype=np.int64)
+                    SL = np.zeros((Ra, Ca, ls), dtype=out.dtype)   # empty when dense
+                    SO = np.zeros((Ra if lx else 0, Ca), dtype=np.int64)
                     XL = np.zeros((T, Ra, lx), dtype=out.dtype)
-                    XO = np.zeros((T, Ra), dtype=np.int64)
-                    RD = np.zeros(Ra, dtype=np.int64)
+                    XO = np.zeros((T if ls else 0, Ra), dtype=np.int64)
+                    RD = np.zeros(Ra if nl else 0, dtype=np.int64)
                     if nl > 0:
                         _nm_operands(al, bo, bid, bsz, df, g, r0, r1, c0, c1, SL, SO, XL,
                                      XO, RD)
@@ -1282,7 +1282,7 @@ def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
                       mapping.array_count, rs=mapping.layer.R * mapping.layer.S,
                       preload=mapping.preload, pe_entries=dict(mapping.pe_entries),
                       c_tiles=tuple(lt.c_tile for lt in levels),
-                      skip=tuple(getattr(mapping, "skip", ()) or ()), name=mapping.layer.name)
+                      skip=tuple(mapping.skip), name=mapping.layer.name)
     return unlower(mapping.layer, r.output), r
 
 
