@@ -114,7 +114,11 @@ What it counts against what the cost model charges (:func:`mapper.sparse.plan`):
   same count whenever no row fold splits a block (os always; ws and is when Ra is a
   multiple of N or K' <= Ra). Otherwise a block whose kept rows fall into two row folds
   is read in both: more than the plan (e.g. ws, 2:4, K = 11, Ra = 3, 7 pixels, 3 column
-  folds: 315 reads against the plan's 7 x 11 x 3 = 231).
+  folds: 315 reads against the plan's 7 x 11 x 3 = 231). In general the model reads the
+  plan's input accesses x (K + X) / K, X the rows of the blocks split by a row-fold
+  boundary (kept rows f Ra - 1 and f Ra in one block, 0 < f < row folds), summed over
+  the boundaries (above: the boundary at kept row 3 splits block 1, X = 4: 231 x 15 /
+  11 = 315).
 * Registers (``registers``): those of the dense GEMM of the K' kept rows, i.e. the
   compressed plan's ``pe_writes`` and one read of each operand and partial sum per kept
   MAC: the moving input is counted as one latch per MAC (the lane the PE uses), the is
