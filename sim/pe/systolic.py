@@ -73,6 +73,63 @@ at the end of the previous cycle, then all registers update at once):
   Nothing schedules by formula; :mod:`mapper.dataflow` derives what this gives,
   ``(F - 1) max(T, Ra) + T + 2 Ra + Ca - 2`` cycles for F folds on one array.
 
+N:M weights (``simulate_gemm(..., skip=(N, M))``, a mapping's ``skip``; os, ws, is, both
+preloads; :mod:`mapper.sparse`): each filter's reduction is cut into blocks of M rows
+from row 0 (a last block of L < M rows keeps min(N, L)); the weights are compressed per
+filter and block to their kept values, each with its offset in its block
+(:func:`sim.pe.nm.compress`), and the array runs the GEMM whose reduction is the K' kept
+rows (:func:`workloads.sparsity.nm_kept`) on exactly the schedule above: the same
+registers, moves, tags and fold order as a dense GEMM of reduction K', so the cycles are
+:mod:`mapper.dataflow`'s on K'. What changes is the input path. Kept row k' belongs to
+block ``k' // N`` (for full blocks); the array row (ws, is) or stream step (os) of k'
+carries the block's M input values, an M-wide input register, and the PE multiplies its
+weight by the lane its weight's offset selects (an M:1 mux per PE; the offset, ceil(log2
+M) bits, travels with its weight value: down the column under os, preloaded with it under
+ws, right along the row under is):
+
+* **os**: row i's a-register at step k' holds pixel i's block of k'; the b-register
+  carries its offset down; PE(i, j) takes lane ``off(b)``. The feeder reads a block's
+  values once, at the block's first kept step, and holds them for its N steps.
+* **ws**: row i (kept row r0 + i) carries, for pixel m, its block's M values; PE(i, j)
+  takes lane ``off(w[i, j])`` of its stationary weight. A block's values are read once
+  per pixel and fold and go to all of the block's kept rows in the fold.
+* **is**: PE(i, j) holds pixel j's block of its kept row (preloaded: the M-wide
+  stationary register); the streamed weight of filter n carries its offset right along
+  row i; every PE of the row takes that lane. The preload reads a block's values once per
+  column and fold, for all of the block's kept rows in the fold.
+
+The model keeps the M-wide register as its tag: it reads the lane from the block the
+feeder pushed for that tag (os: ``AL[i, k']``, ws: ``XL[m, i]``, is: ``SL[i, j]`` of the
+fold in the PE's active register), which is what a register moved unchanged from the
+feeder holds; the tags are checked as in a dense run. ``simulate_gemm`` refuses weights
+that are not N:M (a block with more than N non-zeros): ValueError naming the layer, the
+filter and the block.
+
+What it counts against what the cost model charges (:func:`mapper.sparse.plan`):
+
+* Buffer: the weights read (kept values and their offsets, one element each) and the
+  outputs stored are the compressed plan's ``accesses``. Inputs: the plan charges the
+  dense input elements x the compressed plan's reads per element (os, ws: once per
+  column fold; is: once). The model reads each block once per fold it is used in: the
+  same count whenever no row fold splits a block (os always; ws and is when Ra is a
+  multiple of N or K' <= Ra). Otherwise a block whose kept rows fall into two row folds
+  is read in both: more than the plan (e.g. ws, 2:4, K = 11, Ra = 3, 7 pixels, 3 column
+  folds: 315 reads against the plan's 7 x 11 x 3 = 231). In general the model reads the
+  plan's input accesses x (K + X) / K, X the rows of the blocks split by a row-fold
+  boundary (kept rows f Ra - 1 and f Ra in one block, 0 < f < row folds), summed over
+  the boundaries (above: the boundary at kept row 3 splits block 1, X = 4: 231 x 15 /
+  11 = 315).
+* Registers (``registers``): those of the dense GEMM of the K' kept rows, i.e. the
+  compressed plan's ``pe_writes`` and one read of each operand and partial sum per kept
+  MAC: the moving input is counted as one latch per MAC (the lane the PE uses), the is
+  stationary block as one value per register it passes. An M-wide input register
+  latching its whole block would write M values where one is counted (os, ws: M x the
+  kept MACs; is: M x the shift writes). :func:`sim.cost.pe_access` charges the input
+  and weight writes as counted here, but the operands' reads and the partial sums'
+  reads and writes per MAC of the dense layer (``layer.macs``), not per kept MAC: for a
+  skip mapping those are K / K' times the counts here (e.g. 2:4, C = 4, 3 x 3, 4 x 4
+  outputs, 4 filters: 2,304 charged, 1,152 counted).
+
 Conventions (the same as SCALE-Sim's and :mod:`sim.cost`'s):
 
 * Feeders run the whole Ra x Ca schedule in every fold: rows/columns of a partial
@@ -125,11 +182,18 @@ DATAFLOW_CODE = {"os": OS, "ws": WS, "is": IS, "dw": DW, "kc": KC, "kcr": KCR,
 
 
 @njit(cache=True)
-def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
+def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt, AL, BO, AR):
     """One os fold. A (Ra, T) rows' operands, B (T, Ca); out (Ra, Ca) += A @ B; the
     first ``nr`` rows and ``nc`` columns are real (the rest an edge fold's padding).
     Adds the real PEs' register accesses to ``cnt`` (module doc, *Counted*). Returns the
-    fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch."""
+    fold's cycle count (last-output cycle index + 1), -1 on a tag mismatch.
+
+    N:M skipping (module doc, *N:M weights*) when ``AL`` (Ra, T, M) has lanes: row i's
+    a-register at step k holds the block AL[i, k], B's values carry offsets BO (T, Ca)
+    (moving down with them), a PE multiplies lane BO of its block; a real row's feeder
+    reads AR[k] input values at step k. Dense: AL, BO, AR empty."""
+    lanes = AL.shape[2] > 0
+    bo = np.zeros((Ra, Ca), dtype=np.int64)         # the b-registers' offsets (N:M)
     a = np.zeros((Ra, Ca), dtype=out.dtype)
     b = np.zeros((Ra, Ca), dtype=out.dtype)
     a_tag = np.full((Ra, Ca), -1, dtype=np.int64)   # -1: no valid operand
@@ -148,17 +212,22 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
             if 0 <= k < T:
                 a[i, 0] = A[i, k]
                 a_tag[i, 0] = k
-                n_ba += i < nr                   # a real row's feeder reads the buffer
+                if i < nr:                       # a real row's feeder reads the buffer
+                    n_ba += AR[k] if lanes else 1
             else:
                 a_tag[i, 0] = -1
         for j in range(Ca):
             for i in range(Ra - 1, 0, -1):
                 b[i, j] = b[i - 1, j]
                 b_tag[i, j] = b_tag[i - 1, j]
+                if lanes:
+                    bo[i, j] = bo[i - 1, j]
             k = t - j
             if 0 <= k < T:
                 b[0, j] = B[k, j]
                 b_tag[0, j] = k
+                if lanes:
+                    bo[0, j] = BO[k, j]
                 n_bb += j < nc
             else:
                 b_tag[0, j] = -1
@@ -173,7 +242,10 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
                 if at >= 0 and bt >= 0:
                     if at != bt:
                         return -1
-                    out[i, j] += a[i, j] * b[i, j]
+                    if lanes:                    # the lane b's offset selects
+                        out[i, j] += AL[i, at, bo[i, j]] * b[i, j]
+                    else:
+                        out[i, j] += a[i, j] * b[i, j]
                     done[i, j] += 1
                     if real:                     # the first MAC writes without reading;
                         n_mac += 1               # the finished output is read as it leaves
@@ -194,11 +266,13 @@ def _fold_os(A, B, T, Ra, Ca, out, nr, nc, cnt):
 
 
 @njit(cache=True)
-def _preload(S, Ra, Ca, nr, nc, s, cnt, so):
+def _preload(S, Ra, Ca, nr, nc, s, cnt, so, rd):
     """Serial preload of the stationary operand S (Ra, Ca) into ``s``: it enters at the
     top and shifts down one row a cycle, row Ra-1's value first. Every real value (row
     < ``nr``, column < ``nc``) latched by a register counts as a write of operand ``so``
-    (a value for row r is latched by the r + 1 registers it passes)."""
+    (a value for row r is latched by the r + 1 registers it passes). The top feeder reads
+    one value of the buffer per real value, or ``rd[r]`` for row r when ``rd`` is given
+    (N:M inputs under is: a block's values, read once for its kept rows)."""
     tag = np.full((Ra, Ca), -1, dtype=np.int64)   # the row each register's value is for
     for t in range(Ra):
         for i in range(Ra - 1, 0, -1):
@@ -208,7 +282,8 @@ def _preload(S, Ra, Ca, nr, nc, s, cnt, so):
         for j in range(Ca):
             s[0, j] = S[Ra - 1 - t, j]
             tag[0, j] = Ra - 1 - t
-            cnt[B_IN + so // 2] += Ra - 1 - t < nr and j < nc
+            if Ra - 1 - t < nr and j < nc:
+                cnt[B_IN + so // 2] += rd[Ra - 1 - t] if len(rd) else 1
         for i in range(nr):
             for j in range(nc):
                 if 0 <= tag[i, j] < nr:
@@ -240,14 +315,21 @@ def _chain_totals(cnt, so, xo, n_mac, n_or, n_bx):
 
 
 @njit(cache=True)
-def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
+def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt, SL, SO, XL, XO, RD):
     """One ws/is fold. S (Ra, Ca) stationary, X (T, Ra) streamed; out (T, Ca) += X @ S;
     the first ``nr`` rows and ``nc`` columns are real. Adds the real PEs' register
     accesses to ``cnt`` (``so``, ``xo``: the stationary and streamed operands' read
     slots). Returns the fold's cycle count (last-output cycle index + 1), -1 on a tag
-    mismatch."""
+    mismatch.
+
+    N:M skipping (module doc, *N:M weights*): ws, ``XL`` (T, Ra, M) the blocks row i
+    carries for stream index t, ``SO`` (Ra, Ca) the stationary weights' offsets; is,
+    ``SL`` (Ra, Ca, M) the stationary input blocks, ``XO`` (T, Ra) the streamed weights'
+    offsets. ``RD`` (Ra,): input values of the buffer row i's feeder reads (its block's
+    for the block's first row in the fold, else none). Dense: all empty."""
+    sl, xl = SL.shape[2] > 0, XL.shape[2] > 0
     s = np.zeros((Ra, Ca), dtype=out.dtype)
-    _preload(S, Ra, Ca, nr, nc, s, cnt, so)
+    _preload(S, Ra, Ca, nr, nc, s, cnt, so, RD if sl else RD[:0])
     x = np.zeros((Ra, Ca), dtype=out.dtype)
     x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     p = np.zeros((Ra, Ca), dtype=out.dtype)
@@ -266,19 +348,25 @@ def _fold_stationary(S, X, T, Ra, Ca, out, nr, nc, so, xo, cnt):
                     if 0 <= m < T:
                         x[i, 0] = X[m, i]
                         x_tag[i, 0] = m
-                        n_bx += i < nr
+                        if i < nr:
+                            n_bx += RD[i] if xl else 1
                     else:
                         x_tag[i, 0] = -1
                 tag = x_tag[i, j]
                 if tag < 0:
                     p_tag[i, j] = -1
                     continue
+                sv, xv = s[i, j], x[i, j]
+                if sl:                           # is, N:M: the streamed weight's lane
+                    sv = SL[i, j, XO[tag, i]]
+                elif xl:                         # ws, N:M: the stationary weight's lane
+                    xv = XL[tag, i, SO[i, j]]
                 if i == 0:
-                    p[i, j] = x[i, j] * s[i, j]
+                    p[i, j] = xv * sv
                 else:
                     if p_tag[i - 1, j] != tag:
                         return -1
-                    p[i, j] = p[i - 1, j] + x[i, j] * s[i, j]
+                    p[i, j] = p[i - 1, j] + xv * sv
                 p_tag[i, j] = tag
                 if i < nr and j < nc:            # a real MAC, its streamed value
                     n_mac += 1                   # latched here (see _mac_counts)
@@ -299,7 +387,7 @@ def _fold_dw(S, X, T, Ra, Ca, out, nr, nc, cnt):
     are real. Adds the real PEs' register accesses to ``cnt``. Returns the fold's cycle
     count (last-output cycle index + 1), -1 on a tag mismatch."""
     s = np.zeros((Ra, Ca), dtype=out.dtype)
-    _preload(S, Ra, Ca, nr, nc, s, cnt, W_R)
+    _preload(S, Ra, Ca, nr, nc, s, cnt, W_R, np.zeros(0, dtype=np.int64))
     x = np.zeros((Ra, Ca), dtype=out.dtype)
     x_tag = np.full((Ra, Ca), -1, dtype=np.int64)
     p = np.zeros((Ra, Ca), dtype=out.dtype)
@@ -370,6 +458,14 @@ def _run_folds_dw(a, b, Ra, Ca, count, out, busy, cnt, stores):
 
 
 @njit(cache=True)
+def _dense_lanes(dt):
+    """The empty N:M operands of :func:`_fold_stationary` (a dense fold)."""
+    return (np.zeros((0, 0, 0), dtype=dt), np.zeros((0, 0), dtype=np.int64),
+            np.zeros((0, 0, 0), dtype=dt), np.zeros((0, 0), dtype=np.int64),
+            np.zeros(0, dtype=np.int64))
+
+
+@njit(cache=True)
 def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy, cnt, stores):
     """All folds of a grouped GEMM under kc: the reduction index is c * RS + t (channel
     c, tap t); for every group and tap, rows C, columns N, stream M (ws folds)."""
@@ -393,7 +489,7 @@ def _run_folds_kc(a, b, RS, Ra, Ca, count, out, busy, cnt, stores):
                         X[:, i] = a[g, :, k]
                     o = np.zeros((T, Ca), dtype=out.dtype)
                     L = _fold_stationary(S, X, T, Ra, Ca, o, r1 - r0, c1 - c0, W_R, IN_R,
-                                         cnt)
+                                         cnt, *_dense_lanes(out.dtype))
                     if L < 0:
                         return -1
                     out[g, :, c0:c1] += o[:, :c1 - c0]
@@ -693,12 +789,16 @@ def _chain_stationary(S, X, Ra, Ca, O, variant=0):
     """:func:`_chain_counted` of folds with every row and column real, counts dropped."""
     F = S.shape[0]
     full = np.full(F, Ra, dtype=np.int64)
+    dt = O.dtype
     return _chain_counted(S, X, Ra, Ca, O, full, np.full(F, Ca, dtype=np.int64), W_R, IN_R,
-                          np.zeros(N_COUNTS, dtype=np.int64), variant)
+                          np.zeros(N_COUNTS, dtype=np.int64), np.zeros((0, 0, 0, 0), dtype=dt),
+                          np.zeros((0, 0, 0), dtype=np.int64), np.zeros((0, 0, 0, 0), dtype=dt),
+                          np.zeros((0, 0, 0), dtype=np.int64), np.zeros((0, 0), dtype=np.int64),
+                          variant)
 
 
 @njit(cache=True)
-def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
+def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, SL, SO, XL, XO, RD, variant=0):
     """Overlapped preload: the ws/is folds S (F, Ra, Ca) stationary, X (F, T, Ra) streamed
     run back to back on one array with shadow registers; O (F, T, Ca) += X[f] @ S[f].
     Returns the cycle count (last-output cycle index + 1), -1 on a hazard (a shadow value
@@ -714,7 +814,12 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
     accesses are added to ``cnt`` (``so``, ``xo``: the stationary and streamed operands'
     read slots): a shadow register latching a real value counts as a write (a value for
     row r is latched by the r + 1 shadows it passes); the switch to the shadow is a bank
-    select, no access."""
+    select, no access.
+
+    N:M skipping: as :func:`_fold_stationary`, each with the fold first: ``SL`` (F, Ra,
+    Ca, M), ``SO`` (F, Ra, Ca), ``XL`` (F, T, Ra, M), ``XO`` (F, T, Ra), ``RD`` (F, Ra);
+    a PE reads the lanes of the fold its active register holds. Dense: all empty."""
+    sl, xl = SL.shape[3] > 0, XL.shape[3] > 0
     F, T = X.shape[0], X.shape[1]
     dt = O.dtype
     x = np.zeros((Ra, Ca), dtype=dt)              # streamed operand, moves right
@@ -763,7 +868,8 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
             if f >= 0:
                 xm[i, 0] = ring_m[(t - i) % Ra]
                 x[i, 0] = X[f, xm[i, 0], i]
-                n_bx += i < nr[f]
+                if i < nr[f]:
+                    n_bx += RD[f, i] if xl else 1
         # 3. PEs (bottom row first: partial sums move down). A PE meeting a new fold's
         #    first element takes its shadow (as it was last cycle) into its active register
         for i in range(Ra - 1, -1, -1):
@@ -779,12 +885,17 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
                     wa[i, j] = wsh[i, j]
                     af[i, j] = f
                     sr[i, j] = -1
+                sv, xv = wa[i, j], x[i, j]
+                if sl:                                # is, N:M: the streamed weight's lane
+                    sv = SL[f, i, j, XO[f, m, i]]
+                elif xl:                              # ws, N:M: the active weight's lane
+                    xv = XL[f, m, i, SO[f, i, j]]
                 if i == 0:
-                    p[i, j] = x[i, j] * wa[i, j]
+                    p[i, j] = xv * sv
                 else:
                     if pf[i - 1, j] != f or pm[i - 1, j] != m:
                         return -1
-                    p[i, j] = p[i - 1, j] + x[i, j] * wa[i, j]
+                    p[i, j] = p[i - 1, j] + xv * sv
                 pf[i, j] = f
                 pm[i, j] = m
                 if i < nr[f] and j < nc[f]:           # a real MAC, its streamed value
@@ -825,7 +936,7 @@ def _chain_counted(S, X, Ra, Ca, O, nr, nc, so, xo, cnt, variant=0):
                 sr[0, j] = Ra - 1 - u
                 if Ra - 1 - u < nr[f] and j < nc[f]:
                     n_sw += 1
-                    n_bs += 1                         # read from the buffer
+                    n_bs += RD[f, Ra - 1 - u] if sl else 1   # read from the buffer
                 lu[j] = u + 1
                 if lu[j] == Ra:
                     lf[j] = f + 1
@@ -862,19 +973,54 @@ def _scatter(df, g, c0, c1, o, out, stores):
 
 
 @njit(cache=True)
-def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores):
+def _feeds(bid, bsz, r0, r1, rd):
+    """Input values a feeder reads for kept rows r0:r1 (N:M, :func:`sim.pe.nm.feeds`):
+    the block's rows for the first kept row of each block in the range, else 0."""
+    for i in range(r0, r1):
+        rd[i - r0] = bsz[bid[i]] if i == r0 or bid[i] != bid[i - 1] else 0
+
+
+@njit(cache=True)
+def _nm_operands(al, bo, bid, bsz, df, g, r0, r1, c0, c1, SL, SO, XL, XO, RD):
+    """Fill the N:M operands of ws/is fold (g, rows r0:r1, cols c0:c1) for
+    :func:`_fold_stationary` (zeros outside the fold): ws, the input blocks XL and the
+    weights' offsets SO; is, the input blocks SL and the weights' offsets XO; RD, the
+    input values each row's feeder reads."""
+    nr, nc = r1 - r0, c1 - c0
+    if df == WS:
+        XL[:, :nr, :] = al[g, :, r0:r1, :]
+        SO[:nr, :nc] = bo[g, r0:r1, c0:c1]
+    else:
+        for i in range(nr):
+            for j in range(nc):
+                SL[i, j, :] = al[g, c0 + j, r0 + i, :]
+        XO[:, :nr] = bo[g, r0:r1, :].T
+    _feeds(bid, bsz, r0, r1, RD)
+
+
+@njit(cache=True)
+def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores, al, bo, bid,
+               bsz):
     """All folds of a grouped GEMM: a (G, M, K), b (G, K, N), out (G, M, N) += a @ b.
     ``busy[arr]`` accumulates each array's cycles. ``overlapped``: ws/is folds of each
     array run back to back with shadow preload (:func:`_chain_stationary`). Returns -1 on
-    a tag mismatch or hazard."""
+    a tag mismatch or hazard.
+
+    N:M skipping (module doc) when ``al`` (G, M, K, lanes) has lanes: K is the kept
+    rows, ``al`` each kept row's input block, ``bo`` (G, K, N) the weights' offsets,
+    ``bid`` (K,) each kept row's block and ``bsz`` each block's rows (``a`` is then not
+    read). Dense: all four empty."""
     G, M, K = a.shape
     N = b.shape[2]
+    nl = al.shape[3]                            # lanes: 0 dense, M under N:M
     if df == OS:
         rdim, cdim, T = M, N, K
     elif df == WS:
         rdim, cdim, T = K, N, M
     else:
         rdim, cdim, T = K, M, N
+    ls = nl if df == IS else 0                  # the stationary operand's lanes
+    lx = nl if df == WS else 0                  # the streamed operand's lanes
     rf, cf = (rdim + Ra - 1) // Ra, (cdim + Ca - 1) // Ca
     F = G * rf * cf
     so, xo = (W_R, IN_R) if df == WS else (IN_R, W_R)   # stationary, streamed operand
@@ -882,8 +1028,17 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores):
     Fc = F if chain else 0                      # chained folds' operands, gathered first
     S_all = np.zeros((Fc, Ra, Ca), dtype=out.dtype)
     X_all = np.zeros((Fc, T, Ra), dtype=out.dtype)
+    Fl = Fc if nl > 0 else 0                    # ... and their N:M operands
+    SL_all = np.zeros((Fl, Ra, Ca, ls), dtype=out.dtype)
+    SO_all = np.zeros((Fl, Ra, Ca), dtype=np.int64)
+    XL_all = np.zeros((Fl, T, Ra, lx), dtype=out.dtype)
+    XO_all = np.zeros((Fl, T, Ra), dtype=np.int64)
+    RD_all = np.zeros((Fl, Ra), dtype=np.int64)
     where = np.zeros((Fc, 3), dtype=np.int64)   # (g, c0, c1) of each fold
     ext = np.zeros((2, Fc), dtype=np.int64)      # its real rows and columns
+    AR = np.zeros(K if df == OS and nl > 0 else 0, dtype=np.int64)
+    if len(AR):                                 # os, N:M: the stream's block reads
+        _feeds(bid, bsz, 0, K, AR)
     f = 0
     for g in range(G):
         for ri in range(rf):
@@ -892,6 +1047,9 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores):
                 c0, c1 = ci * Ca, min(cdim, ci * Ca + Ca)
                 if chain:
                     _operands(a, b, df, g, r0, r1, c0, c1, S_all[f], X_all[f])
+                    if nl > 0:
+                        _nm_operands(al, bo, bid, bsz, df, g, r0, r1, c0, c1, SL_all[f],
+                                     SO_all[f], XL_all[f], XO_all[f], RD_all[f])
                     where[f, 0] = g
                     where[f, 1] = c0
                     where[f, 2] = c1
@@ -904,16 +1062,30 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores):
                     B = np.zeros((T, Ca), dtype=out.dtype)
                     A[:r1 - r0, :] = a[g, r0:r1, :]
                     B[:, :c1 - c0] = b[g, :, c0:c1]
+                    AL = np.zeros((Ra if nl > 0 else 0, T, nl), dtype=out.dtype)
+                    BO = np.zeros((T, Ca if nl > 0 else 0), dtype=np.int64)
+                    if nl > 0:
+                        AL[:r1 - r0] = al[g, r0:r1]
+                        BO[:, :c1 - c0] = bo[g, :, c0:c1]
                     o = np.zeros((Ra, Ca), dtype=out.dtype)
-                    L = _fold_os(A, B, T, Ra, Ca, o, r1 - r0, c1 - c0, cnt)
+                    L = _fold_os(A, B, T, Ra, Ca, o, r1 - r0, c1 - c0, cnt, AL, BO, AR)
                     out[g, r0:r1, c0:c1] += o[:r1 - r0, :c1 - c0]
                     stores[g, r0:r1, c0:c1] += 1
                 else:
                     S = np.zeros((Ra, Ca), dtype=out.dtype)
                     X = np.zeros((T, Ra), dtype=out.dtype)
                     _operands(a, b, df, g, r0, r1, c0, c1, S, X)
+                    SL = np.zeros((Ra, Ca, ls), dtype=out.dtype)   # empty when dense
+                    SO = np.zeros((Ra if lx else 0, Ca), dtype=np.int64)
+                    XL = np.zeros((T, Ra, lx), dtype=out.dtype)
+                    XO = np.zeros((T if ls else 0, Ra), dtype=np.int64)
+                    RD = np.zeros(Ra if nl else 0, dtype=np.int64)
+                    if nl > 0:
+                        _nm_operands(al, bo, bid, bsz, df, g, r0, r1, c0, c1, SL, SO, XL,
+                                     XO, RD)
                     o = np.zeros((T, Ca), dtype=out.dtype)
-                    L = _fold_stationary(S, X, T, Ra, Ca, o, r1 - r0, c1 - c0, so, xo, cnt)
+                    L = _fold_stationary(S, X, T, Ra, Ca, o, r1 - r0, c1 - c0, so, xo, cnt,
+                                         SL, SO, XL, XO, RD)
                     _scatter(df, g, c0, c1, o, out, stores)
                 if L < 0:
                     return -1
@@ -923,17 +1095,30 @@ def _run_folds(a, b, df, Ra, Ca, count, overlapped, out, busy, cnt, stores):
         O_all = np.zeros((Fc, T, Ca), dtype=out.dtype)
         for arr in range(min(count, F)):     # array arr runs folds arr, arr + count, ...
             n = (F - arr + count - 1) // count
+            nq = n if nl > 0 else 0
             Sa = np.empty((n, Ra, Ca), dtype=out.dtype)
             Xa = np.empty((n, T, Ra), dtype=out.dtype)
+            SLa = np.empty((nq, Ra, Ca, ls), dtype=out.dtype)
+            SOa = np.empty((nq, Ra, Ca), dtype=np.int64)
+            XLa = np.empty((nq, T, Ra, lx), dtype=out.dtype)
+            XOa = np.empty((nq, T, Ra), dtype=np.int64)
+            RDa = np.empty((nq, Ra), dtype=np.int64)
             nra = np.empty(n, dtype=np.int64)
             nca = np.empty(n, dtype=np.int64)
             for q in range(n):
                 Sa[q] = S_all[arr + q * count]
                 Xa[q] = X_all[arr + q * count]
+                if nl > 0:
+                    SLa[q] = SL_all[arr + q * count]
+                    SOa[q] = SO_all[arr + q * count]
+                    XLa[q] = XL_all[arr + q * count]
+                    XOa[q] = XO_all[arr + q * count]
+                    RDa[q] = RD_all[arr + q * count]
                 nra[q] = ext[0, arr + q * count]
                 nca[q] = ext[1, arr + q * count]
             O = np.zeros((n, T, Ca), dtype=out.dtype)
-            L = _chain_counted(Sa, Xa, Ra, Ca, O, nra, nca, so, xo, cnt)
+            L = _chain_counted(Sa, Xa, Ra, Ca, O, nra, nca, so, xo, cnt, SLa, SOa, XLa, XOa,
+                               RDa)
             if L < 0:
                 return -1
             busy[arr] += L
@@ -973,7 +1158,8 @@ def buffer_counts(cnt, stores) -> dict:
 
 def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: int,
                   count: int = 1, rs: int = 1, preload: str = "serial",
-                  pe_entries: dict | None = None, c_tiles: tuple = ()) -> PEResult:
+                  pe_entries: dict | None = None, c_tiles: tuple = (), skip: tuple = (),
+                  name: str = "gemm") -> PEResult:
     """Run ``a`` (G, M, K) @ ``b`` (G, K, N) (or 2-D, one group) on ``count`` arrays of
     ``rows`` x ``cols`` PEs with ``dataflow`` os, ws, is, dw, kc, kcr or kco (dw only where
     it applies, :meth:`mapper.Dataflow.applies`: one filter per group). The reduction K is
@@ -986,7 +1172,13 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
     array as a pass of its own (:func:`channel_ranges`; none: one tile, every channel).
     ``preload`` serial or overlapped: overlapped chains the folds of each array with
     shadow registers where the dataflow supports it (:attr:`mapper.Dataflow.overlaps`:
-    ws, is); elsewhere it has no effect."""
+    ws, is); elsewhere it has no effect.
+
+    ``skip`` (N, M): the array skips the zeros of N:M weights (os, ws, is; module doc,
+    *N:M weights*): ``b`` must be N:M along K (ValueError naming ``name``, the filter and
+    the block otherwise); the array runs the GEMM of the kept rows, K' =
+    :func:`workloads.sparsity.nm_kept` (K, N, M), each PE picking its input by its
+    weight's offset."""
     if dataflow not in DATAFLOW_CODE:
         raise ValueError(f"dataflow {dataflow!r}: use one of {', '.join(DATAFLOW_CODE)}")
     if preload not in PRELOADS:
@@ -1006,6 +1198,23 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
         raise ValueError(f"reduction K = {K} is not a multiple of rs = {rs}")
     dims = gemm_dims(G, M, b.shape[2], K, rs)
     df = DATAFLOWS[dataflow]
+    if skip:
+        from tilesim.mapper.sparse import NM_DATAFLOWS
+        from . import nm
+        if dataflow not in NM_DATAFLOWS:
+            raise ValueError(f"dataflow {dataflow!r} cannot skip N:M zeros: use one of "
+                             f"{', '.join(NM_DATAFLOWS)}")
+        n, mm = skip
+        bc, bo = nm.compress(b, n, mm, name)
+        al = nm.lanes(a, n, mm)
+        _, bid, bsz = nm.block_rows(K, n, mm)
+        b = bc
+        a = np.zeros((G, M, bc.shape[1]), dtype=dt)   # not read: al carries the inputs
+        dims = gemm_dims(G, M, b.shape[2], bc.shape[1])
+    else:
+        al = np.zeros((0, 0, 0, 0), dtype=dt)
+        bo = np.zeros((0, 0, 0), dtype=np.int64)
+        bid = bsz = np.zeros(0, dtype=np.int64)
     if not df.applies(dims):
         raise ValueError(f"dataflow {dataflow!r} does not apply to a GEMM of {dims}")
     code = DATAFLOW_CODE[dataflow]
@@ -1025,7 +1234,8 @@ def simulate_gemm(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, cols: 
         cnt[B_IN], cnt[B_W] = tally[0], tally[1]   # the array's reads of the buffer
     else:
         rc = _run_folds(a, b, code, rows, cols, count,
-                        preload == "overlapped" and df.overlaps, out, busy, cnt, stores)
+                        preload == "overlapped" and df.overlaps, out, busy, cnt, stores,
+                        al, bo, bid, bsz)
     if rc < 0:
         raise RuntimeError("PE model: operands met out of step (tag mismatch); "
                            "the systolic schedule is wrong")
@@ -1066,14 +1276,17 @@ def unlower(layer, out: np.ndarray) -> np.ndarray:
 
 def simulate_mapping(mapping, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, PEResult]:
     """Run a mapped MAC layer on the PE model: (output (N, K, P, Q), PEResult). Under kco
-    the channel tiles of the mapping's on-chip levels run as passes of their own."""
+    the channel tiles of the mapping's on-chip levels run as passes of their own. A
+    mapping that skips N:M zeros (``mapping.skip``) runs the compressed GEMM: ``w`` must
+    be N:M (ValueError otherwise; :func:`sim.pe.nm.prune` makes it so)."""
     a, b = lower(mapping.layer, x, w)
     t = mapping.tiling
     levels = (t.top,) + tuple(t.inner)
     r = simulate_gemm(a, b, mapping.dataflow.name, mapping.array_rows, mapping.array_cols,
                       mapping.array_count, rs=mapping.layer.R * mapping.layer.S,
                       preload=mapping.preload, pe_entries=dict(mapping.pe_entries),
-                      c_tiles=tuple(lt.c_tile for lt in levels))
+                      c_tiles=tuple(lt.c_tile for lt in levels),
+                      skip=tuple(mapping.skip), name=mapping.layer.name)
     return unlower(mapping.layer, r.output), r
 
 
