@@ -43,10 +43,12 @@ the format's size is linear in the non-zero count and every value is moved the s
 number of times at the layer's densities: dense, bitmask; csr when tiles cut no row
 (inputs and outputs: ``cols = Q``; weights: ``c_tile = C/groups``); nm when weight tiles
 start on block boundaries (``c_tile R S`` a multiple of M, or one channel tile); inputs
-only without halo overlap and without padding (1 x 1 convolutions of stride >= 1, or
-tiles that do not share rows or columns): the cost model charges every fetch of a
-window ``min(H, (rows - 1) stride + (R - 1) dilation + 1)`` rows (padding included) at
-the average density, the executor the clipped window's real non-zeros. Where the rule
+only when every input value lies in as many fetched windows as every other and no
+window reaches into padding (1 x 1 convolutions of stride 1; stride = kernel without
+padding, tiles covering the input): the cost model charges every fetch of a window of
+``min(H, (rows - 1) stride + (R - 1) dilation + 1)`` rows (padding included: so even
+dense bytes differ with padding) at the layer's density, the executor the clipped
+window's real values. Where the rule
 does not hold the two differ: overlapping halos re-fetch some rows more than others,
 csr tiles cutting rows pay a count per part row (and index bits of the part's length),
 nm tiles straddling a block fetch it twice, and rle's extra entries depend on the
