@@ -2,12 +2,15 @@
 
 For each MAC layer of a model (or the first ``layers`` of them):
 
-1. **Executor**: random operands at the architecture's precisions; the mapping the
-   mapper chose is executed tile by tile (:mod:`sim.kernels.executor`) and compared
+1. **Executor**: random operands at the architecture's precisions (with zeros at a
+   sparse layer's densities, N:M weights structured); the mapping the
+   mapper chose is executed tile by tile (:mod:`sim.kernels.executor`; DRAM tiles
+   encoded and decoded in DRAM's declared formats) and compared
    with the reference kernel (:func:`sim.kernels.conv2d_layer`). Integer precisions must
    agree bit for bit; float ones within the rounding bound ``n * eps32 * sum|x*w|`` per
    output (n = the reduction length + 1, eps32 = 2^-23). The tiles fetched must also fit
-   the tile sizes the mapping charged to its buffers (``tiling.tile_bytes``).
+   the tile sizes the mapping charged to its buffers (``tiling.tile_bytes``; in a
+   compressed DRAM format, the tile's bytes in it at the layer's densities).
 2. **PE model**: the layer's GEMM runs on the register-level array model
    (:mod:`sim.pe`); its output is compared with the reference in the same way and its
    last-output cycle index with the cost model's compute cycles
@@ -138,7 +141,31 @@ def random_operands(layer: MacLayer, arch: Architecture, rng: np.random.Generato
             out.append(_round_float(rng.standard_normal(shapes[op], dtype=np.float32), prec))
     if _is_int(precs["input"]) != _is_int(precs["weight"]):  # mixed: compute in float
         out = [o.astype(np.float32) for o in out]
-    return out[0], out[1]
+    return _sparsify(layer, out[0], out[1], rng)
+
+
+def _sparsify(layer: MacLayer, x: np.ndarray, w: np.ndarray, rng: np.random.Generator):
+    """Zeros at the layer's sparsity (none for a dense layer, which draws nothing more):
+    inputs kept i.i.d. with probability ``input``; weights N:M (each block of M along a
+    filter's flattened (c, r, s), from its first value, keeps N random positions) or
+    kept i.i.d. with probability ``weight``."""
+    s = layer.sparsity
+    if s is None:
+        return x, w
+    if s.input < 1:
+        x = np.where(rng.random(x.shape) < s.input, x, 0).astype(x.dtype)
+    if s.nm is not None and not layer.weights_are_activations:
+        n, m = s.nm
+        K, red = w.shape[0], w[0].size
+        nb = -(-red // m)
+        keys = rng.random((K, nb * m))
+        keys[:, red:] = 2.0   # past the filter's end: never among a block's N
+        rank = np.argsort(np.argsort(keys.reshape(K, nb, m), axis=2), axis=2)
+        keep = (rank < n).reshape(K, nb * m)[:, :red].reshape(w.shape)
+        w = np.where(keep, w, 0).astype(w.dtype)
+    elif s.weight < 1:
+        w = np.where(rng.random(w.shape) < s.weight, w, 0).astype(w.dtype)
+    return x, w
 
 
 def nm_operands(layer: MacLayer, arch: Architecture, rng: np.random.Generator):
@@ -236,9 +263,12 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     ex = execute(m, x, w, arch=arch)
     if getattr(ex, "top_tile_bytes", None):   # tiles at inner levels: the nest executor
         fit = all(ex.top_tile_bytes[op] <= tb[op] for op in tb)
-    else:
-        fit = (ex.max_tile_elems["input"] * pb["input"] <= tb["input"]
-               and ex.max_tile_elems["weight"] * pb["weight"] <= tb["weight"]
+    else:   # DRAM's tiles in its format at the layer's densities (tile_bytes truncates)
+        from tilesim.mapper.sparse import ratios
+        rat = ratios(el, arch, pb)
+        r = {op: 1.0 if rat is None else rat.t(arch.dram.name, op) for op in pb}
+        fit = (ex.max_tile_elems["input"] * pb["input"] * r["input"] < tb["input"] + 1
+               and ex.max_tile_elems["weight"] * pb["weight"] * r["weight"] < tb["weight"] + 1
                and ex.max_tile_elems["output"] * pb["accumulator"] <= tb["output"]
                and ex.tiles == m.tiling.n_tiles)
     err, ok = _compare(ex.output, ref, el, x, w)
