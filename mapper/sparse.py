@@ -12,17 +12,28 @@ Formats: bits of ``E`` values of ``b`` bits of which ``Z`` are non-zero (density
 dense       ``E b``
 bitmask     ``Z b + E``: the non-zero values, and one presence bit per value
 rle         ``(Z + X) (b + 5)``: each non-zero value with a 5-bit count of the zeros
-            before it (Eyeriss, JSSC 2017: 5-bit runs); a run of 32 zeros takes an
-            extra entry (a zero value, run 31), ``X`` of them; for i.i.d. zeros
+            before it (Eyeriss, JSSC 2017: 5-bit runs); an extra entry (a zero value,
+            run 31) stands for 32 zeros, so a non-zero after ``z`` zeros takes
+            ``z // 32`` extra entries, ``X`` in all; zeros after the last non-zero are
+            not stored (the length is known). For i.i.d. zeros
             ``E[X] = Z q^32 / (1 - q^32)``, ``q = 1 - d`` (a run is geometric)
 csr         ``Z (b + ceil(log2 L)) + (E / L) ceil(log2(L + 1))``: per row of ``L``
-            values (a filter's ``C/groups x R x S``; an activation row of ``W``), the
-            non-zero values with their column, and the row's count
+            values (a filter's ``C/groups x R x S``; an input row of ``W``, an output
+            row of ``Q``), the non-zero values with their column, and the row's count;
+            a tile holding part of a row stores that part as a row of its own
 nm          ``E' (b + ceil(log2 M))``: N:M weights, ``E'`` = the kept values
-            (:func:`workloads.sparsity.nm_kept` per filter, a zero kept when a block has
-            fewer than N), each with its offset in its block (NVIDIA A100 whitepaper,
-            2020: 2-bit indices for 2:4)
+            (:func:`workloads.sparsity.nm_kept` per filter; a block with fewer than N
+            non-zeros keeps zeros at its lowest free offsets), each with its offset in
+            its block (NVIDIA A100 whitepaper, 2020: 2-bit indices for 2:4); a tile
+            moves every block its values touch
 ==========  ===========================================================================
+
+The functional executor (:mod:`sim.kernels.formats`, :mod:`sim.kernels.executor`)
+encodes, counts and decodes every DRAM tile in these layouts. Its bytes equal the cost
+model's where the format's size is linear in the count and every value is fetched
+equally often (1x1 layers; csr with whole rows; nm tiles on block boundaries); where
+halos, cut rows, straddled blocks or rle runs break that, the differences are measured
+in ``benchmarks/bench_format_bytes.py`` (docs/sparsity.md).
 
 Traffic and energy use the expected bytes at the layer's densities (exact when a
 density was counted from real weights and the format's size depends on the count only:

@@ -454,12 +454,13 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     def add(name, op, r, w):   # each term truncated to whole bytes (sub-byte precisions)
         a = moved[(name, op)]
         if rat is not None and op != "output":   # inputs, weights in the level's format
-            r, w = r * rat.t(name, op), w * rat.t(name, op)
+            # (a whole number of bytes that a float product puts a hair below stays whole)
+            r, w = r * rat.t(name, op) + 1e-9, w * rat.t(name, op) + 1e-9
         a[0] = a[0] + _trunc(r)
         a[1] = a[1] + _trunc(w)
 
     def fin(name, x):   # final output values in the level's format (partial sums dense)
-        return x if rat is None else x * rat.t(name, "output")
+        return x if rat is None else x * rat.t(name, "output") + 1e-9
 
     def same_tile(op, a, b):
         if same_all:

@@ -220,12 +220,16 @@ def pe_access(arch: Architecture, layer: MacLayer, pts: Points) -> dict:
     if not pe:
         return {}
     pb = operand_bytes(layer, arch)
-    macs = layer.macs
+    # MACs performed: the kept weights' where the array skips N:M zeros (mapper/sparse.py)
+    macs = np.array([sparse.performed_macs(layer, arch, sparse.skip_nm(layer, arch, d))
+                     for d in pts.dataflows], dtype=np.float64)[pts.dataflow] \
+        if layer.sparsity is not None and pts.dataflows else np.full(len(pts), layer.macs,
+                                                                      dtype=np.float64)
     out = {}
     for l in pe:
         for op in l.holds:
             b = pb["accumulator" if op == "output" else op]
-            use = _int(np.full(len(pts), macs * b, dtype=np.float64))
+            use = _int(macs * b)
             if op == "output":
                 out[(l.name, op)] = (use, use)
             else:

@@ -16,9 +16,9 @@ For each MAC layer of a model (or the first ``layers`` of them):
    last-output cycle index with the cost model's compute cycles
    (:func:`sim.cost.mapping_compute_cycles`), which must be equal.
 
-A layer with N:M weights gets random weights pruned to its structure
-(:func:`nm_operands`), so that an array that skips N:M zeros runs them (a mapping with
-``skip``: :mod:`sim.pe.nm`).
+A sparse layer gets zeros at its densities and N:M weights structured
+(:func:`random_operands`), so that an array that skips N:M zeros runs them (a mapping
+with ``skip``: :mod:`sim.pe.nm`).
 
 Shrinking (documented in docs/outputs.md): a layer whose cost exceeds a budget is
 replaced by a smaller copy of itself that keeps its kind, filter size R x S, stride,
@@ -168,17 +168,6 @@ def _sparsify(layer: MacLayer, x: np.ndarray, w: np.ndarray, rng: np.random.Gene
     return x, w
 
 
-def nm_operands(layer: MacLayer, arch: Architecture, rng: np.random.Generator):
-    """:func:`random_operands`, the weights pruned to the layer's N:M structure when it
-    declares one (:func:`sim.pe.nm.prune`): what an array that skips N:M zeros runs."""
-    x, w = random_operands(layer, arch, rng)
-    nm = layer.sparsity.nm if layer.sparsity is not None else None
-    if nm is not None and nm[0] < nm[1] and not layer.weights_are_activations:
-        from .pe.nm import prune
-        w = prune(w, *nm)
-    return x, w
-
-
 def _compare(got, ref, layer, x, w) -> tuple[float, bool]:
     if np.issubdtype(ref.dtype, np.integer):
         err = int(np.max(np.abs(got.astype(np.int64) - ref.astype(np.int64)), initial=0))
@@ -257,7 +246,7 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     pb = operand_bytes(layer, arch)
     el = shrink(layer, lambda l: l.macs, exec_macs)
     m = mapper.map(el)
-    x, w = nm_operands(el, arch, rng)
+    x, w = random_operands(el, arch, rng)
     ref = conv2d_layer(el, x, w)
     tb = m.tiling.tile_bytes
     ex = execute(m, x, w, arch=arch)
@@ -280,7 +269,7 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
         return LayerCheck(*head, f"skipped: {work(pm):.2g} PE-cycles > budget {pe_budget:.2g}",
                           None, None, mapping_compute_cycles(pm, arch), None)
     if pl is not el:
-        x, w = nm_operands(pl, arch, rng)
+        x, w = random_operands(pl, arch, rng)
         ref = conv2d_layer(pl, x, w)
     out, r = simulate_mapping(pm, x, w)
     perr, pok = _compare(out, ref, pl, x, w)

@@ -237,8 +237,6 @@ def test_input_reads_differ_by_design(tmp_path):
                     assert theirs == packed.accesses["input"] < ours.accesses["input"]
 
 
-@pytest.mark.xfail(strict=True, reason="the cfg [sparsity] and topology N:M readers are "
-                   "not in this branch yet; remove this mark when they land")
 def test_scalesim_files_alone_give_scalesim_cycles(tmp_path):
     """The cfg's SparsitySupport and the topology's N:M column, read by tilesim with no
     API help, give SCALE-Sim's cycles: every run, layer and N:M."""
