@@ -72,6 +72,7 @@ from tilesim.arch import Architecture
 from tilesim.mapper import NO_RESIDENCY, Residency
 from tilesim.mapper.dataflow import DATAFLOWS
 from tilesim.mapper.mapping import ORDERS
+from tilesim.mapper import sparse
 from tilesim.mapper.tiling import fills_array, grid_axes, operand_bytes, score_points
 from tilesim.workloads import MacLayer, Model, layer_sources
 
@@ -202,11 +203,17 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
     pb = arch.precision.bytes
     L = activation_level(arch) if fusion != "none" else 0
     # tensors: -1 the network input, i the output of layer i
-    size_of = {-1: int(_in_elems(layers[0]) * pb["input"])}
+    # a tensor's bytes as the activation level stores it (compressed formats at the
+    # densities: mapper/sparse.py, the producer's output density; the network input at
+    # the first layer's input density), and dense (what vector ops read and write)
+    lname = arch.memory[L].name if L else ""
+    dense_of = {-1: int(_in_elems(layers[0]) * pb["input"])}
+    size_of = {-1: _held(layers[0], arch, lname, "input", _in_elems(layers[0]) * pb["input"])}
     readers: dict = {t: [] for t in range(-1, n)}
     blocked: set = set()        # tensors some reader must take from DRAM
     for j, (l, ss) in enumerate(zip(layers, srcs)):
-        size_of[j] = int(_out_elems(l) * pb["output"])
+        dense_of[j] = int(_out_elems(l) * pb["output"])
+        size_of[j] = _held(l, arch, lname, "output", _out_elems(l) * pb["output"])
         for pos, s in enumerate(ss):
             if s is None:
                 continue
@@ -276,7 +283,8 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
         need = max(b + w for b, w in zip(base, WW))
         for j, l in enumerate(layers):
             if isinstance(l, MacLayer) and not l.weights_are_activations:
-                b = int(l.weight_elems * operand_bytes(l, arch)["weight"])
+                b = _held(l, arch, arch.memory[WL].name, "weight",
+                          l.weight_elems * operand_bytes(l, arch)["weight"])
                 if w_occ + b + need <= wsize:
                     w_res.add(j)
                     w_occ += b
@@ -285,7 +293,8 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
         ts = [None if s is None else (-1 if s == "" else index[s]) for s in ss]
         where = [DRAM if t is None else placed[t] for t in ts]
         mine = placed[j]
-        stage = size_of[-1] if j == 0 and placed[-1] != DRAM else 0
+        stage = _held(layers[0], arch, arch.dram.name, "input", dense_of[-1]) \
+            if j == 0 and placed[-1] != DRAM else 0   # read from DRAM in its format
         on_in = [t for t, w in zip(ts, where) if w != DRAM]
         resident = {arch.memory[L].name: occ[j]} if L else {}
         if w_occ:
@@ -305,11 +314,12 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
                                 w_level=WL)
             out.append(LayerPlan(
                 res=res, input_from="+".join(where), output_to=mine, stage=stage,
-                onchip_read=int(l.input_elems * operand_bytes(l, arch)["input"]) if res_in else 0,
+                onchip_read=_held(l, arch, lname, "input",
+                                  l.input_elems * operand_bytes(l, arch)["input"]) if res_in else 0,
                 onchip_write=size_of[j] if res_out else 0, resident=resident))
         else:
             rd0, wr0 = op_bytes(l, arch)
-            on_rd = min(rd0, sum(size_of[t] for t in on_in))
+            on_rd = min(rd0, sum(dense_of[t] for t in on_in))
             on_wr = wr0 if mine != DRAM else 0
             out.append(LayerPlan(input_from="+".join(where), output_to=mine, onchip_read=on_rd,
                                  stage=stage,
@@ -322,6 +332,17 @@ def plan(model: Model, arch: Architecture, fusion: str = "residency",
                     for t in range(-1, n))
     return Plan(fusion=fusion, level=L, layers=tuple(out), tensors=tensors,
                 weight_level=WL, resident_weights=w_occ, groups=groups)
+
+
+def _held(layer, arch: Architecture, level: str, op: str, dense: float) -> int:
+    """Bytes of a whole tensor (``dense`` bytes) of ``layer``'s operand ``op`` as
+    ``level`` stores it: its format at the layer's densities (:mod:`mapper.sparse`; a
+    whole tensor holds exactly its density's share of non-zeros, so no worst case);
+    dense for a vector op or where no format is declared."""
+    if not level or not isinstance(layer, MacLayer):
+        return int(dense)
+    rat = sparse.ratios(layer, arch, operand_bytes(layer, arch))
+    return int(dense) if rat is None else int(dense * rat.t(level, op) + 1e-9)
 
 
 def _in_elems(layer) -> int:
