@@ -241,3 +241,47 @@ def test_workload_sparsity_values_are_checked():
     assert nm_kept(30, 2, 4) == 16 and nm_kept(27, 2, 4) == 14 and nm_kept(1, 2, 4) == 1
     assert Sparsity(nm=(4, 4)).dense and not Sparsity(nm="2:4").dense
     assert Sparsity(nm="2:4", input=0.5).text() == "w 2:4, in 0.5"
+
+
+def test_counted_zeros_of_real_weights():
+    """Weights' zeros counted: dense -> None; every block of 4 along a filter's (c, r, s)
+    with at most 2 non-zeros -> 2:4; scattered zeros -> their share; all zeros -> None (a
+    placeholder)."""
+    import numpy as np
+    from tilesim.workloads.sparsity import counted
+    rng = np.random.default_rng(0)
+    w = rng.integers(1, 100, (8, 4, 3, 3))
+    assert counted(w) is None and counted(np.zeros((4, 4))) is None
+    flat = w.reshape(8, -1).copy()
+    for f in range(8):
+        for b in range(0, 36, 4):
+            flat[f, b + rng.choice(4, 2, replace=False)] = 0
+    s = counted(flat.reshape(w.shape))
+    assert s.nm == (2, 4) and s.counted
+    w2 = w.copy()
+    w2[0, 0, 0, :] = 0          # 3 zeros in 288: no block of 2, 4, 8 or 16 is short of M
+    s = counted(w2)
+    assert s.nm is None and s.weight == 1 - 3 / 288 and s.counted
+
+
+def test_torch_module_weights_are_counted(capsys):
+    """A PyTorch conv pruned to 2:4 imports with its 2:4 counted; a dense one with none;
+    counted zeros alone print no warning on a preset without format / zeros."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1),
+                              torch.nn.Conv2d(16, 16, 3, padding=1))
+    with torch.no_grad():
+        w = net[1].weight.reshape(16, -1)
+        mask = torch.zeros_like(w, dtype=torch.bool)
+        for b in range(0, w.shape[1], 4):
+            mask[:, b:b + 2] = True
+        w[~mask] = 0
+    m = api.load_model(net, input_shape=(1, 8, 8, 8))
+    a, b = m.mac_layers
+    assert a.sparsity is None and b.sparsity.nm == (2, 4) and b.sparsity.counted
+    assert api.sparsity_warning(arch.load("tpu_v1"), m) is None
+    r = api.simulate("sta_dbb_like", m)
+    assert r.layers[1].performed_macs == b.macs // 2
+    assert np.isclose(r.layers[0].performed_macs, a.macs)

@@ -106,12 +106,14 @@ def load_model(spec, batch: int | None = None, input_shape=None,
 
 
 def sparsity_warning(arch, model) -> str | None:
-    """One line when ``model`` has sparse layers but ``arch`` declares neither a
+    """One line when ``model`` has layers made sparse by request (not the zeros counted
+    in an imported file's weights) but ``arch`` declares neither a
     compressed ``format`` on a memory level nor ``zeros`` on its array, so sparsity
     changes no number (:mod:`mapper.sparse`); None otherwise."""
     from tilesim.mapper import sparse
-    if _arch.is_gpu(arch) or not any(getattr(l, "sparsity", None) is not None
-                                     for l in model.layers):
+    asked = [l for l in model.layers if getattr(l, "sparsity", None) is not None
+             and not l.sparsity.counted]   # zeros counted in a file's weights: no warning
+    if _arch.is_gpu(arch) or not asked:
         return None
     if sparse.declares(arch):
         return None

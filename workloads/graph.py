@@ -62,7 +62,8 @@ class GNode:
     described by ``attrs``. ``consts`` holds the shapes of constant operands of add/mul.
 
     attrs by op: conv: K, R, S, stride (2), pads (top, left, bottom, right), dilation (2),
-    groups, bias; linear: K, C, bias; act: kind; maxpool/avgpool: R, S, stride, pads;
+    groups, bias; linear: K, C, bias; both: sparsity (the weights' zeros, counted:
+    :func:`workloads.sparsity.counted`; absent when dense or not known); act: kind; maxpool/avgpool: R, S, stride, pads;
     concat: axis; pad: pads (top, left, bottom, right); layernorm: params; add, mul,
     concat: params (the constant parameters they read, 0 if none). matmul: inputs are
     the two activations (A, B), shapes (…, M, R) and (…, R, N).
@@ -259,7 +260,8 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             t, l = a["pads"][0], a["pads"][1]
             push(_Layer(MacLayer, name=nd.name, N=n, K=k, C=c, H=h, W=w, R=a["R"], S=a["S"],
                         P=p, Q=q, stride=tuple(a["stride"]), padding=(t, l),
-                        dilation=tuple(a["dilation"]), groups=a["groups"], bias=a["bias"]),
+                        dilation=tuple(a["dilation"]), groups=a["groups"], bias=a["bias"],
+                        sparsity=a.get("sparsity")),
                  nd.output, nd.inputs)
         elif op == "linear":
             ins = shape(src, nd.name)
@@ -272,7 +274,8 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                                         f"not split into rows of {a['C']} features")
                 n, c, h, w = numel // a["C"], a["C"], 1, 1
             push(_Layer(MacLayer, name=nd.name, N=n, K=a["K"], C=c, H=h, W=w, R=1, S=1, P=h,
-                        Q=w, bias=a["bias"], origin="fc"), nd.output, nd.inputs)
+                        Q=w, bias=a["bias"], origin="fc", sparsity=a.get("sparsity")),
+                 nd.output, nd.inputs)
         elif op == "matmul":
             push(_matmul(nd, shape(nd.inputs[0], nd.name), shape(nd.inputs[1], nd.name),
                          shape(nd.output, nd.name)), nd.output, nd.inputs)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .errors import WorkloadError, regular_file
 from .graph import GNode, lower
+from .sparsity import counted
 
 _ACTS = {"Relu": "relu", "LeakyRelu": "leaky", "Sigmoid": "sigmoid", "HardSwish": "hardswish",
          "HardSigmoid": "hardsigmoid", "Tanh": "tanh", "Gelu": "gelu", "Elu": "elu",
@@ -470,6 +471,22 @@ def _window(attrs, kernel, in_shape, what):
     return tuple(stride), tuple(pads), tuple(dil)
 
 
+def _counted(t, numpy_helper, transpose: bool = False):
+    """The counted sparsity of a weight initializer (:func:`workloads.sparsity.counted`;
+    filters first), or None when it is dense or holds no values (a shape-only
+    declared weight)."""
+    if t is None or not (t.raw_data or t.float_data or t.int32_data or t.int64_data
+                         or t.double_data):
+        return None
+    try:
+        v = numpy_helper.to_array(t)
+    except (ValueError, TypeError):   # a payload that does not match its shape: no count
+        return None
+    if v.size != math.prod(t.dims):
+        return None
+    return counted(v.T if transpose and v.ndim == 2 else v)
+
+
 def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
     op, out = n.op_type, n.output[0]
     x = dyn[0]
@@ -491,7 +508,8 @@ def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
         r, s = (1, kernel[0]) if len(kernel) == 1 else kernel
         return GNode(name, "conv", [x], out, dict(
             K=wd[0], R=r, S=s, stride=stride, pads=pads, dilation=dil,
-            groups=groups, bias=len(n.input) > 2 and bool(n.input[2])))
+            groups=groups, bias=len(n.input) > 2 and bool(n.input[2]),
+            sparsity=_counted(w, numpy_helper)))
     if op == "MatMul" and len(dyn) == 2:
         return GNode(name, "matmul", list(dyn), out)
     if op == "LayerNormalization":
@@ -512,7 +530,10 @@ def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
             bias = len(n.input) > 2 and bool(n.input[2])
         else:
             c, k, bias = wd[0], wd[1], False
-        return GNode(name, "linear", [x], out, dict(K=k, C=c, bias=bias))
+        kc = op == "Gemm" and attrs.get("transB", 0)   # stored (K, C), else (C, K)
+        return GNode(name, "linear", [x], out, dict(
+            K=k, C=c, bias=bias, sparsity=_counted(consts[n.input[1]], numpy_helper,
+                                                  transpose=not kc)))
     if op == "BatchNormalization":
         return GNode(name, "bn", [x], out)
     if op in _ACTS:

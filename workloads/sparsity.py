@@ -175,3 +175,40 @@ def apply(model, weight_nm=None, weight_density=None, input_density=None):
 def density_bits(n: int) -> int:
     """Bits of an index into ``n`` positions (0 for one position)."""
     return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+
+
+#: block sizes :func:`counted` tries for an N:M structure, smallest first
+NM_BLOCKS = (2, 4, 8, 16)
+
+
+def counted(weights) -> Sparsity | None:
+    """The sparsity of real weights (a numpy array, filters first: (K, C/groups, R, S),
+    (K, C/groups, S) or (K, C)), counted: None when every weight is non-zero; an N:M
+    structure when every block of M along each filter's flattened reduction (c
+    outermost, the blocks of :mod:`workloads.sparsity`) holds at most N < M non-zeros
+    (the smallest N/M of :data:`NM_BLOCKS`, the smaller M on a tie); else the share of
+    non-zeros as an unstructured density. ``counted`` is set on it. All-zero weights
+    are taken as a placeholder (what exporters write for a shape-only model): None."""
+    import numpy as np
+    w = np.asarray(weights)
+    if w.size == 0:
+        return None
+    flat = w.reshape(w.shape[0], -1) != 0
+    nnz = int(flat.sum())
+    if nnz == w.size:
+        return None
+    if nnz == 0:   # all zero: a placeholder (exporters write them for shape-only models)
+        return None
+    best = None
+    red = flat.shape[1]
+    for m in NM_BLOCKS:
+        if m > red:
+            break
+        pad = -red % m
+        blocks = np.pad(flat, ((0, 0), (0, pad))).reshape(flat.shape[0], -1, m)
+        n = int(blocks.sum(axis=2).max())
+        if n < m and (best is None or n / m < best[0] / best[1]):
+            best = (n, m)
+    if best is not None:
+        return Sparsity(nm=best, counted=True)
+    return Sparsity(weight=nnz / w.size, counted=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .errors import WorkloadError, regular_file
 from .graph import GNode, lower
+from .sparsity import counted
 
 
 def _need_torch():
@@ -354,6 +355,15 @@ def _pads_sym(padding, in_shape, out_shape, kernel, stride, dilation):
     return (ph, pw, ph, pw)
 
 
+def _counted(m):
+    """The counted sparsity of a module's ``weight`` (:func:`workloads.sparsity.counted`;
+    filters first, as PyTorch stores them), None when dense."""
+    w = getattr(m, "weight", None)
+    if w is None or getattr(w, "is_meta", False):
+        return None
+    return counted(w.detach().cpu().numpy())
+
+
 def _module(torch, m, name, node, dyn, shapes) -> GNode:
     nn = torch.nn
     cls = type(m).__name__
@@ -369,10 +379,12 @@ def _module(torch, m, name, node, dyn, shapes) -> GNode:
             ins, outs = (1, ins[0]), (1, outs[0])
         return GNode(name, "conv", [x], out, dict(
             K=m.out_channels, R=k[0], S=k[1], stride=tuple(st), dilation=tuple(dl),
-            pads=_pads_sym(pd, ins, outs, k, st, dl), groups=m.groups, bias=m.bias is not None))
+            pads=_pads_sym(pd, ins, outs, k, st, dl), groups=m.groups, bias=m.bias is not None,
+            sparsity=_counted(m)))
     if isinstance(m, nn.Linear):
         return GNode(name, "linear", [x], out, dict(K=m.out_features, C=m.in_features,
-                                                    bias=m.bias is not None))
+                                                    bias=m.bias is not None,
+                                                    sparsity=_counted(m)))
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         return GNode(name, "bn", [x], out)
     if isinstance(m, nn.LayerNorm):

@@ -5,7 +5,9 @@ Example (``examples/sweep_resnet18.yaml``)::
     version: 1
     name: resnet18_arrays
     base: tpu_v1                       # preset name or architecture YAML (relative to the spec)
-    models: [resnet18]                 # zoo names or files; or {model: NAME, batch: N}
+    models: [resnet18]                 # zoo names or files; or {model: NAME, batch: N},
+                                       # optionally with weight_sparsity: '2:4' (or
+                                       # weight_density: 0.5) and input_density: 0.6
     batch: [1]                         # batch sizes for the plain model names
     vary:                              # key path into the architecture's YAML form: values
       compute.arrays[0].rows: [16, 32, 64, 128, 256]
@@ -65,6 +67,19 @@ class Search(_Strict):
 class ModelEntry(_Strict):
     model: str
     batch: int = Field(default=1, gt=0, le=INT_MAX)
+    # every MAC layer's sparsity (workloads.sparsity.apply; as run's --weight-sparsity,
+    # --weight-density, --input-density): the row's model label names it
+    weight_sparsity: str | None = None
+    weight_density: float | None = None
+    input_density: float | None = None
+
+    def label(self) -> str:
+        """The row's ``model``: the name, and its sparsity in brackets when given."""
+        extra = [f"w {self.weight_sparsity}" if self.weight_sparsity else "",
+                 f"w {self.weight_density:g}" if self.weight_density is not None else "",
+                 f"in {self.input_density:g}" if self.input_density is not None else ""]
+        extra = [e for e in extra if e]
+        return self.model + (f" [{', '.join(extra)}]" if extra else "")
 
 
 class SweepSpec(_Strict):
@@ -269,19 +284,22 @@ def plan(spec, source: str | None = None, version: str = "", progress=None) -> P
         raise SweepError("sampling.points: random sampling needs a number of points",
                          source=src, fix="add points: N (and a seed) under sampling")
 
-    jobs_spec = []
-    for m in s.models:
+    jobs_spec = []   # (label, batch, models index, the entry)
+    for j, m in enumerate(s.models):
         if isinstance(m, ModelEntry):
-            jobs_spec.append((m.model, m.batch))
+            jobs_spec.append((m.label(), m.batch, j, m))
         else:
-            jobs_spec.extend((m, b) for b in s.batch)
+            jobs_spec.extend((m, b, j, None) for b in s.batch)
     models = []
-    for label, b in jobs_spec:
+    for label, b, where, entry in jobs_spec:
         try:
-            model = _wl.load(_resolve(label, base_dir), batch=b)
+            model = _wl.load(_resolve(entry.model if entry else label, base_dir), batch=b)
+            if entry is not None:
+                from tilesim.workloads import sparsity
+                model = sparsity.apply(model, weight_nm=entry.weight_sparsity,
+                                       weight_density=entry.weight_density,
+                                       input_density=entry.input_density)
         except _wl.WorkloadError as e:
-            where = next(j for j, m in enumerate(s.models)
-                         if (m.model if isinstance(m, ModelEntry) else m) == label)
             raise SweepError(f"models[{where}]: {e.bare}" + (f" (in {e.source})" if e.source
                                                               else ""),
                              source=src, fix=e.fix) from None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 ROW_METRICS = ("latency_ms", "total_cycles", "energy_uj", "edp_uj_ms", "area_sq_mm",
                "utilization", "throughput_samples_per_s", "tops_per_w", "avg_power_w",
-               "macs", "dram_read_bytes", "dram_write_bytes", "dram_saved_bytes", "mac_layers",
+               "macs", "performed_macs", "dram_read_bytes", "dram_write_bytes", "dram_saved_bytes", "mac_layers",
                "mapped_shapes")
 
 
