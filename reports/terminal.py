@@ -175,6 +175,12 @@ def run_totals(s: dict, width: int | None = None) -> str:
             line += (f" | steady state (weights resident): first inference "
                      f"{fmt(s['latency_cold_ms'], 'ms')}")
         out.append(line)
+    if s.get("sparse_layers") or s.get("performed_macs", s["macs"]) < s["macs"]:
+        skipped = s["macs"] - s["performed_macs"]
+        out.append(f"sparsity: {s['sparse_layers']} sparse MAC layers | MACs performed "
+                   f"{fmt(s['performed_macs'], 'MACs')} of {fmt(s['macs'], 'MACs')} "
+                   f"({fmt(skipped / s['macs'] if s['macs'] else 0.0, 'fraction')} skipped) | "
+                   "formats and zeros: arch.yaml (docs/sparsity.md)")
     if "energy_uj" in s:
         out.append(f"energy: {fmt(s['energy_uj'], 'uJ')} ({fmt(s['tops_per_w'], 'TOPS/W')}, "
                    f"average {fmt(s['avg_power_w'], 'W')}) | area "

@@ -50,6 +50,15 @@ class EnergyTable:
         return sum(f.value for f in self.leakage.values())
 
 
+#: energy sources of sparsity (mapper/sparse.py): a MAC with a zero operand costs nothing
+#: under zeros: gate or skip, and skipped N:M MACs are not performed
+GATING = ("MAC energy only for MACs with both operands non-zero (zeros: gate or skip; "
+          "gating as in Wu et al., Sparseloop, MICRO 2022; the zero detector not charged)")
+#: a compressed level's bytes: values and metadata at the level's access energy
+FORMAT_BYTES = ("bytes in the level's format, metadata included (mapper/sparse.py); "
+                "encoder and decoder logic not charged")
+
+
 def energy_table(arch: Architecture) -> EnergyTable:
     rd, wr, lk = {}, {}, {}
     for i, lvl in enumerate(arch.memory):
@@ -66,7 +75,10 @@ def _terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles, acces
     operand) -> (read bytes, write bytes); ``hops`` counts operand moves between PEs
     (default ``HOPS_PER_MAC`` per MAC); the numbers may be numpy arrays (a batch)."""
     hops = HOPS_PER_MAC * macs if hops is None else hops
-    terms = [("mac_energy_pj", macs * tab.mac.value, tab.mac.source),
+    mac_src = tab.mac.source
+    if (arch.array.zeros or "none") != "none":
+        mac_src += "+" + GATING
+    terms = [("mac_energy_pj", macs * tab.mac.value, mac_src),
              ("array_energy_pj", hops * tab.hop.value, tab.hop.source),
              ("vector_energy_pj", vector_ops * tab.vector_op.value, tab.vector_op.source)]
     for l in arch.memory:
@@ -74,7 +86,8 @@ def _terms(arch: Architecture, tab: EnergyTable, macs, vector_ops, cycles, acces
             rb, wb = access[(l.name, op)]
             terms.append((f"{l.name}_{op}_energy_pj",
                           rb * tab.read[l.name].value + wb * tab.write[l.name].value,
-                          tab.read[l.name].source))
+                          tab.read[l.name].source + ("" if l.format_of(op) == "dense" else
+                                                     "+" + FORMAT_BYTES)))
     srcs = sorted({f.source for f in tab.leakage.values() if f.value})
     terms.append(("leakage_energy_pj", tab.leakage_w * cycles / tab.clock_hz * 1e12,
                   "+".join(srcs) or "none"))

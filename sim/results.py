@@ -168,6 +168,8 @@ class ModelResult:
             "throughput_samples_per_s": self.throughput_samples_per_s,
             "macs": self.macs,
             "performed_macs": self.performed_macs,
+            # MAC layers with a sparsity (densities or N:M, asked or counted)
+            "sparse_layers": sum(1 for l in ls if l.sparsity),
             "vector_ops": self.vector_ops,
             "utilization": self.utilization,
             "dram_read_bytes": sum(l.dram_read_bytes for l in ls),
