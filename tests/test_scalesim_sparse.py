@@ -137,21 +137,28 @@ def test_planned_cycles_and_filter_reads_match_scalesim_sparse(tmp_path):
     chained over its folds, minus 1 (SCALE-Sim counts the last cycle's index), is
     SCALE-Sim's Total Cycles, and its weight accesses are its SRAM Filter Reads: every row."""
     seen = 0
+    for arch, layer, df, nm, r in _rows(tmp_path):
+        assert (nm is not None) == _skips(r)
+        p = sparse.plan(df, layer, layer_dims(layer), arch.array.rows,
+                        arch.array.cols, nm=nm)
+        assert arch.array.preload == "serial"
+        assert df.chain(p, p.folds, arch.array.rows) - 1 == int(r["total_cycles"])
+        assert p.accesses["weight"] == int(r["sram_filter_reads"])
+        seen += 1
+    assert seen == len(ROWS) == 280
+
+
+def _rows(tmp_path):
+    """(arch, layer, dataflow, skipped N:M or None, CSV row) of every recorded row, read
+    by tilesim from the run's own cfg and topology."""
     for run in RUNS:
         for kind in ("gemm", "conv"):
             arch, model, rows = _read(run, tmp_path, kind)
             by = {l.name: l for l in model.layers}
             for r in rows:
-                layer, df = by[_name(r)], DATAFLOWS[r["dataflow"]]
-                nm = sparse.skip_nm(layer, arch, r["dataflow"])
-                assert (nm is not None) == _skips(r)
-                p = sparse.plan(df, layer, layer_dims(layer), arch.array.rows,
-                                arch.array.cols, nm=nm)
-                assert arch.array.preload == "serial"
-                assert df.chain(p, p.folds, arch.array.rows) - 1 == int(r["total_cycles"])
-                assert p.accesses["weight"] == int(r["sram_filter_reads"])
-                seen += 1
-    assert seen == len(ROWS) == 280
+                layer = by[_name(r)]
+                yield (arch, layer, DATAFLOWS[r["dataflow"]],
+                       sparse.skip_nm(layer, arch, r["dataflow"]), r)
 
 
 def _run_key(r) -> tuple:
@@ -216,25 +223,19 @@ def test_input_reads_differ_by_design(tmp_path):
     the dense input count. SCALE-Sim's one pattern for all filters lets os and is read
     only the kept inputs (the compressed plan's count), and its ws charges the kept
     inputs x M/N: the dense count where M divides R*S*C, more where the last block is short."""
-    for run in RUNS:
-        for kind in ("gemm", "conv"):
-            arch, model, rows = _read(run, tmp_path, kind)
-            by = {l.name: l for l in model.layers}
-            for r in rows:
-                layer, df = by[_name(r)], DATAFLOWS[r["dataflow"]]
-                nm = sparse.skip_nm(layer, arch, r["dataflow"])
-                ra, ca = arch.array.rows, arch.array.cols
-                ours = sparse.plan(df, layer, layer_dims(layer), ra, ca, nm=nm)
-                packed = df.plan(sparse.compute_dims(layer, layer_dims(layer), nm), ra, ca)
-                theirs = float(r["sram_ifmap_reads"])
-                if nm is None:
-                    assert ours.accesses["input"] == theirs
-                elif r["dataflow"] == "ws":
-                    n, m = nm
-                    assert theirs == packed.accesses["input"] * m / n
-                    assert (theirs == ours.accesses["input"]) == (_red(r) % m == 0)
-                else:
-                    assert theirs == packed.accesses["input"] < ours.accesses["input"]
+    for arch, layer, df, nm, r in _rows(tmp_path):
+        ra, ca = arch.array.rows, arch.array.cols
+        ours = sparse.plan(df, layer, layer_dims(layer), ra, ca, nm=nm)
+        packed = df.plan(sparse.compute_dims(layer, layer_dims(layer), nm), ra, ca)
+        theirs = float(r["sram_ifmap_reads"])
+        if nm is None:
+            assert ours.accesses["input"] == theirs
+        elif r["dataflow"] == "ws":
+            n, m = nm
+            assert theirs == packed.accesses["input"] * m / n
+            assert (theirs == ours.accesses["input"]) == (_red(r) % m == 0)
+        else:
+            assert theirs == packed.accesses["input"] < ours.accesses["input"]
 
 
 def test_scalesim_files_alone_give_scalesim_cycles(tmp_path):
