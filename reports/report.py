@@ -78,7 +78,8 @@ NEEDS = {
 SUMMARY_NUMBERS = ("latency_ms", "throughput_samples_per_s", "utilization", "energy_uj",
                    "tops_per_w", "avg_power_w", "area_sq_mm", "dram_read_bytes",
                    "dram_write_bytes", "macs", "clock_hz", "total_cycles", "batch",
-                   "peak_macs_per_cycle", "dram_saved_bytes")
+                   "peak_macs_per_cycle", "dram_saved_bytes", "performed_macs",
+                   "sparse_layers")
 FIX = "write the folder again with tilesim (run --out, sweep --out or compare --out)"
 
 
@@ -362,6 +363,11 @@ def _cards(summary: dict) -> list:
                   + f" (fusion {s.get('fusion', '?')})"))
     if "macs" in s:
         c.append(("work", fmt(s['macs'], "MACs") + " MACs"))
+    if s.get("sparse_layers") or s.get("performed_macs", s.get("macs")) != s.get("macs"):
+        done, macs = s.get("performed_macs", s.get("macs", 0)), s.get("macs", 0)
+        c.append(("sparsity", f"{s.get('sparse_layers', 0)} sparse MAC layers; "
+                  + fmt(done, "MACs") + " MACs performed ("
+                  + fmt((macs - done) / macs if macs else 0.0, "fraction") + " skipped)"))
     return c
 
 
