@@ -230,7 +230,8 @@ def plan(df, layer: MacLayer, dims: dict, rows: int, cols: int, pe_entries=None,
     """``df.plan`` of the dims the array computes (:func:`compute_dims`). With N:M
     skipping every input value of a block is still read (each PE picks its own among
     them): the plan's input accesses are the dense input's elements at the compressed
-    plan's reads per element."""
+    plan's reads per element, plus, under ws and is, the blocks read again in every row
+    fold that cuts them (:func:`split_block_reads`)."""
     comp = compute_dims(layer, dims, nm)
     p = df.plan(comp, rows, cols, pe_entries, count)
     if nm is None:
@@ -238,5 +239,21 @@ def plan(df, layer: MacLayer, dims: dict, rows: int, cols: int, pe_entries=None,
     from dataclasses import replace
     from .dataflow import elements
     acc = dict(p.accesses)
-    acc["input"] = elements(dims)["input"] * p.reads["input"]
+    red = dims["C"] * dims["R"] * dims["S"]
+    extra = split_block_reads(red, *nm, rows) if df.name in ("ws", "is") else 0
+    acc["input"] = elements(dims)["input"] // red * (red + extra) * p.reads["input"]
     return replace(p, accesses=acc)
+
+
+def split_block_reads(red: int, n: int, m: int, rows: int) -> int:
+    """Input values read again, per pixel and pass, where the array's row folds cut a
+    block (ws, is: the kept rows of the reduction on the rows): a block whose kept rows
+    lie in several row folds has its inputs fed in each of them (:mod:`sim.pe.nm`). Each
+    fold boundary ``Ra, 2 Ra, ...`` inside a block adds the block's length (M, or the
+    last block's ``red % M``)."""
+    kept = nm_kept(red, n, m)
+    full = (red // m) * n   # kept rows of the full blocks
+
+    def block(j):
+        return (j // n, m) if j < full else (red // m, red % m)
+    return sum(block(b)[1] for b in range(rows, kept, rows) if block(b - 1)[0] == block(b)[0])

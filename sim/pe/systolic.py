@@ -108,17 +108,14 @@ filter and the block.
 What it counts against what the cost model charges (:func:`mapper.sparse.plan`):
 
 * Buffer: the weights read (kept values and their offsets, one element each) and the
-  outputs stored are the compressed plan's ``accesses``. Inputs: the plan charges the
-  dense input elements x the compressed plan's reads per element (os, ws: once per
-  column fold; is: once). The model reads each block once per fold it is used in: the
-  same count whenever no row fold splits a block (os always; ws and is when Ra is a
-  multiple of N or K' <= Ra). Otherwise a block whose kept rows fall into two row folds
-  is read in both: more than the plan (e.g. ws, 2:4, K = 11, Ra = 3, 7 pixels, 3 column
-  folds: 315 reads against the plan's 7 x 11 x 3 = 231). In general the model reads the
-  plan's input accesses x (K + X) / K, X the rows of the blocks split by a row-fold
-  boundary (kept rows f Ra - 1 and f Ra in one block, 0 < f < row folds), summed over
-  the boundaries (above: the boundary at kept row 3 splits block 1, X = 4: 231 x 15 /
-  11 = 315).
+  outputs stored are the compressed plan's ``accesses``. Inputs: the model reads each
+  block once per fold it is used in, so a block whose kept rows fall into two row folds
+  (ws, is) is read in both (e.g. ws, 2:4, K = 11, Ra = 3, 7 pixels, 3 column folds: 315
+  reads, where charging each input once per column fold gives 7 x 11 x 3 = 231). The
+  plan counts exactly this: the dense input elements x the compressed plan's reads per
+  element x (K + X) / K, X the rows of the blocks a row-fold boundary cuts
+  (:func:`mapper.sparse.split_block_reads`; above X = 4: 7 x 3 x 15 = 315);
+  ``tests/test_pe_sparse.py`` holds the two equal.
 * Registers (``registers``): those of the dense GEMM of the K' kept rows, i.e. the
   compressed plan's ``pe_writes`` and one read of each operand and partial sum per kept
   MAC: the moving input is counted as one latch per MAC (the lane the PE uses), the is
