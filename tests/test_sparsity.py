@@ -285,3 +285,46 @@ def test_torch_module_weights_are_counted(capsys):
     r = api.simulate("sta_dbb_like", m)
     assert r.layers[1].performed_macs == b.macs // 2
     assert np.isclose(r.layers[0].performed_macs, a.macs)
+
+
+def test_input_densities_measured_on_a_real_input(tmp_path, capsys):
+    """A PyTorch factory run once on the user's input (--input-sample): each conv's input
+    density is the share of non-zeros it met. conv1 reads the sample itself (a quarter of
+    it zeroed: 0.75); conv2 reads ReLU(conv1(x)), counted here with torch directly."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    src = tmp_path / "net.py"
+    src.write_text("import torch\n\ndef build():\n    torch.manual_seed(0)\n"
+                   "    return torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), "
+                   "torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1))\n")
+    x = np.random.default_rng(1).standard_normal((1, 4, 8, 8)).astype(np.float32)
+    x[:, :, :4, :4] = 0   # 16 of 64 positions in each channel
+    npy = tmp_path / "x.npy"
+    np.save(npy, x)
+    m = api.load_model(f"{src}:build", input_shape="1x4x8x8", input_sample=str(npy))
+    c1, c2 = m.mac_layers
+    assert c1.sparsity.input == 0.75
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("net", src)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    net = mod.build()
+    with torch.no_grad():
+        h = net[1](net[0](torch.as_tensor(x)))
+    assert c2.sparsity.input == int(torch.count_nonzero(h)) / h.numel() < 1
+    # the CLI; a sample for a zoo model, a wrong shape and NaN are one line each
+    assert main(["run", "--arch", "tpu_v1", "--model", f"{src}:build", "--input-shape",
+                 "1x4x8x8", "--input-sample", str(npy), "--quiet"]) == 0
+    bad = tmp_path / "bad.npy"
+    for arr, model, words in ((x, "resnet18", "PyTorch model"),
+                              (x[:, :3], f"{src}:build", "does not match"),
+                              (np.full_like(x, np.nan), f"{src}:build", "finite")):
+        np.save(bad, arr)
+        capsys.readouterr()
+        assert main(["run", "--arch", "tpu_v1", "--model", model, "--input-shape", "1x4x8x8",
+                     "--input-sample", str(bad), "--quiet"]
+                    if model != "resnet18" else
+                    ["run", "--arch", "tpu_v1", "--model", model, "--input-sample", str(bad),
+                     "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err

@@ -84,7 +84,7 @@ def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = N
 def load_model(spec, batch: int | None = None, input_shape=None,
                allow_unsupported: bool = False, weight_sparsity: str | None = None,
                weight_density: float | None = None,
-               input_density: float | None = None) -> _wl.Model:
+               input_density: float | None = None, input_sample=None) -> _wl.Model:
     """A Model from a zoo name, SCALE-Sim topology CSV, YAML layer table, ONNX file,
     ``file.py:factory``, onnx.ModelProto, torch.nn.Module, or itself.
 
@@ -93,13 +93,18 @@ def load_model(spec, batch: int | None = None, input_shape=None,
     (see :func:`workloads.load`). ``weight_sparsity`` (``"2:4"``: N:M) or
     ``weight_density`` (unstructured, in (0, 1]) and ``input_density`` set every MAC
     layer's sparsity (:func:`workloads.sparsity.apply`; what it changes is the
-    architecture's to say: :func:`sparsity_warning`)."""
+    architecture's to say: :func:`sparsity_warning`). ``input_sample`` (a PyTorch module
+    or factory: a numpy array or ``.npy`` path of a real input) measures every conv / fc
+    layer's input density on it, with the module's own weights."""
     if isinstance(spec, _wl.Model):
+        if input_sample is not None:
+            raise _wl.WorkloadError("an input sample is measured on a PyTorch model, not on "
+                                    "a Model", fix="pass the torch.nn.Module itself")
         m = spec if batch is None or spec.batch == batch else _wl.Model(
             spec.name, tuple(l.with_batch(batch) for l in spec.layers), batch, spec.source)
     else:
         m = _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
-                     allow_unsupported=allow_unsupported)
+                     allow_unsupported=allow_unsupported, sample=input_sample)
     from tilesim.workloads import sparsity
     return sparsity.apply(m, weight_nm=weight_sparsity, weight_density=weight_density,
                           input_density=input_density)

@@ -68,7 +68,8 @@ def _load_model(args, with_batch: bool = True):
                                allow_unsupported=args.passthrough_unsupported,
                                weight_sparsity=args.weight_sparsity,
                                weight_density=args.weight_density,
-                               input_density=args.input_density)
+                               input_density=args.input_density,
+                               input_sample=args.input_sample)
     for w in caught:
         print(f"tilesim: warning: {w.message}", file=sys.stderr)
     return model
@@ -433,6 +434,9 @@ def _inputs(p, arch: str | None = "one", batch: int | None = 1) -> None:
                    "weights unstructured-sparse with this share of non-zeros, in (0, 1]")
     p.add_argument("--input-density", type=float, metavar="D", help="every MAC layer's input "
                    "activations with this share of non-zeros, in (0, 1] (ReLU zeros)")
+    p.add_argument("--input-sample", metavar="FILE.npy", help="a PyTorch model only: run "
+                   "it once on this real input (numpy .npy of the input shape) and take "
+                   "each conv / fc layer's input density from the zeros it meets")
 
 
 def _progress_args(p, quiet: bool = True) -> None:

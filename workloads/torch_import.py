@@ -47,7 +47,8 @@ def _need_torch():
     return torch
 
 
-def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported: bool = False):
+def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported: bool = False,
+                 sample=None):
     """A Model from ``"path/to/file.py:factory"``: the module ``factory()`` returns."""
     path_s, _, fn = str(spec).rpartition(":")
     path = Path(path_s)
@@ -69,7 +70,7 @@ def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported:
                             source=spec, fix="return the network module")
     return read_torch(net, input_shape, batch=batch, allow_unsupported=allow_unsupported,
                       name=fn if fn not in ("build", "model", "factory", "make") else path.stem,
-                      source=f"torch:{spec}")
+                      source=f"torch:{spec}", sample=sample)
 
 
 def _call_factory(path: Path, fn: str, spec: str):
@@ -122,12 +123,22 @@ def _call_factory(path: Path, fn: str, spec: str):
 
 
 def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = False,
-               name: str | None = None, source: str | None = None):
+               name: str | None = None, source: str | None = None, sample=None):
     """A :class:`Model` of ``module`` for an input of ``input_shape`` (batch first).
 
     ``input_shape`` is a tuple or ``"1x3x224x224"``; its leading (batch) entry must be 1
     or ``batch`` and is set to ``batch``. ``allow_unsupported`` passes modules and
-    functions tilesim cannot model through as free ops, with a warning."""
+    functions tilesim cannot model through as free ops, with a warning. ``sample``: a
+    real input (a numpy array or an ``.npy`` file of ``input_shape``): the module runs on
+    it once and every conv / fc layer's input density is the share of non-zeros it
+    measured there (:func:`measure_inputs`), on the module's own weights."""
+    m = _read_torch(module, input_shape, batch, allow_unsupported, name, source)
+    if sample is None:
+        return m
+    return measure_inputs(module, m, sample, input_shape)
+
+
+def _read_torch(module, input_shape, batch, allow_unsupported, name, source):
     torch = _need_torch()
     from .onnx_import import parse_shape
     if not isinstance(module, torch.nn.Module):
@@ -160,6 +171,72 @@ def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = Fa
     shapes, multi = _meta_shapes(torch, gm, shp, source)
     nodes, outputs = _translate(torch, gm, shapes, multi, source, allow_unsupported)
     return lower(nodes, shapes, outputs, name=name, batch=batch, source=source)
+
+
+def measure_inputs(module, model, sample, input_shape=None):
+    """``model`` (imported from ``module``) with each conv / fc layer's input density
+    measured: ``module`` runs once (eval mode, no gradients) on ``sample`` (a numpy array
+    or the path of an ``.npy`` file), and a forward hook on each ``Conv1d`` / ``Conv2d``
+    / ``Linear`` whose name is a layer of ``model`` counts the non-zeros of its input.
+    Densities of 1 leave the layer as it is."""
+    import numpy as np
+    torch = _need_torch()
+    if isinstance(sample, (str, Path)):
+        regular_file(Path(sample), "give an .npy file of the input")
+        try:
+            sample = np.load(sample, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise WorkloadError(f"not a readable .npy array ({e})", source=str(sample),
+                                fix="save the input with numpy.save") from None
+    x = np.asarray(sample)
+    if x.dtype.kind not in "fiu" or not np.isfinite(x).all():
+        raise WorkloadError("the input sample must hold finite numbers",
+                            fix="give a real input tensor (float, no NaN or infinity)")
+    if input_shape is not None:
+        from .onnx_import import parse_shape
+        want = list(parse_shape(input_shape if isinstance(input_shape, str)
+                                else "x".join(map(str, input_shape))))
+        if list(x.shape[1:]) != want[1:]:
+            raise WorkloadError(f"the input sample's shape {'x'.join(map(str, x.shape))} "
+                                f"does not match the input shape {'x'.join(map(str, want))}",
+                                fix="give a sample of the model's input shape (any batch)")
+    if type(module).__module__.startswith("torch.nn.modules") and not isinstance(
+            module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
+        from collections import OrderedDict   # as read_torch names a bare layer
+        module = torch.nn.Sequential(OrderedDict([(type(module).__name__.lower(), module)]))
+    names = {l.name for l in model.mac_layers}
+    seen: dict = {}
+    hooks = []
+    for n, mod in module.named_modules():
+        if n in names and isinstance(mod, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
+            def hook(_m, args, _out, n=n):
+                t = args[0]
+                nz, tot = seen.get(n, (0, 0))
+                seen[n] = (nz + int(torch.count_nonzero(t)), tot + t.numel())
+            hooks.append(mod.register_forward_hook(hook))
+    training = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(torch.as_tensor(x, dtype=torch.float32))
+    except Exception as e:   # the user's module on the user's input
+        raise WorkloadError(f"running the module on the input sample failed: "
+                            f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                            fix="give a sample the module accepts") from None
+    finally:
+        for h in hooks:
+            h.remove()
+        module.train(training)
+    from dataclasses import replace
+    from .sparsity import DENSE
+    layers = []
+    for l in model.layers:
+        if l.name in seen and seen[l.name][1] and seen[l.name][0] < seen[l.name][1]:
+            nz, tot = seen[l.name]
+            d = max(nz, 1) / tot   # an all-zero input: the smallest share that is a density
+            l = replace(l, sparsity=replace(l.sparsity or DENSE, input=d))
+        layers.append(l)
+    return replace(model, layers=tuple(layers))
 
 
 def _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, why):
