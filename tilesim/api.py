@@ -117,6 +117,7 @@ def sparsity_warning(arch, model) -> str | None:
     changes no number (:mod:`mapper.sparse`); None otherwise."""
     from tilesim.mapper import sparse
     asked = [l for l in model.layers if getattr(l, "sparsity", None) is not None
+             and not l.sparsity.dense   # a density-1 sparsity has no zero to exploit
              and not l.sparsity.counted]   # zeros counted in a file's weights: no warning
     if _arch.is_gpu(arch) or not asked:
         return None

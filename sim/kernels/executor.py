@@ -58,7 +58,8 @@ runs in each tile (the cost model uses their i.i.d. expectation).
 included, as :attr:`workloads.MacLayer.macs`; with N:M skipping, ``mapping.skip``, the
 kept weights' entries only: :func:`mapper.sparse.performed_macs`). ``nonzero_macs``:
 the products with both operands non-zero (what ``zeros: gate`` charges energy for),
-counted on the tiles' real values.
+counted on the tiles' real values for a sparse layer or a DRAM that declares a format
+(None otherwise: the count doubles the kernel work).
 """
 from __future__ import annotations
 
@@ -84,7 +85,9 @@ class Execution:
     dram_bits: dict = field(default_factory=dict)
     formats: dict = field(default_factory=dict)   # operand -> DRAM format used
     macs: int = 0            # MACs performed (module doc)
-    nonzero_macs: int = 0    # of them, with both operands non-zero
+    # of them, with both operands non-zero; None when not counted (a dense layer on an
+    # architecture without formats: the count doubles the kernel work)
+    nonzero_macs: int | None = None
 
     @property
     def dram_bytes(self) -> dict:
@@ -195,6 +198,8 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
     G, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
     RS = layer.R * layer.S
     fmt, bits, acc_bits, nm = _store(layer, arch, x, w)
+    # non-zero pairs are counted for a sparse layer or where DRAM declares a format
+    count = layer.sparsity is not None or any(f != "dense" for f in fmt.values())
     dram = _Dram(fmt, bits, nm)
     skip = tuple(getattr(mapping, "skip", ()) or ())
     out = np.zeros((layer.N, layer.P, layer.Q, layer.K), dtype=_operand(x[:0]).dtype)
@@ -269,15 +274,17 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
         fetched_w = wt_full.size
         pix = (n1 - n0) * (p1 - p0) * (q1 - q0)
         macs += pix * (w_kept if skip else wt_full.size)
-        nzx = [(a != 0).astype(np.int32) for a in xin]
-        nzw = (wt_full != 0).astype(np.int32)
-        nzc = np.zeros(acc.shape, dtype=np.int32)
+        if count:
+            nzx = [(a != 0).astype(np.int32) for a in xin]
+            nzw = (wt_full != 0).astype(np.int32)
+            nzc = np.zeros(acc.shape, dtype=np.int32)
         if whole:
             # whole groups (or a dense layer): one call covers the tile
             ng = 1 if G == 1 else g1 - g0
             cc = max(1, c1 - c0)
             conv_nhwc(xin[0], wt_full, acc, sh, sw, oh, ow, dh, dw, ng, cc)
-            conv_nhwc(nzx[0], nzw, nzc, sh, sw, oh, ow, dh, dw, ng, cc)
+            if count:
+                conv_nhwc(nzx[0], nzw, nzc, sh, sw, oh, ow, dh, dw, ng, cc)
         else:  # a tile cutting through groups: one call per group it touches
             for i, g in enumerate(range(g0, g1)):
                 a0, a1 = max(k0, g * Kg), min(k1, (g + 1) * Kg)
@@ -285,15 +292,17 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
                 part = np.zeros(acc.shape[:3] + (a1 - a0,), dtype=acc.dtype)
                 conv_nhwc(xin[i], wt, part, sh, sw, oh, ow, dh, dw, 1, max(1, c1 - c0))
                 acc[..., a0 - k0:a1 - k0] += part
-                pz = np.zeros(acc.shape[:3] + (a1 - a0,), dtype=np.int32)
-                conv_nhwc(nzx[i], np.ascontiguousarray(nzw[..., a0 - k0:a1 - k0]), pz,
-                          sh, sw, oh, ow, dh, dw, 1, max(1, c1 - c0))
-                nzc[..., a0 - k0:a1 - k0] += pz
-        nz_macs += int(nzc.sum(dtype=np.int64))
+                if count:
+                    pz = np.zeros(acc.shape[:3] + (a1 - a0,), dtype=np.int32)
+                    conv_nhwc(nzx[i], np.ascontiguousarray(nzw[..., a0 - k0:a1 - k0]), pz,
+                              sh, sw, oh, ow, dh, dw, 1, max(1, c1 - c0))
+                    nzc[..., a0 - k0:a1 - k0] += pz
+        if count:
+            nz_macs += int(nzc.sum(dtype=np.int64))
         biggest["input"] = max(biggest["input"], fetched_in)
         biggest["weight"] = max(biggest["weight"], fetched_w)
     flush()
     return Execution(output=np.ascontiguousarray(out.transpose(0, 3, 1, 2)), tiles=n_tiles,
                      output_visits=visits, psum_reloads=reloads, max_tile_elems=biggest,
                      dram_bits={op: tuple(v) for op, v in dram.moved.items()},
-                     formats=dict(fmt), macs=macs, nonzero_macs=nz_macs)
+                     formats=dict(fmt), macs=macs, nonzero_macs=nz_macs if count else None)
