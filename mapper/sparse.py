@@ -213,16 +213,13 @@ def energy_macs(layer: MacLayer, arch: Architecture, nm: tuple | None):
     """MACs that cost MAC energy (module doc): all performed ones under ``zeros: none``;
     with ``gate`` or ``skip`` those whose operands are both non-zero, in expectation (a
     float), the skipped N:M zeros left out."""
-    z = arch.array.zeros or "none"
-    if layer.sparsity is None or z == "none":
-        return performed_macs(layer, arch, nm)
-    red = (layer.C // layer.groups) * layer.R * layer.S
-    dw = density(layer, "weight")
-    if nm is not None:   # the kept values: all non-zero but the short blocks' padding
-        dw = 1.0 * min(1.0, dw * red / nm_kept(red, *nm))
     macs = performed_macs(layer, arch, nm)
+    if layer.sparsity is None or (arch.array.zeros or "none") == "none":
+        return macs
+    # skipping N:M: the kept weights are the performed ones (taken as non-zero)
+    dw = 1.0 if nm is not None else density(layer, "weight")
     e = macs * dw * density(layer, "input")
-    return macs if e == macs else e
+    return macs if e == macs else e   # an int when nothing is gated
 
 
 def plan(df, layer: MacLayer, dims: dict, rows: int, cols: int, pe_entries=None,

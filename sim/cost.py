@@ -184,6 +184,17 @@ class Costs:
         return out
 
 
+def per_point(fn, layer: MacLayer, arch: Architecture, pts: Points):
+    """``fn(layer, arch, nm)`` (:func:`mapper.sparse.performed_macs` or
+    :func:`~mapper.sparse.energy_macs`) for each point, ``nm`` its dataflow's N:M skip:
+    ``layer.macs`` (a number) for a dense layer, else an array over the points."""
+    if layer.sparsity is None or not pts.dataflows:
+        return layer.macs
+    per = np.array([fn(layer, arch, sparse.skip_nm(layer, arch, d)) for d in pts.dataflows],
+                   dtype=np.float64)
+    return per[pts.dataflow]
+
+
 def pe_access(arch: Architecture, layer: MacLayer, pts: Points) -> dict:
     """(level, operand) -> (read, write) bytes of the ``scope: pe`` levels, summed over
     the PEs, per point: what the register-by-register PE models (:mod:`sim.pe`) do and
@@ -221,10 +232,7 @@ def pe_access(arch: Architecture, layer: MacLayer, pts: Points) -> dict:
         return {}
     pb = operand_bytes(layer, arch)
     # MACs performed: the kept weights' where the array skips N:M zeros (mapper/sparse.py)
-    macs = np.array([sparse.performed_macs(layer, arch, sparse.skip_nm(layer, arch, d))
-                     for d in pts.dataflows], dtype=np.float64)[pts.dataflow] \
-        if layer.sparsity is not None and pts.dataflows else np.full(len(pts), layer.macs,
-                                                                      dtype=np.float64)
+    macs = per_point(sparse.performed_macs, layer, arch, pts) + np.zeros(len(pts))
     out = {}
     for l in pe:
         for op in l.holds:
@@ -426,11 +434,7 @@ class CostModel:
                 moved = -(-moved // arch.pes)
             bounds[f"{lvl.name} bandwidth"] = transfer_cycles(moved, arch.level_bpc[i])
         cycles = np.maximum.reduce(list(bounds.values()))
-        emacs = layer.macs
-        if layer.sparsity is not None and (arch.array.zeros or "none") != "none":
-            per = np.array([sparse.energy_macs(layer, arch, sparse.skip_nm(layer, arch, d))
-                            for d in pts.dataflows], dtype=np.float64)
-            emacs = per[pts.dataflow]
+        emacs = per_point(sparse.energy_macs, layer, arch, pts)
         energy = energy_terms(arch, self.tab, emacs, act_ops, cycles, access,
                               hops=pts.hops)
         return Costs(compute=comp, memory=mem, bounds=bounds, cycles=cycles, access=access,

@@ -19,7 +19,6 @@ are dense unless a sparsity is applied (:func:`apply`).
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, replace
 
@@ -170,11 +169,6 @@ def apply(model, weight_nm=None, weight_density=None, input_density=None):
             l = replace(l, sparsity=None if s.dense and s.nm is None else s)
         layers.append(l)
     return replace(model, layers=tuple(layers))
-
-
-def density_bits(n: int) -> int:
-    """Bits of an index into ``n`` positions (0 for one position)."""
-    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
 
 
 #: block sizes :func:`counted` tries for an N:M structure, smallest first

@@ -181,6 +181,7 @@ def measure_inputs(module, model, sample, input_shape=None):
     Densities of 1 leave the layer as it is."""
     import numpy as np
     torch = _need_torch()
+    where = str(sample) if isinstance(sample, (str, Path)) else None   # errors name the file
     if isinstance(sample, (str, Path)):
         regular_file(Path(sample), "give an .npy file of the input")
         try:
@@ -190,7 +191,7 @@ def measure_inputs(module, model, sample, input_shape=None):
                                 fix="save the input with numpy.save") from None
     x = np.asarray(sample)
     if x.dtype.kind not in "fiu" or not np.isfinite(x).all():
-        raise WorkloadError("the input sample must hold finite numbers",
+        raise WorkloadError("the input sample must hold finite numbers", source=where,
                             fix="give a real input tensor (float, no NaN or infinity)")
     if input_shape is not None:
         from .onnx_import import parse_shape
@@ -199,6 +200,7 @@ def measure_inputs(module, model, sample, input_shape=None):
         if list(x.shape[1:]) != want[1:]:
             raise WorkloadError(f"the input sample's shape {'x'.join(map(str, x.shape))} "
                                 f"does not match the input shape {'x'.join(map(str, want))}",
+                                source=where,
                                 fix="give a sample of the model's input shape (any batch)")
     if type(module).__module__.startswith("torch.nn.modules") and not isinstance(
             module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):

@@ -117,13 +117,12 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
     if trace is not None:
         trace.add(o.spans, offset)
         trace.add([("layers", layer.name, 0, occupied)], offset)
+    done = sparse.performed_macs(layer, arch, m.skip or None)
     r = LayerResult(
         layer=layer.name, kind=layer.kind, macs=layer.macs, vector_ops=act_ops,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
         memory_cycles=int(c.memory[0]),
-        utilization=sparse.performed_macs(layer, arch, m.skip or None)
-        / (arch.peak_macs_per_cycle * occupied),
-        performed_macs=sparse.performed_macs(layer, arch, m.skip or None),
+        utilization=done / (arch.peak_macs_per_cycle * occupied), performed_macs=done,
         sparsity=layer.sparsity.text() if layer.sparsity else "",
         dram_read_bytes=round(o.read_bytes) - tail + prog.prefetched,
         dram_write_bytes=round(o.write_bytes),
