@@ -31,9 +31,11 @@ nm          ``E' (b + ceil(log2 M))``: N:M weights, ``E'`` = the kept values
 The functional executor (:mod:`sim.kernels.formats`, :mod:`sim.kernels.executor`)
 encodes, counts and decodes every DRAM tile in these layouts. Its bytes equal the cost
 model's where the format's size is linear in the count and every value is fetched
-equally often (1x1 layers; csr with whole rows; nm tiles on block boundaries); where
-halos, cut rows, straddled blocks or rle runs break that, the differences are measured
-in ``benchmarks/bench_format_bytes.py`` (docs/sparsity.md).
+equally often (1x1 layers; csr with whole rows; nm tiles on block boundaries). The
+mapper proposes only tiles of whole blocks and rows (:func:`aligned_tiles`), so cut
+rows and straddled blocks arise only in hand-made tilings; where they, halos or rle
+runs break the rule, the differences are measured in
+``benchmarks/bench_format_bytes.py`` (docs/sparsity.md).
 
 Traffic and energy use the expected bytes at the layer's densities (exact when a
 density was counted from real weights and the format's size depends on the count only:
@@ -177,6 +179,28 @@ def ratios(layer: MacLayer, arch: Architecture, bytes_per: dict) -> Ratios | Non
     if not traffic:
         return None
     return Ratios(traffic=traffic, capacity=capacity)
+
+
+def aligned_tiles(layer: MacLayer, arch: Architecture, rsel: list, cts: list):
+    """The candidate output blocks ``rsel`` and channel tiles ``cts``
+    (:func:`mapper.tiling.grid_axes`) whose tiles hold whole units of every format a
+    level declares, so that a tile's bytes are the format's definition on that tile:
+    N:M weights (the layer's ``nm``, some level storing weights as ``nm``) only channel
+    tiles of whole blocks (``c_tile R S`` a multiple of M, or every channel of a group:
+    a filter's last block may be short); csr weights only whole filters (``c_tile`` =
+    C/groups); csr inputs or outputs only whole rows (``cols`` = Q). Unchanged without
+    such formats."""
+    fmts = {op: {m.format_of(op) for m in arch.memory if op in m.holds}
+            for op in ("input", "weight", "output")}
+    cg, rs = layer.C // layer.groups, layer.R * layer.S
+    nm = layer.sparsity.nm if layer.sparsity is not None else None
+    if nm is not None and "nm" in fmts["weight"]:
+        cts = [c for c in cts if c >= cg or (c * rs) % nm[1] == 0]
+    if "csr" in fmts["weight"]:
+        cts = [c for c in cts if c >= cg]
+    if "csr" in fmts["input"] | fmts["output"]:
+        rsel = [r for r in rsel if r[2] >= layer.Q]
+    return rsel, cts
 
 
 def skip_nm(layer: MacLayer, arch: Architecture, dataflow: str) -> tuple | None:

@@ -127,6 +127,7 @@ def grid_axes(layer: MacLayer, arch: Architecture, balanced: int = 0):
     if g > 1:  # output-channel tiles aligned to groups, so a tile's input channels are exact
         kg = layer.K // g
         kts = sorted({kt for kt in kts if kt % kg == 0 or kg % kt == 0} | {kg})
+    rsel, cts = sparse.aligned_tiles(layer, arch, rsel, cts)
     return rsel, kts, cts
 
 
