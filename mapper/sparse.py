@@ -18,8 +18,9 @@ rle         ``(Z + X) (b + 5)``: each non-zero value with a 5-bit count of the z
             not stored (the length is known). For i.i.d. zeros
             ``E[X] = Z q^32 / (1 - q^32)``, ``q = 1 - d`` (a run is geometric)
 csr         ``Z (b + ceil(log2 L)) + (E / L) ceil(log2(L + 1))``: per row of ``L``
-            values (a filter's ``C/groups x R x S``; an input row of ``W``, an output
-            row of ``Q``), the non-zero values with their column, and the row's count;
+            values (a filter's ``C/groups x R x S``; an input row of the ``W`` columns
+            the layer reads, an output row of ``Q``), the non-zero values with their
+            column, and the row's count;
             a tile holding part of a row stores that part as a row of its own
 nm          ``E' (b + ceil(log2 M))``: N:M weights, ``E'`` = the kept values
             (:func:`workloads.sparsity.nm_kept` per filter; a block with fewer than N
@@ -104,11 +105,15 @@ def format_bits(fmt: str, elems: float, bits: float, density: float, row: int = 
 
 
 def _rows(layer: MacLayer, op: str) -> int:
-    """csr's row length of an operand: a filter's values for weights, a row of W (Q for
-    outputs) for activations."""
+    """csr's row length of an operand: a filter's values for weights, a row of Q for
+    outputs, and for inputs the row's columns the layer reads (W, less any columns
+    past the last window that no output needs: the row a tile of whole rows fetches)."""
     if op == "weight":
         return (layer.C // layer.groups) * layer.R * layer.S
-    return layer.W if op == "input" else layer.Q
+    if op == "output":
+        return layer.Q
+    (_, sw), (_, pw), (_, dw) = layer.stride, layer.padding, layer.dilation
+    return max(1, min(layer.W, (layer.Q - 1) * sw - pw + (layer.S - 1) * dw + 1))
 
 
 def density(layer: MacLayer, op: str) -> float:
