@@ -5,4 +5,4 @@ A leaf module (imports nothing of ours), so every package allowed to record the 
 façade ``tilesim/__init__.py``. Semver for the numbers: a change to any model output bumps
 at least the minor version (a resumed sweep refuses rows of another version).
 """
-__version__ = "0.7.0"
+__version__ = "0.8.0"
