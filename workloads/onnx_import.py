@@ -74,8 +74,10 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = False,
-              name: str | None = None):
-    """A :class:`Model` from an ONNX file path, bytes or ``onnx.ModelProto``.
+              name: str | None = None, graph: bool = False):
+    """A :class:`Model` from an ONNX file path, bytes or ``onnx.ModelProto``; with
+    ``graph``, a :class:`workloads.graph.Graph` holding it, the graph and the file's
+    weights (the initializers' values and Constant nodes), to run on a real input.
 
     ``input_shape``: the full shape of the (single) graph input, e.g. ``(1, 3, 224, 224)``
     or ``"1x3x224x224"``, or a dict {input name: shape}; its leading (batch) entry must
@@ -114,6 +116,7 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
     if data is None:  # the caller's ModelProto: work on a copy
         model = type(model).FromString(model.SerializeToString())
     _weights_as_initializers(onnx, model, where)
+    values = _values(model) if graph else None   # before _fix_inputs drops the data
     model = _fix_inputs(onnx, model, batch, input_shape, where, copy=False)
     _fold_pads(model)
     try:
@@ -124,7 +127,61 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
                             fix="check the model with onnx.checker, or give --input-shape "
                             "(API: input_shape=)") from None
     nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported)
-    return lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}")
+    tensors: dict = {}
+    m = lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}",
+              tensors=tensors)
+    if not graph:
+        return m
+    from onnx import numpy_helper
+
+    from .graph import Graph
+    for n in inferred.graph.node:   # Constant nodes' values (small): operands of add, pad...
+        if n.op_type == "Constant" and n.output[0] not in values:
+            v = _const_value(_constant(onnx, n), numpy_helper)
+            if v is not None:
+                values[n.output[0]] = v
+    inits = {t.name for t in inferred.graph.initializer}
+    ins = tuple((i.name, shapes[i.name]) for i in inferred.graph.input
+                if i.name not in inits and i.name in shapes)
+    return Graph(model=m, nodes=tuple(nodes), shapes=shapes, inputs=ins,
+                 outputs=tuple(outputs), params=values, layers=tensors, source=where)
+
+
+def _values(model) -> dict:
+    """{initializer: numpy array} of the initializers whose data the file holds (a
+    shape-only or external weight has none: running a node that reads it says so)."""
+    from onnx import numpy_helper
+    out = {}
+    for t in model.graph.initializer:
+        if t.data_location == 1 or not (t.raw_data or t.float_data or t.int32_data
+                                        or t.int64_data or t.double_data):
+            if math.prod(t.dims) != 0:
+                continue
+        try:
+            v = numpy_helper.to_array(t)
+        except Exception:   # external data that is not there, or a broken payload
+            continue
+        if v.size == math.prod(t.dims):
+            out[t.name] = v
+    return out
+
+
+def _constant(onnx, n):
+    """The TensorProto of a Constant node (None for one of another kind)."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+    if "value" in attrs:
+        return attrs["value"]
+    if "value_float" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [], [attrs["value_float"]])
+    if "value_floats" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [len(attrs["value_floats"])],
+                                       attrs["value_floats"])
+    if "value_int" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.INT64, [], [attrs["value_int"]])
+    if "value_ints" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.INT64, [len(attrs["value_ints"])],
+                                       attrs["value_ints"])
+    return None
 
 
 def _check_structure(model, where: str) -> None:
@@ -333,6 +390,7 @@ def _translate(onnx, g, where, allow_unsupported):
         except _Unsupported as e:
             bad.append((n.op_type, name, str(e)))
             nd = GNode(name, "pass", dyn[:1], out)
+        nd.attrs["run"] = _run(n, nd, attrs, dyn, consts, numpy_helper)
         nodes.append(nd)
     if bad:
         listing = "; ".join(f"{op} ({nm!r}{': ' + why if why else ''})" for op, nm, why in bad)
@@ -421,6 +479,71 @@ def _static_value(name, producers, consts, shapes, opsets):
         return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
     except Exception:
         return None
+
+
+def _s(v):
+    return v.decode(errors="replace") if isinstance(v, bytes) else v
+
+
+def _run(n, nd, attrs, dyn, consts, numpy_helper) -> dict:
+    """What running node ``n`` (lowered to ``nd``) needs (:data:`workloads.graph.RUN_ATTRS`):
+    its weights and constants by name, and the attributes the lowering drops."""
+    op = n.op_type
+    ins = list(n.input) + [""] * 5
+
+    def opt(i):
+        return ins[i] or None
+
+    if nd.op == "pass":
+        return {"fn": op}
+    if op == "Conv":
+        return {"w": ins[1], "b": opt(2)}
+    if op == "Gemm":
+        return {"w": ins[1], "b": opt(2), "layout": "kc" if attrs.get("transB", 0) else "ck",
+                "alpha": float(attrs.get("alpha", 1.0)), "beta": float(attrs.get("beta", 1.0))}
+    if op == "MatMul" and nd.op == "linear":
+        return {"w": ins[1], "b": None, "layout": "ck"}
+    if op == "BatchNormalization":
+        return {"w": ins[1], "b": ins[2], "mean": ins[3], "var": ins[4],
+                "eps": float(attrs.get("epsilon", 1e-5))}
+    if op == "LayerNormalization":
+        return {"w": ins[1], "b": opt(2), "eps": float(attrs.get("epsilon", 1e-5)), "axes": 1}
+    if op == "Clip":
+        lo, hi = attrs.get("min"), attrs.get("max")
+        for i in (1, 2):
+            if opt(i):
+                v = _const_value(consts.get(ins[i]), numpy_helper)
+                if v is None:
+                    return {"fn": "Clip with bounds that are not constants"}
+                lo, hi = (float(v), hi) if i == 1 else (lo, float(v))
+        return {"lo": lo, "hi": hi}
+    if op == "LeakyRelu":
+        return {"alpha": float(attrs.get("alpha", 0.01))}
+    if op in ("HardSigmoid", "HardSwish"):
+        return {"alpha": float(attrs.get("alpha", 0.2 if op == "HardSigmoid" else 1 / 6)),
+                "beta": float(attrs.get("beta", 0.5))}
+    if op in ("Elu", "Selu"):
+        return {"alpha": float(attrs.get("alpha", 1.0 if op == "Elu" else 1.67326319217681884765625)),
+                "beta": float(attrs.get("gamma", 1.05070102214813232421875))}
+    if op == "Softmax":
+        return {"axis": int(attrs.get("axis", -1))}
+    if op == "Gelu":
+        return {"approximate": _s(attrs.get("approximate", "none"))}
+    if op in ("MaxPool", "AveragePool"):
+        return {"count_include_pad": bool(attrs.get("count_include_pad", 0)),
+                "dilation": tuple(attrs.get("dilations", ()) or ())}
+    if op in _ELTWISE or op == "Concat":
+        return {"fn": op.lower(), "operands": [("t", t) if t in dyn else ("p", t)
+                                               for t in n.input if t]}
+    if op in _FREE:
+        return {"fn": op}
+    if op == "Transpose":
+        return {"perm": tuple(attrs["perm"]) if "perm" in attrs else None}
+    if op == "Pad":
+        return {"mode": _s(attrs.get("mode", "constant")), "value": opt(2)}
+    if op in ("Resize", "Upsample"):
+        return {"mode": _s(attrs.get("mode", "nearest"))}
+    return {}
 
 
 def _ints(v, n, default):
