@@ -140,11 +140,79 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
             v = _const_value(_constant(onnx, n), numpy_helper)
             if v is not None:
                 values[n.output[0]] = v
+    _computed_values(inferred.graph, nodes, values, shapes, list(model.opset_import))
     inits = {t.name for t in inferred.graph.initializer}
     ins = tuple((i.name, shapes[i.name]) for i in inferred.graph.input
                 if i.name not in inits and i.name in shapes)
     return Graph(model=m, nodes=tuple(nodes), shapes=shapes, inputs=ins,
                  outputs=tuple(outputs), params=values, layers=tensors, source=where)
+
+
+def _computed_values(g, nodes, values, shapes, opsets) -> None:
+    """Add to ``values`` the constants the nodes' run attrs name that nodes compute from
+    the weights (an exporter's Identity of a shared bias, a Transpose or Cast of a
+    weight), evaluated with ONNX's reference evaluator; those it cannot compute stay
+    missing (running the node says so)."""
+    need = set()
+    for nd in nodes:
+        r = nd.attrs.get("run") or {}
+        need.update(v for k, v in r.items() if k in ("w", "b", "mean", "var", "value")
+                    and isinstance(v, str))
+        need.update(v for kind, v in r.get("operands", ()) if kind == "p")
+    need -= set(values)
+    if not need:
+        return
+    static, producers = {t.name for t in g.initializer}, {}
+    for n in g.node:
+        if n.op_type == "Constant" or (n.input and all(not t or t in static for t in n.input)):
+            static.update(n.output)
+            producers.update((o, n) for o in n.output)
+    for t in sorted(need):
+        v = _evaluate(t, producers, values, shapes, opsets)
+        if v is not None:
+            values[t] = v
+
+
+def _evaluate(name, producers, values, shapes, opsets):
+    """Tensor ``name`` computed by the static nodes that produce it from ``values`` and
+    known shapes, or None."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    inits, order, seen = {}, [], set()
+
+    def visit(t) -> bool:
+        if not t or t in seen:
+            return True
+        seen.add(t)
+        if t in values:
+            inits[t] = values[t]
+            return True
+        n = producers.get(t)
+        if n is None:
+            return False
+        if n.op_type == "Shape":
+            if n.input[0] not in shapes:
+                return False
+            a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+            shp = shapes[n.input[0]]
+            inits[t] = np.array(shp[a.get("start", 0):a.get("end", len(shp))], dtype=np.int64)
+            return True
+        if not all(visit(i) for i in n.input):
+            return False
+        order.append(n)
+        return True
+
+    if not visit(name):
+        return None
+    try:
+        graph = helper.make_graph(order, "value", [], [helper.make_empty_tensor_value_info(name)],
+                                  [numpy_helper.from_array(np.asarray(v), k)
+                                   for k, v in inits.items()])
+        return np.asarray(ReferenceEvaluator(helper.make_model(
+            graph, opset_imports=opsets or None)).run(None, {})[0])
+    except Exception:
+        return None
 
 
 def _values(model) -> dict:
