@@ -193,6 +193,84 @@ def test_load_model_and_the_cli_measure_onnx_and_pytorch(traced, exported, tmp_p
                  str(npy), "--quiet"]) == 0
 
 
+def test_an_explicit_pad_folded_into_a_conv_is_not_counted_in_its_input():
+    """A ZeroPad2d read only by a conv folds into its padding: the layer's input is the
+    unpadded tensor, so its density is the sample's 48 / 64, not the padded one's 48 /
+    100; the conv runs on the padded tensor (torch's output)."""
+    net = nn.Sequential(nn.ZeroPad2d(1), nn.Conv2d(1, 2, 3)).eval()
+    x = np.ones((1, 1, 8, 8), np.float32)
+    x[:, :, :2] = 0
+    g = load(net, input_shape="1x1x8x8", graph=True)
+    (conv,) = g.model.layers
+    assert conv.padding == (1, 1) and g.layers[conv.name][0] == (g.inputs[0][0],)
+    assert measure(g, x).layers[0].sparsity.input == 48 / 64
+    with torch.no_grad():
+        np.testing.assert_allclose(run(g, x)["values"][g.outputs[0]],
+                                   net(torch.as_tensor(x)).numpy(), rtol=1e-6, atol=1e-6)
+
+
+class Ops(nn.Module):
+    """The vector ops and views of the neutral graph around convs, linears and MatMuls:
+    hardswish, both average-pool divisors, nearest upsampling, concat, an SE gate
+    (gap, relu6, sigmoid, mul), leaky ReLU, a scalar subtraction, flatten / transpose
+    to tokens, GELU (torch only: the ONNX importer has no Erf), LayerNorm, attention
+    (MatMul of two activations, a scalar division, softmax), ELU, SiLU, tanh."""
+
+    def __init__(self, gelu):
+        super().__init__()
+        self.gelu = gelu
+        self.c1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.hs = nn.Hardswish()
+        self.ap = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.ap2 = nn.AvgPool2d(3, stride=1, padding=1)
+        self.se1, self.se2 = nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 1)
+        self.ln = nn.LayerNorm(16)
+        self.q, self.k, self.v = nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 16)
+        self.out = nn.Linear(1024, 3)
+        self.act, self.elu = nn.LeakyReLU(0.1), nn.ELU()
+
+    def forward(self, x):
+        a = self.hs(self.c1(x))
+        b = nn.functional.interpolate(self.ap(a), scale_factor=2, mode="nearest")
+        y = torch.cat([a, self.ap2(b)], 1)
+        w = torch.sigmoid(self.se2(nn.functional.relu6(self.se1(
+            nn.functional.adaptive_avg_pool2d(y, 1)))))
+        t = (self.act(y * w) - 0.25).flatten(2).transpose(1, 2)
+        t = self.ln(nn.functional.gelu(t) if self.gelu else t)
+        att = torch.softmax(self.q(t) @ self.k(t).transpose(-2, -1) / 4.0, dim=-1)
+        t = self.elu(att @ self.v(t)) + nn.functional.silu(t)
+        return self.out(t.flatten(1)), torch.tanh(t)
+
+
+@pytest.mark.parametrize("which", ["torch", "onnx"])
+def test_every_vector_op_runs_as_torch_computes(which):
+    """Ops on random float weights and input: both outputs within fp32 rounding of
+    torch's, through the PyTorch importer and through the ONNX export."""
+    torch.manual_seed(0)
+    net = Ops(gelu=which == "torch").eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        refs = [r.numpy() for r in net(x)]
+    if which == "torch":
+        g = load(net, input_shape="1x3x16x16", graph=True)
+    else:
+        pytest.importorskip("onnx")
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (x[:1],), buf, dynamo=False, opset_version=17)
+        g = _onnx_graph(buf.getvalue())
+    values = run(g, x.numpy())["values"]
+    assert len(g.outputs) == 2
+    for t, ref in zip(g.outputs, refs):
+        assert values[t].shape == ref.shape
+        np.testing.assert_allclose(values[t], ref, rtol=1e-5, atol=1e-5)
+    m = measure(g, x.numpy())
+    se1, se2 = (l for l in m.mac_layers if l.name.split("/")[1 if which == "onnx" else 0]
+                in ("se1", "se2"))
+    assert se1.sparsity.output == se2.sparsity.input < 1   # relu6's zeros, linked
+
+
 def _one_line(capsys, argv, *words):
     capsys.readouterr()
     assert main(argv) == 2
