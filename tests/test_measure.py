@@ -105,7 +105,7 @@ def test_the_interpreter_computes_what_torch_computes(traced):
     """The graph run on the reference kernels gives torch's output bit for bit on exact
     (integer) arithmetic, and within fp32 rounding on random float weights and input."""
     net, x, g = traced
-    out = run(g, x.numpy())["values"][g.outputs[0]]
+    out = run(g, x.numpy()).values[g.outputs[0]]
     with torch.no_grad():
         ref = net(x).numpy()
     assert np.array_equal(out, ref) and np.abs(ref).max() > 0
@@ -116,7 +116,7 @@ def test_the_interpreter_computes_what_torch_computes(traced):
         fnet.bn1.running_var.uniform_(0.5, 2)
     fx = torch.randn(3, 3, 8, 8)
     fg = load(fnet, input_shape="1x3x8x8", graph=True)
-    out = run(fg, fx.numpy())["values"][fg.outputs[0]]
+    out = run(fg, fx.numpy()).values[fg.outputs[0]]
     with torch.no_grad():
         ref = fnet(fx).numpy()
     assert out.shape == ref.shape == (3, 5)
@@ -145,7 +145,7 @@ def test_onnx_export_of_the_same_network_gives_the_same_densities(traced, export
     net, x, g = traced
     from_torch = list(_densities(measure(g, x.numpy())).values())
     go = _onnx_graph(exported)
-    out = run(go, x.numpy())["values"][go.outputs[0]]
+    out = run(go, x.numpy()).values[go.outputs[0]]
     with torch.no_grad():
         assert np.array_equal(out, net(x).numpy())
     from_onnx = list(_densities(measure(go, x.numpy())).values())
@@ -205,7 +205,7 @@ def test_an_explicit_pad_folded_into_a_conv_is_not_counted_in_its_input():
     assert conv.padding == (1, 1) and g.layers[conv.name][0] == (g.inputs[0][0],)
     assert measure(g, x).layers[0].sparsity.input == 48 / 64
     with torch.no_grad():
-        np.testing.assert_allclose(run(g, x)["values"][g.outputs[0]],
+        np.testing.assert_allclose(run(g, x).values[g.outputs[0]],
                                    net(torch.as_tensor(x)).numpy(), rtol=1e-6, atol=1e-6)
 
 
@@ -260,7 +260,7 @@ def test_every_vector_op_runs_as_torch_computes(which):
             warnings.simplefilter("ignore")
             torch.onnx.export(net, (x[:1],), buf, dynamo=False, opset_version=17)
         g = _onnx_graph(buf.getvalue())
-    values = run(g, x.numpy())["values"]
+    values = run(g, x.numpy()).values
     assert len(g.outputs) == 2
     for t, ref in zip(g.outputs, refs):
         assert values[t].shape == ref.shape

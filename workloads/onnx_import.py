@@ -126,7 +126,8 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
         raise WorkloadError(f"ONNX shape inference failed: {msg}", source=where,
                             fix="check the model with onnx.checker, or give --input-shape "
                             "(API: input_shape=)") from None
-    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported, opset)
     tensors: dict = {}
     m = lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}",
               tensors=tensors)
@@ -409,7 +410,7 @@ def _example(dims) -> str:
                     ("1" if i == 0 else "224") for i, d in enumerate(dims))
 
 
-def _translate(onnx, g, where, allow_unsupported):
+def _translate(onnx, g, where, allow_unsupported, opset=0):
     from onnx import numpy_helper
 
     shapes: dict = {}
@@ -458,7 +459,7 @@ def _translate(onnx, g, where, allow_unsupported):
         except _Unsupported as e:
             bad.append((n.op_type, name, str(e)))
             nd = GNode(name, "pass", dyn[:1], out)
-        nd.attrs["run"] = _run(n, nd, attrs, dyn, consts, numpy_helper)
+        nd.attrs["run"] = _run(n, nd, attrs, dyn, consts, numpy_helper, opset, shapes)
         nodes.append(nd)
     if bad:
         listing = "; ".join(f"{op} ({nm!r}{': ' + why if why else ''})" for op, nm, why in bad)
@@ -553,9 +554,10 @@ def _s(v):
     return v.decode(errors="replace") if isinstance(v, bytes) else v
 
 
-def _run(n, nd, attrs, dyn, consts, numpy_helper) -> dict:
+def _run(n, nd, attrs, dyn, consts, numpy_helper, opset, shapes) -> dict:
     """What running node ``n`` (lowered to ``nd``) needs (:data:`workloads.graph.RUN_ATTRS`):
-    its weights and constants by name, and the attributes the lowering drops."""
+    its weights and constants by name, and the attributes the lowering drops (``opset``:
+    the file's default-domain version; ``shapes``: the static shapes)."""
     op = n.op_type
     ins = list(n.input) + [""] * 5
 
@@ -594,6 +596,9 @@ def _run(n, nd, attrs, dyn, consts, numpy_helper) -> dict:
         return {"alpha": float(attrs.get("alpha", 1.0 if op == "Elu" else 1.67326319217681884765625)),
                 "beta": float(attrs.get("gamma", 1.05070102214813232421875))}
     if op == "Softmax":
+        if 0 < opset < 13:   # the axes from ``axis`` (default 1) on, as one
+            rank = len(shapes.get(dyn[0], ())) or 2
+            return {"axis": tuple(range(int(attrs.get("axis", 1)) % rank, rank))}
         return {"axis": int(attrs.get("axis", -1))}
     if op == "Gelu":
         return {"approximate": _s(attrs.get("approximate", "none"))}

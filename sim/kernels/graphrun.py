@@ -22,7 +22,7 @@ WorkloadError naming the node and the op, never a traceback.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,10 +48,18 @@ class _Cannot(Exception):
     """A node the interpreter cannot run; the message says why."""
 
 
-def run(graph, x, keep=None) -> dict:
-    """{tensor: (non-zeros, elements)} of every tensor the run produced, and the values of
-    the tensors named in ``keep`` (a set) under ``"values"``: the graph run once on
-    ``x`` (fp32, the graph input's shape, any batch)."""
+@dataclass(frozen=True)
+class Run:
+    """One run of a graph: ``counts`` {tensor: (non-zeros, elements)} of every tensor it
+    produced (the input included), ``values`` {tensor: array} of the graph outputs and
+    the tensors asked for."""
+    counts: dict
+    values: dict
+
+
+def run(graph, x, keep=None) -> Run:
+    """The graph run once on ``x`` (fp32, the graph input's shape, any batch); ``keep``:
+    tensors whose values to return besides the outputs."""
     (name, _), = graph.inputs
     consumers: dict = {}
     for nd in graph.nodes:
@@ -97,8 +105,7 @@ def run(graph, x, keep=None) -> dict:
             consumers[t] -= 1
             if consumers[t] == 0 and t not in keep:
                 env.pop(t, None)
-    counts["values"] = values
-    return counts
+    return Run(counts, values)
 
 
 def _count(y) -> tuple[int, int]:
@@ -109,7 +116,7 @@ def measure(graph, x):
     """``graph.model`` with every MAC layer's input and output density measured on ``x``
     (:func:`run`). Densities of 1 leave a layer as it was (weight sparsity kept); an
     all-zero tensor counts as the smallest density (one non-zero)."""
-    counts = run(graph, x)
+    counts = run(graph, x).counts
 
     def density(t):
         nz, tot = counts[t]
