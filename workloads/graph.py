@@ -102,9 +102,10 @@ class Graph:
 #: ``attrs["run"]`` by op (keys into :attr:`Graph.params` are strings): conv: w, b
 #: (None: no bias), pad_mode; linear: w, b, layout ("kc": (K, C) as PyTorch and Gemm
 #: transB=1 store it, "ck"), alpha, beta (Gemm's); bn: w, b, mean, var, eps;
-#: layernorm: w, b, eps, axes (normalised trailing axes); act: alpha, beta, lo, hi,
-#: axis (softmax: an axis or a tuple of axes), approximate (gelu), scale (a factor applied first: attention's
-#: 1/sqrt(d)); maxpool / avgpool: count_include_pad, dilation; add / mul / concat: fn
+#: layernorm: w, b, eps, axes (normalised trailing axes); act: alpha, beta (also
+#: softplus's and selu's gamma), lo, hi, axis (softmax: an axis or a tuple of axes),
+#: approximate (gelu), scale (a factor applied first: attention's 1/sqrt(d));
+#: maxpool / avgpool: count_include_pad, dilation; add / mul / concat: fn
 #: (add, sub, mul, div, sum, concat), operands [("t", tensor) | ("p", key) | ("v",
 #: number)] in order; free: fn (the importer's op: only reshapes run), perm (a view that
 #: is a transpose); transpose: perm; pad: mode, value; resize: mode; pass, and anything

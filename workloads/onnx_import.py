@@ -593,8 +593,9 @@ def _run(n, nd, attrs, dyn, consts, numpy_helper, opset, shapes) -> dict:
         return {"alpha": float(attrs.get("alpha", 0.2 if op == "HardSigmoid" else 1 / 6)),
                 "beta": float(attrs.get("beta", 0.5))}
     if op in ("Elu", "Selu"):
-        return {"alpha": float(attrs.get("alpha", 1.0 if op == "Elu" else 1.67326319217681884765625)),
-                "beta": float(attrs.get("gamma", 1.05070102214813232421875))}
+        selu = (1.67326319217681884765625, 1.05070102214813232421875)   # ONNX's defaults
+        return {"alpha": float(attrs.get("alpha", 1.0 if op == "Elu" else selu[0])),
+                "beta": float(attrs.get("gamma", selu[1]))}
     if op == "Softmax":
         if 0 < opset < 13:   # the axes from ``axis`` (default 1) on, as one
             rank = len(shapes.get(dyn[0], ())) or 2

@@ -722,7 +722,8 @@ def _function_run(torch, node, nd, shapes, static) -> dict:
                       1.0 if fn == "hardtanh" else None)
             if any(isinstance(v, torch.fx.Node) for v in (lo, hi)):
                 return {"fn": f"{fn} with tensor bounds"}
-            return {"lo": None if lo is None else float(lo), "hi": None if hi is None else float(hi)}
+            return {"lo": None if lo is None else float(lo),
+                    "hi": None if hi is None else float(hi)}
         return {}
     if nd.op == "transpose":
         rank = len(shapes.get(nd.inputs[0], ()))
