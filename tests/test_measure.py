@@ -281,8 +281,9 @@ def _one_line(capsys, argv, *words):
 
 
 def test_bad_samples_and_models_are_one_line_naming_the_file(exported, tmp_path, capsys):
-    """A sample of the wrong shape, with NaN, not an .npy file, or missing; a zoo or YAML
-    model (no weights): exit 2 and one line naming the file and the fix."""
+    """A sample of the wrong shape, with NaN (or beyond fp32), not an .npy file, or
+    missing; a zoo or YAML model (no weights); a sample and an input density both: exit 2
+    and one line naming the file (or the two options) and the fix."""
     onnx_path = tmp_path / "net.onnx"
     onnx_path.write_bytes(exported)
     run_ = ["run", "--arch", "tpu_v1", "--model", str(onnx_path), "--quiet", "--input-sample"]
@@ -304,6 +305,8 @@ def test_bad_samples_and_models_are_one_line_naming_the_file(exported, tmp_path,
     for model in ("resnet18", str(table)):
         _one_line(capsys, ["run", "--arch", "tpu_v1", "--model", model, "--quiet",
                            "--input-sample", str(good)], "no weights", "--input-density")
+    _one_line(capsys, run_ + [str(good), "--input-density", "0.5"], "both --input-sample "
+              "and --input-density")
 
 
 def test_ops_the_interpreter_cannot_run_are_one_line_naming_node_and_op(tmp_path):

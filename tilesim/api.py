@@ -105,6 +105,10 @@ def load_model(spec, batch: int | None = None, input_shape=None,
         m = spec if batch is None or spec.batch == batch else _wl.Model(
             spec.name, tuple(l.with_batch(batch) for l in spec.layers), batch, spec.source)
     elif input_sample is not None:
+        if input_density is not None:
+            raise _wl.WorkloadError("both --input-sample and --input-density given",
+                                    fix="give one: the sample measures every layer's input "
+                                    "density (API: input_sample= or input_density=)")
         from tilesim.sim.kernels.graphrun import measure
         from tilesim.workloads.sample import read_sample
         g = _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
