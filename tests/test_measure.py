@@ -153,12 +153,12 @@ def test_onnx_export_of_the_same_network_gives_the_same_densities(traced, export
 
 
 @pytest.mark.parametrize("which", ["torch", "onnx"])
-def test_a_producers_output_density_is_its_consumers_input_density(traced, exported, which):
+def test_a_producers_output_density_is_its_consumers_input_density(traced, request, which):
     """Wherever a MAC layer's input (its first source) is another MAC layer's output,
     directly or through a view, the two measured densities are one number; outputs are
     measured after the fused BatchNorm, bias and ReLU (conv1's output is h)."""
     net, x, g = traced
-    g = g if which == "torch" else _onnx_graph(exported)
+    g = g if which == "torch" else _onnx_graph(request.getfixturevalue("exported"))
     m = measure(g, x.numpy())
     by = {l.name: l for l in m.layers}
     links = 0
@@ -176,8 +176,8 @@ def test_a_producers_output_density_is_its_consumers_input_density(traced, expor
 
 def test_load_model_and_the_cli_measure_onnx_and_pytorch(traced, exported, tmp_path, capsys):
     """API load_model(..., input_sample=) on an ONNX file and an nn.Module give the same
-    densities; without a sample every layer is as before (no activation density); the
-    CLI runs an ONNX file with --input-sample."""
+    densities; without a sample every layer is as before (no activation density, the same
+    Model as the one kept in the graph); the CLI runs an ONNX file with --input-sample."""
     net, x, _ = traced
     onnx_path, npy = tmp_path / "net.onnx", tmp_path / "x.npy"
     onnx_path.write_bytes(exported)
@@ -186,6 +186,8 @@ def test_load_model_and_the_cli_measure_onnx_and_pytorch(traced, exported, tmp_p
     b = api.load_model(net, input_shape="1x3x8x8", input_sample=x.numpy())
     assert list(_densities(a).values()) == list(_densities(b).values())
     plain = api.load_model(str(onnx_path))
+    assert load(str(onnx_path), graph=True).model == plain   # keeping the graph changes nothing
+    assert load(net, input_shape="1x3x8x8", graph=True).model == load(net, input_shape="1x3x8x8")
     assert all(l.sparsity is None or (l.sparsity.input, l.sparsity.output) == (1.0, 1.0)
                for l in plain.mac_layers)
     assert [l.name for l in plain.layers] == [l.name for l in a.layers]
