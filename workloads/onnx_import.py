@@ -1,7 +1,9 @@
 """Read an ONNX model into the layer IR (needs the ``onnx`` extra).
 
 Only the graph and the weights' shapes are read, never the weight data (external data
-files need not be present). Shapes come from ONNX shape inference after the graph
+files need not be present), except with ``graph=True`` (``--input-sample``): then the
+values the file holds are kept, to run the model on a real input
+(``sim.kernels.graphrun``). Shapes come from ONNX shape inference after the graph
 inputs are fixed: the leading dimension of every data input is the batch and is set to
 ``batch``; any other dynamic dimension needs ``input_shape``. A graph input that has an
 initializer, or that is a declared weight (every node reading it reads it as a

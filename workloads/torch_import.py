@@ -24,7 +24,9 @@ Layer names: a module's dotted path (``layer1.0.conv1``); a functional op is nam
 after the module it sits in and the op (``layer1.0.add``), as in the zoo.
 
 From the command line: ``tilesim run --model net.py:build --input-shape 1x3x224x224``
-imports ``net.py`` and calls ``build()``, which returns the module.
+imports ``net.py`` and calls ``build()``, which returns the module. With ``graph=True``
+(``--input-sample``) the traced graph and the module's parameters and buffers are kept,
+to run it on a real input (``sim.kernels.graphrun``; PyTorch itself does not run it).
 """
 from __future__ import annotations
 
