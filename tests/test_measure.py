@@ -273,6 +273,25 @@ def test_every_vector_op_runs_as_torch_computes(which):
     assert se1.sparsity.output == se2.sparsity.input < 1   # relu6's zeros, linked
 
 
+def test_an_onnx_file_with_external_data_is_measured_from_its_data_file(traced, exported,
+                                                                       tmp_path):
+    """Weights saved as an external data file next to the .onnx: measured as embedded
+    ones; without the data file, one line naming the node and the weight."""
+    import onnx
+    net, x, _ = traced
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(onnx.load_model_from_string(exported), str(path),
+                    save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="ext.data", size_threshold=0)
+    assert (tmp_path / "ext.data").stat().st_size > 0
+    embedded = api.load_model(net, input_shape="1x3x8x8", input_sample=x.numpy())
+    got = api.load_model(str(path), input_sample=x.numpy())
+    assert list(_densities(got).values()) == list(_densities(embedded).values())
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(WorkloadError, match=r"node '/conv1/Conv' \(conv\).* has no value"):
+        api.load_model(str(path), input_sample=x.numpy())
+
+
 def _one_line(capsys, argv, *words):
     capsys.readouterr()
     assert main(argv) == 2

@@ -118,7 +118,9 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
     if data is None:  # the caller's ModelProto: work on a copy
         model = type(model).FromString(model.SerializeToString())
     _weights_as_initializers(onnx, model, where)
-    values = _values(model) if graph else None   # before _fix_inputs drops the data
+    # before _fix_inputs drops the data; external data from the file's folder
+    values = _values(model, Path(src).parent if isinstance(src, (str, Path)) else None) \
+        if graph else None
     model = _fix_inputs(onnx, model, batch, input_shape, where, copy=False)
     _fold_pads(model)
     try:
@@ -218,12 +220,19 @@ def _evaluate(name, producers, values, shapes, opsets):
         return None
 
 
-def _values(model) -> dict:
-    """{initializer: numpy array} of the initializers whose data the file holds (a
-    shape-only or external weight has none: running a node that reads it says so)."""
-    from onnx import numpy_helper
+def _values(model, folder=None) -> dict:
+    """{initializer: numpy array} of the initializers whose data the file holds, or an
+    external data file in ``folder`` (a shape-only weight, or external data not there,
+    has none: running a node that reads it says so)."""
+    from onnx import external_data_helper, numpy_helper
     out = {}
     for t in model.graph.initializer:
+        if t.data_location == 1 and folder is not None:
+            try:
+                external_data_helper.load_external_data_for_tensor(t, str(folder))
+                t.data_location = 0
+            except Exception:   # no such file, a bad offset, no location: no value
+                pass
         if t.data_location == 1 or not (t.raw_data or t.float_data or t.int32_data
                                         or t.int64_data or t.double_data):
             if math.prod(t.dims) != 0:
