@@ -26,8 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tilesim.workloads.errors import WorkloadError
-from tilesim.workloads.ir import MacLayer
+from tilesim.workloads import MacLayer, WorkloadError
 from tilesim.workloads.sparsity import DENSE
 
 from . import reference
