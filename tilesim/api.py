@@ -93,18 +93,30 @@ def load_model(spec, batch: int | None = None, input_shape=None,
     (see :func:`workloads.load`). ``weight_sparsity`` (``"2:4"``: N:M) or
     ``weight_density`` (unstructured, in (0, 1]) and ``input_density`` set every MAC
     layer's sparsity (:func:`workloads.sparsity.apply`; what it changes is the
-    architecture's to say: :func:`sparsity_warning`). ``input_sample`` (a PyTorch module
-    or factory: a numpy array or ``.npy`` path of a real input) measures every conv / fc
-    layer's input density on it, with the module's own weights."""
+    architecture's to say: :func:`sparsity_warning`). ``input_sample`` (an ONNX model or a
+    PyTorch module or factory: a numpy array or ``.npy`` path of a real input) measures
+    every MAC layer's input and output densities on it, with the model's own weights
+    (``sim.kernels.graphrun``, on the reference kernels)."""
     if isinstance(spec, _wl.Model):
         if input_sample is not None:
-            raise _wl.WorkloadError("an input sample is measured on a PyTorch model, not on "
-                                    "a Model", fix="pass the torch.nn.Module itself")
+            raise _wl.WorkloadError("an input sample runs an ONNX or PyTorch model on its "
+                                    "own weights; a Model has none",
+                                    fix="pass the onnx.ModelProto or torch.nn.Module itself")
         m = spec if batch is None or spec.batch == batch else _wl.Model(
             spec.name, tuple(l.with_batch(batch) for l in spec.layers), batch, spec.source)
+    elif input_sample is not None:
+        if input_density is not None:
+            raise _wl.WorkloadError("both --input-sample and --input-density given",
+                                    fix="give one: the sample measures every layer's input "
+                                    "density (API: input_sample= or input_density=)")
+        from tilesim.sim.kernels.graphrun import measure
+        from tilesim.workloads.sample import read_sample
+        g = _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
+                     allow_unsupported=allow_unsupported, graph=True)
+        m = measure(g, read_sample(input_sample, g))
     else:
         m = _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
-                     allow_unsupported=allow_unsupported, sample=input_sample)
+                     allow_unsupported=allow_unsupported)
     from tilesim.workloads import sparsity
     return sparsity.apply(m, weight_nm=weight_sparsity, weight_density=weight_density,
                           input_density=input_density)

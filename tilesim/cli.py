@@ -434,9 +434,10 @@ def _inputs(p, arch: str | None = "one", batch: int | None = 1) -> None:
                    "weights unstructured-sparse with this share of non-zeros, in (0, 1]")
     p.add_argument("--input-density", type=float, metavar="D", help="every MAC layer's input "
                    "activations with this share of non-zeros, in (0, 1] (ReLU zeros)")
-    p.add_argument("--input-sample", metavar="FILE.npy", help="a PyTorch model only: run "
-                   "it once on this real input (numpy .npy of the input shape) and take "
-                   "each conv / fc layer's input density from the zeros it meets")
+    p.add_argument("--input-sample", metavar="FILE.npy", help="an ONNX or PyTorch model: "
+                   "run it once, with its own weights, on this real input (numpy .npy of the "
+                   "input shape, any batch) on tilesim's reference kernels, and take each "
+                   "MAC layer's input and output densities from the zeros met")
 
 
 def _progress_args(p, quiet: bool = True) -> None:

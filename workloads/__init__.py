@@ -17,7 +17,7 @@ def zoo_names() -> list[str]:
 
 
 def load(spec, batch: int = 1, input_shape=None,
-         allow_unsupported: bool = False, sample=None) -> Model:
+         allow_unsupported: bool = False, graph: bool = False) -> Model:
     """A Model from a zoo name, a SCALE-Sim topology ``.csv``, a YAML layer table, an ONNX
     file (``.onnx``, the ``onnx`` extra) or a PyTorch factory ``file.py:function`` (the
     ``torch`` extra; it returns an ``nn.Module``), or an in-memory ``onnx.ModelProto`` or
@@ -26,8 +26,9 @@ def load(spec, batch: int = 1, input_shape=None,
     ``input_shape`` (e.g. ``"1x3x224x224"``) fixes the input of an ONNX model with dynamic
     dimensions and is required for a PyTorch factory; ``allow_unsupported`` passes ops
     tilesim cannot model through as free ops, with a warning, instead of failing.
-    ``sample`` (PyTorch only: a numpy array or ``.npy`` path of a real input) measures
-    every conv / fc layer's input density on it (:func:`torch_import.measure_inputs`)."""
+    ``graph`` (ONNX and PyTorch models only, the models that carry weights): return a
+    :class:`graph.Graph`, the Model with the graph and the user's weights, which
+    ``sim.kernels.graphrun`` runs on a real input to measure activation densities."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise WorkloadError(f"batch = {batch!r} must be a positive integer",
                             fix="use --batch 1 or more (API: batch=1 or more)")
@@ -38,30 +39,30 @@ def load(spec, batch: int = 1, input_shape=None,
                                     fix="pass input_shape=(1, 3, 224, 224)")
             from .torch_import import read_torch
             return read_torch(spec, input_shape, batch=batch, allow_unsupported=allow_unsupported,
-                              sample=sample)
+                              graph=graph)
         if type(spec).__name__ == "ModelProto":
-            if sample is not None:
-                raise WorkloadError("an input sample is measured on a PyTorch model, not "
-                                    "an ONNX one", fix="give the torch.nn.Module")
             from .onnx_import import read_onnx
             return read_onnx(spec, batch, input_shape=input_shape,
-                             allow_unsupported=allow_unsupported)
+                             allow_unsupported=allow_unsupported, graph=graph)
         raise WorkloadError(f"cannot read a model from a {type(spec).__name__}",
                             fix="give a zoo name, a file path, an onnx.ModelProto or an nn.Module")
     s = str(spec)
     path = Path(s)
     torch_factory = ":" in s and s.rsplit(":", 1)[0].endswith(".py")
-    if sample is not None and not torch_factory:
-        raise WorkloadError(f"an input sample is measured on a PyTorch model, not {s!r}",
-                            fix="give --model file.py:function (or drop --input-sample)")
     suffix = path.suffix.lower()  # MODEL.ONNX, TOPO.CSV as well
+    if graph and not torch_factory and suffix != ".onnx":
+        raise WorkloadError(f"an input sample runs an ONNX or PyTorch model on its own "
+                            f"weights; {s!r} has no weights",
+                            fix="give --model file.onnx or file.py:function (or drop "
+                            "--input-sample and give --input-density)")
     if suffix == ".onnx":
         from .onnx_import import read_onnx
-        return read_onnx(path, batch, input_shape=input_shape, allow_unsupported=allow_unsupported)
-    if ":" in s and s.rsplit(":", 1)[0].endswith(".py"):
+        return read_onnx(path, batch, input_shape=input_shape, allow_unsupported=allow_unsupported,
+                         graph=graph)
+    if torch_factory:
         from .torch_import import load_factory
         return load_factory(s, batch, input_shape=input_shape,
-                            allow_unsupported=allow_unsupported, sample=sample)
+                            allow_unsupported=allow_unsupported, graph=graph)
     if input_shape is not None:
         raise WorkloadError(f"an input shape is only for ONNX and PyTorch models, not {s!r}",
                             fix="drop --input-shape (API: input_shape=); zoo models, CSV and "

@@ -77,6 +77,45 @@ class GNode:
     consts: list = field(default_factory=list)
 
 
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A neutral graph with the user's weights: what ``sim.kernels.graphrun`` runs to
+    measure activation densities (``--input-sample``).
+
+    ``nodes`` are the importer's :class:`GNode` before lowering, each with
+    ``attrs["run"]``, what running it needs beyond the lowering's attrs (RUN_ATTRS);
+    ``params`` maps the keys named there to numpy arrays (the user's weights, an ONNX
+    file's initializers or a module's parameters and buffers); ``inputs`` is ((tensor,
+    shape), ...) of the graph inputs; ``layers`` {layer name: (tensors read, tensor
+    written)} from :func:`lower`; ``model`` the lowered Model."""
+
+    model: Model
+    nodes: tuple
+    shapes: dict
+    inputs: tuple
+    outputs: tuple
+    params: dict
+    layers: dict
+    source: str
+
+
+#: ``attrs["run"]`` by op (keys into :attr:`Graph.params` are strings): conv: w, b
+#: (None: no bias), pad_mode; linear: w, b, layout ("kc": (K, C) as PyTorch and Gemm
+#: transB=1 store it, "ck"), alpha, beta (Gemm's); bn: w, b, mean, var, eps;
+#: layernorm: w, b, eps, axes (normalised trailing axes); act: alpha, beta (also
+#: softplus's and selu's gamma), lo, hi, axis (softmax: an axis or a tuple of axes),
+#: approximate (gelu), scale (a factor applied first: attention's 1/sqrt(d));
+#: maxpool / avgpool: count_include_pad, dilation; add / mul / concat: fn
+#: (add, sub, mul, div, sum, concat), operands [("t", tensor) | ("p", key) | ("v",
+#: number)] in order; free: fn (the importer's op: only reshapes run), perm (a view that
+#: is a transpose); transpose: perm; pad: mode, value; resize: mode; pass, and anything
+#: the interpreter cannot run: fn. ``opaque``: the node stands for more than it says
+#: (nn.MultiheadAttention's head split); the interpreter refuses it.
+RUN_ATTRS = ("w", "b", "layout", "alpha", "beta", "mean", "var", "eps", "axes", "lo", "hi",
+             "axis", "approximate", "scale", "count_include_pad", "dilation", "fn",
+             "operands", "perm", "mode", "value", "pad_mode", "opaque")
+
+
 def nchw(shape, what: str) -> tuple[int, int, int, int]:
     """(N, C, H, W) of a static tensor shape of rank 1 to 4."""
     s = tuple(int(d) for d in shape)
@@ -150,17 +189,25 @@ def _swish(nodes: list[GNode], consumers: dict) -> list[GNode]:
 
 
 class _Layer:
-    """A layer under construction (fields still change while fusing)."""
+    """A layer under construction (fields still change while fusing); ``reads`` and
+    ``out`` are its graph tensors (:func:`lower`'s ``tensors``)."""
 
     def __init__(self, cls, **kw):
         self.cls, self.kw = cls, kw
+        self.reads, self.out = (), None
 
     def build(self):
         return self.cls(**self.kw)
 
 
-def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, source: str) -> Model:
-    """The layer-IR :class:`Model` of a neutral graph (see the module docstring)."""
+def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, source: str,
+          tensors: dict | None = None) -> Model:
+    """The layer-IR :class:`Model` of a neutral graph (see the module docstring).
+
+    ``tensors``, when given, is filled with {layer name: (the tensors it reads, the
+    tensor it writes)} in the graph's names: the reads are the node's inputs (an explicit
+    pad folded in: the unpadded tensor), the write is the last tensor fused into the
+    layer (after a folded BatchNorm, bias, activation or scale)."""
     def count(nodes) -> dict:
         c: dict = {}
         for t in [t for n in nodes for t in n.inputs] + list(outputs):
@@ -223,6 +270,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                 break
             srcs.append(s)
         layer.kw["sources"] = tuple(srcs)
+        layer.reads, layer.out = tuple(reads), out
         layers.append(layer)
         producer[out] = layer
 
@@ -289,6 +337,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                     and not prod.kw.get("activation") and single_use(src)
                     and not prod.kw.get("weights_are_activations")):
                 prod.kw["batchnorm"] = True
+                prod.out = nd.output
                 producer[nd.output] = prod
             else:
                 push(_op(nd, "batchnorm", shape(src, nd.name), shape(nd.output, nd.name)),
@@ -301,6 +350,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             prod = producer.get(src)
             if prod is not None and not prod.kw.get("activation") and single_use(src):
                 prod.kw["activation"] = a["kind"]
+                prod.out = nd.output
                 producer[nd.output] = prod
             else:
                 push(_op(nd, a["kind"], shape(src, nd.name), shape(nd.output, nd.name)),
@@ -314,6 +364,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                     and single_use(src) and len(nd.consts[0]) >= 1  # a vector, not a scalar
                     and math.prod(nd.consts[0]) == prod.kw["K"]):
                 prod.kw["bias"] = True
+                prod.out = nd.output
                 producer[nd.output] = prod
                 continue
             if (op == "mul" and len(nd.inputs) == 1 and len(nd.consts) == 1
@@ -322,6 +373,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                     and single_use(src)):  # attention's scale, folded into its MatMul
                 producer[nd.output] = prod
                 alias[nd.output] = src
+                prod.out = nd.output
                 continue
             n, c, h, w = nchw(shape(nd.output, nd.name), nd.name)
             push(_Layer(OpLayer, name=nd.name, op=op, N=n, C=c, H=h, W=w, P=h, Q=w,
@@ -358,6 +410,8 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
         raise WorkloadError(f"model {name!r}: the graph has no layers tilesim can time",
                             source=source, fix="give a model with convolutions, GEMMs or "
                             "vector ops")
+    if tensors is not None:
+        tensors.update((l.kw["name"], (l.reads, l.out)) for l in layers)
     return Model(name=name, layers=tuple(l.build() for l in layers), batch=batch, source=source)
 
 

@@ -1,7 +1,9 @@
 """Read an ONNX model into the layer IR (needs the ``onnx`` extra).
 
 Only the graph and the weights' shapes are read, never the weight data (external data
-files need not be present). Shapes come from ONNX shape inference after the graph
+files need not be present), except with ``graph=True`` (``--input-sample``): then the
+values the file holds are kept, to run the model on a real input
+(``sim.kernels.graphrun``). Shapes come from ONNX shape inference after the graph
 inputs are fixed: the leading dimension of every data input is the batch and is set to
 ``batch``; any other dynamic dimension needs ``input_shape``. A graph input that has an
 initializer, or that is a declared weight (every node reading it reads it as a
@@ -74,8 +76,10 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = False,
-              name: str | None = None):
-    """A :class:`Model` from an ONNX file path, bytes or ``onnx.ModelProto``.
+              name: str | None = None, graph: bool = False):
+    """A :class:`Model` from an ONNX file path, bytes or ``onnx.ModelProto``; with
+    ``graph``, a :class:`workloads.graph.Graph` holding it, the graph and the file's
+    weights (the initializers' values and Constant nodes), to run on a real input.
 
     ``input_shape``: the full shape of the (single) graph input, e.g. ``(1, 3, 224, 224)``
     or ``"1x3x224x224"``, or a dict {input name: shape}; its leading (batch) entry must
@@ -114,6 +118,9 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
     if data is None:  # the caller's ModelProto: work on a copy
         model = type(model).FromString(model.SerializeToString())
     _weights_as_initializers(onnx, model, where)
+    # before _fix_inputs drops the data; external data from the file's folder
+    values = _values(model, Path(src).parent if isinstance(src, (str, Path)) else None) \
+        if graph else None
     model = _fix_inputs(onnx, model, batch, input_shape, where, copy=False)
     _fold_pads(model)
     try:
@@ -123,8 +130,138 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
         raise WorkloadError(f"ONNX shape inference failed: {msg}", source=where,
                             fix="check the model with onnx.checker, or give --input-shape "
                             "(API: input_shape=)") from None
-    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported)
-    return lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported, opset)
+    tensors: dict = {}
+    m = lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}",
+              tensors=tensors)
+    if not graph:
+        return m
+    from onnx import numpy_helper
+
+    from .graph import Graph
+    for n in inferred.graph.node:   # Constant nodes' values (small): operands of add, pad...
+        if n.op_type == "Constant" and n.output[0] not in values:
+            v = _const_value(_constant(onnx, n), numpy_helper)
+            if v is not None:
+                values[n.output[0]] = v
+    _computed_values(inferred.graph, nodes, values, shapes, list(model.opset_import))
+    inits = {t.name for t in inferred.graph.initializer}
+    ins = tuple((i.name, shapes[i.name]) for i in inferred.graph.input
+                if i.name not in inits and i.name in shapes)
+    return Graph(model=m, nodes=tuple(nodes), shapes=shapes, inputs=ins,
+                 outputs=tuple(outputs), params=values, layers=tensors, source=where)
+
+
+def _computed_values(g, nodes, values, shapes, opsets) -> None:
+    """Add to ``values`` the constants the nodes' run attrs name that nodes compute from
+    the weights (an exporter's Identity of a shared bias, a Transpose or Cast of a
+    weight), evaluated with ONNX's reference evaluator; those it cannot compute stay
+    missing (running the node says so)."""
+    need = set()
+    for nd in nodes:
+        r = nd.attrs.get("run") or {}
+        need.update(v for k, v in r.items() if k in ("w", "b", "mean", "var", "value")
+                    and isinstance(v, str))
+        need.update(v for kind, v in r.get("operands", ()) if kind == "p")
+    need -= set(values)
+    if not need:
+        return
+    static, producers = {t.name for t in g.initializer}, {}
+    for n in g.node:
+        if n.op_type == "Constant" or (n.input and all(not t or t in static for t in n.input)):
+            static.update(n.output)
+            producers.update((o, n) for o in n.output)
+    for t in sorted(need):
+        v = _evaluate(t, producers, values, shapes, opsets)
+        if v is not None:
+            values[t] = v
+
+
+def _evaluate(name, producers, values, shapes, opsets):
+    """Tensor ``name`` computed by the static nodes that produce it from ``values`` and
+    known shapes, or None."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    inits, order, seen = {}, [], set()
+
+    def visit(t) -> bool:
+        if not t or t in seen:
+            return True
+        seen.add(t)
+        if t in values:
+            inits[t] = values[t]
+            return True
+        n = producers.get(t)
+        if n is None:
+            return False
+        if n.op_type == "Shape":
+            if n.input[0] not in shapes:
+                return False
+            a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+            shp = shapes[n.input[0]]
+            inits[t] = np.array(shp[a.get("start", 0):a.get("end", len(shp))], dtype=np.int64)
+            return True
+        if not all(visit(i) for i in n.input):
+            return False
+        order.append(n)
+        return True
+
+    if not visit(name):
+        return None
+    try:
+        graph = helper.make_graph(order, "value", [], [helper.make_empty_tensor_value_info(name)],
+                                  [numpy_helper.from_array(np.asarray(v), k)
+                                   for k, v in inits.items()])
+        return np.asarray(ReferenceEvaluator(helper.make_model(
+            graph, opset_imports=opsets or None)).run(None, {})[0])
+    except Exception:
+        return None
+
+
+def _values(model, folder=None) -> dict:
+    """{initializer: numpy array} of the initializers whose data the file holds, or an
+    external data file in ``folder`` (a shape-only weight, or external data not there,
+    has none: running a node that reads it says so)."""
+    from onnx import external_data_helper, numpy_helper
+    out = {}
+    for t in model.graph.initializer:
+        if t.data_location == 1 and folder is not None:
+            try:
+                external_data_helper.load_external_data_for_tensor(t, str(folder))
+                t.data_location = 0
+            except Exception:   # no such file, a bad offset, no location: no value
+                pass
+        if t.data_location == 1 or not (t.raw_data or t.float_data or t.int32_data
+                                        or t.int64_data or t.double_data):
+            if math.prod(t.dims) != 0:
+                continue
+        try:
+            v = numpy_helper.to_array(t)
+        except Exception:   # external data that is not there, or a broken payload
+            continue
+        if v.size == math.prod(t.dims):
+            out[t.name] = v
+    return out
+
+
+def _constant(onnx, n):
+    """The TensorProto of a Constant node (None for one of another kind)."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+    if "value" in attrs:
+        return attrs["value"]
+    if "value_float" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [], [attrs["value_float"]])
+    if "value_floats" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.FLOAT, [len(attrs["value_floats"])],
+                                       attrs["value_floats"])
+    if "value_int" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.INT64, [], [attrs["value_int"]])
+    if "value_ints" in attrs:
+        return onnx.helper.make_tensor("", onnx.TensorProto.INT64, [len(attrs["value_ints"])],
+                                       attrs["value_ints"])
+    return None
 
 
 def _check_structure(model, where: str) -> None:
@@ -284,7 +421,7 @@ def _example(dims) -> str:
                     ("1" if i == 0 else "224") for i, d in enumerate(dims))
 
 
-def _translate(onnx, g, where, allow_unsupported):
+def _translate(onnx, g, where, allow_unsupported, opset=0):
     from onnx import numpy_helper
 
     shapes: dict = {}
@@ -333,6 +470,7 @@ def _translate(onnx, g, where, allow_unsupported):
         except _Unsupported as e:
             bad.append((n.op_type, name, str(e)))
             nd = GNode(name, "pass", dyn[:1], out)
+        nd.attrs["run"] = _run(n, nd, attrs, dyn, consts, numpy_helper, opset, shapes)
         nodes.append(nd)
     if bad:
         listing = "; ".join(f"{op} ({nm!r}{': ' + why if why else ''})" for op, nm, why in bad)
@@ -421,6 +559,76 @@ def _static_value(name, producers, consts, shapes, opsets):
         return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
     except Exception:
         return None
+
+
+def _s(v):
+    return v.decode(errors="replace") if isinstance(v, bytes) else v
+
+
+def _run(n, nd, attrs, dyn, consts, numpy_helper, opset, shapes) -> dict:
+    """What running node ``n`` (lowered to ``nd``) needs (:data:`workloads.graph.RUN_ATTRS`):
+    its weights and constants by name, and the attributes the lowering drops (``opset``:
+    the file's default-domain version; ``shapes``: the static shapes)."""
+    op = n.op_type
+    ins = list(n.input) + [""] * 5
+
+    def opt(i):
+        return ins[i] or None
+
+    if nd.op == "pass":
+        return {"fn": op}
+    if op == "Conv":
+        return {"w": ins[1], "b": opt(2)}
+    if op == "Gemm":
+        return {"w": ins[1], "b": opt(2), "layout": "kc" if attrs.get("transB", 0) else "ck",
+                "alpha": float(attrs.get("alpha", 1.0)), "beta": float(attrs.get("beta", 1.0))}
+    if op == "MatMul" and nd.op == "linear":
+        return {"w": ins[1], "b": None, "layout": "ck"}
+    if op == "BatchNormalization":
+        return {"w": ins[1], "b": ins[2], "mean": ins[3], "var": ins[4],
+                "eps": float(attrs.get("epsilon", 1e-5))}
+    if op == "LayerNormalization":
+        return {"w": ins[1], "b": opt(2), "eps": float(attrs.get("epsilon", 1e-5)), "axes": 1}
+    if op == "Clip":
+        lo, hi = attrs.get("min"), attrs.get("max")
+        for i in (1, 2):
+            if opt(i):
+                v = _const_value(consts.get(ins[i]), numpy_helper)
+                if v is None:
+                    return {"fn": "Clip with bounds that are not constants"}
+                lo, hi = (float(v), hi) if i == 1 else (lo, float(v))
+        return {"lo": lo, "hi": hi}
+    if op == "LeakyRelu":
+        return {"alpha": float(attrs.get("alpha", 0.01))}
+    if op in ("HardSigmoid", "HardSwish"):
+        return {"alpha": float(attrs.get("alpha", 0.2 if op == "HardSigmoid" else 1 / 6)),
+                "beta": float(attrs.get("beta", 0.5))}
+    if op in ("Elu", "Selu"):
+        selu = (1.67326319217681884765625, 1.05070102214813232421875)   # ONNX's defaults
+        return {"alpha": float(attrs.get("alpha", 1.0 if op == "Elu" else selu[0])),
+                "beta": float(attrs.get("gamma", selu[1]))}
+    if op == "Softmax":
+        if 0 < opset < 13:   # the axes from ``axis`` (default 1) on, as one
+            rank = len(shapes.get(dyn[0], ())) or 2
+            return {"axis": tuple(range(int(attrs.get("axis", 1)) % rank, rank))}
+        return {"axis": int(attrs.get("axis", -1))}
+    if op == "Gelu":
+        return {"approximate": _s(attrs.get("approximate", "none"))}
+    if op in ("MaxPool", "AveragePool"):
+        return {"count_include_pad": bool(attrs.get("count_include_pad", 0)),
+                "dilation": tuple(attrs.get("dilations", ()) or ())}
+    if op in _ELTWISE or op == "Concat":
+        return {"fn": op.lower(), "operands": [("t", t) if t in dyn else ("p", t)
+                                               for t in n.input if t]}
+    if op in _FREE:
+        return {"fn": op}
+    if op == "Transpose":
+        return {"perm": tuple(attrs["perm"]) if "perm" in attrs else None}
+    if op == "Pad":
+        return {"mode": _s(attrs.get("mode", "constant")), "value": opt(2)}
+    if op in ("Resize", "Upsample"):
+        return {"mode": _s(attrs.get("mode", "nearest"))}
+    return {}
 
 
 def _ints(v, n, default):

@@ -24,7 +24,9 @@ Layer names: a module's dotted path (``layer1.0.conv1``); a functional op is nam
 after the module it sits in and the op (``layer1.0.add``), as in the zoo.
 
 From the command line: ``tilesim run --model net.py:build --input-shape 1x3x224x224``
-imports ``net.py`` and calls ``build()``, which returns the module.
+imports ``net.py`` and calls ``build()``, which returns the module. With ``graph=True``
+(``--input-sample``) the traced graph and the module's parameters and buffers are kept,
+to run it on a real input (``sim.kernels.graphrun``; PyTorch itself does not run it).
 """
 from __future__ import annotations
 
@@ -48,8 +50,9 @@ def _need_torch():
 
 
 def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported: bool = False,
-                 sample=None):
-    """A Model from ``"path/to/file.py:factory"``: the module ``factory()`` returns."""
+                 graph: bool = False):
+    """A Model from ``"path/to/file.py:factory"``: the module ``factory()`` returns
+    (with ``graph``, a :class:`workloads.graph.Graph`: :func:`read_torch`)."""
     path_s, _, fn = str(spec).rpartition(":")
     path = Path(path_s)
     if not fn.isidentifier():
@@ -70,7 +73,7 @@ def load_factory(spec: str, batch: int = 1, input_shape=None, allow_unsupported:
                             source=spec, fix="return the network module")
     return read_torch(net, input_shape, batch=batch, allow_unsupported=allow_unsupported,
                       name=fn if fn not in ("build", "model", "factory", "make") else path.stem,
-                      source=f"torch:{spec}", sample=sample)
+                      source=f"torch:{spec}", graph=graph)
 
 
 def _call_factory(path: Path, fn: str, spec: str):
@@ -123,22 +126,14 @@ def _call_factory(path: Path, fn: str, spec: str):
 
 
 def read_torch(module, input_shape, batch: int = 1, allow_unsupported: bool = False,
-               name: str | None = None, source: str | None = None, sample=None):
+               name: str | None = None, source: str | None = None, graph: bool = False):
     """A :class:`Model` of ``module`` for an input of ``input_shape`` (batch first).
 
     ``input_shape`` is a tuple or ``"1x3x224x224"``; its leading (batch) entry must be 1
     or ``batch`` and is set to ``batch``. ``allow_unsupported`` passes modules and
-    functions tilesim cannot model through as free ops, with a warning. ``sample``: a
-    real input (a numpy array or an ``.npy`` file of ``input_shape``): the module runs on
-    it once and every conv / fc layer's input density is the share of non-zeros it
-    measured there (:func:`measure_inputs`), on the module's own weights."""
-    m = _read_torch(module, input_shape, batch, allow_unsupported, name, source)
-    if sample is None:
-        return m
-    return measure_inputs(module, m, sample, input_shape)
-
-
-def _read_torch(module, input_shape, batch, allow_unsupported, name, source):
+    functions tilesim cannot model through as free ops, with a warning. With ``graph``,
+    a :class:`workloads.graph.Graph` holding the Model, the traced graph and the
+    module's own parameters and buffers, to run on a real input (``--input-sample``)."""
     torch = _need_torch()
     from .onnx_import import parse_shape
     if not isinstance(module, torch.nn.Module):
@@ -160,7 +155,7 @@ def _read_torch(module, input_shape, batch, allow_unsupported, name, source):
     try:
         gm = torch.fx.symbolic_trace(module)
     except Exception as e:  # data-dependent control flow and friends
-        m = _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, e)
+        m = _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, e, graph)
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         warnings.warn(f"{source}: torch.fx cannot trace the module ({type(e).__name__}: "
                       f"{first}); imported through torch.onnx.export instead, which ran it "
@@ -170,78 +165,28 @@ def _read_torch(module, input_shape, batch, allow_unsupported, name, source):
         return m
     shapes, multi = _meta_shapes(torch, gm, shp, source)
     nodes, outputs = _translate(torch, gm, shapes, multi, source, allow_unsupported)
-    return lower(nodes, shapes, outputs, name=name, batch=batch, source=source)
+    tensors: dict = {}
+    m = lower(nodes, shapes, outputs, name=name, batch=batch, source=source, tensors=tensors)
+    if not graph:
+        return m
+    from .graph import Graph
+    params = {}
+    for k, v in list(gm.named_parameters()) + list(gm.named_buffers()):
+        params[k] = v.detach().cpu().float().numpy()
+    for node in gm.graph.nodes:   # get_attr of plain tensor attributes (constants)
+        if node.op == "get_attr" and node.target not in params:
+            v = gm
+            for part in str(node.target).split("."):
+                v = getattr(v, part, None)
+            if isinstance(v, torch.Tensor):
+                params[node.target] = v.detach().cpu().float().numpy()
+    ins = tuple((n.name, shapes[n.name]) for n in gm.graph.nodes
+                if n.op == "placeholder" and n.name in shapes)
+    return Graph(model=m, nodes=tuple(nodes), shapes=shapes, inputs=ins,
+                 outputs=tuple(outputs), params=params, layers=tensors, source=source)
 
 
-def measure_inputs(module, model, sample, input_shape=None):
-    """``model`` (imported from ``module``) with each conv / fc layer's input density
-    measured: ``module`` runs once (eval mode, no gradients) on ``sample`` (a numpy array
-    or the path of an ``.npy`` file), and a forward hook on each ``Conv1d`` / ``Conv2d``
-    / ``Linear`` whose name is a layer of ``model`` counts the non-zeros of its input.
-    Densities of 1 leave the layer as it is."""
-    import numpy as np
-    torch = _need_torch()
-    where = str(sample) if isinstance(sample, (str, Path)) else None   # errors name the file
-    if isinstance(sample, (str, Path)):
-        regular_file(Path(sample), "give an .npy file of the input")
-        try:
-            sample = np.load(sample, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise WorkloadError(f"not a readable .npy array ({e})", source=str(sample),
-                                fix="save the input with numpy.save") from None
-    x = np.asarray(sample)
-    if x.dtype.kind not in "fiu" or not np.isfinite(x).all():
-        raise WorkloadError("the input sample must hold finite numbers", source=where,
-                            fix="give a real input tensor (float, no NaN or infinity)")
-    if input_shape is not None:
-        from .onnx_import import parse_shape
-        want = list(parse_shape(input_shape if isinstance(input_shape, str)
-                                else "x".join(map(str, input_shape))))
-        if list(x.shape[1:]) != want[1:]:
-            raise WorkloadError(f"the input sample's shape {'x'.join(map(str, x.shape))} "
-                                f"does not match the input shape {'x'.join(map(str, want))}",
-                                source=where,
-                                fix="give a sample of the model's input shape (any batch)")
-    if type(module).__module__.startswith("torch.nn.modules") and not isinstance(
-            module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
-        from collections import OrderedDict   # as read_torch names a bare layer
-        module = torch.nn.Sequential(OrderedDict([(type(module).__name__.lower(), module)]))
-    names = {l.name for l in model.mac_layers}
-    seen: dict = {}
-    hooks = []
-    for n, mod in module.named_modules():
-        if n in names and isinstance(mod, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
-            def hook(_m, args, _out, n=n):
-                t = args[0]
-                nz, tot = seen.get(n, (0, 0))
-                seen[n] = (nz + int(torch.count_nonzero(t)), tot + t.numel())
-            hooks.append(mod.register_forward_hook(hook))
-    training = module.training
-    try:
-        module.eval()
-        with torch.no_grad():
-            module(torch.as_tensor(x, dtype=torch.float32))
-    except Exception as e:   # the user's module on the user's input
-        raise WorkloadError(f"running the module on the input sample failed: "
-                            f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
-                            fix="give a sample the module accepts") from None
-    finally:
-        for h in hooks:
-            h.remove()
-        module.train(training)
-    from dataclasses import replace
-    from .sparsity import DENSE
-    layers = []
-    for l in model.layers:
-        if l.name in seen and seen[l.name][1] and seen[l.name][0] < seen[l.name][1]:
-            nz, tot = seen[l.name]
-            d = max(nz, 1) / tot   # an all-zero input: the smallest share that is a density
-            l = replace(l, sparsity=replace(l.sparsity or DENSE, input=d))
-        layers.append(l)
-    return replace(model, layers=tuple(layers))
-
-
-def _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, why):
+def _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, why, graph=False):
     import io
     try:
         import onnx  # noqa: F401
@@ -267,8 +212,15 @@ def _via_onnx(torch, module, shp, batch, allow_unsupported, name, source, why):
                             fix="make the forward traceable (no Python control flow on "
                             "tensor values), or export to ONNX yourself") from None
     from .onnx_import import read_onnx
-    m = read_onnx(buf.getvalue(), batch=batch, allow_unsupported=allow_unsupported, name=name)
+    m = read_onnx(buf.getvalue(), batch=batch, allow_unsupported=allow_unsupported, name=name,
+                  graph=graph)
+    from dataclasses import replace
+
     from .ir import Model
+    if graph:
+        return replace(m, model=Model(name=name, layers=m.model.layers, batch=batch,
+                                      source=source + " (via onnx)"),
+                       source=source + " (via onnx)")
     return Model(name=name, layers=m.layers, batch=batch, source=source + " (via onnx)")
 
 
@@ -364,13 +316,17 @@ def _translate(torch, gm, shapes, multi, source, allow_unsupported):
         try:
             if node.op == "call_module":
                 nd = _module(torch, mods[node.target], name, node, dyn, shapes)
+                run = _module_run(torch, mods[node.target], str(node.target), nd)
             else:
                 nd = _function(torch, node, name, dyn, shapes, static, params)
+                run = _function_run(torch, node, nd, shapes, static)
+            if not isinstance(nd, list):
+                nd.attrs.setdefault("run", run)
         except _Unsupported as e:
             what = (type(mods[node.target]).__name__ if node.op == "call_module"
                     else getattr(node.target, "__name__", str(node.target)))
             bad.append((what, name, str(e)))
-            nd = GNode(name, "pass", dyn[:1], node.name)
+            nd = GNode(name, "pass", dyn[:1], node.name, {"run": {"fn": what}})
         nodes.extend(nd if isinstance(nd, list) else [nd])
     if bad:
         listing = "; ".join(f"{op} ({nm!r}{': ' + why if why else ''})" for op, nm, why in bad)
@@ -494,7 +450,7 @@ def _module(torch, m, name, node, dyn, shapes) -> GNode:
     raise _Unsupported("")
 
 
-def _attention(name, q, k, v, out, shapes, tag="") -> list:
+def _attention(name, q, k, v, out, shapes, tag="", scale=None) -> list:
     """softmax(q @ k^T) @ v on (..., T, d) tensors ``q``, ``k``, ``v``: two matmuls of two
     activations and a softmax (the scale folds into the softmax)."""
     sq, sk, sv = shapes[q], shapes[k], shapes[v]
@@ -503,10 +459,13 @@ def _attention(name, q, k, v, out, shapes, tag="") -> list:
     s, p = f"{out}::{tag}scores", f"{out}::{tag}probs"
     shapes[s] = shapes[p] = sq[:-1] + (sk[-2],)
     shapes[out] = sq[:-1] + (sv[-1],)
-    return [GNode(f"{name}.kt", "free", [k], kt),
-            GNode(f"{name}.matmul", "matmul", [q, kt], s),
-            GNode(f"{name}.softmax", "act", [s], p, dict(kind="softmax")),
-            GNode(f"{name}.matmul_1", "matmul", [p, v], out)]
+    rank = len(sk)
+    perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
+    return [GNode(f"{name}.kt", "free", [k], kt, {"run": {"fn": "transpose", "perm": perm}}),
+            GNode(f"{name}.matmul", "matmul", [q, kt], s, {"run": {}}),
+            GNode(f"{name}.softmax", "act", [s], p, dict(kind="softmax", run={
+                "axis": -1, "scale": scale if scale is not None else sq[-1] ** -0.5})),
+            GNode(f"{name}.matmul_1", "matmul", [p, v], out, {"run": {}})]
 
 
 def _mha(m, name, node, dyn, shapes) -> list:
@@ -533,7 +492,8 @@ def _mha(m, name, node, dyn, shapes) -> list:
     ctx = f"{out}::ctx"
     nodes = [GNode(f"{name}.in_proj", "linear", [x], qkv,
                    dict(K=3 * e, C=e, bias=m.in_proj_bias is not None))]
-    nodes += [GNode(f"{name}.{p}", "free", [qkv], heads[p]) for p in ("q", "k", "v")]
+    nodes += [GNode(f"{name}.{p}", "free", [qkv], heads[p],
+                    {"run": {"opaque": "nn.MultiheadAttention"}}) for p in ("q", "k", "v")]
     nodes += _attention(name, heads["q"], heads["k"], heads["v"], ctx, shapes)
     shapes[merged] = (b, t, e)
     nodes += [GNode(f"{name}.merge", "free", [ctx], merged),
@@ -605,7 +565,11 @@ def _function(torch, node, name, dyn, shapes, static, params) -> GNode:
                    enumerate(("query", "key", "value")))
         if None in (q, k, v) or _arg(node, 3, "attn_mask") is not None:
             raise _Unsupported("query, key and value must be activations; no attn_mask")
-        return _attention(name, q, k, v, out, shapes)
+        nodes = _attention(name, q, k, v, out, shapes, scale=node.kwargs.get("scale"))
+        if _arg(node, 4, "dropout_p", 0.0) or _arg(node, 5, "is_causal", False):
+            nodes[1].attrs["run"] = {"opaque": "scaled_dot_product_attention with dropout "
+                                               "or is_causal"}
+        return nodes
     if fn in _ACT_FUNCS:
         return GNode(name, "act", [x], out, dict(kind=_ACT_FUNCS[fn]))
     if fn in ("hardtanh", "clamp", "clip"):
@@ -641,3 +605,152 @@ def _function(torch, node, name, dyn, shapes, static, params) -> GNode:
     if fn in ("interpolate", "upsample"):
         return GNode(name, "resize", [x], out)
     raise _Unsupported("")
+
+
+def _module_run(torch, m, path: str, nd) -> dict:
+    """What running module ``m`` (at ``path``, lowered to ``nd``) needs
+    (:data:`workloads.graph.RUN_ATTRS`): its parameters and buffers by state-dict key,
+    and the attributes the lowering drops."""
+    nn = torch.nn
+    if isinstance(nd, list):
+        return {}
+
+    def key(attr):
+        return f"{path}.{attr}" if getattr(m, attr, None) is not None else None
+
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        return {"w": key("weight"), "b": key("bias"), "pad_mode": m.padding_mode}
+    if isinstance(m, nn.Linear):
+        return {"w": key("weight"), "b": key("bias"), "layout": "kc"}
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if m.running_mean is None:
+            return {"fn": f"{type(m).__name__} without running statistics"}
+        return {"w": key("weight"), "b": key("bias"), "mean": key("running_mean"),
+                "var": key("running_var"), "eps": float(m.eps)}
+    if isinstance(m, nn.LayerNorm):
+        return {"w": key("weight"), "b": key("bias"), "eps": float(m.eps),
+                "axes": len(m.normalized_shape)}
+    if isinstance(m, nn.LeakyReLU):
+        return {"alpha": float(m.negative_slope)}
+    if isinstance(m, nn.ELU):
+        return {"alpha": float(m.alpha)}
+    if isinstance(m, nn.Softplus):
+        return {"beta": float(m.beta)}
+    if isinstance(m, nn.Softmax):
+        return {"axis": m.dim}
+    if isinstance(m, nn.GELU):
+        return {"approximate": m.approximate}
+    if isinstance(m, (nn.Hardsigmoid, nn.Hardswish)):
+        return {"alpha": 1 / 6, "beta": 0.5}
+    if isinstance(m, nn.Hardtanh):
+        return {"lo": float(m.min_val), "hi": float(m.max_val)}
+    if isinstance(m, nn.MaxPool2d):
+        return {"dilation": _pair(m.dilation)}
+    if isinstance(m, nn.AvgPool2d):
+        if m.divisor_override:
+            return {"fn": "AvgPool2d with divisor_override"}
+        return {"count_include_pad": bool(m.count_include_pad)}
+    if isinstance(m, (nn.ZeroPad2d, nn.ConstantPad2d)):
+        return {"mode": "constant", "value": float(getattr(m, "value", 0.0))}
+    if isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d)):
+        return {"mode": type(m).__name__}
+    if isinstance(m, nn.Upsample):
+        return {"mode": m.mode}
+    if nd.op == "free":
+        return {"fn": "identity" if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+                else type(m).__name__}
+    return {}
+
+
+def _function_run(torch, node, nd, shapes, static) -> dict:
+    """:func:`_module_run` for a function call (``node``, lowered to ``nd``)."""
+    if isinstance(nd, list):
+        return {}
+    t = node.target
+    fn = t if isinstance(t, str) else getattr(t, "__name__", str(t))
+    fn = fn.strip("_") if fn.startswith("__") else fn
+    fn = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div", "truediv": "div",
+          "add_": "add", "mul_": "mul", "relu_": "relu"}.get(fn, fn)
+
+    def operand(a):
+        if isinstance(a, torch.fx.Node):
+            if a.name not in static:
+                return ("t", a.name)
+            return ("p", a.target) if a.op == "get_attr" else ("?", a.name)
+        if isinstance(a, (int, float)) and not isinstance(a, bool):
+            return ("v", float(a))
+        return ("?", repr(a))
+
+    def key(a):
+        return a.target if isinstance(a, torch.fx.Node) and a.op == "get_attr" else None
+
+    if nd.op in ("add", "mul"):
+        if node.kwargs.get("alpha") is not None or len(node.args) > 2:
+            return {"fn": f"{fn} with alpha"}
+        return {"fn": fn, "operands": [operand(a) for a in node.args[:2]]}
+    if nd.op == "concat":
+        return {"fn": "concat", "operands": [operand(a) for a in _arg(node, 0, "tensors", [])]}
+    if nd.op == "linear":
+        if fn == "linear":
+            b = _arg(node, 2, "bias")
+            return {"w": key(_arg(node, 1, "weight")), "b": key(b) if b is not None else None,
+                    "layout": "kc"}
+        return {"w": key(node.args[1]), "b": None, "layout": "ck"}
+    if nd.op == "layernorm":
+        w, b = _arg(node, 2, "weight"), _arg(node, 3, "bias")
+        if (w is not None and key(w) is None) or (b is not None and key(b) is None):
+            return {"fn": "layer_norm of computed parameters"}
+        shape = _arg(node, 1, "normalized_shape")
+        return {"w": key(w), "b": key(b), "eps": float(_arg(node, 4, "eps", 1e-5)),
+                "axes": len(shape) if isinstance(shape, (list, tuple)) else 1}
+    if nd.op == "act":
+        kind = nd.attrs["kind"]
+        if fn == "leaky_relu":
+            return {"alpha": float(_arg(node, 1, "negative_slope", 0.01))}
+        if fn == "elu":
+            return {"alpha": float(_arg(node, 1, "alpha", 1.0))}
+        if fn == "softplus":
+            return {"beta": float(_arg(node, 1, "beta", 1.0))}
+        if fn == "softmax":
+            return {"axis": _arg(node, 1, "dim")}
+        if fn == "gelu":
+            return {"approximate": node.kwargs.get("approximate", "none")}
+        if kind in ("hardsigmoid", "hardswish"):
+            return {"alpha": 1 / 6, "beta": 0.5}
+        if fn in ("hardtanh", "clamp", "clip"):
+            lo = _arg(node, 1, "min_val" if fn == "hardtanh" else "min",
+                      -1.0 if fn == "hardtanh" else None)
+            hi = _arg(node, 2, "max_val" if fn == "hardtanh" else "max",
+                      1.0 if fn == "hardtanh" else None)
+            if any(isinstance(v, torch.fx.Node) for v in (lo, hi)):
+                return {"fn": f"{fn} with tensor bounds"}
+            return {"lo": None if lo is None else float(lo),
+                    "hi": None if hi is None else float(hi)}
+        return {}
+    if nd.op == "transpose":
+        rank = len(shapes.get(nd.inputs[0], ()))
+        if fn == "permute":
+            dims = node.args[1:] if len(node.args) > 1 else node.kwargs.get("dims", ())
+            dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (list, tuple)) \
+                else tuple(dims)
+            return {"perm": tuple(int(d) % rank for d in dims)}
+        if fn == "transpose":
+            a, b = (int(_arg(node, i, k)) % rank for i, k in ((1, "dim0"), (2, "dim1")))
+            perm = list(range(rank))
+            perm[a], perm[b] = perm[b], perm[a]
+            return {"perm": tuple(perm)}
+        return {"perm": tuple(range(rank))[::-1]}   # t()
+    if nd.op == "maxpool" and fn == "max_pool2d":
+        return {"dilation": _pair(_arg(node, 4, "dilation", 1))}
+    if nd.op == "avgpool" and fn == "avg_pool2d":
+        if _arg(node, 6, "divisor_override") is not None:
+            return {"fn": "avg_pool2d with divisor_override"}
+        return {"count_include_pad": bool(_arg(node, 5, "count_include_pad", True))}
+    if nd.op == "pad":
+        v = _arg(node, 3, "value")
+        return {"mode": _arg(node, 2, "mode", "constant"), "value": float(v or 0.0)}
+    if nd.op == "resize":
+        return {"mode": _arg(node, 3, "mode", "nearest")}
+    if nd.op == "free":
+        return {"fn": "identity" if fn.startswith("adaptive") else fn}
+    return {}
