@@ -121,6 +121,7 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
     # before _fix_inputs drops the data; external data from the file's folder
     values = _values(model, Path(src).parent if isinstance(src, (str, Path)) else None) \
         if graph else None
+    counts = _weight_counts(model)   # before _fix_inputs drops the large payloads
     model = _fix_inputs(onnx, model, batch, input_shape, where, copy=False)
     _fold_pads(model)
     try:
@@ -131,7 +132,7 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
                             fix="check the model with onnx.checker, or give --input-shape "
                             "(API: input_shape=)") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported, opset)
+    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported, opset, counts)
     tensors: dict = {}
     m = lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}",
               tensors=tensors)
@@ -421,7 +422,7 @@ def _example(dims) -> str:
                     ("1" if i == 0 else "224") for i, d in enumerate(dims))
 
 
-def _translate(onnx, g, where, allow_unsupported, opset=0):
+def _translate(onnx, g, where, allow_unsupported, opset=0, counts=None):
     from onnx import numpy_helper
 
     shapes: dict = {}
@@ -459,7 +460,7 @@ def _translate(onnx, g, where, allow_unsupported, opset=0):
             continue
         out = n.output[0]
         try:
-            nd = _node(n, name, attrs, dyn, consts, shapes, numpy_helper)
+            nd = _node(n, name, attrs, dyn, consts, shapes, numpy_helper, counts or {})
             if nd.op in ("add", "mul", "concat", "layernorm"):
                 src = {k: v for t in n.input if t not in dyn for k, v in params.get(t, {}).items()}
                 nd.attrs["params"] = sum(src.values())
@@ -679,6 +680,37 @@ def _window(attrs, kernel, in_shape, what):
     return tuple(stride), tuple(pads), tuple(dil)
 
 
+def _transposed(n) -> bool:
+    """Whether node ``n``'s weight (input 1) is stored (C, K) rather than filters first:
+    a MatMul's, or a Gemm's without transB."""
+    if n.op_type == "Conv":
+        return False
+    return not (n.op_type == "Gemm" and any(a.name == "transB" and a.i for a in n.attribute))
+
+
+def _weight_counts(model) -> dict:
+    """(initializer name, transposed) -> the counted sparsity (:func:`_counted`) of
+    every conv / fc weight initializer, taken while the file's payloads are still there
+    (:func:`_fix_inputs` drops those of more than 64 values before translation)."""
+    from onnx import numpy_helper
+    inits = {t.name: t for t in model.graph.initializer}
+    out: dict = {}
+    for n in model.graph.node:
+        if n.op_type in ("Conv", "Gemm", "MatMul") and len(n.input) > 1 \
+                and n.input[1] in inits:
+            key = (n.input[1], _transposed(n))
+            if key not in out:
+                out[key] = _counted(inits[key[0]], numpy_helper, transpose=key[1])
+    return out
+
+
+def _weight_sparsity(counts: dict, name: str, t, numpy_helper, transpose: bool):
+    """The counted sparsity of weight ``name``: from ``counts`` (the initializers'), or
+    counted on ``t`` (a Constant node's tensor keeps its values)."""
+    key = (name, transpose)
+    return counts[key] if key in counts else _counted(t, numpy_helper, transpose=transpose)
+
+
 def _counted(t, numpy_helper, transpose: bool = False):
     """The counted sparsity of a weight initializer (:func:`workloads.sparsity.counted`;
     filters first), or None when it is dense or holds no values (a shape-only
@@ -695,7 +727,7 @@ def _counted(t, numpy_helper, transpose: bool = False):
     return counted(v.T if transpose and v.ndim == 2 else v)
 
 
-def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
+def _node(n, name, attrs, dyn, consts, shapes, numpy_helper, counts) -> GNode:
     op, out = n.op_type, n.output[0]
     x = dyn[0]
     if op == "Conv":
@@ -717,7 +749,7 @@ def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
         return GNode(name, "conv", [x], out, dict(
             K=wd[0], R=r, S=s, stride=stride, pads=pads, dilation=dil,
             groups=groups, bias=len(n.input) > 2 and bool(n.input[2]),
-            sparsity=_counted(w, numpy_helper)))
+            sparsity=_weight_sparsity(counts, n.input[1], w, numpy_helper, False)))
     if op == "MatMul" and len(dyn) == 2:
         return GNode(name, "matmul", list(dyn), out)
     if op == "LayerNormalization":
@@ -740,8 +772,8 @@ def _node(n, name, attrs, dyn, consts, shapes, numpy_helper) -> GNode:
             c, k, bias = wd[0], wd[1], False
         kc = op == "Gemm" and attrs.get("transB", 0)   # stored (K, C), else (C, K)
         return GNode(name, "linear", [x], out, dict(
-            K=k, C=c, bias=bias, sparsity=_counted(consts[n.input[1]], numpy_helper,
-                                                  transpose=not kc)))
+            K=k, C=c, bias=bias, sparsity=_weight_sparsity(
+                counts, n.input[1], consts[n.input[1]], numpy_helper, not kc)))
     if op == "BatchNormalization":
         return GNode(name, "bn", [x], out)
     if op in _ACTS:

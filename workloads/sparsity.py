@@ -173,6 +173,11 @@ def apply(model, weight_nm=None, weight_density=None, input_density=None):
 
 #: block sizes :func:`counted` tries for an N:M structure, smallest first
 NM_BLOCKS = (2, 4, 8, 16)
+#: share of an N:M structure's kept values that must be non-zero for counted weights to
+#: be taken as N:M (:func:`counted`): pruned N:M weights fill their N (a few kept values
+#: may quantize to zero); random zeros fill far less of the structure their densest
+#: block implies
+NM_FILL = 0.9
 
 
 def counted(weights) -> Sparsity | None:
@@ -180,8 +185,9 @@ def counted(weights) -> Sparsity | None:
     (K, C/groups, S) or (K, C)), counted: None when every weight is non-zero; an N:M
     structure when every block of M along each filter's flattened reduction (c
     outermost, the blocks of :mod:`workloads.sparsity`) holds at most N < M non-zeros
-    (the smallest N/M of :data:`NM_BLOCKS`, the smaller M on a tie); else the share of
-    non-zeros as an unstructured density. ``counted`` is set on it. All-zero weights
+    (the smallest N/M of :data:`NM_BLOCKS`, the smaller M on a tie) whose kept values
+    are at least :data:`NM_FILL` non-zero; else the share of non-zeros as an
+    unstructured density. ``counted`` is set on it. All-zero weights
     are taken as a placeholder (what exporters write for a shape-only model): None."""
     import numpy as np
     w = np.asarray(weights)
@@ -203,6 +209,9 @@ def counted(weights) -> Sparsity | None:
         n = int(blocks.sum(axis=2).max())
         if n < m and (best is None or n / m < best[0] / best[1]):
             best = (n, m)
-    if best is not None:
+    # a structure, not chance: its kept values are (nearly) all non-zero; random zeros
+    # leave some block of M with many non-zeros, which would claim a structure holding
+    # far more than the weights' non-zeros (30 % random weights: 10:16)
+    if best is not None and nnz >= NM_FILL * flat.shape[0] * nm_kept(red, *best):
         return Sparsity(nm=best, counted=True)
     return Sparsity(weight=nnz / w.size, counted=True)
