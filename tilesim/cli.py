@@ -433,7 +433,8 @@ def _inputs(p, arch: str | None = "one", batch: int | None = 1) -> None:
     p.add_argument("--weight-density", type=float, metavar="D", help="every MAC layer's "
                    "weights unstructured-sparse with this share of non-zeros, in (0, 1]")
     p.add_argument("--input-density", type=float, metavar="D", help="every MAC layer's input "
-                   "activations with this share of non-zeros, in (0, 1] (ReLU zeros)")
+                   "activations with this share of non-zeros, in (0, 1] (ReLU zeros); a MAC "
+                   "layer whose output a MAC layer reads writes it at this density too")
     p.add_argument("--input-sample", metavar="FILE.npy", help="an ONNX or PyTorch model: "
                    "run it once, with its own weights, on this real input (numpy .npy of the "
                    "input shape, any batch) on tilesim's reference kernels, and take each "

@@ -146,8 +146,10 @@ def from_dict(d, where: str) -> Sparsity:
 def apply(model, weight_nm=None, weight_density=None, input_density=None):
     """``model`` with every MAC layer's sparsity set: weights N:M (``"2:4"``) or of
     density ``weight_density``, inputs of density ``input_density``. A layer whose w
-    operand is an activation (attention's MatMul) keeps its weight sparsity. Returns the
-    model unchanged when nothing is given."""
+    operand is an activation (attention's MatMul) keeps its weight sparsity. With
+    ``input_density``, a MAC layer whose output a MAC layer reads gets it as its output
+    density (:func:`_link_outputs`). Returns the model unchanged when nothing is
+    given."""
     if weight_nm is not None and weight_density is not None:
         raise WorkloadError("both --weight-sparsity and --weight-density given",
                             fix="give one: N:M structure sets the weight density to N/M")
@@ -168,7 +170,27 @@ def apply(model, weight_nm=None, weight_density=None, input_density=None):
                 s = replace(s, input=idn)
             l = replace(l, sparsity=None if s.dense and s.nm is None else s)
         layers.append(l)
+    if idn is not None:
+        layers = _link_outputs(model, layers, idn)
     return replace(model, layers=tuple(layers))
+
+
+def _link_outputs(model, layers: list, idn: float) -> list:
+    """A MAC layer's output is the very tensor its MAC consumers read as their input (its
+    folded activation included): when some MAC layer reads it first (``sources``), its
+    output density is that input density ``idn``; an output read by vector ops only stays
+    as it was (nothing says its density)."""
+    from .ir import layer_sources
+    read = {src[0] for l, src in zip(model.layers, layer_sources(model))
+            if hasattr(l, "weights_are_activations") and src}
+    out = []
+    for l in layers:
+        if hasattr(l, "weights_are_activations") and l.name in read:
+            l = replace(l, sparsity=replace(l.sparsity or DENSE, output=idn))
+            l = replace(l, sparsity=None if l.sparsity.dense and l.sparsity.nm is None
+                        else l.sparsity)
+        out.append(l)
+    return out
 
 
 #: block sizes :func:`counted` tries for an N:M structure, smallest first
