@@ -63,6 +63,7 @@ counted on the tiles' real values for a sparse layer or a DRAM that declares a f
 """
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -88,6 +89,15 @@ class Execution:
     # of them, with both operands non-zero; None when not counted (a dense layer on an
     # architecture without formats: the count doubles the kernel work)
     nonzero_macs: int | None = None
+    # (level name, operand) -> (read bits, write bits) of every transfer into and out of
+    # DRAM and each shared on-chip level, in that level's format (module doc, "Every
+    # level"); empty without ``arch``, or for a hand-made tiling cutting groups
+    level_bits: dict = field(default_factory=dict)
+
+    @property
+    def level_bytes(self) -> dict:
+        """(level, operand) -> (read, write) bytes (bits / 8)."""
+        return {k: (r / 8, w / 8) for k, (r, w) in self.level_bits.items()}
 
     @property
     def dram_bytes(self) -> dict:
@@ -115,9 +125,6 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None, arch=None) -> Exe
     which returns its own record, formats not applied; without the PE model, which
     ``tilesim verify`` runs on its own, shrunk layer).
     """
-    if arch is not None and tiles is None and mapping.tiling.inner:
-        from .nest import execute_nest
-        return execute_nest(mapping, arch, x, w, pe_model=False)
     import numba
 
     from tilesim.mapper.tiling import iter_tiles
@@ -302,7 +309,277 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
         biggest["input"] = max(biggest["input"], fetched_in)
         biggest["weight"] = max(biggest["weight"], fetched_w)
     flush()
+    dram_bits = {op: tuple(v) for op, v in dram.moved.items()}
+    level_bits = {}
+    if arch is not None:   # every level, on the mapping's own nest
+        lv = _Levels(mapping, arch, x, w, out, bits, acc_bits, nm)
+        if lv.run(mapping.tiling):
+            level_bits = {k: tuple(v) for k, v in lv.moved.items()}
+            # each operand's largest tile where it first lands on chip
+            biggest = {op: lv.biggest.get((lv.name[hs[0]], op), 0)
+                       for op, hs in lv.holders.items() if hs}
+            if mapping.tiling.inner:   # DRAM serves the outermost holders' schedules
+                dram_bits = {op: level_bits[(arch.dram.name, op)] for op in dram_bits}
     return Execution(output=np.ascontiguousarray(out.transpose(0, 3, 1, 2)), tiles=n_tiles,
                      output_visits=visits, psum_reloads=reloads, max_tile_elems=biggest,
-                     dram_bits={op: tuple(v) for op, v in dram.moved.items()},
+                     dram_bits=dram_bits, level_bits=level_bits,
                      formats=dict(fmt), macs=macs, nonzero_macs=nz_macs if count else None)
+
+
+# ---- every level: the loop nest's transfers, in each level's format -------------------
+R_, G_, W_, C_ = 0, 1, 2, 3   # virtual loop kinds: output block, group, k in a group, c
+_REL = {"input": (R_, G_, C_), "weight": (G_, W_, C_), "output": (R_, G_, W_)}
+_DIMS = {R_: ("n", "p", "q"), G_: ("g",), W_: ("w",), C_: ("c",)}
+_OPDIMS = {"input": ("n", "p", "q", "g", "c"), "weight": ("g", "w", "c"),
+           "output": ("n", "p", "q", "g", "w")}
+
+
+def _level_formats(arch, nm):
+    """(level name, operand) -> the format the level stores the operand in (nm only for
+    N:M weights, else dense: :func:`mapper.sparse.ratios`)."""
+    out = {}
+    for lvl in arch.memory:
+        for op in lvl.holds:
+            f = lvl.format_of(op)
+            out[(lvl.name, op)] = "dense" if f == "nm" and (op != "weight" or nm is None) else f
+    return out
+
+
+class _Levels:
+    """The static schedule of the whole nest (module doc, "Every level"): walks every
+    level's tiles in its loop order and counts, per (level, operand), the bits of each
+    transfer in the level's format, from the tensors' own values. ``out``: the layer's
+    final outputs (N, P, Q, K), which final drains carry."""
+
+    def __init__(self, m, arch, x, w, out, bits, acc_bits, nm):
+        self.layer = layer = m.layer
+        self.x, self.w, self.out, self.bits, self.acc, self.nm = x, w, out, bits, acc_bits, nm
+        self.G, self.Cg, self.Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
+        self.fmt = _level_formats(arch, nm)
+        self.dram = arch.dram.name
+        self.onchip = arch.onchip
+        self.name = {h: lv.name for h, lv in enumerate(self.onchip, 1)}
+        self.holders = {op: [h for h, lv in enumerate(self.onchip, 1) if op in lv.holds]
+                        for op in ("input", "weight", "output")}
+        self.moved = {(lv.name, op): [0, 0] for lv in [arch.dram, *self.onchip]
+                      for op in lv.holds}
+        self.biggest = {}   # (level, operand) -> elements of its largest tile
+        self.cache = {}     # (operand, format, tile) -> bits (a tile encodes the same each time)
+
+    # -- bits of one tile in one format ---------------------------------------------------
+    def _tile(self, op, key):
+        """The values of ``op``'s tile ``key`` in the executor's layouts (module doc, one
+        array per encoded part) and the row length of each."""
+        x, w, Cg = self.x, self.w, self.Cg
+        if op == "input":
+            n0, n1, h0, h1, w0, w1, g0, g1, c0, c1 = key
+            if self.G == 1 or (c0 == 0 and c1 == Cg):   # one range of channels
+                return [x[n0:n1, g0 * Cg + c0:(g1 - 1) * Cg + c1, h0:h1, w0:w1]], w1 - w0
+            return [x[n0:n1, g * Cg + c0:g * Cg + c1, h0:h1, w0:w1] for g in range(g0, g1)], w1 - w0
+        if op == "weight":
+            k0, k1, c0, c1 = key
+            RS = self.layer.R * self.layer.S
+            return [w[k0:k1, c0:c1]], (c1 - c0) * RS
+        n0, n1, p0, p1, q0, q1, k0, k1 = key
+        return [self.out[n0:n1, p0:p1, q0:q1, k0:k1].transpose(0, 3, 1, 2)], q1 - q0
+
+    def tile_bits(self, level, op, key, elems):
+        f = self.fmt[(level, op)]
+        if f == "dense":
+            return elems * self.bits[op]
+        ck = (op, f, key)
+        b = self.cache.get(ck)
+        if b is None:
+            if f == "nm":   # the whole N:M blocks the tile's values touch
+                k0, k1, c0, c1 = key
+                parts, row = [_nm_weights(self.w, k0, k1, c0, c1, self.nm)[0]], None
+            else:
+                parts, row = self._tile(op, key)
+            b = 0
+            for a in parts:
+                e = formats.encode(f, a, row=a.shape[-1] if row is None else row,
+                                   nm=self.nm if f == "nm" else None, bits=self.bits[op])
+                if not np.array_equal(formats.decode(e), a):
+                    raise AssertionError(f"{f} does not round-trip {op} tile {key}")
+                b += e.bits
+            self.cache[ck] = b
+        return b
+
+    def count(self, level, op, r=0, wr=0):
+        a = self.moved[(level, op)]
+        a[0] += r
+        a[1] += wr
+
+    # -- the walk -------------------------------------------------------------------------
+    def run(self, tiling):
+        """Walk ``tiling`` (:class:`mapper.mapping.Tiling`); False, counting nothing, when
+        a grouped layer's k tiles cut groups (the static schedule's loops split k into
+        groups and channels within one: every mapspace tile is aligned)."""
+        layer, G, Cg, Kg = self.layer, self.G, self.Cg, self.Kg
+        L = len(self.onchip)
+        levels = tiling.levels(L)
+        if G > 1 and any(not (lt.k_tile % Kg == 0 or Kg % lt.k_tile == 0) for lt in levels):
+            return False
+        ext = {"n": layer.N, "p": layer.P, "q": layer.Q, "g": G, "w": Kg, "c": Cg}
+        tile = {d: [] for d in ext}
+        for lt in levels:
+            k = lt.k_tile
+            for d, v in zip("npqgwc", (lt.images, lt.rows, lt.cols, k // Kg if k >= Kg else 1,
+                                       Kg if k >= Kg else k, lt.c_tile)):
+                tile[d].append(v)
+        self.tile = tile
+        slots = []   # (level, kind, trips over a full parent block), outermost first
+        for l, lt in enumerate(levels, 1):
+            for lp in lt.order:
+                for kind in {"r": (R_,), "k": (G_, W_), "c": (C_,)}[lp]:
+                    trips = 1
+                    for d in _DIMS[kind]:
+                        parent = ext[d] if l == 1 else tile[d][l - 2]
+                        trips *= -(-parent // tile[d][l - 1])
+                    slots.append((l, kind, trips))
+        issue = {}   # (op, h) -> the slot issuing level h's fills (-1: once, at the start)
+        for op, hs in self.holders.items():
+            for h in hs:
+                issue[(op, h)] = max([j for j, (l, kind, t) in enumerate(slots)
+                                      if l <= h and kind in _REL[op] and t > 1], default=-1)
+        self.done = np.zeros((layer.N, layer.P, layer.Q, layer.K), dtype=np.int64)
+        Ho = self.holders["output"]
+        self.seen = {h: np.zeros(self.done.shape, dtype=bool) for h in Ho}
+        self.open = {}
+        last = {}
+        stack = [None] * L   # per level, the blocks of each dim inside its loops
+        cur = {d: (0, ext[d]) for d in ext}
+        ranges = {}
+
+        def body(path):
+            changed = [k for k, p in issue.items() if last.get(k) != path[:p + 1]]
+            for k in changed:
+                last[k] = path[:issue[k] + 1]
+            outs = [i for i, h in enumerate(Ho) if ("output", h) in changed]
+            for i in reversed(outs):
+                self.drain(i)
+            for i in outs:
+                self.open_(i, stack[Ho[i] - 1])
+            for op in ("input", "weight"):
+                for i, h in enumerate(self.holders[op]):
+                    if (op, h) in changed:
+                        self.fill(op, h, i, stack[h - 1])
+            (n0, n1), (p0, p1), (q0, q1) = cur["n"], cur["p"], cur["q"]
+            k0, k1 = self.krange(cur)
+            self.done[n0:n1, p0:p1, q0:q1, k0:k1] += cur["c"][1] - cur["c"][0]
+
+        def walk(si, path):
+            if si == len(slots):
+                body(path)
+                return
+            l, kind, _ = slots[si]
+            dims = _DIMS[kind]
+            saved = [cur[d] for d in dims]
+            per = []
+            for d in dims:
+                a, b = cur[d]
+                t = tile[d][l - 1]
+                per.append([(s, min(s + t, b)) for s in range(a, b, t)])
+            for j, combo in enumerate(itertools.product(*per)):
+                for d, rg in zip(dims, combo):
+                    cur[d] = rg
+                if si % 4 == 3:   # the level's last slot: its blocks
+                    stack[l - 1] = dict(cur)
+                walk(si + 1, path + (j,))
+            for d, v in zip(dims, saved):
+                cur[d] = v
+
+        walk(0, ())
+        for i in reversed(range(len(Ho))):
+            self.drain(i)
+        return True
+
+    def krange(self, b):
+        (g0, g1), (w0, w1) = b["g"], b["w"]
+        Kg = self.Kg
+        return (g0 * Kg + w0, g0 * Kg + w1) if (w0, w1) != (0, Kg) else (g0 * Kg, g1 * Kg)
+
+    def same_up(self, op, i):
+        """Holder ``i`` of ``op`` holds the very tile of the holder above it."""
+        if i == 0:
+            return False
+        a, b = self.holders[op][i - 1], self.holders[op][i]
+        return all(self.tile[d][a - 1] == self.tile[d][b - 1] for d in _OPDIMS[op])
+
+    def fill(self, op, h, i, b):
+        """Level ``h`` (holder ``i`` of ``op``) takes its tile of blocks ``b`` from the
+        holder above (DRAM at the top): read there in its format, written in h's."""
+        layer = self.layer
+        if op == "input":
+            (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+            h0, h1, _ = _window(*b["p"], sh, ph, layer.R, dh, layer.H)
+            w0, w1, _ = _window(*b["q"], sw, pw, layer.S, dw, layer.W)
+            key = (*b["n"], h0, h1, w0, w1, *b["g"], *b["c"])
+            elems = ((b["n"][1] - b["n"][0]) * (h1 - h0) * (w1 - w0)
+                     * (b["g"][1] - b["g"][0]) * (b["c"][1] - b["c"][0]))
+        else:
+            k0, k1 = self.krange(b)
+            key = (k0, k1, *b["c"])
+            elems = (k1 - k0) * (b["c"][1] - b["c"][0]) * layer.R * layer.S
+        lvl = self.name[h]
+        self.biggest[(lvl, op)] = max(self.biggest.get((lvl, op), 0), elems)
+        self.count(lvl, op, 0, self.tile_bits(lvl, op, key, elems))
+        if i == 0:
+            self.count(self.dram, op, self.tile_bits(self.dram, op, key, elems), 0)
+        elif not self.same_up(op, i):
+            up = self.name[self.holders[op][i - 1]]
+            self.count(up, op, self.tile_bits(up, op, key, elems), 0)
+
+    def _group(self, i):
+        """(top, end): the output holders around ``i`` holding its very tile."""
+        top = end = i
+        while top > 0 and self.same_up("output", top):
+            top -= 1
+        while end + 1 < len(self.holders["output"]) and self.same_up("output", end + 1):
+            end += 1
+        return top, end
+
+    def drain(self, i):
+        """Output holder ``i``'s tile goes up to the next holder with another tile (DRAM
+        at the top), read once from each holder of the same tile: final values in each
+        level's format, partial sums dense at accumulator precision."""
+        Ho = self.holders["output"]
+        key = self.open.pop(Ho[i], None)
+        top, end = self._group(i)
+        if key is None or i > top:   # nothing open, or the group's top drains it
+            return
+        (n0, n1), (p0, p1), (q0, q1), (k0, k1) = key
+        done = self.done[n0:n1, p0:p1, q0:q1, k0:k1]
+        final = done.min() == self.Cg
+        if final != (done.max() == self.Cg):
+            raise AssertionError(f"output tile {key} drains part final, part partial")
+        flat = (n0, n1, p0, p1, q0, q1, k0, k1)
+
+        def size(lvl):
+            return self.tile_bits(lvl, "output", flat, done.size) if final else done.size * self.acc
+        for j in range(top, end + 1):
+            self.count(self.name[Ho[j]], "output", size(self.name[Ho[j]]), 0)
+        to = self.dram if top == 0 else self.name[Ho[top - 1]]
+        self.count(to, "output", 0, size(to))
+
+    def open_(self, i, b):
+        """Output holder ``i`` opens its tile of blocks ``b``: partial sums of elements
+        it held before come back down (dense, accumulator precision)."""
+        Ho = self.holders["output"]
+        key = (b["n"], b["p"], b["q"], self.krange(b))
+        self.open[Ho[i]] = key
+        top, end = self._group(i)
+        lvl = self.name[Ho[i]]
+        elems = 1
+        for a, c in key:
+            elems *= c - a
+        self.biggest[(lvl, "output")] = max(self.biggest.get((lvl, "output"), 0), elems)
+        if i > top:   # the group's top opened the very same tile
+            return
+        reg = tuple(slice(a, c) for a, c in key)
+        seen = self.seen[Ho[i]]
+        again = int(seen[reg].sum()) * self.acc
+        seen[reg] = True
+        for j in range(top, end + 1):
+            self.count(self.name[Ho[j]], "output", 0, again)
+        self.count(self.dram if top == 0 else self.name[Ho[top - 1]], "output", again, 0)
