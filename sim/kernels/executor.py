@@ -254,7 +254,9 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
         # the input channel ranges the tile reads: one range, or one per group
         chans = ([(c0, c1)] if G == 1 else [(g0 * Cg, g1 * Cg)] if whole
                  else [(g * Cg + c0, g * Cg + c1) for g in range(g0, g1)])
-        ik = (n0, n1, hlo, hhi, wlo, whi, tuple(chans))
+        # the tile's own output block, not its window: two blocks whose windows clip to
+        # the same rows (padding) are two fills in the static schedule
+        ik = (n0, n1, p0, p1, q0, q1, tuple(chans))
         if ik != in_key:   # fetch the input tile(s)
             in_key = ik
             xin = [_operand(dram.move("input", x[n0:n1, a:b, hlo:hhi, wlo:whi],
