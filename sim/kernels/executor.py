@@ -165,9 +165,13 @@ class _Dram:
     def __init__(self, fmt, bits, nm):
         self.fmt, self.bits, self.nm = fmt, bits, nm
         self.moved = {op: [0, 0] for op in fmt}
+        # (operand, format, tile) -> bits of the tiles encoded (the level walk's cache)
+        self.encoded = {}
 
-    def move(self, op, a, row, write=False):
-        """``a`` (canonical layout) through DRAM in ``op``'s format: its decoded copy."""
+    def move(self, op, a, row, write=False, key=None):
+        """``a`` (canonical layout) through DRAM in ``op``'s format: its decoded copy.
+        ``key``: the tile's, under which its bits are remembered (added up over the
+        parts of a tile moved in several)."""
         f = self.fmt[op]
         if f == "dense":   # E b bits, nothing to encode
             self.moved[op][int(write)] += a.size * self.bits[op]
@@ -175,6 +179,8 @@ class _Dram:
         e = formats.encode(f, a, row=row, nm=self.nm if f == "nm" else None,
                            bits=self.bits[op])
         self.moved[op][int(write)] += e.bits
+        if key is not None:
+            self.encoded[(op, f, key)] = self.encoded.get((op, f, key), 0) + e.bits
         return formats.decode(e)
 
 
@@ -226,7 +232,8 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
             dram.moved["output"][1] += acc.size * acc_bits
             out[n0:n1, p0:p1, q0:q1, k0:k1] = acc
         else:           # final values, in DRAM's format
-            v = dram.move("output", acc.transpose(0, 3, 1, 2), q1 - q0, write=True)
+            v = dram.move("output", acc.transpose(0, 3, 1, 2), q1 - q0, write=True,
+                          key=(n0, n1, p0, p1, q0, q1, k0, k1))
             out[n0:n1, p0:p1, q0:q1, k0:k1] = v.transpose(0, 2, 3, 1)
 
     for t in tiles:
@@ -259,8 +266,11 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
         ik = (n0, n1, p0, p1, q0, q1, tuple(chans))
         if ik != in_key:   # fetch the input tile(s)
             in_key = ik
+            tk = (n0, n1, hlo, hhi, wlo, whi, g0, g1, c0, c1)   # the level walk's key
+            dram.encoded.pop(("input", fmt["input"], tk), None)
             xin = [_operand(dram.move("input", x[n0:n1, a:b, hlo:hhi, wlo:whi],
-                                      whi - wlo).transpose(0, 2, 3, 1)) for a, b in chans]
+                                      whi - wlo, key=tk).transpose(0, 2, 3, 1))
+                   for a, b in chans]
         wk = (k0, k1, c0, c1)
         if wk != w_key:   # fetch the weight tile
             w_key = wk
@@ -273,10 +283,12 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
                     kept = _kept_in(e, off, off + (c1 - c0) * RS)
             if fmt["weight"] == "nm":
                 dram.moved["weight"][0] += e.bits
+                dram.encoded[("weight", "nm", wk)] = e.bits
                 dec = formats.decode(e)[:, off:off + (c1 - c0) * RS]
                 wt_raw = np.ascontiguousarray(dec.reshape(k1 - k0, c1 - c0, layer.R, layer.S))
             else:
-                wt_raw = dram.move("weight", w[k0:k1, c0:c1], (c1 - c0) * RS)
+                dram.encoded.pop(("weight", fmt["weight"], wk), None)
+                wt_raw = dram.move("weight", w[k0:k1, c0:c1], (c1 - c0) * RS, key=wk)
             wt_full = _operand(wt_raw.transpose(2, 3, 1, 0))   # R, S, c, k
             w_kept = kept
         fetched_in = sum(a.size for a in xin)
@@ -314,7 +326,7 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
     dram_bits = {op: tuple(v) for op, v in dram.moved.items()}
     level_bits = {}
     if arch is not None:   # every level, on the mapping's own nest
-        lv = _Levels(mapping, arch, x, w, out, bits, acc_bits, nm)
+        lv = _Levels(mapping, arch, x, w, out, bits, acc_bits, nm, dram.encoded)
         if lv.run(mapping.tiling):
             level_bits = {k: tuple(v) for k, v in lv.moved.items()}
             # each operand's largest tile where it first lands on chip
@@ -353,7 +365,7 @@ class _Levels:
     transfer in the level's format, from the tensors' own values. ``out``: the layer's
     final outputs (N, P, Q, K), which final drains carry."""
 
-    def __init__(self, m, arch, x, w, out, bits, acc_bits, nm):
+    def __init__(self, m, arch, x, w, out, bits, acc_bits, nm, encoded):
         self.layer = layer = m.layer
         self.x, self.w, self.out, self.bits, self.acc, self.nm = x, w, out, bits, acc_bits, nm
         self.G, self.Cg, self.Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
@@ -366,7 +378,9 @@ class _Levels:
         self.moved = {(lv.name, op): [0, 0] for lv in [arch.dram, *self.onchip]
                       for op in lv.holds}
         self.biggest = {}   # (level, operand) -> elements of its largest tile
-        self.cache = {}     # (operand, format, tile) -> bits (a tile encodes the same each time)
+        # (operand, format, tile) -> bits (a tile encodes the same each time), starting
+        # with the tiles the compute walk moved through DRAM
+        self.cache = encoded
 
     # -- bits of one tile in one format ---------------------------------------------------
     def _tile(self, op, key):
@@ -448,32 +462,52 @@ class _Levels:
         Ho = self.holders["output"]
         self.seen = {h: np.zeros(self.done.shape, dtype=bool) for h in Ho}
         self.open = {}
-        last = {}
+        # a fill is issued at every body where a loop at or outside its slot turned: the
+        # outermost slot that turned since the last body is ``turned[0]`` (-1: the first)
+        order = sorted(issue, key=issue.get, reverse=True)
         stack = [None] * L   # per level, the blocks of each dim inside its loops
         cur = {d: (0, ext[d]) for d in ext}
-        ranges = {}
+        turned = [-1]
+        fills = [(op, i, h) for op in ("input", "weight") for i, h in enumerate(self.holders[op])]
 
-        def body(path):
-            changed = [k for k, p in issue.items() if last.get(k) != path[:p + 1]]
-            for k in changed:
-                last[k] = path[:issue[k] + 1]
-            outs = [i for i, h in enumerate(Ho) if ("output", h) in changed]
-            for i in reversed(outs):
-                self.drain(i)
-            for i in outs:
-                self.open_(i, stack[Ho[i] - 1])
-            for op in ("input", "weight"):
-                for i, h in enumerate(self.holders[op]):
+        def body():
+            first = turned[0]
+            changed = set()
+            for k in order:
+                if issue[k] < first:
+                    break
+                changed.add(k)
+            if changed:
+                outs = [i for i, h in enumerate(Ho) if ("output", h) in changed]
+                for i in reversed(outs):
+                    self.drain(i)
+                for i in outs:
+                    self.open_(i, stack[Ho[i] - 1])
+                for op, i, h in fills:
                     if (op, h) in changed:
                         self.fill(op, h, i, stack[h - 1])
+            turned[0] = len(slots)
             (n0, n1), (p0, p1), (q0, q1) = cur["n"], cur["p"], cur["q"]
             k0, k1 = self.krange(cur)
             self.done[n0:n1, p0:p1, q0:q1, k0:k1] += cur["c"][1] - cur["c"][0]
 
-        def walk(si, path):
-            if si == len(slots):
-                body(path)
+        # only loops with more than one trip turn (a loop of one trip on a full parent
+        # block has one on every block); a level's blocks are the ones set by the last
+        # turning loop of it or a level above
+        active = [si for si, (l, kind, t) in enumerate(slots) if t > 1]
+        snap = {si: [] for si in active}
+        for l in range(1, L + 1):
+            up = [si for si in active if slots[si][0] <= l]
+            if up:
+                snap[up[-1]].append(l - 1)
+            else:
+                stack[l - 1] = dict(cur)
+
+        def walk(ai):
+            if ai == len(active):
+                body()
                 return
+            si = active[ai]
             l, kind, _ = slots[si]
             dims = _DIMS[kind]
             saved = [cur[d] for d in dims]
@@ -483,15 +517,17 @@ class _Levels:
                 t = tile[d][l - 1]
                 per.append([(s, min(s + t, b)) for s in range(a, b, t)])
             for j, combo in enumerate(itertools.product(*per)):
+                if j:
+                    turned[0] = min(turned[0], si)
                 for d, rg in zip(dims, combo):
                     cur[d] = rg
-                if si % 4 == 3:   # the level's last slot: its blocks
-                    stack[l - 1] = dict(cur)
-                walk(si + 1, path + (j,))
+                for lv in snap[si]:
+                    stack[lv] = dict(cur)
+                walk(ai + 1)
             for d, v in zip(dims, saved):
                 cur[d] = v
 
-        walk(0, ())
+        walk(0)
         for i in reversed(range(len(Ho))):
             self.drain(i)
         return True
