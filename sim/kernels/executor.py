@@ -2,9 +2,9 @@
 layer's output, so that comparing it with the reference kernel proves the mapping
 covers the iteration space exactly once.
 
-It walks the tiles :func:`mapper.tiling.iter_tiles` yields (the mapping's loop order
-and tile sizes, edge tiles included) and, like the accelerator, computes each tile
-from on-chip copies only:
+It walks the level-1 tiles :func:`mapper.tiling.iter_tiles` yields (the mapping's loop
+order and tile sizes at the first on-chip level, edge tiles included) and, like the
+accelerator, computes each tile from on-chip copies only:
 
 * the input tile is the window of input rows, columns and channels the tile's outputs
   need (halo included, clipped to the tensor: padding is never fetched), copied out
@@ -15,8 +15,10 @@ from on-chip copies only:
   written back to the output tensor; when it comes back to an output tile whose
   reduction is unfinished, the partial sums are read back and accumulation goes on.
 
-An input or weight tile is fetched when it differs from the previous tile's (the
-static schedule of :mod:`mapper.tiling` for one level: a tile stays while only loops it
+An input or weight tile is fetched when it serves another block than the previous
+tile's (output block and channels for inputs, output and input channels for weights:
+two output blocks whose windows clip to the same rows are two fetches; the static
+schedule of :mod:`mapper.tiling` for one level: a tile stays while only loops it
 does not depend on turn inside its innermost relevant one); otherwise the on-chip copy
 is reused. Nothing else is shared between tiles, so a skipped tile leaves outputs
 short, a repeated one counts some products twice and a wrong reduction split misses or
@@ -54,6 +56,42 @@ csr tiles cutting rows pay a count per part row (and index bits of the part's le
 nm tiles straddling a block fetch it twice, and rle's extra entries depend on the
 runs in each tile (the cost model uses their i.i.d. expectation).
 
+**Every level** (``level_bits``, with ``arch``): a second walk runs the whole nest of
+:mod:`mapper.tiling`'s static schedule, level 1's loops then each inner level's
+(``mapping.tiling.levels``: :class:`mapper.mapping.LevelTile` sizes and orders; every
+level the level-1 tile when the tiling has no inner levels), ``k`` split into groups and
+channels within a group. A level holding an operand takes its tile from the next outer
+holder (DRAM at the top) at every iteration of the innermost loop of levels 1..h the
+operand depends on with more than one trip on a full parent block, and of every loop
+outside it (once when there is none): the holder above reads the tile in its format, the
+level writes it in its own (``arch.memory[i].format_of(op)``; nm only for N:M weights);
+a level holding the very tile of the holder above (equal extents in every dim the
+operand depends on) is filled by the same transfer, which reads nothing more there.
+Outputs: a holder's tile drains when its schedule moves on, to the next outer holder
+of another tile (DRAM at the top), read once from each holder of the same tile: final
+values (the layer's finished outputs) in each level's format at output precision, or
+partial sums dense at accumulator precision; a tile opened again reloads the partial
+sums its elements hold the same way down. Every tile is encoded
+(:mod:`sim.kernels.formats`) from the tensors' own values (every on-chip copy is
+bit-exact, so they are the values each level holds) in the same layouts as DRAM's, and
+decoded back and checked; a tile's bits in one format are encoded once (the compute
+walk's DRAM tiles included) and counted at every transfer of it. The compute stays at
+level 1 (the bytes depend on the tiles' extents and values only). ``level_bits``:
+(level name, operand) -> (read, write) bits, DRAM and each ``scope: shared`` on-chip
+level (the ``scope: pe`` registers are the array's accesses, :mod:`sim.kernels.nest`'s
+PE model, not transfers). Without inner levels DRAM's entry is ``dram_bits``, tile by
+tile; with them ``dram_bits`` is DRAM's entry (an operand first held at an inner level
+comes from DRAM on that level's schedule). A grouped layer's hand-made tiling whose k
+tiles cut groups (never a mapspace tile) gets no ``level_bits``. The layer runs on its
+own (``mapping.residency`` is not applied).
+
+``level_bits`` equals the cost model's transfers (:func:`mapper.tiling.score_points`'s
+``transfers`` x 8; truncated to whole bytes there) under the DRAM rule above, applied at
+every level: dense without padding (any tiling, halos included); formats linear in the
+count with every value moved equally often at each level (1 x 1 stride-1 layers; csr
+with ``cols = Q`` and, for weights, ``c_tile = C/groups`` at every level; nm tiles on
+block boundaries at every level). The differences outside it are DRAM's, at any level.
+
 ``macs``: the MACs the array performs (every tap of every output, padding taps
 included, as :attr:`workloads.MacLayer.macs`; with N:M skipping, ``mapping.skip``, the
 kept weights' entries only: :func:`mapper.sparse.performed_macs`). ``nonzero_macs``:
@@ -80,7 +118,7 @@ class Execution:
     tiles: int               # tiles computed
     output_visits: int       # times an output tile was (re)opened in the accumulator
     psum_reloads: int        # re-openings that read partial sums back (reduction split)
-    max_tile_elems: dict     # operand -> elements of the largest tile fetched / held
+    max_tile_elems: dict     # operand -> elements of its largest tile at its first holder
     # operand -> (read bits, write bits) between DRAM and the chip, in DRAM's format
     # (metadata included; partial sums dense at accumulator precision)
     dram_bits: dict = field(default_factory=dict)
@@ -120,10 +158,9 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None, arch=None) -> Exe
     ``tiles`` defaults to the mapping's own tile sequence; tests pass a doctored one to
     show that a broken mapping is caught. Integer operands give an int32 output
     (bit-exact with :func:`sim.kernels.conv2d_layer`), float ones fp32. ``arch``: DRAM's
-    formats and the operands' widths (module doc). A mapping with tiles at inner levels,
-    given its ``arch``, runs through every level (:func:`sim.kernels.nest.execute_nest`,
-    which returns its own record, formats not applied; without the PE model, which
-    ``tilesim verify`` runs on its own, shrunk layer).
+    formats, the operands' widths and the levels walked for ``level_bits`` (module doc,
+    "Every level"; tiles at inner levels included). ``max_tile_elems``: each operand's
+    largest tile at its first on-chip holder (with ``arch``; else the level-1 tiles).
     """
     import numba
 
