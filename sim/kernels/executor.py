@@ -120,7 +120,8 @@ class Execution:
     psum_reloads: int        # re-openings that read partial sums back (reduction split)
     max_tile_elems: dict     # operand -> elements of its largest tile at its first holder
     # operand -> (read bits, write bits) between DRAM and the chip, in DRAM's format
-    # (metadata included; partial sums dense at accumulator precision)
+    # (metadata included; partial sums dense at accumulator precision); the compute
+    # walk's, or with inner tiles DRAM's ``level_bits``
     dram_bits: dict = field(default_factory=dict)
     formats: dict = field(default_factory=dict)   # operand -> DRAM format used
     macs: int = 0            # MACs performed (module doc)
@@ -161,6 +162,7 @@ def execute(mapping, x: np.ndarray, w: np.ndarray, tiles=None, arch=None) -> Exe
     formats, the operands' widths and the levels walked for ``level_bits`` (module doc,
     "Every level"; tiles at inner levels included). ``max_tile_elems``: each operand's
     largest tile at its first on-chip holder (with ``arch``; else the level-1 tiles).
+    ``level_bits`` follow the mapping's own nest, whatever ``tiles`` says.
     """
     import numba
 
@@ -367,8 +369,8 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
         if lv.run(mapping.tiling):
             level_bits = {k: tuple(v) for k, v in lv.moved.items()}
             # each operand's largest tile where it first lands on chip
-            biggest = {op: lv.biggest.get((lv.name[hs[0]], op), 0)
-                       for op, hs in lv.holders.items() if hs}
+            biggest.update({op: lv.biggest.get((lv.name[hs[0]], op), 0)
+                            for op, hs in lv.holders.items() if hs})
             if mapping.tiling.inner:   # DRAM serves the outermost holders' schedules
                 dram_bits = {op: level_bits[(arch.dram.name, op)] for op in dram_bits}
     return Execution(output=np.ascontiguousarray(out.transpose(0, 3, 1, 2)), tiles=n_tiles,
