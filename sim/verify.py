@@ -263,7 +263,8 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     df = m.dataflow.name
     pl = shrink(layer, lambda l: pe_work(l, arch, df), pe_budget)
     pm = mapper.map(pl) if pl is not el else m
-    head = (layer.name, pm.dataflow.name, describe(el, layer), ex.tiles, err, ok and fit, fit)
+    tiles = ex.nest_tiles if m.tiling.inner and ex.nest_tiles else ex.tiles   # innermost
+    head = (layer.name, pm.dataflow.name, describe(el, layer), tiles, err, ok and fit, fit)
     if work(pm) > pe_budget:
         return LayerCheck(*head, f"skipped: {work(pm):.2g} PE-cycles > budget {pe_budget:.2g}",
                           None, None, mapping_compute_cycles(pm, arch), None)

@@ -284,4 +284,6 @@ def test_hand_derived_three_level_bytes():
             ("l3", "output"): (80, 64)}
     ex = run(m, a, x, w)
     assert {k: (r / 8, wr / 8) for k, (r, wr) in ex.level_bits.items()} == hand
+    # computed as one level-1 tile; walked as 2 x 2 level-2 tiles of 2 level-3 tiles
+    assert (ex.tiles, ex.nest_tiles) == (1, 8)
     assert transfers(m, a) == hand

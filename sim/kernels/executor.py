@@ -132,6 +132,7 @@ class Execution:
     # DRAM and each shared on-chip level, in that level's format (module doc, "Every
     # level"); empty without ``arch``, or for a hand-made tiling cutting groups
     level_bits: dict = field(default_factory=dict)
+    nest_tiles: int = 0      # innermost tiles of that walk (0 when not walked)
 
     @property
     def level_bytes(self) -> dict:
@@ -363,11 +364,12 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
         biggest["weight"] = max(biggest["weight"], fetched_w)
     flush()
     dram_bits = {op: tuple(v) for op, v in dram.moved.items()}
-    level_bits = {}
+    level_bits, nest_tiles = {}, 0
     if arch is not None:   # every level, on the mapping's own nest
         lv = _Levels(mapping, arch, x, w, out, bits, acc_bits, nm, dram.encoded)
         if lv.run(mapping.tiling):
             level_bits = {k: tuple(v) for k, v in lv.moved.items()}
+            nest_tiles = lv.bodies
             # each operand's largest tile where it first lands on chip
             biggest.update({op: lv.biggest.get((lv.name[hs[0]], op), 0)
                             for op, hs in lv.holders.items() if hs})
@@ -375,7 +377,7 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
                 dram_bits = {op: level_bits[(arch.dram.name, op)] for op in dram_bits}
     return Execution(output=np.ascontiguousarray(out.transpose(0, 3, 1, 2)), tiles=n_tiles,
                      output_visits=visits, psum_reloads=reloads, max_tile_elems=biggest,
-                     dram_bits=dram_bits, level_bits=level_bits,
+                     dram_bits=dram_bits, level_bits=level_bits, nest_tiles=nest_tiles,
                      formats=dict(fmt), macs=macs, nonzero_macs=nz_macs if count else None)
 
 
@@ -501,6 +503,8 @@ class _Levels:
         Ho = self.holders["output"]
         self.seen = {h: np.zeros(self.done.shape, dtype=bool) for h in Ho}
         self.open = {}
+        self.held = {}    # (operand, level) -> the tile it holds
+        self.bodies = 0   # innermost tiles walked
         # a fill is issued at every body where a loop at or outside its slot turned: the
         # outermost slot that turned since the last body is ``turned[0]`` (-1: the first)
         order = sorted(issue, key=issue.get, reverse=True)
@@ -526,6 +530,7 @@ class _Levels:
                     if (op, h) in changed:
                         self.fill(op, h, i, stack[h - 1])
             turned[0] = len(slots)
+            self.bodies += 1
             (n0, n1), (p0, p1), (q0, q1) = cur["n"], cur["p"], cur["q"]
             k0, k1 = self.krange(cur)
             self.done[n0:n1, p0:p1, q0:q1, k0:k1] += cur["c"][1] - cur["c"][0]
@@ -599,6 +604,12 @@ class _Levels:
             key = (k0, k1, *b["c"])
             elems = (k1 - k0) * (b["c"][1] - b["c"][0]) * layer.R * layer.S
         lvl = self.name[h]
+        self.held[(op, h)] = key
+        if i > 0:   # the tile lies inside the one the level above holds
+            outer = self.held[(op, self.holders[op][i - 1])]
+            if not all(outer[j] <= key[j] and key[j + 1] <= outer[j + 1]
+                       for j in range(0, len(key), 2)):
+                raise AssertionError(f"{op} tile {key} at {lvl!r} is not inside {outer}")
         self.biggest[(lvl, op)] = max(self.biggest.get((lvl, op), 0), elems)
         self.count(lvl, op, 0, self.tile_bits(lvl, op, key, elems))
         if i == 0:
