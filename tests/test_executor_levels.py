@@ -121,6 +121,25 @@ def test_dense_bytes_at_every_level_equal_the_cost_model(data, layer, name, seed
     _dense_case(data, layer, level_arch(HOLDS[name]), seed)
 
 
+@FAST
+@given(st.data(), layers(), st.sampled_from(sorted(HOLDS)), st.integers(0, 2 ** 31))
+def test_with_padding_only_input_bytes_differ_and_never_exceed(data, layer, name, seed):
+    """With padding the cost model charges each input window's padded rows and columns
+    (mapper.tiling's halo span) at every level; the executor moves the clipped window's
+    values: only input entries differ, by the padding, never above the cost model."""
+    assume(layer.padding != (0, 0))
+    a = level_arch(HOLDS[name])
+    m = with_levels(seed_mapping(layer, a), data.draw(nested(layer, len(a.onchip))))
+    x, w = operands(layer, seed, 0.7, 0.7)
+    ex = run(m, a, x, w)
+    cost = transfers(m, a)
+    for k, (r, wr) in ex.level_bits.items():
+        if k[1] != "input":
+            assert (r, wr) == (8 * cost[k][0], 8 * cost[k][1]), k
+        else:
+            assert r <= 8 * cost[k][0] and wr <= 8 * cost[k][1], k
+
+
 #: the shipped presets with more than one on-chip level (pe levels: no transfers)
 PRESETS = ["tpu_v1", "scalesim_google", "edge_tpu_like", "nvdla_small", "eyeriss_like"]
 
