@@ -250,21 +250,21 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     ref = conv2d_layer(el, x, w)
     tb = m.tiling.tile_bytes
     ex = execute(m, x, w, arch=arch)
-    if getattr(ex, "top_tile_bytes", None):   # tiles at inner levels: the nest executor
-        fit = all(ex.top_tile_bytes[op] <= tb[op] for op in tb)
-    else:   # DRAM's tiles in its format at the layer's densities (tile_bytes truncates)
-        from tilesim.mapper.sparse import ratios
-        rat = ratios(el, arch, pb)
-        r = {op: 1.0 if rat is None else rat.t(arch.dram.name, op) for op in pb}
-        fit = (ex.max_tile_elems["input"] * pb["input"] * r["input"] < tb["input"] + 1
-               and ex.max_tile_elems["weight"] * pb["weight"] * r["weight"] < tb["weight"] + 1
-               and ex.max_tile_elems["output"] * pb["accumulator"] <= tb["output"]
-               and ex.tiles == m.tiling.n_tiles)
+    # each operand's largest tile where it first lands on chip, in DRAM's format at the
+    # layer's densities (tile_bytes truncates), inner tilings included
+    from tilesim.mapper.sparse import ratios
+    rat = ratios(el, arch, pb)
+    r = {op: 1.0 if rat is None else rat.t(arch.dram.name, op) for op in pb}
+    fit = (ex.max_tile_elems["input"] * pb["input"] * r["input"] < tb["input"] + 1
+           and ex.max_tile_elems["weight"] * pb["weight"] * r["weight"] < tb["weight"] + 1
+           and ex.max_tile_elems["output"] * pb["accumulator"] <= tb["output"]
+           and ex.tiles == m.tiling.n_tiles)
     err, ok = _compare(ex.output, ref, el, x, w)
     df = m.dataflow.name
     pl = shrink(layer, lambda l: pe_work(l, arch, df), pe_budget)
     pm = mapper.map(pl) if pl is not el else m
-    head = (layer.name, pm.dataflow.name, describe(el, layer), ex.tiles, err, ok and fit, fit)
+    tiles = ex.nest_tiles if m.tiling.inner and ex.nest_tiles else ex.tiles   # innermost
+    head = (layer.name, pm.dataflow.name, describe(el, layer), tiles, err, ok and fit, fit)
     if work(pm) > pe_budget:
         return LayerCheck(*head, f"skipped: {work(pm):.2g} PE-cycles > budget {pe_budget:.2g}",
                           None, None, mapping_compute_cycles(pm, arch), None)
