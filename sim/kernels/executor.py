@@ -108,6 +108,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import formats
+from .nest import _DIMS, _REL, C_, G_, R_, W_, loop_slots  # noqa: F401
 from .reference import _operand, conv_nhwc
 
 
@@ -382,9 +383,6 @@ def _execute(mapping, x, w, tiles, iter_tiles, arch) -> Execution:
 
 
 # ---- every level: the loop nest's transfers, in each level's format -------------------
-R_, G_, W_, C_ = 0, 1, 2, 3   # virtual loop kinds: output block, group, k in a group, c
-_REL = {"input": (R_, G_, C_), "weight": (G_, W_, C_), "output": (R_, G_, W_)}
-_DIMS = {R_: ("n", "p", "q"), G_: ("g",), W_: ("w",), C_: ("c",)}
 _OPDIMS = {"input": ("n", "p", "q", "g", "c"), "weight": ("g", "w", "c"),
            "output": ("n", "p", "q", "g", "w")}
 
@@ -477,23 +475,8 @@ class _Levels:
         levels = tiling.levels(L)
         if G > 1 and any(not (lt.k_tile % Kg == 0 or Kg % lt.k_tile == 0) for lt in levels):
             return False
-        ext = {"n": layer.N, "p": layer.P, "q": layer.Q, "g": G, "w": Kg, "c": Cg}
-        tile = {d: [] for d in ext}
-        for lt in levels:
-            k = lt.k_tile
-            for d, v in zip("npqgwc", (lt.images, lt.rows, lt.cols, k // Kg if k >= Kg else 1,
-                                       Kg if k >= Kg else k, lt.c_tile)):
-                tile[d].append(v)
+        ext, tile, slots = loop_slots(layer, levels)
         self.tile = tile
-        slots = []   # (level, kind, trips over a full parent block), outermost first
-        for l, lt in enumerate(levels, 1):
-            for lp in lt.order:
-                for kind in {"r": (R_,), "k": (G_, W_), "c": (C_,)}[lp]:
-                    trips = 1
-                    for d in _DIMS[kind]:
-                        parent = ext[d] if l == 1 else tile[d][l - 2]
-                        trips *= -(-parent // tile[d][l - 1])
-                    slots.append((l, kind, trips))
         issue = {}   # (op, h) -> the slot issuing level h's fills (-1: once, at the start)
         for op, hs in self.holders.items():
             for h in hs:

@@ -122,28 +122,21 @@ def _with_pe(ex: NestExecution, m, arch, x, w) -> NestExecution:
     return replace(ex, access=access, pe=r, pe_output=out)
 
 
-def _run(m, arch, x, w) -> NestExecution:
-    layer = m.layer
-    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+def loop_slots(layer, levels):
+    """The static schedule's virtual loops of ``levels`` (one :class:`LevelTile` per
+    on-chip level, outermost first; k tiles aligned to groups): the extents of the dims
+    ``ext`` (n, p, q, g: groups, w: k within a group, c), each level's tile of every dim
+    ``tile`` (dim -> one entry per level), and the loop slots, outermost first: (level,
+    kind, trips over a full parent block), a ``k`` loop counting as two (groups, then
+    channels within one)."""
     G, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
-    RS = layer.R * layer.S
-    pb = arch.precision.bytes
-    onchip = arch.onchip
-    L = len(onchip)
-    levels = m.tiling.levels(L)
     ext = {"n": layer.N, "p": layer.P, "q": layer.Q, "g": G, "w": Kg, "c": Cg}
     tile = {d: [] for d in ext}
     for lt in levels:
         k = lt.k_tile
-        if G > 1 and not (k % Kg == 0 or Kg % k == 0):
-            raise ValueError(f"k tile {k} is not aligned to the {Kg} channels of a group")
-        tile["n"].append(lt.images)
-        tile["p"].append(lt.rows)
-        tile["q"].append(lt.cols)
-        tile["g"].append(k // Kg if k >= Kg else 1)
-        tile["w"].append(Kg if k >= Kg else k)
-        tile["c"].append(lt.c_tile)
-    # virtual loop slots, outermost first: (level, kind, full-block trips)
+        for d, v in zip("npqgwc", (lt.images, lt.rows, lt.cols, k // Kg if k >= Kg else 1,
+                                   Kg if k >= Kg else k, lt.c_tile)):
+            tile[d].append(v)
     slots = []
     for l, lt in enumerate(levels, 1):
         for lp in lt.order:
@@ -153,6 +146,23 @@ def _run(m, arch, x, w) -> NestExecution:
                     parent = ext[d] if l == 1 else tile[d][l - 2]
                     trips *= _cdiv(parent, tile[d][l - 1])
                 slots.append((l, kind, trips))
+    return ext, tile, slots
+
+
+def _run(m, arch, x, w) -> NestExecution:
+    layer = m.layer
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    G, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
+    RS = layer.R * layer.S
+    pb = arch.precision.bytes
+    onchip = arch.onchip
+    L = len(onchip)
+    levels = m.tiling.levels(L)
+    for lt in levels:
+        k = lt.k_tile
+        if G > 1 and not (k % Kg == 0 or Kg % k == 0):
+            raise ValueError(f"k tile {k} is not aligned to the {Kg} channels of a group")
+    ext, tile, slots = loop_slots(layer, levels)
     holders = {op: [i for i, lv in enumerate(onchip, 1) if op in lv.holds]
                for op in ("input", "weight", "output")}
 
