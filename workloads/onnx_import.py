@@ -182,6 +182,19 @@ def _computed_values(g, nodes, values, shapes, opsets) -> None:
 def _evaluate(name, producers, values, shapes, opsets):
     """Tensor ``name`` computed by the static nodes that produce it from ``values`` and
     known shapes, or None."""
+    return _fold(name, producers, shapes, opsets,
+                 lambda t: values[t] if t in values else _NOT_LEAF)
+
+
+#: :func:`_fold`'s leaf function's answer for a tensor that some node computes
+_NOT_LEAF = object()
+
+
+def _fold(name, producers, shapes, opsets, leaf):
+    """The value of tensor ``name`` computed, with ONNX's reference evaluator, by the
+    nodes (``producers``: tensor -> node) that produce it from leaves and known shapes
+    (``Shape`` nodes); ``leaf(t)`` gives a tensor's value, None when folding must give
+    up there, or :data:`_NOT_LEAF`. None when anything is missing or evaluation fails."""
     import numpy as np
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
@@ -191,8 +204,11 @@ def _evaluate(name, producers, values, shapes, opsets):
         if not t or t in seen:
             return True
         seen.add(t)
-        if t in values:
-            inits[t] = values[t]
+        v = leaf(t)
+        if v is not _NOT_LEAF:
+            if v is None:
+                return False
+            inits[t] = v
             return True
         n = producers.get(t)
         if n is None:
@@ -206,13 +222,14 @@ def _evaluate(name, producers, values, shapes, opsets):
             return True
         if not all(visit(i) for i in n.input):
             return False
-        order.append(n)
+        if all(o is not n for o in order):
+            order.append(n)
         return True
 
     if not visit(name):
         return None
     try:
-        graph = helper.make_graph(order, "value", [], [helper.make_empty_tensor_value_info(name)],
+        graph = helper.make_graph(order, "fold", [], [helper.make_empty_tensor_value_info(name)],
                                   [numpy_helper.from_array(np.asarray(v), k)
                                    for k, v in inits.items()])
         return np.asarray(ReferenceEvaluator(helper.make_model(
@@ -520,46 +537,14 @@ def _static_value(name, producers, consts, shapes, opsets):
     """The value of tensor ``name`` that folded nodes compute from small constants and
     known shapes (``Shape``), evaluated with ONNX's reference evaluator; None when it
     needs anything else (large or external data, an unknown shape) or fails."""
-    import numpy as np
-    from onnx import helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
-    inits, order, seen = {}, [], set()
+    from onnx import numpy_helper
 
-    def visit(t) -> bool:
-        if not t or t in seen:
-            return True
-        seen.add(t)
-        if t in consts:
-            v = _const_value(consts[t], numpy_helper)
-            if v is None or v.size > 4096:
-                return False
-            inits[t] = v
-            return True
-        n = producers.get(t)
-        if n is None:
-            return False
-        if n.op_type == "Shape":
-            if n.input[0] not in shapes:
-                return False
-            a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
-            shp = shapes[n.input[0]]
-            inits[t] = np.array(shp[a.get("start", 0):a.get("end", len(shp))], dtype=np.int64)
-            return True
-        if not all(visit(i) for i in n.input):
-            return False
-        if all(o is not n for o in order):
-            order.append(n)
-        return True
-
-    if not visit(name):
-        return None
-    graph = helper.make_graph(order, "fold", [], [helper.make_empty_tensor_value_info(name)],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    try:
-        model = helper.make_model(graph, opset_imports=opsets or None)
-        return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
-    except Exception:
-        return None
+    def leaf(t):
+        if t not in consts:
+            return _NOT_LEAF
+        v = _const_value(consts[t], numpy_helper)
+        return None if v is None or v.size > 4096 else v
+    return _fold(name, producers, shapes, opsets, leaf)
 
 
 def _s(v):

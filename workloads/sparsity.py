@@ -180,9 +180,11 @@ def _link_outputs(model, layers: list, idn: float) -> list:
     folded activation included): when some MAC layer reads it first (``sources``), its
     output density is that input density ``idn``; an output read by vector ops only stays
     as it was (nothing says its density)."""
-    from .ir import layer_sources
-    read = {src[0] for l, src in zip(model.layers, layer_sources(model))
-            if hasattr(l, "weights_are_activations") and src}
+    read, prev = set(), None   # the first tensor each MAC layer reads (ir.layer_sources)
+    for l in model.layers:
+        if hasattr(l, "weights_are_activations"):
+            read.add(l.sources[0] if l.sources else prev)
+        prev = l.name
     out = []
     for l in layers:
         if hasattr(l, "weights_are_activations") and l.name in read:
