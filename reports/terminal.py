@@ -65,6 +65,9 @@ VERIFY_SPEC = [
     ("pe_max_err", "PE max |err|", lambda v: fmt(v, "number")),
     ("pe_cycles", "PE cycles (last idx)", _exact),
     ("analytic_cycles", "analytic (last idx)", _exact),
+    ("exec_bytes", "executor B moved", _exact),
+    ("model_bytes", "cost model B", _exact),
+    ("bytes_diff_pct", "B diff %", lambda v: f"{v:+.2f}" if v else "0"),
     ("status", "status", ""),
 ]
 VERIFY_DEFAULT = ("layer", "status", "tiles", "exec_max_err", "tiles_fit", "pe_max_err",

@@ -73,6 +73,8 @@ class LayerCheck:
     pe_cycles: int | None    # the PE model's last-output cycle index
     analytic_cycles: int | None  # compute_cycles of the same (possibly shrunk) layer
     pe_ok: bool | None       # outputs within tolerance and cycles equal; None if skipped
+    exec_bytes: int = 0      # bytes the executor moved between levels (DRAM and shared levels)
+    model_bytes: int = 0     # the cost model's transfers between the same levels
 
     @property
     def ok(self) -> bool:
@@ -100,6 +102,8 @@ class VerifyResult:
             d = {k: getattr(c, k) for k in c.__dataclass_fields__}
             d["cycles_match"] = (None if c.pe_cycles is None
                                  else c.pe_cycles == c.analytic_cycles)
+            d["bytes_diff_pct"] = (0.0 if c.exec_bytes == c.model_bytes else
+                                   100.0 * (c.exec_bytes - c.model_bytes) / max(c.model_bytes, 1))
             d["status"] = "pass" if c.ok else "FAIL"
             rows.append(d)
         return pd.DataFrame(rows)
@@ -265,9 +269,10 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     pm = mapper.map(pl) if pl is not el else m
     tiles = ex.nest_tiles if m.tiling.inner and ex.nest_tiles else ex.tiles   # innermost
     head = (layer.name, pm.dataflow.name, describe(el, layer), tiles, err, ok and fit, fit)
+    moved = _bytes_moved(m, arch, ex)
     if work(pm) > pe_budget:
         return LayerCheck(*head, f"skipped: {work(pm):.2g} PE-cycles > budget {pe_budget:.2g}",
-                          None, None, mapping_compute_cycles(pm, arch), None)
+                          None, None, mapping_compute_cycles(pm, arch), None, *moved)
     if pl is not el:
         x, w = random_operands(pl, arch, rng)
         ref = conv2d_layer(pl, x, w)
@@ -275,7 +280,22 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     perr, pok = _compare(out, ref, pl, x, w)
     ana = mapping_compute_cycles(pm, arch)
     return LayerCheck(*head, describe(pl, layer), perr, r.last_cycle, ana,
-                      pok and r.last_cycle == ana)
+                      pok and r.last_cycle == ana, *moved)
+
+
+def _bytes_moved(m, arch: Architecture, ex) -> tuple[int, int]:
+    """(executor, cost model) bytes moved between levels for mapping ``m``: the
+    executor's ``level_bits`` (every transfer into and out of DRAM and the shared
+    on-chip levels, in each level's format) and the cost model's transfers between the
+    same levels (:func:`mapper.tiling.score_points`), each summed over operands, reads
+    and writes. (0, 0) when the executor walked no levels (k tiles cutting groups)."""
+    if not ex.level_bits:
+        return 0, 0
+    from tilesim.mapper import points_of
+    t = points_of(m, arch).tiles.transfers
+    got = sum(r + w for r, w in ex.level_bits.values()) // 8
+    want = sum(int(t[k][0][0]) + int(t[k][1][0]) for k in ex.level_bits if k in t)
+    return int(got), int(want)
 
 
 def verify_model(model: Model, arch: Architecture, layers: int | None = None, seed: int = 0,
