@@ -1,4 +1,5 @@
-"""Every shipped preset loads, and simulates every zoo model with sane invariants."""
+"""Every shipped preset loads, and simulates every zoo model (scaled repeats aside) with
+sane invariants."""
 from __future__ import annotations
 
 import pytest
@@ -32,11 +33,23 @@ def test_tpu_v1_numbers():
     assert a.bytes_per_cycle(a.dram) == pytest.approx(34e9 / 700e6)
 
 
+# The zoo's scaled repeats: resnet34 (resnet18's basic blocks), resnet101 and resnet152
+# (resnet50's bottlenecks), efficientnet_b1-b3 (b0's MBConv blocks at other widths, depths
+# and resolutions). On every preset they reach no line or branch of the simulator that the
+# other zoo models do not (coverage.py, branch mode, over this test on every preset: the
+# 48 cases reached only their six one-line builders in workloads/zoo.py, which test_zoo
+# builds and counts). Left out here; a new zoo model is in by default.
+SCALED_REPEATS = {"resnet34", "resnet101", "resnet152",
+                  "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"}
+
+
 @pytest.mark.parametrize("preset", arch.presets())
 @pytest.mark.parametrize("model", [m if m == "resnet18" else pytest.param(m, marks=pytest.mark.slow)
-                                   for m in workloads.zoo_names()])  # quick loop: resnet18 only
+                                   for m in workloads.zoo_names()
+                                   if m not in SCALED_REPEATS])  # quick loop: resnet18 only
 def test_every_preset_runs_every_zoo_model(preset, model):
-    """MACs conserved, 0 <= utilisation <= 1, total = compute + stall >= memory-bound time.
+    """Every zoo model but the scaled repeats (SCALED_REPEATS), on every preset:
+    MACs conserved, 0 <= utilisation <= 1, total = compute + stall >= memory-bound time.
     The run is ``tilesim.simulate(preset, model)``'s, searched with one mapper per preset
     for the session (conftest.preset_analytic: a layer shape that several models share is
     searched once; test_des's agreement checks reuse these results); for resnet18 it is
