@@ -7,7 +7,7 @@ import pytest
 from tilesim import arch
 import tilesim
 from tilesim import workloads
-from conftest import preset_analytic
+from conftest import SCALED_REPEATS, preset_analytic
 
 
 @pytest.mark.parametrize("preset", arch.presets())
@@ -31,16 +31,6 @@ def test_tpu_v1_numbers():
     sizes = {m.name: m.size for m in a.onchip}
     assert sizes["unified_buffer"] == 24 * 2**20 and sizes["accumulators"] == 4 * 2**20
     assert a.bytes_per_cycle(a.dram) == pytest.approx(34e9 / 700e6)
-
-
-# The zoo's scaled repeats: resnet34 (resnet18's basic blocks), resnet101 and resnet152
-# (resnet50's bottlenecks), efficientnet_b1-b3 (b0's MBConv blocks at other widths, depths
-# and resolutions). On every preset they reach no line or branch of the simulator that the
-# other zoo models do not (coverage.py, branch mode, over this test on every preset: the
-# 48 cases reached only their six one-line builders in workloads/zoo.py, which test_zoo
-# builds and counts). Left out here; a new zoo model is in by default.
-SCALED_REPEATS = {"resnet34", "resnet101", "resnet152",
-                  "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"}
 
 
 @pytest.mark.parametrize("preset", arch.presets())

@@ -14,7 +14,7 @@ from tilesim.mapper.tiling import iter_tiles
 from tilesim.sim import CostModel, make_mapper
 from tilesim.workloads import MacLayer
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import layer_result, make_arch, seed_mapping
+from conftest import SCALED_REPEATS, layer_result, make_arch, seed_mapping
 from test_cost import LAYERS, _two_level
 
 SMALL_ARCHS = {
@@ -130,10 +130,16 @@ def _objective_value(m, a, objective):
                                               ("nvdla_small", "energy"), ("edge_tpu_like", "edp"),
                                               ("eyeriss_like", "traffic")])
 def test_searched_mapping_never_worse_than_default_over_the_zoo(preset, objective):
+    """Every distinct layer shape of the zoo but its scaled repeats (conftest's
+    SCALED_REPEATS: they reach no line or branch of the simulator the other models do not,
+    measured with coverage.py over this test too): the searched mapping scores no worse
+    than the least-traffic seed under the objective, by the cost model's own result."""
     a = arch.load(preset)
     mapper = make_mapper(a, objective)
     seen = set()
     for name in workloads.zoo_names():
+        if name in SCALED_REPEATS:
+            continue
         for layer in workloads.load(name).layers:
             if not isinstance(layer, MacLayer):
                 continue
