@@ -70,6 +70,7 @@ SCALED_REPEATS = {"resnet34", "resnet101", "resnet152",
 # ---- shared searches (a test session maps each preset's layers once) ------------------------
 _MAPPERS: dict = {}
 _ANALYTIC: dict = {}
+_DES: dict = {}
 
 
 def preset_mapper(preset: str, objective: str = "edp"):
@@ -97,3 +98,17 @@ def preset_analytic(preset: str, model: str, objective: str = "edp"):
         m = workloads.load(model)
         _ANALYTIC[key] = (m, simulate_model(m, mapper.arch, mapper))
     return _ANALYTIC[key]
+
+
+def preset_des(preset: str, model: str, objective: str = "edp"):
+    """The DES run (``sim.des.DesRun``) of zoo ``model`` on ``preset`` as shipped, with the
+    session's mapper and model (preset_mapper, preset_analytic: the mappings its analytic
+    run used), as ``tilesim.simulate_des(preset, model, objective=objective)`` runs it,
+    computed once per session. Callers must not mutate it."""
+    key = (preset, model, objective)
+    if key not in _DES:
+        from tilesim.sim.des import simulate_model as des_model
+        mapper = preset_mapper(preset, objective)
+        m, _ = preset_analytic(preset, model, objective)
+        _DES[key] = des_model(m, mapper.arch, mapper)
+    return _DES[key]

@@ -15,7 +15,8 @@ from tilesim.sim import simulate_model
 from tilesim.sim.des import mac_program, simulate_mac as des_mac, simulate_model as des_model
 from tilesim.cli import main
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import layer_result, make_arch, preset_analytic, preset_mapper, seed_mapping
+from conftest import (layer_result, make_arch, preset_analytic, preset_des, preset_mapper,
+                      seed_mapping)
 
 CAUSES = ("input", "weight", "psum", "writeback", "contention", "other")
 
@@ -361,18 +362,16 @@ def test_program_replays_tiles_in_order():
 def test_depthwise_dataflow_network_unlimited_equal_finite_within_ten_percent(objective):
     """edge_tpu_like offers [ws, dw]: MobileNetV2's depthwise layers go on dw under edp
     (ws under traffic, a tie the lower index wins). Unlimited bandwidth: every layer's DES
-    cycles equal the analytic model's; as shipped: within 10 % (the analytic run as
-    shipped is the session's, conftest.preset_analytic)."""
+    cycles equal the analytic model's; as shipped: within 10 % (the analytic and DES
+    runs as shipped are the session's, conftest.preset_analytic and preset_des)."""
     from tilesim.sim import make_mapper
     a = unlimited("edge_tpu_like")
     mapper = make_mapper(a, objective)
     m = workloads.load("mobilenet_v2")
-    shipped = preset_mapper("edge_tpu_like", objective)
-    for a, tol, mapper, ana in (
-            (a, 0, mapper, simulate_model(m, a, mapper)),
-            (shipped.arch, 0.10, shipped, preset_analytic("edge_tpu_like", "mobilenet_v2",
-                                                          objective)[1])):
-        des = des_model(m, a, mapper).result
+    for tol, ana, des in (
+            (0, simulate_model(m, a, mapper), des_model(m, a, mapper).result),
+            (0.10, preset_analytic("edge_tpu_like", "mobilenet_v2", objective)[1],
+             preset_des("edge_tpu_like", "mobilenet_v2", objective).result)):
         dws = {x.dataflow for x in ana.layers if x.kind == "depthwise"}
         assert dws == ({"dw"} if objective == "edp" else {"ws"})
         for x, y in zip(ana.layers, des.layers, strict=True):
