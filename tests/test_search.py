@@ -215,7 +215,9 @@ def test_mapspace_has_uneven_tiles_and_every_configured_dataflow():
     space = Mapspace(layer, a)
     assert space.dataflows == ("os", "ws", "is")
     assert any(layer.K % k for k in space.kts) and 6 in space.kts  # ceil(11 / 2) = 6
-    pts = space.points(np.arange(space.size))
+    # a legal point of each dataflow exists: the points whose inner levels hold the level-1
+    # tile (index outer * inner_size, 1 in 160 of the 2 million) already show all three
+    pts = space.points(np.arange(0, space.size, space.inner_size))
     assert set(pts.dataflow[pts.legal].tolist()) == {0, 1, 2}
 
 
