@@ -15,7 +15,8 @@ from tilesim.sim import simulate_model
 from tilesim.sim.des import mac_program, simulate_mac as des_mac, simulate_model as des_model
 from tilesim.cli import main
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import layer_result, make_arch, preset_analytic, preset_mapper, seed_mapping
+from conftest import (layer_result, make_arch, preset_analytic, preset_des, preset_mapper,
+                      seed_mapping)
 
 CAUSES = ("input", "weight", "psum", "writeback", "contention", "other")
 
@@ -361,18 +362,16 @@ def test_program_replays_tiles_in_order():
 def test_depthwise_dataflow_network_unlimited_equal_finite_within_ten_percent(objective):
     """edge_tpu_like offers [ws, dw]: MobileNetV2's depthwise layers go on dw under edp
     (ws under traffic, a tie the lower index wins). Unlimited bandwidth: every layer's DES
-    cycles equal the analytic model's; as shipped: within 10 % (the analytic run as
-    shipped is the session's, conftest.preset_analytic)."""
+    cycles equal the analytic model's; as shipped: within 10 % (the analytic and DES
+    runs as shipped are the session's, conftest.preset_analytic and preset_des)."""
     from tilesim.sim import make_mapper
     a = unlimited("edge_tpu_like")
     mapper = make_mapper(a, objective)
     m = workloads.load("mobilenet_v2")
-    shipped = preset_mapper("edge_tpu_like", objective)
-    for a, tol, mapper, ana in (
-            (a, 0, mapper, simulate_model(m, a, mapper)),
-            (shipped.arch, 0.10, shipped, preset_analytic("edge_tpu_like", "mobilenet_v2",
-                                                          objective)[1])):
-        des = des_model(m, a, mapper).result
+    for tol, ana, des in (
+            (0, simulate_model(m, a, mapper), des_model(m, a, mapper).result),
+            (0.10, preset_analytic("edge_tpu_like", "mobilenet_v2", objective)[1],
+             preset_des("edge_tpu_like", "mobilenet_v2", objective).result)):
         dws = {x.dataflow for x in ana.layers if x.kind == "depthwise"}
         assert dws == ({"dw"} if objective == "edp" else {"ws"})
         for x, y in zip(ana.layers, des.layers, strict=True):
@@ -385,7 +384,13 @@ AGREEMENT_MODELS = workloads.zoo_names()
 # million events; its worst layer 6.8 % apart when measured, nearer the bound);
 # tpu_v1 x mobilenet_v2 stays below under traffic, and under edp in
 # benchmarks/bench_des_agreement.py (every preset x every zoo model)
+# Since sta_dbb_like joined the presets the rotation gives tpu_v1 mobilenet_v3_large
+# instead: 8.9 million events (35 s of the suite), its worst layer 7.1 % apart;
+# mobilenet_v3_small reaches every line and branch it does (coverage.py, branch mode, of
+# the analytic run and the DES on tpu_v1: large's only extra lines are its one-line zoo
+# builder; small's 25 more) in 2.5 million events, its worst layer 6.8 % apart.
 AGREEMENT_SWAP = {("tpu_v1", "mobilenet_v2"): "mobilenet_v3_small",
+                  ("tpu_v1", "mobilenet_v3_large"): "mobilenet_v3_small",
                   # sta_dbb_like runs dense networks as edge_tpu_like without dw (tested in
                   # test_sparsity); MobileNetV2's depthwise layers on its ws array take 44 s
                   # here: its sparse agreement is test_sparsity's

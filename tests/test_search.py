@@ -14,7 +14,7 @@ from tilesim.mapper.tiling import iter_tiles
 from tilesim.sim import CostModel, make_mapper
 from tilesim.workloads import MacLayer
 from tilesim.workloads.ir import conv, fc, gemm
-from conftest import layer_result, make_arch, seed_mapping
+from conftest import SCALED_REPEATS, layer_result, make_arch, seed_mapping
 from test_cost import LAYERS, _two_level
 
 SMALL_ARCHS = {
@@ -63,26 +63,37 @@ def test_heuristic_finds_the_exhaustive_optimum_on_small_layers(name, objective)
 
 
 @pytest.mark.slow  # exhaustive over about a million points per layer and objective
-@pytest.mark.parametrize("objective", ["latency", "energy", "edp", "traffic"])
-def test_heuristic_finds_the_exhaustive_optimum_with_inner_tiles(objective):
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda l: l.name)
+def test_heuristic_finds_the_exhaustive_optimum_with_inner_tiles(layer):
     """With tiles at both on-chip levels of the configurable arch (its space x about 60),
     the heuristic (level-1 descent, then inner tiles from its best and from a random
-    sample) finds exhaustive's optimum on every small layer, well below exhaustive's
-    effort."""
+    sample) finds exhaustive's optimum on every small layer under every objective, well
+    below exhaustive's effort. The four exhaustive searches of a layer ask for the same
+    batches of points; each batch's (cycles, energy) is computed once and told to each
+    (the cost model is a deterministic function of the point; read-only arrays)."""
     a = SMALL_ARCHS["configurable"]
     cost = CostModel(a)
-    for layer in LAYERS:
-        space = Mapspace(layer, a)
-        assert space.inner_size > 1
-        f = lambda p, layer=layer: cost(layer, p)  # noqa: E731
-        ex = run_search(space, f, objective, "exhaustive", Budget(10 ** 7, 600))
-        he = run_search(space, f, objective, "heuristic", Budget(10 ** 7, 600))
+    space = Mapspace(layer, a)
+    assert space.inner_size > 1
+    scored: dict = {}
+
+    def once(p):
+        k = np.asarray(p.index).tobytes()
+        if k not in scored:
+            scored[k] = tuple(np.asarray(x) for x in cost(layer, p))
+            for x in scored[k]:
+                x.setflags(write=False)
+        return scored[k]
+    for objective in ("latency", "energy", "edp", "traffic"):
+        ex = run_search(space, once, objective, "exhaustive", Budget(10 ** 7, 600))
+        he = run_search(space, lambda p: cost(layer, p), objective, "heuristic",
+                        Budget(10 ** 7, 600))
         assert ex.complete and he.evaluated < space.size / 20
         key = {"latency": lambda s: (s.cycles, s.energy_pj),
                "energy": lambda s: (s.energy_pj, s.cycles),
                "edp": lambda s: (s.cycles * s.energy_pj, s.cycles),
                "traffic": lambda s, sp=space: _traffic_key(sp, s)}[objective]
-        assert key(he.best) == key(ex.best), (layer.name, he.best, ex.best)
+        assert key(he.best) == key(ex.best), (objective, he.best, ex.best)
 
 
 def test_exhaustive_scores_every_point_exactly_once_seeds_included():
@@ -90,7 +101,7 @@ def test_exhaustive_scores_every_point_exactly_once_seeds_included():
     seeds first, then every other point, never a seed again (so it keeps no table of what
     it was told, and its count is the space's size)."""
     a = SMALL_ARCHS["configurable"]
-    layer = LAYERS[0]
+    layer = LAYERS[2]   # dw: 136,080 points, 126 inner tilings per level-1 one
     space = Mapspace(layer, a)
     assert space.inner_size > 1
     cost = CostModel(a)
@@ -119,10 +130,16 @@ def _objective_value(m, a, objective):
                                               ("nvdla_small", "energy"), ("edge_tpu_like", "edp"),
                                               ("eyeriss_like", "traffic")])
 def test_searched_mapping_never_worse_than_default_over_the_zoo(preset, objective):
+    """Every distinct layer shape of the zoo but its scaled repeats (conftest's
+    SCALED_REPEATS: they reach no line or branch of the simulator the other models do not,
+    measured with coverage.py over this test too): the searched mapping scores no worse
+    than the least-traffic seed under the objective, by the cost model's own result."""
     a = arch.load(preset)
     mapper = make_mapper(a, objective)
     seen = set()
     for name in workloads.zoo_names():
+        if name in SCALED_REPEATS:
+            continue
         for layer in workloads.load(name).layers:
             if not isinstance(layer, MacLayer):
                 continue
@@ -198,7 +215,9 @@ def test_mapspace_has_uneven_tiles_and_every_configured_dataflow():
     space = Mapspace(layer, a)
     assert space.dataflows == ("os", "ws", "is")
     assert any(layer.K % k for k in space.kts) and 6 in space.kts  # ceil(11 / 2) = 6
-    pts = space.points(np.arange(space.size))
+    # a legal point of each dataflow exists: the points whose inner levels hold the level-1
+    # tile (index outer * inner_size, 1 in 160 of the 2 million) already show all three
+    pts = space.points(np.arange(0, space.size, space.inner_size))
     assert set(pts.dataflow[pts.legal].tolist()) == {0, 1, 2}
 
 
