@@ -31,7 +31,10 @@ of the tile's footprint in it)``. For a dim the operand depends on, every level-
 is counted once (its loops with more than one trip are all at or outside the innermost
 one), and the footprint sums are the extent (N, C, K...) except for the input halo: rows
 ``sum over level-h row blocks of min(H, (rows - 1) * stride + (R - 1) * dilation + 1)``,
-likewise columns. For the dim it does not depend on (k within a group for inputs, the
+likewise columns, less the rows (columns) of padding the windows of the blocks at the
+input's edges reach into (:func:`_edge_excess`): padding is never fetched, it is
+inserted on chip (since 0.8.0; before, edge tiles' padded rows were charged as fetched,
+as SCALE-Sim does with its pre-padded input maps). For the dim it does not depend on (k within a group for inputs, the
 output blocks for weights, c for outputs), the factor is the number of blocks of that
 dim at the deepest level whose loop over it sits at or outside the innermost relevant
 loop (1 when none). Hence ``input = N C rows_sum cols_sum x blocks(k in group)``,
