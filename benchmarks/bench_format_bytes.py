@@ -30,7 +30,7 @@ TILE = dict(images=1, order=("r", "k", "c"))
 CASES = [
     ("1x1, bitmask (exact)", conv("p", 1, 32, 16, 16, 32, 1), ("bitmask",) * 3, None,
      dict(rows=4, cols=16, k_tile=16, c_tile=8), (0.3, 0.3)),
-    ("3x3 pad 1, bitmask: halo re-fetch, padding charged",
+    ("3x3 pad 1, bitmask: halo re-fetch (padding not fetched)",
      conv("c", 1, 16, 16, 16, 16, 3, pad=1), ("bitmask",) * 3, None,
      dict(rows=4, cols=16, k_tile=16, c_tile=16), (0.3, 0.3)),
     ("3x3 pad 0, bitmask: halo rows fetched twice",

@@ -31,7 +31,10 @@ of the tile's footprint in it)``. For a dim the operand depends on, every level-
 is counted once (its loops with more than one trip are all at or outside the innermost
 one), and the footprint sums are the extent (N, C, K...) except for the input halo: rows
 ``sum over level-h row blocks of min(H, (rows - 1) * stride + (R - 1) * dilation + 1)``,
-likewise columns. For the dim it does not depend on (k within a group for inputs, the
+likewise columns, less the rows (columns) of padding the windows of the blocks at the
+input's edges reach into (:func:`_edge_excess`): padding is never fetched, it is
+inserted on chip (since 0.8.0; before, edge tiles' padded rows were charged as fetched,
+as SCALE-Sim does with its pre-padded input maps). For the dim it does not depend on (k within a group for inputs, the
 output blocks for weights, c for outputs), the factor is the number of blocks of that
 dim at the deepest level whose loop over it sits at or outside the innermost relevant
 loop (1 when none). Hence ``input = N C rows_sum cols_sum x blocks(k in group)``,
@@ -95,6 +98,35 @@ def _rows_in(pt, layer: MacLayer):
 
 def _cols_in(qt, layer: MacLayer):
     return np.minimum(layer.W, (qt - 1) * layer.stride[1] + (layer.S - 1) * layer.dilation[1] + 1)
+
+
+def _edge_excess(P: int, tiles: list, size: int, stride: int, pad: int, k: int, dil: int):
+    """Per level (one array per entry of ``tiles``, the nested tiles of an output dim of
+    ``P``), the rows of padding the blocks' windows reach into: over the level's blocks
+    ``[p0, p1)``, the sum of ``min(size, (p1 - p0 - 1) stride + (k - 1) dil + 1)`` (the
+    span charged per block) less the rows of the input ``[0, size)`` the window really
+    covers. Only blocks holding a row whose window starts in the top padding
+    (``p < ceil(pad / stride)``) or ends past the input can have any; each is found
+    from its first such row."""
+    top = min(P, -(-pad // stride)) if pad > 0 else 0
+    bot = max(top, min(P, (size + pad - (k - 1) * dil - 1) // stride + 1))
+    rows = list(range(top)) + list(range(bot, P))
+    out = []
+    starts = {p: (np.zeros_like(tiles[0]), np.full_like(tiles[0], P)) for p in rows}
+    for t in tiles:
+        excess = np.zeros_like(t)
+        for p in rows:
+            s0, e0 = starts[p]
+            s = s0 + (p - s0) // t * t
+            e = np.minimum(s + t, e0)
+            starts[p] = (s, e)
+            first = (s == p) if p < top else ((np.maximum(s, bot) == p) & (s >= top))
+            span = np.minimum(size, (e - s - 1) * stride + (k - 1) * dil + 1)
+            real = (np.minimum(size, (e - 1) * stride - pad + (k - 1) * dil + 1)
+                    - np.maximum(0, s * stride - pad))
+            excess = excess + np.where(first, span - real, 0)
+        out.append(excess)
+    return out
 
 
 def _span_sum(total, tile, span):
@@ -399,8 +431,12 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         cnt[d], sums[d] = _dim_tables(extent[d], tile[d][:nl], (spans[d],) if d in spans else ())
         if same_all:   # one level's partition serves every level
             cnt[d] = [cnt[d][0]] + [cnt[d][1]] * L
-    rows_sum = [None] + sums["p"][0]
-    cols_sum = [None] + sums["q"][0]
+    # the padding the windows of edge blocks reach into is not fetched
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    rows_sum = [None] + [a - b for a, b in zip(sums["p"][0], _edge_excess(
+        P, tile["p"][:nl], layer.H, sh, ph, layer.R, dh))]
+    cols_sum = [None] + [a - b for a, b in zip(sums["q"][0], _edge_excess(
+        Q, tile["q"][:nl], layer.W, sw, pw, layer.S, dw))]
     rows_sum += rows_sum[1:] * (L - nl)
     cols_sum += cols_sum[1:] * (L - nl)
 

@@ -106,7 +106,6 @@ def run(m, a, x, w):
 
 # ---- dense: every level's bytes are the cost model's ---------------------------------
 def _dense_case(data, layer, a, seed):
-    assume(layer.padding == (0, 0))   # the cost model charges padding in halo rows
     m = with_levels(seed_mapping(layer, a), data.draw(nested(layer, len(a.onchip))))
     x, w = operands(layer, seed, 0.7, 0.7)
     ex = run(m, a, x, w)
@@ -123,21 +122,12 @@ def test_dense_bytes_at_every_level_equal_the_cost_model(data, layer, name, seed
 
 @FAST
 @given(st.data(), layers(), st.sampled_from(sorted(HOLDS)), st.integers(0, 2 ** 31))
-def test_with_padding_only_input_bytes_differ_and_never_exceed(data, layer, name, seed):
-    """With padding the cost model charges each input window's padded rows and columns
-    (mapper.tiling's halo span) at every level; the executor moves the clipped window's
-    values: only input entries differ, by the padding, never above the cost model."""
+def test_padded_layers_move_the_cost_models_bytes_at_every_level(data, layer, name, seed):
+    """Padding is never fetched, by either: the cost model takes the rows and columns an
+    edge block's window reaches into the padding off its halo span (mapper.tiling's
+    _edge_excess) at every level, so padded layers equal too."""
     assume(layer.padding != (0, 0))
-    a = level_arch(HOLDS[name])
-    m = with_levels(seed_mapping(layer, a), data.draw(nested(layer, len(a.onchip))))
-    x, w = operands(layer, seed, 0.7, 0.7)
-    ex = run(m, a, x, w)
-    cost = transfers(m, a)
-    for k, (r, wr) in ex.level_bits.items():
-        if k[1] != "input":
-            assert (r, wr) == (8 * cost[k][0], 8 * cost[k][1]), k
-        else:
-            assert r <= 8 * cost[k][0] and wr <= 8 * cost[k][1], k
+    _dense_case(data, layer, level_arch(HOLDS[name]), seed)
 
 
 #: the shipped presets with more than one on-chip level (pe levels: no transfers)

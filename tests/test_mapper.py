@@ -28,11 +28,13 @@ def brute_traffic(layer, tiling, pb):
     """Replay the tile loop with one resident tile per operand; count DRAM bytes."""
     g, cg, kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
 
-    def in_rows(p0, p1):
-        return min(layer.H, (p1 - p0 - 1) * layer.stride[0] + (layer.R - 1) * layer.dilation[0] + 1)
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+
+    def in_rows(p0, p1):   # the input rows the window covers: padding is never fetched
+        return min(layer.H, (p1 - 1) * sh - ph + (layer.R - 1) * dh + 1) - max(0, p0 * sh - ph)
 
     def in_cols(q0, q1):
-        return min(layer.W, (q1 - q0 - 1) * layer.stride[1] + (layer.S - 1) * layer.dilation[1] + 1)
+        return min(layer.W, (q1 - 1) * sw - pw + (layer.S - 1) * dw + 1) - max(0, q0 * sw - pw)
 
     last = {"input": None, "weight": None, "output": None}
     visits = {}

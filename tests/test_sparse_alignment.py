@@ -112,11 +112,13 @@ def test_halo_bytes_are_exact_when_every_tile_has_the_density(data, r, stride, h
     make the executor's bytes differ from the density model's (docs/sparsity.md). When
     every fetched window has exactly the layer's density, they are equal: every other
     input channel all zeros, the others none, channel tiles of an even count (any
-    rows, columns, kernel, stride and loop order; no padding, which the cost model
-    charges as fetched, as SCALE-Sim does)."""
+    rows, columns, kernel, stride, padding and loop order: padding is fetched by
+    neither)."""
     C = 2 * half
     h = data.draw(st.integers(r, 9))
-    layer = conv("c", 1, C, h, h + data.draw(st.integers(0, 2)), 3, r, stride=stride)
+    pad = data.draw(st.integers(0, r // 2))
+    layer = conv("c", 1, C, h, h + data.draw(st.integers(0, 2)), 3, r, stride=stride,
+                 pad=pad)
     rng = np.random.default_rng(seed)
     x = (rng.integers(1, 128, (1, C, layer.H, layer.W))
          * (np.arange(C) % 2 == 0)[None, :, None, None]).astype(np.int8)

@@ -45,12 +45,13 @@ the format's size is linear in the non-zero count and every value is moved the s
 number of times at the layer's densities: dense, bitmask; csr when tiles cut no row
 (inputs and outputs: ``cols = Q``; weights: ``c_tile = C/groups``); nm when weight tiles
 start on block boundaries (``c_tile R S`` a multiple of M, or one channel tile); inputs
-only when every input value lies in as many fetched windows as every other and no
-window reaches into padding (1 x 1 convolutions of stride 1; stride = kernel without
-padding, tiles covering the input): the cost model charges every fetch of a window of
-``min(H, (rows - 1) stride + (R - 1) dilation + 1)`` rows (padding included: so even
-dense bytes differ with padding) at the layer's density, the executor the clipped
-window's real values. Where the rule
+in a compressed format only when every fetched window holds the layer's density (every
+input value in as many fetched windows as every other: 1 x 1 convolutions of stride 1,
+or zeros spread evenly over the windows): the cost model charges every fetch of a
+window of ``min(H, (rows - 1) stride + (R - 1) dilation + 1)`` rows, less the padding
+an edge window reaches into (:func:`mapper.tiling._edge_excess`; neither fetches
+padding, so dense bytes are equal for every layer), at the layer's density, the
+executor the window's real values. Where the rule
 does not hold the two differ: overlapping halos re-fetch some rows more than others,
 csr tiles cutting rows pay a count per part row (and index bits of the part's length),
 nm tiles straddling a block fetch it twice, and rle's extra entries depend on the
@@ -87,7 +88,7 @@ own (``mapping.residency`` is not applied).
 
 ``level_bits`` equals the cost model's transfers (:func:`mapper.tiling.score_points`'s
 ``transfers`` x 8; truncated to whole bytes there) under the DRAM rule above, applied at
-every level: dense without padding (any tiling, halos included); formats linear in the
+every level: dense (any tiling, halos and padding included); formats linear in the
 count with every value moved equally often at each level (1 x 1 stride-1 layers; csr
 with ``cols = Q`` and, for weights, ``c_tile = C/groups`` at every level; nm tiles on
 block boundaries at every level). The differences outside it are DRAM's, at any level.

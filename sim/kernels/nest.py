@@ -25,9 +25,8 @@ passing through the levels in between (each read once by it), at output precisio
 its elements' reduction is complete, else as partial sums at accumulator precision; a
 tile re-opened after a drain reloads its partial sums the same way down.
 
-Counted bytes: a fill of input charges the tile's rows and columns as the cost model
-does, ``min(H, (rows - 1) * stride + (R - 1) * dilation + 1)`` (the padding inside that
-span is charged, never copied).
+Counted bytes: a fill of input charges the rows and columns of the input its window
+covers, as the cost model does (padding is never fetched: :func:`mapper.tiling._edge_excess`).
 
 The array and the ``scope: pe`` levels (per-PE registers): with ``pe_model`` (by default
 whenever the architecture has pe levels) the executor also runs the mapping's
@@ -192,9 +191,6 @@ def _run(m, arch, x, w) -> NestExecution:
         a[0] += r
         a[1] += wr
 
-    def in_span(e, stride, k, dil, size):
-        return min(size, (e - 1) * stride + (k - 1) * dil + 1)
-
     def window(o0, o1, stride, pad, k, dil, size):
         lo = o0 * stride - pad
         hi = (o1 - 1) * stride - pad + (k - 1) * dil + 1
@@ -226,9 +222,7 @@ def _run(m, arch, x, w) -> NestExecution:
             wlo, whi = window(*b["q"], sw, pw, layer.S, dw, layer.W)
             sl = (b["n"], (hlo, hhi), (wlo, whi), b["g"], b["c"])
             e = lambda d: b[d][1] - b[d][0]  # noqa: E731
-            nbytes = (e("n") * in_span(e("p"), sh, layer.R, dh, layer.H)
-                      * in_span(e("q"), sw, layer.S, dw, layer.W) * e("g") * e("c")
-                      * pb["input"])
+            nbytes = (e("n") * (hhi - hlo) * (whi - wlo) * e("g") * e("c") * pb["input"])
         else:
             k0, k1 = krange(b)
             sl = ((0, layer.R), (0, layer.S), b["c"], (k0, k1))
