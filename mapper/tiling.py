@@ -34,12 +34,13 @@ one), and the footprint sums are the extent (N, C, K...) except for the input ha
 likewise columns, less the rows (columns) of padding the windows of the blocks at the
 input's edges reach into (:func:`_edge_excess`): padding is never fetched, it is
 inserted on chip (since 0.8.0; before, edge tiles' padded rows were charged as fetched,
-as SCALE-Sim does with its pre-padded input maps). For the dim it does not depend on (k within a group for inputs, the
-output blocks for weights, c for outputs), the factor is the number of blocks of that
-dim at the deepest level whose loop over it sits at or outside the innermost relevant
-loop (1 when none). Hence ``input = N C rows_sum cols_sum x blocks(k in group)``,
-``weight = weights x blocks(r)``, ``output visits = outputs x blocks(c)``; with one
-level this is the single-tiling refetch rule of before.
+as SCALE-Sim does with its pre-padded input maps). For the dim it does not depend on
+(k within a group for inputs, the output blocks for weights, c for outputs), the factor
+is the number of blocks of that dim at the deepest level whose loop over it sits at or
+outside the innermost relevant loop (1 when none). Hence
+``input = N C rows_sum cols_sum x blocks(k in group)``, ``weight = weights x blocks(r)``,
+``output visits = outputs x blocks(c)``; with one level this is the single-tiling
+refetch rule of before.
 
 **Between levels.** The DRAM reads of an operand are its outermost holder's fills;
 every holder is written by its own fills, and read by the fills of the next inner

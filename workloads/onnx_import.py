@@ -132,7 +132,8 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
                             fix="check the model with onnx.checker, or give --input-shape "
                             "(API: input_shape=)") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported, opset, counts)
+    nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported, opset,
+                                        counts)
     tensors: dict = {}
     m = lower(nodes, shapes, outputs, name=name, batch=batch, source=f"onnx:{where}",
               tensors=tensors)
