@@ -380,9 +380,11 @@ def pe_entries(layer: MacLayer, arch: Architecture) -> dict:
     return out
 
 
-def points_of(m: Mapping, arch: Architecture) -> Points:
+def points_of(m: Mapping, arch: Architecture, data=None) -> Points:
     """``m`` as a one-point batch on ``arch`` (its tiles scored against ``arch``'s
-    buffers: ``legal`` is False when they do not fit there)."""
+    buffers: ``legal`` is False when they do not fit there); ``data``
+    (:class:`mapper.actual.Tensors`): transfers in data-dependent formats counted on
+    the operands' values (:mod:`mapper.actual`)."""
     t = m.tiling
 
     def arrays(lt):
@@ -390,7 +392,7 @@ def points_of(m: Mapping, arch: Architecture) -> Points:
                 (*lt.sizes, ORDERS.index(tuple(LOOPS.index(x) for x in lt.order)))]
     one = arrays(t.top)
     inner = [arrays(lt) for lt in t.levels(len(arch.onchip))[1:]] if t.inner else []
-    ev = score_points(m.layer, arch, *one, inner=inner, res=m.residency)
+    ev = score_points(m.layer, arch, *one, inner=inner, res=m.residency, data=data)
     df = m.dataflow
     p = m.plan
     low = inner[-1] if inner else one

@@ -71,6 +71,7 @@ from tilesim.arch import Architecture
 from tilesim.workloads import MacLayer
 
 from . import sparse
+from .actual import DATA_DEPENDENT
 from .dataflow import DATAFLOWS
 from .errors import MappingError
 from .mapping import LOOPS, NO_RESIDENCY, ORDERS, LevelTile, Residency, Tiling, Traffic
@@ -388,7 +389,7 @@ def operand_bytes(layer: MacLayer, arch: Architecture) -> dict:
 
 
 def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
-                 inner=(), res: Residency = NO_RESIDENCY) -> TileEval:
+                 inner=(), res: Residency = NO_RESIDENCY, data=None) -> TileEval:
     """Tile sizes, trips, per-level usage, capacity fit, DRAM traffic and every
     inter-level transfer of arbitrary tilings given as parallel arrays (``order`` indexes
     :data:`ORDERS`); ``inner``: per deeper on-chip level a tuple (nb, pt, qt, kt, ct,
@@ -402,11 +403,19 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     (``early``: left out of ``read_weight``, and of the first step's loads in the cost
     model's bounds, which time the layer; the transfers, which count bytes and energy,
     keep them); reserved bytes are not the tiles' to use
-    (:meth:`mapper.mapping.Residency.free`)."""
+    (:meth:`mapper.mapping.Residency.free`). ``data``: the operands' values
+    (:class:`mapper.actual.Tensors`; one tiling only): transfers in a data-dependent
+    format are counted on them, tile by tile, instead of at the layer's densities."""
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     # compressed formats (mapper/sparse.py): None keeps every count dense, untouched
     rat = sparse.ratios(layer, arch, pb)
+    pricer = None
+    if data is not None and rat is not None:
+        if len(np.atleast_1d(nb)) != 1:
+            raise ValueError("data prices one tiling at a time")
+        from .actual import Pricer
+        pricer = Pricer(layer, data, {op: pb[op] * 8 for op in ("input", "weight", "output")})
     g, Cg, Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
     N, P, Q, K = layer.N, layer.P, layer.Q, layer.K
     RS = layer.R * layer.S
@@ -488,17 +497,31 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
     dram = arch.dram.name
     zero = np.zeros(n, dtype=np.int64)
     moved = {(m.name, op): [zero, zero] for m in arch.memory for op in m.holds}
+    level_of = {m.name: m for m in arch.memory}
 
     def add(name, op, r, w):   # each term truncated to whole bytes (sub-byte precisions)
         a = moved[(name, op)]
-        if rat is not None and op != "output":   # inputs, weights in the level's format
-            # (a whole number of bytes that a float product puts a hair below stays whole)
-            r, w = r * rat.t(name, op) + 1e-9, w * rat.t(name, op) + 1e-9
         a[0] = a[0] + _trunc(r)
         a[1] = a[1] + _trunc(w)
 
-    def fin(name, x):   # final output values in the level's format (partial sums dense)
-        return x if rat is None else x * rat.t(name, "output") + 1e-9
+    def sizes(h):   # nested tile sizes of levels 1..h (mapper.actual.level_tiles)
+        return {"n": tile["n"][:h], "p": tile["p"][:h], "q": tile["q"][:h],
+                "k": [x[3] for x in lv[:h]], "c": tile["c"][:h]}
+
+    def fmt(name, op, h, x, eps=1e-9):
+        """Dense bytes ``x`` of ``op``'s level-h tiles, in level ``name``'s format: at the
+        layer's densities, or counted on ``data`` (``eps``: a whole number of bytes that
+        a float product puts a hair below stays whole)."""
+        if rat is None:
+            return x
+        if pricer is not None and (name, op) in rat.traffic:
+            f = level_of[name].format_of(op)
+            if f in DATA_DEPENDENT:
+                return pricer.price(f, op, sizes(h), x) + eps
+        return x * rat.t(name, op) + eps
+
+    def fin(name, h, x):   # final output values in the level's format (partial sums dense)
+        return fmt(name, "output", h, x)
 
     def same_tile(op, a, b):
         if same_all:
@@ -520,11 +543,12 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
                 fill[(op, h)] = f * 0
                 continue
             fill[(op, h)] = f
-            add(onchip[h - 1].name, op, 0, f)
+            add(onchip[h - 1].name, op, 0, fmt(onchip[h - 1].name, op, h, f))
             if i == 0:
-                add(dram, op, f, 0)
+                add(dram, op, fmt(dram, op, h, f), 0)
             else:   # filled from the holder above, unless it holds the very same tile
-                add(onchip[H[i - 1] - 1].name, op, np.where(same_tile(op, H[i - 1], h), 0, f), 0)
+                up = onchip[H[i - 1] - 1].name
+                add(up, op, np.where(same_tile(op, H[i - 1], h), 0, fmt(up, op, h, f)), 0)
     E = layer.output_elems
     Ho = holders["output"]
     out_prec = {h: np.full(n, ob, dtype=np.float64) for h in Ho}
@@ -535,16 +559,16 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         spill = (visits - E) * accb
         final = 0 if i == 0 and res.output else E * ob   # resident: stays in the tensor
         drain, reload = final + spill, spill
-        drains[h] = (drain if rat is None else fin(dram, final) + spill, reload)
+        drains[h] = (drain if rat is None else fin(dram, h, final) + spill, reload)
         hname = onchip[h - 1].name
-        add(hname, "output", drain if rat is None else fin(hname, final) + spill, reload)
+        add(hname, "output", drain if rat is None else fin(hname, h, final) + spill, reload)
         if i == 0:
             add(dram, "output", reload, drains[h][0])
         else:   # drained into the holder above, unless that one holds the same tile
             up = onchip[Ho[i - 1] - 1].name
             same = same_tile("output", Ho[i - 1], h)
             add(up, "output", np.where(same, 0, reload),
-                np.where(same, 0, drain if rat is None else fin(up, final) + spill))
+                np.where(same, 0, drain if rat is None else fin(up, h, final) + spill))
             out_prec[Ho[i - 1]] = np.where(~same & (visits > E), accb, out_prec[Ho[i - 1]])
 
     usage, fits = {}, np.ones(n, dtype=bool)
@@ -573,9 +597,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         in_tile, w_tile = in_tile * rat.t(dram, "input"), w_tile * rat.t(dram, "weight")
     if res.input:   # no input tile comes from DRAM
         in_tile = in_tile * 0
-    read_w = fill[("weight", top["weight"])]
-    if rat is not None:
-        read_w = read_w * rat.t(dram, "weight")
+    read_w = fmt(dram, "weight", top["weight"], fill[("weight", top["weight"])], 0)
     if res.weight:
         w_tile = w_tile * 0
     early = np.zeros(n, dtype=np.int64)
@@ -589,7 +611,7 @@ def score_points(layer: MacLayer, arch: Architecture, nb, pt, qt, kt, ct, order,
         images=nb0, rows=pt0, cols=qt0, k_tile=kt0, c_tile=ct0, order=o0,
         Tr=Tr, Tk=_cdiv(K, kt0), Tc=_cdiv(Cg, ct0), fits=fits, usage=usage,
         tile_bytes={"input": in_tile, "weight": w_tile, "output": out_tile * accb},
-        read_input=fill[("input", top["input"])] * (1 if rat is None else rat.t(dram, "input")),
+        read_input=fmt(dram, "input", top["input"], fill[("input", top["input"])], 0),
         read_weight=read_w,
         read_psum=drains[top["output"]][1], write_output=drains[top["output"]][0],
         first_load=in_tile + w_tile,

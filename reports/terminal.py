@@ -68,6 +68,8 @@ VERIFY_SPEC = [
     ("exec_bytes", "executor B moved", _exact),
     ("model_bytes", "cost model B", _exact),
     ("bytes_diff_pct", "B diff %", lambda v: f"{v:+.2f}" if v else "0"),
+    ("density_bytes", "at densities B", _exact),
+    ("density_diff_pct", "vs densities %", lambda v: f"{v:+.2f}" if v else "0"),
     ("status", "status", ""),
 ]
 VERIFY_DEFAULT = ("layer", "status", "tiles", "exec_max_err", "tiles_fit", "pe_max_err",

@@ -97,6 +97,7 @@ from tilesim.mapper.mapping import ORDERS
 from tilesim.mapper.tiling import operand_bytes
 from tilesim.mapper.dataflow import chain_cycles
 from tilesim.mapper import sparse
+from tilesim.mapper.actual import actual_nonzero_products
 from tilesim.workloads import MacLayer, OpLayer
 
 from .energy import OPERANDS, energy_terms, energy_table, with_energy
@@ -374,8 +375,10 @@ class CostModel:
                 out[(name, op)] = (_int(n * pb[op]) + zero, zero)
         return out
 
-    def evaluate(self, layer: MacLayer, pts: Points) -> Costs:
-        """Cycles, bounds, access counts and energy of every point of ``pts``."""
+    def evaluate(self, layer: MacLayer, pts: Points, data=None) -> Costs:
+        """Cycles, bounds, access counts and energy of every point of ``pts``; ``data``
+        (:class:`mapper.actual.Tensors`, the values ``pts`` was priced on): gated MACs
+        are the products with a zero operand counted on them, not expected."""
         arch = self.arch
         t = pts.tiles
         bpc = arch.dram_bpc
@@ -435,6 +438,8 @@ class CostModel:
             bounds[f"{lvl.name} bandwidth"] = transfer_cycles(moved, arch.level_bpc[i])
         cycles = np.maximum.reduce(list(bounds.values()))
         emacs = per_point(sparse.energy_macs, layer, arch, pts)
+        if data is not None and (arch.array.zeros or "none") != "none":
+            emacs = actual_nonzero_products(layer, data) + zero
         energy = energy_terms(arch, self.tab, emacs, act_ops, cycles, access,
                               hops=pts.hops)
         return Costs(compute=comp, memory=mem, bounds=bounds, cycles=cycles, access=access,
@@ -718,13 +723,18 @@ class CostModel:
         out = np.where(turns.any(axis=0), np.where(T >= 3, np.maximum(cyc, cyc1), cyc), 0)
         return out
 
-    def point(self, m: Mapping) -> Costs:
-        """The costs of one Mapping (a one-point batch)."""
-        return self.evaluate(m.layer, points_of(m, self.arch))
+    def point(self, m: Mapping, data=None) -> Costs:
+        """The costs of one Mapping (a one-point batch); ``data``: the operands' values
+        (:class:`mapper.actual.Tensors`), on which transfers in data-dependent formats
+        and gated MACs are counted (:mod:`mapper.actual`)."""
+        return self.evaluate(m.layer, points_of(m, self.arch, data), data)
 
-    def mac_result(self, m: Mapping) -> LayerResult:
+    def mac_result(self, m: Mapping, data=None) -> LayerResult:
         """The LayerResult of a mapped MAC layer: timing, traffic and energy. Layers that
-        differ only in name share one evaluation."""
+        differ only in name share one evaluation. ``data``: priced on the operands'
+        values (:meth:`point`; not shared)."""
+        if data is not None:
+            return self._mac_result(m, data)
         t = m.tiling
         key = (replace(m.layer, name=""), m.dataflow.name, m.array_rows, m.array_cols,
                m.array_count, m.preload, t.images, t.rows, t.cols, t.k_tile, t.c_tile, t.order,
@@ -734,9 +744,13 @@ class CostModel:
             hit = self._results[key] = self._mac_result(m)
         return hit if hit.layer == m.layer.name else replace(hit, layer=m.layer.name)
 
-    def _mac_result(self, m: Mapping) -> LayerResult:
+    def _mac_result(self, m: Mapping, data=None) -> LayerResult:
         layer, arch, t = m.layer, self.arch, m.traffic
-        c = self.point(m)
+        if data is None:
+            c = self.point(m)
+        else:
+            pts = points_of(m, arch, data)
+            c, t = self.evaluate(layer, pts, data), pts.tiles.traffic_of(0)
         comp, total = int(c.compute[0]), int(c.cycles[0]) - 1
         act, wgt = dram_reads(layer, t.read_input, t.read_weight)
         done = sparse.performed_macs(layer, arch, m.skip or None)

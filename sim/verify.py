@@ -15,6 +15,11 @@ For each MAC layer of a model (or the first ``layers`` of them):
    (:mod:`sim.pe`); its output is compared with the reference in the same way and its
    last-output cycle index with the cost model's compute cycles
    (:func:`sim.cost.mapping_compute_cycles`), which must be equal.
+3. **Bytes**: the executor's bytes moved between levels (every transfer into and out
+   of DRAM and each shared on-chip level, in each level's format, metadata included)
+   must equal the cost model's transfers for the same mapping counted on the same
+   operands (:mod:`mapper.actual`); the cost model's figure at the layer's densities
+   (what ``tilesim run`` reports without data) is shown next to them.
 
 A sparse layer gets zeros at its densities and N:M weights structured
 (:func:`random_operands`), so that an array that skips N:M zeros runs them (a mapping
@@ -43,6 +48,7 @@ import numpy as np
 from tilesim._input import check_number
 from tilesim.arch import Architecture
 from tilesim.mapper import DATAFLOWS, Mapper
+from tilesim.mapper.actual import Tensors
 from tilesim.mapper.tiling import operand_bytes
 from tilesim.mapper.dataflow import layer_dims
 from tilesim.mapper.space import pe_entries
@@ -74,11 +80,17 @@ class LayerCheck:
     analytic_cycles: int | None  # compute_cycles of the same (possibly shrunk) layer
     pe_ok: bool | None       # outputs within tolerance and cycles equal; None if skipped
     exec_bytes: int = 0      # bytes the executor moved between levels (DRAM and shared levels)
-    model_bytes: int = 0     # the cost model's transfers between the same levels
+    model_bytes: int = 0     # the cost model's transfers between the same levels, on the same data
+    density_bytes: int = 0   # the cost model's transfers at the layer's densities (no data)
+
+    @property
+    def bytes_ok(self) -> bool:
+        """The cost model counted on the executor's data moves its bytes exactly."""
+        return self.exec_bytes == self.model_bytes
 
     @property
     def ok(self) -> bool:
-        return self.exec_ok and self.pe_ok is not False
+        return self.exec_ok and self.pe_ok is not False and self.bytes_ok
 
 
 @dataclass(frozen=True)
@@ -102,11 +114,17 @@ class VerifyResult:
             d = {k: getattr(c, k) for k in c.__dataclass_fields__}
             d["cycles_match"] = (None if c.pe_cycles is None
                                  else c.pe_cycles == c.analytic_cycles)
-            d["bytes_diff_pct"] = (0.0 if c.exec_bytes == c.model_bytes else
-                                   100.0 * (c.exec_bytes - c.model_bytes) / max(c.model_bytes, 1))
+            d["bytes_ok"] = c.bytes_ok
+            d["bytes_diff_pct"] = _pct(c.exec_bytes, c.model_bytes)
+            d["density_diff_pct"] = _pct(c.exec_bytes, c.density_bytes)
             d["status"] = "pass" if c.ok else "FAIL"
             rows.append(d)
         return pd.DataFrame(rows)
+
+
+def _pct(a: int, b: int) -> float:
+    """``100 (a - b) / b``; 0 when equal."""
+    return 0.0 if a == b else 100.0 * (a - b) / max(b, 1)
 
 
 def _is_int(prec: str) -> bool:
@@ -269,7 +287,7 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
     pm = mapper.map(pl) if pl is not el else m
     tiles = ex.nest_tiles if m.tiling.inner and ex.nest_tiles else ex.tiles   # innermost
     head = (layer.name, pm.dataflow.name, describe(el, layer), tiles, err, ok and fit, fit)
-    moved = _bytes_moved(m, arch, ex)
+    moved = _bytes_moved(m, arch, ex, Tensors(x, w, ref))
     if work(pm) > pe_budget:
         return LayerCheck(*head, f"skipped: {work(pm):.2g} PE-cycles > budget {pe_budget:.2g}",
                           None, None, mapping_compute_cycles(pm, arch), None, *moved)
@@ -283,19 +301,24 @@ def verify_layer(layer: MacLayer, arch: Architecture, mapper, rng,
                       pok and r.last_cycle == ana, *moved)
 
 
-def _bytes_moved(m, arch: Architecture, ex) -> tuple[int, int]:
-    """(executor, cost model) bytes moved between levels for mapping ``m``: the
-    executor's ``level_bits`` (every transfer into and out of DRAM and the shared
-    on-chip levels, in each level's format) and the cost model's transfers between the
-    same levels (:func:`mapper.tiling.score_points`), each summed over operands, reads
-    and writes. (0, 0) when the executor walked no levels (k tiles cutting groups)."""
+def _bytes_moved(m, arch: Architecture, ex, data) -> tuple[int, int, int]:
+    """(executor, cost model on ``data``, cost model at the densities) bytes moved
+    between levels for mapping ``m``: the executor's ``level_bits`` (every transfer into
+    and out of DRAM and the shared on-chip levels, in each level's format; each entry
+    in whole bytes, as the cost model counts) and the cost model's transfers between
+    the same levels (:func:`mapper.tiling.score_points`), counted on the executor's
+    operands (:mod:`mapper.actual`) and at the layer's densities, each summed over
+    operands, reads and writes. Zeros when the executor walked no levels (k tiles
+    cutting groups)."""
     if not ex.level_bits:
-        return 0, 0
+        return 0, 0, 0
     from tilesim.mapper import points_of
-    t = points_of(m, arch).tiles.transfers
-    got = sum(r + w for r, w in ex.level_bits.values()) // 8
-    want = sum(int(t[k][0][0]) + int(t[k][1][0]) for k in ex.level_bits if k in t)
-    return int(got), int(want)
+
+    def total(t):
+        return sum(int(t[k][0][0]) + int(t[k][1][0]) for k in ex.level_bits if k in t)
+    got = sum(r // 8 + w // 8 for r, w in ex.level_bits.values())
+    return (int(got), total(points_of(m, arch, data).tiles.transfers),
+            total(points_of(m, arch).tiles.transfers))
 
 
 def verify_model(model: Model, arch: Architecture, layers: int | None = None, seed: int = 0,

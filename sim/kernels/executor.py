@@ -108,6 +108,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tilesim.mapper.actual import Tensors, tile_values
+
 from . import formats
 from .nest import _DIMS, _REL, C_, G_, R_, W_, loop_slots  # noqa: F401
 from .reference import _operand, conv_nhwc
@@ -408,6 +410,7 @@ class _Levels:
     def __init__(self, m, arch, x, w, out, bits, acc_bits, nm, encoded):
         self.layer = layer = m.layer
         self.x, self.w, self.out, self.bits, self.acc, self.nm = x, w, out, bits, acc_bits, nm
+        self.tensors = Tensors(x, w, out.transpose(0, 3, 1, 2))
         self.G, self.Cg, self.Kg = layer.groups, layer.C // layer.groups, layer.K // layer.groups
         self.fmt = _level_formats(arch, nm)
         self.dram = arch.dram.name
@@ -425,19 +428,9 @@ class _Levels:
     # -- bits of one tile in one format ---------------------------------------------------
     def _tile(self, op, key):
         """The values of ``op``'s tile ``key`` in the executor's layouts (module doc, one
-        array per encoded part) and the row length of each."""
-        x, w, Cg = self.x, self.w, self.Cg
-        if op == "input":
-            n0, n1, h0, h1, w0, w1, g0, g1, c0, c1 = key
-            if self.G == 1 or (c0 == 0 and c1 == Cg):   # one range of channels
-                return [x[n0:n1, g0 * Cg + c0:(g1 - 1) * Cg + c1, h0:h1, w0:w1]], w1 - w0
-            return [x[n0:n1, g * Cg + c0:g * Cg + c1, h0:h1, w0:w1] for g in range(g0, g1)], w1 - w0
-        if op == "weight":
-            k0, k1, c0, c1 = key
-            RS = self.layer.R * self.layer.S
-            return [w[k0:k1, c0:c1]], (c1 - c0) * RS
-        n0, n1, p0, p1, q0, q1, k0, k1 = key
-        return [self.out[n0:n1, p0:p1, q0:q1, k0:k1].transpose(0, 3, 1, 2)], q1 - q0
+        array per encoded part) and the row length of each: the layouts the cost model
+        prices on data (:func:`mapper.actual.tile_values`)."""
+        return tile_values(self.layer, self.tensors, op, key)
 
     def tile_bits(self, level, op, key, elems):
         f = self.fmt[(level, op)]
