@@ -61,15 +61,7 @@ def main() -> int:
     print(f"{'model':16} {'size':>5} {'MAC layers':>10} {'import':>9} {'measure':>9} "
           f"{'rel. diff':>9}  onnx densities vs torch path")
     for name in a.model:
-        torch.manual_seed(0)
-        net = getattr(zoo_torch, name)()
-        for mod in net.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.reset_running_stats()
-                mod.momentum = None   # a cumulative average: this batch's statistics
-        with torch.no_grad():
-            net.train()(torch.randn(4, 3, 64, 64))
-        net.eval()
+        net = zoo_torch.calibrated(name)
         for size, onnx in ((a.size, False), (a.onnx_size, True)) if a.onnx else \
                 ((a.size, False),):
             x = torch.relu(torch.randn(1, 3, size, size, generator=torch.Generator()

@@ -168,6 +168,9 @@ class Pricer:
     tiles and their dense bits (:meth:`sums`), each computed once."""
 
     def __init__(self, layer: MacLayer, data: Tensors, bits: dict):
+        if not isinstance(data, Tensors):
+            raise TypeError(f"data must be a mapper.actual.Tensors (input, weight, output "
+                            f"arrays), not {type(data).__name__}")
         self.layer, self.data, self.bits = layer, data.check(layer), bits
         self._memo: dict = {}
 

@@ -36,7 +36,9 @@ equally often (1x1 layers; csr with whole rows; nm tiles on block boundaries). T
 mapper proposes only tiles of whole blocks and rows (:func:`aligned_tiles`), so cut
 rows and straddled blocks arise only in hand-made tilings; where they, halos or rle
 runs break the rule, the differences are measured in
-``benchmarks/bench_format_bytes.py`` (docs/sparsity.md).
+``benchmarks/bench_format_bytes.py`` (docs/sparsity.md). Given the operands' values,
+:mod:`mapper.actual` counts the data-dependent formats on the real tiles instead, and the
+two are equal for any tiling.
 
 Traffic and energy use the expected bytes at the layer's densities (exact when a
 density was counted from real weights and the format's size depends on the count only:

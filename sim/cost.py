@@ -760,7 +760,9 @@ class CostModel:
             compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
             memory_cycles=int(c.memory[0]),
             utilization=done / (arch.peak_macs_per_cycle * (total + 1)),
-            performed_macs=done, sparsity=layer.sparsity.text() if layer.sparsity else "",
+            performed_macs=done, sparsity=", ".join(
+                t for t in (layer.sparsity.text() if layer.sparsity else "",
+                            "on data" if data is not None else "") if t),
             dram_read_bytes=t.read, dram_write_bytes=t.write_output,
             dram_read_input_bytes=act, dram_read_weight_bytes=wgt,
             dram_read_psum_bytes=t.read_psum, bound=c.bound(0), folds=m.folds,

@@ -49,7 +49,9 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
 
 def results(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
             progress=None) -> list:
-    """Every layer's analytic LayerResult under plan ``p``."""
+    """Every layer's analytic LayerResult under plan ``p``; a MAC layer whose operands
+    the model carries (``Model.data``) is priced on them (:mod:`mapper.actual`; a
+    depth-first group's layers keep the densities)."""
     out = []
     maps, early = mappings(model, arch, mapper, cost, p, progress)
     fused = group_layers(model, arch, mapper, cost, p)
@@ -59,7 +61,8 @@ def results(model: Model, arch: Architecture, mapper, cost: CostModel, p: Plan,
         elif m is not None:
             if tail:
                 m = replace(m, residency=replace(m.residency, tail=tail))
-            out.append(cost.mac_result(m))
+            # counted on the layer's operands when the model carries them (Model.data)
+            out.append(cost.mac_result(m, (model.data or {}).get(layer.name)))
         else:
             out.append(cost.op_result(layer, lp.op_read, lp.op_write, tail))
         if lp.stage:

@@ -255,3 +255,18 @@ BUILDERS = {"alexnet": alexnet, "vgg16": vgg16, "resnet18": resnet18, "resnet34"
             "resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
             "efficientnet_b0": efficientnet_b0, "yolo_tiny": yolo_tiny}
 INPUT = {name: (1, 3, 224, 224) for name in BUILDERS} | {"yolo_tiny": (1, 3, 416, 416)}
+
+
+def calibrated(name: str, seed: int = 0) -> nn.Module:
+    """``name``'s network with seeded random weights and BatchNorm statistics taken from
+    one random batch (so that activations keep their scale), in eval mode: what the
+    benchmarks measure on (not a trained network's densities)."""
+    torch.manual_seed(seed)
+    net = BUILDERS[name]()
+    for mod in net.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None   # a cumulative average: this batch's statistics
+    with torch.no_grad():
+        net.train()(torch.randn(4, 3, 64, 64))
+    return net.eval()

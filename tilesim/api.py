@@ -84,7 +84,8 @@ def simulate_gpu(gpu, model, batch: int | None = None, precision: str | None = N
 def load_model(spec, batch: int | None = None, input_shape=None,
                allow_unsupported: bool = False, weight_sparsity: str | None = None,
                weight_density: float | None = None,
-               input_density: float | None = None, input_sample=None) -> _wl.Model:
+               input_density: float | None = None, input_sample=None,
+               actual_data: bool = False) -> _wl.Model:
     """A Model from a zoo name, SCALE-Sim topology CSV, YAML layer table, ONNX file,
     ``file.py:factory``, onnx.ModelProto, torch.nn.Module, or itself.
 
@@ -96,7 +97,20 @@ def load_model(spec, batch: int | None = None, input_shape=None,
     architecture's to say: :func:`sparsity_warning`). ``input_sample`` (an ONNX model or a
     PyTorch module or factory: a numpy array or ``.npy`` path of a real input) measures
     every MAC layer's input and output densities on it, with the model's own weights
-    (``sim.kernels.graphrun``, on the reference kernels)."""
+    (``sim.kernels.graphrun``, on the reference kernels); ``actual_data`` also keeps the
+    non-zero masks of every conv's and linear's operands (``Model.data``), on which
+    :func:`simulate` then counts compressed formats and gated MACs (mapper/actual.py;
+    the sample's batch must be the model's)."""
+    if actual_data and input_sample is None:
+        raise _wl.WorkloadError("actual data needs an input sample: the tensors are the "
+                                "ones the model meets on it",
+                                fix="give --input-sample x.npy with --actual-data (API: "
+                                "input_sample=)")
+    if actual_data and (weight_sparsity is not None or weight_density is not None):
+        raise _wl.WorkloadError("actual data counts the model's own weights; a weight "
+                                "sparsity asked on top of them would not be in the data",
+                                fix="leave out --weight-sparsity / --weight-density with "
+                                "--actual-data (prune the model's weights instead)")
     if isinstance(spec, _wl.Model):
         if input_sample is not None:
             raise _wl.WorkloadError("an input sample runs an ONNX or PyTorch model on its "
@@ -113,7 +127,17 @@ def load_model(spec, batch: int | None = None, input_shape=None,
         from tilesim.workloads.sample import read_sample
         g = _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
                      allow_unsupported=allow_unsupported, graph=True)
-        m = measure(g, read_sample(input_sample, g))
+        if actual_data:
+            from tilesim.sim.kernels.graphrun import layer_data
+            m, left = layer_data(g, read_sample(input_sample, g))
+            if left:
+                import warnings
+                warnings.warn(f"{len(left)} of {len(m.mac_layers)} MAC layers keep their "
+                              f"densities, their tensors not being the layer's shape "
+                              f"(e.g. {left[0]!r}: a linear over tokens or a MatMul of two "
+                              "activations)", stacklevel=2)
+        else:
+            m = measure(g, read_sample(input_sample, g))
     else:
         m = _wl.load(spec, batch=1 if batch is None else batch, input_shape=input_shape,
                      allow_unsupported=allow_unsupported)

@@ -69,7 +69,8 @@ def _load_model(args, with_batch: bool = True):
                                weight_sparsity=args.weight_sparsity,
                                weight_density=args.weight_density,
                                input_density=args.input_density,
-                               input_sample=args.input_sample)
+                               input_sample=args.input_sample,
+                               actual_data=getattr(args, "actual_data", False))
     for w in caught:
         print(f"tilesim: warning: {w.message}", file=sys.stderr)
     return model
@@ -487,6 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
     formats = {"choices": ("table", "markdown"), "default": "table"}
     r = sub.add_parser("run", help="map and time a model on an accelerator")
     _inputs(r)
+    r.add_argument("--actual-data", action="store_true", help="with --input-sample: also "
+                   "keep the tensors the sample meets, and count every compressed format's "
+                   "bytes and the gated MACs of each conv and linear layer on them, tile by "
+                   "tile, instead of at the densities (analytic fidelity; docs/sparsity.md, "
+                   "Actual data)")
     r.add_argument("--out", help="write layers.csv, summary.json, arch.yaml, model.csv here")
     r.add_argument("--format", **formats, help="per-layer table style on the terminal")
     r.add_argument("--quiet", action="store_true", help="print one line: the totals (no "
@@ -653,6 +659,12 @@ def main(argv=None) -> int:
                      "has no timeline)")
     if args.cmd == "run" and args.trace_limit and not args.trace:
         parser.error("--trace-limit needs --trace FILE (without it no timeline is written)")
+    if args.cmd == "run" and args.actual_data and not args.input_sample:
+        parser.error("--actual-data needs --input-sample FILE.npy (the tensors counted on "
+                     "are the ones the model meets on it)")
+    if args.cmd == "run" and args.actual_data and args.fidelity != "analytic":
+        parser.error("--actual-data counts on the analytic model only (the discrete-event "
+                     "engine moves tiles at the densities): leave out --fidelity des")
     args.command_line = "tilesim " + shlex.join(argv)
     _printable_units()
     try:

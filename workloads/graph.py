@@ -87,7 +87,7 @@ class Graph:
     ``params`` maps the keys named there to numpy arrays (the user's weights, an ONNX
     file's initializers or a module's parameters and buffers); ``inputs`` is ((tensor,
     shape), ...) of the graph inputs; ``layers`` {layer name: (tensors read, tensor
-    written)} from :func:`lower`; ``model`` the lowered Model."""
+    written, weight node)} from :func:`lower`; ``model`` the lowered Model."""
 
     model: Model
     nodes: tuple
@@ -195,6 +195,7 @@ class _Layer:
     def __init__(self, cls, **kw):
         self.cls, self.kw = cls, kw
         self.reads, self.out = (), None
+        self.node = None   # a conv's or linear's node: where its weights are
 
     def build(self):
         return self.cls(**self.kw)
@@ -205,9 +206,10 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
     """The layer-IR :class:`Model` of a neutral graph (see the module docstring).
 
     ``tensors``, when given, is filled with {layer name: (the tensors it reads, the
-    tensor it writes)} in the graph's names: the reads are the node's inputs (an explicit
-    pad folded in: the unpadded tensor), the write is the last tensor fused into the
-    layer (after a folded BatchNorm, bias, activation or scale)."""
+    tensor it writes, the node holding its weights)} in the graph's names: the reads are
+    the node's inputs (an explicit pad folded in: the unpadded tensor), the write is the
+    last tensor fused into the layer (after a folded BatchNorm, bias, activation or
+    scale); the node is a conv's or linear's own (None for other layers)."""
     def count(nodes) -> dict:
         c: dict = {}
         for t in [t for n in nodes for t in n.inputs] + list(outputs):
@@ -311,6 +313,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                         dilation=tuple(a["dilation"]), groups=a["groups"], bias=a["bias"],
                         sparsity=a.get("sparsity")),
                  nd.output, nd.inputs)
+            layers[-1].node = nd.name
         elif op == "linear":
             ins = shape(src, nd.name)
             if len(ins) in (3, 4) and ins[-1] == a["C"]:  # over tokens / positions
@@ -324,6 +327,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
             push(_Layer(MacLayer, name=nd.name, N=n, K=a["K"], C=c, H=h, W=w, R=1, S=1, P=h,
                         Q=w, bias=a["bias"], origin="fc", sparsity=a.get("sparsity")),
                  nd.output, nd.inputs)
+            layers[-1].node = nd.name
         elif op == "matmul":
             push(_matmul(nd, shape(nd.inputs[0], nd.name), shape(nd.inputs[1], nd.name),
                          shape(nd.output, nd.name)), nd.output, nd.inputs)
@@ -411,7 +415,7 @@ def lower(nodes: list[GNode], shapes: dict, outputs, name: str, batch: int, sour
                             source=source, fix="give a model with convolutions, GEMMs or "
                             "vector ops")
     if tensors is not None:
-        tensors.update((l.kw["name"], (l.reads, l.out)) for l in layers)
+        tensors.update((l.kw["name"], (l.reads, l.out, l.node)) for l in layers)
     return Model(name=name, layers=tuple(l.build() for l in layers), batch=batch, source=source)
 
 

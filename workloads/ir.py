@@ -425,6 +425,11 @@ class Model:
     layers: tuple
     batch: int = 1
     source: str = "zoo"
+    #: {MAC layer name: its operands' values} when the model was run on a real input
+    #: and asked to keep them (``load_model(..., actual_data=True)``): the cost model then
+    #: counts compressed formats and gated MACs on them (mapper/actual.py). Not part of
+    #: the model's identity (equality, hash, repr).
+    data: dict | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         seen: set = set()

@@ -55,7 +55,9 @@ executor the window's real values. Where the rule
 does not hold the two differ: overlapping halos re-fetch some rows more than others,
 csr tiles cutting rows pay a count per part row (and index bits of the part's length),
 nm tiles straddling a block fetch it twice, and rle's extra entries depend on the
-runs in each tile (the cost model uses their i.i.d. expectation).
+runs in each tile (the cost model uses their i.i.d. expectation). Given the same
+operands (:mod:`mapper.actual`), the cost model counts those formats on the real tiles,
+and ``level_bits`` equals its transfers for every layer and tiling.
 
 **Every level** (``level_bits``, with ``arch``): a second walk runs the whole nest of
 :mod:`mapper.tiling`'s static schedule, level 1's loops then each inner level's

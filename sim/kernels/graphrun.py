@@ -67,7 +67,7 @@ def run(graph, x, keep=None) -> Run:
     keep = set(keep or ()) | set(graph.outputs)
     env = {name: np.asarray(x, dtype=np.float32)}
     counts = {name: _count(env[name])}
-    values = {}
+    values = {name: env[name]} if name in keep else {}
     for nd in graph.nodes:
         try:
             args = [env[t] for t in nd.inputs]
@@ -124,11 +124,62 @@ def measure(graph, x):
     layers = []
     for l in graph.model.layers:
         if l.name in graph.layers and isinstance(l, MacLayer):
-            reads, out = graph.layers[l.name]
+            reads, out, _ = graph.layers[l.name]
             s = replace(l.sparsity or DENSE, input=density(reads[0]), output=density(out))
             l = replace(l, sparsity=None if s.dense and s.nm is None else s)
         layers.append(l)
     return replace(graph.model, layers=tuple(layers))
+
+
+def _as_nchw(a, shape):
+    """``a`` viewed as the IR's 4-D ``shape`` when it holds exactly that: rank 4 as is,
+    rank 3 (N, C, L) as (N, C, 1, L), rank 2 (N, C) as (N, C, 1, 1); else None."""
+    a = np.asarray(a)
+    if a.ndim == 3:
+        a = a[:, :, None, :]
+    elif a.ndim == 2:
+        a = a[:, :, None, None]
+    return a if a.shape == tuple(shape) else None
+
+
+def layer_data(graph, x):
+    """``graph.model`` with the values its MAC layers met on ``x``: :func:`measure`'s
+    densities, and ``Model.data`` {layer name: :class:`mapper.actual.Tensors`} of the
+    non-zero masks of each conv's and linear's input, weights (the model's own) and
+    output, in the IR's layouts (the cost model counts compressed formats and gated MACs
+    on them). A layer whose tensors are not the IR's shapes (a linear over tokens, a
+    MatMul of two activations) keeps only its densities; ``left``: those names."""
+    from tilesim.mapper.actual import Tensors
+    if np.shape(x)[0] != graph.model.batch:
+        raise WorkloadError(f"the input sample's batch ({np.shape(x)[0]}) is not the "
+                            f"model's ({graph.model.batch}): the layers' tensors would not "
+                            "be the ones simulated", source=graph.source,
+                            fix=f"give --batch {np.shape(x)[0]}, or a sample of batch "
+                            f"{graph.model.batch}")
+    model = measure(graph, x)
+    want = {name: v for name, v in graph.layers.items() if v[2] is not None}
+    keep = {t for reads, out, _ in want.values() for t in (reads[0], out)}
+    values = run(graph, x, keep=keep).values
+    nodes = {nd.name: nd for nd in graph.nodes}
+    data, left = {}, []
+    for l in model.mac_layers:
+        if l.name not in want:
+            left.append(l.name)
+            continue
+        reads, out, node = want[l.name]
+        nd = nodes[node]
+        w = np.asarray(graph.params[nd.attrs["run"]["w"]]) if isinstance(
+            nd.attrs["run"].get("w"), str) else None
+        if w is not None and w.ndim == 2:   # a linear's (K, C) or (C, K)
+            w = w if nd.attrs["run"].get("layout") == "kc" else w.T
+        ops = (_as_nchw(values[reads[0]], (l.N, l.C, l.H, l.W)),
+               None if w is None else _as_nchw(w, (l.K, l.C // l.groups, l.R, l.S)),
+               _as_nchw(values[out], (l.N, l.K, l.P, l.Q)))
+        if any(a is None for a in ops):
+            left.append(l.name)
+            continue
+        data[l.name] = Tensors(*(a != 0 for a in ops))
+    return replace(model, data=data), left
 
 
 # ---- the ops -------------------------------------------------------------------------
