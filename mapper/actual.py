@@ -7,8 +7,8 @@ or rle's extra entries depend on the runs inside each tile, the bytes of one rea
 tensor differ from the expectation (by -0.16 % on a 3x3 layer at density 0.5, up to
 +-2.4 % for rle at density 0.05: docs/sparsity.md). Given the operands' values
 (:class:`Tensors`), the cost model instead prices every transfer of a data-dependent
-format (bitmask, rle, csr) tile by tile, as Sparseloop's "actual data" density model
-does (Wu et al., MICRO 2022, Sec. 5.2): the bits of a level-``h`` fill are
+format (bitmask, rle, csr) tile by tile, as the "actual data" density model that
+Sparseloop describes does (Wu et al., MICRO 2022): the bits of a level-``h`` fill are
 
     refetches x sum over the distinct level-h tiles T of bits(format, values of T)
 
