@@ -114,3 +114,8 @@ def test_api_refuses_a_sample_of_another_batch_and_asked_weight_sparsity():
                        actual_data=True, weight_sparsity="2:4")
     with pytest.raises(WorkloadError, match="needs an input sample"):
         api.load_model("resnet18", actual_data=True)
+    kept = api.load_model(net, batch=2, input_shape="1x3x8x8", input_sample=x.numpy(),
+                          actual_data=True)
+    assert api.load_model(kept, batch=2) is kept
+    with pytest.raises(WorkloadError, match="carries the tensors its layers met at batch 2"):
+        api.load_model(kept, batch=4)

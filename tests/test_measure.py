@@ -368,3 +368,41 @@ def test_ops_the_interpreter_cannot_run_are_one_line_naming_node_and_op(tmp_path
     with pytest.warns(UserWarning, match="pass-through"), pytest.raises(WorkloadError) as e:
         api.load_model(model, input_sample=x, allow_unsupported=True)
     assert "node 'erf' (pass)" in str(e.value) and "'Erf'" in str(e.value)
+
+
+class Attn(nn.Module):
+    """Tokens through ReLU'd query and key projections: the MatMul q @ k^T reads two
+    activations with zeros, the second through a transpose."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.k = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, t):
+        return torch.relu(self.q(t)) @ torch.relu(self.k(t)).transpose(-2, -1)
+
+
+@pytest.mark.parametrize("which", ["torch", "onnx"])
+def test_a_matmuls_second_operand_is_measured(which):
+    """A MatMul of two activations gets both operands' densities: its input the first's,
+    its weight density the second's (the share torch counts in relu(k(t))), marked
+    counted (met on the sample, not asked: no sparsity warning)."""
+    torch.manual_seed(3)
+    net = Attn().eval()
+    t = torch.randn(1, 6, 8)
+    if which == "torch":
+        g = load(net, input_shape="1x6x8", graph=True)
+    else:
+        pytest.importorskip("onnx")
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (t,), buf, dynamo=False, opset_version=17)
+        g = _onnx_graph(buf.getvalue())
+    m = measure(g, t.numpy())
+    (mm,) = [l for l in m.mac_layers if l.weights_are_activations]
+    with torch.no_grad():
+        q, k = torch.relu(net.q(t)), torch.relu(net.k(t))
+    assert mm.sparsity.input == int(torch.count_nonzero(q)) / q.numel() < 1
+    assert mm.sparsity.weight == int(torch.count_nonzero(k)) / k.numel() < 1
+    assert mm.sparsity.counted

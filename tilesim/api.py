@@ -116,6 +116,12 @@ def load_model(spec, batch: int | None = None, input_shape=None,
             raise _wl.WorkloadError("an input sample runs an ONNX or PyTorch model on its "
                                     "own weights; a Model has none",
                                     fix="pass the onnx.ModelProto or torch.nn.Module itself")
+        if spec.data and batch is not None and spec.batch != batch:
+            raise _wl.WorkloadError(f"model {spec.name!r} carries the tensors its layers met "
+                                    f"at batch {spec.batch}; at batch {batch} they would "
+                                    "be other tensors",
+                                    fix=f"load it again with batch={batch} and an input "
+                                    f"sample of that batch, or keep batch {spec.batch}")
         m = spec if batch is None or spec.batch == batch else _wl.Model(
             spec.name, tuple(l.with_batch(batch) for l in spec.layers), batch, spec.source)
     elif input_sample is not None:

@@ -10,8 +10,9 @@ A :class:`Sparsity` says how many of an operand's values are non-zero:
   kept share, :func:`nm_kept` / (C/groups x R x S);
 * ``input``, ``output``: the densities of the activations the layer reads and writes
   (ReLU zeros), given by the user or measured on real inputs;
-* ``counted``: the weight density was counted from real weights (an ONNX initializer or a
-  PyTorch module's parameters), not assumed.
+* ``counted``: the weight density was counted from real values (an ONNX initializer, a
+  PyTorch module's parameters, or a MatMul's second activation met on an input sample),
+  not assumed.
 
 What a density changes is the hardware's to say (``arch`` YAML: a memory level's
 ``format``, an array's ``zeros``): on hardware that declares neither, nothing. Zoo models

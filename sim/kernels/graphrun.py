@@ -8,8 +8,9 @@ linear layers and MatMuls run on the reference kernels (:func:`reference.conv2d`
 :func:`measure` turns the run into each MAC layer's densities: input = non-zeros /
 elements of the tensor the layer reads (the unpadded input), output = non-zeros /
 elements of the tensor it writes as the IR defines it (after a folded BatchNorm, bias,
-activation). A layer reading another's output reads the same tensor, so its input
-density is by construction the producer's output density.
+activation); a MatMul of two activations also gets its second operand's share as its
+weight density (``counted``: met, not asked). A layer reading another's output reads the
+same tensor, so its input density is by construction the producer's output density.
 
 It lives in ``sim`` because it runs ``sim``'s reference kernels, and ``workloads``
 imports nothing of ours (DESIGN.md §1); the importers only keep the weights and the
@@ -126,6 +127,8 @@ def measure(graph, x):
         if l.name in graph.layers and isinstance(l, MacLayer):
             reads, out, _ = graph.layers[l.name]
             s = replace(l.sparsity or DENSE, input=density(reads[0]), output=density(out))
+            if l.weights_are_activations and len(reads) > 1:   # a MatMul's second operand
+                s = replace(s, weight=density(reads[1]), counted=True)
             l = replace(l, sparsity=None if s.dense and s.nm is None else s)
         layers.append(l)
     return replace(graph.model, layers=tuple(layers))
