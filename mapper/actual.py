@@ -33,8 +33,9 @@ non-zero); csr ``Z (b + ceil(log2 L)) + (E / L) ceil(log2(L + 1))``.
 
 What stays at the densities: the search (every candidate would need its own tiles; the
 mapping is chosen on the expectation and then priced on the data), the capacity check
-(the worst case of :mod:`mapper.sparse`), the unhidden first and last tiles of the
-timing bounds, and the discrete-event engine.
+(the worst case of :mod:`mapper.sparse`) and the unhidden first and last tiles of the
+analytic timing bounds. The discrete-event engine moves every DRAM tile at its counted
+bytes (:func:`sim.des.program.mac_program`, :func:`tile_key`).
 """
 from __future__ import annotations
 
@@ -131,12 +132,27 @@ def _blocks(extent: int, tiles) -> list:
     return out
 
 
-def _window(o0: int, o1: int, stride: int, pad: int, k: int, dil: int, size: int):
+def input_window(o0: int, o1: int, stride: int, pad: int, k: int, dil: int, size: int):
     """Input rows ``[lo, hi)`` that output rows ``[o0, o1)`` read, clipped to the tensor
     (padding is never fetched)."""
     lo = max(0, o0 * stride - pad)
     hi = min(size, (o1 - 1) * stride - pad + (k - 1) * dil + 1)
     return lo, max(lo, hi)
+
+
+def tile_key(layer: MacLayer, op: str, n: tuple, p: tuple, q: tuple, k: tuple, c: tuple):
+    """The key (:func:`tile_values`) of ``op``'s tile of a block of images ``n``, output
+    rows ``p`` and columns ``q``, output channels ``k`` and input channels ``c`` (within a
+    group): an input tile is the window the block reads, of the groups ``k`` spans."""
+    if op == "weight":
+        return (*k, *c)
+    if op == "output":
+        return (*n, *p, *q, *k)
+    kg = layer.K // layer.groups
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    return (*n, *input_window(*p, sh, ph, layer.R, dh, layer.H),
+            *input_window(*q, sw, pw, layer.S, dw, layer.W),
+            k[0] // kg, (k[1] - 1) // kg + 1, *c)
 
 
 def level_tiles(layer: MacLayer, op: str, sizes: dict) -> list:
@@ -157,8 +173,8 @@ def level_tiles(layer: MacLayer, op: str, sizes: dict) -> list:
     # inputs depend on the groups a k tile spans, not on the channels within one
     gs = _blocks(G, [max(1, _one(k) // Kg) for k in sizes["k"]])
     (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
-    hs = [_window(a, b, sh, ph, layer.R, dh, layer.H) for a, b in ps]
-    ws = [_window(a, b, sw, pw, layer.S, dw, layer.W) for a, b in qs]
+    hs = [input_window(a, b, sh, ph, layer.R, dh, layer.H) for a, b in ps]
+    ws = [input_window(a, b, sw, pw, layer.S, dw, layer.W) for a, b in qs]
     return [(n0, n1, h0, h1, w0, w1, g0, g1, c0, c1) for n0, n1 in ns for h0, h1 in hs
             for w0, w1 in ws for g0, g1 in gs for c0, c1 in cs]
 

@@ -172,3 +172,26 @@ def test_density_model_is_unchanged_by_the_data_path():
     m = with_levels(seed_mapping(sl, a), [LevelTile(1, 4, 4, 2, 2, ("r", "k", "c"))])
     want = int(format_bits("bitmask", 32, 8, sl.sparsity.input) / 8 + 1e-9)
     assert transfers(m, a)[("dram", "input")] == (want, 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), layers(), st.sampled_from(FORMATS), st.sampled_from(FORMATS),
+       st.sampled_from(FORMATS), st.integers(0, 2 ** 31))
+def test_the_engines_tiles_on_the_data_sum_to_the_cost_models_bytes(data, layer, fi, fw, fo,
+                                                                     seed):
+    """The discrete-event engine's program (sim/des/program.py) moves each DRAM tile's
+    bytes counted on the data: over the program they add up to the cost model's DRAM
+    transfers counted on the same data (which truncates each total to whole bytes)."""
+    from tilesim.sim.des.program import mac_program
+    a = level_arch(HOLDS["all_all"], dram={"input": fi, "weight": fw, "output": fo})
+    x, w = operands(layer, seed, 0.3, 0.5)
+    sl = counted(layer, x, w)
+    assume(sl is not None)
+    (top,) = data.draw(nested(sl, 1))
+    m = with_levels(seed_mapping(sl, a), [top])
+    d = data_of(sl, x, w)
+    prog = mac_program(m, a, data=d)
+    t = on_data(m, a, d)
+    assert 0 <= sum(prog.in_bytes) - t[("dram", "input")][0] < 1
+    assert 0 <= sum(prog.w_bytes) - t[("dram", "weight")][0] < 1
+    assert 0 <= sum(prog.store_bytes) - t[("dram", "output")][1] < 1

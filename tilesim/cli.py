@@ -491,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--actual-data", action="store_true", help="with --input-sample: also "
                    "keep the tensors the sample meets, and count every compressed format's "
                    "bytes and the gated MACs of each conv and linear layer on them, tile by "
-                   "tile, instead of at the densities (analytic fidelity; docs/sparsity.md, "
+                   "tile, instead of at the densities (both fidelities; docs/sparsity.md, "
                    "Actual data)")
     r.add_argument("--out", help="write layers.csv, summary.json, arch.yaml, model.csv here")
     r.add_argument("--format", **formats, help="per-layer table style on the terminal")
@@ -662,9 +662,6 @@ def main(argv=None) -> int:
     if args.cmd == "run" and args.actual_data and not args.input_sample:
         parser.error("--actual-data needs --input-sample FILE.npy (the tensors counted on "
                      "are the ones the model meets on it)")
-    if args.cmd == "run" and args.actual_data and args.fidelity != "analytic":
-        parser.error("--actual-data counts on the analytic model only (the discrete-event "
-                     "engine moves tiles at the densities): leave out --fidelity des")
     args.command_line = "tilesim " + shlex.join(argv)
     _printable_units()
     try:

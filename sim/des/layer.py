@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from tilesim.arch import Architecture
 from tilesim.mapper import Mapper, Mapping, MappingError, points_of, sparse
+from tilesim.mapper.actual import actual_nonzero_products
 from tilesim.workloads import MacLayer, Model, OpLayer
 
 from ..cost import CostModel, dram_reads, op_level_bytes, transfer_cycles
@@ -90,22 +91,24 @@ def _run(prog, hw, shares, trace: Trace | None, memo: dict | None, key) -> Outco
 
 def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
                  offset: int = 0, program=None, memo: dict | None = None,
-                 cost: CostModel | None = None, tail: int = 0) -> LayerResult:
+                 cost: CostModel | None = None, tail: int = 0, data=None) -> LayerResult:
     """A MAC layer through the engine; ``trace`` records its spans from cycle ``offset``.
     Its access counts, the vector-unit and on-chip-bandwidth floors and its energy terms
     are the cost model's (``cost``, :class:`sim.cost.CostModel`), priced at the engine's
     time. ``tail``: bytes of the next layer's first weight tile it prefetches in its last
-    step (the next layer's DRAM reads, not its own)."""
+    step (the next layer's DRAM reads, not its own). ``data``
+    (:class:`mapper.actual.Tensors`): tiles move, and the cost model counts, on the
+    operands' values (:mod:`mapper.actual`)."""
     check_fits(m, arch)
     layer = m.layer
     cost = cost or CostModel(arch)
-    c = cost.point(m)
-    prog = program or mac_program(m, arch)
+    c = cost.point(m, data)
+    prog = program or mac_program(m, arch, data=data)
     tail = tail or m.residency.tail
     if tail:
         prog = replace(prog, tail_read=tail, tail_at=prog.last_step)
     o = _run(prog, hardware(arch), _shares(m.folds, m.array_count), trace, memo,
-             (_key(m), tail, sum(prog.in_bytes)))
+             (_key(m), tail, sum(prog.in_bytes), layer.name if data is not None else None))
     comp = int(c.compute[0])
     act_ops = layer.output_elems if layer.activation else 0
     floors = {k: int(v[0]) for k, v in c.bounds.items() if k not in ("compute", "memory")}
@@ -123,7 +126,8 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
         memory_cycles=int(c.memory[0]),
         utilization=done / (arch.peak_macs_per_cycle * occupied), performed_macs=done,
-        sparsity=layer.sparsity.text() if layer.sparsity else "",
+        sparsity=", ".join(t for t in (layer.sparsity.text() if layer.sparsity else "",
+                                       "on data" if data is not None else "") if t),
         dram_read_bytes=round(o.read_bytes) - tail + prog.prefetched,
         dram_write_bytes=round(o.write_bytes),
         **dict(zip(("dram_read_input_bytes", "dram_read_weight_bytes"),
@@ -135,8 +139,10 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         **_stall_fields(o, occupied - o.end), busy=_busy(o, occupied, None, vec),
         events=o.events)
     access = {k: (int(rd[0]), int(wr[0])) for k, (rd, wr) in c.access.items()}
-    return with_energy(r, energy_terms(arch, cost.tab, sparse.energy_macs(layer, arch, m.skip or None),
-                                       act_ops, occupied, access,
+    emacs = sparse.energy_macs(layer, arch, m.skip or None)
+    if data is not None and (arch.array.zeros or "none") != "none":
+        emacs = actual_nonzero_products(layer, data)
+    return with_energy(r, energy_terms(arch, cost.tab, emacs, act_ops, occupied, access,
                                        hops=int(points_of(m, arch).hops[0])))
 
 
@@ -225,10 +231,12 @@ def simulate_model(model: Model, arch: Architecture, mapper: Mapper | None = Non
             m = maps[i]
             if early[i]:   # the cost model's mapping of the same layer: the same key
                 m = replace(m, residency=replace(m.residency, tail=early[i]))
-            key = (_key(m), lp.stage)
+            data = (model.data or {}).get(layer.name)   # its operands' values, if kept
+            key = (_key(m), lp.stage, layer.name if data is not None else None)
             if key not in programs:
-                programs[key] = mac_program(m, arch, lp.stage)
-            r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost, early[i])
+                programs[key] = mac_program(m, arch, lp.stage, data)
+            r = simulate_mac(m, arch, trace, offset, programs[key], memo, cost, early[i],
+                             data)
         else:
             r = simulate_op(layer, arch, trace, offset, memo, cost, lp.op_read, lp.op_write,
                             early[i])

@@ -107,15 +107,20 @@ def _deal(total: int, work: list) -> tuple:
     return tuple(out)
 
 
-def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
+def mac_program(m: Mapping, arch: Architecture, stage: int = 0, data=None) -> Program:
     """The tile program of ``m``; ``stage``: bytes of the network input staged on chip
-    before the first step (one more load the first step waits for)."""
+    before the first step (one more load the first step waits for); ``data``
+    (:class:`mapper.actual.Tensors`): each tile in a data-dependent DRAM format moves
+    its bytes counted on the operands' values (:mod:`mapper.actual`), not the densities'."""
     layer, tl, res = m.layer, m.tiling, m.residency
     pb = operand_bytes(layer, arch)
     ib, wb, accb, ob = pb["input"], pb["weight"], pb["accumulator"], pb["output"]
     rat = sparse.ratios(layer, arch, pb)
+    counted = {}   # operand -> bytes of one tile (by its key) counted on the data
     if rat is not None:   # tiles move in DRAM's formats (mapper/sparse.py); psums dense
         d = arch.dram.name
+        if data is not None:
+            counted = _counted_tiles(layer, arch, data, pb)
         ib, wb, ob = ib * rat.t(d, "input"), wb * rat.t(d, "weight"), ob * rat.t(d, "output")
     g, kg = layer.groups, layer.K // layer.groups
     RS = layer.R * layer.S
@@ -155,10 +160,16 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
     for j, t in enumerate(tiles):
         first, last = j == 0, j == n - 1
         ni, npq = t.n[1] - t.n[0], (t.p[1] - t.p[0]) * (t.q[1] - t.q[0])
-        in_b.append(ni * in_rows(*t.p) * in_cols(*t.q) * ich[j] * ib
-                    if (first or ikeys[j] != ikeys[j - 1]) and not res.input else 0)
-        w_b.append((t.k[1] - t.k[0]) * (t.c[1] - t.c[0]) * RS * wb
-                   if (first or wkeys[j] != wkeys[j - 1]) and not res.weight else 0)
+        fetch_in = (first or ikeys[j] != ikeys[j - 1]) and not res.input
+        fetch_w = (first or wkeys[j] != wkeys[j - 1]) and not res.weight
+        if fetch_in and "input" in counted:
+            in_b.append(counted["input"](t))
+        else:
+            in_b.append(ni * in_rows(*t.p) * in_cols(*t.q) * ich[j] * ib if fetch_in else 0)
+        if fetch_w and "weight" in counted:
+            w_b.append(counted["weight"](t))
+        else:
+            w_b.append((t.k[1] - t.k[0]) * (t.c[1] - t.c[0]) * RS * wb if fetch_w else 0)
         elems = ni * npq * (t.k[1] - t.k[0])
         opens = first or okeys[j] != okeys[j - 1]
         new_out.append(opens)
@@ -172,7 +183,10 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
         free_w.append(last or wkeys[j] != wkeys[j + 1])
         if last or okeys[j] != okeys[j + 1]:
             final = seen[okeys[j]] == runs[okeys[j]]
-            store.append(elems * ((0 if res.output else ob) if final else accb))
+            if final and not res.output and "output" in counted:
+                store.append(counted["output"](t))
+            else:
+                store.append(elems * ((0 if res.output else ob) if final else accb))
         else:
             store.append(0)
     compute = _deal(mapping_compute_cycles(m, arch) + 1, work)
@@ -180,7 +194,7 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
     dealt = []
     if tl.inner:   # operands held first below level 1 with smaller tiles: exact totals,
         from tilesim.mapper import points_of   # dealt by work
-        ev = points_of(m, arch).tiles
+        ev = points_of(m, arch, data).tiles
         dealt = [op for op, d in dealt_operands(arch, layer, ev).items() if d[0]]
     if dealt:
         first = {op: min(i for i, lv in enumerate(arch.onchip, 1) if op in lv.holds)
@@ -242,6 +256,33 @@ def mac_program(m: Mapping, arch: Architecture, stage: int = 0) -> Program:
                    psum_bytes=tuple(psum), compute=tuple(compute),
                    free_in=tuple(free_in), free_w=tuple(free_w), store_bytes=tuple(store),
                    ways=operand_ways(arch), prefetched=early, last_step=last_step)
+
+
+def _counted_tiles(layer, arch: Architecture, data, pb: dict) -> dict:
+    """Operand -> function of a :class:`mapper.tiling.Tile` giving the bytes of its tile
+    in DRAM's format counted on ``data``, for the operands DRAM stores in a
+    data-dependent format (:data:`mapper.actual.DATA_DEPENDENT`); each tile counted
+    once. Keys and layouts are :func:`mapper.actual.tile_values`'s."""
+    from tilesim.mapper.actual import (DATA_DEPENDENT, Tensors, counted_bits, tile_key,
+                                       tile_values)
+    if not isinstance(data, Tensors):
+        raise TypeError(f"data must be a mapper.actual.Tensors, not {type(data).__name__}")
+    data.check(layer)
+    out = {}
+    for op in ("input", "weight", "output"):
+        f = arch.dram.format_of(op)
+        if f not in DATA_DEPENDENT:
+            continue
+        memo: dict = {}
+
+        def nbytes(t, op=op, f=f, memo=memo):
+            k = tile_key(layer, op, t.n, t.p, t.q, t.k, t.c)
+            if k not in memo:
+                parts, row = tile_values(layer, data, op, k)
+                memo[k] = sum(counted_bits(f, a, pb[op] * 8, row) for a in parts) / 8
+            return memo[k]
+        out[op] = nbytes
+    return out
 
 
 def op_program(layer: OpLayer, arch: Architecture, rd: int | None = None,
