@@ -6,7 +6,7 @@ For each network (``tests/zoo_torch.py``, seeded random weights, BatchNorm stati
 one random batch, as in ``bench_measure.py``) on a seeded ReLU'd normal input of
 ``--size``, on ``edge_tpu_like`` with its activation buffer storing inputs and outputs in
 ``--format`` (default bitmask) and DRAM likewise, ``zeros: gate``, under ``--fusion``
-(default none: every activation goes through DRAM):
+(default none: every activation goes through DRAM), in ``--fidelity`` (default analytic):
 
 * the time of loading with the densities only (``input_sample=``) and with the tensors
   kept (``actual_data=True``), and of the analytic run on each;
@@ -52,6 +52,7 @@ def main() -> int:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--format", default="bitmask", choices=["bitmask", "rle", "csr"])
     p.add_argument("--fusion", default="none", choices=["none", "residency"])
+    p.add_argument("--fidelity", default="analytic", choices=["analytic", "des"])
     a = p.parse_args()
     arch = arch_with(a.format)
     print(f"{'model':14} {'load dens.':>10} {'load data':>10} {'run dens.':>10} "
@@ -68,9 +69,11 @@ def main() -> int:
         t1 = time.perf_counter()
         ma = api.load_model(net, input_shape=shape, input_sample=x, actual_data=True)
         t2 = time.perf_counter()
-        rd = api.simulate(arch, md, fusion=a.fusion)
+        sim = api.simulate if a.fidelity == "analytic" else (
+            lambda *x, **k: api.simulate_des(*x, **k).result)
+        rd = sim(arch, md, fusion=a.fusion)
         t3 = time.perf_counter()
-        ra = api.simulate(arch, ma, fusion=a.fusion)
+        ra = sim(arch, ma, fusion=a.fusion)
         t4 = time.perf_counter()
         sd, sa = rd.summary(), ra.summary()
         bd = sum(r.dram_read_bytes + r.dram_write_bytes for r in rd.layers)
