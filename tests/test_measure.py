@@ -96,6 +96,19 @@ def _onnx_graph(data):
     return load(onnx.load_model_from_string(data), graph=True)
 
 
+def _graph_of(net, x, which: str, input_shape: str):
+    """``net``'s graph through the PyTorch importer (``which="torch"``) or through its
+    ONNX export on ``x`` (opset 17)."""
+    if which == "torch":
+        return load(net, input_shape=input_shape, graph=True)
+    pytest.importorskip("onnx")
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), buf, dynamo=False, opset_version=17)
+    return _onnx_graph(buf.getvalue())
+
+
 def _densities(model) -> dict:
     return {l.name: (l.sparsity.input if l.sparsity else 1.0,
                      l.sparsity.output if l.sparsity else 1.0) for l in model.mac_layers}
@@ -253,15 +266,7 @@ def test_every_vector_op_runs_as_torch_computes(which):
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         refs = [r.numpy() for r in net(x)]
-    if which == "torch":
-        g = load(net, input_shape="1x3x16x16", graph=True)
-    else:
-        pytest.importorskip("onnx")
-        buf = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, (x[:1],), buf, dynamo=False, opset_version=17)
-        g = _onnx_graph(buf.getvalue())
+    g = _graph_of(net, x[:1], which, "1x3x16x16")
     values = run(g, x.numpy()).values
     assert len(g.outputs) == 2
     for t, ref in zip(g.outputs, refs):
@@ -390,16 +395,7 @@ def test_a_matmuls_second_operand_is_measured(which):
     torch.manual_seed(3)
     net = Attn().eval()
     t = torch.randn(1, 6, 8)
-    if which == "torch":
-        g = load(net, input_shape="1x6x8", graph=True)
-    else:
-        pytest.importorskip("onnx")
-        buf = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, (t,), buf, dynamo=False, opset_version=17)
-        g = _onnx_graph(buf.getvalue())
-    m = measure(g, t.numpy())
+    m = measure(_graph_of(net, t, which, "1x6x8"), t.numpy())
     (mm,) = [l for l in m.mac_layers if l.weights_are_activations]
     with torch.no_grad():
         q, k = torch.relu(net.q(t)), torch.relu(net.k(t))
