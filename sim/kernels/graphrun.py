@@ -57,18 +57,24 @@ class Run:
     values: dict
 
 
-def run(graph, x, keep=None) -> Run:
+def run(graph, x, keep=None, masks=False) -> Run:
     """The graph run once on ``x`` (fp32, the graph input's shape, any batch); ``keep``:
-    tensors whose values to return besides the outputs."""
+    tensors whose values to return besides the outputs (``masks``: as their non-zero
+    masks, a byte a value instead of four)."""
     (name, _), = graph.inputs
     consumers: dict = {}
     for nd in graph.nodes:
         for t in nd.inputs:
             consumers[t] = consumers.get(t, 0) + 1
-    keep = set(keep or ()) | set(graph.outputs)
+    keep = set(keep or ())
     env = {name: np.asarray(x, dtype=np.float32)}
     counts = {name: _count(env[name])}
-    values = {name: env[name]} if name in keep else {}
+    extra = keep - set(graph.outputs)
+    keep = keep | set(graph.outputs)
+
+    def kept(t, y):
+        return y != 0 if masks and t in extra else y
+    values = {name: kept(name, env[name])} if name in keep else {}
     for nd in graph.nodes:
         try:
             args = [env[t] for t in nd.inputs]
@@ -100,7 +106,7 @@ def run(graph, x, keep=None) -> Run:
         env[nd.output] = y
         counts[nd.output] = _count(y)
         if nd.output in keep:
-            values[nd.output] = y
+            values[nd.output] = kept(nd.output, y)
         for t in nd.inputs:   # free what no later node reads
             consumers[t] -= 1
             if consumers[t] == 0 and t not in keep:
@@ -116,8 +122,11 @@ def measure(graph, x):
     """``graph.model`` with every MAC layer's input and output density measured on ``x``
     (:func:`run`). Densities of 1 leave a layer as it was (weight sparsity kept); an
     all-zero tensor counts as the smallest density (one non-zero)."""
-    counts = run(graph, x).counts
+    return _with_densities(graph, run(graph, x).counts)
 
+
+def _with_densities(graph, counts):
+    """``graph.model`` with every MAC layer's densities from ``counts`` (:class:`Run`)."""
     def density(t):
         nz, tot = counts[t]
         return max(nz, 1) / tot if tot else 1.0
@@ -159,10 +168,10 @@ def layer_data(graph, x):
                             "be the ones simulated", source=graph.source,
                             fix=f"give --batch {np.shape(x)[0]}, or a sample of batch "
                             f"{graph.model.batch}")
-    model = measure(graph, x)
     want = {name: v for name, v in graph.layers.items() if v[2] is not None}
     keep = {t for reads, out, _ in want.values() for t in (reads[0], out)}
-    values = run(graph, x, keep=keep).values
+    r = run(graph, x, keep=keep, masks=True)   # one run: the densities and the masks
+    model, values = _with_densities(graph, r.counts), r.values
     nodes = {nd.name: nd for nd in graph.nodes}
     data, left = {}, []
     for l in model.mac_layers:
@@ -181,7 +190,7 @@ def layer_data(graph, x):
         if any(a is None for a in ops):
             left.append(l.name)
             continue
-        data[l.name] = Tensors(*(a != 0 for a in ops))
+        data[l.name] = Tensors(*(np.asarray(a) != 0 for a in ops))
     return replace(model, data=data), left
 
 
