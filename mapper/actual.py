@@ -122,6 +122,40 @@ def counted_bits(fmt: str, a: np.ndarray, bits: float, row: int) -> float:
     raise ValueError(f"format {fmt!r} is not priced on data")
 
 
+def _total_bits(fmt: str, flat: np.ndarray, lens: np.ndarray, rows: list, bits: float):
+    """:func:`counted_bits` summed over the parts laid end to end in ``flat`` (part ``i``
+    has ``lens[i]`` values and csr row length ``rows[i]``), in one pass: an rle run ends
+    where its part does."""
+    E = int(lens.sum())
+    if fmt == "dense" or not E:
+        return E * bits
+    nz = flat != 0
+    Z = int(np.count_nonzero(nz))
+    if fmt == "bitmask":
+        return Z * bits + E
+    if fmt == "rle":
+        starts = np.cumsum(lens) - lens
+        idx = np.flatnonzero(nz)
+        part = np.searchsorted(starts, idx, side="right") - 1   # the part of each non-zero
+        prev = np.empty_like(idx)   # the position before each non-zero's run of zeros
+        prev[1:] = idx[:-1]
+        new = np.ones(idx.size, dtype=bool)
+        new[1:] = part[1:] != part[:-1]
+        prev[new] = starts[part[new]] - 1   # a part's first non-zero: from its start
+        X = int(((idx - prev - 1) >> RLE_RUN_BITS).sum())
+        return (Z + X) * (bits + RLE_RUN_BITS)
+    if fmt == "csr":
+        cs = np.concatenate(([0], np.cumsum(nz, dtype=np.int64)))
+        ends = np.cumsum(lens)
+        zs = cs[ends] - cs[ends - lens]   # non-zeros of each part
+        r = np.asarray(rows, dtype=np.int64)
+        u, inv = np.unique(r, return_inverse=True)   # a part's csr widths by its row
+        col = np.array([_clog2(v) for v in u], dtype=np.int64)[inv]
+        cnt = np.array([_clog2(v + 1) for v in u], dtype=np.int64)[inv]
+        return float((zs * (bits + col)).sum() + (lens // r * cnt).sum())
+    raise ValueError(f"format {fmt!r} is not priced on data")
+
+
 def _blocks(extent: int, tiles) -> list:
     """The blocks ``[a, b)`` of ``[0, extent)`` cut by the nested ``tiles`` (outermost
     first): each level's tile cuts every block of the level before."""
@@ -196,14 +230,16 @@ class Pricer:
         key = (fmt, op, tuple((d, tuple(_one(v) for v in sizes[d])) for d in sorted(sizes)))
         hit = self._memo.get(key)
         if hit is None:
-            b = self.bits[op]
-            got = dense = 0
+            parts, rows = [], []
             for k in level_tiles(self.layer, op, sizes):
-                parts, row = tile_values(self.layer, self.data, op, k)
-                for a in parts:
-                    got += counted_bits(fmt, a, b, row)
-                    dense += a.size * b
-            hit = self._memo[key] = (got, dense)
+                ps, row = tile_values(self.layer, self.data, op, k)
+                parts += [a.ravel() for a in ps]
+                rows += [row] * len(ps)
+            b = self.bits[op]
+            lens = np.array([a.size for a in parts], dtype=np.int64)
+            flat = np.concatenate(parts) if parts else np.zeros(0)
+            hit = self._memo[key] = (_total_bits(fmt, flat, lens, rows, b),
+                                     int(lens.sum()) * b)
         return hit
 
     def price(self, fmt: str, op: str, sizes: dict, dense_bytes) -> np.ndarray:

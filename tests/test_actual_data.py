@@ -195,3 +195,26 @@ def test_the_engines_tiles_on_the_data_sum_to_the_cost_models_bytes(data, layer,
     assert 0 <= sum(prog.in_bytes) - t[("dram", "input")][0] < 1
     assert 0 <= sum(prog.w_bytes) - t[("dram", "weight")][0] < 1
     assert 0 <= sum(prog.store_bytes) - t[("dram", "output")][1] < 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(FORMATS), st.lists(st.tuples(st.integers(0, 80), st.integers(1, 9)),
+                                          max_size=12),
+       st.sampled_from([0.0, 0.02, 0.3, 1.0]), st.sampled_from([4.0, 8.0]),
+       st.integers(0, 2 ** 31))
+def test_parts_laid_end_to_end_count_as_each_alone(fmt, shapes, d, bits, seed):
+    """The pricer counts a level's tiles in one pass over their values laid end to end
+    (mapper.actual._total_bits): the same bits as counting each part on its own
+    (counted_bits), empty parts and long zero runs across part boundaries included (an
+    rle run ends where its part does)."""
+    from tilesim.mapper.actual import _total_bits, counted_bits
+    rng = np.random.default_rng(seed)
+    parts, rows = [], []
+    for n, row in shapes:
+        n -= n % row   # whole csr rows
+        parts.append(((rng.random(n) < d) * rng.integers(1, 9, n)).astype(np.int8))
+        rows.append(row)
+    lens = np.array([a.size for a in parts], dtype=np.int64)
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)
+    want = sum(counted_bits(fmt, a, bits, r) for a, r in zip(parts, rows))
+    assert _total_bits(fmt, flat, lens, rows, bits) == want
