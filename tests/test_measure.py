@@ -336,15 +336,16 @@ def test_bad_samples_and_models_are_one_line_naming_the_file(exported, tmp_path,
 
 
 def test_ops_the_interpreter_cannot_run_are_one_line_naming_node_and_op(tmp_path):
-    """A slice (a view that drops elements), an op passed through unsupported and a
-    shape-only ONNX weight: a WorkloadError naming the node and what it cannot run."""
+    """A slice of the batch axis (the sample's batch is not the model's), an op passed
+    through unsupported and a shape-only ONNX weight: a WorkloadError naming the node and
+    what it cannot run."""
     class Sliced(nn.Module):
         def __init__(self):
             super().__init__()
             self.conv = nn.Conv2d(3, 4, 1)
 
         def forward(self, x):
-            return self.conv(x[:, :, :4])
+            return self.conv(x[:1])
 
     x = np.ones((1, 3, 8, 8), np.float32)
     with pytest.raises(WorkloadError) as e:
@@ -373,6 +374,49 @@ def test_ops_the_interpreter_cannot_run_are_one_line_naming_node_and_op(tmp_path
     with pytest.warns(UserWarning, match="pass-through"), pytest.raises(WorkloadError) as e:
         api.load_model(model, input_sample=x, allow_unsupported=True)
     assert "node 'erf' (pass)" in str(e.value) and "'Erf'" in str(e.value)
+
+
+class Views(nn.Module):
+    """Views that select elements: YOLOv5's Focus (strided slices of H and W), a channel
+    split by ``chunk`` (ShuffleNet's) or by slices, ``narrow``, ``select`` or an integer
+    index, and a channel slice."""
+
+    def __init__(self, chunk):
+        super().__init__()
+        self.chunk = chunk
+        self.c1 = nn.Conv2d(12, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 4, 1)
+        self.c3 = nn.Conv2d(2, 4, 1)
+
+    def forward(self, x):
+        f = torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2],
+                       x[..., 1::2, 1::2]], 1)
+        y = torch.relu(self.c1(f))
+        a, b = y.chunk(2, dim=1) if self.chunk else (y[:, :4], y[:, 4:])
+        z = torch.relu(self.c2(a)) + b.narrow(1, 0, 4)
+        s = z.select(2, 0).unsqueeze(2) if self.chunk else z[:, :, 0:1]
+        return self.c3(s[:, 1:3]), z[:, 2]
+
+
+@pytest.mark.parametrize("which, chunk", [("torch", True), ("torch", False), ("onnx", False)])
+def test_views_that_select_elements_run_as_torch_computes(which, chunk):
+    """Slices, chunk / narrow / select / integer indexes (PyTorch) and Slice / Gather
+    (their ONNX export) run: the outputs are torch's, and each conv's measured input
+    density is the share torch's forward hooks count (on a batch of 2, the model
+    imported at batch 1)."""
+    torch.manual_seed(0)
+    net = Views(chunk).eval()
+    x = torch.randn(2, 3, 8, 8)
+    g = _graph_of(net, x[:1], which, "1x3x8x8")
+    values = run(g, x.numpy()).values
+    with torch.no_grad():
+        refs = net(x)
+    for t, ref in zip(g.outputs, refs):
+        np.testing.assert_allclose(values[t], ref.numpy(), rtol=1e-5, atol=1e-5)
+    hooks = _hook_densities(net, x)
+    got = {l.name.split("/")[1] if which == "onnx" else l.name:
+           (l.sparsity.input if l.sparsity else 1.0) for l in measure(g, x.numpy()).mac_layers}
+    assert got == pytest.approx(hooks, abs=1e-12) and min(got.values()) < 1
 
 
 class Attn(nn.Module):

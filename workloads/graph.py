@@ -110,10 +110,16 @@ class Graph:
 #: number)] in order; free: fn (the importer's op: only reshapes run), perm (a view that
 #: is a transpose); transpose: perm; pad: mode, value; resize: mode; pass, and anything
 #: the interpreter cannot run: fn. ``opaque``: the node stands for more than it says
-#: (nn.MultiheadAttention's head split); the interpreter refuses it.
+#: (nn.MultiheadAttention's head split); the interpreter refuses it. A view that selects
+#: elements: ``index`` (a tuple of ints, slices, None and Ellipsis, as numpy indexes:
+#: slices, ``x[:, 0]``, narrow, select, a part of chunk / split / unbind), or ``take``
+#: ((axis, an int or a list of ints): a Gather of constant indices); ``through``: a node
+#: whose value is several tensors (chunk, split), passed through whole to the views that
+#: pick its parts. Neither selects along the batch axis.
 RUN_ATTRS = ("w", "b", "layout", "alpha", "beta", "mean", "var", "eps", "axes", "lo", "hi",
              "axis", "approximate", "scale", "count_include_pad", "dilation", "fn",
-             "operands", "perm", "mode", "value", "pad_mode", "opaque")
+             "operands", "perm", "mode", "value", "pad_mode", "opaque", "index", "take",
+             "through")
 
 
 def nchw(shape, what: str) -> tuple[int, int, int, int]:

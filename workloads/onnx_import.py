@@ -607,6 +607,8 @@ def _run(n, nd, attrs, dyn, consts, numpy_helper, opset, shapes) -> dict:
     if op in _ELTWISE or op == "Concat":
         return {"fn": op.lower(), "operands": [("t", t) if t in dyn else ("p", t)
                                                for t in n.input if t]}
+    if op in ("Slice", "Gather"):
+        return {"fn": op, **_selection(n, attrs, consts, numpy_helper, shapes)}
     if op in _FREE:
         return {"fn": op}
     if op == "Transpose":
@@ -616,6 +618,47 @@ def _run(n, nd, attrs, dyn, consts, numpy_helper, opset, shapes) -> dict:
     if op in ("Resize", "Upsample"):
         return {"mode": _s(attrs.get("mode", "nearest"))}
     return {}
+
+
+def _selection(n, attrs, consts, numpy_helper, shapes) -> dict:
+    """A Slice's numpy ``index`` or a Gather's ``take`` (graph.RUN_ATTRS), from constant
+    starts, ends, axes, steps (inputs, or attributes before opset 10) or indices; empty
+    when one is not a constant or the batch axis is selected (the interpreter refuses)."""
+    rank = len(shapes.get(n.input[0], ()))
+    if not rank:
+        return {}
+
+    def const(i):
+        if len(n.input) <= i or not n.input[i]:
+            return None
+        v = _const_value(consts.get(n.input[i]), numpy_helper)
+        return None if v is None else [int(a) for a in v.ravel()]
+
+    if n.op_type == "Gather":
+        axis = int(attrs.get("axis", 0)) % rank
+        if len(n.input) < 2 or axis == 0:
+            return {}
+        v = _const_value(consts.get(n.input[1]), numpy_helper)
+        if v is None or v.ndim > 1:
+            return {}
+        return {"take": (axis, int(v) if v.ndim == 0 else [int(a) for a in v])}
+    if "starts" in attrs:   # opset < 10: attributes
+        starts, ends = list(attrs["starts"]), list(attrs["ends"])
+        axes, steps = list(attrs.get("axes", range(len(starts)))), [1] * len(starts)
+    else:
+        starts, ends, axes, steps = const(1), const(2), const(3), const(4)
+        if starts is None or ends is None or (len(n.input) > 3 and n.input[3] and axes is None) \
+                or (len(n.input) > 4 and n.input[4] and steps is None):
+            return {}
+        axes = axes if axes is not None else list(range(len(starts)))
+        steps = steps if steps is not None else [1] * len(starts)
+    index = [slice(None)] * rank
+    for a, s0, e0, st in zip(axes, starts, ends, steps):
+        a %= rank
+        if a == 0 or st == 0:
+            return {}
+        index[a] = slice(s0, e0, st)   # numpy clamps as ONNX does
+    return {"index": tuple(index)}
 
 
 def _ints(v, n, default):

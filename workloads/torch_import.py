@@ -752,5 +752,81 @@ def _function_run(torch, node, nd, shapes, static) -> dict:
     if nd.op == "resize":
         return {"mode": _arg(node, 3, "mode", "nearest")}
     if nd.op == "free":
-        return {"fn": "identity" if fn.startswith("adaptive") else fn}
+        run = {"fn": "identity" if fn.startswith("adaptive") else fn}
+        run.update(_selection(torch, node, fn, shapes))
+        return run
     return {}
+
+
+def _selection(torch, node, fn, shapes) -> dict:
+    """For a view that selects elements (``x[...]`` of static ints and slices, narrow,
+    select, a part of chunk / split / unbind), its numpy ``index``; for chunk / split /
+    unbind themselves, ``through`` (graph.RUN_ATTRS). Empty when the view is not one of
+    those, or selects along the batch axis: the interpreter then refuses it."""
+    if fn in ("chunk", "split", "unbind"):
+        return {"through": True}
+    x = node.args[0] if node.args else None
+    if not isinstance(x, torch.fx.Node):
+        return {}
+    if fn == "getitem" and x.name not in shapes:   # a part of chunk / split / unbind
+        part = node.args[1]
+        src = x.args[0] if x.args else None
+        pfn = getattr(x.target, "__name__", str(x.target)).strip("_")
+        if not isinstance(part, int) or not isinstance(src, torch.fx.Node) \
+                or src.name not in shapes:
+            return {}
+        shape = shapes[src.name]
+        dim = _arg(x, 2 if pfn in ("chunk", "split") else 1, "dim", 0) % len(shape)
+        n = shape[dim]
+        if pfn == "unbind":
+            sel = part
+        else:
+            size = _arg(x, 1, "chunks" if pfn == "chunk" else "split_size_or_sections")
+            if pfn == "chunk" and isinstance(size, int):
+                step = -(-n // size)
+                bounds = [(i, min(i + step, n)) for i in range(0, n, step)]
+            elif isinstance(size, int):
+                bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
+            elif isinstance(size, (list, tuple)) and all(isinstance(v, int) for v in size):
+                ends = [sum(size[:i + 1]) for i in range(len(size))]
+                bounds = list(zip([0] + ends[:-1], ends))
+            else:
+                return {}
+            if not -len(bounds) <= part < len(bounds):
+                return {}
+            sel = slice(*bounds[part])
+        index = (slice(None),) * dim + (sel,)
+    elif fn == "getitem":
+        idx = node.args[1]
+        index = tuple(idx) if isinstance(idx, (tuple, list)) else (idx,)
+        ok = all(v is None or v is Ellipsis or (isinstance(v, int) and not isinstance(v, bool))
+                 or (isinstance(v, slice) and all(isinstance(e, int) or e is None
+                                                  for e in (v.start, v.stop, v.step)))
+                 for v in index)
+        if not ok:
+            return {}
+    elif fn in ("narrow", "select") and x.name in shapes:
+        shape = shapes[x.name]
+        dim = _arg(node, 1, "dim")
+        if not isinstance(dim, int):
+            return {}
+        dim %= len(shape)
+        if fn == "narrow":
+            start, length = _arg(node, 2, "start"), _arg(node, 3, "length")
+            if not (isinstance(start, int) and isinstance(length, int)):
+                return {}
+            start %= shape[dim]
+            sel = slice(start, start + length)
+        else:
+            sel = _arg(node, 2, "index")
+            if not isinstance(sel, int):
+                return {}
+        index = (slice(None),) * dim + (sel,)
+    else:
+        return {}
+    first = index[0] if index else slice(None)
+    if first is Ellipsis and len(index) > 1 and not any(v is Ellipsis for v in index[1:]):
+        return {"index": index}   # the leading axes untouched
+    if first is None or first != slice(None):
+        return {}   # the batch axis selected or moved: not the sample's batch
+    return {"index": index}

@@ -16,9 +16,13 @@ It lives in ``sim`` because it runs ``sim``'s reference kernels, and ``workloads
 imports nothing of ours (DESIGN.md §1); the importers only keep the weights and the
 attributes running needs (``GNode.attrs["run"]``, :data:`workloads.graph.RUN_ATTRS`).
 
-A node it cannot run (an op passed through with ``--passthrough-unsupported``, a slice,
-a view that moves elements, an attention module it sees only in part) is a
-WorkloadError naming the node and the op, never a traceback.
+Views that select elements run when the importer kept their index (``index`` / ``take``
+/ ``through`` in ``attrs["run"]``: static slices and integer indexes, narrow, select,
+the parts of chunk / split / unbind, ONNX Slice and Gather of constants), never along the
+batch axis. A node it cannot run (an op passed through with
+``--passthrough-unsupported``, a view of the batch axis or of indices that are not
+constants, an attention module it sees only in part) is a WorkloadError naming the node
+and the op, never a traceback.
 """
 from __future__ import annotations
 
@@ -448,6 +452,16 @@ def _free(nd, args, run, graph):
         raise _Cannot(run["opaque"])
     if run.get("perm") is not None:
         return np.transpose(x, run["perm"])
+    if run.get("through"):   # several tensors: the views reading it pick their parts
+        return x
+    if "index" in run or "take" in run:   # a view selecting elements (not the batch's)
+        y = x[run["index"]] if "index" in run else np.take(x, run["take"][1],
+                                                             axis=run["take"][0])
+        want = tuple(graph.shapes[nd.output])
+        if y.shape[1:] != want[1:] or y.shape[:1] != x.shape[:1]:
+            raise _Cannot(f"the view {run.get('fn', '')!r}: it gives shape {y.shape}, the "
+                          f"model says {want}")
+        return y
     fn = run.get("fn")
     if fn not in RESHAPES:
         raise _Cannot(f"the view {fn or 'of unknown kind'!r}: it does not keep every "
