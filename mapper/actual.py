@@ -148,7 +148,7 @@ def _total_bits(fmt: str, flat: np.ndarray, lens: np.ndarray, rows: list, bits: 
         cs = np.concatenate(([0], np.cumsum(nz, dtype=np.int64)))
         ends = np.cumsum(lens)
         zs = cs[ends] - cs[ends - lens]   # non-zeros of each part
-        r = np.asarray(rows, dtype=np.int64)
+        r = np.maximum(np.asarray(rows, dtype=np.int64), 1)   # an empty part: no rows
         u, inv = np.unique(r, return_inverse=True)   # a part's csr widths by its row
         col = np.array([_clog2(v) for v in u], dtype=np.int64)[inv]
         cnt = np.array([_clog2(v + 1) for v in u], dtype=np.int64)[inv]
