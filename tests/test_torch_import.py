@@ -57,8 +57,9 @@ class _ControlFlow(nn.Module):
 def test_untraceable_module_goes_through_onnx():
     """When fx tracing fails, torch.onnx export is read instead: same layers (names aside)."""
     pytest.importorskip("onnx")
-    # seeded: an unseeded init draws an exact 0.0 among the classifier's 1.28 M weights
-    # in about 7 % of runs, and the ONNX path counts it (a weight density below 1)
+    # seeded: an unseeded init can draw an exact 0.0 among the classifier's 1.28 M
+    # weights (uniform floats on a 2^-24 grid: about 1.28 M x 2^-24, 7 % of runs; one
+    # failed run seen), and the ONNX path counts it (a weight density below 1)
     torch.manual_seed(0)
     net = BUILDERS["mobilenet_v2"]().eval()
     m = read_torch(_ControlFlow(net), (1, 3, 224, 224))
