@@ -398,12 +398,14 @@ class Views(nn.Module):
         return self.c3(s[:, 1:3]), z[:, 2]
 
 
-@pytest.mark.parametrize("which, chunk", [("torch", True), ("torch", False), ("onnx", False)])
+@pytest.mark.parametrize("which, chunk", [("torch", True), ("torch", False), ("onnx", False),
+                                         ("onnx", True)])
 def test_views_that_select_elements_run_as_torch_computes(which, chunk):
     """Slices, chunk / narrow / select / integer indexes (PyTorch) and Slice / Gather
-    (their ONNX export) run: the outputs are torch's, and each conv's measured input
-    density is the share torch's forward hooks count (on a batch of 2, the model
-    imported at batch 1)."""
+    (their ONNX export; ``chunk`` exports as Slices whose ends the exporter computes from
+    the shape, folded by the importer) run: the outputs are torch's, and each conv's
+    measured input density is the share torch's forward hooks count (on a batch of 2,
+    the model imported at batch 1)."""
     torch.manual_seed(0)
     net = Views(chunk).eval()
     x = torch.randn(2, 3, 8, 8)
@@ -417,6 +419,34 @@ def test_views_that_select_elements_run_as_torch_computes(which, chunk):
     got = {l.name.split("/")[1] if which == "onnx" else l.name:
            (l.sparsity.input if l.sparsity else 1.0) for l in measure(g, x.numpy()).mac_layers}
     assert got == pytest.approx(hooks, abs=1e-12) and min(got.values()) < 1
+
+
+def test_an_onnx_split_runs_each_part():
+    """An ONNX Split of an activation (two outputs) is one view a part: each conv reads its
+    own half of the ReLU'd channels, computed and measured as numpy does."""
+    onnx = pytest.importorskip("onnx")
+    h, nh = onnx.helper, onnx.numpy_helper
+    f = onnx.TensorProto.FLOAT
+    rng = np.random.default_rng(0)
+    w1, w2 = (rng.standard_normal((4, 4, 1, 1)).astype(np.float32) for _ in range(2))
+    graph = h.make_graph(
+        [h.make_node("Relu", ["x"], ["r"], name="relu"),
+         h.make_node("Split", ["r", "sp"], ["a", "b"], name="split", axis=1),
+         h.make_node("Conv", ["a", "w1"], ["ca"], name="ca"),
+         h.make_node("Conv", ["b", "w2"], ["cb"], name="cb"),
+         h.make_node("Add", ["ca", "cb"], ["y"], name="add")], "g",
+        [h.make_tensor_value_info("x", f, [1, 8, 4, 4])],
+        [h.make_tensor_value_info("y", f, [1, 4, 4, 4])],
+        [nh.from_array(w1, "w1"), nh.from_array(w2, "w2"),
+         nh.from_array(np.array([4, 4], np.int64), "sp")])
+    g = load(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), graph=True)
+    x = rng.standard_normal((2, 8, 4, 4)).astype(np.float32)
+    r = np.maximum(x, 0)
+    ref = (np.einsum("nchw,kc->nkhw", r[:, :4], w1[:, :, 0, 0])
+           + np.einsum("nchw,kc->nkhw", r[:, 4:], w2[:, :, 0, 0]))
+    np.testing.assert_allclose(run(g, x).values[g.outputs[0]], ref, rtol=1e-5, atol=1e-5)
+    got = {l.name: l.sparsity.input for l in measure(g, x).mac_layers}
+    assert got == {"ca": (r[:, :4] != 0).mean(), "cb": (r[:, 4:] != 0).mean()}
 
 
 class Attn(nn.Module):

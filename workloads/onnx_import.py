@@ -5,7 +5,9 @@ files need not be present), except with ``graph=True`` (``--input-sample``): the
 values the file holds are kept, to run the model on a real input
 (``sim.kernels.graphrun``). Shapes come from ONNX shape inference after the graph
 inputs are fixed: the leading dimension of every data input is the batch and is set to
-``batch``; any other dynamic dimension needs ``input_shape``. A graph input that has an
+``batch``; any other dynamic dimension needs ``input_shape``. A Slice whose bounds nodes
+compute from activations' shapes (``torch.onnx.export`` of ``chunk``) gets them folded
+from a first inference's shapes, and shapes are inferred again. A graph input that has an
 initializer, or that is a declared weight (every node reading it reads it as a
 parameter: the weight or bias of Conv / Gemm, the second operand of MatMul when its
 shape in the file is static, the tensors of BatchNormalization / LayerNormalization),
@@ -124,13 +126,18 @@ def read_onnx(src, batch: int = 1, input_shape=None, allow_unsupported: bool = F
     counts = _weight_counts(model)   # before _fix_inputs drops the large payloads
     model = _fix_inputs(onnx, model, batch, input_shape, where, copy=False)
     _fold_pads(model)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except Exception as e:  # onnx raises its own InferenceError / ValidationError types
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WorkloadError(f"ONNX shape inference failed: {msg}", source=where,
-                            fix="check the model with onnx.checker, or give --input-shape "
-                            "(API: input_shape=)") from None
+
+    def infer():
+        try:
+            return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        except Exception as e:  # onnx raises its own InferenceError / ValidationError types
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise WorkloadError(f"ONNX shape inference failed: {msg}", source=where,
+                                fix="check the model with onnx.checker, or give "
+                                "--input-shape (API: input_shape=)") from None
+    inferred = infer()
+    if _fold_slices(model, inferred):   # slice bounds computed from shapes, now known
+        inferred = infer()
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     nodes, shapes, outputs = _translate(onnx, inferred.graph, where, allow_unsupported, opset,
                                         counts)
@@ -477,6 +484,9 @@ def _translate(onnx, g, where, allow_unsupported, opset=0, counts=None):
             params.update((o, src) for o in n.output if src)
             continue
         out = n.output[0]
+        if n.op_type == "Split" and len(n.output) > 1:   # one free view a part
+            nodes.extend(_split(n, name, attrs, dyn, consts, shapes, numpy_helper))
+            continue
         try:
             nd = _node(n, name, attrs, dyn, consts, shapes, numpy_helper, counts or {})
             if nd.op in ("add", "mul", "concat", "layernorm"):
@@ -508,6 +518,33 @@ class _Unsupported(Exception):
     pass
 
 
+def _split(n, name, attrs, dyn, consts, shapes, numpy_helper) -> list:
+    """An ONNX Split of an activation as one free view per output (PyTorch's ``chunk`` /
+    ``split`` exported), each with its ``index`` (graph.RUN_ATTRS) when the part sizes
+    are known (the ``split`` input or attribute, else equal parts, the last one smaller)
+    and the axis is not the batch's."""
+    x = dyn[0]
+    shape = shapes.get(x, ())
+    outs = [o for o in n.output]
+    index = [None] * len(outs)
+    if shape:
+        axis = int(attrs.get("axis", 0)) % len(shape)
+        sizes = attrs.get("split")
+        if sizes is None and len(n.input) > 1 and n.input[1]:
+            v = _const_value(consts.get(n.input[1]), numpy_helper)
+            sizes = None if v is None else [int(a) for a in v.ravel()]
+        if sizes is None:
+            step = -(-shape[axis] // len(outs))
+            sizes = [min(step, shape[axis] - i * step) for i in range(len(outs))]
+        if axis and len(sizes) == len(outs) and sum(sizes) == shape[axis]:
+            ends = [sum(sizes[:i + 1]) for i in range(len(sizes))]
+            index = [(slice(None),) * axis + (slice(a, b),)
+                     for a, b in zip([0] + ends[:-1], ends)]
+    return [GNode(name if j == 0 else f"{name}_{j}", "free", [x], o,
+                  {"run": {"fn": "Split", **({"index": ix} if ix else {})}})
+            for j, (o, ix) in enumerate(zip(outs, index)) if o]
+
+
 _FLOATS = (1, 10, 11, 16)  # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
 
@@ -532,6 +569,42 @@ def _fold_pads(model) -> None:
                 folded = n.input[1] + "_tilesim_folded"
                 g.initializer.append(numpy_helper.from_array(v.astype(np.int64), folded))
                 n.input[1] = folded
+
+
+def _fold_slices(model, inferred) -> bool:
+    """Give every Slice whose starts, ends, axes or steps nodes compute from the shapes of
+    activations (torch.onnx.export of ``chunk``: Shape -> Gather -> Div -> Mul) the values
+    as initializers, from the shapes a first inference found, so that a second one gives
+    the parts their shapes. True when any was folded. ``model`` is the importer's copy."""
+    import numpy as np
+    from onnx import numpy_helper
+    g = model.graph
+    shapes = {}
+    for v in list(inferred.graph.value_info) + list(inferred.graph.input):
+        dims = v.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
+            shapes[v.name] = tuple(d.dim_value for d in dims)
+    consts = {t.name: t for t in g.initializer}
+    producers = {o: n for n in g.node for o in n.output}
+    opsets = list(model.opset_import)
+    done = False
+    for n in g.node:
+        if n.op_type != "Slice":
+            continue
+        for i in range(1, min(len(n.input), 5)):
+            t = n.input[i]
+            if not t or t in consts or t not in producers \
+                    or producers[t].op_type == "Constant":
+                continue
+            v = _static_value(t, producers, consts, shapes, opsets)
+            if v is not None and v.ndim == 1 and np.issubdtype(v.dtype, np.integer):
+                folded = t + "_tilesim_folded"
+                if folded not in consts:
+                    consts[folded] = numpy_helper.from_array(v.astype(np.int64), folded)
+                    g.initializer.append(consts[folded])
+                n.input[i] = folded
+                done = True
+    return done
 
 
 def _static_value(name, producers, consts, shapes, opsets):
