@@ -256,6 +256,14 @@ class Pricer:
         return n * got / 8
 
 
+def sparsity_label(layer: MacLayer, data) -> str:
+    """A layer result's ``sparsity`` text: the layer's densities (``Sparsity.text``), and
+    ``on data`` when it was priced on its operands' values."""
+    parts = (layer.sparsity.text() if layer.sparsity else "",
+             "on data" if data is not None else "")
+    return ", ".join(x for x in parts if x)
+
+
 def actual_nonzero_products(layer: MacLayer, data: Tensors) -> int:
     """Products of the layer with both operands non-zero (what ``zeros: gate`` and
     ``skip`` charge MAC energy for), counted on the data: per group and tap ``(r, s)``,

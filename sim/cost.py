@@ -97,7 +97,7 @@ from tilesim.mapper.mapping import ORDERS
 from tilesim.mapper.tiling import operand_bytes
 from tilesim.mapper.dataflow import chain_cycles
 from tilesim.mapper import sparse
-from tilesim.mapper.actual import actual_nonzero_products
+from tilesim.mapper.actual import actual_nonzero_products, sparsity_label
 from tilesim.workloads import MacLayer, OpLayer
 
 from .energy import OPERANDS, energy_terms, energy_table, with_energy
@@ -760,9 +760,7 @@ class CostModel:
             compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
             memory_cycles=int(c.memory[0]),
             utilization=done / (arch.peak_macs_per_cycle * (total + 1)),
-            performed_macs=done, sparsity=", ".join(
-                t for t in (layer.sparsity.text() if layer.sparsity else "",
-                            "on data" if data is not None else "") if t),
+            performed_macs=done, sparsity=sparsity_label(layer, data),
             dram_read_bytes=t.read, dram_write_bytes=t.write_output,
             dram_read_input_bytes=act, dram_read_weight_bytes=wgt,
             dram_read_psum_bytes=t.read_psum, bound=c.bound(0), folds=m.folds,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from tilesim.arch import Architecture
 from tilesim.mapper import Mapper, Mapping, MappingError, points_of, sparse
-from tilesim.mapper.actual import actual_nonzero_products
+from tilesim.mapper.actual import actual_nonzero_products, sparsity_label
 from tilesim.workloads import MacLayer, Model, OpLayer
 
 from ..cost import CostModel, dram_reads, op_level_bytes, transfer_cycles
@@ -126,8 +126,7 @@ def simulate_mac(m: Mapping, arch: Architecture, trace: Trace | None = None,
         compute_cycles=comp, stall_cycles=total - comp, total_cycles=total,
         memory_cycles=int(c.memory[0]),
         utilization=done / (arch.peak_macs_per_cycle * occupied), performed_macs=done,
-        sparsity=", ".join(t for t in (layer.sparsity.text() if layer.sparsity else "",
-                                       "on data" if data is not None else "") if t),
+        sparsity=sparsity_label(layer, data),
         dram_read_bytes=round(o.read_bytes) - tail + prog.prefetched,
         dram_write_bytes=round(o.write_bytes),
         **dict(zip(("dram_read_input_bytes", "dram_read_weight_bytes"),
