@@ -239,8 +239,10 @@ def verify_table(df, markdown: bool = False, width: int | None = None,
         table,
         wrap("errors are in output units (integer: LSBs, must be 0); cycles are last-cycle "
              "indices (SCALE-Sim convention); 'NxCxHxW->K' = run on a shrunk copy (see "
-             "docs/outputs.md)" + ("" if markdown or wide else "; --wide adds the dataflow "
-                                   "and the shapes run"), None if markdown else width),
+             "docs/outputs.md); status also needs the bytes the executor moves to equal "
+             "the cost model's on the same operands" + (
+                 "" if markdown or wide else "; --wide adds the dataflow, the shapes run "
+                 "and the bytes"), None if markdown else width),
         f"verify: {passed}/{len(df)} layers pass" + ("" if passed == len(df) else " - MISMATCH")])
 
 

@@ -54,3 +54,19 @@ def test_compressed_activations_with_halos_are_exact_on_the_data():
     assert res.ok and f["bytes_ok"].all()
     assert (f["exec_bytes"] == f["model_bytes"]).all() and (f["bytes_diff_pct"] == 0).all()
     assert (f["density_diff_pct"] != 0).any()
+
+
+def test_a_byte_mismatch_fails_the_layer():
+    """status needs exec_bytes == model_bytes (the same operands): a check whose outputs
+    and cycles pass but whose bytes differ by one is a FAIL, and says by how much."""
+    from dataclasses import replace
+    from tilesim.sim.verify import VerifyResult
+    m = _model(conv("pw", 1, 8, 6, 6, 8, 1, 1))
+    res = api.verify("sta_dbb_like", m)
+    (c,) = res.checks
+    assert c.ok and c.bytes_ok
+    bad = replace(c, model_bytes=c.exec_bytes - 1)
+    assert not bad.ok and not bad.bytes_ok
+    f = VerifyResult(**{**{k: getattr(res, k) for k in res.__dataclass_fields__},
+                        "checks": (bad,)}).frame()
+    assert f.loc[0, "status"] == "FAIL" and f.loc[0, "bytes_diff_pct"] > 0

@@ -772,9 +772,9 @@ def _selection(torch, node, fn, shapes) -> dict:
         part = node.args[1]
         src = x.args[0] if x.args else None
         pfn = getattr(x.target, "__name__", str(x.target)).strip("_")
-        if not isinstance(part, int) or not isinstance(src, torch.fx.Node) \
-                or src.name not in shapes:
-            return {}
+        if pfn not in ("chunk", "split", "unbind") or not isinstance(part, int) \
+                or not isinstance(src, torch.fx.Node) or src.name not in shapes:
+            return {}   # a part of another tuple (max's values, attention's outputs)
         shape = shapes[src.name]
         dim = _arg(x, 2 if pfn in ("chunk", "split") else 1, "dim", 0) % len(shape)
         n = shape[dim]
